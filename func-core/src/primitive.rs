@@ -1,0 +1,215 @@
+//! [`Primitive`]: the closed set of operations every transform understands.
+//!
+//! Every [`Tensor`](crate::Tensor) operation is either one primitive, handed
+//! to [`bind`](crate::bind), or a composite written in primitives (softmax,
+//! conv2d, ...), so transforms see through composites. Each transform crate
+//! matches on `Primitive` exhaustively, with no catch-all arm: adding a
+//! variant breaks the build of every transform until it has a rule there.
+//!
+//! Argument conventions (checked by the `Tensor` methods before binding, so a
+//! rule may rely on them):
+//! - `Binary`, `Compare`: two operands of equal shape and dtype.
+//! - `Select`: `(cond: bool, a, b)`, all of one shape; `a`, `b` of one dtype.
+//! - `Matmul`: `(a [.., m, k], b [.., k, n])`, both of rank >= 2, batch
+//!   dimensions broadcastable (not necessarily equal).
+//! - `Concat`: one or more operands, equal except along `axis`.
+//! - `Gather`: `(input, index: i64)`; index shape equals the input's except
+//!   along `axis`. `ScatterAdd`: `(base, index, src)`, index and src of one
+//!   shape, equal to the base's except along `axis`.
+//! - `Im2col`: `[N, C, H, W]` in; `Col2im`: `[N, C*kh*kw, oh*ow]` in.
+//! - Factories (`Full`, `Arange`, `Random`) take no operands.
+
+use crate::{ArgReduceOp, BinaryOp, CmpOp, ConvGeom, DType, DimVec, Distribution, ReduceOp, Shape, UnaryOp};
+
+/// One primitive operation with its parameters inline.
+///
+/// See the [module docs](self) for the operand conventions.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Primitive {
+    /// A tensor of `shape` filled with `value`.
+    Full {
+        /// Output shape.
+        shape: Shape,
+        /// Fill value.
+        value: f64,
+        /// Output dtype.
+        dtype: DType,
+    },
+    /// `start, start + step, ...`, `len` elements.
+    Arange {
+        /// First value.
+        start: f64,
+        /// Increment.
+        step: f64,
+        /// Number of elements.
+        len: usize,
+        /// Output dtype.
+        dtype: DType,
+    },
+    /// Samples of `dist`, determined by `seed`.
+    Random {
+        /// The distribution.
+        dist: Distribution,
+        /// Output shape.
+        shape: Shape,
+        /// Output dtype (float).
+        dtype: DType,
+        /// The seed.
+        seed: u64,
+    },
+    /// Elementwise unary op.
+    Unary(UnaryOp),
+    /// Elementwise binary op.
+    Binary(BinaryOp),
+    /// Elementwise comparison, bool result.
+    Compare(CmpOp),
+    /// `where(cond, a, b)`.
+    Select,
+    /// Convert to a dtype.
+    Cast(DType),
+    /// A fresh copy (torch's `clone()`): same values, new storage.
+    Copy,
+    /// Reduction over `axes` (sorted, distinct).
+    Reduce {
+        /// The reduction.
+        op: ReduceOp,
+        /// Axes reduced.
+        axes: DimVec<usize>,
+        /// Keep reduced axes as size 1.
+        keepdim: bool,
+    },
+    /// argmax/argmin along one axis.
+    ArgReduce {
+        /// The reduction.
+        op: ArgReduceOp,
+        /// Axis reduced.
+        axis: usize,
+        /// Keep the axis as size 1.
+        keepdim: bool,
+    },
+    /// Inclusive cumulative sum along `axis`.
+    Cumsum {
+        /// The axis.
+        axis: usize,
+    },
+    /// Matrix product with broadcast batch dimensions.
+    Matmul,
+    /// A new shape with the same number of elements (a view when possible).
+    Reshape {
+        /// Output shape.
+        shape: Shape,
+    },
+    /// Reorder dimensions (a view).
+    Permute {
+        /// Output dim `i` is input dim `perm[i]`.
+        perm: DimVec<usize>,
+    },
+    /// NumPy-style broadcast to a larger shape (a view, stride 0).
+    BroadcastTo {
+        /// Output shape.
+        shape: Shape,
+    },
+    /// `start..stop` by `step` along `axis` (a view).
+    Slice {
+        /// The axis.
+        axis: usize,
+        /// First index.
+        start: usize,
+        /// One past the last index (clamped to the size).
+        stop: usize,
+        /// Step, at least 1.
+        step: usize,
+    },
+    /// Diagonal of two dimensions, appended last (a view).
+    Diagonal {
+        /// Offset from the main diagonal.
+        offset: isize,
+        /// First dimension.
+        dim1: usize,
+        /// Second dimension.
+        dim2: usize,
+    },
+    /// Join operands along `axis`.
+    Concat {
+        /// The axis.
+        axis: usize,
+    },
+    /// Constant padding, `(before, after)` per dimension.
+    Pad {
+        /// Padding per dimension.
+        pads: DimVec<(usize, usize)>,
+        /// Fill value.
+        value: f64,
+    },
+    /// Reverse along `axes`.
+    Flip {
+        /// The axes.
+        axes: DimVec<usize>,
+    },
+    /// `torch.gather` along `axis`.
+    Gather {
+        /// The axis.
+        axis: usize,
+    },
+    /// `torch.scatter_add` along `axis` (out of place).
+    ScatterAdd {
+        /// The axis.
+        axis: usize,
+    },
+    /// Unfold sliding windows into columns.
+    Im2col(ConvGeom),
+    /// Fold columns back, summing overlaps (adjoint of `Im2col`).
+    Col2im(ConvGeom),
+}
+
+impl Primitive {
+    /// The name used in messages and graph printing.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Primitive::Full { .. } => "full",
+            Primitive::Arange { .. } => "arange",
+            Primitive::Random { .. } => "random",
+            Primitive::Unary(op) => op.name(),
+            Primitive::Binary(op) => op.name(),
+            Primitive::Compare(op) => op.name(),
+            Primitive::Select => "where",
+            Primitive::Cast(_) => "cast",
+            Primitive::Copy => "copy",
+            Primitive::Reduce { op, .. } => op.name(),
+            Primitive::ArgReduce { op, .. } => op.name(),
+            Primitive::Cumsum { .. } => "cumsum",
+            Primitive::Matmul => "matmul",
+            Primitive::Reshape { .. } => "reshape",
+            Primitive::Permute { .. } => "permute",
+            Primitive::BroadcastTo { .. } => "broadcast_to",
+            Primitive::Slice { .. } => "slice",
+            Primitive::Diagonal { .. } => "diagonal",
+            Primitive::Concat { .. } => "concat",
+            Primitive::Pad { .. } => "pad",
+            Primitive::Flip { .. } => "flip",
+            Primitive::Gather { .. } => "gather",
+            Primitive::ScatterAdd { .. } => "scatter_add",
+            Primitive::Im2col(_) => "im2col",
+            Primitive::Col2im(_) => "col2im",
+        }
+    }
+
+    /// Whether the primitive creates a tensor from nothing (no operands).
+    /// Factories go to the current interpreter even though no operand is one
+    /// of its tracers, so vmap can apply its randomness mode.
+    pub fn is_factory(&self) -> bool {
+        matches!(self, Primitive::Full { .. } | Primitive::Arange { .. } | Primitive::Random { .. })
+    }
+
+    /// Whether the primitive is a view of its operand on concrete tensors
+    /// (shares storage; no kernel runs).
+    pub fn is_view(&self) -> bool {
+        matches!(
+            self,
+            Primitive::Permute { .. }
+                | Primitive::BroadcastTo { .. }
+                | Primitive::Slice { .. }
+                | Primitive::Diagonal { .. }
+        )
+    }
+}
