@@ -1,0 +1,307 @@
+//! The interpreter stack: how transforms see every operation.
+//!
+//! NOTE: [stackless interpreters] This follows current JAX ("stackless",
+//! autodidax2) and functorch's DynamicLayer stack:
+//! - Each thread has a *current interpreter* ([`Frame`]); with none, operations
+//!   evaluate on the backend.
+//! - Each transform *call* makes a new [`Level`] and a frame whose parent is
+//!   the current one, installs it with an RAII guard ([`with_interpreter`]),
+//!   runs the user function and removes it; the guard also restores the state
+//!   when the function panics.
+//! - Every tensor operation builds a [`Primitive`] and calls [`bind`]. Bind
+//!   walks from the current frame toward the root and hands the primitive to
+//!   the first interpreter that owns one of the operands (an idle level
+//!   forwards untouched, at the cost of a comparison). The rule then runs with
+//!   the current frame set to that interpreter's parent, so its own operations
+//!   go one level down, where enclosing transforms see and transform them.
+//!   Factories (no operands) go to the current interpreter itself.
+//! - An interpreter unwraps only tracers of its own level: anything else is a
+//!   constant to it. Captured outer tracers, nesting in any order and freedom
+//!   from perturbation confusion all follow.
+//! - Each level has a liveness flag. A tracer used after its transform
+//!   returned (it escaped through a closure or a global) panics with a message
+//!   naming the transform, like JAX's `UnexpectedTracerError`.
+
+use crate::{Backend, Error, Primitive, Result, Tensor};
+use std::any::Any;
+use std::cell::RefCell;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+static NEXT_LEVEL: AtomicU64 = AtomicU64::new(1);
+
+struct LevelInner {
+    id: u64,
+    transform: &'static str,
+    alive: AtomicBool,
+}
+
+/// The unique tag of one transform call. Tracers carry the level that owns
+/// them; levels increase monotonically, so an inner call has a larger id.
+#[derive(Clone)]
+pub struct Level(Arc<LevelInner>);
+
+impl Level {
+    /// A fresh, live level for a call of `transform` (e.g. `"vmap"`).
+    pub fn new(transform: &'static str) -> Level {
+        Level(Arc::new(LevelInner {
+            id: NEXT_LEVEL.fetch_add(1, Ordering::Relaxed),
+            transform,
+            alive: AtomicBool::new(true),
+        }))
+    }
+
+    /// The numeric id (unique per process).
+    pub fn id(&self) -> u64 {
+        self.0.id
+    }
+
+    /// The name of the transform that made this level.
+    pub fn transform(&self) -> &'static str {
+        self.0.transform
+    }
+
+    /// Whether the transform call is still running.
+    pub fn is_alive(&self) -> bool {
+        self.0.alive.load(Ordering::Acquire)
+    }
+
+    /// Mark the level dead; its tracers can no longer be used.
+    pub fn kill(&self) {
+        self.0.alive.store(false, Ordering::Release);
+    }
+}
+
+impl PartialEq for Level {
+    fn eq(&self, other: &Level) -> bool {
+        self.0.id == other.0.id
+    }
+}
+
+impl Eq for Level {}
+
+impl fmt::Debug for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}@{}", self.0.transform, self.0.id)
+    }
+}
+
+/// A transform's interpreter: the rules that process primitives whose
+/// operands include its tracers.
+///
+/// Implemented by each transform crate (vmap, jvp, vjp, functionalize). A
+/// rule is written in [`Tensor`] operations: when [`process`](Self::process)
+/// runs, the current frame is already the parent, so those operations are
+/// seen by the enclosing transforms.
+pub trait Interpreter<B: Backend>: Send + Sync {
+    /// The level this interpreter owns.
+    fn level(&self) -> &Level;
+
+    /// Apply the rule of `prim` to `args` (some of which are this level's
+    /// tracers, unless `prim` is a factory) and return the result, usually a
+    /// tracer of this level.
+    ///
+    /// # Errors
+    ///
+    /// Errors of the rule's own operations, or a transform-specific misuse
+    /// (e.g. a random operation under vmap in randomness error mode).
+    fn process(&self, prim: &Primitive, args: &[&Tensor<B>]) -> Result<Tensor<B>>;
+
+    /// Write `src` into `dst` in place (`dst.copy_(src)`); both have `dst`'s
+    /// shape and dtype, and at least one is this level's tracer.
+    ///
+    /// # Errors
+    ///
+    /// When the write cannot be expressed at this level (under vmap: a
+    /// batched value written into an unbatched tensor).
+    fn copy_into(&self, dst: &Tensor<B>, src: &Tensor<B>) -> Result<()>;
+
+    /// `t` (this level's tracer) is being read back to the host by `op`
+    /// (`item`, `to_vec`, a bool for control flow). Return the value one level
+    /// down to read instead, or an error explaining why it cannot be read.
+    ///
+    /// # Errors
+    ///
+    /// When reading is data-dependent control flow this transform cannot
+    /// follow (vmap).
+    fn lower_for_read(&self, t: &Tensor<B>, op: &str) -> Result<Tensor<B>>;
+}
+
+/// One installed interpreter and its parent: a node of the thread's stack.
+pub struct Frame<B: Backend> {
+    interp: Arc<dyn Interpreter<B>>,
+    parent: Option<Arc<Frame<B>>>,
+}
+
+impl<B: Backend> Frame<B> {
+    /// The interpreter.
+    pub fn interpreter(&self) -> &Arc<dyn Interpreter<B>> {
+        &self.interp
+    }
+
+    /// The frame below, if any.
+    pub fn parent(&self) -> Option<&Arc<Frame<B>>> {
+        self.parent.as_ref()
+    }
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
+}
+
+/// The current frame for backend `B` on this thread (`None`: evaluate on the
+/// backend).
+pub fn current_frame<B: Backend>() -> Option<Arc<Frame<B>>> {
+    CURRENT.with(|c| {
+        c.borrow().as_ref().and_then(|b| b.downcast_ref::<Option<Arc<Frame<B>>>>()).and_then(|f| f.clone())
+    })
+}
+
+fn set_current<B: Backend>(frame: Option<Arc<Frame<B>>>) -> Option<Box<dyn Any>> {
+    CURRENT.with(|c| c.borrow_mut().replace(Box::new(frame)))
+}
+
+fn restore(prev: Option<Box<dyn Any>>) {
+    CURRENT.with(|c| *c.borrow_mut() = prev);
+}
+
+/// RAII guard that sets the current frame and restores the previous one on
+/// drop (also when unwinding from a panic).
+pub struct FrameGuard {
+    prev: Option<Option<Box<dyn Any>>>,
+    level: Option<Level>,
+}
+
+impl Drop for FrameGuard {
+    fn drop(&mut self) {
+        if let Some(prev) = self.prev.take() {
+            restore(prev);
+        }
+        if let Some(level) = &self.level {
+            level.kill();
+        }
+    }
+}
+
+/// Make `frame` current until the guard drops.
+pub fn set_frame<B: Backend>(frame: Option<Arc<Frame<B>>>) -> FrameGuard {
+    FrameGuard { prev: Some(set_current(frame)), level: None }
+}
+
+/// Run `f` with `interp` installed as the current interpreter (its parent is
+/// the interpreter current now). On return, or on a panic inside `f`, the
+/// previous state is restored and `interp`'s level is killed, so any tracer
+/// of it that escaped panics when used.
+///
+/// # Examples
+///
+/// A transform body looks like this (see the test interpreters in this crate
+/// for complete ones):
+///
+/// ```ignore
+/// let level = Level::new("mytransform");
+/// let interp = Arc::new(MyInterp { level: level.clone() });
+/// let out = with_interpreter(interp, || f(&wrap(level, x)));
+/// ```
+pub fn with_interpreter<B: Backend, R>(interp: Arc<dyn Interpreter<B>>, f: impl FnOnce() -> R) -> R {
+    let level = interp.level().clone();
+    let parent = current_frame::<B>();
+    let frame = Arc::new(Frame { interp, parent });
+    let _guard = FrameGuard { prev: Some(set_current(Some(frame))), level: Some(level) };
+    f()
+}
+
+/// Evaluate `prim` on `args` through the interpreter stack: the entry point
+/// of every tensor operation.
+///
+/// # Errors
+///
+/// What the owning interpreter's rule or the backend kernel reports.
+///
+/// # Panics
+///
+/// When an operand is a tracer whose transform has returned (it escaped) or
+/// that belongs to a transform not running on this thread.
+pub fn bind<B: Backend>(prim: Primitive, args: &[&Tensor<B>]) -> Result<Tensor<B>> {
+    let mut frame = current_frame::<B>();
+    while let Some(f) = frame {
+        let id = f.interp.level().id();
+        if prim.is_factory() || args.iter().any(|a| a.level_id() == Some(id)) {
+            let _guard = set_frame(f.parent.clone());
+            return f.interp.process(&prim, args);
+        }
+        frame = f.parent.clone();
+    }
+    for a in args {
+        check_concrete(a, prim.name());
+    }
+    crate::eval::eval(&prim, args)
+}
+
+/// In-place write `dst.copy_(src)` through the interpreter stack (`src`
+/// already has `dst`'s shape and dtype).
+pub(crate) fn bind_copy<B: Backend>(dst: &Tensor<B>, src: &Tensor<B>) -> Result<()> {
+    let mut frame = current_frame::<B>();
+    while let Some(f) = frame {
+        let id = f.interp.level().id();
+        if dst.level_id() == Some(id) || src.level_id() == Some(id) {
+            let _guard = set_frame(f.parent.clone());
+            return f.interp.copy_into(dst, src);
+        }
+        frame = f.parent.clone();
+    }
+    check_concrete(dst, "copy_");
+    check_concrete(src, "copy_");
+    crate::eval::write_concrete(dst, src)
+}
+
+/// Lower `t` through the interpreters until it is concrete, for reading it
+/// back to the host in `op`.
+pub(crate) fn lower_for_read<B: Backend>(t: &Tensor<B>, op: &str) -> Result<Tensor<B>> {
+    let mut t = t.clone();
+    loop {
+        let Some(id) = t.level_id() else { return Ok(t) };
+        let mut frame = current_frame::<B>();
+        let mut found = None;
+        while let Some(f) = frame {
+            if f.interp.level().id() == id {
+                found = Some(f);
+                break;
+            }
+            frame = f.parent.clone();
+        }
+        match found {
+            Some(f) => {
+                let _guard = set_frame(f.parent.clone());
+                t = f.interp.lower_for_read(&t, op)?;
+            }
+            None => {
+                check_concrete(&t, op);
+                return Err(Error::invalid(op, "tracer outside its transform"));
+            }
+        }
+    }
+}
+
+fn check_concrete<B: Backend>(t: &Tensor<B>, op: &str) {
+    if let Some(level) = t.level() {
+        if level.is_alive() {
+            panic!(
+                "{op}: got a tracer of a {} transform (level {}) that is still running, but outside of it: \
+                 it was used on another thread or from a transform that does not nest inside it. \
+                 Pass tensors into the transformed function as arguments instead of sharing tracers.",
+                level.transform(),
+                level.id()
+            );
+        }
+        panic!(
+            "{op}: encountered an escaped tracer of a {} transform (level {}). The tracer was created inside \
+             the transformed function and used after the transform returned, for example by storing it in a \
+             variable captured from outside or returning it through a side channel. Return every value you \
+             need from the transformed function instead.",
+            level.transform(),
+            level.id()
+        );
+    }
+}

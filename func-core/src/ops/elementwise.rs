@@ -1,0 +1,382 @@
+//! Elementwise operations: unary math, binary arithmetic with NumPy
+//! broadcasting and dtype promotion, comparisons, `where`, casts, and the
+//! operator overloads.
+
+use super::ok;
+use crate::eval::constant;
+use crate::interp::bind;
+use crate::{Backend, BinaryOp, CmpOp, DType, Error, Primitive, Result, Shape, Tensor, UnaryOp};
+use std::ops;
+
+macro_rules! unary_methods {
+    ($($name:ident => $op:ident, $doc:literal;)*) => {
+        $(
+            #[doc = $doc]
+            ///
+            /// # Panics
+            ///
+            /// If the dtype is not supported (integer or bool input to float math).
+            pub fn $name(&self) -> Tensor<B> {
+                ok(self.try_unary(UnaryOp::$op))
+            }
+        )*
+    };
+}
+
+impl<B: Backend> Tensor<B> {
+    /// Apply an elementwise unary op.
+    ///
+    /// # Errors
+    ///
+    /// For float-only math on an integer or bool tensor.
+    pub fn try_unary(&self, op: UnaryOp) -> Result<Tensor<B>> {
+        let ok_dtype = self.dtype().is_float() || (self.dtype() == DType::I64 && op.supports_int());
+        if !ok_dtype {
+            return Err(Error::dtype(op.name(), self.dtype(), "expected a floating point tensor; cast it with .to_dtype(DType::F32) first"));
+        }
+        bind(Primitive::Unary(op), &[self])
+    }
+
+    unary_methods! {
+        neg => Neg, "Elementwise `-x`.";
+        exp => Exp, "Elementwise `e^x`.";
+        log => Log, "Elementwise natural logarithm.";
+        sin => Sin, "Elementwise sine.";
+        cos => Cos, "Elementwise cosine.";
+        tanh => Tanh, "Elementwise hyperbolic tangent.";
+        sqrt => Sqrt, "Elementwise square root.";
+        abs => Abs, "Elementwise absolute value.";
+        sign => Sign, "Elementwise sign (-1, 0, 1).";
+        sigmoid => Sigmoid, "Elementwise logistic sigmoid `1 / (1 + e^-x)`.";
+        log1p => Log1p, "Elementwise `ln(1 + x)`.";
+        expm1 => Expm1, "Elementwise `e^x - 1`.";
+        erf => Erf, "Elementwise error function.";
+        floor => Floor, "Elementwise floor (zero derivative).";
+        ceil => Ceil, "Elementwise ceiling (zero derivative).";
+        round => Round, "Elementwise round half to even (zero derivative).";
+    }
+
+    /// Broadcast two tensors to a common shape and dtype for a binary op.
+    pub(crate) fn try_broadcast_pair(&self, other: &Tensor<B>, op: &str) -> Result<(Tensor<B>, Tensor<B>)> {
+        let shape = Shape::broadcast(self.dims(), other.dims()).ok_or_else(|| {
+            Error::shape_mismatch(
+                op,
+                self.shape(),
+                other.shape(),
+                "cannot be broadcast together: the sizes must match or be 1 in each trailing dimension",
+            )
+        })?;
+        let dtype = self.dtype().promote(other.dtype());
+        let prep = |t: &Tensor<B>| -> Result<Tensor<B>> {
+            let t = if t.dtype() != dtype { t.try_to_dtype(dtype)? } else { t.clone() };
+            if t.shape() != &shape { t.try_broadcast_to(shape.clone()) } else { Ok(t) }
+        };
+        Ok((prep(self)?, prep(other)?))
+    }
+
+    /// Apply a binary op with broadcasting and promotion.
+    ///
+    /// # Errors
+    ///
+    /// When the shapes do not broadcast, or for `pow` on integers.
+    pub fn try_binary(&self, op: BinaryOp, other: &Tensor<B>) -> Result<Tensor<B>> {
+        let (mut a, mut b) = self.try_broadcast_pair(other, op.name())?;
+        let float_only = matches!(op, BinaryOp::Pow) || (op == BinaryOp::Div);
+        if float_only && !a.dtype().is_float() {
+            // torch's true division (and pow here) of integers gives floats.
+            a = a.try_to_dtype(DType::F32)?;
+            b = b.try_to_dtype(DType::F32)?;
+        } else if a.dtype() == DType::Bool {
+            a = a.try_to_dtype(DType::I64)?;
+            b = b.try_to_dtype(DType::I64)?;
+        }
+        bind(Primitive::Binary(op), &[&a, &b])
+    }
+
+    /// Apply a binary op with a scalar right operand of this tensor's dtype.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_binary`](Self::try_binary).
+    pub fn try_binary_scalar(&self, op: BinaryOp, value: f64) -> Result<Tensor<B>> {
+        let dtype = if self.dtype() == DType::Bool || (!self.dtype().is_float() && value.fract() != 0.0) {
+            DType::F32.promote(self.dtype())
+        } else {
+            self.dtype()
+        };
+        let c = constant::<B>(value, dtype)?;
+        self.try_binary(op, &c)
+    }
+
+    /// `self + other` with broadcasting.
+    ///
+    /// # Errors
+    ///
+    /// When the shapes do not broadcast.
+    pub fn try_add(&self, other: &Tensor<B>) -> Result<Tensor<B>> {
+        self.try_binary(BinaryOp::Add, other)
+    }
+
+    /// `self - other` with broadcasting.
+    ///
+    /// # Errors
+    ///
+    /// When the shapes do not broadcast.
+    pub fn try_sub(&self, other: &Tensor<B>) -> Result<Tensor<B>> {
+        self.try_binary(BinaryOp::Sub, other)
+    }
+
+    /// `self * other` with broadcasting.
+    ///
+    /// # Errors
+    ///
+    /// When the shapes do not broadcast.
+    pub fn try_mul(&self, other: &Tensor<B>) -> Result<Tensor<B>> {
+        self.try_binary(BinaryOp::Mul, other)
+    }
+
+    /// `self / other` with broadcasting (true division).
+    ///
+    /// # Errors
+    ///
+    /// When the shapes do not broadcast.
+    pub fn try_div(&self, other: &Tensor<B>) -> Result<Tensor<B>> {
+        self.try_binary(BinaryOp::Div, other)
+    }
+
+    /// `self ^ other` elementwise with broadcasting.
+    ///
+    /// # Panics
+    ///
+    /// When the shapes do not broadcast.
+    pub fn pow(&self, other: &Tensor<B>) -> Tensor<B> {
+        ok(self.try_binary(BinaryOp::Pow, other))
+    }
+
+    /// `self ^ exponent` elementwise.
+    pub fn powf(&self, exponent: f64) -> Tensor<B> {
+        ok(self.try_binary_scalar(BinaryOp::Pow, exponent))
+    }
+
+    /// `self * self`.
+    pub fn square(&self) -> Tensor<B> {
+        self * self
+    }
+
+    /// Elementwise `1 / x`.
+    pub fn recip(&self) -> Tensor<B> {
+        ok(constant::<B>(1.0, self.dtype()).and_then(|one| one.try_div(self)))
+    }
+
+    /// Elementwise maximum with broadcasting (NaN-propagating).
+    ///
+    /// # Panics
+    ///
+    /// When the shapes do not broadcast.
+    pub fn maximum(&self, other: &Tensor<B>) -> Tensor<B> {
+        ok(self.try_binary(BinaryOp::Maximum, other))
+    }
+
+    /// Elementwise minimum with broadcasting (NaN-propagating).
+    ///
+    /// # Panics
+    ///
+    /// When the shapes do not broadcast.
+    pub fn minimum(&self, other: &Tensor<B>) -> Tensor<B> {
+        ok(self.try_binary(BinaryOp::Minimum, other))
+    }
+
+    /// Clamp elementwise into `[min, max]` (either bound optional).
+    pub fn clamp(&self, min: Option<f64>, max: Option<f64>) -> Tensor<B> {
+        let mut t = self.clone();
+        if let Some(lo) = min {
+            t = ok(t.try_binary_scalar(BinaryOp::Maximum, lo));
+        }
+        if let Some(hi) = max {
+            t = ok(t.try_binary_scalar(BinaryOp::Minimum, hi));
+        }
+        t
+    }
+
+    /// Elementwise comparison with broadcasting; the result is bool.
+    ///
+    /// # Errors
+    ///
+    /// When the shapes do not broadcast.
+    pub fn try_compare(&self, op: CmpOp, other: &Tensor<B>) -> Result<Tensor<B>> {
+        let (a, b) = self.try_broadcast_pair(other, op.name())?;
+        bind(Primitive::Compare(op), &[&a, &b])
+    }
+
+    fn cmp_scalar(&self, op: CmpOp, value: f64) -> Tensor<B> {
+        let dtype = if self.dtype().is_float() { self.dtype() } else { DType::F64 };
+        ok(constant::<B>(value, dtype).and_then(|c| self.try_compare(op, &c)))
+    }
+
+    /// `self == other` elementwise (bool).
+    pub fn eq(&self, other: &Tensor<B>) -> Tensor<B> {
+        ok(self.try_compare(CmpOp::Eq, other))
+    }
+    /// `self != other` elementwise (bool).
+    pub fn ne(&self, other: &Tensor<B>) -> Tensor<B> {
+        ok(self.try_compare(CmpOp::Ne, other))
+    }
+    /// `self < other` elementwise (bool).
+    pub fn lt(&self, other: &Tensor<B>) -> Tensor<B> {
+        ok(self.try_compare(CmpOp::Lt, other))
+    }
+    /// `self <= other` elementwise (bool).
+    pub fn le(&self, other: &Tensor<B>) -> Tensor<B> {
+        ok(self.try_compare(CmpOp::Le, other))
+    }
+    /// `self > other` elementwise (bool).
+    pub fn gt(&self, other: &Tensor<B>) -> Tensor<B> {
+        ok(self.try_compare(CmpOp::Gt, other))
+    }
+    /// `self >= other` elementwise (bool).
+    pub fn ge(&self, other: &Tensor<B>) -> Tensor<B> {
+        ok(self.try_compare(CmpOp::Ge, other))
+    }
+    /// `self == value` elementwise (bool).
+    pub fn eq_scalar(&self, value: f64) -> Tensor<B> {
+        self.cmp_scalar(CmpOp::Eq, value)
+    }
+    /// `self > value` elementwise (bool).
+    pub fn gt_scalar(&self, value: f64) -> Tensor<B> {
+        self.cmp_scalar(CmpOp::Gt, value)
+    }
+    /// `self >= value` elementwise (bool).
+    pub fn ge_scalar(&self, value: f64) -> Tensor<B> {
+        self.cmp_scalar(CmpOp::Ge, value)
+    }
+    /// `self < value` elementwise (bool).
+    pub fn lt_scalar(&self, value: f64) -> Tensor<B> {
+        self.cmp_scalar(CmpOp::Lt, value)
+    }
+    /// `self <= value` elementwise (bool).
+    pub fn le_scalar(&self, value: f64) -> Tensor<B> {
+        self.cmp_scalar(CmpOp::Le, value)
+    }
+
+    /// `torch.where(cond, a, b)`: `a` where `cond` is true, else `b`, with
+    /// broadcasting of all three.
+    ///
+    /// # Errors
+    ///
+    /// When `cond` is not bool or the shapes do not broadcast.
+    pub fn try_where_(cond: &Tensor<B>, a: &Tensor<B>, b: &Tensor<B>) -> Result<Tensor<B>> {
+        if cond.dtype() != DType::Bool {
+            return Err(Error::dtype("where", cond.dtype(), "the condition must be a bool tensor (from a comparison)"));
+        }
+        let (a, b) = a.try_broadcast_pair(b, "where")?;
+        let shape = Shape::broadcast(cond.dims(), a.dims()).ok_or_else(|| {
+            Error::shape_mismatch("where", cond.shape(), a.shape(), "(condition and values) cannot be broadcast together")
+        })?;
+        let c = if cond.shape() != &shape { cond.try_broadcast_to(shape.clone())? } else { cond.clone() };
+        let a = if a.shape() != &shape { a.try_broadcast_to(shape.clone())? } else { a };
+        let b = if b.shape() != &shape { b.try_broadcast_to(shape)? } else { b };
+        bind(Primitive::Select, &[&c, &a, &b])
+    }
+
+    /// `torch.where(cond, a, b)`.
+    ///
+    /// # Panics
+    ///
+    /// When `cond` is not bool or the shapes do not broadcast.
+    pub fn where_(cond: &Tensor<B>, a: &Tensor<B>, b: &Tensor<B>) -> Tensor<B> {
+        ok(Self::try_where_(cond, a, b))
+    }
+
+    /// Convert to another dtype (a no-op handle clone if it already is).
+    ///
+    /// # Errors
+    ///
+    /// Only from a backend.
+    pub fn try_to_dtype(&self, dtype: DType) -> Result<Tensor<B>> {
+        if self.dtype() == dtype {
+            return Ok(self.clone());
+        }
+        bind(Primitive::Cast(dtype), &[self])
+    }
+
+    /// Convert to another dtype.
+    pub fn to_dtype(&self, dtype: DType) -> Tensor<B> {
+        ok(self.try_to_dtype(dtype))
+    }
+}
+
+macro_rules! binop_impls {
+    ($trait:ident, $method:ident, $op:ident) => {
+        impl<B: Backend> ops::$trait<&Tensor<B>> for &Tensor<B> {
+            type Output = Tensor<B>;
+            /// # Panics
+            ///
+            /// When the shapes do not broadcast (the message names both).
+            fn $method(self, rhs: &Tensor<B>) -> Tensor<B> {
+                ok(self.try_binary(BinaryOp::$op, rhs))
+            }
+        }
+        impl<B: Backend> ops::$trait<Tensor<B>> for Tensor<B> {
+            type Output = Tensor<B>;
+            fn $method(self, rhs: Tensor<B>) -> Tensor<B> {
+                ok(self.try_binary(BinaryOp::$op, &rhs))
+            }
+        }
+        impl<B: Backend> ops::$trait<&Tensor<B>> for Tensor<B> {
+            type Output = Tensor<B>;
+            fn $method(self, rhs: &Tensor<B>) -> Tensor<B> {
+                ok(self.try_binary(BinaryOp::$op, rhs))
+            }
+        }
+        impl<B: Backend> ops::$trait<Tensor<B>> for &Tensor<B> {
+            type Output = Tensor<B>;
+            fn $method(self, rhs: Tensor<B>) -> Tensor<B> {
+                ok(self.try_binary(BinaryOp::$op, &rhs))
+            }
+        }
+        impl<B: Backend> ops::$trait<f64> for &Tensor<B> {
+            type Output = Tensor<B>;
+            fn $method(self, rhs: f64) -> Tensor<B> {
+                ok(self.try_binary_scalar(BinaryOp::$op, rhs))
+            }
+        }
+        impl<B: Backend> ops::$trait<f64> for Tensor<B> {
+            type Output = Tensor<B>;
+            fn $method(self, rhs: f64) -> Tensor<B> {
+                ok(self.try_binary_scalar(BinaryOp::$op, rhs))
+            }
+        }
+        impl<B: Backend> ops::$trait<&Tensor<B>> for f64 {
+            type Output = Tensor<B>;
+            fn $method(self, rhs: &Tensor<B>) -> Tensor<B> {
+                let dtype = if rhs.dtype().is_float() { rhs.dtype() } else { DType::F32 };
+                ok(constant::<B>(self, dtype).and_then(|c| c.try_binary(BinaryOp::$op, rhs)))
+            }
+        }
+        impl<B: Backend> ops::$trait<Tensor<B>> for f64 {
+            type Output = Tensor<B>;
+            fn $method(self, rhs: Tensor<B>) -> Tensor<B> {
+                self.$method(&rhs)
+            }
+        }
+    };
+}
+
+binop_impls!(Add, add, Add);
+binop_impls!(Sub, sub, Sub);
+binop_impls!(Mul, mul, Mul);
+binop_impls!(Div, div, Div);
+
+impl<B: Backend> ops::Neg for &Tensor<B> {
+    type Output = Tensor<B>;
+    fn neg(self) -> Tensor<B> {
+        Tensor::neg(self)
+    }
+}
+
+impl<B: Backend> ops::Neg for Tensor<B> {
+    type Output = Tensor<B>;
+    fn neg(self) -> Tensor<B> {
+        Tensor::neg(&self)
+    }
+}

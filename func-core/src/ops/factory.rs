@@ -1,0 +1,124 @@
+//! Factory functions. They go through the interpreter stack like every other
+//! primitive (NOTE: [stackless interpreters]), so vmap applies its randomness
+//! mode and functionalize owns what is created inside it.
+
+use super::ok;
+use crate::interp::bind;
+use crate::{Backend, DType, Distribution, Error, Primitive, Result, Shape, Tensor};
+
+/// A seedable source of seeds for random tensors (torch's `Generator`).
+///
+/// Each draw advances the state, so successive calls give independent
+/// tensors, and the same starting seed gives the same sequence.
+///
+/// # Examples
+///
+/// ```ignore
+/// let mut g = Generator::new(0);
+/// let a = Tensor::randn([2, 3], DType::F32, &mut g);
+/// let b = Tensor::randn([2, 3], DType::F32, &mut g); // different from a
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Generator {
+    state: u64,
+}
+
+impl Generator {
+    /// A generator starting from `seed`.
+    pub fn new(seed: u64) -> Generator {
+        Generator { state: seed }
+    }
+
+    /// The next seed (SplitMix64 step: distinct, well-mixed seeds).
+    pub fn next_seed(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+impl<B: Backend> Tensor<B> {
+    /// A tensor of `shape` filled with `value`.
+    pub fn full(shape: impl Into<Shape>, value: f64, dtype: DType) -> Tensor<B> {
+        ok(bind(Primitive::Full { shape: shape.into(), value, dtype }, &[]))
+    }
+
+    /// Zeros.
+    pub fn zeros(shape: impl Into<Shape>, dtype: DType) -> Tensor<B> {
+        Self::full(shape, 0.0, dtype)
+    }
+
+    /// Ones.
+    pub fn ones(shape: impl Into<Shape>, dtype: DType) -> Tensor<B> {
+        Self::full(shape, 1.0, dtype)
+    }
+
+    /// Zeros of this tensor's shape and dtype.
+    pub fn zeros_like(&self) -> Tensor<B> {
+        Self::zeros(self.shape().clone(), self.dtype())
+    }
+
+    /// Ones of this tensor's shape and dtype.
+    pub fn ones_like(&self) -> Tensor<B> {
+        Self::ones(self.shape().clone(), self.dtype())
+    }
+
+    /// `value` in this tensor's shape and dtype.
+    pub fn full_like(&self, value: f64) -> Tensor<B> {
+        Self::full(self.shape().clone(), value, self.dtype())
+    }
+
+    /// `start, start + step, ...` up to (excluding) `end`.
+    ///
+    /// # Errors
+    ///
+    /// When `step` is 0 or has the wrong sign for the range.
+    pub fn try_arange(start: f64, end: f64, step: f64, dtype: DType) -> Result<Tensor<B>> {
+        if step == 0.0 || ((end - start) * step < 0.0) {
+            return Err(Error::invalid("arange", format!("upper bound ({end}) and step ({step}) sign are inconsistent with start ({start})")));
+        }
+        let len = ((end - start) / step).ceil().max(0.0) as usize;
+        bind(Primitive::Arange { start, step, len, dtype }, &[])
+    }
+
+    /// `0, 1, ..., n - 1`.
+    pub fn arange(n: usize, dtype: DType) -> Tensor<B> {
+        ok(bind(Primitive::Arange { start: 0.0, step: 1.0, len: n, dtype }, &[]))
+    }
+
+    /// `steps` evenly spaced values from `start` to `end` inclusive.
+    pub fn linspace(start: f64, end: f64, steps: usize, dtype: DType) -> Tensor<B> {
+        let step = if steps > 1 { (end - start) / (steps - 1) as f64 } else { 0.0 };
+        ok(bind(Primitive::Arange { start, step, len: steps, dtype }, &[]))
+    }
+
+    /// The `n x n` identity matrix.
+    pub fn eye(n: usize, dtype: DType) -> Tensor<B> {
+        let i = Self::arange(n, DType::I64);
+        i.unsqueeze(1).eq(&i.unsqueeze(0)).to_dtype(dtype)
+    }
+
+    /// Uniform samples on `[0, 1)`, seeded by `generator`.
+    pub fn rand(shape: impl Into<Shape>, dtype: DType, generator: &mut Generator) -> Tensor<B> {
+        Self::random(Distribution::Uniform { low: 0.0, high: 1.0 }, shape, dtype, generator.next_seed())
+    }
+
+    /// Standard normal samples, seeded by `generator`.
+    pub fn randn(shape: impl Into<Shape>, dtype: DType, generator: &mut Generator) -> Tensor<B> {
+        Self::random(Distribution::Normal { mean: 0.0, std: 1.0 }, shape, dtype, generator.next_seed())
+    }
+
+    /// Samples of `dist` determined by `seed`.
+    ///
+    /// # Panics
+    ///
+    /// For a non-float dtype, or under vmap in randomness error mode.
+    pub fn random(dist: Distribution, shape: impl Into<Shape>, dtype: DType, seed: u64) -> Tensor<B> {
+        if !dtype.is_float() {
+            panic!("{}", Error::dtype("random", dtype, "random tensors must be floating point"));
+        }
+        ok(bind(Primitive::Random { dist, shape: shape.into(), dtype, seed }, &[]))
+    }
+}

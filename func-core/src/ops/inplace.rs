@@ -1,0 +1,127 @@
+//! In-place operations with PyTorch's aliasing semantics.
+//!
+//! NOTE: [in-place through views] Every in-place op is "compute the
+//! out-of-place result, then `copy_` it into `self`". On concrete tensors the
+//! copy writes into the shared storage, so the base and every view of it see
+//! the change. Under a transform, the interpreter owning the operands decides
+//! (see [`Interpreter::copy_into`](crate::Interpreter::copy_into)): vmap writes
+//! into the batched value one level down (reaching real storage at the
+//! bottom), autodiff mutates the primal and replaces the tangent.
+
+use super::ok;
+use crate::interp::bind_copy;
+use crate::{Backend, BinaryOp, Error, Result, Shape, Tensor};
+
+impl<B: Backend> Tensor<B> {
+    /// Write `src` (broadcast to this shape, cast to this dtype) into `self`.
+    ///
+    /// # Errors
+    ///
+    /// When `src` does not broadcast to `self`'s shape, when `self` is a
+    /// broadcast view (the write would be lost), or when a transform cannot
+    /// express the write (vmap: a batched value into an unbatched tensor).
+    pub fn try_copy_(&self, src: &Tensor<B>) -> Result<()> {
+        let ok_shape = src.ndim() <= self.ndim()
+            && Shape::broadcast(src.dims(), self.dims()).as_ref() == Some(self.shape());
+        if !ok_shape {
+            return Err(Error::shape_mismatch(
+                "copy_",
+                self.shape(),
+                src.shape(),
+                "(destination and source): the source must broadcast to the destination's shape",
+            ));
+        }
+        let src = src.try_to_dtype(self.dtype())?.try_broadcast_to(self.shape().clone())?;
+        bind_copy(self, &src)
+    }
+
+    /// Write `src` into `self` in place (torch's `copy_`).
+    ///
+    /// # Panics
+    ///
+    /// As [`try_copy_`](Self::try_copy_).
+    pub fn copy_(&self, src: &Tensor<B>) {
+        ok(self.try_copy_(src))
+    }
+
+    fn inplace(&self, op: BinaryOp, other: &Tensor<B>) -> Result<()> {
+        let r = self.try_binary(op, other)?;
+        if r.shape() != self.shape() {
+            return Err(Error::shape_mismatch(
+                &format!("{}_", op.name()),
+                self.shape(),
+                other.shape(),
+                "the result of the in-place operation would have a larger shape than the destination",
+            ));
+        }
+        self.try_copy_(&r)
+    }
+
+    /// `self += other` in place.
+    ///
+    /// # Panics
+    ///
+    /// When `other` does not broadcast to `self`, or under vmap when `self` is
+    /// not batched but `other` is.
+    pub fn add_(&self, other: &Tensor<B>) {
+        ok(self.inplace(BinaryOp::Add, other))
+    }
+
+    /// `self -= other` in place.
+    ///
+    /// # Panics
+    ///
+    /// As [`add_`](Self::add_).
+    pub fn sub_(&self, other: &Tensor<B>) {
+        ok(self.inplace(BinaryOp::Sub, other))
+    }
+
+    /// `self *= other` in place.
+    ///
+    /// # Panics
+    ///
+    /// As [`add_`](Self::add_).
+    pub fn mul_(&self, other: &Tensor<B>) {
+        ok(self.inplace(BinaryOp::Mul, other))
+    }
+
+    /// `self /= other` in place.
+    ///
+    /// # Panics
+    ///
+    /// As [`add_`](Self::add_).
+    pub fn div_(&self, other: &Tensor<B>) {
+        ok(self.inplace(BinaryOp::Div, other))
+    }
+
+    /// `self += value` in place.
+    pub fn add_scalar_(&self, value: f64) {
+        ok(self.try_binary_scalar(BinaryOp::Add, value).and_then(|r| self.try_copy_(&r)))
+    }
+
+    /// `self *= value` in place.
+    pub fn mul_scalar_(&self, value: f64) {
+        ok(self.try_binary_scalar(BinaryOp::Mul, value).and_then(|r| self.try_copy_(&r)))
+    }
+
+    /// Fill with `value` in place.
+    pub fn fill_(&self, value: f64) {
+        ok(crate::eval::constant::<B>(value, self.dtype()).and_then(|c| self.try_copy_(&c)))
+    }
+
+    /// Fill with zeros in place.
+    pub fn zero_(&self) {
+        self.fill_(0.0)
+    }
+
+    /// Assign `value` into the slice `start..stop` by `step` of `dim`
+    /// (Python's `t[.., start:stop:step, ..] = value`).
+    ///
+    /// # Panics
+    ///
+    /// When the slice is invalid or `value` does not broadcast to it.
+    pub fn slice_assign_(&self, dim: isize, start: isize, stop: isize, step: usize, value: &Tensor<B>) {
+        let view = self.slice(dim, start, stop, step);
+        view.copy_(value)
+    }
+}

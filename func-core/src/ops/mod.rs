@@ -1,0 +1,35 @@
+//! Tensor operations: each is one primitive handed to [`bind`](crate::bind)
+//! after its arguments are checked, or a composite of such operations.
+//!
+//! Panicking forms (`a.matmul(&b)`, `&a + &b`) panic with the message of the
+//! error their `try_` form returns; both are documented together.
+
+mod elementwise;
+mod factory;
+mod index;
+mod inplace;
+mod linalg;
+mod nn;
+mod reduce;
+mod shape;
+
+pub use factory::Generator;
+pub use nn::Conv2dOptions;
+
+use crate::{Error, Result};
+
+/// Normalise a possibly negative dimension index against `ndim`.
+pub(crate) fn norm_dim(op: &str, dim: isize, ndim: usize) -> Result<usize> {
+    let n = ndim as isize;
+    let (lo, hi) = if n == 0 { (-1, 0) } else { (-n, n - 1) };
+    if dim < lo || dim > hi {
+        return Err(Error::DimOutOfRange { op: op.to_string(), dim, min: lo, max: hi });
+    }
+    Ok(if dim < 0 { (dim + n.max(1)) as usize } else { dim as usize })
+}
+
+/// Panic with an error's message: the panicking forms of operations.
+#[track_caller]
+pub(crate) fn ok<T>(r: Result<T>) -> T {
+    r.unwrap_or_else(|e| panic!("{e}"))
+}

@@ -1,0 +1,258 @@
+//! Neural-network composites, written in primitives so that every transform
+//! sees through them: activations, softmax family, linear, conv2d (im2col +
+//! matmul), pooling and losses.
+
+use super::{norm_dim, ok};
+use crate::eval::constant;
+use crate::interp::bind;
+use crate::{Backend, ConvGeom, DType, Error, Primitive, Result, Tensor};
+
+/// Options of [`Tensor::conv2d`], with PyTorch's defaults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv2dOptions {
+    /// Stride (rows, columns); default `(1, 1)`.
+    pub stride: (usize, usize),
+    /// Zero padding (rows, columns); default `(0, 0)`.
+    pub padding: (usize, usize),
+    /// Dilation (rows, columns); default `(1, 1)`.
+    pub dilation: (usize, usize),
+    /// Groups; default 1.
+    pub groups: usize,
+}
+
+impl Default for Conv2dOptions {
+    fn default() -> Self {
+        Conv2dOptions { stride: (1, 1), padding: (0, 0), dilation: (1, 1), groups: 1 }
+    }
+}
+
+impl<B: Backend> Tensor<B> {
+    /// `max(x, 0)` (derivative 0 at 0, as PyTorch).
+    pub fn relu(&self) -> Tensor<B> {
+        let zero = ok(constant::<B>(0.0, self.dtype()));
+        Tensor::where_(&self.gt_scalar(0.0), self, &zero)
+    }
+
+    /// GELU, exact form `x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2))`.
+    pub fn gelu(&self) -> Tensor<B> {
+        let inner = (self * std::f64::consts::FRAC_1_SQRT_2).erf() + 1.0;
+        self * &inner * 0.5
+    }
+
+    /// Softmax along `dim`, computed stably.
+    ///
+    /// # Panics
+    ///
+    /// When `dim` is out of range.
+    pub fn softmax(&self, dim: isize) -> Tensor<B> {
+        let e = (self - &self.max_dims(&[dim], true)).exp();
+        &e / &e.sum_dims(&[dim], true)
+    }
+
+    /// Log-softmax along `dim`: `x - logsumexp(x, dim)`.
+    ///
+    /// # Panics
+    ///
+    /// When `dim` is out of range.
+    pub fn log_softmax(&self, dim: isize) -> Tensor<B> {
+        self - &self.logsumexp(&[dim], true)
+    }
+
+    /// `x @ weight^T + bias` (torch's `F.linear`): `weight` is `[out, in]`.
+    ///
+    /// # Panics
+    ///
+    /// When the shapes do not fit.
+    pub fn linear(&self, weight: &Tensor<B>, bias: Option<&Tensor<B>>) -> Tensor<B> {
+        let y = self.matmul(&weight.t());
+        match bias {
+            Some(b) => &y + b,
+            None => y,
+        }
+    }
+
+    /// Unfold sliding windows (`torch.nn.functional.unfold`): `[N, C, H, W]`
+    /// to `[N, C*kh*kw, L]`.
+    ///
+    /// # Errors
+    ///
+    /// When the input is not 4-D or a stride/dilation is 0.
+    pub fn try_unfold(&self, kernel: (usize, usize), stride: (usize, usize), padding: (usize, usize), dilation: (usize, usize)) -> Result<Tensor<B>> {
+        if self.ndim() != 4 {
+            return Err(Error::invalid_shape("unfold", self.shape(), "expected a 4-D input [N, C, H, W]"));
+        }
+        if stride.0 == 0 || stride.1 == 0 || dilation.0 == 0 || dilation.1 == 0 || kernel.0 == 0 || kernel.1 == 0 {
+            return Err(Error::invalid("unfold", format!("kernel {kernel:?}, stride {stride:?} and dilation {dilation:?} must be positive")));
+        }
+        let geom = ConvGeom { h: self.dims()[2], w: self.dims()[3], kernel, stride, padding, dilation };
+        if geom.out_h() == 0 || geom.out_w() == 0 {
+            return Err(Error::invalid_shape(
+                "unfold",
+                self.shape(),
+                format!("the kernel {kernel:?} (dilation {dilation:?}) is larger than the padded input ({padding:?} padding)"),
+            ));
+        }
+        bind(Primitive::Im2col(geom), &[self])
+    }
+
+    /// Fold columns back (`torch.nn.functional.fold`), summing overlaps:
+    /// `[N, C*kh*kw, L]` to `[N, C, h, w]`.
+    ///
+    /// # Errors
+    ///
+    /// When the column count does not match the geometry.
+    pub fn try_fold(&self, out: (usize, usize), kernel: (usize, usize), stride: (usize, usize), padding: (usize, usize), dilation: (usize, usize)) -> Result<Tensor<B>> {
+        let geom = ConvGeom { h: out.0, w: out.1, kernel, stride, padding, dilation };
+        let kk = kernel.0 * kernel.1;
+        if self.ndim() != 3 || kk == 0 || self.dims()[1] % kk != 0 || self.dims()[2] != geom.out_h() * geom.out_w() {
+            return Err(Error::invalid_shape("fold", self.shape(), format!("does not match kernel {kernel:?} and output size {out:?}")));
+        }
+        bind(Primitive::Col2im(geom), &[self])
+    }
+
+    /// 2-D convolution (cross-correlation, as PyTorch): input `[N, C, H, W]`
+    /// (or `[C, H, W]`), weight `[O, C / groups, kh, kw]`, optional bias `[O]`.
+    /// Lowered to one im2col and one (grouped) batched matmul.
+    ///
+    /// # Errors
+    ///
+    /// When the shapes or options do not fit, naming them.
+    pub fn try_conv2d(&self, weight: &Tensor<B>, bias: Option<&Tensor<B>>, opts: Conv2dOptions) -> Result<Tensor<B>> {
+        if self.ndim() == 3 {
+            return self.unsqueeze(0).try_conv2d(weight, bias, opts)?.try_squeeze_dim(0);
+        }
+        if self.ndim() != 4 || weight.ndim() != 4 {
+            return Err(Error::shape_mismatch("conv2d", self.shape(), weight.shape(), "(input, weight): expected a 4-D input [N, C, H, W] and a 4-D weight [O, C/groups, kh, kw]"));
+        }
+        let (n, c) = (self.dims()[0], self.dims()[1]);
+        let (o, cg, kh, kw) = (weight.dims()[0], weight.dims()[1], weight.dims()[2], weight.dims()[3]);
+        let g = opts.groups;
+        if g == 0 || c % g != 0 || o % g != 0 || cg * g != c {
+            return Err(Error::shape_mismatch(
+                "conv2d",
+                self.shape(),
+                weight.shape(),
+                format!("(input, weight) with groups={g}: expected input to have {} channels, but got {c} channels", cg * g),
+            ));
+        }
+        let cols = self.try_unfold((kh, kw), opts.stride, opts.padding, opts.dilation)?;
+        let geom = ConvGeom { h: self.dims()[2], w: self.dims()[3], kernel: (kh, kw), stride: opts.stride, padding: opts.padding, dilation: opts.dilation };
+        let (oh, ow) = (geom.out_h(), geom.out_w());
+        let k = cg * kh * kw;
+        let out = if g == 1 {
+            weight.try_reshape_to([o, k])?.try_matmul(&cols)?
+        } else {
+            let cols = cols.try_reshape_to([n, g, k, oh * ow])?;
+            weight.try_reshape_to([g, o / g, k])?.try_matmul(&cols)?
+        };
+        let out = out.try_reshape_to([n, o, oh, ow])?;
+        match bias {
+            Some(b) => {
+                if b.dims() != [o] {
+                    return Err(Error::shape_mismatch("conv2d", weight.shape(), b.shape(), format!("(weight, bias): bias must have shape [{o}]")));
+                }
+                out.try_add(&b.try_reshape_to([1, o, 1, 1])?)
+            }
+            None => Ok(out),
+        }
+    }
+
+    /// 2-D convolution.
+    ///
+    /// # Panics
+    ///
+    /// As [`try_conv2d`](Self::try_conv2d).
+    pub fn conv2d(&self, weight: &Tensor<B>, bias: Option<&Tensor<B>>, opts: Conv2dOptions) -> Tensor<B> {
+        ok(self.try_conv2d(weight, bias, opts))
+    }
+
+    fn pool_windows(&self, op: &str, kernel: (usize, usize), stride: (usize, usize), padding: (usize, usize), pad_value: f64) -> Result<(Tensor<B>, [usize; 4])> {
+        let x = if self.ndim() == 3 { self.unsqueeze(0) } else { self.clone() };
+        if x.ndim() != 4 {
+            return Err(Error::invalid_shape(op, self.shape(), "expected a 3-D or 4-D input ([N,] C, H, W)"));
+        }
+        let (n, c, h, w) = (x.dims()[0], x.dims()[1], x.dims()[2], x.dims()[3]);
+        if padding.0 * 2 > kernel.0 || padding.1 * 2 > kernel.1 {
+            return Err(Error::invalid(op, format!("pad should be at most half of effective kernel size, but got pad={padding:?} and kernel_size={kernel:?}")));
+        }
+        let x = x.try_reshape_to([n * c, 1, h, w])?;
+        let x = x.try_pad(&[(0, 0), (0, 0), padding, padding], pad_value)?;
+        let cols = x.try_unfold(kernel, stride, (0, 0), (1, 1))?;
+        let geom = ConvGeom { h, w, kernel, stride, padding, dilation: (1, 1) };
+        Ok((cols, [n, c, geom.out_h(), geom.out_w()]))
+    }
+
+    /// 2-D max pooling (`stride` defaults to `kernel` in PyTorch; pass it).
+    ///
+    /// # Panics
+    ///
+    /// When the input is not 3-D/4-D or the window does not fit.
+    pub fn max_pool2d(&self, kernel: (usize, usize), stride: (usize, usize), padding: (usize, usize)) -> Tensor<B> {
+        let (cols, [n, c, oh, ow]) = ok(self.pool_windows("max_pool2d", kernel, stride, padding, f64::NEG_INFINITY));
+        let out = cols.max_dims(&[1], false).reshape_to([n, c, oh, ow]);
+        if self.ndim() == 3 { out.squeeze_dim(0) } else { out }
+    }
+
+    /// 2-D average pooling (padding counts as zeros, PyTorch's default).
+    ///
+    /// # Panics
+    ///
+    /// When the input is not 3-D/4-D or the window does not fit.
+    pub fn avg_pool2d(&self, kernel: (usize, usize), stride: (usize, usize), padding: (usize, usize)) -> Tensor<B> {
+        let (cols, [n, c, oh, ow]) = ok(self.pool_windows("avg_pool2d", kernel, stride, padding, 0.0));
+        let out = cols.mean_dims(&[1], false).reshape_to([n, c, oh, ow]);
+        if self.ndim() == 3 { out.squeeze_dim(0) } else { out }
+    }
+
+    /// Negative log-likelihood of log-probabilities `[N, C]` (or `[C]`) at
+    /// class indices `target` (i64, `[N]` or scalar), averaged.
+    ///
+    /// # Panics
+    ///
+    /// When the shapes do not fit or `target` is not i64.
+    pub fn nll_loss(&self, target: &Tensor<B>) -> Tensor<B> {
+        assert!(target.dtype() == DType::I64, "nll_loss: expected an i64 target of class indices, got {}", target.dtype());
+        let (logp, t) = if self.ndim() == 1 { (self.unsqueeze(0), target.reshape_to([1])) } else { (self.clone(), target.clone()) };
+        assert!(
+            logp.ndim() == 2 && t.dims() == [logp.dims()[0]],
+            "nll_loss: expected input [N, C] and target [N], got input {} and target {}",
+            self.shape(),
+            target.shape()
+        );
+        -logp.gather(1, &t.unsqueeze(1)).mean()
+    }
+
+    /// Cross entropy of logits `[N, C]` (or `[C]`) against class indices (i64
+    /// `[N]`) or class probabilities (float, the logits' shape), averaged
+    /// over the batch.
+    ///
+    /// # Panics
+    ///
+    /// When the shapes do not fit.
+    pub fn cross_entropy(&self, target: &Tensor<B>) -> Tensor<B> {
+        let _ = ok(norm_dim("cross_entropy", -1, self.ndim()));
+        let logp = self.log_softmax(-1);
+        if target.dtype().is_float() {
+            assert!(
+                target.shape() == self.shape(),
+                "cross_entropy: class-probability targets must have the input's shape: input {}, target {}",
+                self.shape(),
+                target.shape()
+            );
+            let per_row = -(&logp * target).sum_dims(&[-1], false);
+            per_row.mean()
+        } else {
+            logp.nll_loss(target)
+        }
+    }
+
+    /// Mean squared error `mean((self - target)^2)`.
+    ///
+    /// # Panics
+    ///
+    /// When the shapes do not broadcast.
+    pub fn mse_loss(&self, target: &Tensor<B>) -> Tensor<B> {
+        let d = self - target;
+        (&d * &d).mean()
+    }
+}

@@ -1,0 +1,472 @@
+//! Shape operations. Most are views (NOTE: [views are metadata]).
+
+use super::{norm_dim, ok};
+use crate::interp::bind;
+use crate::{Backend, DimVec, Error, Primitive, Result, Shape, Tensor};
+
+impl<B: Backend> Tensor<B> {
+    /// A tensor with a new shape and the same elements in row-major order; a
+    /// view when the layout allows, else a copy (as `torch.reshape`). One
+    /// dimension may be `-1`, inferred.
+    ///
+    /// # Errors
+    ///
+    /// When the sizes do not hold the same number of elements.
+    pub fn try_reshape(&self, shape: &[isize]) -> Result<Tensor<B>> {
+        let shape = infer_shape(shape, self.numel()).map_err(|why| {
+            Error::invalid("reshape", format!("shape {shape:?} is invalid for input of size {} (shape {}): {why}", self.numel(), self.shape()))
+        })?;
+        self.try_reshape_to(shape)
+    }
+
+    /// [`try_reshape`](Self::try_reshape) with an explicit shape (no `-1`).
+    ///
+    /// # Errors
+    ///
+    /// When the number of elements differs.
+    pub fn try_reshape_to(&self, shape: impl Into<Shape>) -> Result<Tensor<B>> {
+        let shape = shape.into();
+        if shape.numel() != self.numel() {
+            return Err(Error::shape_mismatch(
+                "reshape",
+                self.shape(),
+                &shape,
+                format!("hold different numbers of elements ({} vs {})", self.numel(), shape.numel()),
+            ));
+        }
+        if &shape == self.shape() {
+            return Ok(self.clone());
+        }
+        bind(Primitive::Reshape { shape }, &[self])
+    }
+
+    /// Reshape (`-1` infers one dimension).
+    ///
+    /// # Panics
+    ///
+    /// When the sizes do not hold the same number of elements, naming both.
+    pub fn reshape(&self, shape: &[isize]) -> Tensor<B> {
+        ok(self.try_reshape(shape))
+    }
+
+    /// Reshape to an explicit shape.
+    ///
+    /// # Panics
+    ///
+    /// When the number of elements differs.
+    pub fn reshape_to(&self, shape: impl Into<Shape>) -> Tensor<B> {
+        ok(self.try_reshape_to(shape))
+    }
+
+    /// Reorder dimensions (a view): output dim `i` is input dim `dims[i]`.
+    ///
+    /// # Errors
+    ///
+    /// When `dims` is not a permutation of `0..ndim`.
+    pub fn try_permute(&self, dims: &[isize]) -> Result<Tensor<B>> {
+        let n = self.ndim();
+        if dims.len() != n {
+            return Err(Error::invalid("permute", format!("number of dims don't match: got {} dims for a tensor of shape {}", dims.len(), self.shape())));
+        }
+        let perm: DimVec<usize> = dims.iter().map(|&d| norm_dim("permute", d, n)).collect::<Result<_>>()?;
+        let mut seen = vec![false; n];
+        for &p in &perm {
+            if std::mem::replace(&mut seen[p], true) {
+                return Err(Error::invalid("permute", format!("repeated dim {p} in {dims:?}")));
+            }
+        }
+        if perm.iter().enumerate().all(|(i, &p)| i == p) {
+            return Ok(self.clone());
+        }
+        bind(Primitive::Permute { perm }, &[self])
+    }
+
+    /// Reorder dimensions (a view).
+    ///
+    /// # Panics
+    ///
+    /// When `dims` is not a permutation.
+    pub fn permute(&self, dims: &[isize]) -> Tensor<B> {
+        ok(self.try_permute(dims))
+    }
+
+    /// Swap two dimensions (a view).
+    ///
+    /// # Panics
+    ///
+    /// When a dimension is out of range.
+    pub fn transpose(&self, d0: isize, d1: isize) -> Tensor<B> {
+        let n = self.ndim();
+        let (a, b) = (ok(norm_dim("transpose", d0, n)), ok(norm_dim("transpose", d1, n)));
+        let mut perm: Vec<isize> = (0..n as isize).collect();
+        perm.swap(a, b);
+        self.permute(&perm)
+    }
+
+    /// Transpose of a matrix (swap the last two dims; no-op for rank < 2).
+    pub fn t(&self) -> Tensor<B> {
+        if self.ndim() < 2 { self.clone() } else { self.transpose(-2, -1) }
+    }
+
+    /// Move dimension `src` to position `dst` (a view).
+    ///
+    /// # Panics
+    ///
+    /// When a dimension is out of range.
+    pub fn movedim(&self, src: isize, dst: isize) -> Tensor<B> {
+        let n = self.ndim();
+        let (s, d) = (ok(norm_dim("movedim", src, n)), ok(norm_dim("movedim", dst, n)));
+        let mut order: Vec<isize> = (0..n as isize).filter(|&i| i as usize != s).collect();
+        order.insert(d, s as isize);
+        self.permute(&order)
+    }
+
+    /// Broadcast to a larger shape (a view with stride 0 in new dims).
+    ///
+    /// # Errors
+    ///
+    /// When `shape` is not a broadcast of this tensor's shape.
+    pub fn try_broadcast_to(&self, shape: impl Into<Shape>) -> Result<Tensor<B>> {
+        let shape = shape.into();
+        if &shape == self.shape() {
+            return Ok(self.clone());
+        }
+        let ok_shape = shape.ndim() >= self.ndim()
+            && self.dims().iter().rev().zip(shape.iter().rev()).all(|(&a, &b)| a == b || a == 1);
+        if !ok_shape {
+            return Err(Error::shape_mismatch(
+                "broadcast_to",
+                self.shape(),
+                &shape,
+                "are not compatible: the input's sizes must equal the target's or be 1, from the trailing dimension",
+            ));
+        }
+        bind(Primitive::BroadcastTo { shape }, &[self])
+    }
+
+    /// Broadcast to a larger shape (a view).
+    ///
+    /// # Panics
+    ///
+    /// When the shapes are incompatible, naming both.
+    pub fn broadcast_to(&self, shape: impl Into<Shape>) -> Tensor<B> {
+        ok(self.try_broadcast_to(shape))
+    }
+
+    /// torch's `expand`: like `broadcast_to`, with `-1` keeping a size.
+    ///
+    /// # Panics
+    ///
+    /// When the shapes are incompatible.
+    pub fn expand(&self, sizes: &[isize]) -> Tensor<B> {
+        let lead = sizes.len().saturating_sub(self.ndim());
+        let shape: Vec<usize> =
+            sizes.iter().enumerate().map(|(i, &s)| if s < 0 && i >= lead { self.dims()[i - lead] } else { s.max(0) as usize }).collect();
+        self.broadcast_to(shape)
+    }
+
+    /// Elements `start..stop` by `step` along `dim` (a view). Negative
+    /// `start`/`stop` count from the end; bounds are clamped as in Python.
+    ///
+    /// # Errors
+    ///
+    /// When `dim` is out of range or `step` is 0.
+    pub fn try_slice(&self, dim: isize, start: isize, stop: isize, step: usize) -> Result<Tensor<B>> {
+        let axis = norm_dim("slice", dim, self.ndim())?;
+        if step == 0 {
+            return Err(Error::invalid("slice", "slice step must be positive"));
+        }
+        let n = self.dims()[axis] as isize;
+        let clampi = |i: isize| if i < 0 { (i + n).max(0) } else { i.min(n) } as usize;
+        let (start, stop) = (clampi(start), clampi(stop));
+        let stop = stop.max(start);
+        if start == 0 && stop as isize == n && step == 1 {
+            return Ok(self.clone());
+        }
+        bind(Primitive::Slice { axis, start, stop, step }, &[self])
+    }
+
+    /// Elements `start..stop` by `step` along `dim` (a view).
+    ///
+    /// # Panics
+    ///
+    /// When `dim` is out of range or `step` is 0.
+    pub fn slice(&self, dim: isize, start: isize, stop: isize, step: usize) -> Tensor<B> {
+        ok(self.try_slice(dim, start, stop, step))
+    }
+
+    /// `length` elements from `start` along `dim` (a view).
+    ///
+    /// # Panics
+    ///
+    /// When the range does not fit in the dimension.
+    pub fn narrow(&self, dim: isize, start: usize, length: usize) -> Tensor<B> {
+        let axis = ok(norm_dim("narrow", dim, self.ndim()));
+        if start + length > self.dims()[axis] {
+            panic!("narrow: start ({start}) + length ({length}) exceeds dimension size ({}) of dim {axis} in shape {}", self.dims()[axis], self.shape());
+        }
+        self.slice(axis as isize, start as isize, (start + length) as isize, 1)
+    }
+
+    /// The slice at `index` along `dim`, with that dim removed (a view).
+    ///
+    /// # Errors
+    ///
+    /// When `dim` or `index` is out of range.
+    pub fn try_select(&self, dim: isize, index: isize) -> Result<Tensor<B>> {
+        let axis = norm_dim("select", dim, self.ndim())?;
+        let n = self.dims()[axis] as isize;
+        if index < -n || index >= n {
+            return Err(Error::invalid("select", format!("index {index} is out of bounds for dimension {axis} with size {n}")));
+        }
+        let i = if index < 0 { index + n } else { index };
+        let s = self.try_slice(axis as isize, i, i + 1, 1)?;
+        s.try_squeeze_dim(axis as isize)
+    }
+
+    /// The slice at `index` along `dim`, that dim removed (a view).
+    ///
+    /// # Panics
+    ///
+    /// When `dim` or `index` is out of range.
+    pub fn select(&self, dim: isize, index: isize) -> Tensor<B> {
+        ok(self.try_select(dim, index))
+    }
+
+    /// Remove dimension `dim` if its size is 1 (a view).
+    ///
+    /// # Errors
+    ///
+    /// When `dim` is out of range.
+    pub fn try_squeeze_dim(&self, dim: isize) -> Result<Tensor<B>> {
+        let axis = norm_dim("squeeze", dim, self.ndim())?;
+        if self.dims()[axis] != 1 {
+            return Ok(self.clone());
+        }
+        let mut shape = self.shape().clone();
+        shape.0.remove(axis);
+        self.try_reshape_to(shape)
+    }
+
+    /// Remove dimension `dim` if its size is 1 (a view).
+    pub fn squeeze_dim(&self, dim: isize) -> Tensor<B> {
+        ok(self.try_squeeze_dim(dim))
+    }
+
+    /// Remove every size-1 dimension (a view).
+    pub fn squeeze(&self) -> Tensor<B> {
+        let shape: Vec<usize> = self.dims().iter().copied().filter(|&d| d != 1).collect();
+        self.reshape_to(shape)
+    }
+
+    /// Insert a size-1 dimension at `dim` (`-1` appends) (a view).
+    ///
+    /// # Panics
+    ///
+    /// When `dim` is outside `-(ndim+1)..=ndim`.
+    pub fn unsqueeze(&self, dim: isize) -> Tensor<B> {
+        let axis = ok(norm_dim("unsqueeze", dim, self.ndim() + 1));
+        let mut shape = self.shape().clone();
+        shape.0.insert(axis, 1);
+        self.reshape_to(shape)
+    }
+
+    /// Flatten dimensions `start..=end` into one (a view when possible).
+    ///
+    /// # Panics
+    ///
+    /// When a dimension is out of range.
+    pub fn flatten(&self, start: isize, end: isize) -> Tensor<B> {
+        if self.ndim() == 0 {
+            return self.reshape_to([1]);
+        }
+        let (s, e) = (ok(norm_dim("flatten", start, self.ndim())), ok(norm_dim("flatten", end, self.ndim())));
+        let mut shape: Vec<usize> = self.dims()[..s].to_vec();
+        shape.push(self.dims()[s..=e.max(s)].iter().product());
+        shape.extend_from_slice(&self.dims()[e.max(s) + 1..]);
+        self.reshape_to(shape)
+    }
+
+    /// Diagonal of dims `d1`, `d2` appended as the last dim (a view).
+    ///
+    /// # Panics
+    ///
+    /// When the dims are equal or out of range.
+    pub fn diagonal(&self, offset: isize, d1: isize, d2: isize) -> Tensor<B> {
+        let n = self.ndim();
+        let (dim1, dim2) = (ok(norm_dim("diagonal", d1, n)), ok(norm_dim("diagonal", d2, n)));
+        if dim1 == dim2 {
+            panic!("diagonal: diagonal dimensions cannot be identical {d1}, {d2}");
+        }
+        ok(bind(Primitive::Diagonal { offset, dim1, dim2 }, &[self]))
+    }
+
+    /// A contiguous tensor with the same values: `self` if already
+    /// contiguous, else a copy.
+    pub fn contiguous(&self) -> Tensor<B> {
+        match self.concrete() {
+            Some((_, l)) if l.is_contiguous() => self.clone(),
+            _ => self.deep_copy(),
+        }
+    }
+
+    /// A fresh copy with its own storage (torch's `.clone()`).
+    pub fn deep_copy(&self) -> Tensor<B> {
+        self.un(Primitive::Copy)
+    }
+
+    /// Concatenate along `dim`.
+    ///
+    /// # Errors
+    ///
+    /// When the list is empty or shapes differ outside `dim`.
+    pub fn try_cat(tensors: &[Tensor<B>], dim: isize) -> Result<Tensor<B>> {
+        let first = tensors.first().ok_or_else(|| Error::invalid("cat", "expected a non-empty list of Tensors"))?;
+        let axis = norm_dim("cat", dim, first.ndim())?;
+        let dtype = tensors.iter().fold(first.dtype(), |d, t| d.promote(t.dtype()));
+        let mut parts = Vec::with_capacity(tensors.len());
+        for (i, t) in tensors.iter().enumerate() {
+            let same = t.ndim() == first.ndim() && t.dims().iter().zip(first.dims()).enumerate().all(|(d, (a, b))| d == axis || a == b);
+            if !same {
+                return Err(Error::shape_mismatch(
+                    "cat",
+                    first.shape(),
+                    t.shape(),
+                    format!("(tensors 0 and {i}) must match in every dimension except {axis}"),
+                ));
+            }
+            parts.push(t.try_to_dtype(dtype)?);
+        }
+        if parts.len() == 1 {
+            return Ok(parts.pop().unwrap_or_else(|| first.clone()));
+        }
+        let refs: Vec<&Tensor<B>> = parts.iter().collect();
+        bind(Primitive::Concat { axis }, &refs)
+    }
+
+    /// Concatenate along `dim`.
+    ///
+    /// # Panics
+    ///
+    /// When the list is empty or shapes differ outside `dim`.
+    pub fn cat(tensors: &[Tensor<B>], dim: isize) -> Tensor<B> {
+        ok(Self::try_cat(tensors, dim))
+    }
+
+    /// Stack equal-shape tensors along a new dimension `dim`.
+    ///
+    /// # Errors
+    ///
+    /// When the list is empty or the shapes differ.
+    pub fn try_stack(tensors: &[Tensor<B>], dim: isize) -> Result<Tensor<B>> {
+        let first = tensors.first().ok_or_else(|| Error::invalid("stack", "expected a non-empty list of Tensors"))?;
+        for (i, t) in tensors.iter().enumerate() {
+            if t.shape() != first.shape() {
+                return Err(Error::shape_mismatch("stack", first.shape(), t.shape(), format!("(tensors 0 and {i}): stack expects each tensor to be equal size")));
+            }
+        }
+        let axis = norm_dim("stack", dim, first.ndim() + 1)? as isize;
+        let parts: Vec<Tensor<B>> = tensors.iter().map(|t| t.unsqueeze(axis)).collect();
+        Self::try_cat(&parts, axis)
+    }
+
+    /// Stack equal-shape tensors along a new dimension.
+    ///
+    /// # Panics
+    ///
+    /// When the list is empty or the shapes differ.
+    pub fn stack(tensors: &[Tensor<B>], dim: isize) -> Tensor<B> {
+        ok(Self::try_stack(tensors, dim))
+    }
+
+    /// Split into pieces of `size` along `dim` (the last may be smaller); views.
+    ///
+    /// # Panics
+    ///
+    /// When `size` is 0 or `dim` is out of range.
+    pub fn split(&self, size: usize, dim: isize) -> Vec<Tensor<B>> {
+        assert!(size > 0, "split: split_size must be positive, got 0");
+        let axis = ok(norm_dim("split", dim, self.ndim()));
+        let n = self.dims()[axis];
+        (0..n.max(1)).step_by(size).map(|s| self.slice(axis as isize, s as isize, (s + size).min(n) as isize, 1)).collect()
+    }
+
+    /// Split into `chunks` nearly equal pieces along `dim` (torch's `chunk`); views.
+    ///
+    /// # Panics
+    ///
+    /// When `chunks` is 0 or `dim` is out of range.
+    pub fn chunk(&self, chunks: usize, dim: isize) -> Vec<Tensor<B>> {
+        assert!(chunks > 0, "chunk: number of chunks must be positive, got 0");
+        let axis = ok(norm_dim("chunk", dim, self.ndim()));
+        let size = self.dims()[axis].div_ceil(chunks).max(1);
+        self.split(size, dim)
+    }
+
+    /// Pad with a constant: `pads[i] = (before, after)` for dimension `i`
+    /// (all dimensions, in order).
+    ///
+    /// # Errors
+    ///
+    /// When `pads` does not have one entry per dimension.
+    pub fn try_pad(&self, pads: &[(usize, usize)], value: f64) -> Result<Tensor<B>> {
+        if pads.len() != self.ndim() {
+            return Err(Error::invalid("pad", format!("expected {} (before, after) pairs for shape {}, got {}", self.ndim(), self.shape(), pads.len())));
+        }
+        if pads.iter().all(|&(a, b)| a == 0 && b == 0) {
+            return Ok(self.clone());
+        }
+        bind(Primitive::Pad { pads: pads.iter().copied().collect(), value }, &[self])
+    }
+
+    /// Pad with a constant (one `(before, after)` pair per dimension).
+    ///
+    /// # Panics
+    ///
+    /// When `pads` does not have one entry per dimension.
+    pub fn pad(&self, pads: &[(usize, usize)], value: f64) -> Tensor<B> {
+        ok(self.try_pad(pads, value))
+    }
+
+    /// Reverse the order of elements along `dims`.
+    ///
+    /// # Panics
+    ///
+    /// When a dimension is out of range.
+    pub fn flip(&self, dims: &[isize]) -> Tensor<B> {
+        let mut axes: DimVec<usize> = dims.iter().map(|&d| ok(norm_dim("flip", d, self.ndim()))).collect();
+        axes.sort_unstable();
+        axes.dedup();
+        if axes.is_empty() {
+            return self.clone();
+        }
+        self.un(Primitive::Flip { axes })
+    }
+}
+
+/// Resolve a shape with at most one `-1` against `numel`.
+fn infer_shape(shape: &[isize], numel: usize) -> std::result::Result<Shape, String> {
+    let mut infer = None;
+    let mut known = 1usize;
+    for (i, &d) in shape.iter().enumerate() {
+        if d == -1 {
+            if infer.replace(i).is_some() {
+                return Err("only one dimension can be inferred".into());
+            }
+        } else if d < 0 {
+            return Err(format!("invalid shape dimension {d}"));
+        } else {
+            known *= d as usize;
+        }
+    }
+    let mut out: DimVec<usize> = shape.iter().map(|&d| d.max(0) as usize).collect();
+    if let Some(i) = infer {
+        if known == 0 || numel % known != 0 {
+            return Err("the inferred dimension is not a whole number".into());
+        }
+        out[i] = numel / known;
+    } else if known != numel {
+        return Err(format!("the shape holds {known} elements"));
+    }
+    Ok(Shape(out))
+}

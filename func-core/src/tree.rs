@@ -1,0 +1,207 @@
+//! [`TensorTree`]: the pytree of func-rs. Transforms take and return trees of
+//! tensors: a tensor, tuples, vectors, arrays, options and string-keyed maps
+//! (parameter dicts in state-dict names).
+
+use crate::{Backend, Tensor};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// The structure of a tree with its leaves removed, for comparing trees and
+/// for error messages ("expected (Tensor, Tensor), got Tensor").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TreeDef {
+    /// A tensor leaf, with its shape (for messages; compare with
+    /// [`TreeDef::same_structure`] to ignore shapes).
+    Leaf(crate::Shape),
+    /// A tuple, array or vector of children.
+    Seq(Vec<TreeDef>),
+    /// A map of named children.
+    Map(Vec<(String, TreeDef)>),
+    /// No value (`()` or `None`).
+    Nothing,
+}
+
+impl TreeDef {
+    /// Whether two trees have the same structure, ignoring leaf shapes.
+    pub fn same_structure(&self, other: &TreeDef) -> bool {
+        match (self, other) {
+            (TreeDef::Leaf(_), TreeDef::Leaf(_)) | (TreeDef::Nothing, TreeDef::Nothing) => true,
+            (TreeDef::Seq(a), TreeDef::Seq(b)) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same_structure(y)),
+            (TreeDef::Map(a), TreeDef::Map(b)) => {
+                a.len() == b.len() && a.iter().zip(b).all(|((ka, x), (kb, y))| ka == kb && x.same_structure(y))
+            }
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for TreeDef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TreeDef::Leaf(s) => write!(f, "Tensor{s}"),
+            TreeDef::Nothing => write!(f, "()"),
+            TreeDef::Seq(c) => {
+                write!(f, "(")?;
+                for (i, x) in c.iter().enumerate() {
+                    if i > 0 {
+                        write!(f, ", ")?;
+                    }
+                    write!(f, "{x}")?;
+                }
+                write!(f, ")")
+            }
+            TreeDef::Map(c) => {
+                write!(f, "{{")?;
+                for (i, (k, x)) in c.iter().enumerate() {
+                    if i > 0 {
+                        write!(f, ", ")?;
+                    }
+                    write!(f, "{k:?}: {x}")?;
+                }
+                write!(f, "}}")
+            }
+        }
+    }
+}
+
+/// A value made of tensors: flatten it to its leaves and rebuild it.
+///
+/// # Examples
+///
+/// ```ignore
+/// let tree = (a.clone(), vec![b.clone(), c.clone()]);
+/// let leaves = tree.leaves();              // [a, b, c]
+/// let doubled = tree.rebuild(&mut leaves.iter().map(|t| t * 2.0));
+/// ```
+pub trait TensorTree<B: Backend>: Sized {
+    /// Append the leaves, depth first, left to right.
+    fn flatten_into(&self, out: &mut Vec<Tensor<B>>);
+
+    /// Rebuild a tree of this structure from leaves in flatten order
+    /// (`self` is the template: its structure, not its values, is used).
+    ///
+    /// # Panics
+    ///
+    /// When the iterator runs out of leaves.
+    fn rebuild(&self, leaves: &mut dyn Iterator<Item = Tensor<B>>) -> Self;
+
+    /// The structure of this tree.
+    fn tree_def(&self) -> TreeDef;
+
+    /// The leaves as a vector.
+    fn leaves(&self) -> Vec<Tensor<B>> {
+        let mut v = Vec::new();
+        self.flatten_into(&mut v);
+        v
+    }
+
+    /// Number of leaves.
+    fn num_leaves(&self) -> usize {
+        self.leaves().len()
+    }
+
+    /// The same structure with `f` applied to each leaf.
+    fn map_leaves(&self, f: &mut dyn FnMut(&Tensor<B>) -> Tensor<B>) -> Self {
+        let leaves: Vec<Tensor<B>> = self.leaves().iter().map(f).collect();
+        self.rebuild(&mut leaves.into_iter())
+    }
+}
+
+fn next_leaf<B: Backend>(leaves: &mut dyn Iterator<Item = Tensor<B>>) -> Tensor<B> {
+    leaves.next().unwrap_or_else(|| panic!("TensorTree::rebuild: ran out of leaves (the leaves do not match the tree)"))
+}
+
+impl<B: Backend> TensorTree<B> for Tensor<B> {
+    fn flatten_into(&self, out: &mut Vec<Tensor<B>>) {
+        out.push(self.clone());
+    }
+    fn rebuild(&self, leaves: &mut dyn Iterator<Item = Tensor<B>>) -> Self {
+        next_leaf(leaves)
+    }
+    fn tree_def(&self) -> TreeDef {
+        TreeDef::Leaf(self.shape().clone())
+    }
+}
+
+impl<B: Backend> TensorTree<B> for () {
+    fn flatten_into(&self, _: &mut Vec<Tensor<B>>) {}
+    fn rebuild(&self, _: &mut dyn Iterator<Item = Tensor<B>>) -> Self {}
+    fn tree_def(&self) -> TreeDef {
+        TreeDef::Nothing
+    }
+}
+
+impl<B: Backend, T: TensorTree<B>> TensorTree<B> for Option<T> {
+    fn flatten_into(&self, out: &mut Vec<Tensor<B>>) {
+        if let Some(t) = self {
+            t.flatten_into(out)
+        }
+    }
+    fn rebuild(&self, leaves: &mut dyn Iterator<Item = Tensor<B>>) -> Self {
+        self.as_ref().map(|t| t.rebuild(leaves))
+    }
+    fn tree_def(&self) -> TreeDef {
+        self.as_ref().map_or(TreeDef::Nothing, |t| t.tree_def())
+    }
+}
+
+impl<B: Backend, T: TensorTree<B>> TensorTree<B> for Vec<T> {
+    fn flatten_into(&self, out: &mut Vec<Tensor<B>>) {
+        self.iter().for_each(|t| t.flatten_into(out))
+    }
+    fn rebuild(&self, leaves: &mut dyn Iterator<Item = Tensor<B>>) -> Self {
+        self.iter().map(|t| t.rebuild(leaves)).collect()
+    }
+    fn tree_def(&self) -> TreeDef {
+        TreeDef::Seq(self.iter().map(|t| t.tree_def()).collect())
+    }
+}
+
+impl<B: Backend, T: TensorTree<B>, const N: usize> TensorTree<B> for [T; N] {
+    fn flatten_into(&self, out: &mut Vec<Tensor<B>>) {
+        self.iter().for_each(|t| t.flatten_into(out))
+    }
+    fn rebuild(&self, leaves: &mut dyn Iterator<Item = Tensor<B>>) -> Self {
+        std::array::from_fn(|i| self[i].rebuild(leaves))
+    }
+    fn tree_def(&self) -> TreeDef {
+        TreeDef::Seq(self.iter().map(|t| t.tree_def()).collect())
+    }
+}
+
+impl<B: Backend, T: TensorTree<B>> TensorTree<B> for BTreeMap<String, T> {
+    fn flatten_into(&self, out: &mut Vec<Tensor<B>>) {
+        self.values().for_each(|t| t.flatten_into(out))
+    }
+    fn rebuild(&self, leaves: &mut dyn Iterator<Item = Tensor<B>>) -> Self {
+        self.iter().map(|(k, t)| (k.clone(), t.rebuild(leaves))).collect()
+    }
+    fn tree_def(&self) -> TreeDef {
+        TreeDef::Map(self.iter().map(|(k, t)| (k.clone(), t.tree_def())).collect())
+    }
+}
+
+macro_rules! tuple_tree {
+    ($($name:ident $idx:tt),+) => {
+        impl<B: Backend, $($name: TensorTree<B>),+> TensorTree<B> for ($($name,)+) {
+            fn flatten_into(&self, out: &mut Vec<Tensor<B>>) {
+                $(self.$idx.flatten_into(out);)+
+            }
+            fn rebuild(&self, leaves: &mut dyn Iterator<Item = Tensor<B>>) -> Self {
+                ($(self.$idx.rebuild(leaves),)+)
+            }
+            fn tree_def(&self) -> TreeDef {
+                TreeDef::Seq(vec![$(self.$idx.tree_def()),+])
+            }
+        }
+    };
+}
+
+tuple_tree!(A 0);
+tuple_tree!(A 0, C 1);
+tuple_tree!(A 0, C 1, D 2);
+tuple_tree!(A 0, C 1, D 2, E 3);
+tuple_tree!(A 0, C 1, D 2, E 3, F 4);
+tuple_tree!(A 0, C 1, D 2, E 3, F 4, G 5);
+tuple_tree!(A 0, C 1, D 2, E 3, F 4, G 5, H 6);
+tuple_tree!(A 0, C 1, D 2, E 3, F 4, G 5, H 6, I 7);
