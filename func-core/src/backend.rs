@@ -266,7 +266,8 @@ impl BinaryOp {
                 if b == 0 {
                     0
                 } else {
-                    a.div_euclid(b) - if (a.rem_euclid(b) != 0) && b < 0 { 1 } else { 0 }
+                    let q = a.wrapping_div(b);
+                    if (a.wrapping_rem(b) != 0) && ((a < 0) != (b < 0)) { q - 1 } else { q }
                 }
             }
             BinaryOp::Pow => a.wrapping_pow(b.clamp(0, u32::MAX as i64) as u32),
@@ -425,7 +426,7 @@ impl ConvGeom {
 
 fn out_size(n: usize, k: usize, s: usize, p: usize, d: usize) -> usize {
     let span = d * (k.max(1) - 1) + 1;
-    if n + 2 * p < span { 0 } else { (n + 2 * p - span) / s + 1 }
+    if s == 0 || n + 2 * p < span { 0 } else { (n + 2 * p - span) / s + 1 }
 }
 
 /// A compute device: storage plus the kernels every primitive lowers to.
@@ -439,6 +440,7 @@ fn out_size(n: usize, k: usize, s: usize, p: usize, d: usize) -> usize {
 ///   and (except the condition of `select`) the same dtype: broadcasting and
 ///   promotion happened above;
 /// - the dtype of a storage is `storage_dtype`, and never changes.
+#[allow(clippy::wrong_self_convention)]
 pub trait Backend: Clone + Debug + Default + Send + Sync + 'static {
     /// Device memory holding elements of one dtype.
     type Storage: Debug + Send + Sync + 'static;

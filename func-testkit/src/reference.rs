@@ -19,10 +19,6 @@
 //! Bad arguments (shapes, dtypes, layouts reaching past the storage, indices
 //! out of range) give [`Error::Backend`] from `"ref"`; no input panics.
 
-// `func_core::Error` is large (176 bytes); that is func-core's choice, and the
-// trait fixes the return type.
-#![allow(clippy::result_large_err)]
-
 use std::collections::HashSet;
 
 use func_core::{
@@ -64,18 +60,23 @@ fn err(op: &str, why: impl Into<String>) -> Error {
     Error::backend(NAME, op, why)
 }
 
+/// Return a backend error of `op` with a formatted message unless `cond` holds.
+macro_rules! ensure {
+    ($cond:expr, $op:expr, $($msg:tt)+) => {
+        if !$cond {
+            return Err(err($op, format!($($msg)+)));
+        }
+    };
+}
+
 /// `v` as an exact f64, or an error when `|v| > 2^53`.
 fn exact(op: &str, v: i64) -> Result<f64> {
-    if v.unsigned_abs() <= EXACT_INT {
-        Ok(v as f64)
-    } else {
-        Err(err(
-            op,
-            format!(
-                "i64 value {v} exceeds 2^53 in magnitude; the reference backend cannot hold it exactly"
-            ),
-        ))
-    }
+    ensure!(
+        v.unsigned_abs() <= EXACT_INT,
+        op,
+        "i64 value {v} is beyond 2^53, not held exactly"
+    );
+    Ok(v as f64)
 }
 
 /// `x` rounded to a value of `dtype` (float to i64 truncates toward zero,
@@ -102,9 +103,8 @@ fn numel(op: &str, dims: &[usize]) -> Result<usize> {
     if dims.contains(&0) {
         return Ok(0);
     }
-    dims.iter()
-        .try_fold(1usize, |n, &d| n.checked_mul(d))
-        .ok_or_else(|| err(op, "element count overflows usize"))
+    let n = dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+    n.ok_or_else(|| err(op, "element count overflows usize"))
 }
 
 /// All multi-indices of `dims` in row-major order (last axis fastest); none
@@ -130,23 +130,17 @@ fn check(op: &str, s: &RefStorage, l: &Layout) -> Result<()> {
     if numel(op, l.dims())? == 0 {
         return Ok(());
     }
-    let last = l
-        .dims()
-        .iter()
-        .zip(l.strides())
-        .try_fold(l.offset(), |acc, (&d, &st)| {
-            (d - 1).checked_mul(st).and_then(|x| acc.checked_add(x))
-        });
-    match last {
-        Some(i) if i < s.data.len() => Ok(()),
-        _ => Err(err(
-            op,
-            format!(
-                "layout {l:?} reaches past a storage of {} elements",
-                s.data.len()
-            ),
-        )),
+    let mut last = Some(l.offset());
+    for (&d, &st) in l.dims().iter().zip(l.strides()) {
+        last = last.and_then(|acc| (d - 1).checked_mul(st)?.checked_add(acc));
     }
+    let len = s.data.len();
+    ensure!(
+        last.is_some_and(|i| i < len),
+        op,
+        "layout {l:?} reaches past {len} elements"
+    );
+    Ok(())
 }
 
 /// The element of `(s, l)` at multi-index `idx` (after [`check`]).
@@ -170,39 +164,44 @@ fn build(
     Ok(RefStorage { dtype, data })
 }
 
+/// Round accumulated values to `dtype`.
+fn finish(op: &str, dtype: DType, acc: Vec<f64>) -> Result<RefStorage> {
+    let data = acc
+        .into_iter()
+        .map(|x| to_dtype(op, dtype, x))
+        .collect::<Result<_>>()?;
+    Ok(RefStorage { dtype, data })
+}
+
 /// Both operands are in bounds and have one dtype and one shape.
 fn same(op: &str, a: &RefStorage, la: &Layout, b: &RefStorage, lb: &Layout) -> Result<()> {
     check(op, a, la)?;
     check(op, b, lb)?;
-    if a.dtype != b.dtype {
-        return Err(err(
-            op,
-            format!("dtypes {} and {} differ", a.dtype, b.dtype),
-        ));
-    }
-    if la.dims() != lb.dims() {
-        return Err(err(
-            op,
-            format!("shapes {} and {} differ", la.shape(), lb.shape()),
-        ));
-    }
+    ensure!(
+        a.dtype == b.dtype,
+        op,
+        "dtypes {} and {} differ",
+        a.dtype,
+        b.dtype
+    );
+    ensure!(
+        la.dims() == lb.dims(),
+        op,
+        "shapes {} and {} differ",
+        la.shape(),
+        lb.shape()
+    );
     Ok(())
 }
 
 fn check_axis(op: &str, axis: usize, ndim: usize) -> Result<()> {
-    if axis < ndim {
-        Ok(())
-    } else {
-        Err(err(op, format!("axis {axis} out of range for rank {ndim}")))
-    }
+    ensure!(axis < ndim, op, "axis {axis} out of range for rank {ndim}");
+    Ok(())
 }
 
 fn not_bool(op: &str, dtype: DType) -> Result<()> {
-    if dtype == DType::Bool {
-        Err(err(op, "not defined for bool"))
-    } else {
-        Ok(())
-    }
+    ensure!(dtype != DType::Bool, op, "not defined for bool");
+    Ok(())
 }
 
 fn storage_of_host(op: &str, data: HostData) -> Result<RefStorage> {
@@ -214,49 +213,74 @@ fn storage_of_host(op: &str, data: HostData) -> Result<RefStorage> {
     Ok(RefStorage { dtype, data })
 }
 
-/// Validate `geom` against the `[N, C, H, W]` image shape and return `(oh, ow)`.
-fn conv_out(op: &str, geom: &ConvGeom) -> Result<(usize, usize)> {
-    let (kh, kw) = geom.kernel;
-    if [
-        kh,
-        kw,
-        geom.stride.0,
-        geom.stride.1,
-        geom.dilation.0,
-        geom.dilation.1,
-    ]
-    .contains(&0)
-    {
-        return Err(err(
-            op,
-            format!("kernel, stride and dilation must be positive in {geom:?}"),
-        ));
-    }
+/// Validate `geom` and return `(oh, ow)`.
+fn conv_out(op: &str, g: &ConvGeom) -> Result<(usize, usize)> {
+    let (kh, kw) = g.kernel;
+    let positive = ![kh, kw, g.stride.0, g.stride.1, g.dilation.0, g.dilation.1].contains(&0);
+    ensure!(
+        positive,
+        op,
+        "kernel, stride and dilation must be positive in {g:?}"
+    );
     // Keep the arithmetic of `out_h`/`out_w` (and of window positions) in range.
     let fits = |n: usize, k: usize, p: usize, d: usize| {
         p.checked_mul(2).and_then(|p2| n.checked_add(p2)).is_some()
-            && (k - 1).checked_mul(d).is_some()
+            && (k - 1)
+                .checked_mul(d)
+                .and_then(|x| x.checked_add(1))
+                .is_some()
     };
-    if !fits(geom.h, kh, geom.padding.0, geom.dilation.0)
-        || !fits(geom.w, kw, geom.padding.1, geom.dilation.1)
-    {
-        return Err(err(op, format!("sizes overflow in {geom:?}")));
-    }
-    Ok((geom.out_h(), geom.out_w()))
+    let ok = fits(g.h, kh, g.padding.0, g.dilation.0) && fits(g.w, kw, g.padding.1, g.dilation.1);
+    ensure!(ok, op, "sizes overflow in {g:?}");
+    Ok((g.out_h(), g.out_w()))
 }
 
-/// Input position of window `(o, k)` along one axis, or `None` in the padding.
-fn src_pos(
-    o: usize,
-    k: usize,
-    stride: usize,
-    dilation: usize,
-    pad: usize,
-    len: usize,
-) -> Option<usize> {
-    (o * stride + k * dilation)
-        .checked_sub(pad)
-        .filter(|&p| p < len)
+/// For column row `row` and column `col` of image `n`: the `[n, c, y, x]`
+/// position the window reads, or `None` in the zero padding.
+fn window(g: &ConvGeom, n: usize, row: usize, col: usize, ow: usize) -> Option<[usize; 4]> {
+    let (kh, kw) = g.kernel;
+    let (c, i, j) = (row / (kh * kw), row / kw % kh, row % kw);
+    let (oy, ox) = (col / ow, col % ow);
+    let y = (oy * g.stride.0 + i * g.dilation.0)
+        .checked_sub(g.padding.0)
+        .filter(|&y| y < g.h)?;
+    let x = (ox * g.stride.1 + j * g.dilation.1)
+        .checked_sub(g.padding.1)
+        .filter(|&x| x < g.w)?;
+    Some([n, c, y, x])
+}
+
+/// The index operand is i64 of the base's rank and shape except along `axis`.
+fn check_index_shape(
+    op: &str,
+    l: &Layout,
+    axis: usize,
+    idx: &RefStorage,
+    il: &Layout,
+) -> Result<()> {
+    check(op, idx, il)?;
+    check_axis(op, axis, l.ndim())?;
+    let off_axis_equal =
+        il.ndim() == l.ndim() && (0..l.ndim()).all(|d| d == axis || il.dims()[d] == l.dims()[d]);
+    let ok = idx.dtype == DType::I64 && off_axis_equal;
+    ensure!(
+        ok,
+        op,
+        "index must be i64 of shape {} except along axis {axis}",
+        l.shape()
+    );
+    Ok(())
+}
+
+/// The index at `o`, checked to lie in `0..len`.
+fn index_at(op: &str, idx: &RefStorage, il: &Layout, o: &[usize], len: usize) -> Result<usize> {
+    let t = at(idx, il, o);
+    ensure!(
+        t >= 0.0 && t < len as f64,
+        op,
+        "index {t} out of range 0..{len}"
+    );
+    Ok(t as usize)
 }
 
 impl Backend for RefBackend {
@@ -295,18 +319,14 @@ impl Backend for RefBackend {
     fn unary(&self, op: UnaryOp, s: &RefStorage, l: &Layout) -> Result<RefStorage> {
         let name = op.name();
         check(name, s, l)?;
+        let x = |i: &[usize]| at(s, l, i);
         match s.dtype {
             DType::F32 => build(name, DType::F32, l.dims(), |i| {
-                Ok(op.apply_f32(at(s, l, i) as f32) as f64)
+                Ok(op.apply_f32(x(i) as f32) as f64)
             }),
-            DType::F64 => build(
-                name,
-                DType::F64,
-                l.dims(),
-                |i| Ok(op.apply_f64(at(s, l, i))),
-            ),
+            DType::F64 => build(name, DType::F64, l.dims(), |i| Ok(op.apply_f64(x(i)))),
             DType::I64 if op.supports_int() => build(name, DType::I64, l.dims(), |i| {
-                exact(name, op.apply_i64(at(s, l, i) as i64))
+                exact(name, op.apply_i64(x(i) as i64))
             }),
             d => Err(err(name, format!("not defined for {d}"))),
         }
@@ -367,12 +387,13 @@ impl Backend for RefBackend {
     ) -> Result<RefStorage> {
         same("select", a, la, b, lb)?;
         check("select", cond, lc)?;
-        if cond.dtype != DType::Bool || lc.dims() != la.dims() {
-            return Err(err(
-                "select",
-                format!("condition must be bool of shape {}", la.shape()),
-            ));
-        }
+        let ok = cond.dtype == DType::Bool && lc.dims() == la.dims();
+        ensure!(
+            ok,
+            "select",
+            "condition must be bool of shape {}",
+            la.shape()
+        );
         build("select", a.dtype, la.dims(), |i| {
             Ok(if at(cond, lc, i) != 0.0 {
                 at(a, la, i)
@@ -389,18 +410,15 @@ impl Backend for RefBackend {
         l: &Layout,
         axes: &[usize],
     ) -> Result<RefStorage> {
-        let name = op.name();
+        let (name, dims) = (op.name(), l.dims());
         check(name, s, l)?;
-        let dims = l.dims();
-        if axes.windows(2).any(|w| w[0] >= w[1]) || axes.iter().any(|&a| a >= dims.len()) {
-            return Err(err(
-                name,
-                format!(
-                    "axes {axes:?} must be sorted, distinct and below rank {}",
-                    dims.len()
-                ),
-            ));
-        }
+        let ok = axes.windows(2).all(|w| w[0] < w[1]) && axes.iter().all(|&a| a < dims.len());
+        ensure!(
+            ok,
+            name,
+            "axes {axes:?} must be sorted, distinct and below rank {}",
+            dims.len()
+        );
         let (bop, init) = match op {
             ReduceOp::Sum => (BinaryOp::Add, 0.0),
             ReduceOp::Prod => (BinaryOp::Mul, 1.0),
@@ -408,18 +426,19 @@ impl Backend for RefBackend {
             ReduceOp::Min => (BinaryOp::Minimum, f64::INFINITY),
         };
         let red_dims: Vec<usize> = axes.iter().map(|&a| dims[a]).collect();
-        if s.dtype == DType::Bool && matches!(op, ReduceOp::Sum | ReduceOp::Prod) {
-            return Err(err(name, "not defined for bool (cast first)"));
-        }
-        if !s.dtype.is_float()
-            && matches!(op, ReduceOp::Max | ReduceOp::Min)
-            && red_dims.contains(&0)
-        {
-            return Err(err(
-                name,
-                format!("empty reduction has no {} value", s.dtype),
-            ));
-        }
+        let extreme = matches!(op, ReduceOp::Max | ReduceOp::Min);
+        ensure!(
+            extreme || s.dtype != DType::Bool,
+            name,
+            "not defined for bool (cast first)"
+        );
+        let empty_ok = s.dtype.is_float() || !extreme || !red_dims.contains(&0);
+        ensure!(
+            empty_ok,
+            name,
+            "an empty {} reduction has no value",
+            s.dtype
+        );
         let mut out_dims = dims.to_vec();
         for &a in axes {
             out_dims[a] = 1;
@@ -448,9 +467,7 @@ impl Backend for RefBackend {
         check(name, s, l)?;
         check_axis(name, axis, l.ndim())?;
         let len = l.dims()[axis];
-        if len == 0 {
-            return Err(err(name, "empty axis has no extreme"));
-        }
+        ensure!(len > 0, name, "an empty axis has no extreme");
         let mut out_dims = l.dims().to_vec();
         out_dims[axis] = 1;
         build(name, DType::I64, &out_dims, |o| {
@@ -496,31 +513,27 @@ impl Backend for RefBackend {
     ) -> Result<RefStorage> {
         check("matmul", a, la)?;
         check("matmul", b, lb)?;
-        let (da, db) = (la.dims(), lb.dims());
-        let r = da.len();
-        if a.dtype != b.dtype || !a.dtype.is_float() {
-            return Err(err(
-                "matmul",
-                format!(
-                    "operands must share a float dtype, got {} and {}",
-                    a.dtype, b.dtype
-                ),
-            ));
-        }
-        if r < 2 || db.len() != r || da[..r - 2] != db[..r - 2] || da[r - 1] != db[r - 2] {
-            return Err(err(
-                "matmul",
-                format!(
-                    "shapes {} and {} are not [.., m, k] and [.., k, n]",
-                    la.shape(),
-                    lb.shape()
-                ),
-            ));
-        }
+        let (da, db, r) = (la.dims(), lb.dims(), la.ndim());
+        let float = a.dtype == b.dtype && a.dtype.is_float();
+        ensure!(
+            float,
+            "matmul",
+            "operands must share a float dtype, got {} and {}",
+            a.dtype,
+            b.dtype
+        );
+        let ok = r >= 2 && db.len() == r && da[..r - 2] == db[..r - 2] && da[r - 1] == db[r - 2];
+        ensure!(
+            ok,
+            "matmul",
+            "shapes {} and {} are not [.., m, k] and [.., k, n]",
+            la.shape(),
+            lb.shape()
+        );
         let k = da[r - 1];
         let mut out_dims = da.to_vec();
         out_dims[r - 1] = db[r - 1];
-        // Products of f32 values are exact in f64; the sum is rounded once.
+        // Products of f32 values are exact in f64; the f64 sum is rounded once.
         build("matmul", a.dtype, &out_dims, |o| {
             let (mut ia, mut ib) = (o.to_vec(), o.to_vec());
             let mut acc = 0.0;
@@ -552,12 +565,12 @@ impl Backend for RefBackend {
     ) -> Result<()> {
         same("write_strided", dst, dl, src, sl)?;
         let mut seen = HashSet::new();
-        if !indices(dl.dims()).all(|i| seen.insert(dl.index_of(&i))) {
-            return Err(err(
-                "write_strided",
-                format!("destination layout {dl:?} overlaps itself"),
-            ));
-        }
+        let distinct = indices(dl.dims()).all(|i| seen.insert(dl.index_of(&i)));
+        ensure!(
+            distinct,
+            "write_strided",
+            "destination layout {dl:?} overlaps itself"
+        );
         for i in indices(dl.dims()) {
             dst.data[dl.index_of(&i)] = at(src, sl, &i);
         }
@@ -573,24 +586,31 @@ impl Backend for RefBackend {
         out_dims[axis] = 0;
         for &(s, l) in parts {
             check("concat", s, l)?;
+            ensure!(
+                s.dtype == s0.dtype,
+                "concat",
+                "dtypes {} and {} differ",
+                s0.dtype,
+                s.dtype
+            );
             let mut d = l.dims().to_vec();
-            if s.dtype != s0.dtype || d.len() != out_dims.len() {
-                return Err(err("concat", "operands differ in dtype or rank"));
-            }
-            out_dims[axis] = out_dims[axis]
-                .checked_add(d[axis])
-                .ok_or_else(|| err("concat", "size overflows"))?;
+            ensure!(
+                d.len() == out_dims.len(),
+                "concat",
+                "ranks of {} and {} differ",
+                l0.shape(),
+                l.shape()
+            );
+            let total = out_dims[axis].checked_add(d[axis]);
+            out_dims[axis] = total.ok_or_else(|| err("concat", "size overflows"))?;
             d[axis] = out_dims[axis];
-            if d != out_dims {
-                return Err(err(
-                    "concat",
-                    format!(
-                        "shapes {} and {} differ off axis {axis}",
-                        l0.shape(),
-                        l.shape()
-                    ),
-                ));
-            }
+            ensure!(
+                d == out_dims,
+                "concat",
+                "shapes {} and {} differ off axis {axis}",
+                l0.shape(),
+                l.shape()
+            );
         }
         build("concat", s0.dtype, &out_dims, |o| {
             let mut idx = o.to_vec();
@@ -612,19 +632,20 @@ impl Backend for RefBackend {
         value: f64,
     ) -> Result<RefStorage> {
         check("pad", s, l)?;
-        if pads.len() != l.ndim() {
-            return Err(err(
-                "pad",
-                format!("{} pads for rank {}", pads.len(), l.ndim()),
-            ));
-        }
-        let out_dims = l
+        ensure!(
+            pads.len() == l.ndim(),
+            "pad",
+            "{} pads for rank {}",
+            pads.len(),
+            l.ndim()
+        );
+        let out_dims: Option<Vec<usize>> = l
             .dims()
             .iter()
             .zip(pads)
-            .map(|(&d, &(lo, hi))| d.checked_add(lo).and_then(|x| x.checked_add(hi)))
-            .collect::<Option<Vec<usize>>>()
-            .ok_or_else(|| err("pad", "size overflows"))?;
+            .map(|(&d, &(lo, hi))| d.checked_add(lo)?.checked_add(hi))
+            .collect();
+        let out_dims = out_dims.ok_or_else(|| err("pad", "size overflows"))?;
         build("pad", s.dtype, &out_dims, |o| {
             let inner: Option<Vec<usize>> = o
                 .iter()
@@ -640,9 +661,7 @@ impl Backend for RefBackend {
         check("flip", s, l)?;
         for (n, &a) in axes.iter().enumerate() {
             check_axis("flip", a, l.ndim())?;
-            if axes[..n].contains(&a) {
-                return Err(err("flip", format!("axis {a} repeated")));
-            }
+            ensure!(!axes[..n].contains(&a), "flip", "axis {a} repeated");
         }
         build("flip", s.dtype, l.dims(), |o| {
             let mut idx = o.to_vec();
@@ -662,7 +681,6 @@ impl Backend for RefBackend {
         il: &Layout,
     ) -> Result<RefStorage> {
         check("gather", s, l)?;
-        check("gather", idx, il)?;
         check_index_shape("gather", l, axis, idx, il)?;
         build("gather", s.dtype, il.dims(), |o| {
             let mut i = o.to_vec();
@@ -683,29 +701,23 @@ impl Backend for RefBackend {
     ) -> Result<RefStorage> {
         let op = "scatter_add";
         check(op, base, bl)?;
-        check(op, idx, il)?;
         check(op, src, sl)?;
         check_index_shape(op, bl, axis, idx, il)?;
-        if il.dims() != sl.dims() {
-            return Err(err(
-                op,
-                format!(
-                    "index shape {} differs from src shape {}",
-                    il.shape(),
-                    sl.shape()
-                ),
-            ));
-        }
+        ensure!(
+            il.dims() == sl.dims(),
+            op,
+            "index shape {} differs from src shape {}",
+            il.shape(),
+            sl.shape()
+        );
+        ensure!(
+            src.dtype == base.dtype,
+            op,
+            "src dtype {} differs from base dtype {}",
+            src.dtype,
+            base.dtype
+        );
         not_bool(op, base.dtype)?;
-        if src.dtype != base.dtype {
-            return Err(err(
-                op,
-                format!(
-                    "src dtype {} differs from base dtype {}",
-                    src.dtype, base.dtype
-                ),
-            ));
-        }
         let out_l = Layout::contiguous(bl.dims());
         let mut acc: Vec<f64> = indices(bl.dims()).map(|i| at(base, bl, &i)).collect();
         for o in indices(il.dims()) {
@@ -714,15 +726,7 @@ impl Backend for RefBackend {
             let p = out_l.index_of(&t);
             acc[p] = combine(op, base.dtype, BinaryOp::Add, acc[p], at(src, sl, &o))?;
         }
-        // f32 sums were accumulated in f64; round once.
-        let data = acc
-            .into_iter()
-            .map(|x| to_dtype(op, base.dtype, x))
-            .collect::<Result<_>>()?;
-        Ok(RefStorage {
-            dtype: base.dtype,
-            data,
-        })
+        finish(op, base.dtype, acc)
     }
 
     fn im2col(&self, s: &RefStorage, l: &Layout, geom: &ConvGeom) -> Result<RefStorage> {
@@ -734,24 +738,16 @@ impl Backend for RefBackend {
                 format!("input {} is not [N, C, H, W]", l.shape()),
             ));
         };
-        if (h, w) != (geom.h, geom.w) {
-            return Err(err(
-                "im2col",
-                format!("input {} does not match {geom:?}", l.shape()),
-            ));
-        }
-        let (kh, kw) = geom.kernel;
-        let rows = numel("im2col", &[c, kh, kw])?;
+        ensure!(
+            (h, w) == (geom.h, geom.w),
+            "im2col",
+            "input {} does not match {geom:?}",
+            l.shape()
+        );
+        let rows = numel("im2col", &[c, geom.kernel.0, geom.kernel.1])?;
         let cols = numel("im2col", &[oh, ow])?;
         build("im2col", s.dtype, &[n, rows, cols], |o| {
-            let (ch, i, j) = (o[1] / (kh * kw), o[1] / kw % kh, o[1] % kw);
-            let (oy, ox) = (o[2] / ow, o[2] % ow);
-            let y = src_pos(oy, i, geom.stride.0, geom.dilation.0, geom.padding.0, h);
-            let x = src_pos(ox, j, geom.stride.1, geom.dilation.1, geom.padding.1, w);
-            Ok(match (y, x) {
-                (Some(y), Some(x)) => at(s, l, &[o[0], ch, y, x]),
-                _ => 0.0,
-            })
+            Ok(window(geom, o[0], o[1], o[2], ow).map_or(0.0, |p| at(s, l, &p)))
         })
     }
 
@@ -759,44 +755,29 @@ impl Backend for RefBackend {
         check("col2im", s, l)?;
         not_bool("col2im", s.dtype)?;
         let (oh, ow) = conv_out("col2im", geom)?;
-        let (kh, kw) = geom.kernel;
         let &[n, rows, cols] = l.dims() else {
             return Err(err(
                 "col2im",
                 format!("input {} is not [N, C*kh*kw, oh*ow]", l.shape()),
             ));
         };
-        let k = kh
-            .checked_mul(kw)
+        let k = geom
+            .kernel
+            .0
+            .checked_mul(geom.kernel.1)
             .ok_or_else(|| err("col2im", "kernel size overflows"))?;
-        if rows % k != 0 || Some(cols) != oh.checked_mul(ow) {
-            return Err(err(
-                "col2im",
-                format!("input {} does not match {geom:?}", l.shape()),
-            ));
-        }
-        let (c, h, w) = (rows / k, geom.h, geom.w);
-        let out_dims = [n, c, h, w];
+        let ok = rows % k == 0 && Some(cols) == oh.checked_mul(ow);
+        ensure!(ok, "col2im", "input {} does not match {geom:?}", l.shape());
+        let out_dims = [n, rows / k, geom.h, geom.w];
         let out_l = Layout::contiguous(out_dims);
         let mut acc = vec![0.0; numel("col2im", &out_dims)?];
         for o in indices(l.dims()) {
-            let (ch, i, j) = (o[1] / (kh * kw), o[1] / kw % kh, o[1] % kw);
-            let (oy, ox) = (o[2] / ow, o[2] % ow);
-            let y = src_pos(oy, i, geom.stride.0, geom.dilation.0, geom.padding.0, h);
-            let x = src_pos(ox, j, geom.stride.1, geom.dilation.1, geom.padding.1, w);
-            if let (Some(y), Some(x)) = (y, x) {
-                let p = out_l.index_of(&[o[0], ch, y, x]);
+            if let Some(p) = window(geom, o[0], o[1], o[2], ow) {
+                let p = out_l.index_of(&p);
                 acc[p] = combine("col2im", s.dtype, BinaryOp::Add, acc[p], at(s, l, &o))?;
             }
         }
-        let data = acc
-            .into_iter()
-            .map(|x| to_dtype("col2im", s.dtype, x))
-            .collect::<Result<_>>()?;
-        Ok(RefStorage {
-            dtype: s.dtype,
-            data,
-        })
+        finish("col2im", s.dtype, acc)
     }
 
     fn random(
@@ -810,39 +791,6 @@ impl Backend for RefBackend {
             "random",
             func_core::random::sample(dist, dtype, numel, seed),
         )
-    }
-}
-
-/// The index operand is i64 of the base's rank and shape except along `axis`.
-fn check_index_shape(
-    op: &str,
-    l: &Layout,
-    axis: usize,
-    idx: &RefStorage,
-    il: &Layout,
-) -> Result<()> {
-    check_axis(op, axis, l.ndim())?;
-    let off_axis_equal =
-        il.ndim() == l.ndim() && (0..l.ndim()).all(|d| d == axis || il.dims()[d] == l.dims()[d]);
-    if idx.dtype != DType::I64 || !off_axis_equal {
-        return Err(err(
-            op,
-            format!(
-                "index must be i64 of shape {} except along axis {axis}",
-                l.shape()
-            ),
-        ));
-    }
-    Ok(())
-}
-
-/// The index at `o`, checked to lie in `0..len`.
-fn index_at(op: &str, idx: &RefStorage, il: &Layout, o: &[usize], len: usize) -> Result<usize> {
-    let t = at(idx, il, o);
-    if t >= 0.0 && t < len as f64 {
-        Ok(t as usize)
-    } else {
-        Err(err(op, format!("index {t} out of range 0..{len}")))
     }
 }
 

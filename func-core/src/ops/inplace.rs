@@ -48,7 +48,7 @@ impl<B: Backend> Tensor<B> {
         let r = self.try_binary(op, other)?;
         if r.shape() != self.shape() {
             return Err(Error::shape_mismatch(
-                &format!("{}_", op.name()),
+                format!("{}_", op.name()),
                 self.shape(),
                 other.shape(),
                 "the result of the in-place operation would have a larger shape than the destination",

@@ -1,0 +1,123 @@
+//! im2col / col2im for `[N, C, H, W]` inputs, one (n, c) plane per task.
+//!
+//! For every kernel tap the range of output positions whose input position is
+//! inside the image is computed up front, so the inner loops have no bounds
+//! tests (and become a `memcpy` for unit stride); padding stays zero.
+
+use crate::elem::{Arith, Elem};
+use crate::kernels::err;
+use crate::strided::PAR_MIN;
+use func_core::{ConvGeom, Layout, Result};
+use rayon::prelude::*;
+
+/// The output positions `o < out` whose input coordinate `o * s + off - pad`
+/// lies in `0..n`, as a range.
+fn valid(out: usize, n: usize, s: usize, off: usize, pad: usize) -> (usize, usize) {
+    let lo = if off >= pad { 0 } else { (pad - off).div_ceil(s) };
+    let hi = if n + pad > off { (n + pad - off).div_ceil(s).min(out) } else { 0 };
+    (lo.min(hi), hi)
+}
+
+/// Run `f(plane index, plane)` over the `plane`-sized chunks of `out`, on
+/// rayon when `work` is large.
+fn planes<T: Send>(out: &mut [T], plane: usize, work: usize, f: impl Fn(usize, &mut [T]) + Sync) {
+    if out.is_empty() || plane == 0 {
+        return;
+    }
+    if work < PAR_MIN {
+        out.chunks_mut(plane).enumerate().for_each(|(i, o)| f(i, o));
+    } else {
+        out.par_chunks_mut(plane).enumerate().for_each(|(i, o)| f(i, o));
+    }
+}
+
+fn check_geom(op: &str, g: &ConvGeom) -> Result<()> {
+    if g.stride.0 == 0 || g.stride.1 == 0 {
+        return Err(err(op, "stride must be positive"));
+    }
+    Ok(())
+}
+
+pub(crate) fn im2col<T: Elem>(x: &[T], l: &Layout, g: &ConvGeom) -> Result<Vec<T>> {
+    check_geom("im2col", g)?;
+    let &[nb, c, h, w] = l.dims() else {
+        return Err(err("im2col", format!("expected [N, C, H, W], got {}", l.shape())));
+    };
+    if (h, w) != (g.h, g.w) {
+        return Err(err("im2col", format!("input {} does not match geometry {}x{}", l.shape(), g.h, g.w)));
+    }
+    let ((kh, kw), (sh, sw), (ph, pw), (dh, dw)) = (g.kernel, g.stride, g.padding, g.dilation);
+    let (oh, ow) = (g.out_h(), g.out_w());
+    let (s, off) = (l.strides(), l.offset());
+    let plane = kh * kw * oh * ow;
+    let mut out = vec![T::default(); nb * c * plane];
+    planes(&mut out, plane, nb * c * plane, |p, o| {
+        let base = off + (p / c) * s[0] + (p % c) * s[1];
+        for i in 0..kh {
+            let (ylo, yhi) = valid(oh, h, sh, i * dh, ph);
+            for j in 0..kw {
+                let (xlo, xhi) = valid(ow, w, sw, j * dw, pw);
+                if xlo == xhi {
+                    continue;
+                }
+                let row = &mut o[(i * kw + j) * oh * ow..][..oh * ow];
+                let x0 = xlo * sw + j * dw - pw;
+                for oy in ylo..yhi {
+                    let rb = base + (oy * sh + i * dh - ph) * s[2];
+                    let r = &mut row[oy * ow + xlo..oy * ow + xhi];
+                    if sw == 1 && s[3] == 1 {
+                        r.copy_from_slice(&x[rb + x0..rb + x0 + r.len()]);
+                    } else {
+                        r.iter_mut().enumerate().for_each(|(t, y)| *y = x[rb + (x0 + t * sw) * s[3]]);
+                    }
+                }
+            }
+        }
+    });
+    Ok(out)
+}
+
+pub(crate) fn col2im<T: Arith>(x: &[T], l: &Layout, g: &ConvGeom) -> Result<Vec<T>> {
+    check_geom("col2im", g)?;
+    let ((kh, kw), (sh, sw), (ph, pw), (dh, dw)) = (g.kernel, g.stride, g.padding, g.dilation);
+    let (h, w, oh, ow) = (g.h, g.w, g.out_h(), g.out_w());
+    let taps = kh * kw;
+    let &[nb, ckk, len] = l.dims() else {
+        return Err(err("col2im", format!("expected [N, C*kh*kw, oh*ow], got {}", l.shape())));
+    };
+    if taps == 0 || ckk % taps != 0 || len != oh * ow {
+        return Err(err("col2im", format!("columns {} do not match geometry {g:?}", l.shape())));
+    }
+    let c = ckk / taps;
+    let (s, off) = (l.strides(), l.offset());
+    let mut out = vec![T::ZERO; nb * c * h * w];
+    planes(&mut out, h * w, l.numel(), |p, o| {
+        let base = off + (p / c) * s[0] + (p % c) * taps * s[1];
+        for i in 0..kh {
+            let (ylo, yhi) = valid(oh, h, sh, i * dh, ph);
+            for j in 0..kw {
+                let (xlo, xhi) = valid(ow, w, sw, j * dw, pw);
+                if xlo == xhi {
+                    continue;
+                }
+                let rb = base + (i * kw + j) * s[1];
+                let x0 = xlo * sw + j * dw - pw;
+                for oy in ylo..yhi {
+                    let ob = (oy * sh + i * dh - ph) * w;
+                    let cb = rb + (oy * ow + xlo) * s[2];
+                    let n = xhi - xlo;
+                    if sw == 1 && s[2] == 1 {
+                        let dst = &mut o[ob + x0..ob + x0 + n];
+                        dst.iter_mut().zip(&x[cb..cb + n]).for_each(|(y, &v)| *y = T::plus(*y, v));
+                    } else {
+                        for t in 0..n {
+                            let d = ob + x0 + t * sw;
+                            o[d] = T::plus(o[d], x[cb + t * s[2]]);
+                        }
+                    }
+                }
+            }
+        }
+    });
+    Ok(out)
+}

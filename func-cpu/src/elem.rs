@@ -1,0 +1,311 @@
+//! Element types and what each supports: every dtype-dependent kernel is a
+//! method of [`Elem`] with an error default, overridden where meaningful.
+
+use crate::kernels::{self, binary_arith, unary_real};
+use crate::strided::map2;
+use crate::{CpuStorage, conv, matmul};
+use func_core::{BinaryOp, ConvGeom, DType, Error, HostData, Layout, ReduceOp, Result, UnaryOp};
+use num_traits::Float;
+use std::fmt::Debug;
+
+/// The error for a kernel that does not support a dtype.
+pub(crate) fn unsupported(op: &str, dtype: DType) -> Error {
+    Error::backend("cpu", op, format!("not supported for dtype {dtype}"))
+}
+
+/// A storage element type (f32, f64, i64, bool).
+pub(crate) trait Elem: Copy + Send + Sync + PartialOrd + Default + Debug + 'static {
+    const DTYPE: DType;
+    fn to_f64(self) -> f64;
+    fn from_f64(v: f64) -> Self;
+    /// Whether this is a NaN (never, for non-floats).
+    fn isnan(self) -> bool {
+        false
+    }
+    fn wrap(v: Vec<Self>) -> CpuStorage;
+    fn host(v: Vec<Self>) -> HostData;
+    fn slice(s: &CpuStorage) -> Option<&[Self]>;
+    fn slice_mut(s: &mut CpuStorage) -> Option<&mut [Self]>;
+
+    fn unary(op: UnaryOp, _: &[Self], _: &Layout) -> Result<Vec<Self>> {
+        Err(unsupported(op.name(), Self::DTYPE))
+    }
+    fn binary(op: BinaryOp, _: &[Self], _: &Layout, _: &[Self], _: &Layout) -> Result<Vec<Self>> {
+        Err(unsupported(op.name(), Self::DTYPE))
+    }
+    fn reduce(op: ReduceOp, _: &[Self], _: &Layout, _: &[usize]) -> Result<Vec<Self>> {
+        Err(unsupported(op.name(), Self::DTYPE))
+    }
+    fn cumsum(_: &[Self], _: &Layout, _: usize) -> Result<Vec<Self>> {
+        Err(unsupported("cumsum", Self::DTYPE))
+    }
+    fn matmul(_: &[Self], _: &Layout, _: &[Self], _: &Layout) -> Result<Vec<Self>> {
+        Err(unsupported("matmul", Self::DTYPE))
+    }
+    #[allow(clippy::too_many_arguments)]
+    fn scatter_add(_: &[Self], _: &Layout, _: usize, _: &[i64], _: &Layout, _: &[Self], _: &Layout) -> Result<Vec<Self>> {
+        Err(unsupported("scatter_add", Self::DTYPE))
+    }
+    fn col2im(_: &[Self], _: &Layout, _: &ConvGeom) -> Result<Vec<Self>> {
+        Err(unsupported("col2im", Self::DTYPE))
+    }
+}
+
+/// Numeric element types (f32, f64, i64): arithmetic matching the reference
+/// definitions in `func_core` (wrapping for integers, NaN-propagating
+/// maximum and minimum for floats).
+pub(crate) trait Arith: Elem {
+    const ZERO: Self;
+    const ONE: Self;
+    /// Identity of `max_nan` (-inf or `i64::MIN`).
+    const LOWEST: Self;
+    /// Identity of `min_nan` (+inf or `i64::MAX`).
+    const HIGHEST: Self;
+    fn plus(a: Self, b: Self) -> Self;
+    fn minus(a: Self, b: Self) -> Self;
+    fn times(a: Self, b: Self) -> Self;
+    fn over(a: Self, b: Self) -> Self;
+    fn max_nan(a: Self, b: Self) -> Self;
+    fn min_nan(a: Self, b: Self) -> Self;
+    /// The reference definition of `op`.
+    fn bin_ref(op: BinaryOp, a: Self, b: Self) -> Self;
+    /// The reference definition of `op`.
+    fn un_ref(op: UnaryOp, x: Self) -> Self;
+}
+
+/// Floating-point element types, with a gemm.
+pub(crate) trait Real: Arith + Float {
+    /// `C = A B` for row/column-strided `A` (m×k), `B` (k×n) and `C` (m×n).
+    ///
+    /// # Safety
+    ///
+    /// Every element the strides address must be in bounds, and `C`'s
+    /// elements must not alias each other or `A`/`B`.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn gemm(
+        mkn: (usize, usize, usize),
+        a: *const Self,
+        rsa: isize,
+        csa: isize,
+        b: *const Self,
+        rsb: isize,
+        csb: isize,
+        c: *mut Self,
+        rsc: isize,
+    );
+}
+
+macro_rules! storage_fns {
+    ($V:ident) => {
+        fn wrap(v: Vec<Self>) -> CpuStorage {
+            CpuStorage::$V(v)
+        }
+        fn host(v: Vec<Self>) -> HostData {
+            HostData::$V(v)
+        }
+        fn slice(s: &CpuStorage) -> Option<&[Self]> {
+            match s {
+                CpuStorage::$V(v) => Some(v),
+                _ => None,
+            }
+        }
+        fn slice_mut(s: &mut CpuStorage) -> Option<&mut [Self]> {
+            match s {
+                CpuStorage::$V(v) => Some(v),
+                _ => None,
+            }
+        }
+    };
+}
+
+macro_rules! numeric_fns {
+    () => {
+        fn binary(op: BinaryOp, a: &[Self], la: &Layout, b: &[Self], lb: &Layout) -> Result<Vec<Self>> {
+            Ok(binary_arith(op, a, la, b, lb))
+        }
+        fn reduce(op: ReduceOp, v: &[Self], l: &Layout, axes: &[usize]) -> Result<Vec<Self>> {
+            kernels::reduce_arith(op, v, l, axes)
+        }
+        fn cumsum(v: &[Self], l: &Layout, axis: usize) -> Result<Vec<Self>> {
+            kernels::cumsum(v, l, axis)
+        }
+        fn scatter_add(
+            base: &[Self],
+            bl: &Layout,
+            axis: usize,
+            idx: &[i64],
+            il: &Layout,
+            src: &[Self],
+            sl: &Layout,
+        ) -> Result<Vec<Self>> {
+            kernels::scatter_add(base, bl, axis, idx, il, src, sl)
+        }
+        fn col2im(v: &[Self], l: &Layout, g: &ConvGeom) -> Result<Vec<Self>> {
+            conv::col2im(v, l, g)
+        }
+    };
+}
+
+macro_rules! float_elem {
+    ($t:ident, $V:ident, $un:ident, $bin:ident, $gemm:path) => {
+        impl Elem for $t {
+            const DTYPE: DType = DType::$V;
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            fn from_f64(v: f64) -> Self {
+                v as $t
+            }
+            fn isnan(self) -> bool {
+                self.is_nan()
+            }
+            storage_fns!($V);
+            numeric_fns!();
+            fn unary(op: UnaryOp, v: &[Self], l: &Layout) -> Result<Vec<Self>> {
+                Ok(unary_real(op, v, l))
+            }
+            fn matmul(a: &[Self], la: &Layout, b: &[Self], lb: &Layout) -> Result<Vec<Self>> {
+                matmul::matmul(a, la, b, lb)
+            }
+        }
+
+        impl Arith for $t {
+            const ZERO: Self = 0.0;
+            const ONE: Self = 1.0;
+            const LOWEST: Self = $t::NEG_INFINITY;
+            const HIGHEST: Self = $t::INFINITY;
+            #[inline(always)]
+            fn plus(a: Self, b: Self) -> Self {
+                a + b
+            }
+            #[inline(always)]
+            fn minus(a: Self, b: Self) -> Self {
+                a - b
+            }
+            #[inline(always)]
+            fn times(a: Self, b: Self) -> Self {
+                a * b
+            }
+            #[inline(always)]
+            fn over(a: Self, b: Self) -> Self {
+                a / b
+            }
+            #[inline(always)]
+            fn max_nan(a: Self, b: Self) -> Self {
+                if a.is_nan() || b.is_nan() { $t::NAN } else { a.max(b) }
+            }
+            #[inline(always)]
+            fn min_nan(a: Self, b: Self) -> Self {
+                if a.is_nan() || b.is_nan() { $t::NAN } else { a.min(b) }
+            }
+            fn bin_ref(op: BinaryOp, a: Self, b: Self) -> Self {
+                op.$bin(a, b)
+            }
+            fn un_ref(op: UnaryOp, x: Self) -> Self {
+                op.$un(x)
+            }
+        }
+
+        impl Real for $t {
+            unsafe fn gemm(
+                (m, k, n): (usize, usize, usize),
+                a: *const Self,
+                rsa: isize,
+                csa: isize,
+                b: *const Self,
+                rsb: isize,
+                csb: isize,
+                c: *mut Self,
+                rsc: isize,
+            ) {
+                // SAFETY: forwarded from the caller's contract.
+                unsafe { $gemm(m, k, n, 1.0, a, rsa, csa, b, rsb, csb, 0.0, c, rsc, 1) }
+            }
+        }
+    };
+}
+
+float_elem!(f32, F32, apply_f32, apply_f32, matrixmultiply::sgemm);
+float_elem!(f64, F64, apply_f64, apply_f64, matrixmultiply::dgemm);
+
+impl Elem for i64 {
+    const DTYPE: DType = DType::I64;
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+    fn from_f64(v: f64) -> Self {
+        v as i64
+    }
+    storage_fns!(I64);
+    numeric_fns!();
+    fn unary(op: UnaryOp, v: &[Self], l: &Layout) -> Result<Vec<Self>> {
+        if !op.supports_int() {
+            return Err(unsupported(op.name(), DType::I64));
+        }
+        Ok(crate::strided::map1(v, l, move |x: i64| op.apply_i64(x)))
+    }
+}
+
+impl Arith for i64 {
+    const ZERO: Self = 0;
+    const ONE: Self = 1;
+    const LOWEST: Self = i64::MIN;
+    const HIGHEST: Self = i64::MAX;
+    #[inline(always)]
+    fn plus(a: Self, b: Self) -> Self {
+        a.wrapping_add(b)
+    }
+    #[inline(always)]
+    fn minus(a: Self, b: Self) -> Self {
+        a.wrapping_sub(b)
+    }
+    #[inline(always)]
+    fn times(a: Self, b: Self) -> Self {
+        a.wrapping_mul(b)
+    }
+    #[inline(always)]
+    fn over(a: Self, b: Self) -> Self {
+        BinaryOp::Div.apply_i64(a, b)
+    }
+    #[inline(always)]
+    fn max_nan(a: Self, b: Self) -> Self {
+        a.max(b)
+    }
+    #[inline(always)]
+    fn min_nan(a: Self, b: Self) -> Self {
+        a.min(b)
+    }
+    fn bin_ref(op: BinaryOp, a: Self, b: Self) -> Self {
+        op.apply_i64(a, b)
+    }
+    fn un_ref(op: UnaryOp, x: Self) -> Self {
+        op.apply_i64(x)
+    }
+}
+
+impl Elem for bool {
+    const DTYPE: DType = DType::Bool;
+    fn to_f64(self) -> f64 {
+        if self { 1.0 } else { 0.0 }
+    }
+    fn from_f64(v: f64) -> Self {
+        v != 0.0
+    }
+    storage_fns!(Bool);
+    /// Logical or (`Add`, `Maximum`) and and (`Mul`, `Minimum`).
+    fn binary(op: BinaryOp, a: &[Self], la: &Layout, b: &[Self], lb: &Layout) -> Result<Vec<Self>> {
+        match op {
+            BinaryOp::Add | BinaryOp::Maximum => Ok(map2(a, la, b, lb, |x, y| x | y)),
+            BinaryOp::Mul | BinaryOp::Minimum => Ok(map2(a, la, b, lb, |x, y| x & y)),
+            _ => Err(unsupported(op.name(), DType::Bool)),
+        }
+    }
+    /// `Max` is "any", `Min` is "all".
+    fn reduce(op: ReduceOp, v: &[Self], l: &Layout, axes: &[usize]) -> Result<Vec<Self>> {
+        match op {
+            ReduceOp::Max => kernels::reduce(v, l, axes, false, |a: bool, b: bool| a | b),
+            ReduceOp::Min => kernels::reduce(v, l, axes, true, |a: bool, b: bool| a & b),
+            _ => Err(unsupported(op.name(), DType::Bool)),
+        }
+    }
+}

@@ -1,0 +1,358 @@
+//! Elementwise, reduction, scan and indexing kernels, generic over element
+//! types.
+
+use crate::elem::{Arith, Elem, Real};
+use crate::strided::{CHUNK, PAR_MIN, Plan, copy, copy_into, fold, istrides, map1, map1_into, map1_raw, map2};
+use func_core::{ArgReduceOp, BinaryOp, CmpOp, DimVec, Error, Layout, ReduceOp, Result, Shape, UnaryOp};
+use rayon::prelude::*;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+pub(crate) fn err(op: &str, why: impl Into<String>) -> Error {
+    Error::backend("cpu", op, why)
+}
+
+fn check_axis(op: &str, axis: usize, l: &Layout) -> Result<()> {
+    if axis < l.ndim() { Ok(()) } else { Err(err(op, format!("axis {axis} out of range for shape {}", l.shape()))) }
+}
+
+/// Float unary ops: cheap ones as explicit (vectorizable) closures, the
+/// transcendental ones through the reference definition.
+pub(crate) fn unary_real<T: Real>(op: UnaryOp, v: &[T], l: &Layout) -> Vec<T> {
+    match op {
+        UnaryOp::Neg => map1(v, l, |x: T| -x),
+        UnaryOp::Abs => map1(v, l, |x: T| x.abs()),
+        UnaryOp::Sqrt => map1(v, l, |x: T| x.sqrt()),
+        UnaryOp::Floor => map1(v, l, |x: T| x.floor()),
+        UnaryOp::Ceil => map1(v, l, |x: T| x.ceil()),
+        _ => map1(v, l, move |x| T::un_ref(op, x)),
+    }
+}
+
+/// Numeric binary ops, one monomorphized kernel per op.
+pub(crate) fn binary_arith<T: Arith>(op: BinaryOp, a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Vec<T> {
+    match op {
+        BinaryOp::Add => map2(a, la, b, lb, T::plus),
+        BinaryOp::Sub => map2(a, la, b, lb, T::minus),
+        BinaryOp::Mul => map2(a, la, b, lb, T::times),
+        BinaryOp::Div => map2(a, la, b, lb, T::over),
+        BinaryOp::Maximum => map2(a, la, b, lb, T::max_nan),
+        BinaryOp::Minimum => map2(a, la, b, lb, T::min_nan),
+        BinaryOp::Pow => map2(a, la, b, lb, move |x, y| T::bin_ref(op, x, y)),
+    }
+}
+
+/// Elementwise comparison, one kernel per op.
+pub(crate) fn compare<T: Elem>(op: CmpOp, a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Vec<bool> {
+    match op {
+        CmpOp::Eq => map2(a, la, b, lb, |x, y| x == y),
+        CmpOp::Ne => map2(a, la, b, lb, |x, y| x != y),
+        CmpOp::Lt => map2(a, la, b, lb, |x, y| x < y),
+        CmpOp::Le => map2(a, la, b, lb, |x, y| x <= y),
+        CmpOp::Gt => map2(a, la, b, lb, |x, y| x > y),
+        CmpOp::Ge => map2(a, la, b, lb, |x, y| x >= y),
+    }
+}
+
+/// Convert to another element type (via f64, as `HostData::from_f64`).
+pub(crate) fn cast<T: Elem, U: Elem>(v: &[T], l: &Layout) -> Vec<U> {
+    map1(v, l, |x: T| U::from_f64(x.to_f64()))
+}
+
+pub(crate) fn reduce_arith<T: Arith>(op: ReduceOp, v: &[T], l: &Layout, axes: &[usize]) -> Result<Vec<T>> {
+    match op {
+        ReduceOp::Sum => reduce(v, l, axes, T::ZERO, T::plus),
+        ReduceOp::Max => reduce(v, l, axes, T::LOWEST, T::max_nan),
+        ReduceOp::Min => reduce(v, l, axes, T::HIGHEST, T::min_nan),
+        ReduceOp::Prod => reduce(v, l, axes, T::ONE, T::times),
+    }
+}
+
+/// Reduce over `axes` with the associative `f` and its identity `id`.
+///
+/// The kept and the reduced dimensions are each coalesced. When the kept
+/// dimensions end in a unit-stride run and the reduced ones do not (a
+/// reduction over leading or middle axes), whole rows are accumulated into
+/// the output ("column" mode, vectorized across outputs); otherwise each
+/// output folds its reduced elements (vectorized along a unit-stride
+/// reduced run). Work is split across outputs, or, when there are few
+/// outputs, across the reduced elements with partial results combined in a
+/// fixed order (deterministic).
+pub(crate) fn reduce<T: Elem, F: Fn(T, T) -> T + Copy + Send + Sync>(
+    v: &[T],
+    l: &Layout,
+    axes: &[usize],
+    id: T,
+    f: F,
+) -> Result<Vec<T>> {
+    if axes.windows(2).any(|w| w[0] >= w[1]) || axes.last().is_some_and(|&a| a >= l.ndim()) {
+        return Err(err("reduce", format!("axes {axes:?} must be sorted, distinct and below {}", l.ndim())));
+    }
+    let st = istrides(l);
+    let (mut kd, mut ks, mut rd, mut rs) = (DimVec::new(), DimVec::new(), DimVec::new(), DimVec::new());
+    for (d, (&n, &s)) in l.dims().iter().zip(&st).enumerate() {
+        if axes.contains(&d) {
+            rd.push(n);
+            rs.push(s);
+        } else {
+            kd.push(n);
+            ks.push(s);
+        }
+    }
+    let kp = Plan::new(&kd, [&ks], [l.offset() as isize]);
+    let rp = Plan::new(&rd, [&rs], [0]);
+    let (out_n, red_n) = (kp.numel, rp.numel);
+    let mut out = vec![id; out_n];
+    if out_n == 0 || red_n == 0 {
+        return Ok(out);
+    }
+    let (ksi, rsi) = (kp.istr[0], rp.istr[0]);
+    let cols = ksi == 1 && rsi != 1 && kp.inner >= 4;
+    // Fold the reduced elements e0..e1 into the outputs `o` whose first kept offset is `ko`.
+    let acc = |o: &mut [T], ko: isize, e0: usize, e1: usize| {
+        if cols {
+            rp.walk(e0, e1, |_, len, [ro]| {
+                for t in 0..len {
+                    let s = (ko + ro + t as isize * rsi) as usize;
+                    o.iter_mut().zip(&v[s..s + o.len()]).for_each(|(y, &x)| *y = f(*y, x));
+                }
+            });
+        } else {
+            for (j, y) in o.iter_mut().enumerate() {
+                let b = ko + j as isize * ksi;
+                if rp.outer.is_empty() {
+                    *y = f(*y, fold(v, b + e0 as isize * rsi, e1 - e0, rsi, id, f));
+                } else {
+                    rp.walk(e0, e1, |_, len, [ro]| *y = f(*y, fold(v, b + ro, len, rsi, id, f)));
+                }
+            }
+        }
+    };
+    let total = out_n.saturating_mul(red_n);
+    // Split over the reduced elements when the outputs are too few (or, in
+    // column mode, too narrow) to keep every thread busy.
+    let few = || out_n < rayon::current_num_threads() * if cols { 64 } else { 2 };
+    if total >= PAR_MIN && few() {
+        let part = (CHUNK / out_n).max(64);
+        let partials: Vec<Vec<T>> = (0..red_n.div_ceil(part))
+            .into_par_iter()
+            .map(|p| {
+                let mut o = vec![id; out_n];
+                kp.walk(0, out_n, |e, len, [ko]| acc(&mut o[e..e + len], ko, p * part, ((p + 1) * part).min(red_n)));
+                o
+            })
+            .collect();
+        for p in partials {
+            out.iter_mut().zip(p).for_each(|(y, x)| *y = f(*y, x));
+        }
+    } else {
+        kp.drive(&mut out, red_n, if cols { 64 } else { 1 }, |o, [ko]| acc(o, ko, 0, red_n));
+    }
+    Ok(out)
+}
+
+/// Index of the first extreme along `axis` (a NaN is the extreme).
+pub(crate) fn arg_reduce<T: Elem>(op: ArgReduceOp, v: &[T], l: &Layout, axis: usize) -> Result<Vec<i64>> {
+    check_axis(op.name(), axis, l)?;
+    let (n, sa) = (l.dims()[axis], l.strides()[axis] as isize);
+    let mut dims: DimVec<usize> = l.dims().into();
+    dims[axis] = 1;
+    let p = Plan::new(&dims, [&istrides(l)], [l.offset() as isize]);
+    let mut out = vec![0i64; p.numel];
+    if p.numel > 0 && n == 0 {
+        return Err(err(op.name(), "cannot reduce over an empty axis"));
+    }
+    let max = op == ArgReduceOp::ArgMax;
+    let si = p.istr[0];
+    p.drive(&mut out, n, 1, |o, [off]| {
+        for (j, y) in o.iter_mut().enumerate() {
+            let b = off + j as isize * si;
+            let (mut bi, mut bv) = (0, v[b as usize]);
+            if !bv.isnan() {
+                for i in 1..n {
+                    let x = v[(b + i as isize * sa) as usize];
+                    if x.isnan() {
+                        bi = i;
+                        break;
+                    }
+                    if if max { x > bv } else { x < bv } {
+                        (bi, bv) = (i, x);
+                    }
+                }
+            }
+            *y = bi as i64;
+        }
+    });
+    Ok(out)
+}
+
+/// Inclusive scan along `axis` on a contiguous copy.
+pub(crate) fn cumsum<T: Arith>(v: &[T], l: &Layout, axis: usize) -> Result<Vec<T>> {
+    check_axis("cumsum", axis, l)?;
+    let mut out = copy(v, l);
+    let (len, inner) = (l.dims()[axis], l.dims()[axis + 1..].iter().product::<usize>());
+    let block = len * inner;
+    if out.is_empty() {
+        return Ok(out);
+    }
+    let scan = |b: &mut [T]| {
+        if inner == 1 {
+            let mut a = b[0];
+            for y in &mut b[1..] {
+                a = T::plus(a, *y);
+                *y = a;
+            }
+        } else {
+            for k in 1..len {
+                let (prev, cur) = b.split_at_mut(k * inner);
+                let prev = &prev[(k - 1) * inner..];
+                cur[..inner].iter_mut().zip(prev).for_each(|(c, &p)| *c = T::plus(p, *c));
+            }
+        }
+    };
+    if out.len() >= PAR_MIN && out.len() > block {
+        out.par_chunks_mut(block).for_each(scan);
+    } else {
+        out.chunks_mut(block).for_each(scan);
+    }
+    Ok(out)
+}
+
+fn check_same_shape(op: &str, a: &Layout, b: &Layout) -> Result<()> {
+    if a.dims() == b.dims() {
+        Ok(())
+    } else {
+        Err(Error::shape_mismatch(op, a.shape(), b.shape(), "must be equal"))
+    }
+}
+
+/// Write `(src, sl)` into `dst` at the positions of `dl`.
+pub(crate) fn write<T: Elem>(dst: &mut [T], dl: &Layout, src: &[T], sl: &Layout) -> Result<()> {
+    check_same_shape("write_strided", dl, sl)?;
+    if dl.dims().iter().zip(dl.strides()).any(|(&d, &s)| d > 1 && s == 0) {
+        return Err(err("write_strided", "the destination layout overlaps itself (stride 0)"));
+    }
+    match dl.contiguous_range() {
+        Some(r) => map1_into(&mut dst[r], src, sl, |x| x),
+        None => copy_into(dst, dl, src, sl),
+    }
+    Ok(())
+}
+
+pub(crate) fn concat<T: Elem>(parts: &[(&[T], &Layout)], axis: usize) -> Result<Vec<T>> {
+    let Some(&(_, first)) = parts.first() else {
+        return Err(err("concat", "no tensors to join"));
+    };
+    check_axis("concat", axis, first)?;
+    let mut dims: DimVec<usize> = first.dims().into();
+    dims[axis] = 0;
+    for (_, l) in parts {
+        let same = l.ndim() == first.ndim()
+            && l.dims().iter().zip(first.dims()).enumerate().all(|(d, (a, b))| d == axis || a == b);
+        if !same {
+            return Err(Error::shape_mismatch("concat", first.shape(), l.shape(), "must agree except along the axis"));
+        }
+        dims[axis] += l.dims()[axis];
+    }
+    let ol = Layout::contiguous(Shape(dims));
+    let mut out = vec![T::default(); ol.numel()];
+    let mut at = 0;
+    for (v, l) in parts {
+        copy_into(&mut out, &Layout::new(l.dims(), ol.strides(), at * ol.strides()[axis]), v, l);
+        at += l.dims()[axis];
+    }
+    Ok(out)
+}
+
+pub(crate) fn pad<T: Elem>(v: &[T], l: &Layout, pads: &[(usize, usize)], value: f64) -> Result<Vec<T>> {
+    if pads.len() != l.ndim() {
+        return Err(err("pad", format!("{} pads for shape {}", pads.len(), l.shape())));
+    }
+    let ol = Layout::contiguous(Shape(l.dims().iter().zip(pads).map(|(&d, &(a, b))| d + a + b).collect()));
+    let mut out = vec![T::from_f64(value); ol.numel()];
+    let off = pads.iter().zip(ol.strides()).map(|(&(a, _), &s)| a * s).sum();
+    copy_into(&mut out, &Layout::new(l.dims(), ol.strides(), off), v, l);
+    Ok(out)
+}
+
+/// Reverse along `axes`: a copy through negative strides.
+pub(crate) fn flip<T: Elem>(v: &[T], l: &Layout, axes: &[usize]) -> Result<Vec<T>> {
+    let mut st = istrides(l);
+    let mut base = l.offset() as isize;
+    let mut flipped: DimVec<bool> = DimVec::from_elem(false, l.ndim());
+    for &a in axes {
+        check_axis("flip", a, l)?;
+        if !std::mem::replace(&mut flipped[a], true) && l.dims()[a] > 0 {
+            base += (l.dims()[a] as isize - 1) * st[a];
+            st[a] = -st[a];
+        }
+    }
+    let mut out = vec![T::default(); l.numel()];
+    map1_raw(&mut out, v, l.dims(), &st, base, |x| x);
+    Ok(out)
+}
+
+/// Check the index layout against the data layout for gather/scatter: same
+/// rank, and no larger than the data outside `axis`.
+fn check_index(op: &str, l: &Layout, axis: usize, il: &Layout) -> Result<()> {
+    check_axis(op, axis, l)?;
+    let fits = il.ndim() == l.ndim() && il.dims().iter().zip(l.dims()).enumerate().all(|(d, (i, n))| d == axis || i <= n);
+    if fits { Ok(()) } else { Err(Error::shape_mismatch(op, l.shape(), il.shape(), "index must match the input outside the axis")) }
+}
+
+fn bad_index(op: &str, n: usize) -> Error {
+    err(op, format!("index out of range for an axis of size {n}"))
+}
+
+pub(crate) fn gather<T: Elem>(v: &[T], l: &Layout, axis: usize, idx: &[i64], il: &Layout) -> Result<Vec<T>> {
+    check_index("gather", l, axis, il)?;
+    let (n, sax) = (l.dims()[axis], l.strides()[axis] as isize);
+    let mut sv = istrides(l);
+    sv[axis] = 0;
+    let p = Plan::new(il.dims(), [&istrides(il), &sv], [il.offset() as isize, l.offset() as isize]);
+    let [si, ss] = p.istr;
+    let bad = AtomicBool::new(false);
+    let mut out = vec![T::default(); p.numel];
+    p.drive(&mut out, 1, 1, |o, [oi, os]| {
+        for (j, y) in o.iter_mut().enumerate() {
+            let (j, i) = (j as isize, idx[(oi + j as isize * si) as usize]);
+            if (0..n as i64).contains(&i) {
+                *y = v[(os + j * ss + i as isize * sax) as usize];
+            } else {
+                bad.store(true, Ordering::Relaxed);
+            }
+        }
+    });
+    if bad.load(Ordering::Relaxed) { Err(bad_index("gather", n)) } else { Ok(out) }
+}
+
+pub(crate) fn scatter_add<T: Arith>(
+    base: &[T],
+    bl: &Layout,
+    axis: usize,
+    idx: &[i64],
+    il: &Layout,
+    src: &[T],
+    sl: &Layout,
+) -> Result<Vec<T>> {
+    check_index("scatter_add", bl, axis, il)?;
+    check_same_shape("scatter_add", il, sl)?;
+    let mut out = copy(base, bl);
+    let n = bl.dims()[axis];
+    let mut so: DimVec<isize> = bl.shape().contiguous_strides().iter().map(|&s| s as isize).collect();
+    let sax = std::mem::replace(&mut so[axis], 0);
+    let p = Plan::new(il.dims(), [&istrides(il), &istrides(sl), &so], [il.offset() as isize, sl.offset() as isize, 0]);
+    let [si, ss, sd] = p.istr;
+    let mut bad = false;
+    p.walk(0, p.numel, |_, len, [oi, os, od]| {
+        for j in 0..len as isize {
+            let i = idx[(oi + j * si) as usize];
+            if (0..n as i64).contains(&i) {
+                let t = (od + j * sd + i as isize * sax) as usize;
+                out[t] = T::plus(out[t], src[(os + j * ss) as usize]);
+            } else {
+                bad = true;
+            }
+        }
+    });
+    if bad { Err(bad_index("scatter_add", n)) } else { Ok(out) }
+}

@@ -1,0 +1,58 @@
+//! Batched matrix multiplication through `matrixmultiply`, which reads both
+//! operands through arbitrary row and column strides: transposed and other
+//! strided views are never copied.
+
+use crate::elem::Real;
+use crate::strided::{Plan, istrides};
+use func_core::{Error, Layout, Result};
+use rayon::prelude::*;
+
+/// Below this many multiply-adds a batch runs on one thread.
+const PAR_FLOPS: usize = 1 << 16;
+/// From this many multiply-adds per matrix, matrixmultiply threads a single
+/// product itself, so the batch loop stays sequential.
+const BIG_GEMM: usize = 1 << 21;
+
+pub(crate) fn matmul<T: Real>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Result<Vec<T>> {
+    let nd = la.ndim();
+    if nd < 2 || lb.ndim() != nd || la.dims()[..nd - 2] != lb.dims()[..nd - 2] || la.dims()[nd - 1] != lb.dims()[nd - 2] {
+        return Err(Error::shape_mismatch("matmul", la.shape(), lb.shape(), "must be [..., m, k] and [..., k, n]"));
+    }
+    let (m, k, n) = (la.dims()[nd - 2], la.dims()[nd - 1], lb.dims()[nd - 1]);
+    let bdims = &la.dims()[..nd - 2];
+    let batch: usize = bdims.iter().product();
+    let mut out = vec![T::ZERO; batch * m * n];
+    if out.is_empty() || k == 0 {
+        return Ok(out);
+    }
+    let (sa, sb) = (istrides(la), istrides(lb));
+    let (rsa, csa, rsb, csb) = (sa[nd - 2], sa[nd - 1], sb[nd - 2], sb[nd - 1]);
+    // SAFETY (every call below): the layouts were checked to lie within their
+    // storages, so every element addressed from these offsets with these
+    // strides is in bounds; `c` is a distinct, exclusively borrowed,
+    // contiguous buffer of the right size.
+    let gemm = |rows: usize, oa: isize, ob: isize, rs: isize, c: &mut [T]| unsafe {
+        T::gemm((rows, k, n), a.as_ptr().offset(oa), rs, csa, b.as_ptr().offset(ob), rsb, csb, c.as_mut_ptr(), n as isize);
+    };
+    // Unbatched right operand and batch+m rows of `a` at one stride: one gemm
+    // with the batch folded into m.
+    if bdims.iter().zip(&sb).all(|(&d, &s)| d == 1 || s == 0) {
+        let rows = Plan::new(&la.dims()[..nd - 1], [&sa[..nd - 1]], [la.offset() as isize]);
+        if rows.outer.is_empty() {
+            gemm(batch * m, la.offset() as isize, lb.offset() as isize, rows.istr[0], &mut out);
+            return Ok(out);
+        }
+    }
+    let p = Plan::new(bdims, [&sa[..nd - 2], &sb[..nd - 2]], [la.offset() as isize, lb.offset() as isize]);
+    let mut offs = Vec::with_capacity(batch);
+    p.walk(0, batch, |_, len, [oa, ob]| {
+        offs.extend((0..len as isize).map(|j| (oa + j * p.istr[0], ob + j * p.istr[1])));
+    });
+    let flops = m * n * k;
+    if batch > 1 && flops < BIG_GEMM && flops.saturating_mul(batch) >= PAR_FLOPS {
+        out.par_chunks_mut(m * n).zip(&offs).for_each(|(c, &(oa, ob))| gemm(m, oa, ob, rsa, c));
+    } else {
+        out.chunks_mut(m * n).zip(&offs).for_each(|(c, &(oa, ob))| gemm(m, oa, ob, rsa, c));
+    }
+    Ok(out)
+}

@@ -1,0 +1,285 @@
+//! Strided iteration: coalesced iteration plans over one or more operands
+//! sharing a shape, and the elementwise map kernels built on them.
+//!
+//! A [`Plan`] drops size-1 dimensions and merges adjacent dimensions that are
+//! contiguous with each other in every operand, then iterates the remaining
+//! outer dimensions with an odometer and hands out runs ("segments") along
+//! the innermost dimension. Kernels specialize the inner loop on the inner
+//! strides (1 = slice, 0 = broadcast scalar, other = gather), so contiguous
+//! and scalar-broadcast operands get tight loops the compiler vectorizes.
+
+use func_core::{DimVec, Layout};
+use rayon::prelude::*;
+
+/// Work (in elements) below which a kernel runs on the calling thread.
+pub(crate) const PAR_MIN: usize = 1 << 15;
+/// Elements per rayon task.
+pub(crate) const CHUNK: usize = 1 << 14;
+
+/// The strides of `l` as signed integers (negative strides express flips).
+pub(crate) fn istrides(l: &Layout) -> DimVec<isize> {
+    l.strides().iter().map(|&s| s as isize).collect()
+}
+
+/// A coalesced joint iteration over `N` operands of one shape.
+pub(crate) struct Plan<const N: usize> {
+    /// Outer dimensions (all > 1), iterated by the odometer.
+    pub outer: DimVec<usize>,
+    /// Strides of the outer dimensions, per operand.
+    pub ostr: [DimVec<isize>; N],
+    /// Length of the innermost run (0 when there are no elements).
+    pub inner: usize,
+    /// Stride along the innermost run, per operand.
+    pub istr: [isize; N],
+    /// Offset of the first element, per operand.
+    pub base: [isize; N],
+    /// Number of elements.
+    pub numel: usize,
+}
+
+impl<const N: usize> Plan<N> {
+    /// Plan the iteration of `dims` with per-operand `strides` and `base` offsets.
+    pub fn new(dims: &[usize], strides: [&[isize]; N], base: [isize; N]) -> Self {
+        let numel: usize = dims.iter().product();
+        let mut outer: DimVec<usize> = DimVec::new();
+        let mut ostr: [DimVec<isize>; N] = std::array::from_fn(|_| DimVec::new());
+        if numel > 0 {
+            for (i, &d) in dims.iter().enumerate() {
+                if d == 1 {
+                    continue;
+                }
+                let merge = !outer.is_empty()
+                    && (0..N).all(|k| ostr[k].last() == Some(&(strides[k][i] * d as isize)));
+                match outer.last_mut() {
+                    Some(last) if merge => {
+                        *last *= d;
+                        for k in 0..N {
+                            if let Some(s) = ostr[k].last_mut() {
+                                *s = strides[k][i];
+                            }
+                        }
+                    }
+                    _ => {
+                        outer.push(d);
+                        for k in 0..N {
+                            ostr[k].push(strides[k][i]);
+                        }
+                    }
+                }
+            }
+        }
+        let (inner, istr) = match outer.pop() {
+            Some(d) => (d, std::array::from_fn(|k| ostr[k].pop().unwrap_or(0))),
+            None => (usize::from(numel > 0), [0; N]),
+        };
+        Plan { outer, ostr, inner, istr, base, numel }
+    }
+
+    /// Call `f(position, len, offsets)` for consecutive inner runs covering the
+    /// row-major element positions `e0..e1`; `offsets` are those of the run's
+    /// first element.
+    #[inline]
+    pub fn walk(&self, e0: usize, e1: usize, mut f: impl FnMut(usize, usize, [isize; N])) {
+        if e0 >= e1 || self.inner == 0 {
+            return;
+        }
+        let (nd, inner) = (self.outer.len(), self.inner);
+        let mut idx: DimVec<usize> = DimVec::from_elem(0, nd);
+        let mut off = self.base;
+        let mut rem = e0 / inner;
+        for d in (0..nd).rev() {
+            idx[d] = rem % self.outer[d];
+            rem /= self.outer[d];
+            for k in 0..N {
+                off[k] += idx[d] as isize * self.ostr[k][d];
+            }
+        }
+        let (mut e, mut j) = (e0, e0 % inner);
+        while e < e1 {
+            let len = (inner - j).min(e1 - e);
+            f(e, len, std::array::from_fn(|k| off[k] + j as isize * self.istr[k]));
+            e += len;
+            j = 0;
+            for d in (0..nd).rev() {
+                idx[d] += 1;
+                for k in 0..N {
+                    off[k] += self.ostr[k][d];
+                }
+                if idx[d] < self.outer[d] {
+                    break;
+                }
+                for k in 0..N {
+                    off[k] -= self.ostr[k][d] * self.outer[d] as isize;
+                }
+                idx[d] = 0;
+            }
+        }
+    }
+
+    /// Fill the contiguous `out` (one entry per element of the plan): calls
+    /// `f(segment, offsets)` on runs of `out`. Runs on rayon in chunks of at
+    /// least `grain` elements when `out.len() * cost` is large.
+    pub fn drive<U: Send>(&self, out: &mut [U], cost: usize, grain: usize, f: impl Fn(&mut [U], [isize; N]) + Sync) {
+        let n = out.len();
+        if n.saturating_mul(cost.max(1)) < PAR_MIN || n < 2 {
+            self.walk(0, n, |e, len, off| f(&mut out[e..e + len], off));
+        } else {
+            let chunk = (CHUNK / cost.max(1)).max(grain).max(1);
+            out.par_chunks_mut(chunk).enumerate().for_each(|(c, o)| {
+                let e0 = c * chunk;
+                self.walk(e0, e0 + o.len(), |e, len, off| f(&mut o[e - e0..e - e0 + len], off));
+            });
+        }
+    }
+}
+
+#[inline(always)]
+fn at(off: isize, j: usize, s: isize) -> usize {
+    (off + j as isize * s) as usize
+}
+
+/// `out[i] = f(src[elements of (dims, strides, base)][i])`.
+pub(crate) fn map1_raw<T: Copy + Sync, U: Copy + Send>(
+    out: &mut [U],
+    src: &[T],
+    dims: &[usize],
+    strides: &[isize],
+    base: isize,
+    f: impl Fn(T) -> U + Sync,
+) {
+    let p = Plan::new(dims, [strides], [base]);
+    let s = p.istr[0];
+    p.drive(out, 1, 1, |o, [off]| {
+        let u = off as usize;
+        match s {
+            1 => o.iter_mut().zip(&src[u..u + o.len()]).for_each(|(y, &x)| *y = f(x)),
+            0 => o.fill(f(src[u])),
+            _ => o.iter_mut().enumerate().for_each(|(j, y)| *y = f(src[at(off, j, s)])),
+        }
+    });
+}
+
+/// `out[i] = f(src[l][i])` into an existing contiguous buffer.
+pub(crate) fn map1_into<T: Copy + Sync, U: Copy + Send>(out: &mut [U], src: &[T], l: &Layout, f: impl Fn(T) -> U + Sync) {
+    match l.contiguous_range() {
+        Some(r) if out.len() < PAR_MIN => out.iter_mut().zip(&src[r]).for_each(|(y, &x)| *y = f(x)),
+        _ => map1_raw(out, src, l.dims(), &istrides(l), l.offset() as isize, f),
+    }
+}
+
+/// A new contiguous buffer of `f` applied to the elements of `(src, l)`.
+pub(crate) fn map1<T: Copy + Sync, U: Copy + Send + Default>(src: &[T], l: &Layout, f: impl Fn(T) -> U + Sync) -> Vec<U> {
+    let mut out = vec![U::default(); l.numel()];
+    map1_into(&mut out, src, l, f);
+    out
+}
+
+/// A contiguous copy of the elements of `(src, l)`.
+pub(crate) fn copy<T: Copy + Sync + Send + Default>(src: &[T], l: &Layout) -> Vec<T> {
+    match l.contiguous_range() {
+        Some(r) => src[r].to_vec(),
+        None => map1(src, l, |x| x),
+    }
+}
+
+/// `f` applied elementwise to two operands of one shape.
+pub(crate) fn map2<A: Copy + Sync, B: Copy + Sync, U: Copy + Send + Default>(
+    a: &[A],
+    la: &Layout,
+    b: &[B],
+    lb: &Layout,
+    f: impl Fn(A, B) -> U + Sync,
+) -> Vec<U> {
+    let n = la.numel();
+    if n < PAR_MIN {
+        if let (Some(ra), Some(rb)) = (la.contiguous_range(), lb.contiguous_range()) {
+            return a[ra].iter().zip(&b[rb]).map(|(&x, &y)| f(x, y)).collect();
+        }
+    }
+    let p = Plan::new(la.dims(), [&istrides(la), &istrides(lb)], [la.offset() as isize, lb.offset() as isize]);
+    let mut out = vec![U::default(); n];
+    let [sa, sb] = p.istr;
+    p.drive(&mut out, 1, 1, |o, [oa, ob]| {
+        let (ua, ub, m) = (oa as usize, ob as usize, o.len());
+        match (sa, sb) {
+            (1, 1) => o.iter_mut().zip(&a[ua..ua + m]).zip(&b[ub..ub + m]).for_each(|((y, &x), &z)| *y = f(x, z)),
+            (1, 0) => {
+                let z = b[ub];
+                o.iter_mut().zip(&a[ua..ua + m]).for_each(|(y, &x)| *y = f(x, z));
+            }
+            (0, 1) => {
+                let x = a[ua];
+                o.iter_mut().zip(&b[ub..ub + m]).for_each(|(y, &z)| *y = f(x, z));
+            }
+            _ => o.iter_mut().enumerate().for_each(|(j, y)| *y = f(a[at(oa, j, sa)], b[at(ob, j, sb)])),
+        }
+    });
+    out
+}
+
+/// `f` applied elementwise to three operands of one shape.
+pub(crate) fn map3<A: Copy + Sync, B: Copy + Sync, C: Copy + Sync, U: Copy + Send + Default>(
+    (a, la): (&[A], &Layout),
+    (b, lb): (&[B], &Layout),
+    (c, lc): (&[C], &Layout),
+    f: impl Fn(A, B, C) -> U + Sync,
+) -> Vec<U> {
+    let p = Plan::new(
+        la.dims(),
+        [&istrides(la), &istrides(lb), &istrides(lc)],
+        [la.offset() as isize, lb.offset() as isize, lc.offset() as isize],
+    );
+    let mut out = vec![U::default(); la.numel()];
+    let [sa, sb, sc] = p.istr;
+    p.drive(&mut out, 1, 1, |o, [oa, ob, oc]| {
+        let (ua, ub, uc, m) = (oa as usize, ob as usize, oc as usize, o.len());
+        if (sa, sb, sc) == (1, 1, 1) {
+            for (((y, &x), &z), &w) in o.iter_mut().zip(&a[ua..ua + m]).zip(&b[ub..ub + m]).zip(&c[uc..uc + m]) {
+                *y = f(x, z, w);
+            }
+        } else {
+            for (j, y) in o.iter_mut().enumerate() {
+                *y = f(a[at(oa, j, sa)], b[at(ob, j, sb)], c[at(oc, j, sc)]);
+            }
+        }
+    });
+    out
+}
+
+/// Copy the elements of `(src, sl)` to the positions `dl` of `dst`
+/// (sequential; `dl` may be any non-self-overlapping layout).
+pub(crate) fn copy_into<T: Copy>(dst: &mut [T], dl: &Layout, src: &[T], sl: &Layout) {
+    let p = Plan::new(dl.dims(), [&istrides(dl), &istrides(sl)], [dl.offset() as isize, sl.offset() as isize]);
+    let [sd, ss] = p.istr;
+    p.walk(0, p.numel, |_, len, [od, os]| {
+        let (ud, us) = (od as usize, os as usize);
+        match (sd, ss) {
+            (1, 1) => dst[ud..ud + len].copy_from_slice(&src[us..us + len]),
+            (1, 0) => dst[ud..ud + len].fill(src[us]),
+            _ => (0..len).for_each(|j| dst[at(od, j, sd)] = src[at(os, j, ss)]),
+        }
+    });
+}
+
+/// Reduce `len` elements from `off` with stride `st`: a multi-accumulator
+/// loop the compiler vectorizes when the stride is 1.
+#[inline(always)]
+pub(crate) fn fold<T: Copy, F: Fn(T, T) -> T>(v: &[T], off: isize, len: usize, st: isize, id: T, f: F) -> T {
+    if st == 1 {
+        let xs = &v[off as usize..off as usize + len];
+        let mut acc = [id; 8];
+        let mut chunks = xs.chunks_exact(8);
+        for c in &mut chunks {
+            for k in 0..8 {
+                acc[k] = f(acc[k], c[k]);
+            }
+        }
+        let mut r = id;
+        for a in acc {
+            r = f(r, a);
+        }
+        chunks.remainder().iter().fold(r, |r, &x| f(r, x))
+    } else {
+        (0..len).fold(id, |r, j| f(r, v[at(off, j, st)]))
+    }
+}
