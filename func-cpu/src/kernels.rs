@@ -112,8 +112,8 @@ pub(crate) fn reduce<T: Elem, F: Fn(T, T) -> T + Copy + Send + Sync>(
         if cols {
             rp.walk(e0, e1, |_, len, [ro]| {
                 for t in 0..len {
-                    let s = (ko + ro + t as isize * rsi) as usize;
-                    o.iter_mut().zip(&v[s..s + o.len()]).for_each(|(y, &x)| *y = f(*y, x));
+                    let (s, m) = ((ko + ro + t as isize * rsi) as usize, o.len());
+                    o.iter_mut().zip(&v[s..s + m]).for_each(|(y, &x)| *y = f(*y, x));
                 }
             });
         } else {

@@ -150,9 +150,9 @@ pub(crate) fn map1_raw<T: Copy + Sync, U: Copy + Send>(
     let p = Plan::new(dims, [strides], [base]);
     let s = p.istr[0];
     p.drive(out, 1, 1, |o, [off]| {
-        let u = off as usize;
+        let (u, m) = (off as usize, o.len());
         match s {
-            1 => o.iter_mut().zip(&src[u..u + o.len()]).for_each(|(y, &x)| *y = f(x)),
+            1 => o.iter_mut().zip(&src[u..u + m]).for_each(|(y, &x)| *y = f(x)),
             0 => o.fill(f(src[u])),
             _ => o.iter_mut().enumerate().for_each(|(j, y)| *y = f(src[at(off, j, s)])),
         }

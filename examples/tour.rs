@@ -1,0 +1,45 @@
+//! A tour of func-rs: `cargo run --release --example tour`.
+
+use func::prelude::*;
+
+fn main() {
+    println!("== Tensors ==");
+    let x = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0], [2, 3]);
+    println!("x =\n{x}");
+    println!("x.shape() = {}, dtype = {}", x.shape(), x.dtype());
+
+    println!("\n== Broadcasting and operators ==");
+    let bias = Tensor::from_vec(vec![10.0f32, 20.0, 30.0], [3]);
+    println!("x + bias =\n{}", &x + &bias);
+    println!("x * 2 - 1 =\n{}", &x * 2.0 - 1.0);
+
+    println!("\n== Views share storage ==");
+    let t = x.t();
+    println!("x.t() is a view: shares storage = {}", t.shares_storage(&x));
+    let row = x.select(0, 1);
+    row.mul_(&Tensor::scalar(-1.0f32));
+    println!("after x.select(0, 1).mul_(-1), x =\n{x}");
+
+    println!("\n== Reductions and composites ==");
+    println!("sum = {}, mean over rows = {}", x.sum(), x.mean_dims(&[0], false));
+    println!("softmax(x, -1) =\n{}", x.softmax(-1));
+    let logits = Tensor::from_vec(vec![2.0f32, 0.5, -1.0], [1, 3]);
+    let target = Tensor::from_vec(vec![0i64], [1]);
+    println!("cross_entropy = {}", logits.cross_entropy(&target));
+
+    println!("\n== Matrix products and convolution ==");
+    let mut g = Generator::new(0);
+    let a = Tensor::randn([4, 3], DType::F32, &mut g);
+    let b = Tensor::randn([3, 2], DType::F32, &mut g);
+    println!("a @ b =\n{}", a.matmul(&b));
+    let img = Tensor::randn([1, 1, 5, 5], DType::F32, &mut g);
+    let k = Tensor::randn([2, 1, 3, 3], DType::F32, &mut g);
+    let y = img.conv2d(&k, None, Conv2dOptions { padding: (1, 1), ..Default::default() });
+    println!("conv2d -> shape {}; max_pool2d -> shape {}", y.shape(), y.max_pool2d((2, 2), (2, 2), (0, 0)).shape());
+
+    println!("\n== Errors name the operation and the shapes ==");
+    let err = x.try_matmul(&x).unwrap_err();
+    println!("x.try_matmul(&x): {err}");
+    let err = x.try_reshape(&[4, -1]).unwrap_err();
+    println!("x.try_reshape(&[4, -1]): {err}");
+}

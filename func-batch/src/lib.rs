@@ -1,0 +1,8 @@
+//! # func-batch
+//!
+//! vmap: vectorizing map over a batch dimension, with one batching rule per primitive.
+//!
+//! This crate is part of the func-rs workspace; its transforms are being
+//! built on the interpreter machinery of `func-core` and are not available
+//! yet. Use the `func` facade crate for what has landed.
+#![deny(missing_docs)]
