@@ -206,12 +206,12 @@ pub(crate) fn reduced_shape(shape: &Shape, axes: &[usize], keepdim: bool) -> Sha
 
 /// `dst.copy_(src)` on concrete tensors: a real write into `dst`'s storage,
 /// seen by every view that shares it.
-pub(crate) fn write_concrete<B: Backend>(dst: &Tensor<B>, src: &Tensor<B>) -> Result<()> {
+pub(crate) fn write_concrete<B: Backend>(dst: &Tensor<B>, src: &Tensor<B>, op: &str) -> Result<()> {
     let be = B::default();
-    let (ds, dl) = parts(dst, "copy_")?;
+    let (ds, dl) = parts(dst, op)?;
     if dl.dims().iter().zip(dl.strides()).any(|(&d, &s)| d > 1 && s == 0) {
         return Err(Error::invalid(
-            "copy_",
+            op,
             format!(
                 "unsupported operation: the destination (shape {}) is a broadcast view (expand/broadcast_to) in which \
                  several elements share one memory location; writing to it would be silently lost. \
@@ -221,9 +221,9 @@ pub(crate) fn write_concrete<B: Backend>(dst: &Tensor<B>, src: &Tensor<B>) -> Re
         ));
     }
     if src.dtype() != dst.dtype() {
-        return Err(Error::dtype("copy_", src.dtype(), format!("source dtype must equal the destination's {}", dst.dtype())));
+        return Err(Error::dtype(op, src.dtype(), format!("source dtype must equal the destination's {}", dst.dtype())));
     }
-    let (ss, sl) = parts(src, "copy_")?;
+    let (ss, sl) = parts(src, op)?;
     if Arc::ptr_eq(ds, ss) {
         // Source and destination overlap: materialise the source first.
         let tmp = be.copy_strided(&ss.read(), sl)?;

@@ -109,13 +109,14 @@ pub trait Interpreter<B: Backend>: Send + Sync {
     fn process(&self, prim: &Primitive, args: &[&Tensor<B>]) -> Result<Tensor<B>>;
 
     /// Write `src` into `dst` in place (`dst.copy_(src)`); both have `dst`'s
-    /// shape and dtype, and at least one is this level's tracer.
+    /// shape and dtype, and at least one is this level's tracer. `op` names
+    /// the in-place operation the user called (`add_`, `copy_`, ...).
     ///
     /// # Errors
     ///
     /// When the write cannot be expressed at this level (under vmap: a
     /// batched value written into an unbatched tensor).
-    fn copy_into(&self, dst: &Tensor<B>, src: &Tensor<B>) -> Result<()>;
+    fn copy_into(&self, dst: &Tensor<B>, src: &Tensor<B>, op: &str) -> Result<()>;
 
     /// `t` (this level's tracer) is being read back to the host by `op`
     /// (`item`, `to_vec`, a bool for control flow). Return the value one level
@@ -241,19 +242,19 @@ pub fn bind<B: Backend>(prim: Primitive, args: &[&Tensor<B>]) -> Result<Tensor<B
 
 /// In-place write `dst.copy_(src)` through the interpreter stack (`src`
 /// already has `dst`'s shape and dtype).
-pub(crate) fn bind_copy<B: Backend>(dst: &Tensor<B>, src: &Tensor<B>) -> Result<()> {
+pub(crate) fn bind_copy<B: Backend>(dst: &Tensor<B>, src: &Tensor<B>, op: &str) -> Result<()> {
     let mut frame = current_frame::<B>();
     while let Some(f) = frame {
         let id = f.interp.level().id();
         if dst.level_id() == Some(id) || src.level_id() == Some(id) {
             let _guard = set_frame(f.parent.clone());
-            return f.interp.copy_into(dst, src);
+            return f.interp.copy_into(dst, src, op);
         }
         frame = f.parent.clone();
     }
-    check_concrete(dst, "copy_");
-    check_concrete(src, "copy_");
-    crate::eval::write_concrete(dst, src)
+    check_concrete(dst, op);
+    check_concrete(src, op);
+    crate::eval::write_concrete(dst, src, op)
 }
 
 /// Lower `t` through the interpreters until it is concrete, for reading it

@@ -36,7 +36,7 @@ impl Interpreter<RefBackend> for Counter {
         let refs: Vec<&T> = inner.iter().collect();
         Ok(self.wrap(bind(prim.clone(), &refs)?))
     }
-    fn copy_into(&self, dst: &T, src: &T) -> Result<()> {
+    fn copy_into(&self, dst: &T, src: &T, _op: &str) -> Result<()> {
         self.unwrap(dst).try_copy_(&self.unwrap(src))
     }
     fn lower_for_read(&self, t: &T, _op: &str) -> Result<T> {

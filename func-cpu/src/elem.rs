@@ -43,7 +43,15 @@ pub(crate) trait Elem: Copy + Send + Sync + PartialOrd + Default + Debug + 'stat
         Err(unsupported("matmul", Self::DTYPE))
     }
     #[allow(clippy::too_many_arguments)]
-    fn scatter_add(_: &[Self], _: &Layout, _: usize, _: &[i64], _: &Layout, _: &[Self], _: &Layout) -> Result<Vec<Self>> {
+    fn scatter_add(
+        _: &[Self],
+        _: &Layout,
+        _: usize,
+        _: &[i64],
+        _: &Layout,
+        _: &[Self],
+        _: &Layout,
+    ) -> Result<Vec<Self>> {
         Err(unsupported("scatter_add", Self::DTYPE))
     }
     fn col2im(_: &[Self], _: &Layout, _: &ConvGeom) -> Result<Vec<Self>> {

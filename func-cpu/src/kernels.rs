@@ -218,11 +218,7 @@ pub(crate) fn cumsum<T: Arith>(v: &[T], l: &Layout, axis: usize) -> Result<Vec<T
 }
 
 fn check_same_shape(op: &str, a: &Layout, b: &Layout) -> Result<()> {
-    if a.dims() == b.dims() {
-        Ok(())
-    } else {
-        Err(Error::shape_mismatch(op, a.shape(), b.shape(), "must be equal"))
-    }
+    if a.dims() == b.dims() { Ok(()) } else { Err(Error::shape_mismatch(op, a.shape(), b.shape(), "must be equal")) }
 }
 
 /// Write `(src, sl)` into `dst` at the positions of `dl`.
@@ -295,8 +291,13 @@ pub(crate) fn flip<T: Elem>(v: &[T], l: &Layout, axes: &[usize]) -> Result<Vec<T
 /// rank, and no larger than the data outside `axis`.
 fn check_index(op: &str, l: &Layout, axis: usize, il: &Layout) -> Result<()> {
     check_axis(op, axis, l)?;
-    let fits = il.ndim() == l.ndim() && il.dims().iter().zip(l.dims()).enumerate().all(|(d, (i, n))| d == axis || i <= n);
-    if fits { Ok(()) } else { Err(Error::shape_mismatch(op, l.shape(), il.shape(), "index must match the input outside the axis")) }
+    let fits =
+        il.ndim() == l.ndim() && il.dims().iter().zip(l.dims()).enumerate().all(|(d, (i, n))| d == axis || i <= n);
+    if fits {
+        Ok(())
+    } else {
+        Err(Error::shape_mismatch(op, l.shape(), il.shape(), "index must match the input outside the axis"))
+    }
 }
 
 fn bad_index(op: &str, n: usize) -> Error {

@@ -191,7 +191,8 @@ fn same_shape(op: &str, a: &Layout, b: &Layout) -> Result<()> {
 
 fn write_into<T: Elem>(dst: &mut CpuStorage, dl: &Layout, src: &[T], sl: &Layout) -> Result<()> {
     let got = dst.dtype();
-    let dst = T::slice_mut(dst).ok_or_else(|| err("write_strided", format!("dtypes differ: {got} and {}", T::DTYPE)))?;
+    let dst =
+        T::slice_mut(dst).ok_or_else(|| err("write_strided", format!("dtypes differ: {got} and {}", T::DTYPE)))?;
     kernels::write(dst, dl, src, sl)
 }
 

@@ -15,7 +15,8 @@ const BIG_GEMM: usize = 1 << 21;
 
 pub(crate) fn matmul<T: Real>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Result<Vec<T>> {
     let nd = la.ndim();
-    if nd < 2 || lb.ndim() != nd || la.dims()[..nd - 2] != lb.dims()[..nd - 2] || la.dims()[nd - 1] != lb.dims()[nd - 2] {
+    if nd < 2 || lb.ndim() != nd || la.dims()[..nd - 2] != lb.dims()[..nd - 2] || la.dims()[nd - 1] != lb.dims()[nd - 2]
+    {
         return Err(Error::shape_mismatch("matmul", la.shape(), lb.shape(), "must be [..., m, k] and [..., k, n]"));
     }
     let (m, k, n) = (la.dims()[nd - 2], la.dims()[nd - 1], lb.dims()[nd - 1]);
@@ -32,7 +33,17 @@ pub(crate) fn matmul<T: Real>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Res
     // strides is in bounds; `c` is a distinct, exclusively borrowed,
     // contiguous buffer of the right size.
     let gemm = |rows: usize, oa: isize, ob: isize, rs: isize, c: &mut [T]| unsafe {
-        T::gemm((rows, k, n), a.as_ptr().offset(oa), rs, csa, b.as_ptr().offset(ob), rsb, csb, c.as_mut_ptr(), n as isize);
+        T::gemm(
+            (rows, k, n),
+            a.as_ptr().offset(oa),
+            rs,
+            csa,
+            b.as_ptr().offset(ob),
+            rsb,
+            csb,
+            c.as_mut_ptr(),
+            n as isize,
+        );
     };
     // Unbatched right operand and batch+m rows of `a` at one stride: one gemm
     // with the batch folded into m.

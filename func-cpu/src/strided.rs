@@ -48,8 +48,7 @@ impl<const N: usize> Plan<N> {
                 if d == 1 {
                     continue;
                 }
-                let merge = !outer.is_empty()
-                    && (0..N).all(|k| ostr[k].last() == Some(&(strides[k][i] * d as isize)));
+                let merge = !outer.is_empty() && (0..N).all(|k| ostr[k].last() == Some(&(strides[k][i] * d as isize)));
                 match outer.last_mut() {
                     Some(last) if merge => {
                         *last *= d;
@@ -160,7 +159,12 @@ pub(crate) fn map1_raw<T: Copy + Sync, U: Copy + Send>(
 }
 
 /// `out[i] = f(src[l][i])` into an existing contiguous buffer.
-pub(crate) fn map1_into<T: Copy + Sync, U: Copy + Send>(out: &mut [U], src: &[T], l: &Layout, f: impl Fn(T) -> U + Sync) {
+pub(crate) fn map1_into<T: Copy + Sync, U: Copy + Send>(
+    out: &mut [U],
+    src: &[T],
+    l: &Layout,
+    f: impl Fn(T) -> U + Sync,
+) {
     match l.contiguous_range() {
         Some(r) if out.len() < PAR_MIN => out.iter_mut().zip(&src[r]).for_each(|(y, &x)| *y = f(x)),
         _ => map1_raw(out, src, l.dims(), &istrides(l), l.offset() as isize, f),
@@ -168,7 +172,11 @@ pub(crate) fn map1_into<T: Copy + Sync, U: Copy + Send>(out: &mut [U], src: &[T]
 }
 
 /// A new contiguous buffer of `f` applied to the elements of `(src, l)`.
-pub(crate) fn map1<T: Copy + Sync, U: Copy + Send + Default>(src: &[T], l: &Layout, f: impl Fn(T) -> U + Sync) -> Vec<U> {
+pub(crate) fn map1<T: Copy + Sync, U: Copy + Send + Default>(
+    src: &[T],
+    l: &Layout,
+    f: impl Fn(T) -> U + Sync,
+) -> Vec<U> {
     let mut out = vec![U::default(); l.numel()];
     map1_into(&mut out, src, l, f);
     out

@@ -21,18 +21,23 @@ impl<B: Backend> Tensor<B> {
     /// broadcast view (the write would be lost), or when a transform cannot
     /// express the write (vmap: a batched value into an unbatched tensor).
     pub fn try_copy_(&self, src: &Tensor<B>) -> Result<()> {
+        self.write_named(src, "copy_")
+    }
+
+    /// `copy_` reported as the in-place operation `op`.
+    fn write_named(&self, src: &Tensor<B>, op: &str) -> Result<()> {
         let ok_shape = src.ndim() <= self.ndim()
             && Shape::broadcast(src.dims(), self.dims()).as_ref() == Some(self.shape());
         if !ok_shape {
             return Err(Error::shape_mismatch(
-                "copy_",
+                op,
                 self.shape(),
                 src.shape(),
                 "(destination and source): the source must broadcast to the destination's shape",
             ));
         }
         let src = src.try_to_dtype(self.dtype())?.try_broadcast_to(self.shape().clone())?;
-        bind_copy(self, &src)
+        bind_copy(self, &src, op)
     }
 
     /// Write `src` into `self` in place (torch's `copy_`).
@@ -45,16 +50,17 @@ impl<B: Backend> Tensor<B> {
     }
 
     fn inplace(&self, op: BinaryOp, other: &Tensor<B>) -> Result<()> {
+        let name = format!("{}_", op.name());
         let r = self.try_binary(op, other)?;
         if r.shape() != self.shape() {
             return Err(Error::shape_mismatch(
-                format!("{}_", op.name()),
+                name,
                 self.shape(),
                 other.shape(),
                 "the result of the in-place operation would have a larger shape than the destination",
             ));
         }
-        self.try_copy_(&r)
+        self.write_named(&r, &name)
     }
 
     /// `self += other` in place.
@@ -96,17 +102,17 @@ impl<B: Backend> Tensor<B> {
 
     /// `self += value` in place.
     pub fn add_scalar_(&self, value: f64) {
-        ok(self.try_binary_scalar(BinaryOp::Add, value).and_then(|r| self.try_copy_(&r)))
+        ok(self.try_binary_scalar(BinaryOp::Add, value).and_then(|r| self.write_named(&r, "add_")))
     }
 
     /// `self *= value` in place.
     pub fn mul_scalar_(&self, value: f64) {
-        ok(self.try_binary_scalar(BinaryOp::Mul, value).and_then(|r| self.try_copy_(&r)))
+        ok(self.try_binary_scalar(BinaryOp::Mul, value).and_then(|r| self.write_named(&r, "mul_")))
     }
 
     /// Fill with `value` in place.
     pub fn fill_(&self, value: f64) {
-        ok(crate::eval::constant::<B>(value, self.dtype()).and_then(|c| self.try_copy_(&c)))
+        ok(crate::eval::constant::<B>(value, self.dtype()).and_then(|c| self.write_named(&c, "fill_")))
     }
 
     /// Fill with zeros in place.
