@@ -89,9 +89,7 @@ impl<const N: usize> Plan<N> {
         for d in (0..nd).rev() {
             idx[d] = rem % self.outer[d];
             rem /= self.outer[d];
-            for k in 0..N {
-                off[k] += idx[d] as isize * self.ostr[k][d];
-            }
+            off.iter_mut().zip(&self.ostr).for_each(|(o, s)| *o += idx[d] as isize * s[d]);
         }
         let (mut e, mut j) = (e0, e0 % inner);
         while e < e1 {
@@ -101,15 +99,11 @@ impl<const N: usize> Plan<N> {
             j = 0;
             for d in (0..nd).rev() {
                 idx[d] += 1;
-                for k in 0..N {
-                    off[k] += self.ostr[k][d];
-                }
+                off.iter_mut().zip(&self.ostr).for_each(|(o, s)| *o += s[d]);
                 if idx[d] < self.outer[d] {
                     break;
                 }
-                for k in 0..N {
-                    off[k] -= self.ostr[k][d] * self.outer[d] as isize;
-                }
+                off.iter_mut().zip(&self.ostr).for_each(|(o, s)| *o -= s[d] * self.outer[d] as isize);
                 idx[d] = 0;
             }
         }

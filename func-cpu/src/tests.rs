@@ -443,7 +443,7 @@ fn concat_pad_flip() {
     assert_eq!(Cpu.pad(&s, &z, &[(0, 0), (1, 1)], 1.0).unwrap(), CpuStorage::F32(vec![1.0; 4]));
     let c = Layout::contiguous([2, 3]);
     assert!(Cpu.concat(&[(&s, &c), (&st(&v, DType::F64), &c)], 0).is_err());
-    assert!(Cpu.concat(&[(&s, &c), (&s, &Layout::contiguous([3, 3]))], 0).is_err());
+    assert!(Cpu.concat(&[(&s, &c), (&s, &Layout::contiguous([3, 3]))], 1).is_err());
     assert!(Cpu.concat(&[], 0).is_err());
 }
 

@@ -1,0 +1,109 @@
+//! The vmap interpreter: batch tracers and the dispatch into the rules.
+//!
+//! NOTE: [batch dim canonical at 0] A batch tracer holds the value one level
+//! down with the batch dimension at position 0. Inputs are moved there on
+//! entry (`movedim`, a free view) and outputs moved to their `out_dims` on
+//! exit, so every rule can assume dimension 0 is the batch and shift the
+//! primitive's own axes by one.
+
+use crate::Randomness;
+use crate::rules;
+use func_core::{Backend, Error, Interpreter, Level, Primitive, Result, Shape, Tensor};
+
+/// The data of a batch tracer: the value one level down, batch at dim 0.
+pub(crate) struct Batched<B: Backend>(pub(crate) Tensor<B>);
+
+/// One operand as a rule sees it: the value one level down, and whether it
+/// carries the batch dimension at 0.
+#[derive(Clone)]
+pub(crate) struct Arg<B: Backend> {
+    pub(crate) value: Tensor<B>,
+    pub(crate) batched: bool,
+}
+
+pub(crate) struct BatchInterp {
+    pub(crate) level: Level,
+    pub(crate) size: usize,
+    pub(crate) randomness: Randomness,
+}
+
+impl BatchInterp {
+    pub(crate) fn wrap<B: Backend>(&self, value: Tensor<B>) -> Tensor<B> {
+        let shape = Shape::from(&value.dims()[1..]);
+        Tensor::new_tracer(&self.level, shape, value.dtype(), Batched(value))
+    }
+
+    pub(crate) fn unwrap<B: Backend>(&self, t: &Tensor<B>) -> Arg<B> {
+        match t.tracer_data::<Batched<B>>(&self.level) {
+            Some(b) => Arg { value: b.0.clone(), batched: true },
+            None => Arg { value: t.clone(), batched: false },
+        }
+    }
+
+    /// `a`'s value with the batch dimension, broadcasting an unbatched value
+    /// (a view: no copy).
+    pub(crate) fn materialize<B: Backend>(&self, a: &Arg<B>) -> Result<Tensor<B>> {
+        if a.batched {
+            return Ok(a.value.clone());
+        }
+        let mut shape = Shape::from([self.size]);
+        shape.0.extend_from_slice(a.value.dims());
+        a.value.try_reshape_to(prepend_one(a.value.shape()))?.try_broadcast_to(shape)
+    }
+}
+
+pub(crate) fn prepend_one(s: &Shape) -> Shape {
+    let mut out = Shape::from([1]);
+    out.0.extend_from_slice(s);
+    out
+}
+
+impl<B: Backend> Interpreter<B> for BatchInterp {
+    fn level(&self) -> &Level {
+        &self.level
+    }
+
+    fn process(&self, prim: &Primitive, args: &[&Tensor<B>]) -> Result<Tensor<B>> {
+        let args: Vec<Arg<B>> = args.iter().map(|t| self.unwrap(t)).collect();
+        let out = rules::apply(self, prim, &args)?;
+        Ok(if out.batched { self.wrap(out.value) } else { out.value })
+    }
+
+    fn copy_into(&self, dst: &Tensor<B>, src: &Tensor<B>, op: &str) -> Result<()> {
+        let (d, s) = (self.unwrap(dst), self.unwrap(src));
+        if !d.batched {
+            return Err(Error::transform(
+                "vmap",
+                format!(
+                    "{op}(self, other): the in-place operation is impossible because `other` (shape {}) is being \
+                     vmapped over at level {}, but `self` (shape {}) is not: the result would need a batch \
+                     dimension that `self` does not have. Use the out-of-place operation instead (for example \
+                     `a + b` rather than `a.add_(&b)`), create `self` batched, or wrap the function in \
+                     `functionalize`.",
+                    src.shape(),
+                    self.level.id(),
+                    dst.shape(),
+                ),
+            ));
+        }
+        // NOTE: [in-place through views] The batched value one level down is
+        // written in place, reaching real storage at the bottom of the stack.
+        let s = self.materialize(&s)?;
+        d.value.try_copy_(&s)
+    }
+
+    fn lower_for_read(&self, t: &Tensor<B>, op: &str) -> Result<Tensor<B>> {
+        Err(Error::transform(
+            "vmap",
+            format!(
+                "it looks like you're calling {op}() on a batched Tensor (shape {} per example, batch of {} at level \
+                 {}). vmap does not support {op}() or data-dependent control flow: the value differs across the \
+                 batch, so there is no single value to return. Rewrite the function without it, e.g. with \
+                 Tensor::where_ instead of an `if` on a tensor's value, or call {op}() outside of vmap.",
+                t.shape(),
+                self.size,
+                self.level.id()
+            ),
+        ))
+    }
+}

@@ -1,0 +1,46 @@
+//! The matmul rule: one batched matmul, never a loop.
+
+use super::{Out, batched};
+use crate::interp::{Arg, BatchInterp};
+use func_core::{Backend, Result, Shape, Tensor};
+
+/// Insert `n` size-1 dims after the batch dim (a view).
+fn pad_after_batch<B: Backend>(t: &Tensor<B>, n: usize) -> Result<Tensor<B>> {
+    if n == 0 {
+        return Ok(t.clone());
+    }
+    let mut shape = Shape::from([t.dims()[0]]);
+    shape.0.extend(std::iter::repeat_n(1, n));
+    shape.0.extend_from_slice(&t.dims()[1..]);
+    t.try_reshape_to(shape)
+}
+
+/// Logical `a [.., m, k] @ b [.., k, n]` (ranks >= 2, batch dims broadcast).
+///
+/// - Only `a` batched and `b` a plain matrix: fold the batch into M and run
+///   one GEMM `[B*..*m, k] @ [k, n]`.
+/// - Otherwise align the batch dimension in front of the broadcast batch dims
+///   (size-1 dims after it where one side has fewer) and run one batched
+///   matmul; an unbatched side broadcasts with stride 0.
+pub(crate) fn matmul<B: Backend>(_it: &BatchInterp, a: &Arg<B>, b: &Arg<B>) -> Result<Out<B>> {
+    let (ra, rb) = (a.value.ndim() - a.batched as usize, b.value.ndim() - b.batched as usize);
+    let rank = ra.max(rb);
+    match (a.batched, b.batched) {
+        (true, false) if rb == 2 => {
+            let k = a.value.dims()[a.value.ndim() - 1];
+            let n = b.value.dims()[1];
+            let mut out_shape = Shape::from(&a.value.dims()[..a.value.ndim() - 1]);
+            out_shape.0.push(n);
+            let flat = a.value.try_reshape_to([a.value.numel() / k.max(1), k])?;
+            batched(flat.try_matmul(&b.value)?.try_reshape_to(out_shape)?)
+        }
+        (true, false) => batched(pad_after_batch(&a.value, rank - ra)?.try_matmul(&b.value)?),
+        (false, true) => batched(a.value.try_matmul(&pad_after_batch(&b.value, rank - rb)?)?),
+        (true, true) => {
+            let a2 = pad_after_batch(&a.value, rank - ra)?;
+            let b2 = pad_after_batch(&b.value, rank - rb)?;
+            batched(a2.try_matmul(&b2)?)
+        }
+        (false, false) => Ok(Out { value: a.value.try_matmul(&b.value)?, batched: false }),
+    }
+}

@@ -1,0 +1,169 @@
+//! vmap semantics and its error messages.
+
+use func_batch::{Randomness, VmapOptions, try_vmap, vmap, vmap_with};
+use func_core::{DType, Generator, Tensor};
+use func_testkit::RefBackend;
+
+type T = Tensor<RefBackend>;
+
+fn t(v: &[f64], shape: &[usize]) -> T {
+    T::from_vec(v.to_vec(), shape.to_vec())
+}
+
+fn panic_message(f: impl FnOnce()) -> String {
+    let e = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_err();
+    e.downcast_ref::<String>().cloned().or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default()
+}
+
+fn seq(shape: &[usize]) -> T {
+    let n: usize = shape.iter().product();
+    T::from_vec((0..n).map(|i| i as f64 * 0.5 - 1.0).collect::<Vec<_>>(), shape.to_vec())
+}
+
+#[test]
+fn matches_a_loop_over_slices() {
+    let x = seq(&[4, 3]);
+    let w = seq(&[3, 2]);
+    let f = |x: &T| (x.matmul(&w) + 1.0).tanh().sum_dims(&[0], false);
+    let batched = vmap(f)(&x);
+    let looped = T::stack(&(0..4).map(|i| f(&x.select(0, i))).collect::<Vec<_>>(), 0);
+    assert_eq!(batched.to_vec::<f64>(), looped.to_vec::<f64>());
+}
+
+#[test]
+fn negative_in_dims_and_out_dims() {
+    let x = seq(&[2, 3]);
+    let f = vmap_with(|c: &T| c.exp(), VmapOptions::new().in_dims(-1).out_dims(-1));
+    assert_eq!(f(&x).to_vec::<f64>(), x.exp().to_vec::<f64>());
+}
+
+#[test]
+fn tree_outputs_and_unbatched_outputs() {
+    let x = seq(&[3, 2]);
+    let k = seq(&[2]);
+    let f = vmap_with(|x: &T| (x + &k, k.clone()), VmapOptions::new().out_dims((Some(0), None)));
+    let (a, b) = f(&x);
+    assert_eq!(a.dims(), &[3, 2]);
+    assert_eq!(b.to_vec::<f64>(), k.to_vec::<f64>());
+    // out_dims 0 for an unbatched output expands it.
+    let (_, c) = vmap(|x: &T| (x.clone(), k.clone()))(&x);
+    assert_eq!(c.dims(), &[3, 2]);
+}
+
+#[test]
+fn nested_vmap_three_levels() {
+    let x = seq(&[2, 3, 4]);
+    let f = vmap(vmap(vmap(|v: &T| v * v + 1.0)));
+    assert_eq!(f(&x).to_vec::<f64>(), (&x * &x + 1.0).to_vec::<f64>());
+}
+
+#[test]
+fn chunked_equals_unchunked() {
+    let x = seq(&[7, 3]);
+    let f = |x: &T| x.softmax(-1);
+    let a = vmap(f)(&x);
+    let b = vmap_with(f, VmapOptions::new().chunk_size(3))(&x);
+    assert_eq!(a.to_vec::<f64>(), b.to_vec::<f64>());
+}
+
+#[test]
+fn in_place_on_batched_writes_through_to_storage() {
+    let x = seq(&[3, 2]);
+    let y = x.deep_copy();
+    vmap(|r: &T| {
+        r.add_(&T::scalar(1.0f64));
+        r.clone()
+    })(&y);
+    assert_eq!(y.to_vec::<f64>(), (&x + 1.0).to_vec::<f64>());
+}
+
+#[test]
+fn random_follows_the_randomness_mode() {
+    let x = T::zeros([4, 3], DType::F64);
+    let draw = |x: &T| x + &T::randn([3], DType::F64, &mut Generator::new(7));
+    let msg = panic_message(|| {
+        vmap(draw)(&x);
+    });
+    assert!(msg.contains("randomness error mode") && msg.contains("'same' or 'different'"), "{msg}");
+    let same = vmap_with(draw, VmapOptions::new().randomness(Randomness::Same))(&x).to_vec::<f64>();
+    assert!(same[0..3] == same[3..6] && same[0..3] == same[9..12]);
+    let diff = vmap_with(draw, VmapOptions::new().randomness(Randomness::Different))(&x).to_vec::<f64>();
+    assert!(diff[0..3] != diff[3..6]);
+}
+
+#[test]
+fn error_batch_sizes_differ() {
+    let f = try_vmap(|(a, b): &(T, T)| a + b, VmapOptions::new());
+    let err = f(&(seq(&[2, 3]), seq(&[4, 3]))).unwrap_err().to_string();
+    assert!(err.contains("same size in the mapped dimension") && err.contains("[2, 4]"), "{err}");
+}
+
+#[test]
+fn error_nothing_batched() {
+    let f = try_vmap(|(a, b): &(T, T)| a + b, VmapOptions::new().in_dims(None));
+    let err = f(&(seq(&[2]), seq(&[2]))).unwrap_err().to_string();
+    assert!(err.contains("at least one input must be batched"), "{err}");
+    assert!(err.contains("Expected at least one Tensor to vmap over"), "{err}");
+}
+
+#[test]
+fn error_in_dim_out_of_range() {
+    let msg = panic_message(|| {
+        vmap_with(|x: &T| x.exp(), VmapOptions::new().in_dims(2))(&seq(&[2, 3]));
+    });
+    assert!(msg.contains("in_dim=2") && msg.contains("-2 <= in_dim < 2") && msg.contains("[2, 3]"), "{msg}");
+}
+
+#[test]
+fn error_in_dims_structure() {
+    let f = try_vmap(|(a, b): &(T, T)| a + b, VmapOptions::new().in_dims((Some(0), Some(0), None)));
+    let err = f(&(seq(&[2]), seq(&[2]))).unwrap_err().to_string();
+    assert!(err.contains("in_dims is not compatible with the structure of the inputs"), "{err}");
+    assert!(err.contains("(0, 0, None)") && err.contains("(Tensor[2], Tensor[2])"), "{err}");
+}
+
+#[test]
+fn error_chunk_size_zero() {
+    let f = try_vmap(|x: &T| x.exp(), VmapOptions::new().chunk_size(0));
+    let err = f(&seq(&[2])).unwrap_err().to_string();
+    assert!(err.contains("chunk_size") && err.contains("got 0"), "{err}");
+}
+
+#[test]
+fn error_item_and_to_vec_under_vmap() {
+    let msg = panic_message(|| {
+        vmap(|x: &T| {
+            if x.sum().item::<f64>() > 0.0 { x.clone() } else { -x }
+        })(&seq(&[2, 2]));
+    });
+    assert!(msg.contains("item()") && msg.contains("data-dependent control flow"), "{msg}");
+    assert!(msg.contains("where_"), "{msg}");
+    let msg = panic_message(|| {
+        vmap(|x: &T| {
+            let _ = x.to_vec::<f64>();
+            x.clone()
+        })(&seq(&[2, 2]));
+    });
+    assert!(msg.contains("to_vec()"), "{msg}");
+}
+
+#[test]
+fn error_in_place_into_unbatched_from_batched() {
+    let target = T::zeros([3], DType::F64);
+    let msg = panic_message(|| {
+        vmap(|x: &T| {
+            target.add_(x);
+            x.clone()
+        })(&seq(&[2, 3]));
+    });
+    assert!(msg.contains("add_") && msg.contains("vmapped over at level"), "{msg}");
+    assert!(msg.contains("out-of-place") && msg.contains("functionalize"), "{msg}");
+    assert_eq!(target.to_vec::<f64>(), vec![0.0; 3]);
+}
+
+#[test]
+fn captured_unbatched_tensors_are_constants() {
+    let w = t(&[1.0, 2.0], &[2]);
+    let f = vmap(|x: &T| x * &w);
+    assert_eq!(f(&t(&[1.0, 1.0, 3.0, 3.0], &[2, 2])).to_vec::<f64>(), vec![1.0, 2.0, 3.0, 6.0]);
+}
