@@ -1,8 +1,62 @@
 //! # func-autodiff
 //!
-//! Automatic differentiation transforms: jvp, vjp, grad, grad_and_value, linearize, jacrev, jacfwd and hessian.
+//! Automatic differentiation as composable transforms, torch.func's
+//! `jvp`, `vjp`, `grad`, `grad_and_value`, `linearize`, `jacrev`, `jacfwd`
+//! and `hessian` in Rust. They compose with each other and with `vmap` to any
+//! depth: `grad(grad(f))`, `jacfwd(jacrev(f))`, `vmap(grad(f))` (per-sample
+//! gradients), `jvp(grad(f))` (Hessian-vector products), `vmap(hessian(f))`.
 //!
-//! This crate is part of the func-rs workspace; its transforms are being
-//! built on the interpreter machinery of `func-core` and are not available
-//! yet. Use the `func` facade crate for what has landed.
+//! Most users reach this through the `func` facade.
+//!
+//! ```
+//! use func_autodiff::{grad, hessian, jvp};
+//! use func_core::Tensor;
+//! use func_testkit::RefBackend;
+//! type T = Tensor<RefBackend>;
+//!
+//! let f = |x: &T| (x.sin() * x).sum();
+//! let x = T::from_vec(vec![0.5f64, 1.0], [2]);
+//! let g = grad(f)(&x); // sin x + x cos x
+//! assert!((g.to_vec::<f64>()[0] - (0.5f64.sin() + 0.5 * 0.5f64.cos())).abs() < 1e-15);
+//! let h = hessian(f)(&x); // diagonal: 2 cos x - x sin x
+//! assert_eq!(h.dims(), &[2, 2]);
+//! let (_, hvp) = jvp(grad(f), &x, &T::ones([2], func_core::DType::F64));
+//! assert_eq!(hvp.dims(), &[2]);
+//! ```
+//!
+//! ## Themes
+//!
+//! - **Arguments are trees.** Inputs and outputs are [`TensorTree`](func_core::TensorTree)s: `grad`
+//!   of a function of a parameter dict returns a dict of gradients.
+//!   torch.func's `argnums` becomes the tree shape of the differentiated
+//!   argument (differentiate a tuple `(a, b)`), or capturing the other
+//!   arguments in the closure.
+//! - **`has_aux`** is a separate function (`grad_aux`, `vjp_aux`, ...) whose
+//!   `f` returns `(output, aux)`: Rust's types make a malformed pair
+//!   impossible, where torch.func checks it at run time. Aux values come back
+//!   as plain (untracked) values.
+//! - **Rules** (one JVP and one VJP rule per [`Primitive`](func_core::Primitive),
+//!   exhaustive matches) are written in Tensor operations, so they are
+//!   themselves differentiated and batched by enclosing transforms. NOTE:
+//!   [rules are tensor programs]. Zero tangents and cotangents are symbolic;
+//!   an input the output does not use gets a zero gradient.
+//! - **Jacobians**: `jacrev` is vmap over the vjp function on basis
+//!   cotangents (with `chunk_size`), `jacfwd` vmap over jvp, `hessian` is
+//!   `jacfwd(jacrev(f))`. They take a function with one tensor output and
+//!   return a tree shaped like the input, each leaf of shape
+//!   `output shape ++ leaf shape`. `hessian` takes one tensor input.
+//! - **In-place operations** on traced tensors rebind the traced value (NOTE:
+//!   [autodiff in-place rebinds]): derivatives are right, and values recorded
+//!   earlier are not disturbed, but the write does not reach the storage of
+//!   other views of the same tensor. For programs that mutate views, wrap the
+//!   function in `functionalize`. An in-place write of a traced value into a
+//!   captured tensor is an error, as in torch.func.
 #![deny(missing_docs)]
+
+mod api;
+mod derivs;
+mod jvp;
+mod vjp;
+
+pub use api::*;
+pub use func_batch::Randomness;

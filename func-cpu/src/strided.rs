@@ -111,10 +111,27 @@ impl<const N: usize> Plan<N> {
 
     /// Fill the contiguous `out` (one entry per element of the plan): calls
     /// `f(segment, offsets)` on runs of `out`. Runs on rayon in chunks of at
-    /// least `grain` elements when `out.len() * cost` is large.
+    /// least `grain` elements when `out.len() * cost` is large. Elementwise
+    /// work (`cost == 1`) on a transposed operand is visited in tiles.
     pub fn drive<U: Send>(&self, out: &mut [U], cost: usize, grain: usize, f: impl Fn(&mut [U], [isize; N]) + Sync) {
         let n = out.len();
-        if n.saturating_mul(cost.max(1)) < PAR_MIN || n < 2 {
+        let par = n.saturating_mul(cost.max(1)) >= PAR_MIN && n >= 2;
+        if cost <= 1 && n >= 4 * TILE * TILE && self.transposed() {
+            let block = self.outer[self.outer.len() - 1] * self.inner;
+            let unit = TILE * self.inner;
+            let tiles = |(p, b): (usize, &mut [U])| {
+                b.chunks_mut(unit).enumerate().for_each(|(u, o)| self.tiles(p * block + u * unit, o, &f));
+            };
+            if par && block >= PAR_MIN {
+                out.par_chunks_mut(block).enumerate().for_each(|(p, b)| {
+                    b.par_chunks_mut(unit).enumerate().for_each(|(u, o)| self.tiles(p * block + u * unit, o, &f));
+                });
+            } else if par {
+                out.par_chunks_mut(block).enumerate().for_each(tiles);
+            } else {
+                out.chunks_mut(block).enumerate().for_each(tiles);
+            }
+        } else if !par {
             self.walk(0, n, |e, len, off| f(&mut out[e..e + len], off));
         } else {
             let chunk = (CHUNK / cost.max(1)).max(grain).max(1);
@@ -124,7 +141,47 @@ impl<const N: usize> Plan<N> {
             });
         }
     }
+
+    /// Whether some operand runs against the grain: a large inner stride and
+    /// a smaller one on the next-outer dimension (a transpose), so that
+    /// visiting the last two dimensions in tiles keeps its cache lines hot.
+    fn transposed(&self) -> bool {
+        let Some(last) = self.outer.len().checked_sub(1) else {
+            return false;
+        };
+        self.inner >= TILE
+            && self.outer[last] >= TILE
+            && (0..N).any(|k| {
+                let (i, o) = (self.istr[k].unsigned_abs(), self.ostr[k][last].unsigned_abs());
+                i >= 16 && o < i
+            })
+    }
+
+    /// Visit `o`, whole rows of one block of the last two dimensions starting
+    /// at element `e0`, in column tiles of `TILE_COLS`.
+    fn tiles<U>(&self, e0: usize, o: &mut [U], f: &impl Fn(&mut [U], [isize; N])) {
+        let (cols, last) = (self.inner, self.outer.len() - 1);
+        let mut base = self.base;
+        self.walk(e0, e0 + 1, |_, _, off| base = off);
+        for c0 in (0..cols).step_by(TILE_COLS) {
+            let tc = TILE_COLS.min(cols - c0);
+            for (r, row) in o.chunks_mut(cols).enumerate() {
+                let r = r as isize;
+                f(
+                    &mut row[c0..c0 + tc],
+                    std::array::from_fn(|k| base[k] + r * self.ostr[k][last] + c0 as isize * self.istr[k]),
+                );
+            }
+        }
+    }
 }
+
+/// Tile rows for transposed elementwise work (enough to use every element
+/// of a transposed operand's cache lines).
+const TILE: usize = 32;
+/// Tile columns: few enough that lines a power-of-two stride apart, which
+/// share a cache set, fit in its ways.
+const TILE_COLS: usize = 8;
 
 #[inline(always)]
 fn at(off: isize, j: usize, s: isize) -> usize {

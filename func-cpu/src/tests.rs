@@ -499,12 +499,13 @@ fn gather_and_scatter_add() {
     }
     // Big enough for the parallel gather.
     let n = 50_000;
-    let x = st(&vals(n), DType::F64);
+    let xv = vals(n);
+    let x = st(&xv, DType::F64);
     let iv: Vec<i64> = (0..n as i64).map(|i| (i * 13) % n as i64).collect();
     let idx = Cpu.from_host(HostData::I64(iv.clone())).unwrap();
     let l = Layout::contiguous([n]);
     let got = host(&Cpu.gather(&x, &l, 0, &idx, &l).unwrap());
-    assert_eq!(got, iv.iter().map(|&i| vals(n)[i as usize]).collect::<Vec<_>>());
+    assert_eq!(got, iv.iter().map(|&i| xv[i as usize]).collect::<Vec<_>>());
 }
 
 fn naive_im2col(x: &[f64], l: &Layout, g: &ConvGeom) -> Vec<f64> {

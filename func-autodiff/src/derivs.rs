@@ -1,0 +1,216 @@
+//! Derivative formulas shared by the forward (JVP) and reverse (VJP) rules.
+//! All are written in Tensor operations, so they are themselves
+//! differentiable and batchable (NOTE: [rules are tensor programs]).
+
+use func_core::{BinaryOp, DType, Result, Shape, Tensor, UnaryOp};
+use func_core::{Backend, ReduceOp};
+
+/// A partial derivative of an elementwise op: often a constant, kept
+/// symbolic so that no multiplication by one is ever run.
+pub(crate) enum Partial<B: Backend> {
+    /// d = 1.
+    One,
+    /// d = -1.
+    NegOne,
+    /// d = 0 (floor, sign, comparisons...).
+    Zero,
+    /// A tensor of the operand's shape.
+    T(Tensor<B>),
+}
+
+impl<B: Backend> Partial<B> {
+    /// `v * d` (a tangent times the partial, or a cotangent times it).
+    pub(crate) fn scale(&self, v: &Tensor<B>) -> Result<Option<Tensor<B>>> {
+        Ok(match self {
+            Partial::One => Some(v.clone()),
+            Partial::NegOne => Some(v.try_unary(UnaryOp::Neg)?),
+            Partial::Zero => None,
+            Partial::T(d) => Some(v.try_mul(d)?),
+        })
+    }
+}
+
+fn scalar<B: Backend>(v: f64, like: &Tensor<B>) -> Tensor<B> {
+    Tensor::full(Shape::scalar(), v, like.dtype())
+}
+
+/// `dy/dx` of a unary op at `x`, with `y = op(x)` already computed.
+pub(crate) fn unary<B: Backend>(op: UnaryOp, x: &Tensor<B>, y: &Tensor<B>) -> Result<Partial<B>> {
+    Ok(match op {
+        UnaryOp::Neg => Partial::NegOne,
+        UnaryOp::Exp => Partial::T(y.clone()),
+        UnaryOp::Log => Partial::T(x.recip()),
+        UnaryOp::Sin => Partial::T(x.cos()),
+        UnaryOp::Cos => Partial::T(x.sin().neg()),
+        UnaryOp::Tanh => Partial::T(scalar(1.0, y).try_sub(&y.square())?),
+        UnaryOp::Sqrt => Partial::T((y * 2.0).recip()),
+        UnaryOp::Abs => Partial::T(x.sign()),
+        UnaryOp::Sigmoid => Partial::T(y * &(scalar(1.0, y) - y)),
+        UnaryOp::Log1p => Partial::T((x + 1.0).recip()),
+        UnaryOp::Expm1 => Partial::T(y + 1.0),
+        UnaryOp::Erf => Partial::T(x.square().neg().exp() * std::f64::consts::FRAC_2_SQRT_PI),
+        UnaryOp::Sign | UnaryOp::Floor | UnaryOp::Ceil | UnaryOp::Round => Partial::Zero,
+    })
+}
+
+/// `(dy/da, dy/db)` of a binary op, with `y = op(a, b)`.
+pub(crate) fn binary<B: Backend>(
+    op: BinaryOp,
+    a: &Tensor<B>,
+    b: &Tensor<B>,
+    y: &Tensor<B>,
+) -> Result<(Partial<B>, Partial<B>)> {
+    Ok(match op {
+        BinaryOp::Add => (Partial::One, Partial::One),
+        BinaryOp::Sub => (Partial::One, Partial::NegOne),
+        BinaryOp::Mul => (Partial::T(b.clone()), Partial::T(a.clone())),
+        BinaryOp::Div => {
+            let rb = b.recip();
+            let db = (y * &rb).neg();
+            (Partial::T(rb), Partial::T(db))
+        }
+        BinaryOp::Pow => {
+            // d/da = b a^(b-1); d/db = y ln a, taken as 0 where a == 0 (as torch).
+            let da = b * &a.pow(&(b - 1.0));
+            let zero = a.zeros_like();
+            let safe_a = Tensor::where_(&a.eq_scalar(0.0), &a.ones_like(), a);
+            let db = Tensor::where_(&a.eq_scalar(0.0), &zero, &(y * &safe_a.log()));
+            (Partial::T(da), Partial::T(db))
+        }
+        BinaryOp::Maximum | BinaryOp::Minimum => {
+            // The winner gets the derivative; ties split it evenly (torch).
+            let (win_a, win_b) = if op == BinaryOp::Maximum { (a.gt(b), a.lt(b)) } else { (a.lt(b), a.gt(b)) };
+            let tie = a.eq(b).to_dtype(a.dtype()) * 0.5;
+            let da = win_a.to_dtype(a.dtype()) + &tie;
+            let db = win_b.to_dtype(a.dtype()) + &tie;
+            (Partial::T(da), Partial::T(db))
+        }
+    })
+}
+
+/// Sum `t` down to `shape` (the adjoint of broadcasting `shape` to
+/// `t.shape()`).
+pub(crate) fn unbroadcast<B: Backend>(t: &Tensor<B>, shape: &Shape) -> Result<Tensor<B>> {
+    if t.shape() == shape {
+        return Ok(t.clone());
+    }
+    let lead = t.ndim() - shape.ndim();
+    let mut axes: Vec<isize> = (0..lead as isize).collect();
+    for (i, &d) in shape.iter().enumerate() {
+        if d == 1 && t.dims()[lead + i] != 1 {
+            axes.push((lead + i) as isize);
+        }
+    }
+    let s = if axes.is_empty() { t.clone() } else { t.try_reduce(ReduceOp::Sum, &axes, true)? };
+    s.try_reshape_to(shape.clone())
+}
+
+/// `g` reshaped to keep the reduced `axes` as size 1, then broadcast to
+/// `shape` (the adjoint of a sum over `axes`).
+pub(crate) fn expand_reduced<B: Backend>(g: &Tensor<B>, axes: &[usize], keepdim: bool, shape: &Shape) -> Result<Tensor<B>> {
+    let g = if keepdim { g.clone() } else { g.try_reshape_to(keep_shape(shape, axes))? };
+    g.try_broadcast_to(shape.clone())
+}
+
+/// `shape` with `axes` set to 1.
+pub(crate) fn keep_shape(shape: &Shape, axes: &[usize]) -> Shape {
+    Shape(shape.iter().enumerate().map(|(i, &d)| if axes.contains(&i) { 1 } else { d }).collect())
+}
+
+fn isize_axes(axes: &[usize]) -> Vec<isize> {
+    axes.iter().map(|&a| a as isize).collect()
+}
+
+/// Where `x` attains the reduced extreme `y` (keepdim), each position's share
+/// of the derivative: 1 / (number of ties).
+pub(crate) fn extreme_weights<B: Backend>(x: &Tensor<B>, y: &Tensor<B>, axes: &[usize], keepdim: bool) -> Result<Tensor<B>> {
+    let yk = if keepdim { y.clone() } else { y.try_reshape_to(keep_shape(x.shape(), axes))? };
+    let mask = x.eq(&yk).to_dtype(x.dtype());
+    let count = mask.sum_dims(&isize_axes(axes), true);
+    mask.try_div(&count)
+}
+
+/// `d prod(x over axes) / d x` at every position, correct with zeros: the
+/// product of the other elements.
+pub(crate) fn prod_partials<B: Backend>(x: &Tensor<B>, y: &Tensor<B>, axes: &[usize], keepdim: bool) -> Result<Tensor<B>> {
+    let ax = isize_axes(axes);
+    let yk = if keepdim { y.clone() } else { y.try_reshape_to(keep_shape(x.shape(), axes))? };
+    let is_zero = x.eq_scalar(0.0);
+    let zeros_here = is_zero.to_dtype(DType::I64).sum_dims(&ax, true);
+    let nonzero_x = Tensor::where_(&is_zero, &x.ones_like(), x);
+    let prod_nonzero = nonzero_x.prod_dims(&ax, true);
+    let no_zero = zeros_here.eq_scalar(0.0);
+    let one_zero_here = &zeros_here.eq_scalar(1.0).to_dtype(x.dtype()) * &is_zero.to_dtype(x.dtype());
+    let general = yk.try_div(&nonzero_x)?;
+    let with_zero = &one_zero_here * &prod_nonzero;
+    Tensor::try_where_(&no_zero, &general, &with_zero)
+}
+
+/// The adjoint of `slice(axis, start, start + len*step, step)` on a
+/// dimension of size `n`: `g` spread back with zeros.
+pub(crate) fn unslice<B: Backend>(g: &Tensor<B>, axis: usize, start: usize, step: usize, n: usize) -> Result<Tensor<B>> {
+    let len = g.dims()[axis];
+    let spread = if step == 1 || len == 0 {
+        g.clone()
+    } else {
+        // [.., len, ..] -> [.., len, step, ..] (zeros after each) -> [.., len*step, ..]
+        let x = g.unsqueeze(axis as isize + 1);
+        let mut pads = vec![(0, 0); x.ndim()];
+        pads[axis + 1] = (0, step - 1);
+        let x = x.try_pad(&pads, 0.0)?;
+        let mut shape = g.shape().clone();
+        shape.0[axis] = len * step;
+        x.try_reshape_to(shape)?
+    };
+    let covered = spread.dims()[axis];
+    let mut pads = vec![(0, 0); g.ndim()];
+    let end = start + covered;
+    if end <= n {
+        pads[axis] = (start, n - end);
+        spread.try_pad(&pads, 0.0)
+    } else {
+        pads[axis] = (start, 0);
+        spread.try_pad(&pads, 0.0)?.try_slice(axis as isize, 0, n as isize, 1)
+    }
+}
+
+/// The adjoint of `diagonal(offset, d1, d2)` of an input of `shape`: `g`
+/// (diagonal last) placed on that diagonal of zeros.
+pub(crate) fn undiagonal<B: Backend>(g: &Tensor<B>, shape: &Shape, offset: isize, d1: usize, d2: usize) -> Result<Tensor<B>> {
+    let len = g.dims()[g.ndim() - 1];
+    let (n1, n2) = (shape[d1], shape[d2]);
+    // [.., L] -> [.., L, L] diagonal matrices.
+    let eye = Tensor::<B>::eye(len, g.dtype());
+    let mat = g.unsqueeze(-1).try_mul(&eye)?;
+    let nd = mat.ndim();
+    let mut pads = vec![(0, 0); nd];
+    if offset >= 0 {
+        let o = offset as usize;
+        pads[nd - 2] = (0, n1 - len);
+        pads[nd - 1] = (o, n2 - o - len);
+    } else {
+        let o = (-offset) as usize;
+        pads[nd - 2] = (o, n1 - o - len);
+        pads[nd - 1] = (0, n2 - len);
+    }
+    let full = mat.try_pad(&pads, 0.0)?;
+    // Dims are now [others.., d1, d2]; put d1 and d2 back in place.
+    let n = shape.ndim();
+    let others: Vec<usize> = (0..n).filter(|&i| i != d1 && i != d2).collect();
+    let mut perm = vec![0isize; n];
+    for (pos, &orig) in others.iter().enumerate() {
+        perm[orig] = pos as isize;
+    }
+    perm[d1] = (n - 2) as isize;
+    perm[d2] = (n - 1) as isize;
+    full.try_permute(&perm)
+}
+
+/// Inverse of a permutation.
+pub(crate) fn inverse_perm(perm: &[usize]) -> Vec<isize> {
+    let mut inv = vec![0isize; perm.len()];
+    for (i, &p) in perm.iter().enumerate() {
+        inv[p] = i as isize;
+    }
+    inv
+}

@@ -1,0 +1,188 @@
+//! Forward mode: the JVP interpreter and one JVP rule per primitive.
+//!
+//! A JVP tracer is (primal, tangent), both values one level down. Tangents
+//! are symbolic zeros (`None`) until something makes them nonzero, and
+//! integer/bool results never carry one.
+
+use crate::derivs;
+use func_core::{Backend, DType, Error, Interpreter, Level, Primitive, Result, Tensor, bind};
+use std::sync::RwLock;
+
+/// The data of a JVP tracer. The pair is behind a lock so an in-place op can
+/// rebind it (NOTE: [autodiff in-place rebinds]).
+pub(crate) struct Dual<B: Backend>(RwLock<(Tensor<B>, Option<Tensor<B>>)>);
+
+pub(crate) struct JvpInterp {
+    pub(crate) level: Level,
+}
+
+impl JvpInterp {
+    pub(crate) fn wrap<B: Backend>(&self, primal: Tensor<B>, tangent: Option<Tensor<B>>) -> Tensor<B> {
+        match tangent {
+            Some(t) if primal.dtype().is_float() => {
+                Tensor::new_tracer(&self.level, primal.shape().clone(), primal.dtype(), Dual(RwLock::new((primal, Some(t)))))
+            }
+            _ => primal,
+        }
+    }
+
+    /// (primal, tangent) of `t` at this level.
+    pub(crate) fn unwrap<B: Backend>(&self, t: &Tensor<B>) -> (Tensor<B>, Option<Tensor<B>>) {
+        match t.tracer_data::<Dual<B>>(&self.level) {
+            Some(d) => d.0.read().unwrap_or_else(|p| p.into_inner()).clone(),
+            None => (t.clone(), None),
+        }
+    }
+}
+
+fn zeros_for<B: Backend>(t: Option<&Tensor<B>>, like: &Tensor<B>) -> Tensor<B> {
+    t.cloned().unwrap_or_else(|| like.zeros_like())
+}
+
+fn add_opt<B: Backend>(a: Option<Tensor<B>>, b: Option<Tensor<B>>) -> Result<Option<Tensor<B>>> {
+    Ok(match (a, b) {
+        (Some(a), Some(b)) => Some(a.try_add(&b)?),
+        (a, None) => a,
+        (None, b) => b,
+    })
+}
+
+/// Apply a linear single-operand primitive to the tangent.
+fn linear1<B: Backend>(prim: &Primitive, t: &Option<Tensor<B>>) -> Result<Option<Tensor<B>>> {
+    t.as_ref().map(|t| bind(prim.clone(), &[t])).transpose()
+}
+
+/// The tangent of `prim` applied to `primals` (with tangents `tans`), given
+/// its primal output `y`.
+pub(crate) fn jvp_rule<B: Backend>(
+    prim: &Primitive,
+    primals: &[Tensor<B>],
+    tans: &[Option<Tensor<B>>],
+    y: &Tensor<B>,
+) -> Result<Option<Tensor<B>>> {
+    if !y.dtype().is_float() {
+        return Ok(None);
+    }
+    match prim {
+        Primitive::Full { .. } | Primitive::Arange { .. } | Primitive::Random { .. } => Ok(None),
+        Primitive::Unary(op) => match &tans[0] {
+            Some(t) => derivs::unary(*op, &primals[0], y)?.scale(t),
+            None => Ok(None),
+        },
+        Primitive::Binary(op) => {
+            let (da, db) = derivs::binary(*op, &primals[0], &primals[1], y)?;
+            let ta = tans[0].as_ref().map(|t| da.scale(t)).transpose()?.flatten();
+            let tb = tans[1].as_ref().map(|t| db.scale(t)).transpose()?.flatten();
+            add_opt(ta, tb)
+        }
+        Primitive::Compare(_) | Primitive::ArgReduce { .. } => Ok(None),
+        Primitive::Select => {
+            if tans[1].is_none() && tans[2].is_none() {
+                return Ok(None);
+            }
+            let ta = zeros_for(tans[1].as_ref(), &primals[1]);
+            let tb = zeros_for(tans[2].as_ref(), &primals[2]);
+            Ok(Some(bind(Primitive::Select, &[&primals[0], &ta, &tb])?))
+        }
+        Primitive::Cast(d) => match (&tans[0], d) {
+            (Some(t), DType::F32 | DType::F64) => Ok(Some(t.try_to_dtype(*d)?)),
+            _ => Ok(None),
+        },
+        Primitive::Copy
+        | Primitive::Cumsum { .. }
+        | Primitive::Reshape { .. }
+        | Primitive::Permute { .. }
+        | Primitive::BroadcastTo { .. }
+        | Primitive::Slice { .. }
+        | Primitive::Diagonal { .. }
+        | Primitive::Flip { .. }
+        | Primitive::Im2col(_)
+        | Primitive::Col2im(_) => linear1(prim, &tans[0]),
+        Primitive::Reduce { op, axes, keepdim } => {
+            let Some(t) = &tans[0] else { return Ok(None) };
+            let x = &primals[0];
+            let sum = |v: &Tensor<B>| bind(Primitive::Reduce { op: func_core::ReduceOp::Sum, axes: axes.clone(), keepdim: *keepdim }, &[v]);
+            match op {
+                func_core::ReduceOp::Sum => Ok(Some(sum(t)?)),
+                func_core::ReduceOp::Max | func_core::ReduceOp::Min => {
+                    let w = derivs::extreme_weights(x, y, axes, *keepdim)?;
+                    Ok(Some(sum(&t.try_mul(&w)?)?))
+                }
+                func_core::ReduceOp::Prod => {
+                    let p = derivs::prod_partials(x, y, axes, *keepdim)?;
+                    Ok(Some(sum(&t.try_mul(&p)?)?))
+                }
+            }
+        }
+        Primitive::Matmul => {
+            let ta = tans[0].as_ref().map(|t| t.try_matmul(&primals[1])).transpose()?;
+            let tb = tans[1].as_ref().map(|t| primals[0].try_matmul(t)).transpose()?;
+            add_opt(ta, tb)
+        }
+        Primitive::Concat { .. } => {
+            if tans.iter().all(Option::is_none) {
+                return Ok(None);
+            }
+            let ts: Vec<Tensor<B>> = tans.iter().zip(primals).map(|(t, p)| zeros_for(t.as_ref(), p)).collect();
+            let refs: Vec<&Tensor<B>> = ts.iter().collect();
+            Ok(Some(bind(prim.clone(), &refs)?))
+        }
+        Primitive::Pad { pads, .. } => {
+            tans[0].as_ref().map(|t| bind(Primitive::Pad { pads: pads.clone(), value: 0.0 }, &[t])).transpose()
+        }
+        Primitive::Gather { .. } => tans[0].as_ref().map(|t| bind(prim.clone(), &[t, &primals[1]])).transpose(),
+        Primitive::ScatterAdd { .. } => {
+            if tans[0].is_none() && tans[2].is_none() {
+                return Ok(None);
+            }
+            let tb = zeros_for(tans[0].as_ref(), &primals[0]);
+            let ts = zeros_for(tans[2].as_ref(), &primals[2]);
+            Ok(Some(bind(prim.clone(), &[&tb, &primals[1], &ts])?))
+        }
+    }
+}
+
+impl<B: Backend> Interpreter<B> for JvpInterp {
+    fn level(&self) -> &Level {
+        &self.level
+    }
+
+    fn process(&self, prim: &Primitive, args: &[&Tensor<B>]) -> Result<Tensor<B>> {
+        let (primals, tans): (Vec<_>, Vec<_>) = args.iter().map(|a| self.unwrap(a)).unzip();
+        let refs: Vec<&Tensor<B>> = primals.iter().collect();
+        let y = bind(prim.clone(), &refs)?;
+        let t = jvp_rule(prim, &primals, &tans, &y)?;
+        Ok(self.wrap(y, t))
+    }
+
+    fn copy_into(&self, dst: &Tensor<B>, src: &Tensor<B>, op: &str) -> Result<()> {
+        let Some(d) = dst.tracer_data::<Dual<B>>(&self.level) else {
+            return Err(captured_mutation("jvp", op, dst));
+        };
+        // NOTE: [autodiff in-place rebinds] The traced tensor is rebound to the
+        // new (primal, tangent); its old primal storage is left as it was, so
+        // values that earlier rules captured stay valid.
+        let (sp, st) = self.unwrap(src);
+        *d.0.write().unwrap_or_else(|p| p.into_inner()) = (sp, st);
+        Ok(())
+    }
+
+    fn lower_for_read(&self, t: &Tensor<B>, _op: &str) -> Result<Tensor<B>> {
+        Ok(self.unwrap(t).0)
+    }
+}
+
+/// torch.func's error for an in-place op that would mutate a tensor the
+/// transform does not track.
+pub(crate) fn captured_mutation<B: Backend>(transform: &str, op: &str, dst: &Tensor<B>) -> Error {
+    Error::transform(
+        transform,
+        format!(
+            "the function being transformed attempted to call the in-place operation {op} that would mutate a \
+             captured Tensor (shape {}) with a value that depends on the transformed inputs. This is not \
+             supported: rewrite the function to take the mutated Tensor as an input, or use the out-of-place \
+             operation.",
+            dst.shape()
+        ),
+    )
+}

@@ -1,0 +1,290 @@
+//! Reverse mode: a tape per `vjp` call, and one VJP rule per primitive.
+//!
+//! A reverse tracer is (primal, node). Each node holds a pullback closure
+//! over the primals it needs, all values one level down. After the function
+//! returns, the tape is immutable and owned by the `vjp_fn`, which can run it
+//! any number of times, under any transform (jacrev runs it under vmap):
+//! the pullbacks are tensor programs (NOTE: [rules are tensor programs]).
+
+use crate::derivs;
+use crate::jvp::captured_mutation;
+use func_core::{Backend, Interpreter, Level, Primitive, ReduceOp, Result, Shape, Tensor, bind};
+use std::sync::{Arc, Mutex, RwLock};
+
+/// Cotangents for each operand of a primitive (`None`: zero or not needed).
+type Cotangents<B> = Vec<Option<Tensor<B>>>;
+
+/// A pullback: the output cotangent to the operands' cotangents.
+pub(crate) type Pullback<B> = Box<dyn Fn(&Tensor<B>) -> Result<Cotangents<B>> + Send + Sync>;
+
+pub(crate) struct Node<B: Backend> {
+    /// For each operand, the node it came from (if it was traced here).
+    pub(crate) parents: Vec<Option<usize>>,
+    /// `None` for an input (a leaf).
+    pub(crate) pullback: Option<Pullback<B>>,
+}
+
+/// The recording of one `vjp` call.
+pub(crate) struct Tape<B: Backend> {
+    pub(crate) nodes: Mutex<Vec<Node<B>>>,
+}
+
+impl<B: Backend> Tape<B> {
+    pub(crate) fn new() -> Arc<Tape<B>> {
+        Arc::new(Tape { nodes: Mutex::new(Vec::new()) })
+    }
+
+    pub(crate) fn push(&self, node: Node<B>) -> usize {
+        let mut n = self.nodes.lock().unwrap_or_else(|p| p.into_inner());
+        n.push(node);
+        n.len() - 1
+    }
+
+    /// Run the tape backwards from `seeds` (node, cotangent) and return the
+    /// cotangents of `wanted` nodes (`None` where nothing flowed).
+    pub(crate) fn backward(&self, seeds: Vec<(usize, Tensor<B>)>, wanted: &[usize]) -> Result<Vec<Option<Tensor<B>>>> {
+        let nodes = self.nodes.lock().unwrap_or_else(|p| p.into_inner());
+        let mut ct: Vec<Option<Tensor<B>>> = vec![None; nodes.len()];
+        let mut top = 0;
+        for (n, g) in seeds {
+            top = top.max(n + 1);
+            ct[n] = Some(match ct[n].take() {
+                Some(prev) => prev.try_add(&g)?,
+                None => g,
+            });
+        }
+        for i in (0..top).rev() {
+            let (Some(g), Some(pb)) = (ct[i].clone(), nodes[i].pullback.as_ref()) else { continue };
+            let parent_cts = pb(&g)?;
+            for (p, c) in nodes[i].parents.iter().zip(parent_cts) {
+                if let (Some(p), Some(c)) = (p, c) {
+                    ct[*p] = Some(match ct[*p].take() {
+                        Some(prev) => prev.try_add(&c)?,
+                        None => c,
+                    });
+                }
+            }
+        }
+        Ok(wanted.iter().map(|&w| ct[w].take()).collect())
+    }
+}
+
+/// The data of a reverse tracer, rebindable by in-place ops (NOTE: [autodiff
+/// in-place rebinds]).
+pub(crate) struct Rev<B: Backend>(RwLock<(Tensor<B>, usize)>);
+
+pub(crate) struct VjpInterp<B: Backend> {
+    pub(crate) level: Level,
+    pub(crate) tape: Arc<Tape<B>>,
+}
+
+impl<B: Backend> VjpInterp<B> {
+    /// A fresh input (leaf) tracer.
+    pub(crate) fn input(&self, primal: Tensor<B>) -> (Tensor<B>, usize) {
+        let node = self.tape.push(Node { parents: vec![], pullback: None });
+        (self.make(primal, node), node)
+    }
+
+    fn make(&self, primal: Tensor<B>, node: usize) -> Tensor<B> {
+        Tensor::new_tracer(&self.level, primal.shape().clone(), primal.dtype(), Rev(RwLock::new((primal, node))))
+    }
+
+    /// (primal, node) of `t` at this level.
+    pub(crate) fn unwrap(&self, t: &Tensor<B>) -> (Tensor<B>, Option<usize>) {
+        match t.tracer_data::<Rev<B>>(&self.level) {
+            Some(r) => {
+                let (p, n) = r.0.read().unwrap_or_else(|e| e.into_inner()).clone();
+                (p, Some(n))
+            }
+            None => (t.clone(), None),
+        }
+    }
+}
+
+fn dims_of<B: Backend>(t: &Tensor<B>) -> Shape {
+    t.shape().clone()
+}
+
+/// The pullback of `prim` at `primals` with output `y`; `needs[i]` says
+/// whether operand `i` wants a cotangent.
+pub(crate) fn vjp_rule<B: Backend>(prim: &Primitive, primals: &[Tensor<B>], y: &Tensor<B>, needs: &[bool]) -> Result<Pullback<B>> {
+    let need = |i: usize| needs.get(i).copied().unwrap_or(false);
+    Ok(match prim {
+        Primitive::Full { .. }
+        | Primitive::Arange { .. }
+        | Primitive::Random { .. }
+        | Primitive::Compare(_)
+        | Primitive::ArgReduce { .. } => {
+            let n = primals.len();
+            Box::new(move |_g| Ok(vec![None; n]))
+        }
+        Primitive::Unary(op) => {
+            let d = derivs::unary(*op, &primals[0], y)?;
+            Box::new(move |g| Ok(vec![d.scale(g)?]))
+        }
+        Primitive::Binary(op) => {
+            let (da, db) = derivs::binary(*op, &primals[0], &primals[1], y)?;
+            let (na, nb) = (need(0), need(1));
+            Box::new(move |g| {
+                Ok(vec![if na { da.scale(g)? } else { None }, if nb { db.scale(g)? } else { None }])
+            })
+        }
+        Primitive::Select => {
+            let c = primals[0].clone();
+            Box::new(move |g| {
+                let z = g.zeros_like();
+                Ok(vec![None, Some(Tensor::try_where_(&c, g, &z)?), Some(Tensor::try_where_(&c, &z, g)?)])
+            })
+        }
+        Primitive::Cast(_) => {
+            let d = primals[0].dtype();
+            Box::new(move |g| Ok(vec![if d.is_float() { Some(g.try_to_dtype(d)?) } else { None }]))
+        }
+        Primitive::Copy => Box::new(|g| Ok(vec![Some(g.clone())])),
+        Primitive::Reduce { op, axes, keepdim } => {
+            let shape = dims_of(&primals[0]);
+            let (axes, keepdim) = (axes.to_vec(), *keepdim);
+            let weights = match op {
+                ReduceOp::Sum => None,
+                ReduceOp::Max | ReduceOp::Min => Some(derivs::extreme_weights(&primals[0], y, &axes, keepdim)?),
+                ReduceOp::Prod => Some(derivs::prod_partials(&primals[0], y, &axes, keepdim)?),
+            };
+            Box::new(move |g| {
+                let e = derivs::expand_reduced(g, &axes, keepdim, &shape)?;
+                Ok(vec![Some(match &weights {
+                    Some(w) => e.try_mul(w)?,
+                    None => e,
+                })])
+            })
+        }
+        Primitive::Cumsum { axis } => {
+            let a = *axis as isize;
+            Box::new(move |g| Ok(vec![Some(g.flip(&[a]).cumsum(a).flip(&[a]))]))
+        }
+        Primitive::Matmul => {
+            let (a, b) = (primals[0].clone(), primals[1].clone());
+            let (na, nb) = (need(0), need(1));
+            Box::new(move |g| {
+                let ga = if na { Some(derivs::unbroadcast(&g.try_matmul(&b.t())?, a.shape())?) } else { None };
+                let gb = if nb { Some(derivs::unbroadcast(&a.t().try_matmul(g)?, b.shape())?) } else { None };
+                Ok(vec![ga, gb])
+            })
+        }
+        Primitive::Reshape { .. } => {
+            let shape = dims_of(&primals[0]);
+            Box::new(move |g| Ok(vec![Some(g.try_reshape_to(shape.clone())?)]))
+        }
+        Primitive::Permute { perm } => {
+            let inv = derivs::inverse_perm(perm);
+            Box::new(move |g| Ok(vec![Some(g.try_permute(&inv)?)]))
+        }
+        Primitive::BroadcastTo { .. } => {
+            let shape = dims_of(&primals[0]);
+            Box::new(move |g| Ok(vec![Some(derivs::unbroadcast(g, &shape)?)]))
+        }
+        Primitive::Slice { axis, start, step, .. } => {
+            let (axis, start, step) = (*axis, *start, *step);
+            let n = primals[0].dims()[axis];
+            Box::new(move |g| Ok(vec![Some(derivs::unslice(g, axis, start, step, n)?)]))
+        }
+        Primitive::Diagonal { offset, dim1, dim2 } => {
+            let (shape, offset, d1, d2) = (dims_of(&primals[0]), *offset, *dim1, *dim2);
+            Box::new(move |g| Ok(vec![Some(derivs::undiagonal(g, &shape, offset, d1, d2)?)]))
+        }
+        Primitive::Concat { axis } => {
+            let sizes: Vec<usize> = primals.iter().map(|p| p.dims()[*axis]).collect();
+            let needs: Vec<bool> = (0..primals.len()).map(need).collect();
+            let a = *axis as isize;
+            Box::new(move |g| {
+                let mut start = 0;
+                let mut out = Vec::with_capacity(sizes.len());
+                for (s, n) in sizes.iter().zip(&needs) {
+                    out.push(if *n { Some(g.try_slice(a, start as isize, (start + s) as isize, 1)?) } else { None });
+                    start += s;
+                }
+                Ok(out)
+            })
+        }
+        Primitive::Pad { pads, .. } => {
+            let pads = pads.to_vec();
+            let shape = dims_of(&primals[0]);
+            Box::new(move |g| {
+                let mut r = g.clone();
+                for (d, (&(before, _), &n)) in pads.iter().zip(shape.iter()).enumerate() {
+                    if r.dims()[d] != n {
+                        r = r.try_slice(d as isize, before as isize, (before + n) as isize, 1)?;
+                    }
+                }
+                Ok(vec![Some(r)])
+            })
+        }
+        Primitive::Flip { axes } => {
+            let axes: Vec<isize> = axes.iter().map(|&a| a as isize).collect();
+            Box::new(move |g| Ok(vec![Some(g.flip(&axes))]))
+        }
+        Primitive::Gather { axis } => {
+            let (shape, idx, axis) = (dims_of(&primals[0]), primals[1].clone(), *axis);
+            Box::new(move |g| {
+                let z = Tensor::zeros(shape.clone(), g.dtype());
+                Ok(vec![Some(z.try_scatter_add(axis as isize, &idx, g)?), None])
+            })
+        }
+        Primitive::ScatterAdd { axis } => {
+            let (idx, axis) = (primals[1].clone(), *axis as isize);
+            let (nb, ns) = (need(0), need(2));
+            Box::new(move |g| {
+                let gs = if ns { Some(g.try_gather(axis, &idx)?) } else { None };
+                Ok(vec![if nb { Some(g.clone()) } else { None }, None, gs])
+            })
+        }
+        Primitive::Im2col(geom) => {
+            let geom = *geom;
+            Box::new(move |g| {
+                Ok(vec![Some(g.try_fold((geom.h, geom.w), geom.kernel, geom.stride, geom.padding, geom.dilation)?)])
+            })
+        }
+        Primitive::Col2im(geom) => {
+            let geom = *geom;
+            Box::new(move |g| Ok(vec![Some(g.try_unfold(geom.kernel, geom.stride, geom.padding, geom.dilation)?)]))
+        }
+    })
+}
+
+impl<B: Backend> Interpreter<B> for VjpInterp<B> {
+    fn level(&self) -> &Level {
+        &self.level
+    }
+
+    fn process(&self, prim: &Primitive, args: &[&Tensor<B>]) -> Result<Tensor<B>> {
+        let (primals, parents): (Vec<_>, Vec<_>) = args.iter().map(|a| self.unwrap(a)).unzip();
+        let refs: Vec<&Tensor<B>> = primals.iter().collect();
+        let y = bind(prim.clone(), &refs)?;
+        let needs: Vec<bool> = parents.iter().zip(&primals).map(|(p, x)| p.is_some() && x.dtype().is_float()).collect();
+        if !y.dtype().is_float() || !needs.iter().any(|&n| n) {
+            return Ok(y);
+        }
+        let pullback = vjp_rule(prim, &primals, &y, &needs)?;
+        let parents = parents.into_iter().zip(&needs).map(|(p, &n)| if n { p } else { None }).collect();
+        let node = self.tape.push(Node { parents, pullback: Some(pullback) });
+        Ok(self.make(y, node))
+    }
+
+    fn copy_into(&self, dst: &Tensor<B>, src: &Tensor<B>, op: &str) -> Result<()> {
+        let Some(d) = dst.tracer_data::<Rev<B>>(&self.level) else {
+            return Err(captured_mutation("vjp", op, dst));
+        };
+        // NOTE: [autodiff in-place rebinds]
+        let (sp, sn) = self.unwrap(src);
+        let node = match sn {
+            Some(n) => n,
+            // A constant written in: the tensor no longer depends on anything.
+            None => self.tape.push(Node { parents: vec![], pullback: None }),
+        };
+        *d.0.write().unwrap_or_else(|p| p.into_inner()) = (sp, node);
+        Ok(())
+    }
+
+    fn lower_for_read(&self, t: &Tensor<B>, _op: &str) -> Result<Tensor<B>> {
+        Ok(self.unwrap(t).0)
+    }
+}
