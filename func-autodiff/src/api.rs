@@ -258,7 +258,7 @@ fn vjp_fn_of<B: Backend, X: TensorTree<B>, Y: TensorTree<B>>(state: Arc<VjpState
 /// let g = vjp_fn(&T::ones([2], func_core::DType::F64));
 /// assert_eq!(g.to_vec::<f64>(), y.to_vec::<f64>());
 /// ```
-pub fn vjp<B, X, Y, F>(f: F, primals: &X) -> (Y, impl Fn(&Y) -> X + Clone)
+pub fn vjp<B, X, Y, F>(f: F, primals: &X) -> (Y, impl Fn(&Y) -> X + Clone + use<B, X, Y, F>)
 where
     B: Backend,
     X: TensorTree<B>,
@@ -273,7 +273,7 @@ where
 /// # Errors
 ///
 /// When an input or output is not floating point.
-pub fn try_vjp<B, X, Y, F>(f: F, primals: &X) -> Result<(Y, impl Fn(&Y) -> X + Clone)>
+pub fn try_vjp<B, X, Y, F>(f: F, primals: &X) -> Result<(Y, impl Fn(&Y) -> X + Clone + use<B, X, Y, F>)>
 where
     B: Backend,
     X: TensorTree<B>,
@@ -290,7 +290,7 @@ where
 /// # Panics
 ///
 /// As [`vjp`].
-pub fn vjp_aux<B, X, Y, A, F>(f: F, primals: &X) -> (Y, impl Fn(&Y) -> X + Clone, A)
+pub fn vjp_aux<B, X, Y, A, F>(f: F, primals: &X) -> (Y, impl Fn(&Y) -> X + Clone + use<B, X, Y, A, F>, A)
 where
     B: Backend,
     X: TensorTree<B>,
@@ -454,7 +454,7 @@ where
 /// let (y, jvp_fn) = linearize(|x: &T| x * x, &x);
 /// assert_eq!(jvp_fn(&T::from_vec(vec![1.0f64, 1.0], [2])).to_vec::<f64>(), vec![2.0, 4.0]);
 /// ```
-pub fn linearize<B, X, Y, F>(f: F, primals: &X) -> (Y, impl Fn(&X) -> Y + Clone)
+pub fn linearize<B, X, Y, F>(f: F, primals: &X) -> (Y, impl Fn(&X) -> Y + Clone + use<B, X, Y, F>)
 where
     B: Backend,
     X: TensorTree<B>,

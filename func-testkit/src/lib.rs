@@ -8,10 +8,20 @@
 //!   computes every element in `f64` with plain multi-index loops, the oracle
 //!   the optimized backends are checked against;
 //! - [`RefStorage`], its storage: a dtype tag and the elements as `f64`;
-//! - [`golden`], the torch.func golden conformance cases and comparisons.
+//! - [`golden`], the torch.func golden conformance cases and comparisons;
+//! - the op catalogue ([`catalogue()`], [`OpInfo`], [`Op`]) with proptest
+//!   [`strategies`] for every op's samples, and the backend-agreement law
+//!   [`check_backend`], which checks a backend against [`RefBackend`] on
+//!   every op.
 #![deny(missing_docs)]
 
+mod catalogue;
 pub mod golden;
+mod laws;
 mod reference;
+pub mod strategies;
 
+pub use catalogue::{Op, OpInfo, Scale, catalogue};
+pub use laws::{DEFAULT_CASES, F32_RTOL, F64_RTOL, check_backend, check_backend_with, check_op, check_sample};
 pub use reference::{RefBackend, RefStorage};
+pub use strategies::{ArgSpec, Domain, Sample, ViewKind};

@@ -1,4 +1,4 @@
-//! Proptest strategies for the samples of the [op catalogue](crate::catalogue).
+//! Proptest strategies for the samples of the [op catalogue](crate::catalogue()).
 //!
 //! An [`ArgSpec`] describes one tensor argument independently of any backend:
 //! its logical shape, its logical values in row-major order, its dtype and the
