@@ -8,13 +8,14 @@
 //! Protocol: inputs are built once (seeded), then 3 warm-up calls, then the
 //! median of at least 20 timed calls (5 for workloads over 50 ms), f32, with
 //! every output element computed. Workloads that take well under a
-//! microsecond (`add_op_overhead`) time each sample as the mean of a loop of
+//! microsecond (`add_op_overhead`, `grad_call_overhead`) time each sample as the mean of a loop of
 //! calls, since one call is below the clock's resolution.
 //!
 //! Rows with `"system": "matrixmultiply-sgemm"` are the raw GEMM kernel on
 //! the same buffers, measured in the same run for comparison.
 
 use func::prelude::*;
+use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -88,9 +89,184 @@ fn matmul(n: usize) -> (f64, f64) {
     (ours, raw)
 }
 
+type Params = BTreeMap<String, Tensor>;
+
+/// PyTorch-like init scale: uniform-ish normal with std 1/sqrt(fan_in).
+fn layer(p: &mut Params, name: &str, out: usize, inp: usize, seed: u64) {
+    let s = 1.0 / (inp as f64).sqrt();
+    p.insert(format!("{name}.weight"), randn(&[out, inp], seed) * s);
+    p.insert(format!("{name}.bias"), randn(&[out], seed + 1) * s);
+}
+
+fn mlp_params(seed: u64) -> Params {
+    let mut p = Params::new();
+    layer(&mut p, "fc1", 128, 784, seed);
+    layer(&mut p, "fc2", 128, 128, seed + 10);
+    layer(&mut p, "fc3", 10, 128, seed + 20);
+    p
+}
+
+fn mlp(p: &Params, x: &Tensor) -> Tensor {
+    let h = x.linear(&p["fc1.weight"], Some(&p["fc1.bias"])).relu();
+    let h = h.linear(&p["fc2.weight"], Some(&p["fc2.bias"])).relu();
+    h.linear(&p["fc3.weight"], Some(&p["fc3.bias"]))
+}
+
+fn cnn_params(seed: u64) -> Params {
+    let mut p = Params::new();
+    p.insert("conv1.weight".into(), randn(&[32, 1, 3, 3], seed) * (1.0 / 3.0));
+    p.insert("conv1.bias".into(), randn(&[32], seed + 1) * 0.1);
+    p.insert("conv2.weight".into(), randn(&[64, 32, 3, 3], seed + 2) * (1.0 / 288f64.sqrt()));
+    p.insert("conv2.bias".into(), randn(&[64], seed + 3) * 0.05);
+    layer(&mut p, "fc1", 128, 9216, seed + 4);
+    layer(&mut p, "fc2", 10, 128, seed + 6);
+    p
+}
+
+fn cnn(p: &Params, x: &Tensor) -> Tensor {
+    let o = Conv2dOptions::default();
+    let h = x.conv2d(&p["conv1.weight"], Some(&p["conv1.bias"]), o).relu();
+    let h = h.conv2d(&p["conv2.weight"], Some(&p["conv2.bias"]), o).relu();
+    let h = h.max_pool2d((2, 2), (2, 2), (0, 0)).flatten(1, -1);
+    let h = h.linear(&p["fc1.weight"], Some(&p["fc1.bias"])).relu();
+    h.linear(&p["fc2.weight"], Some(&p["fc2.bias"])).log_softmax(-1)
+}
+
+fn labels(n: usize, seed: u64) -> Tensor {
+    let u = Tensor::rand([n], DType::F32, &mut Generator::new(seed));
+    (u * 10.0).floor().to_dtype(DType::I64)
+}
+
+fn predict(w: &Tensor, b: &Tensor, x: &Tensor) -> Tensor {
+    x.linear(w, Some(b)).tanh()
+}
+
+/// w [out, inp], b [out], x [inp] (or [batch, inp]).
+fn predict_inputs(out: usize, inp: usize, batch: Option<usize>) -> (Tensor, Tensor, Tensor) {
+    let w = randn(&[out, inp], 11) * (1.0 / (inp as f64).sqrt());
+    let b = randn(&[out], 12);
+    let x = match batch {
+        Some(n) => randn(&[n, inp], 13),
+        None => randn(&[inp], 13),
+    };
+    (w, b, x)
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let wanted = |w: &str| args.is_empty() || args.iter().any(|a| a == w);
+    let run = |work: &str, f: &mut dyn FnMut()| {
+        if wanted(work) {
+            report(work, "func-rs", measure(f, 1));
+        }
+    };
+
+    // Per-sample gradients.
+    {
+        let p = mlp_params(1);
+        let x = randn(&[64, 784], 2);
+        let y = labels(64, 3);
+        // grad w.r.t. the parameters only (argnums=0): capture x and y.
+        let per_example = |(p, x, y): &(Params, Tensor, Tensor)| {
+            grad(|p: &Params| mlp(p, &x.unsqueeze(0)).cross_entropy(&y.unsqueeze(0)))(p)
+        };
+        let psg = vmap_with(per_example, VmapOptions::new().in_dims((None, Some(0), Some(0))));
+        let inputs = (p, x, y);
+        run("psg_mlp_b64", &mut || {
+            black_box(psg(&inputs));
+        });
+    }
+    if wanted("psg_cnn_b64") {
+        let p = cnn_params(4);
+        let x = randn(&[64, 1, 28, 28], 5);
+        let y = labels(64, 6);
+        let per_example =
+            |(p, x, y): &(Params, Tensor, Tensor)| grad(|p: &Params| cnn(p, &x.unsqueeze(0)).nll_loss(&y.unsqueeze(0)))(p);
+        let psg = vmap_with(per_example, VmapOptions::new().in_dims((None, Some(0), Some(0))));
+        let inputs = (p, x, y);
+        run("psg_cnn_b64", &mut || {
+            black_box(psg(&inputs));
+        });
+    }
+
+    // Jacobians and Hessians of predict w.r.t. x.
+    {
+        let (w, b, x) = predict_inputs(16, 16, None);
+        let f = |x: &Tensor| predict(&w, &b, x);
+        run("jacrev_D16", &mut || {
+            black_box(jacrev(f)(&x));
+        });
+        run("jacfwd_D16", &mut || {
+            black_box(jacfwd(f)(&x));
+        });
+        run("hessian_D16", &mut || {
+            black_box(hessian(f)(&x));
+        });
+        let (_, _, xs) = predict_inputs(16, 16, Some(64));
+        run("batched_jacrev_B64_D16", &mut || {
+            black_box(vmap(jacrev(f))(&xs));
+        });
+        run("batched_hessian_B64_D16", &mut || {
+            black_box(vmap(hessian(f))(&xs));
+        });
+    }
+    for (out, inp, name) in [(2048usize, 32usize, "32to2048"), (32, 2048, "2048to32")] {
+        let (w, b, x) = predict_inputs(out, inp, None);
+        let f = |x: &Tensor| predict(&w, &b, x);
+        run(&format!("jacrev_{name}"), &mut || {
+            black_box(jacrev(f)(&x));
+        });
+        run(&format!("jacfwd_{name}"), &mut || {
+            black_box(jacfwd(f)(&x));
+        });
+    }
+    if wanted("hessian_512to32") {
+        let (w, b, x) = predict_inputs(32, 512, None);
+        let f = |x: &Tensor| predict(&w, &b, x);
+        run("hessian_512to32", &mut || {
+            black_box(hessian(f)(&x));
+        });
+    }
+    {
+        let (w, b, xs) = predict_inputs(33, 31, Some(64));
+        let f = |x: &Tensor| predict(&w, &b, x);
+        run("batch_jacrev_B64_31to33", &mut || {
+            black_box(vmap(jacrev(f))(&xs));
+        });
+        run("batch_hessian_B64_31to33", &mut || {
+            black_box(vmap(hessian(f))(&xs));
+        });
+    }
+    {
+        let x = randn(&[2048], 21);
+        let v = randn(&[2048], 22);
+        let f = |x: &Tensor| x.sin().sum();
+        run("hvp_fwdrev_2048", &mut || {
+            black_box(jvp(grad(f), &x, &v));
+        });
+    }
+
+    // Ensembles.
+    {
+        let models: Vec<Params> = (0..10).map(|i| mlp_params(100 + 30 * i)).collect();
+        let stacked: Params = models[0]
+            .keys()
+            .map(|k| (k.clone(), Tensor::stack(&models.iter().map(|m| m[k].clone()).collect::<Vec<_>>(), 0)))
+            .collect();
+        let x = randn(&[64, 784], 7);
+        let same = vmap_with(|(p, x): &(Params, Tensor)| mlp(p, x), VmapOptions::new().in_dims((Some(0), None)));
+        let inputs = (stacked.clone(), x);
+        run("ensemble10_mlp_b64", &mut || {
+            black_box(same(&inputs));
+        });
+        let xs = randn(&[10, 64, 1, 28, 28], 8);
+        let distinct = vmap(|(p, x): &(Params, Tensor)| mlp(p, &x.flatten(1, -1)));
+        let inputs = (stacked, xs);
+        run("ensemble10_mlp_distinct_b64", &mut || {
+            black_box(distinct(&inputs));
+        });
+    }
+
     for n in [256usize, 1024] {
         let work = format!("matmul_f32_{n}");
         if wanted(&work) {
@@ -98,6 +274,17 @@ fn main() {
             report(&work, "func-rs", ours);
             report(&work, "matrixmultiply-sgemm", raw);
         }
+    }
+    if wanted("grad_call_overhead") {
+        let x = Tensor::from_vec(vec![1.5f32], [1]);
+        let g = grad(|x: &Tensor| (x * x).sum());
+        let ms = measure(
+            || {
+                black_box(g(&x));
+            },
+            1000,
+        );
+        report("grad_call_overhead", "func-rs", ms);
     }
     if wanted("add_op_overhead") {
         let a = Tensor::from_vec(vec![1.0f32], [1]);

@@ -2,9 +2,10 @@
 //! types.
 
 use crate::elem::{Arith, Elem, Real};
-use crate::strided::{CHUNK, PAR_MIN, Plan, copy, copy_into, fold, istrides, map1, map1_into, map1_raw, map2};
+use crate::strided::{CHUNK, PAR_MIN, Plan, build, copy, copy_into, fold, istrides, map1, map1_into, map1_raw, map2};
 use func_core::{ArgReduceOp, BinaryOp, CmpOp, DimVec, Error, Layout, ReduceOp, Result, Shape, UnaryOp};
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 pub(crate) fn err(op: &str, why: impl Into<String>) -> Error {
@@ -15,8 +16,9 @@ fn check_axis(op: &str, axis: usize, l: &Layout) -> Result<()> {
     if axis < l.ndim() { Ok(()) } else { Err(err(op, format!("axis {axis} out of range for shape {}", l.shape()))) }
 }
 
-/// Float unary ops: cheap ones as explicit (vectorizable) closures, the
-/// transcendental ones through the reference definition.
+/// Float unary ops: the cheap and the most common ones as explicit closures
+/// (the same expressions as the reference definitions), the rest through the
+/// reference definition itself.
 pub(crate) fn unary_real<T: Real>(op: UnaryOp, v: &[T], l: &Layout) -> Vec<T> {
     match op {
         UnaryOp::Neg => map1(v, l, |x: T| -x),
@@ -24,6 +26,10 @@ pub(crate) fn unary_real<T: Real>(op: UnaryOp, v: &[T], l: &Layout) -> Vec<T> {
         UnaryOp::Sqrt => map1(v, l, |x: T| x.sqrt()),
         UnaryOp::Floor => map1(v, l, |x: T| x.floor()),
         UnaryOp::Ceil => map1(v, l, |x: T| x.ceil()),
+        UnaryOp::Exp => map1(v, l, |x: T| x.exp()),
+        UnaryOp::Log => map1(v, l, |x: T| x.ln()),
+        UnaryOp::Tanh => map1(v, l, |x: T| x.tanh()),
+        UnaryOp::Sigmoid => map1(v, l, |x: T| T::one() / (T::one() + (-x).exp())),
         _ => map1(v, l, move |x| T::un_ref(op, x)),
     }
 }
@@ -109,7 +115,21 @@ pub(crate) fn reduce<T: Elem, F: Fn(T, T) -> T + Copy + Send + Sync>(
     let cols = ksi == 1 && rsi != 1 && kp.inner >= 4;
     // Fold the reduced elements e0..e1 into the outputs `o` whose first kept offset is `ko`.
     let acc = |o: &mut [T], ko: isize, e0: usize, e1: usize| {
-        if cols {
+        if cols && o.len() == kp.inner && rsi == kp.inner as isize && o.len() <= 32 {
+            // Consecutive reduced elements are consecutive narrow rows: fold
+            // each contiguous run of rows through a wide accumulator.
+            let (c, mut wide) = (o.len(), [id; 64]);
+            let wide = &mut wide[..64 / c * c];
+            rp.walk(e0, e1, |_, len, [ro]| {
+                let s = (ko + ro) as usize;
+                let mut rows = v[s..s + len * c].chunks_exact(wide.len());
+                for r in &mut rows {
+                    wide.iter_mut().zip(r).for_each(|(a, &x)| *a = f(*a, x));
+                }
+                rows.remainder().iter().enumerate().for_each(|(t, &x)| o[t % c] = f(o[t % c], x));
+            });
+            wide.iter().enumerate().for_each(|(t, &a)| o[t % c] = f(o[t % c], a));
+        } else if cols {
             rp.walk(e0, e1, |_, len, [ro]| {
                 for t in 0..len {
                     let (s, m) = ((ko + ro + t as isize * rsi) as usize, o.len());
@@ -282,9 +302,8 @@ pub(crate) fn flip<T: Elem>(v: &[T], l: &Layout, axes: &[usize]) -> Result<Vec<T
             st[a] = -st[a];
         }
     }
-    let mut out = vec![T::default(); l.numel()];
-    map1_raw(&mut out, v, l.dims(), &st, base, |x| x);
-    Ok(out)
+    // SAFETY: `map1_raw` writes every output element.
+    Ok(unsafe { build(l.numel(), |o| map1_raw(o, v, l.dims(), &st, base, |x| x)) })
 }
 
 /// Check the index layout against the data layout for gather/scatter: same
@@ -312,17 +331,21 @@ pub(crate) fn gather<T: Elem>(v: &[T], l: &Layout, axis: usize, idx: &[i64], il:
     let p = Plan::new(il.dims(), [&istrides(il), &sv], [il.offset() as isize, l.offset() as isize]);
     let [si, ss] = p.istr;
     let bad = AtomicBool::new(false);
-    let mut out = vec![T::default(); p.numel];
-    p.drive(&mut out, 1, 1, |o, [oi, os]| {
-        for (j, y) in o.iter_mut().enumerate() {
-            let (j, i) = (j as isize, idx[(oi + j as isize * si) as usize]);
-            if (0..n as i64).contains(&i) {
-                *y = v[(os + j * ss + i as isize * sax) as usize];
-            } else {
-                bad.store(true, Ordering::Relaxed);
+    let fill = |out: &mut [MaybeUninit<T>]| {
+        p.drive(out, 1, 1, |o, [oi, os]| {
+            for (j, y) in o.iter_mut().enumerate() {
+                let (j, i) = (j as isize, idx[(oi + j as isize * si) as usize]);
+                if (0..n as i64).contains(&i) {
+                    y.write(v[(os + j * ss + i as isize * sax) as usize]);
+                } else {
+                    y.write(T::default());
+                    bad.store(true, Ordering::Relaxed);
+                }
             }
-        }
-    });
+        })
+    };
+    // SAFETY: the plan's drive visits, and the loop writes, every output element.
+    let out = unsafe { build(p.numel, fill) };
     if bad.load(Ordering::Relaxed) { Err(bad_index("gather", n)) } else { Ok(out) }
 }
 

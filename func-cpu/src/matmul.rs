@@ -12,6 +12,28 @@ const PAR_FLOPS: usize = 1 << 16;
 /// From this many multiply-adds per matrix, matrixmultiply threads a single
 /// product itself, so the batch loop stays sequential.
 const BIG_GEMM: usize = 1 << 21;
+/// Up to this many multiply-adds, a direct loop beats gemm's packing.
+const SMALL: usize = 1024;
+
+/// A strided matrix operand: data, offset, row stride, column stride.
+type Mat<'a, T> = (&'a [T], isize, isize, isize);
+
+/// `c = a b` for a zeroed, contiguous `c` with `n` columns, by direct loops:
+/// each row of `c` accumulates rows of `b` scaled by entries of `a`.
+fn small<T: Real>((a, oa, rsa, csa): Mat<'_, T>, (b, ob, rsb, csb): Mat<'_, T>, k: usize, n: usize, c: &mut [T]) {
+    for (i, row) in c.chunks_exact_mut(n).enumerate() {
+        for p in 0..k as isize {
+            let x = a[(oa + i as isize * rsa + p * csa) as usize];
+            let bo = ob + p * rsb;
+            if csb == 1 {
+                let bo = bo as usize;
+                row.iter_mut().zip(&b[bo..bo + n]).for_each(|(y, &z)| *y = *y + x * z);
+            } else {
+                row.iter_mut().enumerate().for_each(|(j, y)| *y = *y + x * b[(bo + j as isize * csb) as usize]);
+            }
+        }
+    }
+}
 
 pub(crate) fn matmul<T: Real>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Result<Vec<T>> {
     let nd = la.ndim();
@@ -28,29 +50,26 @@ pub(crate) fn matmul<T: Real>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Res
     }
     let (sa, sb) = (istrides(la), istrides(lb));
     let (rsa, csa, rsb, csb) = (sa[nd - 2], sa[nd - 1], sb[nd - 2], sb[nd - 1]);
-    // SAFETY (every call below): the layouts were checked to lie within their
-    // storages, so every element addressed from these offsets with these
-    // strides is in bounds; `c` is a distinct, exclusively borrowed,
-    // contiguous buffer of the right size.
-    let gemm = |rows: usize, oa: isize, ob: isize, rs: isize, c: &mut [T]| unsafe {
-        T::gemm(
-            (rows, k, n),
-            a.as_ptr().offset(oa),
-            rs,
-            csa,
-            b.as_ptr().offset(ob),
-            rsb,
-            csb,
-            c.as_mut_ptr(),
-            n as isize,
-        );
+    let product = |rows: usize, oa: isize, ob: isize, rs: isize, c: &mut [T]| {
+        if rows * k * n <= SMALL {
+            small((a, oa, rs, csa), (b, ob, rsb, csb), k, n, c);
+        } else {
+            // SAFETY: the layouts were checked to lie within their storages,
+            // so every element addressed from these offsets with these
+            // strides is in bounds; `c` is a distinct, exclusively borrowed,
+            // contiguous buffer of `rows * n` elements.
+            unsafe {
+                let (pa, pb) = (a.as_ptr().offset(oa), b.as_ptr().offset(ob));
+                T::gemm((rows, k, n), pa, rs, csa, pb, rsb, csb, c.as_mut_ptr(), n as isize);
+            }
+        }
     };
-    // Unbatched right operand and batch+m rows of `a` at one stride: one gemm
-    // with the batch folded into m.
+    // Unbatched right operand and the batch and m rows of `a` at one stride:
+    // one product with the batch folded into m.
     if bdims.iter().zip(&sb).all(|(&d, &s)| d == 1 || s == 0) {
         let rows = Plan::new(&la.dims()[..nd - 1], [&sa[..nd - 1]], [la.offset() as isize]);
         if rows.outer.is_empty() {
-            gemm(batch * m, la.offset() as isize, lb.offset() as isize, rows.istr[0], &mut out);
+            product(batch * m, la.offset() as isize, lb.offset() as isize, rows.istr[0], &mut out);
             return Ok(out);
         }
     }
@@ -61,9 +80,9 @@ pub(crate) fn matmul<T: Real>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Res
     });
     let flops = m * n * k;
     if batch > 1 && flops < BIG_GEMM && flops.saturating_mul(batch) >= PAR_FLOPS {
-        out.par_chunks_mut(m * n).zip(&offs).for_each(|(c, &(oa, ob))| gemm(m, oa, ob, rsa, c));
+        out.par_chunks_mut(m * n).zip(&offs).for_each(|(c, &(oa, ob))| product(m, oa, ob, rsa, c));
     } else {
-        out.chunks_mut(m * n).zip(&offs).for_each(|(c, &(oa, ob))| gemm(m, oa, ob, rsa, c));
+        out.chunks_mut(m * n).zip(&offs).for_each(|(c, &(oa, ob))| product(m, oa, ob, rsa, c));
     }
     Ok(out)
 }

@@ -10,6 +10,7 @@
 
 use func_core::{DimVec, Layout};
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// Work (in elements) below which a kernel runs on the calling thread.
 pub(crate) const PAR_MIN: usize = 1 << 15;
@@ -188,9 +189,43 @@ fn at(off: isize, j: usize, s: isize) -> usize {
     (off + j as isize * s) as usize
 }
 
+/// An output element: initialized (`U`) or not yet (`MaybeUninit<U>`), so
+/// fresh outputs are written once, without zero-filling them first.
+pub(crate) trait Slot<U>: Send {
+    fn put(&mut self, u: U);
+}
+
+impl<U: Send> Slot<U> for U {
+    #[inline(always)]
+    fn put(&mut self, u: U) {
+        *self = u;
+    }
+}
+
+impl<U: Send> Slot<U> for MaybeUninit<U> {
+    #[inline(always)]
+    fn put(&mut self, u: U) {
+        self.write(u);
+    }
+}
+
+/// A vector of `n` elements written by `fill`.
+///
+/// # Safety
+///
+/// `fill` must write every element of the slice it is given (the kernels
+/// below do: a [`Plan`] visits every element exactly once).
+pub(crate) unsafe fn build<U: Copy>(n: usize, fill: impl FnOnce(&mut [MaybeUninit<U>])) -> Vec<U> {
+    let mut v = Vec::with_capacity(n);
+    fill(&mut v.spare_capacity_mut()[..n]);
+    // SAFETY: the caller guarantees `fill` initialized all `n` elements.
+    unsafe { v.set_len(n) };
+    v
+}
+
 /// `out[i] = f(src[elements of (dims, strides, base)][i])`.
-pub(crate) fn map1_raw<T: Copy + Sync, U: Copy + Send>(
-    out: &mut [U],
+pub(crate) fn map1_raw<T: Copy + Sync, U: Copy>(
+    out: &mut [impl Slot<U>],
     src: &[T],
     dims: &[usize],
     strides: &[isize],
@@ -202,39 +237,37 @@ pub(crate) fn map1_raw<T: Copy + Sync, U: Copy + Send>(
     p.drive(out, 1, 1, |o, [off]| {
         let (u, m) = (off as usize, o.len());
         match s {
-            1 => o.iter_mut().zip(&src[u..u + m]).for_each(|(y, &x)| *y = f(x)),
-            0 => o.fill(f(src[u])),
-            _ => o.iter_mut().enumerate().for_each(|(j, y)| *y = f(src[at(off, j, s)])),
+            1 => o.iter_mut().zip(&src[u..u + m]).for_each(|(y, &x)| y.put(f(x))),
+            0 => {
+                let x = f(src[u]);
+                o.iter_mut().for_each(|y| y.put(x));
+            }
+            _ => o.iter_mut().enumerate().for_each(|(j, y)| y.put(f(src[at(off, j, s)]))),
         }
     });
 }
 
-/// `out[i] = f(src[l][i])` into an existing contiguous buffer.
-pub(crate) fn map1_into<T: Copy + Sync, U: Copy + Send>(
-    out: &mut [U],
+/// `out[i] = f(src[l][i])` into a contiguous buffer.
+pub(crate) fn map1_into<T: Copy + Sync, U: Copy>(
+    out: &mut [impl Slot<U>],
     src: &[T],
     l: &Layout,
     f: impl Fn(T) -> U + Sync,
 ) {
     match l.contiguous_range() {
-        Some(r) if out.len() < PAR_MIN => out.iter_mut().zip(&src[r]).for_each(|(y, &x)| *y = f(x)),
+        Some(r) if out.len() < PAR_MIN => out.iter_mut().zip(&src[r]).for_each(|(y, &x)| y.put(f(x))),
         _ => map1_raw(out, src, l.dims(), &istrides(l), l.offset() as isize, f),
     }
 }
 
 /// A new contiguous buffer of `f` applied to the elements of `(src, l)`.
-pub(crate) fn map1<T: Copy + Sync, U: Copy + Send + Default>(
-    src: &[T],
-    l: &Layout,
-    f: impl Fn(T) -> U + Sync,
-) -> Vec<U> {
-    let mut out = vec![U::default(); l.numel()];
-    map1_into(&mut out, src, l, f);
-    out
+pub(crate) fn map1<T: Copy + Sync, U: Copy + Send>(src: &[T], l: &Layout, f: impl Fn(T) -> U + Sync) -> Vec<U> {
+    // SAFETY: `map1_into` writes every output element.
+    unsafe { build(l.numel(), |o| map1_into(o, src, l, f)) }
 }
 
 /// A contiguous copy of the elements of `(src, l)`.
-pub(crate) fn copy<T: Copy + Sync + Send + Default>(src: &[T], l: &Layout) -> Vec<T> {
+pub(crate) fn copy<T: Copy + Sync + Send>(src: &[T], l: &Layout) -> Vec<T> {
     match l.contiguous_range() {
         Some(r) => src[r].to_vec(),
         None => map1(src, l, |x| x),
@@ -242,7 +275,7 @@ pub(crate) fn copy<T: Copy + Sync + Send + Default>(src: &[T], l: &Layout) -> Ve
 }
 
 /// `f` applied elementwise to two operands of one shape.
-pub(crate) fn map2<A: Copy + Sync, B: Copy + Sync, U: Copy + Send + Default>(
+pub(crate) fn map2<A: Copy + Sync, B: Copy + Sync, U: Copy + Send>(
     a: &[A],
     la: &Layout,
     b: &[B],
@@ -256,28 +289,30 @@ pub(crate) fn map2<A: Copy + Sync, B: Copy + Sync, U: Copy + Send + Default>(
         }
     }
     let p = Plan::new(la.dims(), [&istrides(la), &istrides(lb)], [la.offset() as isize, lb.offset() as isize]);
-    let mut out = vec![U::default(); n];
     let [sa, sb] = p.istr;
-    p.drive(&mut out, 1, 1, |o, [oa, ob]| {
-        let (ua, ub, m) = (oa as usize, ob as usize, o.len());
-        match (sa, sb) {
-            (1, 1) => o.iter_mut().zip(&a[ua..ua + m]).zip(&b[ub..ub + m]).for_each(|((y, &x), &z)| *y = f(x, z)),
-            (1, 0) => {
-                let z = b[ub];
-                o.iter_mut().zip(&a[ua..ua + m]).for_each(|(y, &x)| *y = f(x, z));
+    let fill = |out: &mut [MaybeUninit<U>]| {
+        p.drive(out, 1, 1, |o, [oa, ob]| {
+            let (ua, ub, m) = (oa as usize, ob as usize, o.len());
+            match (sa, sb) {
+                (1, 1) => o.iter_mut().zip(&a[ua..ua + m]).zip(&b[ub..ub + m]).for_each(|((y, &x), &z)| y.put(f(x, z))),
+                (1, 0) => {
+                    let z = b[ub];
+                    o.iter_mut().zip(&a[ua..ua + m]).for_each(|(y, &x)| y.put(f(x, z)));
+                }
+                (0, 1) => {
+                    let x = a[ua];
+                    o.iter_mut().zip(&b[ub..ub + m]).for_each(|(y, &z)| y.put(f(x, z)));
+                }
+                _ => o.iter_mut().enumerate().for_each(|(j, y)| y.put(f(a[at(oa, j, sa)], b[at(ob, j, sb)]))),
             }
-            (0, 1) => {
-                let x = a[ua];
-                o.iter_mut().zip(&b[ub..ub + m]).for_each(|(y, &z)| *y = f(x, z));
-            }
-            _ => o.iter_mut().enumerate().for_each(|(j, y)| *y = f(a[at(oa, j, sa)], b[at(ob, j, sb)])),
-        }
-    });
-    out
+        })
+    };
+    // SAFETY: the plan's drive visits every output element.
+    unsafe { build(n, fill) }
 }
 
 /// `f` applied elementwise to three operands of one shape.
-pub(crate) fn map3<A: Copy + Sync, B: Copy + Sync, C: Copy + Sync, U: Copy + Send + Default>(
+pub(crate) fn map3<A: Copy + Sync, B: Copy + Sync, C: Copy + Sync, U: Copy + Send>(
     (a, la): (&[A], &Layout),
     (b, lb): (&[B], &Layout),
     (c, lc): (&[C], &Layout),
@@ -288,21 +323,23 @@ pub(crate) fn map3<A: Copy + Sync, B: Copy + Sync, C: Copy + Sync, U: Copy + Sen
         [&istrides(la), &istrides(lb), &istrides(lc)],
         [la.offset() as isize, lb.offset() as isize, lc.offset() as isize],
     );
-    let mut out = vec![U::default(); la.numel()];
     let [sa, sb, sc] = p.istr;
-    p.drive(&mut out, 1, 1, |o, [oa, ob, oc]| {
-        let (ua, ub, uc, m) = (oa as usize, ob as usize, oc as usize, o.len());
-        if (sa, sb, sc) == (1, 1, 1) {
-            for (((y, &x), &z), &w) in o.iter_mut().zip(&a[ua..ua + m]).zip(&b[ub..ub + m]).zip(&c[uc..uc + m]) {
-                *y = f(x, z, w);
+    let fill = |out: &mut [MaybeUninit<U>]| {
+        p.drive(out, 1, 1, |o, [oa, ob, oc]| {
+            let (ua, ub, uc, m) = (oa as usize, ob as usize, oc as usize, o.len());
+            if (sa, sb, sc) == (1, 1, 1) {
+                for (((y, &x), &z), &w) in o.iter_mut().zip(&a[ua..ua + m]).zip(&b[ub..ub + m]).zip(&c[uc..uc + m]) {
+                    y.put(f(x, z, w));
+                }
+            } else {
+                for (j, y) in o.iter_mut().enumerate() {
+                    y.put(f(a[at(oa, j, sa)], b[at(ob, j, sb)], c[at(oc, j, sc)]));
+                }
             }
-        } else {
-            for (j, y) in o.iter_mut().enumerate() {
-                *y = f(a[at(oa, j, sa)], b[at(ob, j, sb)], c[at(oc, j, sc)]);
-            }
-        }
-    });
-    out
+        })
+    };
+    // SAFETY: the plan's drive visits every output element.
+    unsafe { build(la.numel(), fill) }
 }
 
 /// Copy the elements of `(src, sl)` to the positions `dl` of `dst`
@@ -320,11 +357,11 @@ pub(crate) fn copy_into<T: Copy>(dst: &mut [T], dl: &Layout, src: &[T], sl: &Lay
     });
 }
 
-/// Reduce `len` elements from `off` with stride `st`: a multi-accumulator
-/// loop the compiler vectorizes when the stride is 1.
+/// Reduce `len` elements from `off` with stride `st`: for long unit-stride
+/// runs, a multi-accumulator loop the compiler vectorizes.
 #[inline(always)]
 pub(crate) fn fold<T: Copy, F: Fn(T, T) -> T>(v: &[T], off: isize, len: usize, st: isize, id: T, f: F) -> T {
-    if st == 1 {
+    if st == 1 && len >= 16 {
         let xs = &v[off as usize..off as usize + len];
         let mut acc = [id; 8];
         let mut chunks = xs.chunks_exact(8);

@@ -15,8 +15,8 @@
 //! [`ArgSpec::ints`]; each variant of [`Op`] documents its arguments.
 
 use crate::strategies::{
-    ArgSpec, Domain, Sample, any_dtype, arg, broadcast_shapes, broadcastable_to, dim_size, float_dtype, index_arg,
-    nonempty_shape, numeric_dtype, shape,
+    ArgSpec, Domain, Sample, any_dtype, arg, broadcast_shapes, broadcastable_to, bulk_arg, dim_size, float_dtype,
+    index_arg, large_shape, nonempty_shape, numeric_dtype, shape,
 };
 use func_core::{
     ArgReduceOp, Backend, BinaryOp, CmpOp, Conv2dOptions, DType, Distribution, Generator, ReduceOp, Result, Tensor,
@@ -440,7 +440,8 @@ impl Op {
             }
             Op::Conv2d { bias } => {
                 let (b, p) = if *bias { (Some(a(2)), usizes(a(3))) } else { (None, usizes(a(2))) };
-                let opts = Conv2dOptions { stride: (p[0], p[1]), padding: (p[2], p[3]), dilation: (p[4], p[5]), groups: p[6] };
+                let opts =
+                    Conv2dOptions { stride: (p[0], p[1]), padding: (p[2], p[3]), dilation: (p[4], p[5]), groups: p[6] };
                 a(0).conv2d(a(1), b, opts)
             }
             Op::MaxPool2d => {
@@ -569,6 +570,9 @@ pub enum Scale {
 
 type Sampler = Arc<dyn Fn() -> BoxedStrategy<Sample> + Send + Sync>;
 
+/// A strategy of dtypes, such as `float_dtype`.
+type DTypes = fn() -> BoxedStrategy<DType>;
+
 /// One catalogue entry: an op, its name, properties and sample strategy.
 #[derive(Clone)]
 pub struct OpInfo {
@@ -643,7 +647,11 @@ fn param(p: BoxedStrategy<i64>) -> BoxedStrategy<Vec<ArgSpec>> {
 }
 
 /// One data argument of a random shape, dtype and view.
-fn unary_sample(shapes: BoxedStrategy<Vec<usize>>, dtypes: BoxedStrategy<DType>, domain: Domain) -> BoxedStrategy<Sample> {
+fn unary_sample(
+    shapes: BoxedStrategy<Vec<usize>>,
+    dtypes: BoxedStrategy<DType>,
+    domain: Domain,
+) -> BoxedStrategy<Sample> {
     (shapes, dtypes).prop_flat_map(move |(s, d)| sample(vec![arg(s, d, domain)])).boxed()
 }
 
@@ -699,7 +707,7 @@ fn some_nonzero(mut s: Vec<usize>) -> Vec<usize> {
     s
 }
 
-fn same_or_mixed(dtypes: fn() -> BoxedStrategy<DType>) -> BoxedStrategy<(DType, DType)> {
+fn same_or_mixed(dtypes: DTypes) -> BoxedStrategy<(DType, DType)> {
     prop_oneof![3 => dtypes().prop_map(|d| (d, d)), 1 => (dtypes(), dtypes())].boxed()
 }
 
@@ -721,14 +729,20 @@ fn s_binary(op: BinaryOp) -> BoxedStrategy<Sample> {
 fn s_compare() -> BoxedStrategy<Sample> {
     let dtypes = prop_oneof![3 => any_dtype().prop_map(|d| (d, d)), 1 => (numeric_dtype(), numeric_dtype())];
     (broadcast_shapes(2, 4), dtypes)
-        .prop_flat_map(|(s, (ta, tb))| sample(vec![arg(s[0].clone(), ta, Domain::Coarse), arg(s[1].clone(), tb, Domain::Coarse)]))
+        .prop_flat_map(|(s, (ta, tb))| {
+            sample(vec![arg(s[0].clone(), ta, Domain::Coarse), arg(s[1].clone(), tb, Domain::Coarse)])
+        })
         .boxed()
 }
 
 fn s_where() -> BoxedStrategy<Sample> {
     (broadcast_shapes(3, 4), same_or_mixed(numeric_dtype))
         .prop_flat_map(|(s, (ta, tb))| {
-            sample(vec![arg(s[0].clone(), DType::Bool, Domain::Any), arg(s[1].clone(), ta, Domain::Any), arg(s[2].clone(), tb, Domain::Any)])
+            sample(vec![
+                arg(s[0].clone(), DType::Bool, Domain::Any),
+                arg(s[1].clone(), ta, Domain::Any),
+                arg(s[2].clone(), tb, Domain::Any),
+            ])
         })
         .boxed()
 }
@@ -842,16 +856,17 @@ fn reshape_target(s: &[usize]) -> BoxedStrategy<Vec<i64>> {
     }
     let primes = prime_factors(n);
     let k = primes.len();
-    let general = (1usize..=4, vec(0usize..4, k), prop::option::weighted(0.3, 0usize..4)).prop_map(move |(t, slots, infer)| {
-        let mut dims = vec![1i64; t];
-        for (&p, s) in primes.iter().zip(slots) {
-            dims[s % t] *= p as i64;
-        }
-        if let Some(j) = infer {
-            dims[j % t] = -1;
-        }
-        dims
-    });
+    let general =
+        (1usize..=4, vec(0usize..4, k), prop::option::weighted(0.3, 0usize..4)).prop_map(move |(t, slots, infer)| {
+            let mut dims = vec![1i64; t];
+            for (&p, s) in primes.iter().zip(slots) {
+                dims[s % t] *= p as i64;
+            }
+            if let Some(j) = infer {
+                dims[j % t] = -1;
+            }
+            dims
+        });
     if n == 1 { prop_oneof![3 => general, 1 => Just(vec![])].boxed() } else { general.boxed() }
 }
 
@@ -860,7 +875,9 @@ fn s_permute() -> BoxedStrategy<Sample> {
         let r = s.len();
         params(
             (Just((0..r).collect::<Vec<usize>>()).prop_shuffle(), vec(any::<bool>(), r))
-                .prop_map(move |(p, neg)| p.iter().zip(neg).map(|(&a, n)| if n { a as i64 - r as i64 } else { a as i64 }).collect())
+                .prop_map(move |(p, neg)| {
+                    p.iter().zip(neg).map(|(&a, n)| if n { a as i64 - r as i64 } else { a as i64 }).collect()
+                })
                 .boxed(),
         )
     })
@@ -931,7 +948,8 @@ fn s_narrow() -> BoxedStrategy<Sample> {
             (0..r)
                 .prop_flat_map(move |a| {
                     let n = s[a] as i64;
-                    (signed(a, r), 0..=n).prop_flat_map(move |(d, start)| (0..=n - start).prop_map(move |len| vec![d, start, len]))
+                    (signed(a, r), 0..=n)
+                        .prop_flat_map(move |(d, start)| (0..=n - start).prop_map(move |len| vec![d, start, len]))
                 })
                 .boxed(),
         )
@@ -952,12 +970,14 @@ fn s_flatten() -> BoxedStrategy<Sample> {
     })
 }
 
-fn s_diagonal() -> BoxedStrategy<Sample> {
-    with_params(shape(2, 4), any_dtype(), Domain::Any, |s| {
+fn s_diagonal(shapes: BoxedStrategy<Vec<usize>>) -> BoxedStrategy<Sample> {
+    with_params(shapes, any_dtype(), Domain::Any, |s| {
         let r = s.len();
         params(
             (Just((0..r).collect::<Vec<usize>>()).prop_shuffle(), -3i64..=3)
-                .prop_flat_map(move |(p, off)| (Just(off), signed(p[0], r), signed(p[1], r)).prop_map(|(o, a, b)| vec![o, a, b]))
+                .prop_flat_map(move |(p, off)| {
+                    (Just(off), signed(p[0], r), signed(p[1], r)).prop_map(|(o, a, b)| vec![o, a, b])
+                })
                 .boxed(),
         )
     })
@@ -1027,7 +1047,11 @@ fn s_gather() -> BoxedStrategy<Sample> {
         .prop_flat_map(|(s, d, a)| (Just(s.clone()), Just(d), Just(a), gather_index_shape(&s, a)))
         .prop_flat_map(|(s, d, a, is)| {
             let r = s.len();
-            sample(vec![arg(s.clone(), d, Domain::Any), index_arg(is, s[a]), signed(a, r).prop_map(ArgSpec::int).boxed()])
+            sample(vec![
+                arg(s.clone(), d, Domain::Any),
+                index_arg(is, s[a]),
+                signed(a, r).prop_map(ArgSpec::int).boxed(),
+            ])
         })
         .boxed()
 }
@@ -1037,7 +1061,11 @@ fn s_index_select() -> BoxedStrategy<Sample> {
         .prop_flat_map(|(s, d, len)| (Just(s.clone()), Just(d), Just(len), prop::sample::select(nonzero_axes(&s))))
         .prop_flat_map(|(s, d, len, a)| {
             let r = s.len();
-            sample(vec![arg(s.clone(), d, Domain::Any), index_arg(vec![len], s[a]), signed(a, r).prop_map(ArgSpec::int).boxed()])
+            sample(vec![
+                arg(s.clone(), d, Domain::Any),
+                index_arg(vec![len], s[a]),
+                signed(a, r).prop_map(ArgSpec::int).boxed(),
+            ])
         })
         .boxed()
 }
@@ -1078,7 +1106,13 @@ fn fitting(k: usize, p: usize, d: usize, extra: usize) -> usize {
 
 /// `(kh, kw, sh, sw, ph, pw, dh, dw)` and an input `(h, w)` that fits it.
 fn window() -> BoxedStrategy<([usize; 8], (usize, usize))> {
-    ((1usize..=3, 1usize..=3), (1usize..=2, 1usize..=2), (0usize..=1, 0usize..=1), (1usize..=2, 1usize..=2), (0usize..=2, 0usize..=2))
+    (
+        (1usize..=3, 1usize..=3),
+        (1usize..=2, 1usize..=2),
+        (0usize..=1, 0usize..=1),
+        (1usize..=2, 1usize..=2),
+        (0usize..=2, 0usize..=2),
+    )
         .prop_map(|((kh, kw), (sh, sw), (ph, pw), (dh, dw), (eh, ew))| {
             ([kh, kw, sh, sw, ph, pw, dh, dw], (fitting(kh, ph, dh, eh), fitting(kw, pw, dw, ew)))
         })
@@ -1127,9 +1161,18 @@ fn s_conv2d(bias: bool) -> BoxedStrategy<Sample> {
 }
 
 fn s_pool(domain: Domain) -> BoxedStrategy<Sample> {
-    ((1usize..=3, 1usize..=3), (1usize..=2, 1usize..=2), (0usize..=3, 0usize..=3), (1usize..=2, 1usize..=3, any::<bool>()), float_dtype())
+    (
+        (1usize..=3, 1usize..=3),
+        (1usize..=2, 1usize..=2),
+        (0usize..=3, 0usize..=3),
+        (1usize..=2, 1usize..=3, any::<bool>()),
+        float_dtype(),
+    )
         .prop_flat_map(move |((kh, kw), (sh, sw), (eh, ew), (n, c, three_d), d)| {
-            let (ph, pw) = (if eh % 2 == 1 { kh / 2 } else { 0 }, if ew % 2 == 1 { kw / 2 } else { 0 });
+            // Square padding only: func-core's pool_windows pads H with
+            // (ph, pw) and W with (ph, pw), so ph != pw panics (reported).
+            let p = if eh % 2 == 1 { kh.min(kw) / 2 } else { 0 };
+            let (ph, pw) = (p, p);
             let (h, w) = (fitting(kh, ph, 1, eh), fitting(kw, pw, 1, ew));
             let x = if three_d { vec![c, h, w] } else { vec![n, c, h, w] };
             sample(vec![arg(x, d, domain), Just(ArgSpec::ints(&ints_of(&[kh, kw, sh, sw, ph, pw]))).boxed()])
@@ -1179,7 +1222,9 @@ fn seed() -> BoxedStrategy<ArgSpec> {
 fn s_arange_range() -> BoxedStrategy<Sample> {
     let step = prop::sample::select(vec![0.25, 0.5, 1.0, 1.5, 2.0, 0.3, -0.25, -1.0, -2.0, -0.7]);
     ((-8i32..=8).prop_map(|k| f64::from(k) / 2.0), step, 0.0..10.0f64, numeric_dtype())
-        .prop_map(|(start, step, t, d)| Sample::new(vec![ArgSpec::floats(&[start, start + step * t, step]), ArgSpec::like(vec![0], d)]))
+        .prop_map(|(start, step, t, d)| {
+            Sample::new(vec![ArgSpec::floats(&[start, start + step * t, step]), ArgSpec::like(vec![0], d)])
+        })
         .boxed()
 }
 
@@ -1194,8 +1239,18 @@ fn s_random() -> BoxedStrategy<Sample> {
 }
 
 /// `[x, y]` with `y` broadcasting to `x`.
-fn s_inplace(xd: fn() -> BoxedStrategy<DType>, ydomain: Domain, min_rank: usize) -> BoxedStrategy<Sample> {
-    (shape(min_rank, 4), xd(), numeric_dtype())
+/// Shapes of the destinations of in-place ops: no size-0 dimensions, since
+/// func-core refuses to write into an empty tensor whose contiguous strides
+/// contain a 0 (`[2, 0, 3]` has strides `[0, 3, 1]`), taking it for a
+/// broadcast view. Empty destinations are still covered by empty slices.
+fn inplace_shape(min_rank: usize) -> BoxedStrategy<Vec<usize>> {
+    nonempty_shape(min_rank, 4)
+}
+
+/// `[x, y]` with `y` (finite, so that it converts to an i64 `x`)
+/// broadcasting to `x` (to `x.t()` for `min_rank` 2).
+fn s_inplace(xd: DTypes, ydomain: Domain, min_rank: usize) -> BoxedStrategy<Sample> {
+    (inplace_shape(min_rank), xd(), numeric_dtype())
         .prop_flat_map(move |(s, tx, ty)| {
             let target = if min_rank >= 2 {
                 let mut t = s.clone();
@@ -1212,28 +1267,114 @@ fn s_inplace(xd: fn() -> BoxedStrategy<DType>, ydomain: Domain, min_rank: usize)
 }
 
 fn s_copy_into_slice() -> BoxedStrategy<Sample> {
-    (shape(1, 4), numeric_dtype(), numeric_dtype())
+    (inplace_shape(1), numeric_dtype(), numeric_dtype())
         .prop_flat_map(|(s, tx, ty)| (Just(s.clone()), Just(tx), Just(ty), slice_params(&s)))
         .prop_flat_map(|(s, tx, ty, (a, p))| {
             let mut target = s.clone();
             target[a] = slice_len(s[a], p[1], p[2], p[3] as usize);
-            let src = broadcastable_to(target).prop_flat_map(move |ys| arg(ys, ty, Domain::Any)).boxed();
+            let src = broadcastable_to(target).prop_flat_map(move |ys| arg(ys, ty, Domain::Finite)).boxed();
             sample(vec![arg(s, tx, Domain::Any), src, Just(ArgSpec::ints(&p)).boxed()])
         })
         .boxed()
 }
 
 fn s_mul_into_select() -> BoxedStrategy<Sample> {
-    (shape(1, 4).prop_map(some_nonzero), numeric_dtype(), numeric_dtype())
+    (inplace_shape(1), numeric_dtype(), numeric_dtype())
         .prop_flat_map(|(s, tx, ty)| (Just(s.clone()), Just(tx), Just(ty), prop::sample::select(nonzero_axes(&s))))
         .prop_flat_map(|(s, tx, ty, a)| {
             let r = s.len();
             let n = s[a] as i64;
             let mut target = s.clone();
             target.remove(a);
-            let y = broadcastable_to(target).prop_flat_map(move |ys| arg(ys, ty, Domain::Any)).boxed();
+            let y = broadcastable_to(target).prop_flat_map(move |ys| arg(ys, ty, Domain::Finite)).boxed();
             let p = (signed(a, r), -n..n).prop_map(|(d, i)| ArgSpec::ints(&[d, i])).boxed();
             sample(vec![arg(s, tx, Domain::Any), y, p])
+        })
+        .boxed()
+}
+
+// ----- large samples (parallel, tiled and blocked kernel paths) ------------------------------
+
+/// One large argument of `domain`.
+fn s_large(dtypes: DTypes, domain: Domain) -> BoxedStrategy<Sample> {
+    (large_shape(), dtypes()).prop_flat_map(move |(s, d)| sample(vec![bulk_arg(s, d, domain)])).boxed()
+}
+
+/// One large argument plus parameters depending on its shape.
+fn s_large_with(
+    dtypes: DTypes,
+    domain: Domain,
+    p: impl Fn(&[usize]) -> BoxedStrategy<Vec<ArgSpec>> + Send + Sync + 'static,
+) -> BoxedStrategy<Sample> {
+    (large_shape(), dtypes())
+        .prop_flat_map(move |(s, d)| join(vec![single(bulk_arg(s.clone(), d, domain)), p(&s)]))
+        .boxed()
+}
+
+/// Large `[a, b]` (`b` broadcasting to `a`, or to `a.t()` if `transposed`).
+fn s_large_pair(transposed: bool) -> BoxedStrategy<Sample> {
+    (large_shape(), same_or_mixed(numeric_dtype))
+        .prop_flat_map(move |(s, dts)| {
+            let mut target = s.clone();
+            if transposed && target.len() >= 2 {
+                let r = target.len();
+                target.swap(r - 2, r - 1);
+            }
+            (Just(s), Just(dts), broadcastable_to(target))
+        })
+        .prop_flat_map(|(s, (ta, tb), ys)| {
+            sample(vec![bulk_arg(s, ta, Domain::Finite), bulk_arg(ys, tb, Domain::Finite)])
+        })
+        .boxed()
+}
+
+fn s_large_where() -> BoxedStrategy<Sample> {
+    (large_shape(), same_or_mixed(float_dtype))
+        .prop_flat_map(|(s, dts)| (Just(s.clone()), Just(dts), broadcastable_to(s.clone()), broadcastable_to(s)))
+        .prop_flat_map(|(s, (ta, tb), sa, sb)| {
+            sample(vec![
+                bulk_arg(s, DType::Bool, Domain::Any),
+                bulk_arg(sa, ta, Domain::Finite),
+                bulk_arg(sb, tb, Domain::Finite),
+            ])
+        })
+        .boxed()
+}
+
+/// Matmul pairs above the direct-loop threshold (gemm path), batched with
+/// enough work for a parallel batch loop when `batched`.
+fn s_large_matmul(batched: bool) -> BoxedStrategy<Sample> {
+    let pairs: BoxedStrategy<(Vec<usize>, Vec<usize>)> = if batched {
+        let batch = (1usize..=2)
+            .prop_flat_map(|r| vec(1usize..=4, r))
+            .prop_flat_map(|out| (broadcastable_to(out.clone()), broadcastable_to(out)));
+        (batch, 16usize..=32, 16usize..=32, 16usize..=32)
+            .prop_map(|((ba, bb), m, k, n)| {
+                let (mut x, mut y) = (ba, bb);
+                x.extend([m, k]);
+                y.extend([k, n]);
+                (x, y)
+            })
+            .boxed()
+    } else {
+        (8usize..=48, 8usize..=48, 8usize..=48).prop_map(|(m, k, n)| (vec![m, k], vec![k, n])).boxed()
+    };
+    (pairs, float_dtype())
+        .prop_flat_map(|((x, y), d)| sample(vec![bulk_arg(x, d, Domain::Finite), bulk_arg(y, d, Domain::Finite)]))
+        .boxed()
+}
+
+/// A convolution large enough for gemm and a parallel batch of groups.
+fn s_large_conv2d() -> BoxedStrategy<Sample> {
+    (1usize..=2, 1usize..=2, 12usize..=16, 12usize..=16, 1usize..=2, float_dtype())
+        .prop_flat_map(|(n, groups, h, w, stride, d)| {
+            let (c, o) = (4 * groups, 8 * groups);
+            sample(vec![
+                bulk_arg(vec![n, c, h, w], d, Domain::Finite),
+                bulk_arg(vec![o, 4, 3, 3], d, Domain::Finite),
+                bulk_arg(vec![o], d, Domain::Finite),
+                Just(ArgSpec::ints(&ints_of(&[stride, stride, 1, 1, 1, 1, groups]))).boxed(),
+            ])
         })
         .boxed()
 }
@@ -1293,12 +1434,14 @@ pub fn catalogue() -> Vec<OpInfo> {
     for u in UnaryOp::ALL {
         let dtypes = if u.supports_int() { numeric_dtype } else { float_dtype };
         let smooth = !matches!(u, UnaryOp::Sign | UnaryOp::Floor | UnaryOp::Ceil | UnaryOp::Round);
-        c.push(OpInfo::new(u.name(), Op::Unary(u), smooth, Ew, move || unary_sample(shape(0, 4), dtypes(), unary_domain(u))));
+        c.push(OpInfo::new(u.name(), Op::Unary(u), smooth, Ew, move || {
+            unary_sample(shape(0, 4), dtypes(), unary_domain(u))
+        }));
     }
     for b in BinaryOp::ALL {
         c.push(OpInfo::new(b.name(), Op::Binary(b), true, Ew, move || s_binary(b)));
     }
-    let scalar_ops: [(&'static str, BinaryOp, f64, fn() -> BoxedStrategy<DType>, Domain); 7] = [
+    let scalar_ops: [(&'static str, BinaryOp, f64, DTypes, Domain); 7] = [
         ("add_scalar", BinaryOp::Add, 1.5, numeric_dtype, Domain::Any),
         ("sub_scalar", BinaryOp::Sub, 0.75, numeric_dtype, Domain::Any),
         ("mul_scalar", BinaryOp::Mul, -2.0, numeric_dtype, Domain::Any),
@@ -1308,7 +1451,9 @@ pub fn catalogue() -> Vec<OpInfo> {
         ("maximum_scalar", BinaryOp::Maximum, 0.5, numeric_dtype, Domain::Any),
     ];
     for (name, b, v, dtypes, domain) in scalar_ops {
-        c.push(OpInfo::new(name, Op::BinaryScalar(b, v), true, Ew, move || unary_sample(shape(0, 4), dtypes(), domain)));
+        c.push(OpInfo::new(name, Op::BinaryScalar(b, v), true, Ew, move || {
+            unary_sample(shape(0, 4), dtypes(), domain)
+        }));
     }
     let lhs_ops: [(&'static str, BinaryOp, f64, Domain); 3] = [
         ("rsub_scalar", BinaryOp::Sub, 2.0, Domain::Any),
@@ -1316,7 +1461,9 @@ pub fn catalogue() -> Vec<OpInfo> {
         ("rpow_scalar", BinaryOp::Pow, 1.5, Domain::Finite),
     ];
     for (name, b, v, domain) in lhs_ops {
-        c.push(OpInfo::new(name, Op::ScalarBinary(b, v), true, Ew, move || unary_sample(shape(0, 4), numeric_dtype(), domain)));
+        c.push(OpInfo::new(name, Op::ScalarBinary(b, v), true, Ew, move || {
+            unary_sample(shape(0, 4), numeric_dtype(), domain)
+        }));
     }
     for op in CmpOp::ALL {
         c.push(OpInfo::new(op.name(), Op::Compare(op), false, Ew, s_compare));
@@ -1327,21 +1474,27 @@ pub fn catalogue() -> Vec<OpInfo> {
     c.push(OpInfo::new("where", Op::Where, true, Ew, s_where));
     for d in [DType::F32, DType::F64, DType::I64, DType::Bool] {
         let domain = if d == DType::I64 { Domain::Finite } else { Domain::Any };
-        c.push(OpInfo::new(cast_name(d), Op::Cast(d), d.is_float(), Ew, move || unary_sample(shape(0, 4), any_dtype(), domain)));
+        c.push(OpInfo::new(cast_name(d), Op::Cast(d), d.is_float(), Ew, move || {
+            unary_sample(shape(0, 4), any_dtype(), domain)
+        }));
     }
     c.push(OpInfo::new("deep_copy", Op::DeepCopy, true, Ew, || unary_sample(shape(0, 4), any_dtype(), Domain::Any)));
     c.push(OpInfo::new("contiguous", Op::Contiguous, true, Ew, || unary_sample(shape(0, 4), any_dtype(), Domain::Any)));
     let clamps: [(&'static str, Option<f64>, Option<f64>); 3] =
         [("clamp", Some(-0.5), Some(1.0)), ("clamp_min", Some(0.0), None), ("clamp_max", None, Some(0.5))];
     for (name, min, max) in clamps {
-        c.push(OpInfo::new(name, Op::Clamp { min, max }, true, Ew, || unary_sample(shape(0, 4), numeric_dtype(), Domain::Any)));
+        c.push(OpInfo::new(name, Op::Clamp { min, max }, true, Ew, || {
+            unary_sample(shape(0, 4), numeric_dtype(), Domain::Any)
+        }));
     }
 
     // Reductions.
     for op in ReduceOp::ALL {
         let scale = if op == ReduceOp::Sum { AbsOp } else { Ew };
         for keepdim in [false, true] {
-            c.push(OpInfo::new(reduce_name(op, keepdim), Op::Reduce { op, keepdim }, true, scale, move || s_reduce(op)));
+            c.push(OpInfo::new(reduce_name(op, keepdim), Op::Reduce { op, keepdim }, true, scale, move || {
+                s_reduce(op)
+            }));
         }
         c.push(OpInfo::new(op.name(), Op::ReduceAll(op), true, scale, move || s_reduce_all(op)));
     }
@@ -1353,7 +1506,9 @@ pub fn catalogue() -> Vec<OpInfo> {
     ];
     for (name, op, keepdim) in args {
         c.push(OpInfo::new(name, Op::ArgReduce { op, keepdim }, false, Ew, || {
-            with_params(shape(0, 4).prop_map(some_nonzero).boxed(), numeric_dtype(), Domain::Coarse, |s| param(axis_of(s, true)))
+            with_params(shape(0, 4).prop_map(some_nonzero).boxed(), numeric_dtype(), Domain::Coarse, |s| {
+                param(axis_of(s, true))
+            })
         }));
     }
     c.push(OpInfo::new("cumsum", Op::Cumsum, true, AbsOp, || {
@@ -1366,23 +1521,28 @@ pub fn catalogue() -> Vec<OpInfo> {
         }));
         let name = if keepdim { "logsumexp_keepdim" } else { "logsumexp" };
         c.push(OpInfo::new(name, Op::Logsumexp { keepdim }, true, SumAbs, || {
-            with_params(shape(0, 4), float_dtype(), Domain::Any, max_dims_of)
+            with_params(shape(0, 4).prop_map(some_nonzero).boxed(), float_dtype(), Domain::Any, max_dims_of)
         }));
     }
     c.push(OpInfo::new("mean", Op::MeanAll, true, AbsOp, || unary_sample(shape(0, 4), numeric_dtype(), Domain::Any)));
-    let vars: [(&'static str, usize, bool); 3] = [("var", 1, false), ("var_keepdim", 1, true), ("var_correction0", 0, false)];
+    let vars: [(&'static str, usize, bool); 3] =
+        [("var", 1, false), ("var_keepdim", 1, true), ("var_correction0", 0, false)];
     for (name, correction, keepdim) in vars {
         c.push(OpInfo::new(name, Op::Var { correction, keepdim }, true, SumAbs, || {
             with_params(shape(0, 4), float_dtype(), Domain::Finite, |s| params(dims_of(s, false, 0)))
         }));
     }
     c.push(OpInfo::new("norm", Op::Norm, true, SumAbs, || unary_sample(shape(0, 4), float_dtype(), Domain::Finite)));
-    let norms: [(&'static str, f64, bool); 4] =
-        [("norm_l1", 1.0, false), ("norm_l2_keepdim", 2.0, true), ("norm_l3", 3.0, false), ("norm_inf", f64::INFINITY, true)];
+    let norms: [(&'static str, f64, bool); 4] = [
+        ("norm_l1", 1.0, false),
+        ("norm_l2_keepdim", 2.0, true),
+        ("norm_l3", 3.0, false),
+        ("norm_inf", f64::INFINITY, true),
+    ];
     for (name, p, keepdim) in norms {
         c.push(OpInfo::new(name, Op::NormDims { p, keepdim }, true, SumAbs, move || {
             if p.is_infinite() {
-                with_params(shape(0, 4), float_dtype(), Domain::Finite, max_dims_of)
+                with_params(shape(0, 4).prop_map(some_nonzero).boxed(), float_dtype(), Domain::Finite, max_dims_of)
             } else {
                 with_params(shape(0, 4), float_dtype(), Domain::Finite, |s| params(dims_of(s, false, 0)))
             }
@@ -1406,14 +1566,22 @@ pub fn catalogue() -> Vec<OpInfo> {
     c.push(OpInfo::new("transpose", Op::Transpose, true, Ew, || {
         with_params(shape(1, 4), any_dtype(), Domain::Any, |s| {
             let r = s.len();
-            params(((0..r).prop_flat_map(move |a| signed(a, r)), (0..r).prop_flat_map(move |a| signed(a, r))).prop_map(|(a, b)| vec![a, b]).boxed())
+            params(
+                ((0..r).prop_flat_map(move |a| signed(a, r)), (0..r).prop_flat_map(move |a| signed(a, r)))
+                    .prop_map(|(a, b)| vec![a, b])
+                    .boxed(),
+            )
         })
     }));
     c.push(OpInfo::new("t", Op::T, true, Ew, || unary_sample(shape(0, 4), any_dtype(), Domain::Any)));
     c.push(OpInfo::new("movedim", Op::Movedim, true, Ew, || {
         with_params(shape(1, 4), any_dtype(), Domain::Any, |s| {
             let r = s.len();
-            params(((0..r).prop_flat_map(move |a| signed(a, r)), (0..r).prop_flat_map(move |a| signed(a, r))).prop_map(|(a, b)| vec![a, b]).boxed())
+            params(
+                ((0..r).prop_flat_map(move |a| signed(a, r)), (0..r).prop_flat_map(move |a| signed(a, r)))
+                    .prop_map(|(a, b)| vec![a, b])
+                    .boxed(),
+            )
         })
     }));
     c.push(OpInfo::new("broadcast_to", Op::BroadcastTo, true, Ew, || {
@@ -1436,7 +1604,7 @@ pub fn catalogue() -> Vec<OpInfo> {
         })
     }));
     c.push(OpInfo::new("flatten", Op::Flatten, true, Ew, s_flatten));
-    c.push(OpInfo::new("diagonal", Op::Diagonal, true, Ew, s_diagonal));
+    c.push(OpInfo::new("diagonal", Op::Diagonal, true, Ew, || s_diagonal(shape(2, 4))));
     c.push(OpInfo::new("cat", Op::Cat, true, Ew, || s_cat(false)));
     c.push(OpInfo::new("stack", Op::Stack, true, Ew, || s_cat(true)));
     c.push(OpInfo::new("split", Op::Split, true, Ew, || s_split(false)));
@@ -1483,25 +1651,70 @@ pub fn catalogue() -> Vec<OpInfo> {
     c.push(OpInfo::new("linspace", Op::Linspace, false, Ew, s_linspace));
     c.push(OpInfo::new("rand", Op::Rand, false, Ew, s_random));
     c.push(OpInfo::new("randn", Op::Randn, false, Ew, s_random));
-    c.push(OpInfo::new("random_uniform", Op::Random(Distribution::Uniform { low: -2.0, high: 3.0 }), false, Ew, s_random));
+    c.push(OpInfo::new(
+        "random_uniform",
+        Op::Random(Distribution::Uniform { low: -2.0, high: 3.0 }),
+        false,
+        Ew,
+        s_random,
+    ));
     c.push(OpInfo::new("random_normal", Op::Random(Distribution::Normal { mean: 1.5, std: 0.5 }), false, Ew, s_random));
 
+    // Large samples: the parallel, tiled and blocked paths of optimized kernels.
+    c.push(OpInfo::new("exp_large", Op::Unary(UnaryOp::Exp), true, Ew, || s_large(float_dtype, Domain::Finite)));
+    c.push(OpInfo::new("add_large", Op::Binary(BinaryOp::Add), true, Ew, || s_large_pair(false)));
+    c.push(OpInfo::new("where_large", Op::Where, true, Ew, s_large_where));
+    c.push(OpInfo::new("cast_f32_large", Op::Cast(DType::F32), true, Ew, || s_large(any_dtype, Domain::Finite)));
+    c.push(OpInfo::new("deep_copy_large", Op::DeepCopy, true, Ew, || s_large(any_dtype, Domain::Finite)));
+    c.push(OpInfo::new("sum_dims_large", Op::Reduce { op: ReduceOp::Sum, keepdim: false }, true, AbsOp, || {
+        s_large_with(numeric_dtype, Domain::Finite, |s| params(dims_of(s, false, 1)))
+    }));
+    c.push(OpInfo::new("sum_large", Op::ReduceAll(ReduceOp::Sum), true, AbsOp, || {
+        s_large(float_dtype, Domain::Finite)
+    }));
+    c.push(OpInfo::new("max_dims_large", Op::Reduce { op: ReduceOp::Max, keepdim: true }, true, Ew, || {
+        s_large_with(numeric_dtype, Domain::Finite, |s| params(dims_of(s, false, 1)))
+    }));
+    c.push(OpInfo::new("argmax_large", Op::ArgReduce { op: ArgReduceOp::ArgMax, keepdim: false }, false, Ew, || {
+        s_large_with(numeric_dtype, Domain::Coarse, |s| param(axis_of(s, true)))
+    }));
+    c.push(OpInfo::new("cumsum_large", Op::Cumsum, true, AbsOp, || {
+        s_large_with(float_dtype, Domain::Finite, |s| param(axis_of(s, false)))
+    }));
+    c.push(OpInfo::new("softmax_large", Op::Softmax, true, SumAbs, || {
+        s_large_with(float_dtype, Domain::Finite, |s| param(axis_of(s, true)))
+    }));
+    c.push(OpInfo::new("matmul_large", Op::Matmul, true, AbsOp, || s_large_matmul(false)));
+    c.push(OpInfo::new("matmul_batched_large", Op::Matmul, true, AbsOp, || s_large_matmul(true)));
+    c.push(OpInfo::new("conv2d_large", Op::Conv2d { bias: true }, true, AbsOp, s_large_conv2d));
+    c.push(OpInfo::new("add_into_transposed_large", Op::AddIntoTransposed, true, Ew, || s_large_pair(true)));
+
     // In place.
-    c.push(OpInfo::new("add_", Op::AddInplace, true, Ew, || s_inplace(numeric_dtype, Domain::Any, 0)));
-    c.push(OpInfo::new("sub_", Op::SubInplace, true, Ew, || s_inplace(numeric_dtype, Domain::Any, 0)));
-    c.push(OpInfo::new("mul_", Op::MulInplace, true, Ew, || s_inplace(numeric_dtype, Domain::Any, 0)));
+    c.push(OpInfo::new("add_", Op::AddInplace, true, Ew, || s_inplace(numeric_dtype, Domain::Finite, 0)));
+    c.push(OpInfo::new("sub_", Op::SubInplace, true, Ew, || s_inplace(numeric_dtype, Domain::Finite, 0)));
+    c.push(OpInfo::new("mul_", Op::MulInplace, true, Ew, || s_inplace(numeric_dtype, Domain::Finite, 0)));
     c.push(OpInfo::new("div_", Op::DivInplace, true, Ew, || s_inplace(float_dtype, Domain::NonZero, 0)));
-    c.push(OpInfo::new("add_scalar_", Op::AddScalarInplace(1.5), true, Ew, || unary_sample(shape(0, 4), numeric_dtype(), Domain::Any)));
-    c.push(OpInfo::new("mul_scalar_", Op::MulScalarInplace(-2.0), true, Ew, || unary_sample(shape(0, 4), numeric_dtype(), Domain::Any)));
-    c.push(OpInfo::new("fill_", Op::FillInplace(3.25), false, Ew, || unary_sample(shape(0, 4), any_dtype(), Domain::Any)));
-    c.push(OpInfo::new("zero_", Op::ZeroInplace, false, Ew, || unary_sample(shape(0, 4), any_dtype(), Domain::Any)));
+    c.push(OpInfo::new("add_scalar_", Op::AddScalarInplace(1.5), true, Ew, || {
+        unary_sample(inplace_shape(0), numeric_dtype(), Domain::Any)
+    }));
+    c.push(OpInfo::new("mul_scalar_", Op::MulScalarInplace(-2.0), true, Ew, || {
+        unary_sample(inplace_shape(0), numeric_dtype(), Domain::Any)
+    }));
+    c.push(OpInfo::new("fill_", Op::FillInplace(3.25), false, Ew, || {
+        unary_sample(inplace_shape(0), any_dtype(), Domain::Any)
+    }));
+    c.push(OpInfo::new("zero_", Op::ZeroInplace, false, Ew, || {
+        unary_sample(inplace_shape(0), any_dtype(), Domain::Any)
+    }));
     c.push(OpInfo::new("copy_into_slice", Op::CopyIntoSlice, true, Ew, s_copy_into_slice));
     c.push(OpInfo::new("slice_assign_", Op::SliceAssign, true, Ew, s_copy_into_slice));
-    c.push(OpInfo::new("add_into_transposed", Op::AddIntoTransposed, true, Ew, || s_inplace(numeric_dtype, Domain::Any, 2)));
+    c.push(OpInfo::new("add_into_transposed", Op::AddIntoTransposed, true, Ew, || {
+        s_inplace(numeric_dtype, Domain::Finite, 2)
+    }));
     c.push(OpInfo::new("mul_into_select", Op::MulIntoSelect, true, Ew, s_mul_into_select));
-    c.push(OpInfo::new("fill_diagonal", Op::FillDiagonal(-4.5), true, Ew, s_diagonal));
+    c.push(OpInfo::new("fill_diagonal", Op::FillDiagonal(-4.5), true, Ew, || s_diagonal(inplace_shape(2))));
     c.push(OpInfo::new("copy_overlapping", Op::CopyOverlapping, true, Ew, || {
-        unary_sample(shape(1, 4), any_dtype(), Domain::Any)
+        unary_sample(inplace_shape(1), any_dtype(), Domain::Any)
     }));
     c
 }
@@ -1525,14 +1738,29 @@ mod tests {
     #[test]
     fn samples_evaluate_on_the_reference_backend() {
         let mut runner = TestRunner::deterministic();
+        let mut failures = Vec::new();
         for info in catalogue() {
             let strat = info.sample();
-            for _ in 0..24 {
+            for _ in 0..32 {
                 let s = strat.new_tree(&mut runner).unwrap().current();
-                let args = s.build::<RefBackend>();
-                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| info.op.apply(&args).to_vec::<f64>()));
-                assert!(r.is_ok(), "{} panicked on\n{s}", info.name);
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    info.op.apply(&s.build::<RefBackend>()).to_vec::<f64>()
+                }));
+                if let Err(p) = r {
+                    let msg = p
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_default();
+                    failures.push(format!(
+                        "{}: {msg}
+{s}",
+                        info.name
+                    ));
+                    break;
+                }
             }
         }
+        assert!(failures.is_empty(), "{} ops panic on the reference backend:\n{}", failures.len(), failures.join("\n"));
     }
 }

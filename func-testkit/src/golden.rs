@@ -121,7 +121,10 @@ pub fn assert_close<B: Backend>(what: &str, actual: &Tensor<B>, expected: &Value
     assert_eq!(actual.dims(), &shape[..], "{what}: shape {} differs from torch.func's {shape:?}", actual.shape());
     let got = actual.to_vec::<f64>();
     for (i, (a, e)) in got.iter().zip(data).enumerate() {
-        assert!((a - e).abs() <= tol * (1.0 + e.abs()), "{what}: element {i} is {a}, torch.func gives {e} (tolerance {tol})");
+        assert!(
+            (a - e).abs() <= tol * (1.0 + e.abs()),
+            "{what}: element {i} is {a}, torch.func gives {e} (tolerance {tol})"
+        );
     }
 }
 

@@ -2,35 +2,11 @@
 //! evaluated on a backend under test and on [`RefBackend`] from the same
 //! sample, gives the same shape, dtype and values.
 //!
-//! # Comparison
-//!
-//! Shapes and dtypes must be equal; i64 and bool elements must be equal
-//! exactly. A float element `a` (under test) matches `b` (reference) when
-//! - `b` is NaN and `a` is NaN (any NaN equals any NaN), or
-//! - `b` or `a` is infinite and `a == b`, or
-//! - both are finite and `|a - b| <= rtol * (1 + |b| + m)`,
-//!
-//! with `rtol = 1e-12` for f64 and `1e-5` for f32 (`0.0` and `-0.0` are
-//! equal). `m`, the magnitude of the terms that produced the element, depends
-//! on the op's [`Scale`]:
-//! - [`Scale::Elementwise`]: `m = 0` (absolute near zero, relative beyond);
-//! - [`Scale::AbsOp`] (sums, matmul, conv, linear, mean, cumsum, losses that
-//!   average gathered values): `m` is the same element of the op evaluated on
-//!   the reference backend with every float argument replaced by its absolute
-//!   value, i.e. the sum of the absolute values of the terms summed into the
-//!   element, so accumulation in a different order or precision (an f32
-//!   kernel accumulating in f32, blocked matmul) is accepted up to `rtol`
-//!   times that sum; a non-finite `m` accepts any finite pair;
-//! - [`Scale::SumAbs`] (softmax family, logsumexp, var, norms, cross entropy,
-//!   mse): `m` is the sum of `|x|` over every element of every float
-//!   argument.
-//!
-//! The reference backend computes f32 elementwise ops in f32 and
-//! accumulations in f64 rounded once; see its module documentation.
+//! The comparison is documented on [`check_backend`].
 
+use crate::RefBackend;
 use crate::catalogue::{OpInfo, Scale, catalogue};
 use crate::strategies::Sample;
-use crate::RefBackend;
 use func_core::{Backend, DType, Tensor};
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
 use std::any::Any;
@@ -48,6 +24,32 @@ pub const F32_RTOL: f64 = 1e-5;
 /// Check backend `B` against [`RefBackend`] on every catalogue op, with
 /// [`DEFAULT_CASES`] random samples per op (see [`check_backend_with`]).
 ///
+/// # Comparison
+///
+/// Shapes and dtypes must be equal; i64 and bool elements must be equal
+/// exactly. A float element `a` (under test) matches `b` (reference) when
+/// - `b` is NaN and `a` is NaN (any NaN equals any NaN), or
+/// - `b` or `a` is infinite and `a == b`, or
+/// - both are finite and `|a - b| <= rtol * (1 + |b| + m)`,
+///
+/// with `rtol = 1e-12` for f64 and `1e-5` for f32 (`0.0` and `-0.0` are
+/// equal). `m`, the magnitude of the terms that produced the element, depends
+/// on the op's [`Scale`]:
+/// - [`Scale::Elementwise`]: `m = 0` (absolute near zero, relative beyond);
+/// - [`Scale::AbsOp`] (sums, matmul, conv, linear, mean, cumsum, losses that
+///   average gathered values): `m` is the same element of the op evaluated on
+///   the reference backend with every float argument replaced by its absolute
+///   value, i.e. the sum of the absolute values of the terms summed into the
+///   element, so accumulation in a different order or precision (an f32
+///   kernel accumulating in f32, blocked matmul) is accepted up to `rtol`
+///   times that sum; a non-finite `m` accepts any finite pair;
+/// - [`Scale::SumAbs`] (softmax family, logsumexp, var, norms, cross entropy,
+///   mse): `m` is the sum of `|x|` over every element of every float
+///   argument.
+///
+/// The reference backend computes f32 elementwise ops in f32 and
+/// accumulations in f64 rounded once; see its module documentation.
+///
 /// # Panics
 ///
 /// When an op disagrees, listing every failing op with its (shrunk) sample
@@ -61,7 +63,7 @@ pub fn check_backend<B: Backend>() {
 ///
 /// The samples are deterministic (a fixed seed per op name), so a failure
 /// reproduces from run to run; a failing sample is shrunk before it is
-/// reported. See the [module docs](self) for the comparison.
+/// reported. See [`check_backend`] for the comparison.
 ///
 /// # Panics
 ///
@@ -176,7 +178,7 @@ fn close(a: f64, b: f64, tol: f64) -> bool {
 }
 
 /// Evaluate one sample of `info` on `B` and on [`RefBackend`] and compare
-/// (see the [module docs](self)).
+/// (see [`check_backend`]).
 ///
 /// # Errors
 ///
@@ -187,7 +189,9 @@ pub fn check_sample<B: Backend>(info: &OpInfo, sample: &Sample) -> Result<(), St
     let head = format!("op `{}` on backend `{backend}`", info.name);
     let args = format!("arguments:\n{sample}");
     let want = eval::<RefBackend>(info, sample).map_err(|e| {
-        format!("{head}: the reference backend panicked: {e}\n(a sample outside the op's domain is a catalogue bug)\n{args}")
+        format!(
+            "{head}: the reference backend panicked: {e}\n(a sample outside the op's domain is a catalogue bug)\n{args}"
+        )
     })?;
     let got = eval::<B>(info, sample).map_err(|e| format!("{head}: panicked: {e}\n{args}"))?;
     if got.dtype != want.dtype || got.shape != want.shape {
@@ -213,8 +217,9 @@ pub fn check_sample<B: Backend>(info: &OpInfo, sample: &Sample) -> Result<(), St
     let magnitude: Vec<f64> = match info.scale {
         Scale::Elementwise => vec![0.0; n],
         Scale::AbsOp => {
-            let m = eval::<RefBackend>(info, &sample.abs())
-                .map_err(|e| format!("{head}: the reference backend panicked on the absolute-valued sample: {e}\n{args}"))?;
+            let m = eval::<RefBackend>(info, &sample.abs()).map_err(|e| {
+                format!("{head}: the reference backend panicked on the absolute-valued sample: {e}\n{args}")
+            })?;
             m.floats.iter().map(|x| x.abs()).collect()
         }
         Scale::SumAbs => {
@@ -224,8 +229,7 @@ pub fn check_sample<B: Backend>(info: &OpInfo, sample: &Sample) -> Result<(), St
         }
     };
     let rtol = if want.dtype == DType::F64 { F64_RTOL } else { F32_RTOL };
-    for i in 0..n {
-        let (a, b, m) = (got.floats[i], want.floats[i], magnitude[i]);
+    for (i, ((&a, &b), &m)) in got.floats.iter().zip(&want.floats).zip(&magnitude).enumerate() {
         let tol = if m.is_finite() { rtol * (1.0 + b.abs() + m) } else { f64::INFINITY };
         if !close(a, b, tol) {
             return Err(format!(
@@ -245,6 +249,126 @@ pub fn check_sample<B: Backend>(info: &OpInfo, sample: &Sample) -> Result<(), St
 #[cfg(test)]
 mod tests {
     use super::*;
+    use func_core::{
+        ArgReduceOp, BinaryOp, CmpOp, ConvGeom, Distribution, HostData, Layout, ReduceOp, Result, UnaryOp,
+    };
+
+    /// The reference backend with a wrong matmul: the first output element
+    /// is off by 1e-3.
+    #[derive(Clone, Copy, Debug, Default)]
+    struct Skewed;
+
+    type S = crate::RefStorage;
+
+    impl Backend for Skewed {
+        type Storage = S;
+        fn name(&self) -> &'static str {
+            "skewed"
+        }
+        fn storage_dtype(&self, s: &S) -> DType {
+            RefBackend.storage_dtype(s)
+        }
+        fn storage_len(&self, s: &S) -> usize {
+            RefBackend.storage_len(s)
+        }
+        fn from_host(&self, data: HostData) -> Result<S> {
+            RefBackend.from_host(data)
+        }
+        fn to_host(&self, s: &S, l: &Layout) -> Result<HostData> {
+            RefBackend.to_host(s, l)
+        }
+        fn full(&self, value: f64, dtype: DType, numel: usize) -> Result<S> {
+            RefBackend.full(value, dtype, numel)
+        }
+        fn unary(&self, op: UnaryOp, s: &S, l: &Layout) -> Result<S> {
+            RefBackend.unary(op, s, l)
+        }
+        fn binary(&self, op: BinaryOp, a: &S, la: &Layout, b: &S, lb: &Layout) -> Result<S> {
+            RefBackend.binary(op, a, la, b, lb)
+        }
+        fn compare(&self, op: CmpOp, a: &S, la: &Layout, b: &S, lb: &Layout) -> Result<S> {
+            RefBackend.compare(op, a, la, b, lb)
+        }
+        fn select(&self, c: &S, lc: &Layout, a: &S, la: &Layout, b: &S, lb: &Layout) -> Result<S> {
+            RefBackend.select(c, lc, a, la, b, lb)
+        }
+        fn reduce(&self, op: ReduceOp, s: &S, l: &Layout, axes: &[usize]) -> Result<S> {
+            RefBackend.reduce(op, s, l, axes)
+        }
+        fn arg_reduce(&self, op: ArgReduceOp, s: &S, l: &Layout, axis: usize) -> Result<S> {
+            RefBackend.arg_reduce(op, s, l, axis)
+        }
+        fn cumsum(&self, s: &S, l: &Layout, axis: usize) -> Result<S> {
+            RefBackend.cumsum(s, l, axis)
+        }
+        fn matmul(&self, a: &S, la: &Layout, b: &S, lb: &Layout) -> Result<S> {
+            let out = RefBackend.matmul(a, la, b, lb)?;
+            let n = RefBackend.storage_len(&out);
+            let mut v = RefBackend.to_host(&out, &Layout::contiguous([n]))?.to_f64_vec();
+            if let Some(x) = v.first_mut() {
+                *x += 1e-3;
+            }
+            RefBackend.from_host(HostData::from_f64(&v, RefBackend.storage_dtype(&out)))
+        }
+        fn cast(&self, s: &S, l: &Layout, dtype: DType) -> Result<S> {
+            RefBackend.cast(s, l, dtype)
+        }
+        fn copy_strided(&self, s: &S, l: &Layout) -> Result<S> {
+            RefBackend.copy_strided(s, l)
+        }
+        fn write_strided(&self, dst: &mut S, dl: &Layout, src: &S, sl: &Layout) -> Result<()> {
+            RefBackend.write_strided(dst, dl, src, sl)
+        }
+        fn concat(&self, parts: &[(&S, &Layout)], axis: usize) -> Result<S> {
+            RefBackend.concat(parts, axis)
+        }
+        fn pad(&self, s: &S, l: &Layout, pads: &[(usize, usize)], value: f64) -> Result<S> {
+            RefBackend.pad(s, l, pads, value)
+        }
+        fn flip(&self, s: &S, l: &Layout, axes: &[usize]) -> Result<S> {
+            RefBackend.flip(s, l, axes)
+        }
+        fn gather(&self, s: &S, l: &Layout, axis: usize, idx: &S, il: &Layout) -> Result<S> {
+            RefBackend.gather(s, l, axis, idx, il)
+        }
+        fn scatter_add(
+            &self,
+            base: &S,
+            bl: &Layout,
+            axis: usize,
+            idx: &S,
+            il: &Layout,
+            src: &S,
+            sl: &Layout,
+        ) -> Result<S> {
+            RefBackend.scatter_add(base, bl, axis, idx, il, src, sl)
+        }
+        fn im2col(&self, s: &S, l: &Layout, geom: &ConvGeom) -> Result<S> {
+            RefBackend.im2col(s, l, geom)
+        }
+        fn col2im(&self, s: &S, l: &Layout, geom: &ConvGeom) -> Result<S> {
+            RefBackend.col2im(s, l, geom)
+        }
+        fn random(&self, dist: Distribution, dtype: DType, numel: usize, seed: u64) -> Result<S> {
+            RefBackend.random(dist, dtype, numel, seed)
+        }
+    }
+
+    fn entry(name: &str) -> OpInfo {
+        catalogue().into_iter().find(|i| i.name == name).unwrap()
+    }
+
+    #[test]
+    fn a_wrong_kernel_is_reported_with_op_args_and_element() {
+        let err = check_op::<Skewed>(&entry("matmul"), 64).unwrap_err();
+        assert!(err.contains("op `matmul` on backend `skewed`"), "{err}");
+        assert!(err.contains("differs at element [0, 0] (flat 0)"), "{err}");
+        assert!(err.contains("arg 0:") && err.contains("arg 1:"), "{err}");
+        // Composites over the wrong kernel fail too; the others pass.
+        assert!(check_op::<Skewed>(&entry("linear"), 64).is_err());
+        assert!(check_op::<Skewed>(&entry("add"), 64).is_ok());
+        assert!(check_op::<Skewed>(&entry("sum_dims"), 64).is_ok());
+    }
 
     #[test]
     fn closeness() {

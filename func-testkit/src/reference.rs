@@ -22,8 +22,8 @@
 use std::collections::HashSet;
 
 use func_core::{
-    ArgReduceOp, Backend, BinaryOp, CmpOp, ConvGeom, DType, Distribution, Error, HostData, Layout,
-    ReduceOp, Result, UnaryOp,
+    ArgReduceOp, Backend, BinaryOp, CmpOp, ConvGeom, DType, Distribution, Error, HostData, Layout, ReduceOp, Result,
+    UnaryOp,
 };
 
 const NAME: &str = "ref";
@@ -71,11 +71,7 @@ macro_rules! ensure {
 
 /// `v` as an exact f64, or an error when `|v| > 2^53`.
 fn exact(op: &str, v: i64) -> Result<f64> {
-    ensure!(
-        v.unsigned_abs() <= EXACT_INT,
-        op,
-        "i64 value {v} is beyond 2^53, not held exactly"
-    );
+    ensure!(v.unsigned_abs() <= EXACT_INT, op, "i64 value {v} is beyond 2^53, not held exactly");
     Ok(v as f64)
 }
 
@@ -110,11 +106,7 @@ fn numel(op: &str, dims: &[usize]) -> Result<usize> {
 /// All multi-indices of `dims` in row-major order (last axis fastest); none
 /// when a dimension is 0. Call [`numel`] on `dims` first.
 fn indices(dims: &[usize]) -> impl Iterator<Item = Vec<usize>> + '_ {
-    let n = if dims.contains(&0) {
-        0
-    } else {
-        dims.iter().product()
-    };
+    let n = if dims.contains(&0) { 0 } else { dims.iter().product() };
     (0..n).map(move |mut k: usize| {
         let mut idx = vec![0; dims.len()];
         for d in (0..dims.len()).rev() {
@@ -135,11 +127,7 @@ fn check(op: &str, s: &RefStorage, l: &Layout) -> Result<()> {
         last = last.and_then(|acc| (d - 1).checked_mul(st)?.checked_add(acc));
     }
     let len = s.data.len();
-    ensure!(
-        last.is_some_and(|i| i < len),
-        op,
-        "layout {l:?} reaches past {len} elements"
-    );
+    ensure!(last.is_some_and(|i| i < len), op, "layout {l:?} reaches past {len} elements");
     Ok(())
 }
 
@@ -150,12 +138,7 @@ fn at(s: &RefStorage, l: &Layout, idx: &[usize]) -> f64 {
 
 /// A storage of `dtype` and shape `dims` whose element at `idx` is `f(idx)`
 /// rounded to `dtype`.
-fn build(
-    op: &str,
-    dtype: DType,
-    dims: &[usize],
-    mut f: impl FnMut(&[usize]) -> Result<f64>,
-) -> Result<RefStorage> {
+fn build(op: &str, dtype: DType, dims: &[usize], mut f: impl FnMut(&[usize]) -> Result<f64>) -> Result<RefStorage> {
     numel(op, dims)?;
     let mut data = Vec::new();
     for idx in indices(dims) {
@@ -166,10 +149,7 @@ fn build(
 
 /// Round accumulated values to `dtype`.
 fn finish(op: &str, dtype: DType, acc: Vec<f64>) -> Result<RefStorage> {
-    let data = acc
-        .into_iter()
-        .map(|x| to_dtype(op, dtype, x))
-        .collect::<Result<_>>()?;
+    let data = acc.into_iter().map(|x| to_dtype(op, dtype, x)).collect::<Result<_>>()?;
     Ok(RefStorage { dtype, data })
 }
 
@@ -177,20 +157,8 @@ fn finish(op: &str, dtype: DType, acc: Vec<f64>) -> Result<RefStorage> {
 fn same(op: &str, a: &RefStorage, la: &Layout, b: &RefStorage, lb: &Layout) -> Result<()> {
     check(op, a, la)?;
     check(op, b, lb)?;
-    ensure!(
-        a.dtype == b.dtype,
-        op,
-        "dtypes {} and {} differ",
-        a.dtype,
-        b.dtype
-    );
-    ensure!(
-        la.dims() == lb.dims(),
-        op,
-        "shapes {} and {} differ",
-        la.shape(),
-        lb.shape()
-    );
+    ensure!(a.dtype == b.dtype, op, "dtypes {} and {} differ", a.dtype, b.dtype);
+    ensure!(la.dims() == lb.dims(), op, "shapes {} and {} differ", la.shape(), lb.shape());
     Ok(())
 }
 
@@ -217,18 +185,11 @@ fn storage_of_host(op: &str, data: HostData) -> Result<RefStorage> {
 fn conv_out(op: &str, g: &ConvGeom) -> Result<(usize, usize)> {
     let (kh, kw) = g.kernel;
     let positive = ![kh, kw, g.stride.0, g.stride.1, g.dilation.0, g.dilation.1].contains(&0);
-    ensure!(
-        positive,
-        op,
-        "kernel, stride and dilation must be positive in {g:?}"
-    );
+    ensure!(positive, op, "kernel, stride and dilation must be positive in {g:?}");
     // Keep the arithmetic of `out_h`/`out_w` (and of window positions) in range.
     let fits = |n: usize, k: usize, p: usize, d: usize| {
         p.checked_mul(2).and_then(|p2| n.checked_add(p2)).is_some()
-            && (k - 1)
-                .checked_mul(d)
-                .and_then(|x| x.checked_add(1))
-                .is_some()
+            && (k - 1).checked_mul(d).and_then(|x| x.checked_add(1)).is_some()
     };
     let ok = fits(g.h, kh, g.padding.0, g.dilation.0) && fits(g.w, kw, g.padding.1, g.dilation.1);
     ensure!(ok, op, "sizes overflow in {g:?}");
@@ -241,45 +202,25 @@ fn window(g: &ConvGeom, n: usize, row: usize, col: usize, ow: usize) -> Option<[
     let (kh, kw) = g.kernel;
     let (c, i, j) = (row / (kh * kw), row / kw % kh, row % kw);
     let (oy, ox) = (col / ow, col % ow);
-    let y = (oy * g.stride.0 + i * g.dilation.0)
-        .checked_sub(g.padding.0)
-        .filter(|&y| y < g.h)?;
-    let x = (ox * g.stride.1 + j * g.dilation.1)
-        .checked_sub(g.padding.1)
-        .filter(|&x| x < g.w)?;
+    let y = (oy * g.stride.0 + i * g.dilation.0).checked_sub(g.padding.0).filter(|&y| y < g.h)?;
+    let x = (ox * g.stride.1 + j * g.dilation.1).checked_sub(g.padding.1).filter(|&x| x < g.w)?;
     Some([n, c, y, x])
 }
 
 /// The index operand is i64 of the base's rank and shape except along `axis`.
-fn check_index_shape(
-    op: &str,
-    l: &Layout,
-    axis: usize,
-    idx: &RefStorage,
-    il: &Layout,
-) -> Result<()> {
+fn check_index_shape(op: &str, l: &Layout, axis: usize, idx: &RefStorage, il: &Layout) -> Result<()> {
     check(op, idx, il)?;
     check_axis(op, axis, l.ndim())?;
-    let off_axis_equal =
-        il.ndim() == l.ndim() && (0..l.ndim()).all(|d| d == axis || il.dims()[d] == l.dims()[d]);
+    let off_axis_equal = il.ndim() == l.ndim() && (0..l.ndim()).all(|d| d == axis || il.dims()[d] == l.dims()[d]);
     let ok = idx.dtype == DType::I64 && off_axis_equal;
-    ensure!(
-        ok,
-        op,
-        "index must be i64 of shape {} except along axis {axis}",
-        l.shape()
-    );
+    ensure!(ok, op, "index must be i64 of shape {} except along axis {axis}", l.shape());
     Ok(())
 }
 
 /// The index at `o`, checked to lie in `0..len`.
 fn index_at(op: &str, idx: &RefStorage, il: &Layout, o: &[usize], len: usize) -> Result<usize> {
     let t = at(idx, il, o);
-    ensure!(
-        t >= 0.0 && t < len as f64,
-        op,
-        "index {t} out of range 0..{len}"
-    );
+    ensure!(t >= 0.0 && t < len as f64, op, "index {t} out of range 0..{len}");
     Ok(t as usize)
 }
 
@@ -310,10 +251,7 @@ impl Backend for RefBackend {
 
     fn full(&self, value: f64, dtype: DType, numel: usize) -> Result<RefStorage> {
         let v = to_dtype("full", dtype, value)?;
-        Ok(RefStorage {
-            dtype,
-            data: vec![v; numel],
-        })
+        Ok(RefStorage { dtype, data: vec![v; numel] })
     }
 
     fn unary(&self, op: UnaryOp, s: &RefStorage, l: &Layout) -> Result<RefStorage> {
@@ -321,59 +259,32 @@ impl Backend for RefBackend {
         check(name, s, l)?;
         let x = |i: &[usize]| at(s, l, i);
         match s.dtype {
-            DType::F32 => build(name, DType::F32, l.dims(), |i| {
-                Ok(op.apply_f32(x(i) as f32) as f64)
-            }),
+            DType::F32 => build(name, DType::F32, l.dims(), |i| Ok(op.apply_f32(x(i) as f32) as f64)),
             DType::F64 => build(name, DType::F64, l.dims(), |i| Ok(op.apply_f64(x(i)))),
-            DType::I64 if op.supports_int() => build(name, DType::I64, l.dims(), |i| {
-                exact(name, op.apply_i64(x(i) as i64))
-            }),
+            DType::I64 if op.supports_int() => {
+                build(name, DType::I64, l.dims(), |i| exact(name, op.apply_i64(x(i) as i64)))
+            }
             d => Err(err(name, format!("not defined for {d}"))),
         }
     }
 
-    fn binary(
-        &self,
-        op: BinaryOp,
-        a: &RefStorage,
-        la: &Layout,
-        b: &RefStorage,
-        lb: &Layout,
-    ) -> Result<RefStorage> {
+    fn binary(&self, op: BinaryOp, a: &RefStorage, la: &Layout, b: &RefStorage, lb: &Layout) -> Result<RefStorage> {
         let name = op.name();
         same(name, a, la, b, lb)?;
         let (x, y) = (|i: &[usize]| at(a, la, i), |i: &[usize]| at(b, lb, i));
         match a.dtype {
-            DType::F32 => build(name, DType::F32, la.dims(), |i| {
-                Ok(op.apply_f32(x(i) as f32, y(i) as f32) as f64)
-            }),
-            DType::F64 => build(
-                name,
-                DType::F64,
-                la.dims(),
-                |i| Ok(op.apply_f64(x(i), y(i))),
-            ),
-            DType::I64 => build(name, DType::I64, la.dims(), |i| {
-                exact(name, op.apply_i64(x(i) as i64, y(i) as i64))
-            }),
+            DType::F32 => build(name, DType::F32, la.dims(), |i| Ok(op.apply_f32(x(i) as f32, y(i) as f32) as f64)),
+            DType::F64 => build(name, DType::F64, la.dims(), |i| Ok(op.apply_f64(x(i), y(i)))),
+            DType::I64 => build(name, DType::I64, la.dims(), |i| exact(name, op.apply_i64(x(i) as i64, y(i) as i64))),
             DType::Bool => Err(err(name, "not defined for bool")),
         }
     }
 
-    fn compare(
-        &self,
-        op: CmpOp,
-        a: &RefStorage,
-        la: &Layout,
-        b: &RefStorage,
-        lb: &Layout,
-    ) -> Result<RefStorage> {
+    fn compare(&self, op: CmpOp, a: &RefStorage, la: &Layout, b: &RefStorage, lb: &Layout) -> Result<RefStorage> {
         let name = op.name();
         same(name, a, la, b, lb)?;
         // f64 comparison is exact for every dtype held here.
-        build(name, DType::Bool, la.dims(), |i| {
-            Ok(f64::from(u8::from(op.apply(at(a, la, i), at(b, lb, i)))))
-        })
+        build(name, DType::Bool, la.dims(), |i| Ok(f64::from(u8::from(op.apply(at(a, la, i), at(b, lb, i))))))
     }
 
     fn select(
@@ -388,37 +299,15 @@ impl Backend for RefBackend {
         same("select", a, la, b, lb)?;
         check("select", cond, lc)?;
         let ok = cond.dtype == DType::Bool && lc.dims() == la.dims();
-        ensure!(
-            ok,
-            "select",
-            "condition must be bool of shape {}",
-            la.shape()
-        );
-        build("select", a.dtype, la.dims(), |i| {
-            Ok(if at(cond, lc, i) != 0.0 {
-                at(a, la, i)
-            } else {
-                at(b, lb, i)
-            })
-        })
+        ensure!(ok, "select", "condition must be bool of shape {}", la.shape());
+        build("select", a.dtype, la.dims(), |i| Ok(if at(cond, lc, i) != 0.0 { at(a, la, i) } else { at(b, lb, i) }))
     }
 
-    fn reduce(
-        &self,
-        op: ReduceOp,
-        s: &RefStorage,
-        l: &Layout,
-        axes: &[usize],
-    ) -> Result<RefStorage> {
+    fn reduce(&self, op: ReduceOp, s: &RefStorage, l: &Layout, axes: &[usize]) -> Result<RefStorage> {
         let (name, dims) = (op.name(), l.dims());
         check(name, s, l)?;
         let ok = axes.windows(2).all(|w| w[0] < w[1]) && axes.iter().all(|&a| a < dims.len());
-        ensure!(
-            ok,
-            name,
-            "axes {axes:?} must be sorted, distinct and below rank {}",
-            dims.len()
-        );
+        ensure!(ok, name, "axes {axes:?} must be sorted, distinct and below rank {}", dims.len());
         let (bop, init) = match op {
             ReduceOp::Sum => (BinaryOp::Add, 0.0),
             ReduceOp::Prod => (BinaryOp::Mul, 1.0),
@@ -427,18 +316,9 @@ impl Backend for RefBackend {
         };
         let red_dims: Vec<usize> = axes.iter().map(|&a| dims[a]).collect();
         let extreme = matches!(op, ReduceOp::Max | ReduceOp::Min);
-        ensure!(
-            extreme || s.dtype != DType::Bool,
-            name,
-            "not defined for bool (cast first)"
-        );
+        ensure!(extreme || s.dtype != DType::Bool, name, "not defined for bool (cast first)");
         let empty_ok = s.dtype.is_float() || !extreme || !red_dims.contains(&0);
-        ensure!(
-            empty_ok,
-            name,
-            "an empty {} reduction has no value",
-            s.dtype
-        );
+        ensure!(empty_ok, name, "an empty {} reduction has no value", s.dtype);
         let mut out_dims = dims.to_vec();
         for &a in axes {
             out_dims[a] = 1;
@@ -456,13 +336,7 @@ impl Backend for RefBackend {
         })
     }
 
-    fn arg_reduce(
-        &self,
-        op: ArgReduceOp,
-        s: &RefStorage,
-        l: &Layout,
-        axis: usize,
-    ) -> Result<RefStorage> {
+    fn arg_reduce(&self, op: ArgReduceOp, s: &RefStorage, l: &Layout, axis: usize) -> Result<RefStorage> {
         let name = op.name();
         check(name, s, l)?;
         check_axis(name, axis, l.ndim())?;
@@ -504,32 +378,14 @@ impl Backend for RefBackend {
         })
     }
 
-    fn matmul(
-        &self,
-        a: &RefStorage,
-        la: &Layout,
-        b: &RefStorage,
-        lb: &Layout,
-    ) -> Result<RefStorage> {
+    fn matmul(&self, a: &RefStorage, la: &Layout, b: &RefStorage, lb: &Layout) -> Result<RefStorage> {
         check("matmul", a, la)?;
         check("matmul", b, lb)?;
         let (da, db, r) = (la.dims(), lb.dims(), la.ndim());
         let float = a.dtype == b.dtype && a.dtype.is_float();
-        ensure!(
-            float,
-            "matmul",
-            "operands must share a float dtype, got {} and {}",
-            a.dtype,
-            b.dtype
-        );
+        ensure!(float, "matmul", "operands must share a float dtype, got {} and {}", a.dtype, b.dtype);
         let ok = r >= 2 && db.len() == r && da[..r - 2] == db[..r - 2] && da[r - 1] == db[r - 2];
-        ensure!(
-            ok,
-            "matmul",
-            "shapes {} and {} are not [.., m, k] and [.., k, n]",
-            la.shape(),
-            lb.shape()
-        );
+        ensure!(ok, "matmul", "shapes {} and {} are not [.., m, k] and [.., k, n]", la.shape(), lb.shape());
         let k = da[r - 1];
         let mut out_dims = da.to_vec();
         out_dims[r - 1] = db[r - 1];
@@ -556,21 +412,11 @@ impl Backend for RefBackend {
         build("copy_strided", s.dtype, l.dims(), |i| Ok(at(s, l, i)))
     }
 
-    fn write_strided(
-        &self,
-        dst: &mut RefStorage,
-        dl: &Layout,
-        src: &RefStorage,
-        sl: &Layout,
-    ) -> Result<()> {
+    fn write_strided(&self, dst: &mut RefStorage, dl: &Layout, src: &RefStorage, sl: &Layout) -> Result<()> {
         same("write_strided", dst, dl, src, sl)?;
         let mut seen = HashSet::new();
         let distinct = indices(dl.dims()).all(|i| seen.insert(dl.index_of(&i)));
-        ensure!(
-            distinct,
-            "write_strided",
-            "destination layout {dl:?} overlaps itself"
-        );
+        ensure!(distinct, "write_strided", "destination layout {dl:?} overlaps itself");
         for i in indices(dl.dims()) {
             dst.data[dl.index_of(&i)] = at(src, sl, &i);
         }
@@ -586,31 +432,13 @@ impl Backend for RefBackend {
         out_dims[axis] = 0;
         for &(s, l) in parts {
             check("concat", s, l)?;
-            ensure!(
-                s.dtype == s0.dtype,
-                "concat",
-                "dtypes {} and {} differ",
-                s0.dtype,
-                s.dtype
-            );
+            ensure!(s.dtype == s0.dtype, "concat", "dtypes {} and {} differ", s0.dtype, s.dtype);
             let mut d = l.dims().to_vec();
-            ensure!(
-                d.len() == out_dims.len(),
-                "concat",
-                "ranks of {} and {} differ",
-                l0.shape(),
-                l.shape()
-            );
+            ensure!(d.len() == out_dims.len(), "concat", "ranks of {} and {} differ", l0.shape(), l.shape());
             let total = out_dims[axis].checked_add(d[axis]);
             out_dims[axis] = total.ok_or_else(|| err("concat", "size overflows"))?;
             d[axis] = out_dims[axis];
-            ensure!(
-                d == out_dims,
-                "concat",
-                "shapes {} and {} differ off axis {axis}",
-                l0.shape(),
-                l.shape()
-            );
+            ensure!(d == out_dims, "concat", "shapes {} and {} differ off axis {axis}", l0.shape(), l.shape());
         }
         build("concat", s0.dtype, &out_dims, |o| {
             let mut idx = o.to_vec();
@@ -624,27 +452,11 @@ impl Backend for RefBackend {
         })
     }
 
-    fn pad(
-        &self,
-        s: &RefStorage,
-        l: &Layout,
-        pads: &[(usize, usize)],
-        value: f64,
-    ) -> Result<RefStorage> {
+    fn pad(&self, s: &RefStorage, l: &Layout, pads: &[(usize, usize)], value: f64) -> Result<RefStorage> {
         check("pad", s, l)?;
-        ensure!(
-            pads.len() == l.ndim(),
-            "pad",
-            "{} pads for rank {}",
-            pads.len(),
-            l.ndim()
-        );
-        let out_dims: Option<Vec<usize>> = l
-            .dims()
-            .iter()
-            .zip(pads)
-            .map(|(&d, &(lo, hi))| d.checked_add(lo)?.checked_add(hi))
-            .collect();
+        ensure!(pads.len() == l.ndim(), "pad", "{} pads for rank {}", pads.len(), l.ndim());
+        let out_dims: Option<Vec<usize>> =
+            l.dims().iter().zip(pads).map(|(&d, &(lo, hi))| d.checked_add(lo)?.checked_add(hi)).collect();
         let out_dims = out_dims.ok_or_else(|| err("pad", "size overflows"))?;
         build("pad", s.dtype, &out_dims, |o| {
             let inner: Option<Vec<usize>> = o
@@ -672,14 +484,7 @@ impl Backend for RefBackend {
         })
     }
 
-    fn gather(
-        &self,
-        s: &RefStorage,
-        l: &Layout,
-        axis: usize,
-        idx: &RefStorage,
-        il: &Layout,
-    ) -> Result<RefStorage> {
+    fn gather(&self, s: &RefStorage, l: &Layout, axis: usize, idx: &RefStorage, il: &Layout) -> Result<RefStorage> {
         check("gather", s, l)?;
         check_index_shape("gather", l, axis, idx, il)?;
         build("gather", s.dtype, il.dims(), |o| {
@@ -703,20 +508,8 @@ impl Backend for RefBackend {
         check(op, base, bl)?;
         check(op, src, sl)?;
         check_index_shape(op, bl, axis, idx, il)?;
-        ensure!(
-            il.dims() == sl.dims(),
-            op,
-            "index shape {} differs from src shape {}",
-            il.shape(),
-            sl.shape()
-        );
-        ensure!(
-            src.dtype == base.dtype,
-            op,
-            "src dtype {} differs from base dtype {}",
-            src.dtype,
-            base.dtype
-        );
+        ensure!(il.dims() == sl.dims(), op, "index shape {} differs from src shape {}", il.shape(), sl.shape());
+        ensure!(src.dtype == base.dtype, op, "src dtype {} differs from base dtype {}", src.dtype, base.dtype);
         not_bool(op, base.dtype)?;
         let out_l = Layout::contiguous(bl.dims());
         let mut acc: Vec<f64> = indices(bl.dims()).map(|i| at(base, bl, &i)).collect();
@@ -733,17 +526,9 @@ impl Backend for RefBackend {
         check("im2col", s, l)?;
         let (oh, ow) = conv_out("im2col", geom)?;
         let &[n, c, h, w] = l.dims() else {
-            return Err(err(
-                "im2col",
-                format!("input {} is not [N, C, H, W]", l.shape()),
-            ));
+            return Err(err("im2col", format!("input {} is not [N, C, H, W]", l.shape())));
         };
-        ensure!(
-            (h, w) == (geom.h, geom.w),
-            "im2col",
-            "input {} does not match {geom:?}",
-            l.shape()
-        );
+        ensure!((h, w) == (geom.h, geom.w), "im2col", "input {} does not match {geom:?}", l.shape());
         let rows = numel("im2col", &[c, geom.kernel.0, geom.kernel.1])?;
         let cols = numel("im2col", &[oh, ow])?;
         build("im2col", s.dtype, &[n, rows, cols], |o| {
@@ -756,16 +541,9 @@ impl Backend for RefBackend {
         not_bool("col2im", s.dtype)?;
         let (oh, ow) = conv_out("col2im", geom)?;
         let &[n, rows, cols] = l.dims() else {
-            return Err(err(
-                "col2im",
-                format!("input {} is not [N, C*kh*kw, oh*ow]", l.shape()),
-            ));
+            return Err(err("col2im", format!("input {} is not [N, C*kh*kw, oh*ow]", l.shape())));
         };
-        let k = geom
-            .kernel
-            .0
-            .checked_mul(geom.kernel.1)
-            .ok_or_else(|| err("col2im", "kernel size overflows"))?;
+        let k = geom.kernel.0.checked_mul(geom.kernel.1).ok_or_else(|| err("col2im", "kernel size overflows"))?;
         let ok = rows % k == 0 && Some(cols) == oh.checked_mul(ow);
         ensure!(ok, "col2im", "input {} does not match {geom:?}", l.shape());
         let out_dims = [n, rows / k, geom.h, geom.w];
@@ -780,17 +558,8 @@ impl Backend for RefBackend {
         finish("col2im", s.dtype, acc)
     }
 
-    fn random(
-        &self,
-        dist: Distribution,
-        dtype: DType,
-        numel: usize,
-        seed: u64,
-    ) -> Result<RefStorage> {
-        storage_of_host(
-            "random",
-            func_core::random::sample(dist, dtype, numel, seed),
-        )
+    fn random(&self, dist: Distribution, dtype: DType, numel: usize, seed: u64) -> Result<RefStorage> {
+        storage_of_host("random", func_core::random::sample(dist, dtype, numel, seed))
     }
 }
 
@@ -803,10 +572,7 @@ mod tests {
     const NAN: f64 = f64::NAN;
 
     fn st(dtype: DType, v: &[f64]) -> RefStorage {
-        RefStorage {
-            dtype,
-            data: v.to_vec(),
-        }
+        RefStorage { dtype, data: v.to_vec() }
     }
 
     fn c(dims: &[usize]) -> Layout {
@@ -820,58 +586,28 @@ mod tests {
 
     /// Equality that treats NaN as equal to NaN.
     fn same_vals(got: &[f64], want: &[f64]) -> bool {
-        got.len() == want.len()
-            && got
-                .iter()
-                .zip(want)
-                .all(|(a, b)| a == b || (a.is_nan() && b.is_nan()))
+        got.len() == want.len() && got.iter().zip(want).all(|(a, b)| a == b || (a.is_nan() && b.is_nan()))
     }
 
     #[track_caller]
     fn is(got: Result<RefStorage>, dtype: DType, want: &[f64]) {
         let got = got.unwrap();
         assert_eq!(got.dtype(), dtype);
-        assert!(
-            same_vals(got.values(), want),
-            "got {:?}, want {want:?}",
-            got.values()
-        );
+        assert!(same_vals(got.values(), want), "got {:?}, want {want:?}", got.values());
     }
 
     #[test]
     fn host_round_trip_and_strided_reads() {
-        let s = B
-            .from_host(HostData::F32(vec![1.0, 2.5, -3.0, 0.1, 5.0, 6.0]))
-            .unwrap();
-        assert_eq!(
-            (B.name(), B.storage_dtype(&s), B.storage_len(&s)),
-            ("ref", F32, 6)
-        );
+        let s = B.from_host(HostData::F32(vec![1.0, 2.5, -3.0, 0.1, 5.0, 6.0])).unwrap();
+        assert_eq!((B.name(), B.storage_dtype(&s), B.storage_len(&s)), ("ref", F32, 6));
         let t = c(&[2, 3]).permute(&[1, 0]);
-        assert_eq!(
-            B.to_host(&s, &t).unwrap(),
-            HostData::F32(vec![1.0, 0.1, 2.5, 5.0, -3.0, 6.0])
-        );
+        assert_eq!(B.to_host(&s, &t).unwrap(), HostData::F32(vec![1.0, 0.1, 2.5, 5.0, -3.0, 6.0]));
         let bcast = Layout::new([2, 3], &[0, 1], 3);
-        assert_eq!(
-            B.to_host(&s, &bcast).unwrap(),
-            HostData::F32(vec![0.1, 5.0, 6.0, 0.1, 5.0, 6.0])
-        );
-        for h in [
-            HostData::F64(vec![1.5, -2.0]),
-            HostData::I64(vec![-7, 1 << 53]),
-            HostData::Bool(vec![true, false]),
-        ] {
-            assert_eq!(
-                B.to_host(&B.from_host(h.clone()).unwrap(), &c(&[2]))
-                    .unwrap(),
-                h
-            );
+        assert_eq!(B.to_host(&s, &bcast).unwrap(), HostData::F32(vec![0.1, 5.0, 6.0, 0.1, 5.0, 6.0]));
+        for h in [HostData::F64(vec![1.5, -2.0]), HostData::I64(vec![-7, 1 << 53]), HostData::Bool(vec![true, false])] {
+            assert_eq!(B.to_host(&B.from_host(h.clone()).unwrap(), &c(&[2])).unwrap(), h);
         }
-        assert_eq!(
-            B.to_host(&s, &Layout::new([0, 3], &[3, 1], 100)).unwrap(),
-            HostData::F32(vec![])
-        );
+        assert_eq!(B.to_host(&s, &Layout::new([0, 3], &[3, 1], 100)).unwrap(), HostData::F32(vec![]));
         assert!(B.from_host(HostData::I64(vec![(1 << 53) + 1])).is_err());
         assert!(B.to_host(&s, &c(&[7])).is_err());
         assert!(B.to_host(&s, &Layout::new([2], &[usize::MAX], 0)).is_err());
@@ -889,22 +625,10 @@ mod tests {
     #[test]
     fn unary_per_dtype() {
         let x = st(F32, &[0.5, -1.0, 2.0]);
-        is(
-            B.unary(UnaryOp::Exp, &x, &c(&[3])),
-            F32,
-            &[0.5f32.exp() as f64, (-1f32).exp() as f64, 2f32.exp() as f64],
-        );
+        is(B.unary(UnaryOp::Exp, &x, &c(&[3])), F32, &[0.5f32.exp() as f64, (-1f32).exp() as f64, 2f32.exp() as f64]);
         let t = c(&[2, 2]).permute(&[1, 0]);
-        is(
-            B.unary(UnaryOp::Neg, &st(F64, &[0., 1., 2., 3.]), &t),
-            F64,
-            &[-0., -2., -1., -3.],
-        );
-        is(
-            B.unary(UnaryOp::Round, &st(F64, &[0.5, 1.5, 2.5, -0.5]), &c(&[4])),
-            F64,
-            &[0., 2., 2., -0.],
-        );
+        is(B.unary(UnaryOp::Neg, &st(F64, &[0., 1., 2., 3.]), &t), F64, &[-0., -2., -1., -3.]);
+        is(B.unary(UnaryOp::Round, &st(F64, &[0.5, 1.5, 2.5, -0.5]), &c(&[4])), F64, &[0., 2., 2., -0.]);
         let i = st(I64, &[-3., 0., 4.]);
         is(B.unary(UnaryOp::Neg, &i, &c(&[3])), I64, &[3., 0., -4.]);
         is(B.unary(UnaryOp::Abs, &i, &c(&[3])), I64, &[3., 0., 4.]);
@@ -923,58 +647,21 @@ mod tests {
         let (a, la) = x23();
         let row = st(F64, &[10., 20., 30.]);
         is(
-            B.binary(
-                BinaryOp::Add,
-                &a,
-                &la,
-                &row,
-                &Layout::new([2, 3], &[0, 1], 0),
-            ),
+            B.binary(BinaryOp::Add, &a, &la, &row, &Layout::new([2, 3], &[0, 1], 0)),
             F64,
             &[11., 22., 33., 14., 25., 36.],
         );
         let ones = st(F64, &[1.; 6]);
         let t = la.permute(&[1, 0]);
-        is(
-            B.binary(BinaryOp::Sub, &a, &t, &ones, &c(&[3, 2])),
-            F64,
-            &[0., 3., 1., 4., 2., 5.],
-        );
-        let (p, q) = (
-            st(I64, &[7., -7., 7., -7., 5.]),
-            st(I64, &[2., 2., -2., -2., 0.]),
-        );
-        is(
-            B.binary(BinaryOp::Div, &p, &c(&[5]), &q, &c(&[5])),
-            I64,
-            &[3., -4., -4., 3., 0.],
-        );
-        let (f, g) = (
-            st(F32, &[0.1f32 as f64, 1.0]),
-            st(F32, &[0.2f32 as f64, NAN]),
-        );
-        is(
-            B.binary(BinaryOp::Add, &f, &c(&[2]), &g, &c(&[2])),
-            F32,
-            &[(0.1f32 + 0.2f32) as f64, NAN],
-        );
-        is(
-            B.binary(BinaryOp::Maximum, &f, &c(&[2]), &g, &c(&[2])),
-            F32,
-            &[0.2f32 as f64, NAN],
-        );
+        is(B.binary(BinaryOp::Sub, &a, &t, &ones, &c(&[3, 2])), F64, &[0., 3., 1., 4., 2., 5.]);
+        let (p, q) = (st(I64, &[7., -7., 7., -7., 5.]), st(I64, &[2., 2., -2., -2., 0.]));
+        is(B.binary(BinaryOp::Div, &p, &c(&[5]), &q, &c(&[5])), I64, &[3., -4., -4., 3., 0.]);
+        let (f, g) = (st(F32, &[0.1f32 as f64, 1.0]), st(F32, &[0.2f32 as f64, NAN]));
+        is(B.binary(BinaryOp::Add, &f, &c(&[2]), &g, &c(&[2])), F32, &[(0.1f32 + 0.2f32) as f64, NAN]);
+        is(B.binary(BinaryOp::Maximum, &f, &c(&[2]), &g, &c(&[2])), F32, &[0.2f32 as f64, NAN]);
         assert!(B.binary(BinaryOp::Add, &a, &la, &p, &c(&[2, 3])).is_err());
         assert!(B.binary(BinaryOp::Add, &a, &la, &a, &c(&[3, 2])).is_err());
-        assert!(
-            B.binary(
-                BinaryOp::Add,
-                &st(Bool, &[1.]),
-                &c(&[1]),
-                &st(Bool, &[1.]),
-                &c(&[1])
-            )
-            .is_err()
-        );
+        assert!(B.binary(BinaryOp::Add, &st(Bool, &[1.]), &c(&[1]), &st(Bool, &[1.]), &c(&[1])).is_err());
     }
 
     #[test]
@@ -986,11 +673,7 @@ mod tests {
         is(B.compare(CmpOp::Gt, &a, &l, &b, &l), Bool, &[0., 0., 1.]);
         let cond = st(Bool, &[1., 0., 1.]);
         let nine = st(F64, &[9.]);
-        is(
-            B.select(&cond, &l, &a, &l, &nine, &Layout::new([3], &[0], 0)),
-            F64,
-            &[1., 9., 3.],
-        );
+        is(B.select(&cond, &l, &a, &l, &nine, &Layout::new([3], &[0], 0)), F64, &[1., 9., 3.]);
         assert!(B.select(&a, &l, &a, &l, &b, &l).is_err());
     }
 
@@ -1001,11 +684,7 @@ mod tests {
         is(B.cast(&x, &l, I64), I64, &[-1., 2., 0., 0.]);
         is(B.cast(&x, &l, Bool), Bool, &[1., 1., 0., 1.]);
         is(B.cast(&st(Bool, &[1., 0.]), &c(&[2]), F32), F32, &[1., 0.]);
-        is(
-            B.cast(&st(F64, &[0.1]), &c(&[1]), F32),
-            F32,
-            &[0.1f32 as f64],
-        );
+        is(B.cast(&st(F64, &[0.1]), &c(&[1]), F32), F32, &[0.1f32 as f64]);
         assert!(B.cast(&st(F64, &[1e300]), &c(&[1]), I64).is_err());
     }
 
@@ -1018,23 +697,9 @@ mod tests {
         B.write_strided(&mut dst, &t, &a, &c(&[3, 2])).unwrap();
         assert_eq!(dst.values(), &[1., 3., 5., 2., 4., 6.]);
         let src = st(F64, &[1., 2., 3., 4.]);
-        assert!(
-            B.write_strided(&mut dst, &Layout::new([2], &[0], 0), &src, &c(&[2]))
-                .is_err()
-        );
-        assert!(
-            B.write_strided(
-                &mut dst,
-                &Layout::new([2, 2], &[1, 1], 0),
-                &src,
-                &c(&[2, 2])
-            )
-            .is_err()
-        );
-        assert!(
-            B.write_strided(&mut dst, &c(&[2, 2]), &st(F32, &[0.; 4]), &c(&[2, 2]))
-                .is_err()
-        );
+        assert!(B.write_strided(&mut dst, &Layout::new([2], &[0], 0), &src, &c(&[2])).is_err());
+        assert!(B.write_strided(&mut dst, &Layout::new([2, 2], &[1, 1], 0), &src, &c(&[2, 2])).is_err());
+        assert!(B.write_strided(&mut dst, &c(&[2, 2]), &st(F32, &[0.; 4]), &c(&[2, 2])).is_err());
         assert_eq!(dst.values(), &[1., 3., 5., 2., 4., 6.]);
     }
 
@@ -1046,86 +711,36 @@ mod tests {
         is(B.reduce(ReduceOp::Sum, &a, &la, &[0, 1]), F64, &[21.]);
         is(B.reduce(ReduceOp::Prod, &a, &la, &[1]), F64, &[6., 120.]);
         is(B.reduce(ReduceOp::Min, &a, &la, &[1]), F64, &[1., 4.]);
+        is(B.reduce(ReduceOp::Max, &a, &la.permute(&[1, 0]), &[0]), F64, &[3., 6.]);
+        is(B.reduce(ReduceOp::Max, &st(F64, &[1., NAN, 3.]), &c(&[3]), &[0]), F64, &[NAN]);
         is(
-            B.reduce(ReduceOp::Max, &a, &la.permute(&[1, 0]), &[0]),
-            F64,
-            &[3., 6.],
-        );
-        is(
-            B.reduce(ReduceOp::Max, &st(F64, &[1., NAN, 3.]), &c(&[3]), &[0]),
-            F64,
-            &[NAN],
-        );
-        is(
-            B.reduce(
-                ReduceOp::Sum,
-                &st(F32, &[0.1f32 as f64, 0.2f32 as f64]),
-                &c(&[2]),
-                &[0],
-            ),
+            B.reduce(ReduceOp::Sum, &st(F32, &[0.1f32 as f64, 0.2f32 as f64]), &c(&[2]), &[0]),
             F32,
             &[(0.1f32 as f64 + 0.2f32 as f64) as f32 as f64],
         );
         let (e, le) = (st(F64, &[]), c(&[2, 0]));
         is(B.reduce(ReduceOp::Sum, &e, &le, &[1]), F64, &[0., 0.]);
-        is(
-            B.reduce(ReduceOp::Max, &e, &le, &[1]),
-            F64,
-            &[f64::NEG_INFINITY; 2],
-        );
-        is(
-            B.reduce(ReduceOp::Min, &e, &le, &[1]),
-            F64,
-            &[f64::INFINITY; 2],
-        );
+        is(B.reduce(ReduceOp::Max, &e, &le, &[1]), F64, &[f64::NEG_INFINITY; 2]);
+        is(B.reduce(ReduceOp::Min, &e, &le, &[1]), F64, &[f64::INFINITY; 2]);
         is(B.reduce(ReduceOp::Prod, &e, &le, &[1]), F64, &[1., 1.]);
         is(B.reduce(ReduceOp::Sum, &e, &le, &[0]), F64, &[]);
         assert!(B.reduce(ReduceOp::Max, &st(I64, &[]), &le, &[1]).is_err());
         assert!(B.reduce(ReduceOp::Sum, &a, &la, &[1, 0]).is_err());
         assert!(B.reduce(ReduceOp::Sum, &a, &la, &[2]).is_err());
-        assert!(
-            B.reduce(ReduceOp::Sum, &st(Bool, &[1.]), &c(&[1]), &[0])
-                .is_err()
-        );
-        assert!(
-            B.reduce(
-                ReduceOp::Sum,
-                &st(I64, &[(1u64 << 53) as f64, 1.]),
-                &c(&[2]),
-                &[0]
-            )
-            .is_err()
-        );
+        assert!(B.reduce(ReduceOp::Sum, &st(Bool, &[1.]), &c(&[1]), &[0]).is_err());
+        assert!(B.reduce(ReduceOp::Sum, &st(I64, &[(1u64 << 53) as f64, 1.]), &c(&[2]), &[0]).is_err());
     }
 
     #[test]
     fn arg_reduce_first_extreme_and_nan() {
         let s = st(F64, &[1., 3., 3., 2., NAN, NAN]);
-        is(
-            B.arg_reduce(ArgReduceOp::ArgMax, &s, &c(&[2, 3]), 1),
-            I64,
-            &[1., 1.],
-        );
+        is(B.arg_reduce(ArgReduceOp::ArgMax, &s, &c(&[2, 3]), 1), I64, &[1., 1.]);
         let s = st(F64, &[3., 1., 1., 0., NAN, NAN]);
-        is(
-            B.arg_reduce(ArgReduceOp::ArgMin, &s, &c(&[2, 3]), 1),
-            I64,
-            &[1., 1.],
-        );
+        is(B.arg_reduce(ArgReduceOp::ArgMin, &s, &c(&[2, 3]), 1), I64, &[1., 1.]);
         let s = st(I64, &[1., 5., 2., 4., 5., 1.]);
-        is(
-            B.arg_reduce(ArgReduceOp::ArgMax, &s, &c(&[2, 3]), 0),
-            I64,
-            &[1., 0., 0.],
-        );
-        assert!(
-            B.arg_reduce(ArgReduceOp::ArgMax, &st(F64, &[]), &c(&[2, 0]), 1)
-                .is_err()
-        );
-        assert!(
-            B.arg_reduce(ArgReduceOp::ArgMax, &s, &c(&[2, 3]), 2)
-                .is_err()
-        );
+        is(B.arg_reduce(ArgReduceOp::ArgMax, &s, &c(&[2, 3]), 0), I64, &[1., 0., 0.]);
+        assert!(B.arg_reduce(ArgReduceOp::ArgMax, &st(F64, &[]), &c(&[2, 0]), 1).is_err());
+        assert!(B.arg_reduce(ArgReduceOp::ArgMax, &s, &c(&[2, 3]), 2).is_err());
     }
 
     #[test]
@@ -1133,11 +748,7 @@ mod tests {
         let (a, la) = x23();
         is(B.cumsum(&a, &la, 1), F64, &[1., 3., 6., 4., 9., 15.]);
         is(B.cumsum(&a, &la, 0), F64, &[1., 2., 3., 5., 7., 9.]);
-        is(
-            B.cumsum(&a, &la.permute(&[1, 0]), 1),
-            F64,
-            &[1., 5., 2., 7., 3., 9.],
-        );
+        is(B.cumsum(&a, &la.permute(&[1, 0]), 1), F64, &[1., 5., 2., 7., 3., 9.]);
         is(B.cumsum(&st(I64, &[]), &c(&[0, 2]), 1), I64, &[]);
         assert!(B.cumsum(&st(Bool, &[1.]), &c(&[1]), 0).is_err());
     }
@@ -1149,30 +760,15 @@ mod tests {
         let want = [58., 64., 139., 154.];
         is(B.matmul(&a, &la, &b, &c(&[3, 2])), F64, &want);
         let bt = st(F64, &[7., 9., 11., 8., 10., 12.]);
-        is(
-            B.matmul(&a, &la, &bt, &c(&[2, 3]).permute(&[1, 0])),
-            F64,
-            &want,
-        );
+        is(B.matmul(&a, &la, &bt, &c(&[2, 3]).permute(&[1, 0])), F64, &want);
         // Batch of two: `a` broadcast (stride 0); the second right factor picks columns 0 and 1.
         let bb = st(F64, &[7., 8., 9., 10., 11., 12., 1., 0., 0., 1., 0., 0.]);
         let la3 = Layout::new([2, 2, 3], &[0, 3, 1], 0);
-        is(
-            B.matmul(&a, &la3, &bb, &c(&[2, 3, 2])),
-            F64,
-            &[58., 64., 139., 154., 1., 2., 4., 5.],
-        );
-        is(
-            B.matmul(&st(F32, &[]), &c(&[2, 0]), &st(F32, &[]), &c(&[0, 3])),
-            F32,
-            &[0.; 6],
-        );
+        is(B.matmul(&a, &la3, &bb, &c(&[2, 3, 2])), F64, &[58., 64., 139., 154., 1., 2., 4., 5.]);
+        is(B.matmul(&st(F32, &[]), &c(&[2, 0]), &st(F32, &[]), &c(&[0, 3])), F32, &[0.; 6]);
         assert!(B.matmul(&a, &la, &b, &c(&[2, 3])).is_err());
         assert!(B.matmul(&a, &la, &b, &c(&[1, 3, 2])).is_err());
-        assert!(
-            B.matmul(&st(I64, &[1.]), &c(&[1, 1]), &st(I64, &[1.]), &c(&[1, 1]))
-                .is_err()
-        );
+        assert!(B.matmul(&st(I64, &[1.]), &c(&[1, 1]), &st(I64, &[1.]), &c(&[1, 1])).is_err());
     }
 
     #[test]
@@ -1180,29 +776,13 @@ mod tests {
         let a = st(F64, &[1., 2., 3., 4.]);
         let (b, e) = (st(F64, &[5., 6.]), st(F64, &[]));
         let (la, lb) = (c(&[2, 2]), c(&[2, 1]));
-        is(
-            B.concat(&[(&a, &la), (&b, &lb), (&e, &c(&[2, 0]))], 1),
-            F64,
-            &[1., 2., 5., 3., 4., 6.],
-        );
-        is(
-            B.concat(&[(&a, &la.permute(&[1, 0])), (&b, &c(&[1, 2]))], 0),
-            F64,
-            &[1., 3., 2., 4., 5., 6.],
-        );
+        is(B.concat(&[(&a, &la), (&b, &lb), (&e, &c(&[2, 0]))], 1), F64, &[1., 2., 5., 3., 4., 6.]);
+        is(B.concat(&[(&a, &la.permute(&[1, 0])), (&b, &c(&[1, 2]))], 0), F64, &[1., 3., 2., 4., 5., 6.]);
         assert!(B.concat(&[(&a, &la), (&b, &lb)], 0).is_err());
         assert!(B.concat(&[], 0).is_err());
 
-        is(
-            B.pad(&a, &la, &[(1, 0), (0, 2)], -1.),
-            F64,
-            &[-1., -1., -1., -1., 1., 2., -1., -1., 3., 4., -1., -1.],
-        );
-        is(
-            B.pad(&st(I64, &[1.]), &c(&[1]), &[(1, 1)], 2.7),
-            I64,
-            &[2., 1., 2.],
-        );
+        is(B.pad(&a, &la, &[(1, 0), (0, 2)], -1.), F64, &[-1., -1., -1., -1., 1., 2., -1., -1., 3., 4., -1., -1.]);
+        is(B.pad(&st(I64, &[1.]), &c(&[1]), &[(1, 1)], 2.7), I64, &[2., 1., 2.]);
         is(B.pad(&e, &c(&[0]), &[(0, 2)], 0.5), F64, &[0.5, 0.5]);
         assert!(B.pad(&a, &la, &[(1, 1)], 0.).is_err());
 
@@ -1218,74 +798,32 @@ mod tests {
     fn gather_and_scatter_add() {
         let (x, lx) = x23();
         let idx = st(I64, &[2., 0., 1., 1.]);
-        is(
-            B.gather(&x, &lx, 1, &idx, &c(&[2, 2])),
-            F64,
-            &[3., 1., 5., 5.],
-        );
-        is(
-            B.gather(&x, &lx, 0, &st(I64, &[1., 0., 1.]), &c(&[1, 3])),
-            F64,
-            &[4., 2., 6.],
-        );
-        assert!(
-            B.gather(&x, &lx, 1, &st(I64, &[3., 0., 0., 0.]), &c(&[2, 2]))
-                .is_err()
-        );
-        assert!(
-            B.gather(&x, &lx, 1, &st(I64, &[-1., 0., 0., 0.]), &c(&[2, 2]))
-                .is_err()
-        );
-        assert!(
-            B.gather(&x, &lx, 1, &st(F64, &[0.; 4]), &c(&[2, 2]))
-                .is_err()
-        );
+        is(B.gather(&x, &lx, 1, &idx, &c(&[2, 2])), F64, &[3., 1., 5., 5.]);
+        is(B.gather(&x, &lx, 0, &st(I64, &[1., 0., 1.]), &c(&[1, 3])), F64, &[4., 2., 6.]);
+        assert!(B.gather(&x, &lx, 1, &st(I64, &[3., 0., 0., 0.]), &c(&[2, 2])).is_err());
+        assert!(B.gather(&x, &lx, 1, &st(I64, &[-1., 0., 0., 0.]), &c(&[2, 2])).is_err());
+        assert!(B.gather(&x, &lx, 1, &st(F64, &[0.; 4]), &c(&[2, 2])).is_err());
         assert!(B.gather(&x, &lx, 1, &idx, &c(&[1, 4])).is_err());
 
         let base = st(F64, &[0.; 6]);
         let idx = st(I64, &[0., 0., 2., 1.]);
         let src = st(F64, &[1., 2., 3., 4.]);
         let l22 = c(&[2, 2]);
-        is(
-            B.scatter_add(&base, &lx, 1, &idx, &l22, &src, &l22),
-            F64,
-            &[3., 0., 0., 0., 4., 3.],
-        );
+        is(B.scatter_add(&base, &lx, 1, &idx, &l22, &src, &l22), F64, &[3., 0., 0., 0., 4., 3.]);
         // Base read through a transposed layout: [[1, 4], [2, 5], [3, 6]].
         let i0 = st(I64, &[2., 0.]);
         is(
-            B.scatter_add(
-                &x,
-                &lx.permute(&[1, 0]),
-                0,
-                &i0,
-                &c(&[1, 2]),
-                &src,
-                &c(&[1, 2]),
-            ),
+            B.scatter_add(&x, &lx.permute(&[1, 0]), 0, &i0, &c(&[1, 2]), &src, &c(&[1, 2])),
             F64,
             &[1., 6., 2., 5., 4., 6.],
         );
         let bad = st(I64, &[0., 0., 3., 1.]);
-        assert!(
-            B.scatter_add(&base, &lx, 1, &bad, &l22, &src, &l22)
-                .is_err()
-        );
-        assert!(
-            B.scatter_add(&base, &lx, 1, &idx, &l22, &src, &c(&[4]))
-                .is_err()
-        );
+        assert!(B.scatter_add(&base, &lx, 1, &bad, &l22, &src, &l22).is_err());
+        assert!(B.scatter_add(&base, &lx, 1, &idx, &l22, &src, &c(&[4])).is_err());
     }
 
     fn geom(h: usize, w: usize, k: usize, s: usize, p: usize, d: usize) -> ConvGeom {
-        ConvGeom {
-            h,
-            w,
-            kernel: (k, k),
-            stride: (s, s),
-            padding: (p, p),
-            dilation: (d, d),
-        }
+        ConvGeom { h, w, kernel: (k, k), stride: (s, s), padding: (p, p), dilation: (d, d) }
     }
 
     #[test]
@@ -1302,16 +840,8 @@ mod tests {
         ];
         assert_eq!(cols.values(), &want);
         // Every pixel lies in four windows.
-        is(
-            B.col2im(&st(F64, &[1.; 64]), &c(&[1, 4, 16]), &g),
-            F64,
-            &[4.; 9],
-        );
-        is(
-            B.col2im(&cols, &c(&[1, 4, 16]), &g),
-            F64,
-            &[4., 8., 12., 16., 20., 24., 28., 32., 36.],
-        );
+        is(B.col2im(&st(F64, &[1.; 64]), &c(&[1, 4, 16]), &g), F64, &[4.; 9]);
+        is(B.col2im(&cols, &c(&[1, 4, 16]), &g), F64, &[4., 8., 12., 16., 20., 24., 28., 32., 36.]);
     }
 
     #[test]
@@ -1320,53 +850,23 @@ mod tests {
         is(
             B.im2col(&x, &c(&[1, 1, 4, 4]), &geom(4, 4, 2, 2, 0, 1)),
             F64,
-            &[
-                1., 3., 9., 11., 2., 4., 10., 12., 5., 7., 13., 15., 6., 8., 14., 16.,
-            ],
+            &[1., 3., 9., 11., 2., 4., 10., 12., 5., 7., 13., 15., 6., 8., 14., 16.],
         );
-        is(
-            B.im2col(&x, &c(&[1, 1, 3, 3]), &geom(3, 3, 2, 1, 0, 2)),
-            F64,
-            &[1., 3., 7., 9.],
-        );
-        is(
-            B.im2col(&x, &c(&[1, 1, 1, 1]), &geom(1, 1, 2, 1, 0, 1)),
-            F64,
-            &[],
-        );
-        assert!(
-            B.im2col(&x, &c(&[1, 1, 4, 4]), &geom(4, 4, 2, 0, 0, 1))
-                .is_err()
-        );
-        assert!(
-            B.im2col(&x, &c(&[1, 1, 4, 4]), &geom(3, 3, 2, 1, 0, 1))
-                .is_err()
-        );
+        is(B.im2col(&x, &c(&[1, 1, 3, 3]), &geom(3, 3, 2, 1, 0, 2)), F64, &[1., 3., 7., 9.]);
+        is(B.im2col(&x, &c(&[1, 1, 1, 1]), &geom(1, 1, 2, 1, 0, 1)), F64, &[]);
+        assert!(B.im2col(&x, &c(&[1, 1, 4, 4]), &geom(4, 4, 2, 0, 0, 1)).is_err());
+        assert!(B.im2col(&x, &c(&[1, 1, 4, 4]), &geom(3, 3, 2, 1, 0, 1)).is_err());
         assert!(B.im2col(&x, &c(&[16]), &geom(4, 4, 2, 1, 0, 1)).is_err());
-        assert!(
-            B.col2im(&x, &c(&[1, 3, 4]), &geom(3, 3, 2, 1, 0, 1))
-                .is_err()
-        );
+        assert!(B.col2im(&x, &c(&[1, 3, 4]), &geom(3, 3, 2, 1, 0, 1)).is_err());
     }
 
     #[test]
     fn col2im_is_the_adjoint_of_im2col() {
-        let g = ConvGeom {
-            h: 4,
-            w: 5,
-            kernel: (2, 3),
-            stride: (2, 1),
-            padding: (1, 2),
-            dilation: (1, 2),
-        };
+        let g = ConvGeom { h: 4, w: 5, kernel: (2, 3), stride: (2, 1), padding: (1, 2), dilation: (1, 2) };
         let (oh, ow) = (g.out_h(), g.out_w());
         assert_eq!((oh, ow), (3, 5));
-        let x: Vec<f64> = (0..2 * 2 * 4 * 5)
-            .map(|i| f64::from(i * 7 % 11) - 5.)
-            .collect();
-        let y: Vec<f64> = (0..2 * 12 * 15)
-            .map(|i| f64::from(i * 5 % 13) - 6.)
-            .collect();
+        let x: Vec<f64> = (0..2 * 2 * 4 * 5).map(|i| f64::from(i * 7 % 11) - 5.).collect();
+        let y: Vec<f64> = (0..2 * 12 * 15).map(|i| f64::from(i * 5 % 13) - 6.).collect();
         let cols = B.im2col(&st(F64, &x), &c(&[2, 2, 4, 5]), &g).unwrap();
         let img = B.col2im(&st(F64, &y), &c(&[2, 12, oh * ow]), &g).unwrap();
         let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(p, q)| p * q).sum::<f64>();
@@ -1376,16 +876,12 @@ mod tests {
 
     #[test]
     fn random_is_the_core_stream() {
-        for (dist, dtype) in [
-            (Distribution::Uniform { low: -1., high: 2. }, F32),
-            (Distribution::Normal { mean: 1., std: 3. }, F64),
-        ] {
+        for (dist, dtype) in
+            [(Distribution::Uniform { low: -1., high: 2. }, F32), (Distribution::Normal { mean: 1., std: 3. }, F64)]
+        {
             let r = B.random(dist, dtype, 5, 42).unwrap();
             assert_eq!(r.dtype(), dtype);
-            assert_eq!(
-                r.values(),
-                func_core::random::sample(dist, dtype, 5, 42).to_f64_vec()
-            );
+            assert_eq!(r.values(), func_core::random::sample(dist, dtype, 5, 42).to_f64_vec());
             assert_eq!(r, B.random(dist, dtype, 5, 42).unwrap());
             assert_ne!(r, B.random(dist, dtype, 5, 43).unwrap());
         }

@@ -18,7 +18,8 @@ use std::fmt;
 use std::sync::Arc;
 
 /// The largest number of logical elements a generated tensor argument has
-/// (some convolution and pooling samples go a little beyond it).
+/// (some convolution and pooling samples go a little beyond it), except for
+/// the deliberately large arguments of [`large_shape`].
 pub const MAX_NUMEL: usize = 200;
 
 /// How an [`ArgSpec`] is laid out in memory when built.
@@ -363,8 +364,12 @@ pub fn element(domain: Domain, dtype: DType) -> BoxedStrategy<f64> {
             ]
             .boxed(),
             Domain::Coarse => (-4i32..=4).prop_map(|k| f64::from(k) / 2.0).boxed(),
-            Domain::Positive => prop_oneof![3 => 0.05..4.0f64, 1 => (1i32..=8).prop_map(|k| f64::from(k) / 2.0)].boxed(),
-            Domain::AboveMinusOne => prop_oneof![3 => -0.95..4.0f64, 1 => (-1i32..=8).prop_map(|k| f64::from(k) / 2.0)].boxed(),
+            Domain::Positive => {
+                prop_oneof![3 => 0.05..4.0f64, 1 => (1i32..=8).prop_map(|k| f64::from(k) / 2.0)].boxed()
+            }
+            Domain::AboveMinusOne => {
+                prop_oneof![3 => -0.95..4.0f64, 1 => (-1i32..=8).prop_map(|k| f64::from(k) / 2.0)].boxed()
+            }
             Domain::NonZero => signed((0.5..4.0f64).boxed()),
             Domain::NearOne => signed((0.5..1.5f64).boxed()),
             Domain::Unit => (0.0..1.0f64).boxed(),
@@ -520,6 +525,77 @@ pub fn index_arg(shape: Vec<usize>, len: usize) -> BoxedStrategy<ArgSpec> {
     arg_with(shape, DType::I64, Arc::new(move |n| indices(len, n)))
 }
 
+/// The number of elements from which [`large_shape`] generates shapes:
+/// above the sizes at which optimized backends switch to parallel, tiled or
+/// blocked kernels (func-cpu: 2^15 elements).
+pub const LARGE_NUMEL: usize = 1 << 15;
+
+/// A shape of at least [`LARGE_NUMEL`] (and at most about 40,000) elements:
+/// `[n]`, `[a, b]` or `[c, a, b]`.
+pub fn large_shape() -> BoxedStrategy<Vec<usize>> {
+    prop_oneof![
+        1 => (32_768usize..=40_000).prop_map(|n| vec![n]),
+        2 => (182usize..=200, 182usize..=200).prop_map(|(a, b)| vec![a, b]),
+        1 => (2usize..=3, 128usize..=140, 128usize..=140).prop_map(|(c, a, b)| vec![c, a, b]),
+    ]
+    .boxed()
+}
+
+/// SplitMix64: the next value of a seeded stream.
+fn splitmix(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// `n` values of `domain` (its finite part) for `dtype`, from a seeded
+/// stream rather than one strategy per element: cheap for large tensors
+/// (shrinking only changes the seed).
+pub fn bulk_values(domain: Domain, dtype: DType, n: usize) -> BoxedStrategy<Vec<f64>> {
+    any::<u64>()
+        .prop_map(move |seed| {
+            let mut state = seed;
+            (0..n)
+                .map(|_| {
+                    let r = splitmix(&mut state);
+                    let u = (r >> 11) as f64 / (1u64 << 53) as f64;
+                    let neg = r & 1 == 1;
+                    let ints = |lo: i64, hi: i64| (lo + ((hi - lo + 1) as f64 * u) as i64).min(hi) as f64;
+                    match dtype {
+                        DType::Bool => f64::from(u8::from(neg)),
+                        DType::I64 => {
+                            let (lo, hi) = domain.int_range();
+                            if domain == Domain::NonZero {
+                                let m = ints(1, hi);
+                                if neg { -m } else { m }
+                            } else {
+                                ints(lo, hi)
+                            }
+                        }
+                        DType::F32 | DType::F64 => match domain {
+                            Domain::Any | Domain::Finite => -4.0 + 8.0 * u,
+                            Domain::Coarse => ints(-4, 4) / 2.0,
+                            Domain::Positive => 0.05 + 3.95 * u,
+                            Domain::AboveMinusOne => -0.95 + 4.95 * u,
+                            Domain::NonZero => (0.5 + 3.5 * u) * if neg { -1.0 } else { 1.0 },
+                            Domain::NearOne => (0.5 + u) * if neg { -1.0 } else { 1.0 },
+                            Domain::Unit => u,
+                            Domain::Ints(lo, hi) => ints(lo, hi),
+                        },
+                    }
+                })
+                .collect()
+        })
+        .boxed()
+}
+
+/// A large argument: [`bulk_values`] of `domain` and a random [`ViewKind`].
+pub fn bulk_arg(shape: Vec<usize>, dtype: DType, domain: Domain) -> BoxedStrategy<ArgSpec> {
+    arg_with(shape, dtype, Arc::new(move |n| bulk_values(domain, dtype, n)))
+}
+
 /// `f32` or `f64`.
 pub fn float_dtype() -> BoxedStrategy<DType> {
     prop_oneof![Just(DType::F32), Just(DType::F64)].boxed()
@@ -589,7 +665,10 @@ mod tests {
             assert_eq!(t.dtype(), spec.dtype);
             let want = HostData::from_f64(&spec.data, spec.dtype).to_f64_vec();
             let got = t.to_vec::<f64>();
-            assert!(got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())), "{spec}");
+            assert!(
+                got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())),
+                "{spec}"
+            );
         }
     }
 }
