@@ -37,6 +37,32 @@ fn main() {
     let y = img.conv2d(&k, None, Conv2dOptions { padding: (1, 1), ..Default::default() });
     println!("conv2d -> shape {}; max_pool2d -> shape {}", y.shape(), y.max_pool2d((2, 2), (2, 2), (0, 0)).shape());
 
+    println!("\n== vmap: write a function of one example, run it on a batch ==");
+    let w = Tensor::from_vec(vec![1.0f32, 0.5, -1.0], [3]);
+    let score = |x: &Tensor| x.dot(&w).tanh();
+    let batch = Tensor::randn([4, 3], DType::F32, &mut g);
+    println!("vmap(score)(batch [4, 3]) = {}", vmap(score)(&batch));
+    let by_columns = vmap_with(|c: &Tensor| c.sum(), VmapOptions::new().in_dims(1));
+    println!("vmap over columns (in_dims 1) = {}", by_columns(&batch));
+
+    println!("\n== grad, per-sample gradients, Jacobians, Hessians ==");
+    let f = |x: &Tensor| (x.sin() * x).sum();
+    let x0 = Tensor::from_vec(vec![0.0f32, 1.0, 2.0], [3]);
+    println!("grad(sum(sin(x) * x)) at {x0} = {}", grad(f)(&x0));
+    let loss = |(w, x, y): &(Tensor, Tensor, Tensor)| (x.dot(w) - y).square();
+    let ys = Tensor::from_vec(vec![1.0f32, 0.0, -1.0, 2.0], [4]);
+    let per_sample = vmap_with(grad(loss), VmapOptions::new().in_dims((None, Some(0), Some(0))));
+    let (gw, _, _) = per_sample(&(w.clone(), batch.clone(), ys));
+    println!("per-sample gradients of a squared error, one row per example:\n{gw}");
+    let predict = |x: &Tensor| x.linear(&a.t(), None).tanh();
+    let xin = Tensor::randn([4], DType::F32, &mut g);
+    println!("jacrev(predict) [3, 4] =\n{}", jacrev(predict)(&xin));
+    println!("jacfwd agrees: max |difference| = {}", (jacrev(predict)(&xin) - jacfwd(predict)(&xin)).abs().max());
+    println!("hessian(sum(sin(x) * x)) =\n{}", hessian(f)(&x0));
+    let v = Tensor::ones([3], DType::F32);
+    let (_, hvp) = jvp(grad(f), &x0, &v);
+    println!("Hessian-vector product jvp(grad(f), x, v) = {hvp}");
+
     println!("\n== Errors name the operation and the shapes ==");
     let err = x.try_matmul(&x).unwrap_err();
     println!("x.try_matmul(&x): {err}");

@@ -164,6 +164,14 @@ fn large_elementwise_takes_the_parallel_path() {
                 elems(&r, la).iter().zip(elems(&r, lb)).map(|(x, y)| rounded(&[x * y], dt)[0]).collect();
             assert!(same(&got, &want));
         }
+        for l in [Layout::contiguous([4, 100, 100]).permute(&[0, 2, 1]), Layout::contiguous([64, 64]).permute(&[1, 0])]
+        {
+            let c = Layout::contiguous(l.shape().clone());
+            let got = host(&Cpu.binary(BinaryOp::Add, &s, &l, &s, &c).unwrap());
+            let want: Vec<f64> =
+                elems(&r, &l).iter().zip(elems(&r, &c)).map(|(x, y)| rounded(&[x + y], dt)[0]).collect();
+            assert!(same(&got, &want));
+        }
         let scalar = Layout::new([n, n], &[0, 0], 3);
         let got = host(&Cpu.binary(BinaryOp::Sub, &s, &c, &s, &scalar).unwrap());
         assert!(same(&got, &elems(&r, &c).iter().map(|x| rounded(&[x - r[3]], dt)[0]).collect::<Vec<_>>()));
@@ -250,6 +258,10 @@ fn large_reductions_take_every_path() {
         (Layout::contiguous([3, 40000]), vec![1]),
         (Layout::contiguous([20, 100, 60]), vec![1]),
         (Layout::contiguous([20, 100, 60]), vec![0, 2]),
+        (Layout::contiguous([2, 5000, 4]), vec![1]),
+        (Layout::contiguous([20, 50, 4]), vec![1]),
+        (Layout::contiguous([20, 50, 4]), vec![0, 1]),
+        (Layout::contiguous([5000, 4]), vec![1]),
         (Layout::contiguous([200, 1]).broadcast_to(&Shape::from([200, 300])), vec![0]),
     ];
     for (l, axes) in cases {
@@ -331,6 +343,9 @@ fn matmul_matches_reference() {
         (Layout::contiguous([64, 8, 9]), Layout::contiguous([9, 7]).broadcast_to(&Shape::from([64, 9, 7]))),
         (t(&[150, 120]), Layout::contiguous([150, 130])),
         (Layout::contiguous([1, 4]), Layout::contiguous([4, 1])),
+        (Layout::contiguous([4, 20, 30]), Layout::contiguous([30, 25]).broadcast_to(&Shape::from([4, 30, 25]))),
+        (t(&[3, 30, 20]), Layout::contiguous([3, 30, 25])),
+        (Layout::contiguous([1, 30]).broadcast_to(&Shape::from([20, 30])), t(&[25, 30])),
         (Layout::contiguous([0, 4]), Layout::contiguous([4, 5])),
         (Layout::contiguous([3, 0]), Layout::contiguous([0, 5])),
         (Layout::contiguous([3, 4]), Layout::contiguous([4, 0])),
