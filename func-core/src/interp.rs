@@ -200,10 +200,39 @@ pub fn set_frame<B: Backend>(frame: Option<Arc<Frame<B>>>) -> FrameGuard {
 /// A transform body looks like this (see the test interpreters in this crate
 /// for complete ones):
 ///
-/// ```ignore
-/// let level = Level::new("mytransform");
-/// let interp = Arc::new(MyInterp { level: level.clone() });
-/// let out = with_interpreter(interp, || f(&wrap(level, x)));
+/// ```
+/// use func_core::{bind, with_interpreter, Interpreter, Level, Primitive, Result, Tensor};
+/// use func_testkit::RefBackend;
+/// use std::sync::Arc;
+/// type T = Tensor<RefBackend>;
+///
+/// /// An identity transform: its tracer wraps the value one level down.
+/// struct Identity(Level);
+/// impl Interpreter<RefBackend> for Identity {
+///     fn level(&self) -> &Level { &self.0 }
+///     fn process(&self, prim: &Primitive, args: &[&T]) -> Result<T> {
+///         let inner: Vec<T> = args.iter().map(|a| a.tracer_data::<T>(&self.0).cloned().unwrap_or_else(|| (*a).clone())).collect();
+///         let y = bind(prim.clone(), &inner.iter().collect::<Vec<_>>())?;
+///         Ok(Tensor::new_tracer(&self.0, y.shape().clone(), y.dtype(), y))
+///     }
+///     fn copy_into(&self, dst: &T, src: &T, _op: &str) -> Result<()> {
+///         dst.tracer_data::<T>(&self.0).unwrap_or(dst).try_copy_(src.tracer_data::<T>(&self.0).unwrap_or(src))
+///     }
+///     fn lower_for_read(&self, t: &T, _op: &str) -> Result<T> {
+///         Ok(t.tracer_data::<T>(&self.0).cloned().unwrap_or_else(|| t.clone()))
+///     }
+/// }
+///
+/// let x = T::from_vec(vec![1.0f64, 2.0], [2]);
+/// let level = Level::new("identity");
+/// let interp = Arc::new(Identity(level.clone()));
+/// let y = with_interpreter::<RefBackend, _>(interp, || {
+///     let xt = T::new_tracer(&level, x.shape().clone(), x.dtype(), x.clone());
+///     let yt = (&xt * &xt).sum();
+///     yt.tracer_data::<T>(&level).cloned().unwrap()
+/// });
+/// assert_eq!(y.item::<f64>(), 5.0);
+/// assert!(!level.is_alive());
 /// ```
 pub fn with_interpreter<B: Backend, R>(interp: Arc<dyn Interpreter<B>>, f: impl FnOnce() -> R) -> R {
     let level = interp.level().clone();

@@ -53,8 +53,8 @@ pub(crate) struct Inner<B: Backend> {
 ///
 /// # Examples
 ///
-/// ```ignore
-/// use func::Tensor;
+/// ```
+/// # type Tensor = func_core::Tensor<func_testkit::RefBackend>;
 /// let a = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0], [2, 2]);
 /// let b = &a + &a.t();
 /// assert_eq!(b.to_vec::<f32>(), vec![2.0, 5.0, 5.0, 8.0]);

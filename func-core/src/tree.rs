@@ -68,10 +68,15 @@ impl fmt::Display for TreeDef {
 ///
 /// # Examples
 ///
-/// ```ignore
-/// let tree = (a.clone(), vec![b.clone(), c.clone()]);
-/// let leaves = tree.leaves();              // [a, b, c]
+/// ```
+/// use func_core::{Tensor, TensorTree};
+/// type T = Tensor<func_testkit::RefBackend>;
+/// let (a, b, c) = (T::scalar(1.0f64), T::scalar(2.0f64), T::scalar(3.0f64));
+/// let tree = (a, vec![b, c]);
+/// let leaves = tree.leaves(); // [a, b, c]
 /// let doubled = tree.rebuild(&mut leaves.iter().map(|t| t * 2.0));
+/// assert_eq!(doubled.1[1].item::<f64>(), 6.0);
+/// assert_eq!(tree.tree_def().to_string(), "(Tensor[], (Tensor[], Tensor[]))");
 /// ```
 pub trait TensorTree<B: Backend>: Sized {
     /// Append the leaves, depth first, left to right.

@@ -13,10 +13,15 @@ use crate::{Backend, DType, Distribution, Error, Primitive, Result, Shape, Tenso
 ///
 /// # Examples
 ///
-/// ```ignore
+/// ```
+/// use func_core::{DType, Generator};
+/// type Tensor = func_core::Tensor<func_testkit::RefBackend>;
 /// let mut g = Generator::new(0);
 /// let a = Tensor::randn([2, 3], DType::F32, &mut g);
 /// let b = Tensor::randn([2, 3], DType::F32, &mut g); // different from a
+/// assert_ne!(a.to_vec::<f32>(), b.to_vec::<f32>());
+/// let a2 = Tensor::randn([2, 3], DType::F32, &mut Generator::new(0));
+/// assert_eq!(a.to_vec::<f32>(), a2.to_vec::<f32>());
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Generator {
