@@ -180,8 +180,9 @@ fn main() {
         let p = cnn_params(4);
         let x = randn(&[64, 1, 28, 28], 5);
         let y = labels(64, 6);
-        let per_example =
-            |(p, x, y): &(Params, Tensor, Tensor)| grad(|p: &Params| cnn(p, &x.unsqueeze(0)).nll_loss(&y.unsqueeze(0)))(p);
+        let per_example = |(p, x, y): &(Params, Tensor, Tensor)| {
+            grad(|p: &Params| cnn(p, &x.unsqueeze(0)).nll_loss(&y.unsqueeze(0)))(p)
+        };
         let psg = vmap_with(per_example, VmapOptions::new().in_dims((None, Some(0), Some(0))));
         let inputs = (p, x, y);
         run("psg_cnn_b64", &mut || {

@@ -46,8 +46,8 @@ where
 {
     let (pd, td) = (primals.tree_def(), tangents.tree_def());
     let (pl, tl) = (primals.leaves(), tangents.leaves());
-    let same = pd.same_structure(&td)
-        && pl.iter().zip(&tl).all(|(p, t)| p.shape() == t.shape() && p.dtype() == t.dtype());
+    let same =
+        pd.same_structure(&td) && pl.iter().zip(&tl).all(|(p, t)| p.shape() == t.shape() && p.dtype() == t.dtype());
     if !same {
         return Err(Error::transform(
             "jvp",

@@ -2,8 +2,8 @@
 //! All are written in Tensor operations, so they are themselves
 //! differentiable and batchable (NOTE: [rules are tensor programs]).
 
-use func_core::{BinaryOp, DType, Result, Shape, Tensor, UnaryOp};
 use func_core::{Backend, ReduceOp};
+use func_core::{BinaryOp, DType, Result, Shape, Tensor, UnaryOp};
 
 /// A partial derivative of an elementwise op: often a constant, kept
 /// symbolic so that no multiplication by one is ever run.
@@ -107,7 +107,12 @@ pub(crate) fn unbroadcast<B: Backend>(t: &Tensor<B>, shape: &Shape) -> Result<Te
 
 /// `g` reshaped to keep the reduced `axes` as size 1, then broadcast to
 /// `shape` (the adjoint of a sum over `axes`).
-pub(crate) fn expand_reduced<B: Backend>(g: &Tensor<B>, axes: &[usize], keepdim: bool, shape: &Shape) -> Result<Tensor<B>> {
+pub(crate) fn expand_reduced<B: Backend>(
+    g: &Tensor<B>,
+    axes: &[usize],
+    keepdim: bool,
+    shape: &Shape,
+) -> Result<Tensor<B>> {
     let g = if keepdim { g.clone() } else { g.try_reshape_to(keep_shape(shape, axes))? };
     g.try_broadcast_to(shape.clone())
 }
@@ -123,7 +128,12 @@ fn isize_axes(axes: &[usize]) -> Vec<isize> {
 
 /// Where `x` attains the reduced extreme `y` (keepdim), each position's share
 /// of the derivative: 1 / (number of ties).
-pub(crate) fn extreme_weights<B: Backend>(x: &Tensor<B>, y: &Tensor<B>, axes: &[usize], keepdim: bool) -> Result<Tensor<B>> {
+pub(crate) fn extreme_weights<B: Backend>(
+    x: &Tensor<B>,
+    y: &Tensor<B>,
+    axes: &[usize],
+    keepdim: bool,
+) -> Result<Tensor<B>> {
     let yk = if keepdim { y.clone() } else { y.try_reshape_to(keep_shape(x.shape(), axes))? };
     let mask = x.eq(&yk).to_dtype(x.dtype());
     let count = mask.sum_dims(&isize_axes(axes), true);
@@ -132,7 +142,12 @@ pub(crate) fn extreme_weights<B: Backend>(x: &Tensor<B>, y: &Tensor<B>, axes: &[
 
 /// `d prod(x over axes) / d x` at every position, correct with zeros: the
 /// product of the other elements.
-pub(crate) fn prod_partials<B: Backend>(x: &Tensor<B>, y: &Tensor<B>, axes: &[usize], keepdim: bool) -> Result<Tensor<B>> {
+pub(crate) fn prod_partials<B: Backend>(
+    x: &Tensor<B>,
+    y: &Tensor<B>,
+    axes: &[usize],
+    keepdim: bool,
+) -> Result<Tensor<B>> {
     let ax = isize_axes(axes);
     let yk = if keepdim { y.clone() } else { y.try_reshape_to(keep_shape(x.shape(), axes))? };
     let is_zero = x.eq_scalar(0.0);
@@ -148,7 +163,13 @@ pub(crate) fn prod_partials<B: Backend>(x: &Tensor<B>, y: &Tensor<B>, axes: &[us
 
 /// The adjoint of `slice(axis, start, start + len*step, step)` on a
 /// dimension of size `n`: `g` spread back with zeros.
-pub(crate) fn unslice<B: Backend>(g: &Tensor<B>, axis: usize, start: usize, step: usize, n: usize) -> Result<Tensor<B>> {
+pub(crate) fn unslice<B: Backend>(
+    g: &Tensor<B>,
+    axis: usize,
+    start: usize,
+    step: usize,
+    n: usize,
+) -> Result<Tensor<B>> {
     let len = g.dims()[axis];
     let spread = if step == 1 || len == 0 {
         g.clone()
@@ -176,7 +197,13 @@ pub(crate) fn unslice<B: Backend>(g: &Tensor<B>, axis: usize, start: usize, step
 
 /// The adjoint of `diagonal(offset, d1, d2)` of an input of `shape`: `g`
 /// (diagonal last) placed on that diagonal of zeros.
-pub(crate) fn undiagonal<B: Backend>(g: &Tensor<B>, shape: &Shape, offset: isize, d1: usize, d2: usize) -> Result<Tensor<B>> {
+pub(crate) fn undiagonal<B: Backend>(
+    g: &Tensor<B>,
+    shape: &Shape,
+    offset: isize,
+    d1: usize,
+    d2: usize,
+) -> Result<Tensor<B>> {
     let len = g.dims()[g.ndim() - 1];
     let (n1, n2) = (shape[d1], shape[d2]);
     // [.., L] -> [.., L, L] diagonal matrices.

@@ -19,9 +19,12 @@ pub(crate) struct JvpInterp {
 impl JvpInterp {
     pub(crate) fn wrap<B: Backend>(&self, primal: Tensor<B>, tangent: Option<Tensor<B>>) -> Tensor<B> {
         match tangent {
-            Some(t) if primal.dtype().is_float() => {
-                Tensor::new_tracer(&self.level, primal.shape().clone(), primal.dtype(), Dual(RwLock::new((primal, Some(t)))))
-            }
+            Some(t) if primal.dtype().is_float() => Tensor::new_tracer(
+                &self.level,
+                primal.shape().clone(),
+                primal.dtype(),
+                Dual(RwLock::new((primal, Some(t)))),
+            ),
             _ => primal,
         }
     }
@@ -101,7 +104,9 @@ pub(crate) fn jvp_rule<B: Backend>(
         Primitive::Reduce { op, axes, keepdim } => {
             let Some(t) = &tans[0] else { return Ok(None) };
             let x = &primals[0];
-            let sum = |v: &Tensor<B>| bind(Primitive::Reduce { op: func_core::ReduceOp::Sum, axes: axes.clone(), keepdim: *keepdim }, &[v]);
+            let sum = |v: &Tensor<B>| {
+                bind(Primitive::Reduce { op: func_core::ReduceOp::Sum, axes: axes.clone(), keepdim: *keepdim }, &[v])
+            };
             match op {
                 func_core::ReduceOp::Sum => Ok(Some(sum(t)?)),
                 func_core::ReduceOp::Max | func_core::ReduceOp::Min => {

@@ -107,7 +107,12 @@ fn dims_of<B: Backend>(t: &Tensor<B>) -> Shape {
 
 /// The pullback of `prim` at `primals` with output `y`; `needs[i]` says
 /// whether operand `i` wants a cotangent.
-pub(crate) fn vjp_rule<B: Backend>(prim: &Primitive, primals: &[Tensor<B>], y: &Tensor<B>, needs: &[bool]) -> Result<Pullback<B>> {
+pub(crate) fn vjp_rule<B: Backend>(
+    prim: &Primitive,
+    primals: &[Tensor<B>],
+    y: &Tensor<B>,
+    needs: &[bool],
+) -> Result<Pullback<B>> {
     let need = |i: usize| needs.get(i).copied().unwrap_or(false);
     Ok(match prim {
         Primitive::Full { .. }
@@ -125,9 +130,7 @@ pub(crate) fn vjp_rule<B: Backend>(prim: &Primitive, primals: &[Tensor<B>], y: &
         Primitive::Binary(op) => {
             let (da, db) = derivs::binary(*op, &primals[0], &primals[1], y)?;
             let (na, nb) = (need(0), need(1));
-            Box::new(move |g| {
-                Ok(vec![if na { da.scale(g)? } else { None }, if nb { db.scale(g)? } else { None }])
-            })
+            Box::new(move |g| Ok(vec![if na { da.scale(g)? } else { None }, if nb { db.scale(g)? } else { None }]))
         }
         Primitive::Select => {
             let c = primals[0].clone();

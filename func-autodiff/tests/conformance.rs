@@ -131,7 +131,8 @@ fn run_loss(c: &Case, loss: fn(&P, &T, &T) -> T) -> bool {
             assert_dict_close(&what, &gp, &c.expected, TOL);
         }
         "grad_and_value_mean" => {
-            let batched = vmap_with(|(p, x, y): &(P, T, T)| loss(p, x, y), VmapOptions::new().in_dims((None, Some(0), Some(0))));
+            let batched =
+                vmap_with(|(p, x, y): &(P, T, T)| loss(p, x, y), VmapOptions::new().in_dims((None, Some(0), Some(0))));
             let (g, v) = grad_and_value(|p: &P| batched(&(p.clone(), xs.clone(), ys.clone())).mean())(&p);
             let e = c.expected.list();
             assert_dict_close(&what, &g, &e[0], TOL);
@@ -184,7 +185,11 @@ fn every_golden_case_without_mutation() {
             "mlp" => run_mlp(&c),
             name => scalar_fn(name).is_some_and(|f| run_scalar(&c, f)),
         };
-        if done { ran.push(format!("{} {}", c.function, c.transform)) } else { skipped.push(format!("{} {}", c.function, c.transform)) }
+        if done {
+            ran.push(format!("{} {}", c.function, c.transform))
+        } else {
+            skipped.push(format!("{} {}", c.function, c.transform))
+        }
     }
     // Only the cases that need functionalize are left for it.
     assert!(skipped.iter().all(|s| s.starts_with("mutating")), "cases with no runner: {skipped:?}");

@@ -60,10 +60,8 @@ fn vjp_of_vjp_and_jvp_of_vjp() {
     let g = |x: &T| vjp(f, x).1(&u);
     let (_, back) = vjp(g, &x);
     let w = v(&[0.5, -1.0]);
-    let expect: Vec<f64> = [(0.3f64, 1.0, 0.5), (-1.2, 2.0, -1.0)]
-        .iter()
-        .map(|(x, u, w)| w * u * (2.0 * x.cos() - x * x.sin()))
-        .collect();
+    let expect: Vec<f64> =
+        [(0.3f64, 1.0, 0.5), (-1.2, 2.0, -1.0)].iter().map(|(x, u, w)| w * u * (2.0 * x.cos() - x * x.sin())).collect();
     close(&back(&w), &expect);
     let (_, t) = jvp(g, &x, &w);
     close(&t, &expect);
@@ -184,10 +182,11 @@ fn error_grad_of_non_scalar() {
 #[test]
 fn error_tangent_structure_or_shape() {
     let err = try_jvp(|x: &T| x * 2.0, &v(&[1.0, 2.0]), &v(&[1.0])).err().map(|e| e.to_string()).unwrap_or_default();
-    assert!(err.contains("same structure, shapes and dtypes") && err.contains("Tensor[2]") && err.contains("Tensor[1]"), "{err}");
-    let err = try_jvp(|(a, _b): &(T, T)| a * 2.0, &(v(&[1.0]), v(&[1.0])), &(v(&[1.0]), v(&[1.0])))
-        .map(|_| ())
-        .err();
+    assert!(
+        err.contains("same structure, shapes and dtypes") && err.contains("Tensor[2]") && err.contains("Tensor[1]"),
+        "{err}"
+    );
+    let err = try_jvp(|(a, _b): &(T, T)| a * 2.0, &(v(&[1.0]), v(&[1.0])), &(v(&[1.0]), v(&[1.0]))).map(|_| ()).err();
     assert!(err.is_none());
 }
 
@@ -197,7 +196,10 @@ fn error_cotangent_structure_or_shape() {
     let msg = panic_message(|| {
         back(&(v(&[1.0, 1.0]), v(&[1.0])));
     });
-    assert!(msg.contains("cotangents") && msg.contains("(Tensor[2], Tensor[])") && msg.contains("(Tensor[2], Tensor[1])"), "{msg}");
+    assert!(
+        msg.contains("cotangents") && msg.contains("(Tensor[2], Tensor[])") && msg.contains("(Tensor[2], Tensor[1])"),
+        "{msg}"
+    );
 }
 
 #[test]

@@ -134,7 +134,9 @@ impl Dims {
                 fill(t, *d, out);
                 true
             }
-            (Dims::Seq(ds), TreeDef::Seq(ts)) => ds.len() == ts.len() && ds.iter().zip(ts).all(|(d, t)| d.collect(t, out)),
+            (Dims::Seq(ds), TreeDef::Seq(ts)) => {
+                ds.len() == ts.len() && ds.iter().zip(ts).all(|(d, t)| d.collect(t, out))
+            }
             (Dims::Map(ds), TreeDef::Map(ts)) => {
                 ds.len() == ts.len() && ds.iter().zip(ts).all(|((kd, d), (kt, t))| kd == kt && d.collect(t, out))
             }

@@ -132,9 +132,7 @@ fn error_chunk_size_zero() {
 #[test]
 fn error_item_and_to_vec_under_vmap() {
     let msg = panic_message(|| {
-        vmap(|x: &T| {
-            if x.sum().item::<f64>() > 0.0 { x.clone() } else { -x }
-        })(&seq(&[2, 2]));
+        vmap(|x: &T| if x.sum().item::<f64>() > 0.0 { x.clone() } else { -x })(&seq(&[2, 2]));
     });
     assert!(msg.contains("item()") && msg.contains("data-dependent control flow"), "{msg}");
     assert!(msg.contains("where_"), "{msg}");

@@ -190,8 +190,15 @@ pub enum BinaryOp {
 
 impl BinaryOp {
     /// Every binary op.
-    pub const ALL: [BinaryOp; 7] =
-        [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Pow, BinaryOp::Maximum, BinaryOp::Minimum];
+    pub const ALL: [BinaryOp; 7] = [
+        BinaryOp::Add,
+        BinaryOp::Sub,
+        BinaryOp::Mul,
+        BinaryOp::Div,
+        BinaryOp::Pow,
+        BinaryOp::Maximum,
+        BinaryOp::Minimum,
+    ];
 
     /// Lower-case name.
     pub fn name(self) -> &'static str {
@@ -467,10 +474,24 @@ pub trait Backend: Clone + Debug + Default + Send + Sync + 'static {
     fn unary(&self, op: UnaryOp, s: &Self::Storage, l: &Layout) -> Result<Self::Storage>;
 
     /// Elementwise `op` of equal-shape, equal-dtype operands.
-    fn binary(&self, op: BinaryOp, a: &Self::Storage, la: &Layout, b: &Self::Storage, lb: &Layout) -> Result<Self::Storage>;
+    fn binary(
+        &self,
+        op: BinaryOp,
+        a: &Self::Storage,
+        la: &Layout,
+        b: &Self::Storage,
+        lb: &Layout,
+    ) -> Result<Self::Storage>;
 
     /// Elementwise comparison of equal-shape, equal-dtype operands; output bool.
-    fn compare(&self, op: CmpOp, a: &Self::Storage, la: &Layout, b: &Self::Storage, lb: &Layout) -> Result<Self::Storage>;
+    fn compare(
+        &self,
+        op: CmpOp,
+        a: &Self::Storage,
+        la: &Layout,
+        b: &Self::Storage,
+        lb: &Layout,
+    ) -> Result<Self::Storage>;
 
     /// `cond ? a : b` elementwise; `cond` is bool; all three have the same shape.
     fn select(
@@ -524,7 +545,14 @@ pub trait Backend: Clone + Debug + Default + Send + Sync + 'static {
     /// `torch.gather`: output has the index's shape, which equals the input's
     /// shape except along `axis`; `out[.., j, ..] = s[.., idx[.., j, ..], ..]`.
     /// Indices are i64 in `0..l.dims()[axis]` (checked above).
-    fn gather(&self, s: &Self::Storage, l: &Layout, axis: usize, idx: &Self::Storage, il: &Layout) -> Result<Self::Storage>;
+    fn gather(
+        &self,
+        s: &Self::Storage,
+        l: &Layout,
+        axis: usize,
+        idx: &Self::Storage,
+        il: &Layout,
+    ) -> Result<Self::Storage>;
 
     /// `torch.scatter_add`: a copy of `base` with `src[.., j, ..]` added at
     /// `[.., idx[.., j, ..], ..]`; `idx` and `src` share a shape equal to the

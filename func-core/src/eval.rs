@@ -89,8 +89,9 @@ pub(crate) fn eval<B: Backend>(prim: &Primitive, args: &[&Tensor<B>]) -> Result<
         Primitive::Matmul => {
             let ((sa, la), (sb, lb)) = (arg(0)?, arg(1)?);
             let (ra, rb) = (la.ndim(), lb.ndim());
-            let batch = Shape::broadcast(&la.dims()[..ra - 2], &lb.dims()[..rb - 2])
-                .ok_or_else(|| Error::shape_mismatch("matmul", la.shape(), lb.shape(), "have batch dimensions that do not broadcast"))?;
+            let batch = Shape::broadcast(&la.dims()[..ra - 2], &lb.dims()[..rb - 2]).ok_or_else(|| {
+                Error::shape_mismatch("matmul", la.shape(), lb.shape(), "have batch dimensions that do not broadcast")
+            })?;
             let (m, k, n) = (la.dims()[ra - 2], la.dims()[ra - 1], lb.dims()[rb - 1]);
             let mut sa_shape = batch.clone();
             sa_shape.0.extend([m, k]);
@@ -221,7 +222,11 @@ pub(crate) fn write_concrete<B: Backend>(dst: &Tensor<B>, src: &Tensor<B>, op: &
         ));
     }
     if src.dtype() != dst.dtype() {
-        return Err(Error::dtype(op, src.dtype(), format!("source dtype must equal the destination's {}", dst.dtype())));
+        return Err(Error::dtype(
+            op,
+            src.dtype(),
+            format!("source dtype must equal the destination's {}", dst.dtype()),
+        ));
     }
     let (ss, sl) = parts(src, op)?;
     if Arc::ptr_eq(ds, ss) {

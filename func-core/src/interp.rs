@@ -154,9 +154,8 @@ thread_local! {
 /// The current frame for backend `B` on this thread (`None`: evaluate on the
 /// backend).
 pub fn current_frame<B: Backend>() -> Option<Arc<Frame<B>>> {
-    CURRENT.with(|c| {
-        c.borrow().as_ref().and_then(|b| b.downcast_ref::<Option<Arc<Frame<B>>>>()).and_then(|f| f.clone())
-    })
+    CURRENT
+        .with(|c| c.borrow().as_ref().and_then(|b| b.downcast_ref::<Option<Arc<Frame<B>>>>()).and_then(|f| f.clone()))
 }
 
 fn set_current<B: Backend>(frame: Option<Arc<Frame<B>>>) -> Option<Box<dyn Any>> {

@@ -318,7 +318,9 @@ impl Layout {
         let mut view_numel = 1usize;
         for tensor_d in (0..old_dims.len()).rev() {
             tensor_numel *= old_dims[tensor_d];
-            if tensor_d == 0 || (old_dims[tensor_d - 1] != 1 && old_strides[tensor_d - 1] != tensor_numel * chunk_base_stride) {
+            if tensor_d == 0
+                || (old_dims[tensor_d - 1] != 1 && old_strides[tensor_d - 1] != tensor_numel * chunk_base_stride)
+            {
                 while view_d >= 0 && (view_numel < tensor_numel || new_dims[view_d as usize] == 1) {
                     new_strides[view_d as usize] = view_numel * chunk_base_stride;
                     view_numel *= new_dims[view_d as usize];

@@ -73,7 +73,9 @@ impl<B: Backend> Tensor<B> {
     // ----- construction of handles -------------------------------------------------------------
 
     pub(crate) fn from_storage(storage: Arc<StorageCell<B>>, layout: Layout, dtype: DType) -> Tensor<B> {
-        Tensor { inner: Arc::new(Inner { shape: layout.shape().clone(), dtype, repr: Repr::Concrete { storage, layout } }) }
+        Tensor {
+            inner: Arc::new(Inner { shape: layout.shape().clone(), dtype, repr: Repr::Concrete { storage, layout } }),
+        }
     }
 
     /// Wrap a fresh backend storage holding `layout`'s elements.
@@ -85,7 +87,13 @@ impl<B: Backend> Tensor<B> {
     /// Make a tracer of `level` with logical `shape` and `dtype`, carrying a
     /// transform's own `data`. Used by transform crates.
     pub fn new_tracer<T: Any + Send + Sync>(level: &Level, shape: Shape, dtype: DType, data: T) -> Tensor<B> {
-        Tensor { inner: Arc::new(Inner { shape, dtype, repr: Repr::Tracer(Tracer { level: level.clone(), data: Box::new(data) }) }) }
+        Tensor {
+            inner: Arc::new(Inner {
+                shape,
+                dtype,
+                repr: Repr::Tracer(Tracer { level: level.clone(), data: Box::new(data) }),
+            }),
+        }
     }
 
     /// The data of this tensor if it is a tracer of `level` with data type `T`.
@@ -276,7 +284,11 @@ impl<B: Backend> Tensor<B> {
         if self.numel() != 1 {
             return Err(Error::invalid(
                 "item",
-                format!("a Tensor with {} elements cannot be converted to a scalar (shape {})", self.numel(), self.shape()),
+                format!(
+                    "a Tensor with {} elements cannot be converted to a scalar (shape {})",
+                    self.numel(),
+                    self.shape()
+                ),
             ));
         }
         let v = T::from_host(self.try_to_host("item")?);

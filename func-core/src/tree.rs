@@ -26,7 +26,9 @@ impl TreeDef {
     pub fn same_structure(&self, other: &TreeDef) -> bool {
         match (self, other) {
             (TreeDef::Leaf(_), TreeDef::Leaf(_)) | (TreeDef::Nothing, TreeDef::Nothing) => true,
-            (TreeDef::Seq(a), TreeDef::Seq(b)) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same_structure(y)),
+            (TreeDef::Seq(a), TreeDef::Seq(b)) => {
+                a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same_structure(y))
+            }
             (TreeDef::Map(a), TreeDef::Map(b)) => {
                 a.len() == b.len() && a.iter().zip(b).all(|((ka, x), (kb, y))| ka == kb && x.same_structure(y))
             }

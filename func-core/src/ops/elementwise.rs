@@ -32,7 +32,11 @@ impl<B: Backend> Tensor<B> {
     pub fn try_unary(&self, op: UnaryOp) -> Result<Tensor<B>> {
         let ok_dtype = self.dtype().is_float() || (self.dtype() == DType::I64 && op.supports_int());
         if !ok_dtype {
-            return Err(Error::dtype(op.name(), self.dtype(), "expected a floating point tensor; cast it with .to_dtype(DType::F32) first"));
+            return Err(Error::dtype(
+                op.name(),
+                self.dtype(),
+                "expected a floating point tensor; cast it with .to_dtype(DType::F32) first",
+            ));
         }
         bind(Primitive::Unary(op), &[self])
     }
@@ -270,7 +274,12 @@ impl<B: Backend> Tensor<B> {
         }
         let (a, b) = a.try_broadcast_pair(b, "where")?;
         let shape = Shape::broadcast(cond.dims(), a.dims()).ok_or_else(|| {
-            Error::shape_mismatch("where", cond.shape(), a.shape(), "(condition and values) cannot be broadcast together")
+            Error::shape_mismatch(
+                "where",
+                cond.shape(),
+                a.shape(),
+                "(condition and values) cannot be broadcast together",
+            )
         })?;
         let c = if cond.shape() != &shape { cond.try_broadcast_to(shape.clone())? } else { cond.clone() };
         let a = if a.shape() != &shape { a.try_broadcast_to(shape.clone())? } else { a };

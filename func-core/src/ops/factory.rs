@@ -82,7 +82,10 @@ impl<B: Backend> Tensor<B> {
     /// When `step` is 0 or has the wrong sign for the range.
     pub fn try_arange(start: f64, end: f64, step: f64, dtype: DType) -> Result<Tensor<B>> {
         if step == 0.0 || ((end - start) * step < 0.0) {
-            return Err(Error::invalid("arange", format!("upper bound ({end}) and step ({step}) sign are inconsistent with start ({start})")));
+            return Err(Error::invalid(
+                "arange",
+                format!("upper bound ({end}) and step ({step}) sign are inconsistent with start ({start})"),
+            ));
         }
         let len = ((end - start) / step).ceil().max(0.0) as usize;
         bind(Primitive::Arange { start, step, len, dtype }, &[])

@@ -19,13 +19,23 @@ impl<B: Backend> Tensor<B> {
             return Err(Error::dtype("gather", index.dtype(), "expected an i64 index tensor"));
         }
         if index.ndim() != self.ndim() {
-            return Err(Error::shape_mismatch("gather", self.shape(), index.shape(), "index tensor must have the same number of dimensions as input"));
+            return Err(Error::shape_mismatch(
+                "gather",
+                self.shape(),
+                index.shape(),
+                "index tensor must have the same number of dimensions as input",
+            ));
         }
         let mut src = self.clone();
         for d in 0..self.ndim() {
             if d != axis {
                 if index.dims()[d] > self.dims()[d] {
-                    return Err(Error::shape_mismatch("gather", self.shape(), index.shape(), format!("size of index dim {d} exceeds the input's")));
+                    return Err(Error::shape_mismatch(
+                        "gather",
+                        self.shape(),
+                        index.shape(),
+                        format!("size of index dim {d} exceeds the input's"),
+                    ));
                 }
                 if index.dims()[d] < self.dims()[d] {
                     src = src.try_slice(d as isize, 0, index.dims()[d] as isize, 1)?;
@@ -73,11 +83,22 @@ impl<B: Backend> Tensor<B> {
             return Err(Error::dtype("scatter_add", index.dtype(), "expected an i64 index tensor"));
         }
         if index.shape() != src.shape() {
-            return Err(Error::shape_mismatch("scatter_add", index.shape(), src.shape(), "(index and src) must be equal"));
+            return Err(Error::shape_mismatch(
+                "scatter_add",
+                index.shape(),
+                src.shape(),
+                "(index and src) must be equal",
+            ));
         }
-        let fits = index.ndim() == self.ndim() && (0..self.ndim()).all(|d| d == axis || index.dims()[d] == self.dims()[d]);
+        let fits =
+            index.ndim() == self.ndim() && (0..self.ndim()).all(|d| d == axis || index.dims()[d] == self.dims()[d]);
         if !fits {
-            return Err(Error::shape_mismatch("scatter_add", self.shape(), index.shape(), format!("(self and index) must be equal except in dim {axis}")));
+            return Err(Error::shape_mismatch(
+                "scatter_add",
+                self.shape(),
+                index.shape(),
+                format!("(self and index) must be equal except in dim {axis}"),
+            ));
         }
         let src = src.try_to_dtype(self.dtype())?;
         bind(Primitive::ScatterAdd { axis }, &[self, index, &src])

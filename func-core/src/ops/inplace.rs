@@ -26,8 +26,8 @@ impl<B: Backend> Tensor<B> {
 
     /// `copy_` reported as the in-place operation `op`.
     fn write_named(&self, src: &Tensor<B>, op: &str) -> Result<()> {
-        let ok_shape = src.ndim() <= self.ndim()
-            && Shape::broadcast(src.dims(), self.dims()).as_ref() == Some(self.shape());
+        let ok_shape =
+            src.ndim() <= self.ndim() && Shape::broadcast(src.dims(), self.dims()).as_ref() == Some(self.shape());
         if !ok_shape {
             return Err(Error::shape_mismatch(
                 op,

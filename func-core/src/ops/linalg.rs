@@ -14,13 +14,22 @@ impl<B: Backend> Tensor<B> {
     /// not broadcast, or the dtype is not float.
     pub fn try_matmul(&self, other: &Tensor<B>) -> Result<Tensor<B>> {
         if self.ndim() == 0 || other.ndim() == 0 {
-            return Err(Error::shape_mismatch("matmul", self.shape(), other.shape(), "both arguments to matmul need to be at least 1D"));
+            return Err(Error::shape_mismatch(
+                "matmul",
+                self.shape(),
+                other.shape(),
+                "both arguments to matmul need to be at least 1D",
+            ));
         }
         if !self.dtype().is_float() || self.dtype() != other.dtype() {
             return Err(Error::dtype(
                 "matmul",
                 if self.dtype().is_float() { other.dtype() } else { self.dtype() },
-                format!("expected both operands to be floating point of one dtype, got {} and {}", self.dtype(), other.dtype()),
+                format!(
+                    "expected both operands to be floating point of one dtype, got {} and {}",
+                    self.dtype(),
+                    other.dtype()
+                ),
             ));
         }
         let a = if self.ndim() == 1 { self.unsqueeze(0) } else { self.clone() };
@@ -35,7 +44,12 @@ impl<B: Backend> Tensor<B> {
             ));
         }
         if crate::Shape::broadcast(&a.dims()[..ra - 2], &b.dims()[..rb - 2]).is_none() {
-            return Err(Error::shape_mismatch("matmul", self.shape(), other.shape(), "have batch dimensions that do not broadcast"));
+            return Err(Error::shape_mismatch(
+                "matmul",
+                self.shape(),
+                other.shape(),
+                "have batch dimensions that do not broadcast",
+            ));
         }
         let mut out = bind(Primitive::Matmul, &[&a, &b])?;
         if other.ndim() == 1 {

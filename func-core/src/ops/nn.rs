@@ -77,19 +77,30 @@ impl<B: Backend> Tensor<B> {
     /// # Errors
     ///
     /// When the input is not 4-D or a stride/dilation is 0.
-    pub fn try_unfold(&self, kernel: (usize, usize), stride: (usize, usize), padding: (usize, usize), dilation: (usize, usize)) -> Result<Tensor<B>> {
+    pub fn try_unfold(
+        &self,
+        kernel: (usize, usize),
+        stride: (usize, usize),
+        padding: (usize, usize),
+        dilation: (usize, usize),
+    ) -> Result<Tensor<B>> {
         if self.ndim() != 4 {
             return Err(Error::invalid_shape("unfold", self.shape(), "expected a 4-D input [N, C, H, W]"));
         }
         if stride.0 == 0 || stride.1 == 0 || dilation.0 == 0 || dilation.1 == 0 || kernel.0 == 0 || kernel.1 == 0 {
-            return Err(Error::invalid("unfold", format!("kernel {kernel:?}, stride {stride:?} and dilation {dilation:?} must be positive")));
+            return Err(Error::invalid(
+                "unfold",
+                format!("kernel {kernel:?}, stride {stride:?} and dilation {dilation:?} must be positive"),
+            ));
         }
         let geom = ConvGeom { h: self.dims()[2], w: self.dims()[3], kernel, stride, padding, dilation };
         if geom.out_h() == 0 || geom.out_w() == 0 {
             return Err(Error::invalid_shape(
                 "unfold",
                 self.shape(),
-                format!("the kernel {kernel:?} (dilation {dilation:?}) is larger than the padded input ({padding:?} padding)"),
+                format!(
+                    "the kernel {kernel:?} (dilation {dilation:?}) is larger than the padded input ({padding:?} padding)"
+                ),
             ));
         }
         bind(Primitive::Im2col(geom), &[self])
@@ -101,11 +112,22 @@ impl<B: Backend> Tensor<B> {
     /// # Errors
     ///
     /// When the column count does not match the geometry.
-    pub fn try_fold(&self, out: (usize, usize), kernel: (usize, usize), stride: (usize, usize), padding: (usize, usize), dilation: (usize, usize)) -> Result<Tensor<B>> {
+    pub fn try_fold(
+        &self,
+        out: (usize, usize),
+        kernel: (usize, usize),
+        stride: (usize, usize),
+        padding: (usize, usize),
+        dilation: (usize, usize),
+    ) -> Result<Tensor<B>> {
         let geom = ConvGeom { h: out.0, w: out.1, kernel, stride, padding, dilation };
         let kk = kernel.0 * kernel.1;
         if self.ndim() != 3 || kk == 0 || self.dims()[1] % kk != 0 || self.dims()[2] != geom.out_h() * geom.out_w() {
-            return Err(Error::invalid_shape("fold", self.shape(), format!("does not match kernel {kernel:?} and output size {out:?}")));
+            return Err(Error::invalid_shape(
+                "fold",
+                self.shape(),
+                format!("does not match kernel {kernel:?} and output size {out:?}"),
+            ));
         }
         bind(Primitive::Col2im(geom), &[self])
     }
@@ -122,7 +144,12 @@ impl<B: Backend> Tensor<B> {
             return self.unsqueeze(0).try_conv2d(weight, bias, opts)?.try_squeeze_dim(0);
         }
         if self.ndim() != 4 || weight.ndim() != 4 {
-            return Err(Error::shape_mismatch("conv2d", self.shape(), weight.shape(), "(input, weight): expected a 4-D input [N, C, H, W] and a 4-D weight [O, C/groups, kh, kw]"));
+            return Err(Error::shape_mismatch(
+                "conv2d",
+                self.shape(),
+                weight.shape(),
+                "(input, weight): expected a 4-D input [N, C, H, W] and a 4-D weight [O, C/groups, kh, kw]",
+            ));
         }
         let (n, c) = (self.dims()[0], self.dims()[1]);
         let (o, cg, kh, kw) = (weight.dims()[0], weight.dims()[1], weight.dims()[2], weight.dims()[3]);
@@ -132,11 +159,21 @@ impl<B: Backend> Tensor<B> {
                 "conv2d",
                 self.shape(),
                 weight.shape(),
-                format!("(input, weight) with groups={g}: expected input to have {} channels, but got {c} channels", cg * g),
+                format!(
+                    "(input, weight) with groups={g}: expected input to have {} channels, but got {c} channels",
+                    cg * g
+                ),
             ));
         }
         let cols = self.try_unfold((kh, kw), opts.stride, opts.padding, opts.dilation)?;
-        let geom = ConvGeom { h: self.dims()[2], w: self.dims()[3], kernel: (kh, kw), stride: opts.stride, padding: opts.padding, dilation: opts.dilation };
+        let geom = ConvGeom {
+            h: self.dims()[2],
+            w: self.dims()[3],
+            kernel: (kh, kw),
+            stride: opts.stride,
+            padding: opts.padding,
+            dilation: opts.dilation,
+        };
         let (oh, ow) = (geom.out_h(), geom.out_w());
         let k = cg * kh * kw;
         let out = if g == 1 {
@@ -149,7 +186,12 @@ impl<B: Backend> Tensor<B> {
         match bias {
             Some(b) => {
                 if b.dims() != [o] {
-                    return Err(Error::shape_mismatch("conv2d", weight.shape(), b.shape(), format!("(weight, bias): bias must have shape [{o}]")));
+                    return Err(Error::shape_mismatch(
+                        "conv2d",
+                        weight.shape(),
+                        b.shape(),
+                        format!("(weight, bias): bias must have shape [{o}]"),
+                    ));
                 }
                 out.try_add(&b.try_reshape_to([1, o, 1, 1])?)
             }
@@ -166,14 +208,26 @@ impl<B: Backend> Tensor<B> {
         ok(self.try_conv2d(weight, bias, opts))
     }
 
-    fn pool_windows(&self, op: &str, kernel: (usize, usize), stride: (usize, usize), padding: (usize, usize), pad_value: f64) -> Result<(Tensor<B>, [usize; 4])> {
+    fn pool_windows(
+        &self,
+        op: &str,
+        kernel: (usize, usize),
+        stride: (usize, usize),
+        padding: (usize, usize),
+        pad_value: f64,
+    ) -> Result<(Tensor<B>, [usize; 4])> {
         let x = if self.ndim() == 3 { self.unsqueeze(0) } else { self.clone() };
         if x.ndim() != 4 {
             return Err(Error::invalid_shape(op, self.shape(), "expected a 3-D or 4-D input ([N,] C, H, W)"));
         }
         let (n, c, h, w) = (x.dims()[0], x.dims()[1], x.dims()[2], x.dims()[3]);
         if padding.0 * 2 > kernel.0 || padding.1 * 2 > kernel.1 {
-            return Err(Error::invalid(op, format!("pad should be at most half of effective kernel size, but got pad={padding:?} and kernel_size={kernel:?}")));
+            return Err(Error::invalid(
+                op,
+                format!(
+                    "pad should be at most half of effective kernel size, but got pad={padding:?} and kernel_size={kernel:?}"
+                ),
+            ));
         }
         let x = x.try_reshape_to([n * c, 1, h, w])?;
         let x = x.try_pad(&[(0, 0), (0, 0), padding, padding], pad_value)?;
@@ -211,8 +265,13 @@ impl<B: Backend> Tensor<B> {
     ///
     /// When the shapes do not fit or `target` is not i64.
     pub fn nll_loss(&self, target: &Tensor<B>) -> Tensor<B> {
-        assert!(target.dtype() == DType::I64, "nll_loss: expected an i64 target of class indices, got {}", target.dtype());
-        let (logp, t) = if self.ndim() == 1 { (self.unsqueeze(0), target.reshape_to([1])) } else { (self.clone(), target.clone()) };
+        assert!(
+            target.dtype() == DType::I64,
+            "nll_loss: expected an i64 target of class indices, got {}",
+            target.dtype()
+        );
+        let (logp, t) =
+            if self.ndim() == 1 { (self.unsqueeze(0), target.reshape_to([1])) } else { (self.clone(), target.clone()) };
         assert!(
             logp.ndim() == 2 && t.dims() == [logp.dims()[0]],
             "nll_loss: expected input [N, C] and target [N], got input {} and target {}",

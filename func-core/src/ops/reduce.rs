@@ -28,7 +28,11 @@ impl<B: Backend> Tensor<B> {
         if matches!(op, ReduceOp::Max | ReduceOp::Min) && axes.iter().any(|&a| self.dims()[a] == 0) {
             return Err(Error::invalid(
                 op.name(),
-                format!("cannot reduce over a zero-size dimension of shape {} (the {} of no elements is undefined)", self.shape(), op.name()),
+                format!(
+                    "cannot reduce over a zero-size dimension of shape {} (the {} of no elements is undefined)",
+                    self.shape(),
+                    op.name()
+                ),
             ));
         }
         let src = match self.dtype() {

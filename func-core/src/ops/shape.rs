@@ -14,7 +14,14 @@ impl<B: Backend> Tensor<B> {
     /// When the sizes do not hold the same number of elements.
     pub fn try_reshape(&self, shape: &[isize]) -> Result<Tensor<B>> {
         let shape = infer_shape(shape, self.numel()).map_err(|why| {
-            Error::invalid("reshape", format!("shape {shape:?} is invalid for input of size {} (shape {}): {why}", self.numel(), self.shape()))
+            Error::invalid(
+                "reshape",
+                format!(
+                    "shape {shape:?} is invalid for input of size {} (shape {}): {why}",
+                    self.numel(),
+                    self.shape()
+                ),
+            )
         })?;
         self.try_reshape_to(shape)
     }
@@ -66,7 +73,10 @@ impl<B: Backend> Tensor<B> {
     pub fn try_permute(&self, dims: &[isize]) -> Result<Tensor<B>> {
         let n = self.ndim();
         if dims.len() != n {
-            return Err(Error::invalid("permute", format!("number of dims don't match: got {} dims for a tensor of shape {}", dims.len(), self.shape())));
+            return Err(Error::invalid(
+                "permute",
+                format!("number of dims don't match: got {} dims for a tensor of shape {}", dims.len(), self.shape()),
+            ));
         }
         let perm: DimVec<usize> = dims.iter().map(|&d| norm_dim("permute", d, n)).collect::<Result<_>>()?;
         let mut seen = vec![false; n];
@@ -160,8 +170,11 @@ impl<B: Backend> Tensor<B> {
     /// When the shapes are incompatible.
     pub fn expand(&self, sizes: &[isize]) -> Tensor<B> {
         let lead = sizes.len().saturating_sub(self.ndim());
-        let shape: Vec<usize> =
-            sizes.iter().enumerate().map(|(i, &s)| if s < 0 && i >= lead { self.dims()[i - lead] } else { s.max(0) as usize }).collect();
+        let shape: Vec<usize> = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &s)| if s < 0 && i >= lead { self.dims()[i - lead] } else { s.max(0) as usize })
+            .collect();
         self.broadcast_to(shape)
     }
 
@@ -203,7 +216,11 @@ impl<B: Backend> Tensor<B> {
     pub fn narrow(&self, dim: isize, start: usize, length: usize) -> Tensor<B> {
         let axis = ok(norm_dim("narrow", dim, self.ndim()));
         if start + length > self.dims()[axis] {
-            panic!("narrow: start ({start}) + length ({length}) exceeds dimension size ({}) of dim {axis} in shape {}", self.dims()[axis], self.shape());
+            panic!(
+                "narrow: start ({start}) + length ({length}) exceeds dimension size ({}) of dim {axis} in shape {}",
+                self.dims()[axis],
+                self.shape()
+            );
         }
         self.slice(axis as isize, start as isize, (start + length) as isize, 1)
     }
@@ -217,7 +234,10 @@ impl<B: Backend> Tensor<B> {
         let axis = norm_dim("select", dim, self.ndim())?;
         let n = self.dims()[axis] as isize;
         if index < -n || index >= n {
-            return Err(Error::invalid("select", format!("index {index} is out of bounds for dimension {axis} with size {n}")));
+            return Err(Error::invalid(
+                "select",
+                format!("index {index} is out of bounds for dimension {axis} with size {n}"),
+            ));
         }
         let i = if index < 0 { index + n } else { index };
         let s = self.try_slice(axis as isize, i, i + 1, 1)?;
@@ -326,7 +346,8 @@ impl<B: Backend> Tensor<B> {
         let dtype = tensors.iter().fold(first.dtype(), |d, t| d.promote(t.dtype()));
         let mut parts = Vec::with_capacity(tensors.len());
         for (i, t) in tensors.iter().enumerate() {
-            let same = t.ndim() == first.ndim() && t.dims().iter().zip(first.dims()).enumerate().all(|(d, (a, b))| d == axis || a == b);
+            let same = t.ndim() == first.ndim()
+                && t.dims().iter().zip(first.dims()).enumerate().all(|(d, (a, b))| d == axis || a == b);
             if !same {
                 return Err(Error::shape_mismatch(
                     "cat",
@@ -362,7 +383,12 @@ impl<B: Backend> Tensor<B> {
         let first = tensors.first().ok_or_else(|| Error::invalid("stack", "expected a non-empty list of Tensors"))?;
         for (i, t) in tensors.iter().enumerate() {
             if t.shape() != first.shape() {
-                return Err(Error::shape_mismatch("stack", first.shape(), t.shape(), format!("(tensors 0 and {i}): stack expects each tensor to be equal size")));
+                return Err(Error::shape_mismatch(
+                    "stack",
+                    first.shape(),
+                    t.shape(),
+                    format!("(tensors 0 and {i}): stack expects each tensor to be equal size"),
+                ));
             }
         }
         let axis = norm_dim("stack", dim, first.ndim() + 1)? as isize;
@@ -388,7 +414,10 @@ impl<B: Backend> Tensor<B> {
         assert!(size > 0, "split: split_size must be positive, got 0");
         let axis = ok(norm_dim("split", dim, self.ndim()));
         let n = self.dims()[axis];
-        (0..n.max(1)).step_by(size).map(|s| self.slice(axis as isize, s as isize, (s + size).min(n) as isize, 1)).collect()
+        (0..n.max(1))
+            .step_by(size)
+            .map(|s| self.slice(axis as isize, s as isize, (s + size).min(n) as isize, 1))
+            .collect()
     }
 
     /// Split into `chunks` nearly equal pieces along `dim` (torch's `chunk`); views.
@@ -411,7 +440,15 @@ impl<B: Backend> Tensor<B> {
     /// When `pads` does not have one entry per dimension.
     pub fn try_pad(&self, pads: &[(usize, usize)], value: f64) -> Result<Tensor<B>> {
         if pads.len() != self.ndim() {
-            return Err(Error::invalid("pad", format!("expected {} (before, after) pairs for shape {}, got {}", self.ndim(), self.shape(), pads.len())));
+            return Err(Error::invalid(
+                "pad",
+                format!(
+                    "expected {} (before, after) pairs for shape {}, got {}",
+                    self.ndim(),
+                    self.shape(),
+                    pads.len()
+                ),
+            ));
         }
         if pads.iter().all(|&(a, b)| a == 0 && b == 0) {
             return Ok(self.clone());
