@@ -165,3 +165,36 @@ fn captured_unbatched_tensors_are_constants() {
     let f = vmap(|x: &T| x * &w);
     assert_eq!(f(&t(&[1.0, 1.0, 3.0, 3.0], &[2, 2])).to_vec::<f64>(), vec![1.0, 2.0, 3.0, 6.0]);
 }
+
+#[test]
+fn vmapped_matmul_is_one_batched_matmul() {
+    use func_testkit::record_primitives;
+    let w = seq(&[3, 4]);
+    let xs = seq(&[5, 2, 3]);
+    // Batched lhs, plain rhs: the batch folds into M (one GEMM).
+    let (y, names) = record_primitives(|xs: &T| vmap(|x: &T| x.matmul(&w))(xs), &xs);
+    assert_eq!(names.iter().filter(|n| **n == "matmul").count(), 1, "{names:?}");
+    assert!(!names.iter().any(|n| *n == "concat" || *n == "slice"), "{names:?}");
+    assert_eq!(y.dims(), &[5, 2, 4]);
+    // Both batched.
+    let ws = seq(&[5, 3, 4]);
+    let (_, names) = record_primitives(
+        |(xs, ws): &(T, T)| vmap(|(x, w): &(T, T)| x.matmul(w))(&(xs.clone(), ws.clone())),
+        &(xs, ws),
+    );
+    assert_eq!(names.iter().filter(|n| **n == "matmul").count(), 1, "{names:?}");
+}
+
+#[test]
+fn vmapped_conv_is_one_im2col_and_one_matmul() {
+    use func_core::Conv2dOptions;
+    use func_testkit::record_primitives;
+    let k = seq(&[2, 1, 2, 2]);
+    let imgs = seq(&[4, 1, 1, 3, 3]);
+    let conv = |x: &T| x.conv2d(&k, None, Conv2dOptions::default());
+    let (y, names) = record_primitives(|xs: &T| vmap(conv)(xs), &imgs);
+    assert_eq!(names.iter().filter(|n| **n == "im2col").count(), 1, "{names:?}");
+    assert_eq!(names.iter().filter(|n| **n == "matmul").count(), 1, "{names:?}");
+    let looped = T::stack(&(0..4).map(|i| conv(&imgs.select(0, i))).collect::<Vec<_>>(), 0);
+    assert_eq!(y.to_vec::<f64>(), looped.to_vec::<f64>());
+}
