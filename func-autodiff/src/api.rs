@@ -63,7 +63,7 @@ where
     let interp = Arc::new(JvpInterp { level: Level::new("jvp") });
     let it = interp.clone();
     with_interpreter::<B, _>(interp, move || {
-        let wrapped: Vec<Tensor<B>> = pl.into_iter().zip(tl).map(|(p, t)| it.wrap(p, Some(t))).collect();
+        let wrapped: Vec<Tensor<B>> = pl.into_iter().zip(tl).map(|(p, t)| it.wrap(p, Some(t), false)).collect();
         let (y, aux) = f(&like(primals, wrapped));
         let (ys, ts): (Vec<_>, Vec<_>) = y
             .leaves()

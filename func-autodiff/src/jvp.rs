@@ -4,27 +4,30 @@
 //! are symbolic zeros (`None`) until something makes them nonzero, and
 //! integer/bool results never carry one.
 
+use crate::alias::{Aliasing, is_view_prim};
 use crate::derivs;
 use func_core::{Backend, DType, Error, Interpreter, Level, Primitive, Result, Tensor, bind};
 use std::sync::RwLock;
 
 /// The data of a JVP tracer. The pair is behind a lock so an in-place op can
 /// rebind it (NOTE: [autodiff in-place rebinds]).
-pub(crate) struct Dual<B: Backend>(RwLock<(Tensor<B>, Option<Tensor<B>>)>);
+pub(crate) struct Dual<B: Backend> {
+    pair: RwLock<(Tensor<B>, Option<Tensor<B>>)>,
+    alias: Aliasing,
+}
 
 pub(crate) struct JvpInterp {
     pub(crate) level: Level,
 }
 
 impl JvpInterp {
-    pub(crate) fn wrap<B: Backend>(&self, primal: Tensor<B>, tangent: Option<Tensor<B>>) -> Tensor<B> {
+    pub(crate) fn wrap<B: Backend>(&self, primal: Tensor<B>, tangent: Option<Tensor<B>>, is_view: bool) -> Tensor<B> {
         match tangent {
-            Some(t) if primal.dtype().is_float() => Tensor::new_tracer(
-                &self.level,
-                primal.shape().clone(),
-                primal.dtype(),
-                Dual(RwLock::new((primal, Some(t)))),
-            ),
+            Some(t) if primal.dtype().is_float() => {
+                let (shape, dtype) = (primal.shape().clone(), primal.dtype());
+                let data = Dual { pair: RwLock::new((primal, Some(t))), alias: Aliasing::new(is_view) };
+                Tensor::new_tracer(&self.level, shape, dtype, data)
+            }
             _ => primal,
         }
     }
@@ -32,7 +35,7 @@ impl JvpInterp {
     /// (primal, tangent) of `t` at this level.
     pub(crate) fn unwrap<B: Backend>(&self, t: &Tensor<B>) -> (Tensor<B>, Option<Tensor<B>>) {
         match t.tracer_data::<Dual<B>>(&self.level) {
-            Some(d) => d.0.read().unwrap_or_else(|p| p.into_inner()).clone(),
+            Some(d) => d.pair.read().unwrap_or_else(|p| p.into_inner()).clone(),
             None => (t.clone(), None),
         }
     }
@@ -157,18 +160,25 @@ impl<B: Backend> Interpreter<B> for JvpInterp {
         let refs: Vec<&Tensor<B>> = primals.iter().collect();
         let y = bind(prim.clone(), &refs)?;
         let t = jvp_rule(prim, &primals, &tans, &y)?;
-        Ok(self.wrap(y, t))
+        let view = is_view_prim(prim) && t.is_some();
+        if view {
+            for a in args {
+                if let Some(d) = a.tracer_data::<Dual<B>>(&self.level) {
+                    d.alias.mark_viewed();
+                }
+            }
+        }
+        Ok(self.wrap(y, t, view))
     }
 
     fn copy_into(&self, dst: &Tensor<B>, src: &Tensor<B>, op: &str) -> Result<()> {
         let Some(d) = dst.tracer_data::<Dual<B>>(&self.level) else {
             return Err(captured_mutation("jvp", op, dst));
         };
-        // NOTE: [autodiff in-place rebinds] The traced tensor is rebound to the
-        // new (primal, tangent); its old primal storage is left as it was, so
-        // values that earlier rules captured stay valid.
+        // NOTE: [autodiff in-place rebinds]
+        d.alias.check_write("jvp", op, dst.shape())?;
         let (sp, st) = self.unwrap(src);
-        *d.0.write().unwrap_or_else(|p| p.into_inner()) = (sp, st);
+        *d.pair.write().unwrap_or_else(|p| p.into_inner()) = (sp, st);
         Ok(())
     }
 

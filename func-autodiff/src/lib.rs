@@ -46,13 +46,16 @@
 //!   return a tree shaped like the input, each leaf of shape
 //!   `output shape ++ leaf shape`. `hessian` takes one tensor input.
 //! - **In-place operations** on traced tensors rebind the traced value (NOTE:
-//!   [autodiff in-place rebinds]): derivatives are right, and values recorded
-//!   earlier are not disturbed, but the write does not reach the storage of
-//!   other views of the same tensor. For programs that mutate views, wrap the
-//!   function in `functionalize`. An in-place write of a traced value into a
-//!   captured tensor is an error, as in torch.func.
+//!   [autodiff in-place rebinds]): derivatives are right and values recorded
+//!   earlier are not disturbed. A write that rebinding cannot express (through
+//!   a view of a traced tensor, or into one that has views) is an error, not
+//!   a wrong derivative; so is an in-place write of a traced value into a
+//!   captured tensor, as in torch.func. The inputs themselves are not
+//!   mutated by in-place operations inside the function (torch.func writes
+//!   through to them).
 #![deny(missing_docs)]
 
+mod alias;
 mod api;
 mod derivs;
 mod jvp;

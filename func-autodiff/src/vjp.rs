@@ -6,6 +6,7 @@
 //! any number of times, under any transform (jacrev runs it under vmap):
 //! the pullbacks are tensor programs (NOTE: [rules are tensor programs]).
 
+use crate::alias::{Aliasing, is_view_prim};
 use crate::derivs;
 use crate::jvp::captured_mutation;
 use func_core::{Backend, Interpreter, Level, Primitive, ReduceOp, Result, Shape, Tensor, bind};
@@ -71,7 +72,10 @@ impl<B: Backend> Tape<B> {
 
 /// The data of a reverse tracer, rebindable by in-place ops (NOTE: [autodiff
 /// in-place rebinds]).
-pub(crate) struct Rev<B: Backend>(RwLock<(Tensor<B>, usize)>);
+pub(crate) struct Rev<B: Backend> {
+    pair: RwLock<(Tensor<B>, usize)>,
+    alias: Aliasing,
+}
 
 pub(crate) struct VjpInterp<B: Backend> {
     pub(crate) level: Level,
@@ -82,18 +86,24 @@ impl<B: Backend> VjpInterp<B> {
     /// A fresh input (leaf) tracer.
     pub(crate) fn input(&self, primal: Tensor<B>) -> (Tensor<B>, usize) {
         let node = self.tape.push(Node { parents: vec![], pullback: None });
-        (self.make(primal, node), node)
+        (self.make(primal, node, false), node)
     }
 
-    fn make(&self, primal: Tensor<B>, node: usize) -> Tensor<B> {
-        Tensor::new_tracer(&self.level, primal.shape().clone(), primal.dtype(), Rev(RwLock::new((primal, node))))
+    fn make(&self, primal: Tensor<B>, node: usize, is_view: bool) -> Tensor<B> {
+        let (shape, dtype) = (primal.shape().clone(), primal.dtype());
+        Tensor::new_tracer(
+            &self.level,
+            shape,
+            dtype,
+            Rev { pair: RwLock::new((primal, node)), alias: Aliasing::new(is_view) },
+        )
     }
 
     /// (primal, node) of `t` at this level.
     pub(crate) fn unwrap(&self, t: &Tensor<B>) -> (Tensor<B>, Option<usize>) {
         match t.tracer_data::<Rev<B>>(&self.level) {
             Some(r) => {
-                let (p, n) = r.0.read().unwrap_or_else(|e| e.into_inner()).clone();
+                let (p, n) = r.pair.read().unwrap_or_else(|e| e.into_inner()).clone();
                 (p, Some(n))
             }
             None => (t.clone(), None),
@@ -269,7 +279,15 @@ impl<B: Backend> Interpreter<B> for VjpInterp<B> {
         let pullback = vjp_rule(prim, &primals, &y, &needs)?;
         let parents = parents.into_iter().zip(&needs).map(|(p, &n)| if n { p } else { None }).collect();
         let node = self.tape.push(Node { parents, pullback: Some(pullback) });
-        Ok(self.make(y, node))
+        let view = is_view_prim(prim);
+        if view {
+            for a in args {
+                if let Some(r) = a.tracer_data::<Rev<B>>(&self.level) {
+                    r.alias.mark_viewed();
+                }
+            }
+        }
+        Ok(self.make(y, node, view))
     }
 
     fn copy_into(&self, dst: &Tensor<B>, src: &Tensor<B>, op: &str) -> Result<()> {
@@ -277,13 +295,14 @@ impl<B: Backend> Interpreter<B> for VjpInterp<B> {
             return Err(captured_mutation("vjp", op, dst));
         };
         // NOTE: [autodiff in-place rebinds]
+        d.alias.check_write("grad/vjp", op, dst.shape())?;
         let (sp, sn) = self.unwrap(src);
         let node = match sn {
             Some(n) => n,
             // A constant written in: the tensor no longer depends on anything.
             None => self.tape.push(Node { parents: vec![], pullback: None }),
         };
-        *d.0.write().unwrap_or_else(|p| p.into_inner()) = (sp, node);
+        *d.pair.write().unwrap_or_else(|p| p.into_inner()) = (sp, node);
         Ok(())
     }
 
