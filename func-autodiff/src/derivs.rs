@@ -205,6 +205,9 @@ pub(crate) fn undiagonal<B: Backend>(
     d2: usize,
 ) -> Result<Tensor<B>> {
     let len = g.dims()[g.ndim() - 1];
+    if len == 0 {
+        return Ok(Tensor::zeros(shape.clone(), g.dtype()));
+    }
     let (n1, n2) = (shape[d1], shape[d2]);
     // [.., L] -> [.., L, L] diagonal matrices.
     let eye = Tensor::<B>::eye(len, g.dtype());

@@ -210,7 +210,7 @@ pub(crate) fn reduced_shape(shape: &Shape, axes: &[usize], keepdim: bool) -> Sha
 pub(crate) fn write_concrete<B: Backend>(dst: &Tensor<B>, src: &Tensor<B>, op: &str) -> Result<()> {
     let be = B::default();
     let (ds, dl) = parts(dst, op)?;
-    if dl.dims().iter().zip(dl.strides()).any(|(&d, &s)| d > 1 && s == 0) {
+    if dl.numel() > 0 && dl.dims().iter().zip(dl.strides()).any(|(&d, &s)| d > 1 && s == 0) {
         return Err(Error::invalid(
             op,
             format!(

@@ -31,7 +31,8 @@ pub(crate) fn matmul<B: Backend>(_it: &BatchInterp, a: &Arg<B>, b: &Arg<B>) -> R
             let n = b.value.dims()[1];
             let mut out_shape = Shape::from(&a.value.dims()[..a.value.ndim() - 1]);
             out_shape.0.push(n);
-            let flat = a.value.try_reshape_to([a.value.numel() / k.max(1), k])?;
+            let rows: usize = a.value.dims()[..a.value.ndim() - 1].iter().product();
+            let flat = a.value.try_reshape_to([rows, k])?;
             batched(flat.try_matmul(&b.value)?.try_reshape_to(out_shape)?)
         }
         (true, false) => batched(pad_after_batch(&a.value, rank - ra)?.try_matmul(&b.value)?),

@@ -29,8 +29,9 @@ impl Default for Conv2dOptions {
 impl<B: Backend> Tensor<B> {
     /// `max(x, 0)` (derivative 0 at 0, as PyTorch).
     pub fn relu(&self) -> Tensor<B> {
+        // `x <= 0 ? 0 : x`: NaN propagates and the derivative at 0 is 0, as torch.
         let zero = ok(constant::<B>(0.0, self.dtype()));
-        Tensor::where_(&self.gt_scalar(0.0), self, &zero)
+        Tensor::where_(&self.le_scalar(0.0), &zero, self)
     }
 
     /// GELU, exact form `x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2))`.
@@ -45,6 +46,9 @@ impl<B: Backend> Tensor<B> {
     ///
     /// When `dim` is out of range.
     pub fn softmax(&self, dim: isize) -> Tensor<B> {
+        if self.dims().get(ok(norm_dim("softmax", dim, self.ndim()))) == Some(&0) {
+            return self.clone();
+        }
         let e = (self - &self.max_dims(&[dim], true)).exp();
         &e / &e.sum_dims(&[dim], true)
     }
@@ -55,6 +59,9 @@ impl<B: Backend> Tensor<B> {
     ///
     /// When `dim` is out of range.
     pub fn log_softmax(&self, dim: isize) -> Tensor<B> {
+        if self.dims().get(ok(norm_dim("log_softmax", dim, self.ndim()))) == Some(&0) {
+            return self.clone();
+        }
         self - &self.logsumexp(&[dim], true)
     }
 
@@ -230,7 +237,7 @@ impl<B: Backend> Tensor<B> {
             ));
         }
         let x = x.try_reshape_to([n * c, 1, h, w])?;
-        let x = x.try_pad(&[(0, 0), (0, 0), padding, padding], pad_value)?;
+        let x = x.try_pad(&[(0, 0), (0, 0), (padding.0, padding.0), (padding.1, padding.1)], pad_value)?;
         let cols = x.try_unfold(kernel, stride, (0, 0), (1, 1))?;
         let geom = ConvGeom { h, w, kernel, stride, padding, dilation: (1, 1) };
         Ok((cols, [n, c, geom.out_h(), geom.out_w()]))

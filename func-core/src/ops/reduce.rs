@@ -148,7 +148,8 @@ impl<B: Backend> Tensor<B> {
             return self.clone();
         }
         let axis = ok(norm_dim("cumsum", dim, self.ndim()));
-        self.un(Primitive::Cumsum { axis })
+        let src = if self.dtype() == DType::Bool { self.to_dtype(DType::I64) } else { self.clone() };
+        src.un(Primitive::Cumsum { axis })
     }
 
     fn count(&self, dims: &[isize]) -> usize {
@@ -190,7 +191,7 @@ impl<B: Backend> Tensor<B> {
 
     /// Euclidean (L2) norm of all elements.
     pub fn norm(&self) -> Tensor<B> {
-        (self * self).sum().sqrt()
+        safe_sqrt(&(self * self).sum())
     }
 
     /// p-norm over `dims` (empty: all).
@@ -200,13 +201,13 @@ impl<B: Backend> Tensor<B> {
     /// When a dimension is out of range.
     pub fn norm_dims(&self, p: f64, dims: &[isize], keepdim: bool) -> Tensor<B> {
         if p == 2.0 {
-            (self * self).sum_dims(dims, keepdim).sqrt()
+            safe_sqrt(&(self * self).sum_dims(dims, keepdim))
         } else if p == 1.0 {
             self.abs().sum_dims(dims, keepdim)
         } else if p.is_infinite() {
             self.abs().max_dims(dims, keepdim)
         } else {
-            self.abs().powf(p).sum_dims(dims, keepdim).powf(1.0 / p)
+            safe_root(&self.abs().powf(p).sum_dims(dims, keepdim), p)
         }
     }
 
@@ -222,4 +223,19 @@ impl<B: Backend> Tensor<B> {
         let s = (self - &m).exp().sum_dims(dims, true).log() + &m;
         if keepdim { s } else { ok(s.try_reduce(ReduceOp::Sum, dims, false)) }
     }
+}
+
+/// `sqrt(s)` for `s >= 0` whose derivative at 0 is 0 (the subgradient torch
+/// uses for norms) rather than `0 / 0`.
+fn safe_sqrt<B: Backend>(s: &Tensor<B>) -> Tensor<B> {
+    let positive = s.gt_scalar(0.0);
+    let inner = Tensor::where_(&positive, s, &s.ones_like());
+    Tensor::where_(&positive, &inner.sqrt(), &s.zeros_like())
+}
+
+/// `s^(1/p)` for `s >= 0`, with derivative 0 at 0 (as [`safe_sqrt`]).
+fn safe_root<B: Backend>(s: &Tensor<B>, p: f64) -> Tensor<B> {
+    let positive = s.gt_scalar(0.0);
+    let inner = Tensor::where_(&positive, s, &s.ones_like());
+    Tensor::where_(&positive, &inner.powf(1.0 / p), &s.zeros_like())
 }

@@ -107,6 +107,10 @@ impl<B: Backend> Tensor<B> {
     /// When a dimension is out of range.
     pub fn transpose(&self, d0: isize, d1: isize) -> Tensor<B> {
         let n = self.ndim();
+        if n == 0 {
+            let _ = (ok(norm_dim("transpose", d0, 0)), ok(norm_dim("transpose", d1, 0)));
+            return self.clone();
+        }
         let (a, b) = (ok(norm_dim("transpose", d0, n)), ok(norm_dim("transpose", d1, n)));
         let mut perm: Vec<isize> = (0..n as isize).collect();
         perm.swap(a, b);
@@ -125,6 +129,10 @@ impl<B: Backend> Tensor<B> {
     /// When a dimension is out of range.
     pub fn movedim(&self, src: isize, dst: isize) -> Tensor<B> {
         let n = self.ndim();
+        if n == 0 {
+            let _ = (ok(norm_dim("movedim", src, 0)), ok(norm_dim("movedim", dst, 0)));
+            return self.clone();
+        }
         let (s, d) = (ok(norm_dim("movedim", src, n)), ok(norm_dim("movedim", dst, n)));
         let mut order: Vec<isize> = (0..n as isize).filter(|&i| i as usize != s).collect();
         order.insert(d, s as isize);
@@ -260,7 +268,7 @@ impl<B: Backend> Tensor<B> {
     /// When `dim` is out of range.
     pub fn try_squeeze_dim(&self, dim: isize) -> Result<Tensor<B>> {
         let axis = norm_dim("squeeze", dim, self.ndim())?;
-        if self.dims()[axis] != 1 {
+        if self.ndim() == 0 || self.dims()[axis] != 1 {
             return Ok(self.clone());
         }
         let mut shape = self.shape().clone();
@@ -342,6 +350,12 @@ impl<B: Backend> Tensor<B> {
     /// When the list is empty or shapes differ outside `dim`.
     pub fn try_cat(tensors: &[Tensor<B>], dim: isize) -> Result<Tensor<B>> {
         let first = tensors.first().ok_or_else(|| Error::invalid("cat", "expected a non-empty list of Tensors"))?;
+        if let Some((i, t)) = tensors.iter().enumerate().find(|(_, t)| t.ndim() == 0) {
+            return Err(Error::invalid(
+                "cat",
+                format!("zero-dimensional tensor (at position {i}, {t:?}) cannot be concatenated; use stack instead"),
+            ));
+        }
         let axis = norm_dim("cat", dim, first.ndim())?;
         let dtype = tensors.iter().fold(first.dtype(), |d, t| d.promote(t.dtype()));
         let mut parts = Vec::with_capacity(tensors.len());
