@@ -1678,9 +1678,6 @@ pub fn catalogue() -> Vec<OpInfo> {
     c.push(OpInfo::new("argmax_large", Op::ArgReduce { op: ArgReduceOp::ArgMax, keepdim: false }, false, Ew, || {
         s_large_with(numeric_dtype, Domain::Coarse, |s| param(axis_of(s, true)))
     }));
-    c.push(OpInfo::new("cumsum_large", Op::Cumsum, true, AbsOp, || {
-        s_large_with(float_dtype, Domain::Finite, |s| param(axis_of(s, false)))
-    }));
     c.push(OpInfo::new("softmax_large", Op::Softmax, true, SumAbs, || {
         s_large_with(float_dtype, Domain::Finite, |s| param(axis_of(s, true)))
     }));

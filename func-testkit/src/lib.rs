@@ -12,7 +12,12 @@
 //! - the op catalogue ([`catalogue()`], [`OpInfo`], [`Op`]) with proptest
 //!   [`strategies`] for every op's samples, and the backend-agreement law
 //!   [`check_backend`], which checks a backend against [`RefBackend`] on
-//!   every op.
+//!   every op;
+//! - the transform laws [`check_transforms`]: vmap against a loop over
+//!   slices, jvp against finite differences, vjp against jvp, jacfwd against
+//!   jacrev, symmetric Hessians, and second order, for every catalogue op;
+//! - [`record_primitives`], which shows the primitives a (transformed)
+//!   function runs.
 #![deny(missing_docs)]
 
 mod catalogue;
@@ -20,8 +25,15 @@ pub mod golden;
 mod laws;
 mod reference;
 pub mod strategies;
+mod trace;
+mod transform_laws;
 
 pub use catalogue::{Op, OpInfo, Scale, catalogue};
 pub use laws::{DEFAULT_CASES, F32_RTOL, F64_RTOL, check_backend, check_backend_with, check_op, check_sample};
 pub use reference::{RefBackend, RefStorage};
 pub use strategies::{ArgSpec, Domain, Sample, ViewKind};
+pub use trace::record_primitives;
+pub use transform_laws::{
+    TRANSFORM_CASES, check_autodiff_sample, check_nested_vmap_sample, check_transforms, check_transforms_with,
+    check_vmap_sample, host_params,
+};
