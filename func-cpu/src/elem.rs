@@ -63,11 +63,16 @@ pub(crate) trait Elem: Copy + Send + Sync + PartialOrd + Default + Debug + 'stat
 /// definitions in `func_core` (wrapping for integers, NaN-propagating
 /// maximum and minimum for floats).
 pub(crate) trait Arith: Elem {
+    /// The accumulator of sums and products: f64 for floats (as the
+    /// reference backend accumulates), i64 for i64.
+    type Acc: Arith;
+    fn to_acc(self) -> Self::Acc;
+    fn from_acc(a: Self::Acc) -> Self;
     const ZERO: Self;
     const ONE: Self;
-    /// Identity of `max_nan` (-inf or `i64::MIN`).
+    /// Identity of a maximum (-inf or `i64::MIN`).
     const LOWEST: Self;
-    /// Identity of `min_nan` (+inf or `i64::MAX`).
+    /// Identity of a minimum (+inf or `i64::MAX`).
     const HIGHEST: Self;
     fn plus(a: Self, b: Self) -> Self;
     fn minus(a: Self, b: Self) -> Self;
@@ -178,6 +183,15 @@ macro_rules! float_elem {
         }
 
         impl Arith for $t {
+            type Acc = f64;
+            #[inline(always)]
+            fn to_acc(self) -> f64 {
+                self as f64
+            }
+            #[inline(always)]
+            fn from_acc(a: f64) -> Self {
+                a as $t
+            }
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
             const LOWEST: Self = $t::NEG_INFINITY;
@@ -255,6 +269,15 @@ impl Elem for i64 {
 }
 
 impl Arith for i64 {
+    type Acc = i64;
+    #[inline(always)]
+    fn to_acc(self) -> i64 {
+        self
+    }
+    #[inline(always)]
+    fn from_acc(a: i64) -> Self {
+        a
+    }
     const ZERO: Self = 0;
     const ONE: Self = 1;
     const LOWEST: Self = i64::MIN;
@@ -311,8 +334,8 @@ impl Elem for bool {
     /// `Max` is "any", `Min` is "all".
     fn reduce(op: ReduceOp, v: &[Self], l: &Layout, axes: &[usize]) -> Result<Vec<Self>> {
         match op {
-            ReduceOp::Max => kernels::reduce(v, l, axes, false, |a: bool, b: bool| a | b),
-            ReduceOp::Min => kernels::reduce(v, l, axes, true, |a: bool, b: bool| a & b),
+            ReduceOp::Max => kernels::reduce(v, l, axes, false, |a, b| a | b, |a, b| a | b, |a| a),
+            ReduceOp::Min => kernels::reduce(v, l, axes, true, |a, b| a & b, |a, b| a & b, |a| a),
             _ => Err(unsupported(op.name(), DType::Bool)),
         }
     }

@@ -2,7 +2,10 @@
 //! types.
 
 use crate::elem::{Arith, Elem, Real};
-use crate::strided::{CHUNK, PAR_MIN, Plan, build, copy, copy_into, fold, istrides, map1, map1_into, map1_raw, map2};
+use crate::strided::{
+    CHUNK, PAR_MIN, Plan, build, copy, copy_into, dense, fold, fold_slice, istrides, map1, map1_into, map1_raw, map2,
+    map3,
+};
 use func_core::{ArgReduceOp, BinaryOp, CmpOp, DimVec, Error, Layout, ReduceOp, Result, Shape, UnaryOp};
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
@@ -59,36 +62,55 @@ pub(crate) fn compare<T: Elem>(op: CmpOp, a: &[T], la: &Layout, b: &[T], lb: &La
     }
 }
 
+/// `c ? a : b` elementwise.
+pub(crate) fn select<T: Elem>(c: &[bool], lc: &Layout, a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Vec<T> {
+    map3((c, lc), (a, la), (b, lb), |c, x, y| if c { x } else { y })
+}
+
 /// Convert to another element type (via f64, as `HostData::from_f64`).
 pub(crate) fn cast<T: Elem, U: Elem>(v: &[T], l: &Layout) -> Vec<U> {
     map1(v, l, |x: T| U::from_f64(x.to_f64()))
 }
 
 pub(crate) fn reduce_arith<T: Arith>(op: ReduceOp, v: &[T], l: &Layout, axes: &[usize]) -> Result<Vec<T>> {
+    type Acc<T> = <T as Arith>::Acc;
+    let lift = |f: fn(Acc<T>, Acc<T>) -> Acc<T>| move |a, x: T| f(a, x.to_acc());
     match op {
-        ReduceOp::Sum => reduce(v, l, axes, T::ZERO, T::plus),
-        ReduceOp::Max => reduce(v, l, axes, T::LOWEST, T::max_nan),
-        ReduceOp::Min => reduce(v, l, axes, T::HIGHEST, T::min_nan),
-        ReduceOp::Prod => reduce(v, l, axes, T::ONE, T::times),
+        ReduceOp::Sum => reduce(v, l, axes, Acc::<T>::ZERO, lift(Acc::<T>::plus), Acc::<T>::plus, T::from_acc),
+        ReduceOp::Prod => reduce(v, l, axes, Acc::<T>::ONE, lift(Acc::<T>::times), Acc::<T>::times, T::from_acc),
+        // NaN-propagating, in a select form that vectorizes (the accumulator
+        // comes first; once NaN it stays NaN, and a NaN element replaces it).
+        ReduceOp::Max => {
+            let max = |a: T, b: T| if a.isnan() || a > b { a } else { b };
+            reduce(v, l, axes, T::LOWEST, max, max, |a| a)
+        }
+        ReduceOp::Min => {
+            let min = |a: T, b: T| if a.isnan() || a < b { a } else { b };
+            reduce(v, l, axes, T::HIGHEST, min, min, |a| a)
+        }
     }
 }
 
-/// Reduce over `axes` with the associative `f` and its identity `id`.
+/// Reduce over `axes`: elements are folded into accumulators of type `A`
+/// (f64 for f32 sums) by `step`, partial accumulators are combined by the
+/// associative `comb` with identity `id`, and `finish` converts the results.
 ///
 /// The kept and the reduced dimensions are each coalesced. When the kept
 /// dimensions end in a unit-stride run and the reduced ones do not (a
 /// reduction over leading or middle axes), whole rows are accumulated into
-/// the output ("column" mode, vectorized across outputs); otherwise each
+/// the outputs ("column" mode, vectorized across outputs); otherwise each
 /// output folds its reduced elements (vectorized along a unit-stride
 /// reduced run). Work is split across outputs, or, when there are few
 /// outputs, across the reduced elements with partial results combined in a
 /// fixed order (deterministic).
-pub(crate) fn reduce<T: Elem, F: Fn(T, T) -> T + Copy + Send + Sync>(
+pub(crate) fn reduce<T: Copy + Sync, A: Copy + Send + Sync>(
     v: &[T],
     l: &Layout,
     axes: &[usize],
-    id: T,
-    f: F,
+    id: A,
+    step: impl Fn(A, T) -> A + Copy + Sync,
+    comb: impl Fn(A, A) -> A + Copy + Sync,
+    finish: impl Fn(A) -> T,
 ) -> Result<Vec<T>> {
     if axes.windows(2).any(|w| w[0] >= w[1]) || axes.last().is_some_and(|&a| a >= l.ndim()) {
         return Err(err("reduce", format!("axes {axes:?} must be sorted, distinct and below {}", l.ndim())));
@@ -108,66 +130,65 @@ pub(crate) fn reduce<T: Elem, F: Fn(T, T) -> T + Copy + Send + Sync>(
     let rp = Plan::new(&rd, [&rs], [0]);
     let (out_n, red_n) = (kp.numel, rp.numel);
     let mut out = vec![id; out_n];
-    if out_n == 0 || red_n == 0 {
-        return Ok(out);
-    }
-    let (ksi, rsi) = (kp.istr[0], rp.istr[0]);
-    let cols = ksi == 1 && rsi != 1 && kp.inner >= 4;
-    // Fold the reduced elements e0..e1 into the outputs `o` whose first kept offset is `ko`.
-    let acc = |o: &mut [T], ko: isize, e0: usize, e1: usize| {
-        if cols && o.len() == kp.inner && rsi == kp.inner as isize && o.len() <= 32 {
-            // Consecutive reduced elements are consecutive narrow rows: fold
-            // each contiguous run of rows through a wide accumulator.
-            let (c, mut wide) = (o.len(), [id; 64]);
-            let wide = &mut wide[..64 / c * c];
-            rp.walk(e0, e1, |_, len, [ro]| {
-                let s = (ko + ro) as usize;
-                let mut rows = v[s..s + len * c].chunks_exact(wide.len());
-                for r in &mut rows {
-                    wide.iter_mut().zip(r).for_each(|(a, &x)| *a = f(*a, x));
-                }
-                rows.remainder().iter().enumerate().for_each(|(t, &x)| o[t % c] = f(o[t % c], x));
-            });
-            wide.iter().enumerate().for_each(|(t, &a)| o[t % c] = f(o[t % c], a));
-        } else if cols {
-            rp.walk(e0, e1, |_, len, [ro]| {
-                for t in 0..len {
-                    let (s, m) = ((ko + ro + t as isize * rsi) as usize, o.len());
-                    o.iter_mut().zip(&v[s..s + m]).for_each(|(y, &x)| *y = f(*y, x));
-                }
-            });
-        } else {
-            for (j, y) in o.iter_mut().enumerate() {
-                let b = ko + j as isize * ksi;
-                if rp.outer.is_empty() {
-                    *y = f(*y, fold(v, b + e0 as isize * rsi, e1 - e0, rsi, id, f));
-                } else {
-                    rp.walk(e0, e1, |_, len, [ro]| *y = f(*y, fold(v, b + ro, len, rsi, id, f)));
+    if out_n > 0 && red_n > 0 {
+        let (ksi, rsi) = (kp.istr[0], rp.istr[0]);
+        let cols = ksi == 1 && rsi != 1 && (kp.inner >= 4 || rsi == kp.inner as isize);
+        // Fold the reduced elements e0..e1 into the outputs `o` whose first kept offset is `ko`.
+        let acc = |o: &mut [A], ko: isize, e0: usize, e1: usize| {
+            if cols && o.len() == kp.inner && rsi == kp.inner as isize && o.len() <= 32 {
+                // Consecutive reduced elements are consecutive narrow rows:
+                // fold each contiguous run of rows through a wide accumulator.
+                let (c, mut wide) = (o.len(), [id; 64]);
+                let wide = &mut wide[..64 / c * c];
+                rp.walk(e0, e1, |_, len, [ro]| {
+                    let s = (ko + ro) as usize;
+                    let mut rows = v[s..s + len * c].chunks_exact(wide.len());
+                    for r in &mut rows {
+                        wide.iter_mut().zip(r).for_each(|(a, &x)| *a = step(*a, x));
+                    }
+                    rows.remainder().iter().enumerate().for_each(|(t, &x)| o[t % c] = step(o[t % c], x));
+                });
+                wide.iter().enumerate().for_each(|(t, &a)| o[t % c] = comb(o[t % c], a));
+            } else if cols {
+                rp.walk(e0, e1, |_, len, [ro]| {
+                    for t in 0..len {
+                        let (s, m) = ((ko + ro + t as isize * rsi) as usize, o.len());
+                        o.iter_mut().zip(&v[s..s + m]).for_each(|(y, &x)| *y = step(*y, x));
+                    }
+                });
+            } else if rsi == 1 && rp.outer.is_empty() && ksi == red_n as isize {
+                // Consecutive outputs reduce consecutive contiguous rows.
+                let rows = v[ko as usize..ko as usize + o.len() * red_n].chunks_exact(red_n);
+                o.iter_mut().zip(rows).for_each(|(y, r)| *y = comb(*y, fold_slice(&r[e0..e1], id, step, comb)));
+            } else {
+                for (j, y) in o.iter_mut().enumerate() {
+                    let b = ko + j as isize * ksi;
+                    rp.walk(e0, e1, |_, len, [ro]| *y = comb(*y, fold(v, (b + ro, len, rsi), id, step, comb)));
                 }
             }
+        };
+        // Split over the reduced elements when the outputs are too few (or,
+        // in column mode, too narrow) to keep every thread busy.
+        let few = || out_n < rayon::current_num_threads() * if cols { 64 } else { 2 };
+        if out_n.saturating_mul(red_n) >= PAR_MIN && few() {
+            let part = (CHUNK / out_n).max(64);
+            let partials: Vec<Vec<A>> = (0..red_n.div_ceil(part))
+                .into_par_iter()
+                .map(|p| {
+                    let mut o = vec![id; out_n];
+                    let (e0, e1) = (p * part, ((p + 1) * part).min(red_n));
+                    kp.walk(0, out_n, |e, len, [ko]| acc(&mut o[e..e + len], ko, e0, e1));
+                    o
+                })
+                .collect();
+            for p in partials {
+                out.iter_mut().zip(p).for_each(|(y, x)| *y = comb(*y, x));
+            }
+        } else {
+            kp.drive(&mut out, red_n, if cols { 64 } else { 1 }, |o, [ko]| acc(o, ko, 0, red_n));
         }
-    };
-    let total = out_n.saturating_mul(red_n);
-    // Split over the reduced elements when the outputs are too few (or, in
-    // column mode, too narrow) to keep every thread busy.
-    let few = || out_n < rayon::current_num_threads() * if cols { 64 } else { 2 };
-    if total >= PAR_MIN && few() {
-        let part = (CHUNK / out_n).max(64);
-        let partials: Vec<Vec<T>> = (0..red_n.div_ceil(part))
-            .into_par_iter()
-            .map(|p| {
-                let mut o = vec![id; out_n];
-                kp.walk(0, out_n, |e, len, [ko]| acc(&mut o[e..e + len], ko, p * part, ((p + 1) * part).min(red_n)));
-                o
-            })
-            .collect();
-        for p in partials {
-            out.iter_mut().zip(p).for_each(|(y, x)| *y = f(*y, x));
-        }
-    } else {
-        kp.drive(&mut out, red_n, if cols { 64 } else { 1 }, |o, [ko]| acc(o, ko, 0, red_n));
     }
-    Ok(out)
+    Ok(out.into_iter().map(finish).collect())
 }
 
 /// Index of the first extreme along `axis` (a NaN is the extreme).
@@ -205,7 +226,8 @@ pub(crate) fn arg_reduce<T: Elem>(op: ArgReduceOp, v: &[T], l: &Layout, axis: us
     Ok(out)
 }
 
-/// Inclusive scan along `axis` on a contiguous copy.
+/// Inclusive scan along `axis` on a contiguous copy, accumulating in
+/// `T::Acc` (f64 for f32, as the reference backend) and rounding each output.
 pub(crate) fn cumsum<T: Arith>(v: &[T], l: &Layout, axis: usize) -> Result<Vec<T>> {
     check_axis("cumsum", axis, l)?;
     let mut out = copy(v, l);
@@ -214,25 +236,22 @@ pub(crate) fn cumsum<T: Arith>(v: &[T], l: &Layout, axis: usize) -> Result<Vec<T
     if out.is_empty() {
         return Ok(out);
     }
-    let scan = |b: &mut [T]| {
-        if inner == 1 {
-            let mut a = b[0];
-            for y in &mut b[1..] {
-                a = T::plus(a, *y);
-                *y = a;
-            }
-        } else {
-            for k in 1..len {
-                let (prev, cur) = b.split_at_mut(k * inner);
-                let prev = &prev[(k - 1) * inner..];
-                cur[..inner].iter_mut().zip(prev).for_each(|(c, &p)| *c = T::plus(p, *c));
+    // Scan one [len, inner] block with a row of running sums.
+    let scan = |acc: &mut Vec<T::Acc>, b: &mut [T]| {
+        acc.clear();
+        acc.resize(inner, T::Acc::ZERO);
+        for row in b.chunks_exact_mut(inner) {
+            for (a, y) in acc.iter_mut().zip(row) {
+                *a = T::Acc::plus(*a, y.to_acc());
+                *y = T::from_acc(*a);
             }
         }
     };
     if out.len() >= PAR_MIN && out.len() > block {
-        out.par_chunks_mut(block).for_each(scan);
+        out.par_chunks_mut(block).for_each_init(Vec::new, scan);
     } else {
-        out.chunks_mut(block).for_each(scan);
+        let mut acc = Vec::new();
+        out.chunks_mut(block).for_each(|b| scan(&mut acc, b));
     }
     Ok(out)
 }
@@ -247,7 +266,7 @@ pub(crate) fn write<T: Elem>(dst: &mut [T], dl: &Layout, src: &[T], sl: &Layout)
     if dl.dims().iter().zip(dl.strides()).any(|(&d, &s)| d > 1 && s == 0) {
         return Err(err("write_strided", "the destination layout overlaps itself (stride 0)"));
     }
-    match dl.contiguous_range() {
+    match dense(dl) {
         Some(r) => map1_into(&mut dst[r], src, sl, |x| x),
         None => copy_into(dst, dl, src, sl),
     }

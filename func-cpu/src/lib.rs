@@ -44,10 +44,10 @@
 //!   the inner loops are branch-free copies or adds, one (n, c) plane per
 //!   task.
 //!
-//! Elementwise math uses the reference definitions of
-//! [`UnaryOp`](func_core::UnaryOp) and [`BinaryOp`](func_core::BinaryOp)
-//! (bit-identical results); [`random`](func_core::Backend::random) uses
-//! [`func_core::random::sample`], so streams agree with every other backend.
+//! Elementwise math uses the reference definitions of [`UnaryOp`] and
+//! [`BinaryOp`] (bit-identical results); [`random`](func_core::Backend::random)
+//! uses [`func_core::random::sample`], so streams agree with every other
+//! backend.
 #![deny(missing_docs)]
 
 mod conv;
@@ -82,50 +82,32 @@ pub enum CpuStorage {
     Bool(Vec<bool>),
 }
 
-/// Evaluate `$body` with `$v` bound to the storage's vector, whatever its type.
+/// Evaluate `$body` with `$v` bound to the storage's elements, whatever their type.
 macro_rules! each {
     ($s:expr, |$v:ident| $body:expr) => {
+        each!(@ $s, $v, $body, F32 F64 I64 Bool)
+    };
+    (@ $s:expr, $v:ident, $body:expr, $($V:ident)*) => {
         match $s {
-            CpuStorage::F32($v) => {
+            $(CpuStorage::$V($v) => {
                 let $v = &$v[..];
                 $body
-            }
-            CpuStorage::F64($v) => {
-                let $v = &$v[..];
-                $body
-            }
-            CpuStorage::I64($v) => {
-                let $v = &$v[..];
-                $body
-            }
-            CpuStorage::Bool($v) => {
-                let $v = &$v[..];
-                $body
-            }
+            })*
         }
     };
 }
 
-/// Evaluate `$body` with `$x`, `$y` bound to two storages' vectors of one type.
+/// Evaluate `$body` with `$x`, `$y` bound to the elements of two storages of one dtype.
 macro_rules! pair {
     ($op:expr, $a:expr, $b:expr, |$x:ident, $y:ident| $body:expr) => {
+        pair!(@ $op, $a, $b, $x, $y, $body, F32 F64 I64 Bool)
+    };
+    (@ $op:expr, $a:expr, $b:expr, $x:ident, $y:ident, $body:expr, $($V:ident)*) => {
         match ($a, $b) {
-            (CpuStorage::F32($x), CpuStorage::F32($y)) => {
+            $((CpuStorage::$V($x), CpuStorage::$V($y)) => {
                 let ($x, $y) = (&$x[..], &$y[..]);
                 $body
-            }
-            (CpuStorage::F64($x), CpuStorage::F64($y)) => {
-                let ($x, $y) = (&$x[..], &$y[..]);
-                $body
-            }
-            (CpuStorage::I64($x), CpuStorage::I64($y)) => {
-                let ($x, $y) = (&$x[..], &$y[..]);
-                $body
-            }
-            (CpuStorage::Bool($x), CpuStorage::Bool($y)) => {
-                let ($x, $y) = (&$x[..], &$y[..]);
-                $body
-            }
+            })*
             (x, y) => Err(err($op, format!("operand dtypes differ: {} and {}", x.dtype(), y.dtype()))),
         }
     };
@@ -134,23 +116,14 @@ macro_rules! pair {
 /// Evaluate `$body` with the type alias `$T` set to the element type of `$dt`.
 macro_rules! with_dtype {
     ($dt:expr, $T:ident => $body:expr) => {
+        with_dtype!(@ $dt, $T, $body, F32 f32, F64 f64, I64 i64, Bool bool)
+    };
+    (@ $dt:expr, $T:ident, $body:expr, $($V:ident $t:ty),*) => {
         match $dt {
-            DType::F32 => {
-                type $T = f32;
+            $(DType::$V => {
+                type $T = $t;
                 $body
-            }
-            DType::F64 => {
-                type $T = f64;
-                $body
-            }
-            DType::I64 => {
-                type $T = i64;
-                $body
-            }
-            DType::Bool => {
-                type $T = bool;
-                $body
-            }
+            })*
         }
     };
 }
@@ -273,11 +246,7 @@ impl Backend for Cpu {
         let CpuStorage::Bool(c) = cond else {
             return Err(err("select", format!("condition must be bool, got {}", cond.dtype())));
         };
-        pair!("select", a, b, |x, y| Ok(Elem::wrap(strided::map3((c, lc), (x, la), (y, lb), |c, x, y| if c {
-            x
-        } else {
-            y
-        }))))
+        pair!("select", a, b, |x, y| Ok(Elem::wrap(kernels::select(c, lc, x, la, y, lb))))
     }
 
     fn reduce(&self, op: ReduceOp, s: &CpuStorage, l: &Layout, axes: &[usize]) -> Result<CpuStorage> {

@@ -9,9 +9,9 @@ use rayon::prelude::*;
 
 /// Below this many multiply-adds a batch runs on one thread.
 const PAR_FLOPS: usize = 1 << 16;
-/// From this many multiply-adds per matrix, matrixmultiply threads a single
-/// product itself, so the batch loop stays sequential.
-const BIG_GEMM: usize = 1 << 21;
+/// From `m*k + k*n` this large, matrixmultiply threads a single product
+/// itself (its own heuristic), so the batch loop stays sequential.
+const GEMM_THREADS: usize = 1 << 14;
 /// Up to this many multiply-adds, a direct loop beats gemm's packing.
 const SMALL: usize = 1024;
 
@@ -79,7 +79,7 @@ pub(crate) fn matmul<T: Real>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Res
         offs.extend((0..len as isize).map(|j| (oa + j * p.istr[0], ob + j * p.istr[1])));
     });
     let flops = m * n * k;
-    if batch > 1 && flops < BIG_GEMM && flops.saturating_mul(batch) >= PAR_FLOPS {
+    if batch > 1 && m * k + k * n < GEMM_THREADS && flops.saturating_mul(batch) >= PAR_FLOPS {
         out.par_chunks_mut(m * n).zip(&offs).for_each(|(c, &(oa, ob))| product(m, oa, ob, rsa, c));
     } else {
         out.chunks_mut(m * n).zip(&offs).for_each(|(c, &(oa, ob))| product(m, oa, ob, rsa, c));

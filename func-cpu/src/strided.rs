@@ -17,6 +17,12 @@ pub(crate) const PAR_MIN: usize = 1 << 15;
 /// Elements per rayon task.
 pub(crate) const CHUNK: usize = 1 << 14;
 
+/// The storage range of `l` if it is contiguous (empty for an empty layout,
+/// whatever its offset).
+pub(crate) fn dense(l: &Layout) -> Option<std::ops::Range<usize>> {
+    if l.numel() == 0 { Some(0..0) } else { l.contiguous_range() }
+}
+
 /// The strides of `l` as signed integers (negative strides express flips).
 pub(crate) fn istrides(l: &Layout) -> DimVec<isize> {
     l.strides().iter().map(|&s| s as isize).collect()
@@ -44,28 +50,18 @@ impl<const N: usize> Plan<N> {
         let numel: usize = dims.iter().product();
         let mut outer: DimVec<usize> = DimVec::new();
         let mut ostr: [DimVec<isize>; N] = std::array::from_fn(|_| DimVec::new());
-        if numel > 0 {
-            for (i, &d) in dims.iter().enumerate() {
-                if d == 1 {
-                    continue;
+        for (i, &d) in dims.iter().enumerate().filter(|&(_, &d)| d != 1 && numel > 0) {
+            // Merge into the previous dimension when it steps exactly over this one in every operand.
+            let merge = (0..N).all(|k| ostr[k].last() == Some(&(strides[k][i] * d as isize)));
+            match outer.last_mut() {
+                Some(last) if merge => *last *= d,
+                _ => outer.push(d),
+            }
+            for (o, s) in ostr.iter_mut().zip(strides) {
+                if merge {
+                    o.pop();
                 }
-                let merge = !outer.is_empty() && (0..N).all(|k| ostr[k].last() == Some(&(strides[k][i] * d as isize)));
-                match outer.last_mut() {
-                    Some(last) if merge => {
-                        *last *= d;
-                        for k in 0..N {
-                            if let Some(s) = ostr[k].last_mut() {
-                                *s = strides[k][i];
-                            }
-                        }
-                    }
-                    _ => {
-                        outer.push(d);
-                        for k in 0..N {
-                            ostr[k].push(strides[k][i]);
-                        }
-                    }
-                }
+                o.push(s[i]);
             }
         }
         let (inner, istr) = match outer.pop() {
@@ -254,7 +250,7 @@ pub(crate) fn map1_into<T: Copy + Sync, U: Copy>(
     l: &Layout,
     f: impl Fn(T) -> U + Sync,
 ) {
-    match l.contiguous_range() {
+    match dense(l) {
         Some(r) if out.len() < PAR_MIN => out.iter_mut().zip(&src[r]).for_each(|(y, &x)| y.put(f(x))),
         _ => map1_raw(out, src, l.dims(), &istrides(l), l.offset() as isize, f),
     }
@@ -268,7 +264,7 @@ pub(crate) fn map1<T: Copy + Sync, U: Copy + Send>(src: &[T], l: &Layout, f: imp
 
 /// A contiguous copy of the elements of `(src, l)`.
 pub(crate) fn copy<T: Copy + Sync + Send>(src: &[T], l: &Layout) -> Vec<T> {
-    match l.contiguous_range() {
+    match dense(l) {
         Some(r) => src[r].to_vec(),
         None => map1(src, l, |x| x),
     }
@@ -284,7 +280,7 @@ pub(crate) fn map2<A: Copy + Sync, B: Copy + Sync, U: Copy + Send>(
 ) -> Vec<U> {
     let n = la.numel();
     if n < PAR_MIN {
-        if let (Some(ra), Some(rb)) = (la.contiguous_range(), lb.contiguous_range()) {
+        if let (Some(ra), Some(rb)) = (dense(la), dense(lb)) {
             return a[ra].iter().zip(&b[rb]).map(|(&x, &y)| f(x, y)).collect();
         }
     }
@@ -357,25 +353,36 @@ pub(crate) fn copy_into<T: Copy>(dst: &mut [T], dl: &Layout, src: &[T], sl: &Lay
     });
 }
 
-/// Reduce `len` elements from `off` with stride `st`: for long unit-stride
-/// runs, a multi-accumulator loop the compiler vectorizes.
+/// Fold a slice into an accumulator with `step`: for long slices through
+/// several accumulators (combined with `comb`), which the compiler vectorizes.
 #[inline(always)]
-pub(crate) fn fold<T: Copy, F: Fn(T, T) -> T>(v: &[T], off: isize, len: usize, st: isize, id: T, f: F) -> T {
-    if st == 1 && len >= 16 {
-        let xs = &v[off as usize..off as usize + len];
-        let mut acc = [id; 8];
-        let mut chunks = xs.chunks_exact(8);
-        for c in &mut chunks {
-            for k in 0..8 {
-                acc[k] = f(acc[k], c[k]);
-            }
+pub(crate) fn fold_slice<T: Copy, A: Copy>(xs: &[T], id: A, step: impl Fn(A, T) -> A, comb: impl Fn(A, A) -> A) -> A {
+    if xs.len() < 16 {
+        return xs.iter().fold(id, |a, &x| step(a, x));
+    }
+    let mut acc = [id; 8];
+    let mut chunks = xs.chunks_exact(8);
+    for c in &mut chunks {
+        for k in 0..8 {
+            acc[k] = step(acc[k], c[k]);
         }
-        let mut r = id;
-        for a in acc {
-            r = f(r, a);
-        }
-        chunks.remainder().iter().fold(r, |r, &x| f(r, x))
+    }
+    let a = acc.into_iter().fold(id, comb);
+    chunks.remainder().iter().fold(a, |a, &x| step(a, x))
+}
+
+/// Fold `len` elements from `off` with stride `st` (see [`fold_slice`]).
+#[inline(always)]
+pub(crate) fn fold<T: Copy, A: Copy>(
+    v: &[T],
+    (off, len, st): (isize, usize, isize),
+    id: A,
+    step: impl Fn(A, T) -> A,
+    comb: impl Fn(A, A) -> A,
+) -> A {
+    if st == 1 {
+        fold_slice(&v[off as usize..off as usize + len], id, step, comb)
     } else {
-        (0..len).fold(id, |r, j| f(r, v[at(off, j, st)]))
+        (0..len).fold(id, |a, j| step(a, v[at(off, j, st)]))
     }
 }
