@@ -173,7 +173,8 @@ fn close(what: &str, a: &Tensor<impl Backend>, b: &Tensor<impl Backend>, tol: f6
     let scale = 1.0 + y.iter().filter(|v| v.is_finite()).fold(0.0f64, |m, v| m.max(v.abs()));
     for (i, (p, q)) in x.iter().zip(&y).enumerate() {
         let same = p == q || (p.is_nan() && q.is_nan());
-        if !same && !((p - q).abs() <= tol * scale) {
+        let within = (p - q).abs() <= tol * scale;
+        if !same && !within {
             return Err(format!("{what}: element {i} is {p}, expected {q} (shape {})", a.shape()));
         }
     }
