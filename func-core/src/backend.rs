@@ -13,6 +13,71 @@
 use crate::{DType, HostData, Layout, Result};
 use std::fmt::Debug;
 
+/// The float definitions of the unary ops, for one float type.
+macro_rules! unary_float_apply {
+    ($(#[$doc:meta])* $name:ident, $t:ty, $erf:path) => {
+        $(#[$doc])*
+        pub fn $name(self, x: $t) -> $t {
+            match self {
+                UnaryOp::Neg => -x,
+                UnaryOp::Exp => x.exp(),
+                UnaryOp::Log => x.ln(),
+                UnaryOp::Sin => x.sin(),
+                UnaryOp::Cos => x.cos(),
+                UnaryOp::Tanh => x.tanh(),
+                UnaryOp::Sqrt => x.sqrt(),
+                UnaryOp::Abs => x.abs(),
+                UnaryOp::Sign => {
+                    if x > 0.0 {
+                        1.0
+                    } else if x < 0.0 {
+                        -1.0
+                    } else {
+                        x * 0.0
+                    }
+                }
+                UnaryOp::Sigmoid => 1.0 / (1.0 + (-x).exp()),
+                UnaryOp::Log1p => x.ln_1p(),
+                UnaryOp::Expm1 => x.exp_m1(),
+                UnaryOp::Erf => $erf(x),
+                UnaryOp::Floor => x.floor(),
+                UnaryOp::Ceil => x.ceil(),
+                UnaryOp::Round => x.round_ties_even(),
+            }
+        }
+    };
+}
+
+/// The float definitions of the binary ops, for one float type.
+macro_rules! binary_float_apply {
+    ($(#[$doc:meta])* $name:ident, $t:ty) => {
+        $(#[$doc])*
+        pub fn $name(self, a: $t, b: $t) -> $t {
+            match self {
+                BinaryOp::Add => a + b,
+                BinaryOp::Sub => a - b,
+                BinaryOp::Mul => a * b,
+                BinaryOp::Div => a / b,
+                BinaryOp::Pow => a.powf(b),
+                BinaryOp::Maximum => {
+                    if a.is_nan() || b.is_nan() {
+                        <$t>::NAN
+                    } else {
+                        a.max(b)
+                    }
+                }
+                BinaryOp::Minimum => {
+                    if a.is_nan() || b.is_nan() {
+                        <$t>::NAN
+                    } else {
+                        a.min(b)
+                    }
+                }
+            }
+        }
+    };
+}
+
 /// Elementwise unary operations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum UnaryOp {
@@ -98,65 +163,14 @@ impl UnaryOp {
         matches!(self, UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Sign)
     }
 
-    /// Apply to one `f64` (the reference definition every backend matches).
-    pub fn apply_f64(self, x: f64) -> f64 {
-        match self {
-            UnaryOp::Neg => -x,
-            UnaryOp::Exp => x.exp(),
-            UnaryOp::Log => x.ln(),
-            UnaryOp::Sin => x.sin(),
-            UnaryOp::Cos => x.cos(),
-            UnaryOp::Tanh => x.tanh(),
-            UnaryOp::Sqrt => x.sqrt(),
-            UnaryOp::Abs => x.abs(),
-            UnaryOp::Sign => {
-                if x > 0.0 {
-                    1.0
-                } else if x < 0.0 {
-                    -1.0
-                } else {
-                    x * 0.0
-                }
-            }
-            UnaryOp::Sigmoid => 1.0 / (1.0 + (-x).exp()),
-            UnaryOp::Log1p => x.ln_1p(),
-            UnaryOp::Expm1 => x.exp_m1(),
-            UnaryOp::Erf => libm::erf(x),
-            UnaryOp::Floor => x.floor(),
-            UnaryOp::Ceil => x.ceil(),
-            UnaryOp::Round => x.round_ties_even(),
-        }
-    }
-
-    /// Apply to one `f32` (computed in f32 where the platform has it).
-    pub fn apply_f32(self, x: f32) -> f32 {
-        match self {
-            UnaryOp::Neg => -x,
-            UnaryOp::Exp => x.exp(),
-            UnaryOp::Log => x.ln(),
-            UnaryOp::Sin => x.sin(),
-            UnaryOp::Cos => x.cos(),
-            UnaryOp::Tanh => x.tanh(),
-            UnaryOp::Sqrt => x.sqrt(),
-            UnaryOp::Abs => x.abs(),
-            UnaryOp::Sign => {
-                if x > 0.0 {
-                    1.0
-                } else if x < 0.0 {
-                    -1.0
-                } else {
-                    x * 0.0
-                }
-            }
-            UnaryOp::Sigmoid => 1.0 / (1.0 + (-x).exp()),
-            UnaryOp::Log1p => x.ln_1p(),
-            UnaryOp::Expm1 => x.exp_m1(),
-            UnaryOp::Erf => libm::erff(x),
-            UnaryOp::Floor => x.floor(),
-            UnaryOp::Ceil => x.ceil(),
-            UnaryOp::Round => x.round_ties_even(),
-        }
-    }
+    unary_float_apply!(
+        /// Apply to one `f64` (the reference definition every backend matches).
+        apply_f64, f64, libm::erf
+    );
+    unary_float_apply!(
+        /// Apply to one `f32` (computed in f32).
+        apply_f32, f32, libm::erff
+    );
 
     /// Apply to one `i64` (only for ops where [`supports_int`](Self::supports_int)).
     pub fn apply_i64(self, x: i64) -> i64 {
@@ -213,55 +227,14 @@ impl BinaryOp {
         }
     }
 
-    /// Apply to `f64`s.
-    pub fn apply_f64(self, a: f64, b: f64) -> f64 {
-        match self {
-            BinaryOp::Add => a + b,
-            BinaryOp::Sub => a - b,
-            BinaryOp::Mul => a * b,
-            BinaryOp::Div => a / b,
-            BinaryOp::Pow => a.powf(b),
-            BinaryOp::Maximum => {
-                if a.is_nan() || b.is_nan() {
-                    f64::NAN
-                } else {
-                    a.max(b)
-                }
-            }
-            BinaryOp::Minimum => {
-                if a.is_nan() || b.is_nan() {
-                    f64::NAN
-                } else {
-                    a.min(b)
-                }
-            }
-        }
-    }
-
-    /// Apply to `f32`s.
-    pub fn apply_f32(self, a: f32, b: f32) -> f32 {
-        match self {
-            BinaryOp::Add => a + b,
-            BinaryOp::Sub => a - b,
-            BinaryOp::Mul => a * b,
-            BinaryOp::Div => a / b,
-            BinaryOp::Pow => a.powf(b),
-            BinaryOp::Maximum => {
-                if a.is_nan() || b.is_nan() {
-                    f32::NAN
-                } else {
-                    a.max(b)
-                }
-            }
-            BinaryOp::Minimum => {
-                if a.is_nan() || b.is_nan() {
-                    f32::NAN
-                } else {
-                    a.min(b)
-                }
-            }
-        }
-    }
+    binary_float_apply!(
+        /// Apply to `f64`s.
+        apply_f64, f64
+    );
+    binary_float_apply!(
+        /// Apply to `f32`s.
+        apply_f32, f32
+    );
 
     /// Apply to `i64`s (`Pow` is an error one level up; division by zero gives 0).
     pub fn apply_i64(self, a: i64, b: i64) -> i64 {
