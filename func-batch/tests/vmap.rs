@@ -198,3 +198,22 @@ fn vmapped_conv_is_one_im2col_and_one_matmul() {
     let looped = T::stack(&(0..4).map(|i| conv(&imgs.select(0, i))).collect::<Vec<_>>(), 0);
     assert_eq!(y.to_vec::<f64>(), looped.to_vec::<f64>());
 }
+
+#[test]
+fn plain_matrix_times_stacked_transposed_weights_is_one_gemm() {
+    use func_testkit::record_primitives;
+    let x = seq(&[4, 3]);
+    let ws = seq(&[5, 2, 3]);
+    let f = |w: &T| x.matmul(&w.t());
+    let (y, names) = record_primitives(|ws: &T| vmap(f)(ws), &ws);
+    assert_eq!(names.iter().filter(|n| **n == "matmul").count(), 1, "{names:?}");
+    let looped = T::stack(&(0..5).map(|i| f(&ws.select(0, i))).collect::<Vec<_>>(), 0);
+    assert_eq!(y.dims(), &[5, 4, 2]);
+    let (a, b) = (y.to_vec::<f64>(), looped.to_vec::<f64>());
+    assert!(a.iter().zip(&b).all(|(p, q)| (p - q).abs() < 1e-12), "{a:?} vs {b:?}");
+    // A contiguous batch (not foldable when transposed) takes the general path.
+    let g = |w: &T| x.matmul(w);
+    let wc = seq(&[5, 3, 2]);
+    let looped = T::stack(&(0..5).map(|i| g(&wc.select(0, i))).collect::<Vec<_>>(), 0);
+    assert_eq!(vmap(g)(&wc).to_vec::<f64>(), looped.to_vec::<f64>());
+}

@@ -36,6 +36,19 @@ pub(crate) fn matmul<B: Backend>(_it: &BatchInterp, a: &Arg<B>, b: &Arg<B>) -> R
             batched(flat.try_matmul(&b.value)?.try_reshape_to(out_shape)?)
         }
         (true, false) => batched(pad_after_batch(&a.value, rank - ra)?.try_matmul(&b.value)?),
+        (false, true) if ra == 2 && foldable_transpose(&b.value) => {
+            // A plain matrix times a batch: `(b^T a^T)^T`, so the batch folds
+            // into the rows of one GEMM (the common case of stacked weights
+            // used as `w.t()`, whose transpose is contiguous).
+            let bt = b.value.transpose(-1, -2);
+            let k = bt.dims()[bt.ndim() - 1];
+            let rows: usize = bt.dims()[..bt.ndim() - 1].iter().product();
+            let m = a.value.dims()[0];
+            let mut out_shape = Shape::from(&bt.dims()[..bt.ndim() - 1]);
+            out_shape.0.push(m);
+            let prod = bt.try_reshape_to([rows, k])?.try_matmul(&a.value.t())?;
+            batched(prod.try_reshape_to(out_shape)?.transpose(-1, -2))
+        }
         (false, true) => batched(a.value.try_matmul(&pad_after_batch(&b.value, rank - rb)?)?),
         (true, true) => {
             let a2 = pad_after_batch(&a.value, rank - ra)?;
@@ -43,5 +56,21 @@ pub(crate) fn matmul<B: Backend>(_it: &BatchInterp, a: &Arg<B>, b: &Arg<B>) -> R
             batched(a2.try_matmul(&b2)?)
         }
         (false, false) => Ok(Out { value: a.value.try_matmul(&b.value)?, batched: false }),
+    }
+}
+
+/// Whether the transpose of a concrete batched right operand folds into a
+/// matrix without a copy (so the transposed formulation saves work).
+fn foldable_transpose<B: Backend>(b: &Tensor<B>) -> bool {
+    match b.concrete() {
+        Some((_, l)) => {
+            let nd = l.ndim();
+            let mut perm: Vec<usize> = (0..nd).collect();
+            perm.swap(nd - 2, nd - 1);
+            let t = l.permute(&perm);
+            let rows: usize = t.dims()[..nd - 1].iter().product();
+            t.reshape(&Shape::from([rows, t.dims()[nd - 1]])).is_some()
+        }
+        None => false,
     }
 }
