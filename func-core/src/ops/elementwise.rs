@@ -190,16 +190,67 @@ impl<B: Backend> Tensor<B> {
         ok(self.try_binary(BinaryOp::Minimum, other))
     }
 
-    /// Clamp elementwise into `[min, max]` (either bound optional).
+    /// Clamp elementwise into `[min, max]` (either bound optional), as
+    /// `torch.clamp` with scalar bounds: `min(max(x, min), max)`, so when
+    /// `min > max` every element becomes `max`; NaN stays NaN.
+    ///
+    /// The derivative is torch's for scalar bounds: 1 strictly inside the
+    /// interval and 0 at and beyond a bound (not the even split of
+    /// [`maximum`](Self::maximum) at ties).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # type Tensor = func_core::Tensor<func_testkit::RefBackend>;
+    /// let x = Tensor::from_vec(vec![-1.0f64, 0.5, 2.0], [3]);
+    /// assert_eq!(x.clamp(Some(0.0), Some(1.0)).to_vec::<f64>(), vec![0.0, 0.5, 1.0]);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// When the tensor is bool (torch's clamp is not defined for bool).
     pub fn clamp(&self, min: Option<f64>, max: Option<f64>) -> Tensor<B> {
-        let mut t = self.clone();
-        if let Some(lo) = min {
-            t = ok(t.try_binary_scalar(BinaryOp::Maximum, lo));
+        ok(self.try_clamp(min, max))
+    }
+
+    /// Clamp elementwise into `[min, max]`; see [`clamp`](Self::clamp).
+    ///
+    /// # Errors
+    ///
+    /// When the tensor is bool.
+    pub fn try_clamp(&self, min: Option<f64>, max: Option<f64>) -> Result<Tensor<B>> {
+        if self.dtype() == DType::Bool {
+            return Err(Error::dtype("clamp", self.dtype(), "clamp is not implemented for bool tensors"));
         }
+        // NOTE: [clamp selects constants] The bounds enter as constants picked
+        // by `where`, so the derivative is exactly 1 strictly inside and 0 at
+        // a bound; NaN fails both comparisons and keeps `x`.
+        let lo = match (min, max) {
+            (Some(lo), Some(hi)) if lo > hi => Some(hi),
+            _ => min,
+        };
+        // An integer tensor clamped to a fractional bound becomes float, as
+        // torch's type promotion with a float scalar.
+        let x = if !self.dtype().is_float() && [lo, max].iter().flatten().any(|v| v.fract() != 0.0) {
+            self.try_to_dtype(DType::F32.promote(self.dtype()))?
+        } else {
+            self.clone()
+        };
+        let mut t = x.clone();
         if let Some(hi) = max {
-            t = ok(t.try_binary_scalar(BinaryOp::Minimum, hi));
+            let at_or_above = x.cmp_scalar(CmpOp::Ge, hi);
+            t = Self::try_where_(&at_or_above, &x.scalar_of(hi)?, &t)?;
         }
-        t
+        if let Some(lo) = lo {
+            let at_or_below = x.cmp_scalar(CmpOp::Le, lo);
+            t = Self::try_where_(&at_or_below, &x.scalar_of(lo)?, &t)?;
+        }
+        Ok(t)
+    }
+
+    /// A 0-d constant `value` of this tensor's dtype.
+    fn scalar_of(&self, value: f64) -> Result<Tensor<B>> {
+        constant::<B>(value, self.dtype())
     }
 
     /// Elementwise comparison with broadcasting; the result is bool.

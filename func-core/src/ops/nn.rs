@@ -250,7 +250,12 @@ impl<B: Backend> Tensor<B> {
     /// When the input is not 3-D/4-D or the window does not fit.
     pub fn max_pool2d(&self, kernel: (usize, usize), stride: (usize, usize), padding: (usize, usize)) -> Tensor<B> {
         let (cols, [n, c, oh, ow]) = ok(self.pool_windows("max_pool2d", kernel, stride, padding, f64::NEG_INFINITY));
-        let out = cols.max_dims(&[1], false).reshape_to([n, c, oh, ow]);
+        // NOTE: [max_pool2d routes to the first maximum] torch sends a
+        // window's whole gradient to its first maximal element (the index
+        // max_pool2d_with_indices returns), not an even split among ties, so
+        // the maximum is gathered at the argmax (first on ties, NaN wins).
+        let first_max = cols.argmax(1, true);
+        let out = cols.gather(1, &first_max).reshape_to([n, c, oh, ow]);
         if self.ndim() == 3 { out.squeeze_dim(0) } else { out }
     }
 
