@@ -238,9 +238,12 @@ pub(crate) fn write_concrete<B: Backend>(dst: &Tensor<B>, src: &Tensor<B>, op: &
     be.write_strided(&mut ds.write(), dl, &ss.read(), sl)
 }
 
-/// A concrete scalar constant of `dtype` (not traced: constants are the same
-/// at every level).
+/// A scalar constant of `dtype`, bound as a `Full` factory.
+///
+/// NOTE: [constants go through bind] Every scalar operand (`x * 2.0`,
+/// `fill_`, the bounds of `clamp`, ...) is a primitive that interpreters see,
+/// so a graph capture records whole programs and a transform that owns the
+/// tensors created inside it (functionalize) owns constants too.
 pub(crate) fn constant<B: Backend>(value: f64, dtype: DType) -> Result<Tensor<B>> {
-    let be = B::default();
-    Ok(fresh(be.full(value, dtype, 1)?, Shape::scalar()))
+    crate::interp::bind(Primitive::Full { shape: Shape::scalar(), value, dtype }, &[])
 }

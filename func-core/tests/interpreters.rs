@@ -154,3 +154,27 @@ fn in_place_operations_reach_the_storage_through_an_interpreter() {
     assert_eq!(vec_of(&base), vec![0.0, 0.0, 0.0, 2.0, 2.0, 2.0]);
     assert!(c.names.lock().unwrap().contains(&"add"));
 }
+
+#[test]
+fn scalar_constants_are_primitives_that_interpreters_see() {
+    use func_testkit::record_primitives;
+    type T = Tensor<func_testkit::RefBackend>;
+    let x = T::from_vec(vec![1.0f64, 2.0], [2]);
+    let (y, names) = record_primitives(|x: &T| x * 2.0, &x);
+    assert_eq!(y.to_vec::<f64>(), vec![2.0, 4.0]);
+    assert_eq!(names, vec!["full", "broadcast_to", "mul"]);
+    let (_, names) = record_primitives(|x: &T| 1.0 - x, &x);
+    assert_eq!(names[0], "full", "{names:?}");
+    let (y, names) = record_primitives(
+        |x: &T| {
+            let y = x.deep_copy();
+            y.fill_(3.0);
+            y
+        },
+        &x,
+    );
+    assert_eq!(y.to_vec::<f64>(), vec![3.0, 3.0]);
+    assert!(names.contains(&"full"), "{names:?}");
+    let (_, names) = record_primitives(|x: &T| x.clamp(Some(0.0), Some(1.5)), &x);
+    assert_eq!(names.iter().filter(|n| **n == "full").count(), 4, "{names:?}");
+}

@@ -115,7 +115,7 @@ impl<B: Backend> Tensor<B> {
             panic!("{}: expected reduction dim {axis} to have non-zero size (shape {})", op.name(), self.shape());
         }
         if self.ndim() == 0 {
-            return ok(Tensor::<B>::try_from_vec(vec![0i64], crate::Shape::scalar()));
+            return Tensor::full(crate::Shape::scalar(), 0.0, crate::DType::I64);
         }
         self.un(Primitive::ArgReduce { op, axis, keepdim })
     }
