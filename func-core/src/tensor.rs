@@ -3,24 +3,57 @@
 use crate::interp::{self, Level};
 use crate::{Backend, DType, Element, Error, HostData, Layout, Primitive, Result, Shape};
 use std::any::Any;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-/// Backend storage shared by a tensor and all its views.
-pub struct StorageCell<B: Backend>(RwLock<B::Storage>);
+/// Source of [`StorageCell::id`]s: every storage ever created gets a new one.
+static NEXT_STORAGE_ID: AtomicU64 = AtomicU64::new(0);
+
+/// Backend storage shared by a tensor and all its views, behind a
+/// reader-writer lock.
+///
+/// Each cell has a unique [`id`](Self::id). Operations that lock several
+/// storages at once lock them in increasing id order, so two threads can
+/// never each hold a lock the other waits for (see the threading contract on
+/// [`Tensor`]).
+///
+/// A thread that panics while writing a storage (a backend kernel panicking
+/// inside an in-place operation) leaves it *poisoned*: every later access
+/// fails with [`Error::Poisoned`] rather than showing half-written data.
+pub struct StorageCell<B: Backend> {
+    id: u64,
+    lock: RwLock<B::Storage>,
+}
 
 impl<B: Backend> StorageCell<B> {
     pub(crate) fn new(s: B::Storage) -> Arc<Self> {
-        Arc::new(StorageCell(RwLock::new(s)))
+        Arc::new(StorageCell { id: NEXT_STORAGE_ID.fetch_add(1, Ordering::Relaxed), lock: RwLock::new(s) })
     }
 
-    /// Read access to the storage.
-    pub fn read(&self) -> RwLockReadGuard<'_, B::Storage> {
-        self.0.read().unwrap_or_else(|p| p.into_inner())
+    /// A number no other storage of this process has: the key of the global
+    /// lock order.
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
-    /// Write access to the storage.
-    pub fn write(&self) -> RwLockWriteGuard<'_, B::Storage> {
-        self.0.write().unwrap_or_else(|p| p.into_inner())
+    /// Read access to the storage for the operation `op`, blocking while
+    /// another thread writes it.
+    ///
+    /// Hold the guard only for the duration of a backend call, and do not
+    /// lock another storage while holding it: operations that need several
+    /// storages lock them together in id order.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Poisoned`] when a thread panicked while writing this storage.
+    pub fn read(&self, op: &str) -> Result<RwLockReadGuard<'_, B::Storage>> {
+        self.lock.read().map_err(|_| Error::poisoned(op))
+    }
+
+    /// Write access for the operation `op`. Not public: replacing the storage
+    /// behind a tensor would leave the dtype its handles cache stale.
+    pub(crate) fn write(&self, op: &str) -> Result<RwLockWriteGuard<'_, B::Storage>> {
+        self.lock.write().map_err(|_| Error::poisoned(op))
     }
 }
 
@@ -261,7 +294,7 @@ impl<B: Backend> Tensor<B> {
     pub(crate) fn try_to_host(&self, op: &str) -> Result<HostData> {
         let t = interp::lower_for_read(self, op)?;
         let (storage, layout) = t.concrete().ok_or_else(|| Error::invalid(op, "not concrete"))?;
-        let guard = storage.read();
+        let guard = storage.read(op)?;
         B::default().to_host(&guard, layout)
     }
 

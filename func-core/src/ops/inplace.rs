@@ -8,6 +8,7 @@
 //! into the batched value one level down (reaching real storage at the
 //! bottom), autodiff mutates the primal and replaces the tangent.
 
+use super::elementwise::binary_compute_dtype;
 use super::ok;
 use crate::interp::bind_copy;
 use crate::{Backend, BinaryOp, Error, Result, Shape, Tensor};
@@ -51,14 +52,28 @@ impl<B: Backend> Tensor<B> {
 
     fn inplace(&self, op: BinaryOp, other: &Tensor<B>) -> Result<()> {
         let name = format!("{}_", op.name());
+        if self.is_concrete() && other.is_concrete() {
+            // No interpreter owns either operand: evaluate and write under the
+            // destination's write lock, atomically.
+            let Some(shape) = Shape::broadcast(self.dims(), other.dims()) else {
+                return Err(Error::shape_mismatch(
+                    name,
+                    self.shape(),
+                    other.shape(),
+                    "(destination and operand) cannot be broadcast together: the sizes must match or be 1 in each \
+                     trailing dimension",
+                ));
+            };
+            if &shape != self.shape() {
+                return Err(larger_result(&name, self, other));
+            }
+            let other = other.try_broadcast_to(shape)?;
+            let dtype = binary_compute_dtype(op, self.dtype(), other.dtype());
+            return crate::eval::binary_inplace_concrete(self, op, &other, dtype, &name);
+        }
         let r = self.try_binary(op, other)?;
         if r.shape() != self.shape() {
-            return Err(Error::shape_mismatch(
-                name,
-                self.shape(),
-                other.shape(),
-                "the result of the in-place operation would have a larger shape than the destination",
-            ));
+            return Err(larger_result(&name, self, other));
         }
         self.write_named(&r, &name)
     }
@@ -101,13 +116,21 @@ impl<B: Backend> Tensor<B> {
     }
 
     /// `self += value` in place.
+    ///
+    /// # Panics
+    ///
+    /// When `self` is a broadcast view, or its storage is poisoned.
     pub fn add_scalar_(&self, value: f64) {
-        ok(self.try_binary_scalar(BinaryOp::Add, value).and_then(|r| self.write_named(&r, "add_")))
+        ok(self.scalar_operand(value).and_then(|c| self.inplace(BinaryOp::Add, &c)))
     }
 
     /// `self *= value` in place.
+    ///
+    /// # Panics
+    ///
+    /// As [`add_scalar_`](Self::add_scalar_).
     pub fn mul_scalar_(&self, value: f64) {
-        ok(self.try_binary_scalar(BinaryOp::Mul, value).and_then(|r| self.write_named(&r, "mul_")))
+        ok(self.scalar_operand(value).and_then(|c| self.inplace(BinaryOp::Mul, &c)))
     }
 
     /// Fill with `value` in place.
@@ -130,4 +153,15 @@ impl<B: Backend> Tensor<B> {
         let view = self.slice(dim, start, stop, step);
         view.copy_(value)
     }
+}
+
+/// The error of an in-place operation whose broadcast result is larger than
+/// its destination.
+fn larger_result<B: Backend>(name: &str, dst: &Tensor<B>, other: &Tensor<B>) -> Error {
+    Error::shape_mismatch(
+        name,
+        dst.shape(),
+        other.shape(),
+        "the result of the in-place operation would have a larger shape than the destination",
+    )
 }
