@@ -12,7 +12,7 @@ use func_core::{
 };
 use func_testkit::RefBackend;
 use std::cell::Cell;
-use std::sync::mpsc;
+use std::sync::{Barrier, mpsc};
 use std::thread;
 use std::time::Duration;
 
@@ -21,6 +21,12 @@ type T = Tensor<RefBackend>;
 /// How long the threads of one test may take before it counts as a deadlock
 /// (they need well under a second when nothing blocks).
 const WATCHDOG: Duration = Duration::from_secs(30);
+
+/// Rounds of fresh tensors, and operations per thread in each round, of the
+/// deadlock tests. With the locks taken in argument order, these deadlock in
+/// the first few rounds.
+const ROUNDS: usize = 50;
+const REPS: usize = 200;
 
 /// Run `body` on a new thread and wait for it at most [`WATCHDOG`]. Fails
 /// the test when it does not finish (a deadlock) or when it panics.
@@ -58,6 +64,20 @@ fn tensors_are_send_and_sync() {
     is::<func_core::StorageCell<RefBackend>>();
 }
 
+/// Run each of `jobs` `reps` times on its own thread, all starting together.
+fn race<'a>(reps: usize, jobs: &[&(dyn Fn() + Sync + 'a)]) {
+    let start = Barrier::new(jobs.len());
+    thread::scope(|s| {
+        for job in jobs {
+            let start = &start;
+            s.spawn(move || {
+                start.wait();
+                (0..reps).for_each(|_| job());
+            });
+        }
+    });
+}
+
 #[test]
 fn crossed_copies_do_not_deadlock() {
     // b.copy_(&a) locks b to write and a to read; a.copy_(&b) the reverse.
@@ -65,12 +85,9 @@ fn crossed_copies_do_not_deadlock() {
     const N: usize = 16;
     let (va, vb) = (f64s(&ramp(0.0, N)), f64s(&ramp(100.0, N)));
     with_watchdog("b.copy_(&a) || a.copy_(&b)", move || {
-        for _ in 0..200 {
+        for _ in 0..ROUNDS {
             let (a, b) = (ramp(0.0, N), ramp(100.0, N));
-            thread::scope(|s| {
-                s.spawn(|| (0..20).for_each(|_| b.copy_(&a)));
-                s.spawn(|| (0..20).for_each(|_| a.copy_(&b)));
-            });
+            race(REPS, &[&|| b.copy_(&a), &|| a.copy_(&b)]);
             // Each copy is atomic: every tensor holds one of the two original
             // vectors, never a mixture.
             for t in [&a, &b] {
@@ -88,22 +105,18 @@ fn a_reader_and_two_crossed_writers_do_not_deadlock() {
     // new readers, so any cycle in the lock order hangs.
     const N: usize = 8;
     let (va, vb, vc) = (f64s(&ramp(0.0, N)), f64s(&ramp(100.0, N)), f64s(&ramp(1000.0, N)));
+    // a only ever holds A or C; b holds B or a value of a.
+    let add = |x: &[f64], y: &[f64]| x.iter().zip(y).map(|(p, q)| p + q).collect::<Vec<f64>>();
+    let allowed: Vec<Vec<f64>> = [&va, &vc].iter().flat_map(|x| [&va, &vb, &vc].map(|y| add(x, y))).collect();
     with_watchdog("a + b || a.copy_(&c) || b.copy_(&a)", move || {
-        for _ in 0..200 {
+        for _ in 0..ROUNDS {
             let (a, b, c) = (ramp(0.0, N), ramp(100.0, N), ramp(1000.0, N));
-            let sums = thread::scope(|s| {
-                let reader = s.spawn(|| (0..20).map(|_| f64s(&(&a + &b))).collect::<Vec<_>>());
-                s.spawn(|| (0..20).for_each(|_| a.copy_(&c)));
-                s.spawn(|| (0..20).for_each(|_| b.copy_(&a)));
-                reader.join().expect("the reader finished")
-            });
-            // a only ever holds A or C; b holds B or a value of a.
-            let add = |x: &[f64], y: &[f64]| x.iter().zip(y).map(|(p, q)| p + q).collect::<Vec<f64>>();
-            let allowed: Vec<Vec<f64>> =
-                [&va, &vc].iter().flat_map(|x| [&va, &vb, &vc].map(|y| add(x, y))).collect();
-            for sum in sums {
+            let read = || {
+                let sum = f64s(&(&a + &b));
                 assert!(allowed.contains(&sum), "a + b read a torn or impossible value: {sum:?}");
-            }
+            };
+            // The cycle needs three threads to line up: give it more chances.
+            race(10 * REPS, &[&read, &read, &|| a.copy_(&c), &|| b.copy_(&a), &|| b.copy_(&a)]);
         }
     });
 }
