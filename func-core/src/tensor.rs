@@ -84,6 +84,38 @@ pub(crate) struct Inner<B: Backend> {
 /// Users of the `func` facade write `func::Tensor`, which fixes `B` to the
 /// CPU backend.
 ///
+/// # Threads
+///
+/// `Tensor` is `Send + Sync`: handles can be cloned into other threads and
+/// shared by reference. The contract, as in PyTorch:
+///
+/// - **Reading from many threads is safe.** Any number of threads may run
+///   out-of-place operations (`&a + &b`, `matmul`, `to_vec`, views) on the
+///   same tensors at once.
+/// - **Each operation locks the storages it touches.** A storage (shared by a
+///   tensor and all its views) sits behind a reader-writer lock. An
+///   operation locks all its operands' storages together, in one global
+///   order (by [`StorageCell::id`]), for the duration of the backend call, so
+///   operations on any tensors from any threads cannot deadlock.
+/// - **Each in-place operation is atomic per storage.** `copy_`, `add_`,
+///   `add_scalar_`, `fill_`, ... on concrete tensors read their operands,
+///   compute and write while holding the destination storage's write lock:
+///   no other operation on that storage (through this tensor or any view of
+///   it) sees a half-written result or interleaves with the update, so
+///   concurrent `a.add_scalar_(1.0)` calls on eight threads add exactly 8.
+///   The *order* in which concurrent in-place operations on aliasing tensors
+///   apply is unspecified; order them yourself (join, channel, mutex) when
+///   the result depends on it. Several operations in a row, say
+///   `a.copy_(&(&a + &b))`, are not atomic as a whole: use `a.add_(&b)`.
+/// - **A storage whose writer panicked is poisoned.** If a backend kernel
+///   panics during an in-place write, every later operation on that storage
+///   fails with [`Error::Poisoned`] (the panicking forms panic with its
+///   message) instead of showing half-written data.
+/// - **Tracers stay on their thread.** A tracer belongs to the transform call
+///   that made it, on the thread running it; using it on another thread
+///   panics with an explanation. Pass concrete tensors between threads and
+///   run transforms inside each.
+///
 /// # Examples
 ///
 /// ```
@@ -335,7 +367,7 @@ impl<B: Backend> Tensor<B> {
 }
 
 // Tensor is Send + Sync because B::Storage is, the tracer data is, and the
-// lock guards the storage.
+// lock guards the storage (see "Threads" in the docs of `Tensor`).
 #[allow(dead_code)]
 fn _assert_send_sync<B: Backend>() {
     fn is<T: Send + Sync>() {}

@@ -7,11 +7,12 @@
 //! after `WATCHDOG` instead of hanging it.
 
 use func_core::{
-    ArgReduceOp, Backend, BinaryOp, CmpOp, ConvGeom, DType, Distribution, Error, HostData, Layout, ReduceOp,
-    Result, Tensor, UnaryOp,
+    ArgReduceOp, Backend, BinaryOp, CmpOp, ConvGeom, DType, Distribution, Error, HostData, Layout, ReduceOp, Result,
+    Tensor, UnaryOp,
 };
 use func_testkit::RefBackend;
 use std::cell::Cell;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Barrier, mpsc};
 use std::thread;
 use std::time::Duration;
@@ -375,10 +376,10 @@ fn assert_poisoned(t: &F) {
     let view = t.slice(0, 0, 1, 1);
     assert!(matches!(view.try_to_vec::<f64>(), Err(Error::Poisoned { .. })));
     // The panicking forms panic with the message.
-    let p = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| t.add_scalar_(1.0))).expect_err("add_ panics");
+    let p = catch_unwind(AssertUnwindSafe(|| t.add_scalar_(1.0))).expect_err("add_ panics");
     let msg = p.downcast_ref::<String>().cloned().unwrap_or_default();
     assert!(msg.starts_with(&format!("add_: {POISONED}")), "{msg}");
-    let p = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| t.to_vec::<f64>())).expect_err("to_vec panics");
+    let p = catch_unwind(AssertUnwindSafe(|| t.to_vec::<f64>())).expect_err("to_vec panics");
     let msg = p.downcast_ref::<String>().cloned().unwrap_or_default();
     assert!(msg.contains(POISONED), "{msg}");
     assert!(format!("{t}").contains(POISONED));
@@ -419,4 +420,54 @@ fn a_panic_in_an_out_of_place_operation_poisons_nothing() {
         a.add_scalar_(1.0);
         assert_eq!(a.to_vec::<f64>(), vec![2.0, 3.0, 4.0]);
     });
+}
+
+// ----- the atomic path computes what the out-of-place operation does ------------------------
+
+#[test]
+fn in_place_operations_on_concrete_tensors_match_their_out_of_place_forms() {
+    let dtypes = [DType::Bool, DType::I64, DType::F32, DType::F64];
+    let a0 = T::from_vec(vec![3.0f64, -2.0, 0.0, 5.0, 1.5, 7.0], [2, 3]);
+    let b0 = T::from_vec(vec![2.0f64, 4.0, -1.0], [3]);
+    for da in dtypes {
+        for db in dtypes {
+            let (a, b) = (a0.to_dtype(da), b0.to_dtype(db));
+            let cases: [(&str, fn(&T, &T), fn(&T, &T) -> T); 4] = [
+                ("add_", |x, y| x.add_(y), |x, y| x + y),
+                ("sub_", |x, y| x.sub_(y), |x, y| x - y),
+                ("mul_", |x, y| x.mul_(y), |x, y| x * y),
+                ("div_", |x, y| x.div_(y), |x, y| x / y),
+            ];
+            for (name, in_place, out_of_place) in cases {
+                let got = catch_unwind(AssertUnwindSafe(|| {
+                    let d = a.deep_copy();
+                    in_place(&d, &b);
+                    d
+                }));
+                let want = catch_unwind(AssertUnwindSafe(|| out_of_place(&a, &b).to_dtype(da)));
+                match (got, want) {
+                    (Ok(g), Ok(w)) => {
+                        assert_eq!(g.dtype(), da, "{name} {da} {db}");
+                        let (g, w) = (f64s(&g.to_dtype(DType::F64)), f64s(&w.to_dtype(DType::F64)));
+                        let same = g.iter().zip(&w).all(|(x, y)| x == y || (x.is_nan() && y.is_nan()));
+                        assert!(same, "{name} {da} {db}: {g:?} != {w:?}");
+                    }
+                    (Err(_), Err(_)) => {}
+                    (g, w) => panic!("{name} {da} {db}: in place ok={}, out of place ok={}", g.is_ok(), w.is_ok()),
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn an_in_place_operand_may_alias_the_destination() {
+    let a = T::from_vec(vec![1.0f64, 2.0, 3.0, 4.0], [2, 2]);
+    a.add_(&a.t());
+    assert_eq!(f64s(&a), vec![2.0, 5.0, 5.0, 8.0]);
+    let row = a.select(0, 0);
+    a.mul_(&row);
+    assert_eq!(f64s(&a), vec![4.0, 25.0, 10.0, 40.0]);
+    a.sub_(&a);
+    assert_eq!(f64s(&a), vec![0.0; 4]);
 }

@@ -7,6 +7,14 @@
 //! (see [`Interpreter::copy_into`](crate::Interpreter::copy_into)): vmap writes
 //! into the batched value one level down (reaching real storage at the
 //! bottom), autodiff mutates the primal and replaces the tangent.
+//!
+//! When every operand is concrete, no interpreter can own one, and the
+//! binary in-place ops (`add_`, `mul_scalar_`, ...) take a fast path that
+//! computes and writes under one lock set: the destination's write lock and
+//! the operand's read lock, taken in the global order (NOTE: [lock order] in
+//! `eval`). The read-modify-write is then atomic, and concurrent updates of
+//! one tensor are never lost. It computes exactly what the general path
+//! does (the same broadcasting, dtype promotion and cast back).
 
 use super::elementwise::binary_compute_dtype;
 use super::ok;
@@ -19,8 +27,10 @@ impl<B: Backend> Tensor<B> {
     /// # Errors
     ///
     /// When `src` does not broadcast to `self`'s shape, when `self` is a
-    /// broadcast view (the write would be lost), or when a transform cannot
-    /// express the write (vmap: a batched value into an unbatched tensor).
+    /// broadcast view (the write would be lost), when a transform cannot
+    /// express the write (vmap: a batched value into an unbatched tensor), or
+    /// [`Error::Poisoned`] when a thread panicked while writing either
+    /// storage.
     pub fn try_copy_(&self, src: &Tensor<B>) -> Result<()> {
         self.write_named(src, "copy_")
     }
@@ -82,8 +92,9 @@ impl<B: Backend> Tensor<B> {
     ///
     /// # Panics
     ///
-    /// When `other` does not broadcast to `self`, or under vmap when `self` is
-    /// not batched but `other` is.
+    /// When `other` does not broadcast to `self`, when `self` is a broadcast
+    /// view, under vmap when `self` is not batched but `other` is, or when a
+    /// thread panicked while writing either storage (it is poisoned).
     pub fn add_(&self, other: &Tensor<B>) {
         ok(self.inplace(BinaryOp::Add, other))
     }
@@ -134,6 +145,10 @@ impl<B: Backend> Tensor<B> {
     }
 
     /// Fill with `value` in place.
+    ///
+    /// # Panics
+    ///
+    /// As [`add_scalar_`](Self::add_scalar_).
     pub fn fill_(&self, value: f64) {
         ok(crate::eval::constant::<B>(value, self.dtype()).and_then(|c| self.write_named(&c, "fill_")))
     }
