@@ -424,6 +424,9 @@ fn a_panic_in_an_out_of_place_operation_poisons_nothing() {
 
 // ----- the atomic path computes what the out-of-place operation does ------------------------
 
+type InPlace = fn(&T, &T);
+type OutOfPlace = fn(&T, &T) -> T;
+
 #[test]
 fn in_place_operations_on_concrete_tensors_match_their_out_of_place_forms() {
     let dtypes = [DType::Bool, DType::I64, DType::F32, DType::F64];
@@ -432,7 +435,7 @@ fn in_place_operations_on_concrete_tensors_match_their_out_of_place_forms() {
     for da in dtypes {
         for db in dtypes {
             let (a, b) = (a0.to_dtype(da), b0.to_dtype(db));
-            let cases: [(&str, fn(&T, &T), fn(&T, &T) -> T); 4] = [
+            let cases: [(&str, InPlace, OutOfPlace); 4] = [
                 ("add_", |x, y| x.add_(y), |x, y| x + y),
                 ("sub_", |x, y| x.sub_(y), |x, y| x - y),
                 ("mul_", |x, y| x.mul_(y), |x, y| x * y),
