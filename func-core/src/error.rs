@@ -64,6 +64,16 @@ pub enum Error {
         /// What is wrong and how to fix it.
         why: String,
     },
+    /// A thread panicked while writing a tensor's storage; its contents may
+    /// be half-written, so it can no longer be read or written.
+    #[error(
+        "{op}: a thread panicked while writing this tensor's storage, so its contents may be half-written. \
+         The tensor and every view of it can no longer be used: recreate it from data you trust"
+    )]
+    Poisoned {
+        /// The operation that tried to access the storage.
+        op: String,
+    },
     /// A transform was used in a way it does not support.
     #[error("{transform}: {why}")]
     Transform {
@@ -103,6 +113,11 @@ impl Error {
     /// An [`Error::DType`].
     pub fn dtype(op: impl Into<String>, got: DType, why: impl Into<String>) -> Error {
         Error::DType { op: op.into(), got, why: why.into() }
+    }
+
+    /// An [`Error::Poisoned`].
+    pub fn poisoned(op: impl Into<String>) -> Error {
+        Error::Poisoned { op: op.into() }
     }
 
     /// An [`Error::Transform`].

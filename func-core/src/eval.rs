@@ -1,9 +1,11 @@
 //! Evaluation of primitives on concrete tensors: the bottom of the
 //! interpreter stack. Views become new layouts over shared storage (NOTE:
-//! [views are metadata]); everything else is one backend call.
+//! [views are metadata]); everything else is one backend call, made with
+//! the operands' storages locked together in one global order (NOTE: [lock
+//! order]).
 
 use crate::tensor::StorageCell;
-use crate::{Backend, DType, Error, HostData, Layout, Primitive, Result, Shape, Tensor};
+use crate::{Backend, BinaryOp, DType, Error, HostData, Layout, Primitive, Result, Shape, Tensor};
 use std::sync::Arc;
 
 fn parts<'a, B: Backend>(t: &'a Tensor<B>, op: &str) -> Result<(&'a Arc<StorageCell<B>>, &'a Layout)> {
@@ -37,54 +39,44 @@ pub(crate) fn eval<B: Backend>(prim: &Primitive, args: &[&Tensor<B>]) -> Result<
         }
         Primitive::Unary(u) => {
             let (s, l) = arg(0)?;
-            Ok(fresh(be.unary(*u, &s.read(), l)?, l.shape().clone()))
+            Ok(fresh(be.unary(*u, &*s.read(op)?, l)?, l.shape().clone()))
         }
         Primitive::Binary(b) => {
             let ((sa, la), (sb, lb)) = (arg(0)?, arg(1)?);
-            let out = if Arc::ptr_eq(sa, sb) {
-                let g = sa.read();
-                be.binary(*b, &g, la, &g, lb)?
-            } else {
-                be.binary(*b, &sa.read(), la, &sb.read(), lb)?
-            };
+            let out = with_reads(&[sa, sb], op, |r| be.binary(*b, r[0], la, r[1], lb))?;
             Ok(fresh(out, la.shape().clone()))
         }
         Primitive::Compare(c) => {
             let ((sa, la), (sb, lb)) = (arg(0)?, arg(1)?);
-            let out = if Arc::ptr_eq(sa, sb) {
-                let g = sa.read();
-                be.compare(*c, &g, la, &g, lb)?
-            } else {
-                be.compare(*c, &sa.read(), la, &sb.read(), lb)?
-            };
+            let out = with_reads(&[sa, sb], op, |r| be.compare(*c, r[0], la, r[1], lb))?;
             Ok(fresh(out, la.shape().clone()))
         }
         Primitive::Select => {
             let ((sc, lc), (sa, la), (sb, lb)) = (arg(0)?, arg(1)?, arg(2)?);
-            let out = with_reads(&[sc, sa, sb], |r| be.select(r[0], lc, r[1], la, r[2], lb))?;
+            let out = with_reads(&[sc, sa, sb], op, |r| be.select(r[0], lc, r[1], la, r[2], lb))?;
             Ok(fresh(out, la.shape().clone()))
         }
         Primitive::Cast(d) => {
             let (s, l) = arg(0)?;
-            Ok(fresh(be.cast(&s.read(), l, *d)?, l.shape().clone()))
+            Ok(fresh(be.cast(&*s.read(op)?, l, *d)?, l.shape().clone()))
         }
         Primitive::Copy => {
             let (s, l) = arg(0)?;
-            Ok(fresh(be.copy_strided(&s.read(), l)?, l.shape().clone()))
+            Ok(fresh(be.copy_strided(&*s.read(op)?, l)?, l.shape().clone()))
         }
         Primitive::Reduce { op: r, axes, keepdim } => {
             let (s, l) = arg(0)?;
-            let out = be.reduce(*r, &s.read(), l, axes)?;
+            let out = be.reduce(*r, &*s.read(op)?, l, axes)?;
             Ok(fresh(out, reduced_shape(l.shape(), axes, *keepdim)))
         }
         Primitive::ArgReduce { op: r, axis, keepdim } => {
             let (s, l) = arg(0)?;
-            let out = be.arg_reduce(*r, &s.read(), l, *axis)?;
+            let out = be.arg_reduce(*r, &*s.read(op)?, l, *axis)?;
             Ok(fresh(out, reduced_shape(l.shape(), &[*axis], *keepdim)))
         }
         Primitive::Cumsum { axis } => {
             let (s, l) = arg(0)?;
-            Ok(fresh(be.cumsum(&s.read(), l, *axis)?, l.shape().clone()))
+            Ok(fresh(be.cumsum(&*s.read(op)?, l, *axis)?, l.shape().clone()))
         }
         Primitive::Matmul => {
             let ((sa, la), (sb, lb)) = (arg(0)?, arg(1)?);
@@ -98,12 +90,7 @@ pub(crate) fn eval<B: Backend>(prim: &Primitive, args: &[&Tensor<B>]) -> Result<
             let mut sb_shape = batch.clone();
             sb_shape.0.extend([k, n]);
             let (la2, lb2) = (la.broadcast_to(&sa_shape), lb.broadcast_to(&sb_shape));
-            let out = if Arc::ptr_eq(sa, sb) {
-                let g = sa.read();
-                be.matmul(&g, &la2, &g, &lb2)?
-            } else {
-                be.matmul(&sa.read(), &la2, &sb.read(), &lb2)?
-            };
+            let out = with_reads(&[sa, sb], op, |r| be.matmul(r[0], &la2, r[1], &lb2))?;
             let mut out_shape = batch;
             out_shape.0.extend([m, n]);
             Ok(fresh(out, out_shape))
@@ -112,7 +99,7 @@ pub(crate) fn eval<B: Backend>(prim: &Primitive, args: &[&Tensor<B>]) -> Result<
             let (s, l) = arg(0)?;
             match l.reshape(shape) {
                 Some(nl) => Ok(view(args[0], s, nl)),
-                None => Ok(fresh(be.copy_strided(&s.read(), l)?, shape.clone())),
+                None => Ok(fresh(be.copy_strided(&*s.read(op)?, l)?, shape.clone())),
             }
         }
         Primitive::Permute { perm } => {
@@ -135,7 +122,7 @@ pub(crate) fn eval<B: Backend>(prim: &Primitive, args: &[&Tensor<B>]) -> Result<
         Primitive::Concat { axis } => {
             let ops: Vec<_> = args.iter().map(|t| parts(t, op)).collect::<Result<_>>()?;
             let cells: Vec<_> = ops.iter().map(|(s, _)| *s).collect();
-            let out = with_reads(&cells, |r| {
+            let out = with_reads(&cells, op, |r| {
                 let list: Vec<(&B::Storage, &Layout)> = r.iter().zip(&ops).map(|(s, (_, l))| (*s, *l)).collect();
                 be.concat(&list, *axis)
             })?;
@@ -146,54 +133,110 @@ pub(crate) fn eval<B: Backend>(prim: &Primitive, args: &[&Tensor<B>]) -> Result<
         Primitive::Pad { pads, value } => {
             let (s, l) = arg(0)?;
             let shape = Shape(l.dims().iter().zip(pads.iter()).map(|(&d, &(a, b))| d + a + b).collect());
-            Ok(fresh(be.pad(&s.read(), l, pads, *value)?, shape))
+            Ok(fresh(be.pad(&*s.read(op)?, l, pads, *value)?, shape))
         }
         Primitive::Flip { axes } => {
             let (s, l) = arg(0)?;
-            Ok(fresh(be.flip(&s.read(), l, axes)?, l.shape().clone()))
+            Ok(fresh(be.flip(&*s.read(op)?, l, axes)?, l.shape().clone()))
         }
         Primitive::Gather { axis } => {
             let ((s, l), (si, li)) = (arg(0)?, arg(1)?);
-            Ok(fresh(be.gather(&s.read(), l, *axis, &si.read(), li)?, li.shape().clone()))
+            let out = with_reads(&[s, si], op, |r| be.gather(r[0], l, *axis, r[1], li))?;
+            Ok(fresh(out, li.shape().clone()))
         }
         Primitive::ScatterAdd { axis } => {
             let ((sb, lb), (si, li), (ss, ls)) = (arg(0)?, arg(1)?, arg(2)?);
-            let out = with_reads(&[sb, si, ss], |r| be.scatter_add(r[0], lb, *axis, r[1], li, r[2], ls))?;
+            let out = with_reads(&[sb, si, ss], op, |r| be.scatter_add(r[0], lb, *axis, r[1], li, r[2], ls))?;
             Ok(fresh(out, lb.shape().clone()))
         }
         Primitive::Im2col(g) => {
             let (s, l) = arg(0)?;
             let d = l.dims();
             let shape = Shape::from([d[0], d[1] * g.kernel.0 * g.kernel.1, g.out_h() * g.out_w()]);
-            Ok(fresh(be.im2col(&s.read(), l, g)?, shape))
+            Ok(fresh(be.im2col(&*s.read(op)?, l, g)?, shape))
         }
         Primitive::Col2im(g) => {
             let (s, l) = arg(0)?;
             let d = l.dims();
             let kk = (g.kernel.0 * g.kernel.1).max(1);
             let shape = Shape::from([d[0], d[1] / kk, g.h, g.w]);
-            Ok(fresh(be.col2im(&s.read(), l, g)?, shape))
+            Ok(fresh(be.col2im(&*s.read(op)?, l, g)?, shape))
         }
     }
 }
 
-/// Run `f` with read access to every storage in `cells`, locking each
-/// distinct storage once (operands may alias).
-fn with_reads<B: Backend, R>(cells: &[&Arc<StorageCell<B>>], f: impl FnOnce(&[&B::Storage]) -> R) -> R {
-    let mut distinct: Vec<&Arc<StorageCell<B>>> = Vec::with_capacity(cells.len());
-    let map: Vec<usize> = cells
-        .iter()
-        .map(|c| match distinct.iter().position(|d| Arc::ptr_eq(d, c)) {
-            Some(i) => i,
-            None => {
-                distinct.push(c);
-                distinct.len() - 1
-            }
-        })
-        .collect();
-    let guards: Vec<_> = distinct.iter().map(|c| c.read()).collect();
-    let refs: Vec<&B::Storage> = map.iter().map(|&i| &*guards[i]).collect();
+// NOTE: [lock order] An operation that locks several storages locks them
+// all before calling the backend, in increasing `StorageCell::id` order,
+// each distinct storage once, and releases them all afterwards; no other
+// lock is taken while they are held. A cycle of threads each waiting for a
+// lock another holds would need some thread to lock a smaller id after a
+// larger one, so none forms: `b.copy_(&a)` against `a.copy_(&b)`, or
+// `a + b` against writers of `a` and of `b`, cannot deadlock (also with a
+// writer-preferring lock, where a waiting writer blocks new readers). An
+// in-place operation holds the destination's write lock from reading its
+// operands to writing the result, so it is atomic with respect to every
+// other operation on that storage.
+
+/// Run `f` with read access to every storage in `cells` (operands may alias:
+/// each distinct storage is locked once), locked in the global order.
+fn with_reads<B: Backend, R>(
+    cells: &[&Arc<StorageCell<B>>],
+    op: &str,
+    f: impl FnOnce(&[&B::Storage]) -> Result<R>,
+) -> Result<R> {
+    let mut order: Vec<usize> = (0..cells.len()).collect();
+    order.sort_by_key(|&i| cells[i].id());
+    let mut slot = vec![0; cells.len()];
+    let mut guards = Vec::with_capacity(cells.len());
+    let mut last = None;
+    for &i in &order {
+        let id = cells[i].id();
+        if last != Some(id) {
+            guards.push(cells[i].read(op)?);
+            last = Some(id);
+        }
+        slot[i] = guards.len() - 1;
+    }
+    let refs: Vec<&B::Storage> = slot.iter().map(|&g| &*guards[g]).collect();
     f(&refs)
+}
+
+/// Run `f` with write access to `dst` and read access to every storage in
+/// `srcs`, all locked at once in the global order and held until `f`
+/// returns. `f` gets `None` for a source that is `dst`'s own storage (to be
+/// read through the mutable reference).
+fn with_write<B: Backend, R>(
+    dst: &Arc<StorageCell<B>>,
+    srcs: &[&Arc<StorageCell<B>>],
+    op: &str,
+    f: impl FnOnce(&mut B::Storage, &[Option<&B::Storage>]) -> Result<R>,
+) -> Result<R> {
+    let mut order: Vec<usize> = (0..srcs.len()).collect();
+    order.sort_by_key(|&i| srcs[i].id());
+    let mut slot: Vec<Option<usize>> = vec![None; srcs.len()];
+    let mut reads = Vec::with_capacity(srcs.len());
+    let mut write = None;
+    let mut last = None;
+    for &i in &order {
+        let id = srcs[i].id();
+        if write.is_none() && dst.id() <= id {
+            write = Some(dst.write(op)?);
+        }
+        if id == dst.id() {
+            continue;
+        }
+        if last != Some(id) {
+            reads.push(srcs[i].read(op)?);
+            last = Some(id);
+        }
+        slot[i] = Some(reads.len() - 1);
+    }
+    let mut write = match write {
+        Some(w) => w,
+        None => dst.write(op)?,
+    };
+    let views: Vec<Option<&B::Storage>> = slot.iter().map(|s| s.map(|g| &*reads[g])).collect();
+    f(&mut write, &views)
 }
 
 /// Shape after reducing `axes`, kept as size 1 or removed.
@@ -205,11 +248,9 @@ pub(crate) fn reduced_shape(shape: &Shape, axes: &[usize], keepdim: bool) -> Sha
     }
 }
 
-/// `dst.copy_(src)` on concrete tensors: a real write into `dst`'s storage,
-/// seen by every view that shares it.
-pub(crate) fn write_concrete<B: Backend>(dst: &Tensor<B>, src: &Tensor<B>, op: &str) -> Result<()> {
-    let be = B::default();
-    let (ds, dl) = parts(dst, op)?;
+/// Refuse to write through a broadcast view, where several elements share
+/// one memory location.
+fn check_writable(dl: &Layout, op: &str) -> Result<()> {
     if dl.numel() > 0 && dl.dims().iter().zip(dl.strides()).any(|(&d, &s)| d > 1 && s == 0) {
         return Err(Error::invalid(
             op,
@@ -221,6 +262,16 @@ pub(crate) fn write_concrete<B: Backend>(dst: &Tensor<B>, src: &Tensor<B>, op: &
             ),
         ));
     }
+    Ok(())
+}
+
+/// `dst.copy_(src)` on concrete tensors: a real write into `dst`'s storage,
+/// seen by every view that shares it. Both storages are locked together
+/// (NOTE: [lock order]).
+pub(crate) fn write_concrete<B: Backend>(dst: &Tensor<B>, src: &Tensor<B>, op: &str) -> Result<()> {
+    let be = B::default();
+    let (ds, dl) = parts(dst, op)?;
+    check_writable(dl, op)?;
     if src.dtype() != dst.dtype() {
         return Err(Error::dtype(
             op,
@@ -229,13 +280,57 @@ pub(crate) fn write_concrete<B: Backend>(dst: &Tensor<B>, src: &Tensor<B>, op: &
         ));
     }
     let (ss, sl) = parts(src, op)?;
-    if Arc::ptr_eq(ds, ss) {
-        // Source and destination overlap: materialise the source first.
-        let tmp = be.copy_strided(&ss.read(), sl)?;
-        let tl = Layout::contiguous(sl.shape().clone());
-        return be.write_strided(&mut ds.write(), dl, &tmp, &tl);
+    with_write(ds, &[ss], op, |d, s| match s[0] {
+        Some(s) => be.write_strided(d, dl, s, sl),
+        None => {
+            // Source and destination share storage and may overlap:
+            // materialise the source first.
+            let tmp = be.copy_strided(d, sl)?;
+            be.write_strided(d, dl, &tmp, &Layout::contiguous(sl.shape().clone()))
+        }
+    })
+}
+
+/// `dst = op(dst, other)` on concrete tensors, where `other` already has
+/// `dst`'s shape: both are cast to `dtype`, combined, and the result cast
+/// back to `dst`'s dtype and written into `dst`'s storage, all while holding
+/// the destination's write lock (NOTE: [lock order]). No other operation on
+/// that storage can run between the read and the write, so concurrent
+/// in-place updates of one tensor are never lost.
+pub(crate) fn binary_inplace_concrete<B: Backend>(
+    dst: &Tensor<B>,
+    op: BinaryOp,
+    other: &Tensor<B>,
+    dtype: DType,
+    name: &str,
+) -> Result<()> {
+    let be = B::default();
+    let (ds, dl) = parts(dst, name)?;
+    check_writable(dl, name)?;
+    let (os, ol) = parts(other, name)?;
+    if ol.shape() != dl.shape() {
+        return Err(Error::shape_mismatch(name, dl.shape(), ol.shape(), "internal: operand not broadcast"));
     }
-    be.write_strided(&mut ds.write(), dl, &ss.read(), sl)
+    let out = Layout::contiguous(dl.shape().clone());
+    with_write(ds, &[os], name, |d, s| {
+        let result = {
+            let a: &B::Storage = d;
+            let b = s[0].unwrap_or(a);
+            let ca = if dst.dtype() != dtype { Some(be.cast(a, dl, dtype)?) } else { None };
+            let cb = if other.dtype() != dtype { Some(be.cast(b, ol, dtype)?) } else { None };
+            let (a, la) = match &ca {
+                Some(c) => (c, &out),
+                None => (a, dl),
+            };
+            let (b, lb) = match &cb {
+                Some(c) => (c, &out),
+                None => (b, ol),
+            };
+            let r = be.binary(op, a, la, b, lb)?;
+            if dtype != dst.dtype() { be.cast(&r, &out, dst.dtype())? } else { r }
+        };
+        be.write_strided(d, dl, &result, &out)
+    })
 }
 
 /// A scalar constant of `dtype`, bound as a `Full` factory.

@@ -130,21 +130,11 @@ pub trait Interpreter<B: Backend>: Send + Sync {
 }
 
 /// One installed interpreter and its parent: a node of the thread's stack.
-pub struct Frame<B: Backend> {
+/// Private: the stack changes only through [`with_interpreter`] (and
+/// [`bind`] running a rule one level down), which keep it balanced.
+pub(crate) struct Frame<B: Backend> {
     interp: Arc<dyn Interpreter<B>>,
     parent: Option<Arc<Frame<B>>>,
-}
-
-impl<B: Backend> Frame<B> {
-    /// The interpreter.
-    pub fn interpreter(&self) -> &Arc<dyn Interpreter<B>> {
-        &self.interp
-    }
-
-    /// The frame below, if any.
-    pub fn parent(&self) -> Option<&Arc<Frame<B>>> {
-        self.parent.as_ref()
-    }
 }
 
 thread_local! {
@@ -153,7 +143,7 @@ thread_local! {
 
 /// The current frame for backend `B` on this thread (`None`: evaluate on the
 /// backend).
-pub fn current_frame<B: Backend>() -> Option<Arc<Frame<B>>> {
+pub(crate) fn current_frame<B: Backend>() -> Option<Arc<Frame<B>>> {
     CURRENT
         .with(|c| c.borrow().as_ref().and_then(|b| b.downcast_ref::<Option<Arc<Frame<B>>>>()).and_then(|f| f.clone()))
 }
@@ -168,7 +158,7 @@ fn restore(prev: Option<Box<dyn Any>>) {
 
 /// RAII guard that sets the current frame and restores the previous one on
 /// drop (also when unwinding from a panic).
-pub struct FrameGuard {
+pub(crate) struct FrameGuard {
     prev: Option<Option<Box<dyn Any>>>,
     level: Option<Level>,
 }
@@ -185,7 +175,7 @@ impl Drop for FrameGuard {
 }
 
 /// Make `frame` current until the guard drops.
-pub fn set_frame<B: Backend>(frame: Option<Arc<Frame<B>>>) -> FrameGuard {
+pub(crate) fn set_frame<B: Backend>(frame: Option<Arc<Frame<B>>>) -> FrameGuard {
     FrameGuard { prev: Some(set_current(frame)), level: None }
 }
 

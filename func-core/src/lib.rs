@@ -59,7 +59,7 @@ mod tree;
 pub use backend::*;
 pub use dtype::*;
 pub use error::*;
-pub use interp::{Frame, FrameGuard, Interpreter, Level, bind, current_frame, set_frame, with_interpreter};
+pub use interp::{Interpreter, Level, bind, with_interpreter};
 pub use layout::*;
 pub use ops::{Conv2dOptions, Generator};
 pub use primitive::*;

@@ -3,24 +3,57 @@
 use crate::interp::{self, Level};
 use crate::{Backend, DType, Element, Error, HostData, Layout, Primitive, Result, Shape};
 use std::any::Any;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-/// Backend storage shared by a tensor and all its views.
-pub struct StorageCell<B: Backend>(RwLock<B::Storage>);
+/// Source of [`StorageCell::id`]s: every storage ever created gets a new one.
+static NEXT_STORAGE_ID: AtomicU64 = AtomicU64::new(0);
+
+/// Backend storage shared by a tensor and all its views, behind a
+/// reader-writer lock.
+///
+/// Each cell has a unique [`id`](Self::id). Operations that lock several
+/// storages at once lock them in increasing id order, so two threads can
+/// never each hold a lock the other waits for (see the threading contract on
+/// [`Tensor`]).
+///
+/// A thread that panics while writing a storage (a backend kernel panicking
+/// inside an in-place operation) leaves it *poisoned*: every later access
+/// fails with [`Error::Poisoned`] rather than showing half-written data.
+pub struct StorageCell<B: Backend> {
+    id: u64,
+    lock: RwLock<B::Storage>,
+}
 
 impl<B: Backend> StorageCell<B> {
     pub(crate) fn new(s: B::Storage) -> Arc<Self> {
-        Arc::new(StorageCell(RwLock::new(s)))
+        Arc::new(StorageCell { id: NEXT_STORAGE_ID.fetch_add(1, Ordering::Relaxed), lock: RwLock::new(s) })
     }
 
-    /// Read access to the storage.
-    pub fn read(&self) -> RwLockReadGuard<'_, B::Storage> {
-        self.0.read().unwrap_or_else(|p| p.into_inner())
+    /// A number no other storage of this process has: the key of the global
+    /// lock order.
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
-    /// Write access to the storage.
-    pub fn write(&self) -> RwLockWriteGuard<'_, B::Storage> {
-        self.0.write().unwrap_or_else(|p| p.into_inner())
+    /// Read access to the storage for the operation `op`, blocking while
+    /// another thread writes it.
+    ///
+    /// Hold the guard only for the duration of a backend call, and do not
+    /// lock another storage while holding it: operations that need several
+    /// storages lock them together in id order.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Poisoned`] when a thread panicked while writing this storage.
+    pub fn read(&self, op: &str) -> Result<RwLockReadGuard<'_, B::Storage>> {
+        self.lock.read().map_err(|_| Error::poisoned(op))
+    }
+
+    /// Write access for the operation `op`. Not public: replacing the storage
+    /// behind a tensor would leave the dtype its handles cache stale.
+    pub(crate) fn write(&self, op: &str) -> Result<RwLockWriteGuard<'_, B::Storage>> {
+        self.lock.write().map_err(|_| Error::poisoned(op))
     }
 }
 
@@ -50,6 +83,38 @@ pub(crate) struct Inner<B: Backend> {
 ///
 /// Users of the `func` facade write `func::Tensor`, which fixes `B` to the
 /// CPU backend.
+///
+/// # Threads
+///
+/// `Tensor` is `Send + Sync`: handles can be cloned into other threads and
+/// shared by reference. The contract, as in PyTorch:
+///
+/// - **Reading from many threads is safe.** Any number of threads may run
+///   out-of-place operations (`&a + &b`, `matmul`, `to_vec`, views) on the
+///   same tensors at once.
+/// - **Each operation locks the storages it touches.** A storage (shared by a
+///   tensor and all its views) sits behind a reader-writer lock. An
+///   operation locks all its operands' storages together, in one global
+///   order (by [`StorageCell::id`]), for the duration of the backend call, so
+///   operations on any tensors from any threads cannot deadlock.
+/// - **Each in-place operation is atomic per storage.** `copy_`, `add_`,
+///   `add_scalar_`, `fill_`, ... on concrete tensors read their operands,
+///   compute and write while holding the destination storage's write lock:
+///   no other operation on that storage (through this tensor or any view of
+///   it) sees a half-written result or interleaves with the update, so
+///   concurrent `a.add_scalar_(1.0)` calls on eight threads add exactly 8.
+///   The *order* in which concurrent in-place operations on aliasing tensors
+///   apply is unspecified; order them yourself (join, channel, mutex) when
+///   the result depends on it. Several operations in a row, say
+///   `a.copy_(&(&a + &b))`, are not atomic as a whole: use `a.add_(&b)`.
+/// - **A storage whose writer panicked is poisoned.** If a backend kernel
+///   panics during an in-place write, every later operation on that storage
+///   fails with [`Error::Poisoned`] (the panicking forms panic with its
+///   message) instead of showing half-written data.
+/// - **Tracers stay on their thread.** A tracer belongs to the transform call
+///   that made it, on the thread running it; using it on another thread
+///   panics with an explanation. Pass concrete tensors between threads and
+///   run transforms inside each.
 ///
 /// # Examples
 ///
@@ -261,7 +326,7 @@ impl<B: Backend> Tensor<B> {
     pub(crate) fn try_to_host(&self, op: &str) -> Result<HostData> {
         let t = interp::lower_for_read(self, op)?;
         let (storage, layout) = t.concrete().ok_or_else(|| Error::invalid(op, "not concrete"))?;
-        let guard = storage.read();
+        let guard = storage.read(op)?;
         B::default().to_host(&guard, layout)
     }
 
@@ -302,7 +367,7 @@ impl<B: Backend> Tensor<B> {
 }
 
 // Tensor is Send + Sync because B::Storage is, the tracer data is, and the
-// lock guards the storage.
+// lock guards the storage (see "Threads" in the docs of `Tensor`).
 #[allow(dead_code)]
 fn _assert_send_sync<B: Backend>() {
     fn is<T: Send + Sync>() {}

@@ -23,6 +23,21 @@ macro_rules! unary_methods {
     };
 }
 
+/// The dtype a binary `op` computes in, for operands of dtypes `a` and `b`:
+/// their promotion, except that true division and `pow` of integers give
+/// floats (as torch's do) and arithmetic on bools runs on `i64`.
+pub(crate) fn binary_compute_dtype(op: BinaryOp, a: DType, b: DType) -> DType {
+    let dtype = a.promote(b);
+    let float_only = matches!(op, BinaryOp::Pow | BinaryOp::Div);
+    if float_only && !dtype.is_float() {
+        DType::F32
+    } else if dtype == DType::Bool {
+        DType::I64
+    } else {
+        dtype
+    }
+}
+
 impl<B: Backend> Tensor<B> {
     /// Apply an elementwise unary op.
     ///
@@ -84,16 +99,9 @@ impl<B: Backend> Tensor<B> {
     ///
     /// When the shapes do not broadcast, or for `pow` on integers.
     pub fn try_binary(&self, op: BinaryOp, other: &Tensor<B>) -> Result<Tensor<B>> {
-        let (mut a, mut b) = self.try_broadcast_pair(other, op.name())?;
-        let float_only = matches!(op, BinaryOp::Pow) || (op == BinaryOp::Div);
-        if float_only && !a.dtype().is_float() {
-            // torch's true division (and pow here) of integers gives floats.
-            a = a.try_to_dtype(DType::F32)?;
-            b = b.try_to_dtype(DType::F32)?;
-        } else if a.dtype() == DType::Bool {
-            a = a.try_to_dtype(DType::I64)?;
-            b = b.try_to_dtype(DType::I64)?;
-        }
+        let (a, b) = self.try_broadcast_pair(other, op.name())?;
+        let dtype = binary_compute_dtype(op, a.dtype(), b.dtype());
+        let (a, b) = (a.try_to_dtype(dtype)?, b.try_to_dtype(dtype)?);
         bind(Primitive::Binary(op), &[&a, &b])
     }
 
@@ -103,13 +111,17 @@ impl<B: Backend> Tensor<B> {
     ///
     /// As [`try_binary`](Self::try_binary).
     pub fn try_binary_scalar(&self, op: BinaryOp, value: f64) -> Result<Tensor<B>> {
+        self.try_binary(op, &self.scalar_operand(value)?)
+    }
+
+    /// The 0-d tensor a scalar right operand of this tensor becomes.
+    pub(crate) fn scalar_operand(&self, value: f64) -> Result<Tensor<B>> {
         let dtype = if self.dtype() == DType::Bool || (!self.dtype().is_float() && value.fract() != 0.0) {
             DType::F32.promote(self.dtype())
         } else {
             self.dtype()
         };
-        let c = constant::<B>(value, dtype)?;
-        self.try_binary(op, &c)
+        constant::<B>(value, dtype)
     }
 
     /// `self + other` with broadcasting.

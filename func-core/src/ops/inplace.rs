@@ -7,7 +7,16 @@
 //! (see [`Interpreter::copy_into`](crate::Interpreter::copy_into)): vmap writes
 //! into the batched value one level down (reaching real storage at the
 //! bottom), autodiff mutates the primal and replaces the tangent.
+//!
+//! When every operand is concrete, no interpreter can own one, and the
+//! binary in-place ops (`add_`, `mul_scalar_`, ...) take a fast path that
+//! computes and writes under one lock set: the destination's write lock and
+//! the operand's read lock, taken in the global order (NOTE: [lock order] in
+//! `eval`). The read-modify-write is then atomic, and concurrent updates of
+//! one tensor are never lost. It computes exactly what the general path
+//! does (the same broadcasting, dtype promotion and cast back).
 
+use super::elementwise::binary_compute_dtype;
 use super::ok;
 use crate::interp::bind_copy;
 use crate::{Backend, BinaryOp, Error, Result, Shape, Tensor};
@@ -18,8 +27,10 @@ impl<B: Backend> Tensor<B> {
     /// # Errors
     ///
     /// When `src` does not broadcast to `self`'s shape, when `self` is a
-    /// broadcast view (the write would be lost), or when a transform cannot
-    /// express the write (vmap: a batched value into an unbatched tensor).
+    /// broadcast view (the write would be lost), when a transform cannot
+    /// express the write (vmap: a batched value into an unbatched tensor), or
+    /// [`Error::Poisoned`] when a thread panicked while writing either
+    /// storage.
     pub fn try_copy_(&self, src: &Tensor<B>) -> Result<()> {
         self.write_named(src, "copy_")
     }
@@ -51,14 +62,28 @@ impl<B: Backend> Tensor<B> {
 
     fn inplace(&self, op: BinaryOp, other: &Tensor<B>) -> Result<()> {
         let name = format!("{}_", op.name());
+        if self.is_concrete() && other.is_concrete() {
+            // No interpreter owns either operand: evaluate and write under the
+            // destination's write lock, atomically.
+            let Some(shape) = Shape::broadcast(self.dims(), other.dims()) else {
+                return Err(Error::shape_mismatch(
+                    name,
+                    self.shape(),
+                    other.shape(),
+                    "(destination and operand) cannot be broadcast together: the sizes must match or be 1 in each \
+                     trailing dimension",
+                ));
+            };
+            if &shape != self.shape() {
+                return Err(larger_result(&name, self, other));
+            }
+            let other = other.try_broadcast_to(shape)?;
+            let dtype = binary_compute_dtype(op, self.dtype(), other.dtype());
+            return crate::eval::binary_inplace_concrete(self, op, &other, dtype, &name);
+        }
         let r = self.try_binary(op, other)?;
         if r.shape() != self.shape() {
-            return Err(Error::shape_mismatch(
-                name,
-                self.shape(),
-                other.shape(),
-                "the result of the in-place operation would have a larger shape than the destination",
-            ));
+            return Err(larger_result(&name, self, other));
         }
         self.write_named(&r, &name)
     }
@@ -67,8 +92,9 @@ impl<B: Backend> Tensor<B> {
     ///
     /// # Panics
     ///
-    /// When `other` does not broadcast to `self`, or under vmap when `self` is
-    /// not batched but `other` is.
+    /// When `other` does not broadcast to `self`, when `self` is a broadcast
+    /// view, under vmap when `self` is not batched but `other` is, or when a
+    /// thread panicked while writing either storage (it is poisoned).
     pub fn add_(&self, other: &Tensor<B>) {
         ok(self.inplace(BinaryOp::Add, other))
     }
@@ -101,16 +127,28 @@ impl<B: Backend> Tensor<B> {
     }
 
     /// `self += value` in place.
+    ///
+    /// # Panics
+    ///
+    /// When `self` is a broadcast view, or its storage is poisoned.
     pub fn add_scalar_(&self, value: f64) {
-        ok(self.try_binary_scalar(BinaryOp::Add, value).and_then(|r| self.write_named(&r, "add_")))
+        ok(self.scalar_operand(value).and_then(|c| self.inplace(BinaryOp::Add, &c)))
     }
 
     /// `self *= value` in place.
+    ///
+    /// # Panics
+    ///
+    /// As [`add_scalar_`](Self::add_scalar_).
     pub fn mul_scalar_(&self, value: f64) {
-        ok(self.try_binary_scalar(BinaryOp::Mul, value).and_then(|r| self.write_named(&r, "mul_")))
+        ok(self.scalar_operand(value).and_then(|c| self.inplace(BinaryOp::Mul, &c)))
     }
 
     /// Fill with `value` in place.
+    ///
+    /// # Panics
+    ///
+    /// As [`add_scalar_`](Self::add_scalar_).
     pub fn fill_(&self, value: f64) {
         ok(crate::eval::constant::<B>(value, self.dtype()).and_then(|c| self.write_named(&c, "fill_")))
     }
@@ -130,4 +168,15 @@ impl<B: Backend> Tensor<B> {
         let view = self.slice(dim, start, stop, step);
         view.copy_(value)
     }
+}
+
+/// The error of an in-place operation whose broadcast result is larger than
+/// its destination.
+fn larger_result<B: Backend>(name: &str, dst: &Tensor<B>, other: &Tensor<B>) -> Error {
+    Error::shape_mismatch(
+        name,
+        dst.shape(),
+        other.shape(),
+        "the result of the in-place operation would have a larger shape than the destination",
+    )
 }
