@@ -149,6 +149,8 @@ struct VjpState<B: Backend, X> {
     tape: Arc<Tape<B>>,
     inputs: Vec<(usize, Shape, DType)>,
     outputs: Vec<Option<usize>>,
+    /// Each output leaf's dtype: a cotangent is cast to it, as torch does.
+    out_dtypes: Vec<DType>,
     out_def: TreeDef,
     template: X,
 }
@@ -167,8 +169,29 @@ impl<B: Backend, X: TensorTree<B>> VjpState<B, X> {
                 ),
             ));
         }
-        let seeds: Vec<(usize, Tensor<B>)> =
-            self.outputs.iter().zip(leaves).filter_map(|(n, c)| n.map(|n| (n, c))).collect();
+        let mut seeds: Vec<(usize, Tensor<B>)> = Vec::with_capacity(leaves.len());
+        for ((n, c), &dtype) in self.outputs.iter().zip(leaves).zip(&self.out_dtypes) {
+            if let Some(n) = *n {
+                // torch casts the cotangent to the output's dtype (an f64
+                // cotangent for an f32 output gives f32 gradients).
+                let c = if c.dtype() == dtype {
+                    c
+                } else if c.dtype().is_float() {
+                    c.try_to_dtype(dtype)?
+                } else {
+                    return Err(Error::transform(
+                        "vjp",
+                        format!(
+                            "cotangents must be floating point Tensors, but the cotangent of shape {} has dtype {} \
+                             (the output has dtype {dtype}); cast it with .to_dtype(..)",
+                            c.shape(),
+                            c.dtype()
+                        ),
+                    ));
+                };
+                seeds.push((n, c));
+            }
+        }
         let wanted: Vec<usize> = self.inputs.iter().map(|(n, _, _)| *n).collect();
         let cts = self.tape.backward(seeds, &wanted)?;
         let grads: Vec<Tensor<B>> = cts
@@ -228,7 +251,8 @@ where
         Ok((like(&y, prims), outs, nodes, like(&aux, aux_leaves)))
     })?;
     let inputs = nodes.into_iter().zip(metas).map(|(n, (s, d))| (n, s, d)).collect();
-    let state = Arc::new(VjpState { tape, inputs, outputs, out_def: y.tree_def(), template });
+    let out_dtypes = y.leaves().iter().map(Tensor::dtype).collect();
+    let state = Arc::new(VjpState { tape, inputs, outputs, out_dtypes, out_def: y.tree_def(), template });
     Ok((y, state, aux))
 }
 

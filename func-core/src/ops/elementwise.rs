@@ -30,6 +30,17 @@ impl<B: Backend> Tensor<B> {
     ///
     /// For float-only math on an integer or bool tensor.
     pub fn try_unary(&self, op: UnaryOp) -> Result<Tensor<B>> {
+        if self.dtype() == DType::Bool && op == UnaryOp::Neg {
+            return Err(Error::dtype(
+                "neg",
+                DType::Bool,
+                format!(
+                    "negation, the `-` operator, on a bool tensor (shape {}) is not supported; to invert a \
+                     mask use `x.logical_not()`",
+                    self.shape()
+                ),
+            ));
+        }
         let ok_dtype = self.dtype().is_float() || (self.dtype() == DType::I64 && op.supports_int());
         if !ok_dtype {
             return Err(Error::dtype(
@@ -82,17 +93,56 @@ impl<B: Backend> Tensor<B> {
     ///
     /// # Errors
     ///
-    /// When the shapes do not broadcast, or for `pow` on integers.
+    /// When the shapes do not broadcast, or for `-` and `pow` on two bool
+    /// tensors (as torch).
+    ///
+    /// Two bool operands follow torch: `+` and `maximum` are logical or, `*`
+    /// and `minimum` logical and (the result is bool), `/` is true division
+    /// (float).
     pub fn try_binary(&self, op: BinaryOp, other: &Tensor<B>) -> Result<Tensor<B>> {
         let (mut a, mut b) = self.try_broadcast_pair(other, op.name())?;
+        if a.dtype() == DType::Bool {
+            let logical = match op {
+                BinaryOp::Add | BinaryOp::Maximum => Some(BinaryOp::Maximum),
+                BinaryOp::Mul | BinaryOp::Minimum => Some(BinaryOp::Minimum),
+                BinaryOp::Div => None,
+                BinaryOp::Sub => {
+                    return Err(Error::dtype(
+                        "sub",
+                        DType::Bool,
+                        format!(
+                            "subtraction, the `-` operator, with two bool tensors (shapes {} and {}) is not \
+                             supported; use logical xor (`a.ne(&b)`) for the difference, or `x.logical_not()` \
+                             to invert a mask",
+                            self.shape(),
+                            other.shape()
+                        ),
+                    ));
+                }
+                BinaryOp::Pow => {
+                    return Err(Error::dtype(
+                        "pow",
+                        DType::Bool,
+                        format!(
+                            "pow is not implemented for two bool tensors (shapes {} and {}); cast them with \
+                             .to_dtype(..) first",
+                            self.shape(),
+                            other.shape()
+                        ),
+                    ));
+                }
+            };
+            if let Some(logical) = logical {
+                // On 0/1 values, or is the maximum and and is the minimum.
+                let (ai, bi) = (a.try_to_dtype(DType::I64)?, b.try_to_dtype(DType::I64)?);
+                return bind(Primitive::Binary(logical), &[&ai, &bi])?.try_to_dtype(DType::Bool);
+            }
+        }
         let float_only = matches!(op, BinaryOp::Pow) || (op == BinaryOp::Div);
         if float_only && !a.dtype().is_float() {
             // torch's true division (and pow here) of integers gives floats.
             a = a.try_to_dtype(DType::F32)?;
             b = b.try_to_dtype(DType::F32)?;
-        } else if a.dtype() == DType::Bool {
-            a = a.try_to_dtype(DType::I64)?;
-            b = b.try_to_dtype(DType::I64)?;
         }
         bind(Primitive::Binary(op), &[&a, &b])
     }
@@ -240,6 +290,11 @@ impl<B: Backend> Tensor<B> {
     /// `self >= other` elementwise (bool).
     pub fn ge(&self, other: &Tensor<B>) -> Tensor<B> {
         ok(self.try_compare(CmpOp::Ge, other))
+    }
+    /// torch's `logical_not`: `self == 0` elementwise (bool); for a bool
+    /// mask, its inverse.
+    pub fn logical_not(&self) -> Tensor<B> {
+        self.cmp_scalar(CmpOp::Eq, 0.0)
     }
     /// `self == value` elementwise (bool).
     pub fn eq_scalar(&self, value: f64) -> Tensor<B> {
