@@ -290,7 +290,7 @@ impl<B: Backend> Tensor<B> {
         let classes = logp.dims()[1];
         let out_of_bounds = |which: String| -> String {
             format!(
-                "{op}: Target {which} is out of bounds: targets must be class indices in [0, {classes}) for an \
+                "{op}: {which} is out of bounds: targets must be class indices in [0, {classes}) for an \
                  input with {classes} classes (input shape {}, target shape {})",
                 self.shape(),
                 target.shape()
@@ -301,12 +301,12 @@ impl<B: Backend> Tensor<B> {
         // reports them.
         if let Ok(values) = t.try_to_vec::<i64>() {
             if let Some(&v) = values.iter().find(|&&v| v < 0 || v as u64 >= classes as u64) {
-                panic!("{}", out_of_bounds(v.to_string()));
+                panic!("{}", out_of_bounds(format!("Target {v}")));
             }
         }
         let picked = logp
             .try_gather(1, &t.unsqueeze(1))
-            .unwrap_or_else(|e| panic!("{} ({e})", out_of_bounds("value".to_string())));
+            .unwrap_or_else(|e| panic!("{} ({e})", out_of_bounds("a target".to_string())));
         -picked.mean()
     }
 
