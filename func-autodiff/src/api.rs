@@ -47,7 +47,8 @@ where
     let (pd, td) = (primals.tree_def(), tangents.tree_def());
     let (pl, tl) = (primals.leaves(), tangents.leaves());
     // A float tangent of another float dtype is accepted, as torch does.
-    let dtypes_fit = |p: &Tensor<B>, t: &Tensor<B>| p.dtype() == t.dtype() || (p.dtype().is_float() && t.dtype().is_float());
+    let dtypes_fit =
+        |p: &Tensor<B>, t: &Tensor<B>| p.dtype() == t.dtype() || (p.dtype().is_float() && t.dtype().is_float());
     let same = pd.same_structure(&td) && pl.iter().zip(&tl).all(|(p, t)| p.shape() == t.shape() && dtypes_fit(p, t));
     if !same {
         return Err(Error::transform(

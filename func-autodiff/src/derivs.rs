@@ -140,7 +140,10 @@ pub(crate) fn extreme_weights<B: Backend>(
     // Where the extreme is NaN, the NaN positions attain it (`x == y` is false
     // there), as torch's max/min gradients give.
     let equal = x.try_compare(CmpOp::Eq, &yk)?.try_to_dtype(x.dtype())?;
-    let both_nan = x.try_compare(CmpOp::Ne, x)?.try_to_dtype(x.dtype())?.try_mul(&yk.try_compare(CmpOp::Ne, &yk)?.try_to_dtype(x.dtype())?)?;
+    let both_nan = x
+        .try_compare(CmpOp::Ne, x)?
+        .try_to_dtype(x.dtype())?
+        .try_mul(&yk.try_compare(CmpOp::Ne, &yk)?.try_to_dtype(x.dtype())?)?;
     let mask = equal.try_binary(BinaryOp::Maximum, &both_nan)?;
     let count = mask.sum_dims(&isize_axes(axes), true);
     mask.try_div(&count)

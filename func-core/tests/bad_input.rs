@@ -65,7 +65,10 @@ fn expand_negative_leading_size_is_an_error() {
     // torch: "The expanded size of the tensor (-5) isn't allowed in a leading, non-existing dimension 0"
     let x = T::zeros([3], DType::F32);
     let err = x.try_expand(&[-5, 3]).unwrap_err().to_string();
-    assert!(err.contains("expand") && err.contains("(-5)") && err.contains("leading, non-existing dimension 0"), "{err}");
+    assert!(
+        err.contains("expand") && err.contains("(-5)") && err.contains("leading, non-existing dimension 0"),
+        "{err}"
+    );
     // -1 too is only for existing dimensions.
     let err = x.try_expand(&[-1, 3]).unwrap_err().to_string();
     assert!(err.contains("(-1)") && err.contains("leading"), "{err}");
@@ -79,7 +82,10 @@ fn expand_negative_leading_size_is_an_error() {
 fn expand_negative_size_of_an_existing_dimension_is_an_error() {
     let x = T::zeros([2, 1], DType::F32);
     let err = x.try_expand(&[2, -5]).unwrap_err().to_string();
-    assert!(err.contains("expand") && err.contains("(-5)") && err.contains(">= 0") && err.contains("dimension 1"), "{err}");
+    assert!(
+        err.contains("expand") && err.contains("(-5)") && err.contains(">= 0") && err.contains("dimension 1"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -36,7 +36,11 @@ pub(crate) fn random<B: Backend>(it: &BatchInterp, prim: &Primitive) -> Result<O
             let mut full = Shape::from([it.offset + it.size]);
             full.0.extend_from_slice(shape);
             let value = bind(Primitive::Random { dist: *dist, shape: full, dtype: *dtype, seed: *seed }, &[])?;
-            let value = if it.offset == 0 { value } else { value.try_slice(0, it.offset as isize, (it.offset + it.size) as isize, 1)? };
+            let value = if it.offset == 0 {
+                value
+            } else {
+                value.try_slice(0, it.offset as isize, (it.offset + it.size) as isize, 1)?
+            };
             Ok(Out { value, batched: true })
         }
     }

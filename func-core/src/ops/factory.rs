@@ -98,7 +98,7 @@ impl<B: Backend> Tensor<B> {
             return Err(Error::invalid(
                 "arange",
                 format!(
-                    "upper bound and larger bound inconsistent with step sign: start {start}, end {end}, \
+                    "upper bound and lower bound inconsistent with step sign: start {start}, end {end}, \
                      step {step}; use a {} step to go from {start} to {end}",
                     if end > start { "positive" } else { "negative" }
                 ),
