@@ -149,3 +149,16 @@ fn jvp_rejects_an_integer_tangent() {
     let err = func_autodiff::try_jvp(|x: &T| x.sin(), &x, &T::from_vec(vec![1i64, 1], [2])).unwrap_err().to_string();
     assert!(err.contains("jvp") && err.contains("floating point"), "{err}");
 }
+
+#[test]
+fn grad_of_clamp_is_one_strictly_inside_the_bounds() {
+    // torch: x = [nan, -1, .5, 0, 5, 1, 2]
+    // clamp(x, 0, 1) -> grad [0, 0, 1, 0, 0, 0, 0]; clamp(x, max=1) -> [0, 1, 1, 1, 0, 0, 0];
+    // clamp(x, 2, 1) -> all 0.
+    let x = v(&[NAN, -1.0, 0.5, 0.0, 5.0, 1.0, 2.0]);
+    same(&grad(|x: &T| x.clamp(Some(0.0), Some(1.0)).sum())(&x), &[0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0]);
+    same(&grad(|x: &T| x.clamp(None, Some(1.0)).sum())(&x), &[0.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0]);
+    same(&grad(|x: &T| x.clamp(Some(2.0), Some(1.0)).sum())(&x), &[0.0; 7]);
+    // torch: clamp(x, min=0) at [nan, -1, 2, 0] -> [0, 0, 1, 0]
+    same(&grad(|x: &T| x.clamp(Some(0.0), None).sum())(&v(&[NAN, -1.0, 2.0, 0.0])), &[0.0, 0.0, 1.0, 0.0]);
+}

@@ -236,3 +236,22 @@ fn norm_of_zeros_is_zero() {
     assert_eq!(T::zeros([3], DType::F64).norm().item::<f64>(), 0.0);
     assert_eq!(T::zeros([3], DType::F64).norm_dims(3.0, &[], false).item::<f64>(), 0.0);
 }
+
+// ----- clamp with NaN ----------------------------------------------------------------------------
+
+#[test]
+fn clamp_keeps_nan_and_gives_max_when_min_exceeds_max() {
+    // torch.clamp([nan, -1, .5, 0, 5, 1, 2], 0, 1) -> [nan, 0, .5, 0, 1, 1, 1]
+    let x = T::from_vec(vec![f64::NAN, -1.0, 0.5, 0.0, 5.0, 1.0, 2.0], [7]);
+    let y = x.clamp(Some(0.0), Some(1.0)).to_vec::<f64>();
+    assert!(y[0].is_nan());
+    assert_eq!(&y[1..], &[0.0, 0.5, 0.0, 1.0, 1.0, 1.0]);
+    // torch.clamp(x, min=2, max=1) -> [nan, 1, 1, 1, 1, 1, 1]
+    let y = x.clamp(Some(2.0), Some(1.0)).to_vec::<f64>();
+    assert!(y[0].is_nan());
+    assert_eq!(&y[1..], &[1.0; 6]);
+    let y = x.clamp(None, Some(1.0)).to_vec::<f64>();
+    assert_eq!(&y[1..], &[-1.0, 0.5, 0.0, 1.0, 1.0, 1.0]);
+    let i = T::from_vec(vec![-3i64, 4, 9], [3]).clamp(Some(0.0), Some(5.0));
+    assert_eq!(i.to_vec::<i64>(), vec![0, 4, 5]);
+}

@@ -240,16 +240,53 @@ impl<B: Backend> Tensor<B> {
         ok(self.try_binary(BinaryOp::Minimum, other))
     }
 
-    /// Clamp elementwise into `[min, max]` (either bound optional).
+    /// Clamp elementwise into `[min, max]` (either bound optional), as
+    /// `torch.clamp`: NaN stays NaN, and when `min > max` every element is
+    /// `max`. The derivative is 1 strictly inside the bounds and 0 at and
+    /// beyond them and at NaN (torch's).
+    ///
+    /// # Panics
+    ///
+    /// Only if a backend fails.
     pub fn clamp(&self, min: Option<f64>, max: Option<f64>) -> Tensor<B> {
-        let mut t = self.clone();
+        if !self.dtype().is_float() {
+            let mut t = self.clone();
+            if let Some(lo) = min {
+                t = ok(t.try_binary_scalar(BinaryOp::Maximum, lo));
+            }
+            if let Some(hi) = max {
+                t = ok(t.try_binary_scalar(BinaryOp::Minimum, hi));
+            }
+            return t;
+        }
+        let dtype = self.dtype();
+        let bound = |v: f64| ok(constant::<B>(v, dtype));
+        // `x * 0` is NaN exactly where `x` is NaN (the only place it is
+        // selected below), with derivative 0.
+        let nan_or_zero = self * 0.0;
+        if let (Some(lo), Some(hi)) = (min, max) {
+            if lo > hi {
+                return Tensor::where_(&self.ne(self), &nan_or_zero, &bound(hi));
+            }
+        }
+        let mut inside: Option<Tensor<B>> = None;
+        let mut outside = nan_or_zero;
         if let Some(lo) = min {
-            t = ok(t.try_binary_scalar(BinaryOp::Maximum, lo));
+            outside = Tensor::where_(&self.le_scalar(lo), &bound(lo), &outside);
+            inside = Some(self.gt_scalar(lo));
         }
         if let Some(hi) = max {
-            t = ok(t.try_binary_scalar(BinaryOp::Minimum, hi));
+            outside = Tensor::where_(&self.ge_scalar(hi), &bound(hi), &outside);
+            let below = self.lt_scalar(hi);
+            inside = Some(match inside {
+                Some(i) => &i * &below,
+                None => below,
+            });
         }
-        t
+        match inside {
+            Some(inside) => Tensor::where_(&inside, self, &outside),
+            None => self.clone(),
+        }
     }
 
     /// Elementwise comparison with broadcasting; the result is bool.
