@@ -46,20 +46,28 @@ where
 {
     let (pd, td) = (primals.tree_def(), tangents.tree_def());
     let (pl, tl) = (primals.leaves(), tangents.leaves());
-    let same =
-        pd.same_structure(&td) && pl.iter().zip(&tl).all(|(p, t)| p.shape() == t.shape() && p.dtype() == t.dtype());
+    // A float tangent of another float dtype is accepted, as torch does.
+    let dtypes_fit =
+        |p: &Tensor<B>, t: &Tensor<B>| p.dtype() == t.dtype() || (p.dtype().is_float() && t.dtype().is_float());
+    let same = pd.same_structure(&td) && pl.iter().zip(&tl).all(|(p, t)| p.shape() == t.shape() && dtypes_fit(p, t));
     if !same {
         return Err(Error::transform(
             "jvp",
             format!(
-                "expected primals and tangents to have the same structure, shapes and dtypes, but got primals {pd} \
-                 and tangents {td} (dtypes {:?} and {:?})",
+                "expected primals and tangents to have the same structure and shapes, and floating point dtypes, \
+                 but got primals {pd} and tangents {td} (dtypes {:?} and {:?})",
                 pl.iter().map(|t| t.dtype()).collect::<Vec<_>>(),
                 tl.iter().map(|t| t.dtype()).collect::<Vec<_>>()
             ),
         ));
     }
     check_float("jvp", &pl)?;
+    // torch computes with the tangent's own dtype, so an f64 tangent of an f32
+    // primal gives f64 output tangents. Here the tangent is carried in the
+    // primal's dtype (every rule keeps a tangent in its primal's dtype) and
+    // the output tangents are cast to the dtype torch's promotion gives.
+    let widest = tl.iter().map(Tensor::dtype).filter(|d| d.is_float()).reduce(DType::promote);
+    let tl = pl.iter().zip(tl).map(|(p, t)| t.try_to_dtype(p.dtype())).collect::<Result<Vec<_>>>()?;
     let interp = Arc::new(JvpInterp { level: Level::new("jvp") });
     let it = interp.clone();
     with_interpreter::<B, _>(interp, move || {
@@ -74,6 +82,13 @@ where
                 (p, t)
             })
             .unzip();
+        let ts = match widest {
+            Some(w) => ts
+                .into_iter()
+                .map(|t| if t.dtype().is_float() { t.try_to_dtype(t.dtype().promote(w)) } else { Ok(t) })
+                .collect::<Result<Vec<_>>>()?,
+            None => ts,
+        };
         let aux_leaves: Vec<Tensor<B>> = aux.leaves().iter().map(|l| it.unwrap(l).0).collect();
         Ok((like(&y, ys), like(&y, ts), like(&aux, aux_leaves)))
     })
@@ -84,8 +99,12 @@ where
 ///
 /// # Panics
 ///
-/// When primals and tangents differ in structure, shape or dtype, or an
-/// input is not floating point (see [`try_jvp`]).
+/// When primals and tangents differ in structure or shape, or an input or
+/// tangent is not floating point (see [`try_jvp`]).
+///
+/// A tangent may have another float dtype than its primal, as in torch: an
+/// f64 tangent of an f32 primal gives f64 output tangents (computed in the
+/// primal's precision).
 ///
 /// # Examples
 ///
@@ -112,8 +131,8 @@ where
 ///
 /// # Errors
 ///
-/// When primals and tangents differ in structure, shape or dtype, or an input
-/// is not floating point.
+/// When primals and tangents differ in structure or shape, or an input or
+/// tangent is not floating point.
 pub fn try_jvp<B, X, Y, F>(f: F, primals: &X, tangents: &X) -> Result<(Y, Y)>
 where
     B: Backend,
@@ -149,6 +168,8 @@ struct VjpState<B: Backend, X> {
     tape: Arc<Tape<B>>,
     inputs: Vec<(usize, Shape, DType)>,
     outputs: Vec<Option<usize>>,
+    /// Each output leaf's dtype: a cotangent is cast to it, as torch does.
+    out_dtypes: Vec<DType>,
     out_def: TreeDef,
     template: X,
 }
@@ -167,8 +188,29 @@ impl<B: Backend, X: TensorTree<B>> VjpState<B, X> {
                 ),
             ));
         }
-        let seeds: Vec<(usize, Tensor<B>)> =
-            self.outputs.iter().zip(leaves).filter_map(|(n, c)| n.map(|n| (n, c))).collect();
+        let mut seeds: Vec<(usize, Tensor<B>)> = Vec::with_capacity(leaves.len());
+        for ((n, c), &dtype) in self.outputs.iter().zip(leaves).zip(&self.out_dtypes) {
+            if let Some(n) = *n {
+                // torch casts the cotangent to the output's dtype (an f64
+                // cotangent for an f32 output gives f32 gradients).
+                let c = if c.dtype() == dtype {
+                    c
+                } else if c.dtype().is_float() {
+                    c.try_to_dtype(dtype)?
+                } else {
+                    return Err(Error::transform(
+                        "vjp",
+                        format!(
+                            "cotangents must be floating point Tensors, but the cotangent of shape {} has dtype {} \
+                             (the output has dtype {dtype}); cast it with .to_dtype(..)",
+                            c.shape(),
+                            c.dtype()
+                        ),
+                    ));
+                };
+                seeds.push((n, c));
+            }
+        }
         let wanted: Vec<usize> = self.inputs.iter().map(|(n, _, _)| *n).collect();
         let cts = self.tape.backward(seeds, &wanted)?;
         let grads: Vec<Tensor<B>> = cts
@@ -228,7 +270,8 @@ where
         Ok((like(&y, prims), outs, nodes, like(&aux, aux_leaves)))
     })?;
     let inputs = nodes.into_iter().zip(metas).map(|(n, (s, d))| (n, s, d)).collect();
-    let state = Arc::new(VjpState { tape, inputs, outputs, out_def: y.tree_def(), template });
+    let out_dtypes = y.leaves().iter().map(Tensor::dtype).collect();
+    let state = Arc::new(VjpState { tape, inputs, outputs, out_dtypes, out_def: y.tree_def(), template });
     Ok((y, state, aux))
 }
 
@@ -244,7 +287,9 @@ fn vjp_fn_of<B: Backend, X: TensorTree<B>, Y: TensorTree<B>>(state: Arc<VjpState
 ///
 /// When an input or output is not floating point ([`try_vjp`] returns the
 /// error). `vjp_fn` panics when the cotangent's structure or shapes differ
-/// from the output's, showing both.
+/// from the output's, showing both, or a cotangent is not floating point.
+/// A cotangent of another float dtype is cast to its output's dtype, as
+/// torch does: the gradients keep the primals' dtypes.
 ///
 /// # Examples
 ///

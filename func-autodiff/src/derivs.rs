@@ -3,7 +3,7 @@
 //! differentiable and batchable (NOTE: [rules are tensor programs]).
 
 use func_core::{Backend, ReduceOp};
-use func_core::{BinaryOp, DType, Result, Shape, Tensor, UnaryOp};
+use func_core::{BinaryOp, CmpOp, DType, Result, Shape, Tensor, UnaryOp};
 
 /// A partial derivative of an elementwise op: often a constant, kept
 /// symbolic so that no multiplication by one is ever run.
@@ -78,11 +78,13 @@ pub(crate) fn binary<B: Backend>(
             (Partial::T(da), Partial::T(db))
         }
         BinaryOp::Maximum | BinaryOp::Minimum => {
-            // The winner gets the derivative; ties split it evenly (torch).
-            let (win_a, win_b) = if op == BinaryOp::Maximum { (a.gt(b), a.lt(b)) } else { (a.lt(b), a.gt(b)) };
+            // The winner gets the derivative; ties split it evenly. As torch,
+            // an operand gets 1 unless it loses (so both get 1 where a NaN is
+            // involved): d/da = 1 - [a loses] - [tie] / 2.
+            let (lose_a, lose_b) = if op == BinaryOp::Maximum { (a.lt(b), a.gt(b)) } else { (a.gt(b), a.lt(b)) };
             let tie = a.eq(b).to_dtype(a.dtype()) * 0.5;
-            let da = win_a.to_dtype(a.dtype()) + &tie;
-            let db = win_b.to_dtype(a.dtype()) + &tie;
+            let da = (lose_a.to_dtype(a.dtype()) + &tie).neg() + 1.0;
+            let db = (lose_b.to_dtype(a.dtype()) + &tie).neg() + 1.0;
             (Partial::T(da), Partial::T(db))
         }
     })
@@ -135,7 +137,14 @@ pub(crate) fn extreme_weights<B: Backend>(
     keepdim: bool,
 ) -> Result<Tensor<B>> {
     let yk = if keepdim { y.clone() } else { y.try_reshape_to(keep_shape(x.shape(), axes))? };
-    let mask = x.eq(&yk).to_dtype(x.dtype());
+    // Where the extreme is NaN, the NaN positions attain it (`x == y` is false
+    // there), as torch's max/min gradients give.
+    let equal = x.try_compare(CmpOp::Eq, &yk)?.try_to_dtype(x.dtype())?;
+    let both_nan = x
+        .try_compare(CmpOp::Ne, x)?
+        .try_to_dtype(x.dtype())?
+        .try_mul(&yk.try_compare(CmpOp::Ne, &yk)?.try_to_dtype(x.dtype())?)?;
+    let mask = equal.try_binary(BinaryOp::Maximum, &both_nan)?;
     let count = mask.sum_dims(&isize_axes(axes), true);
     mask.try_div(&count)
 }

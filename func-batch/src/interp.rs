@@ -24,6 +24,11 @@ pub(crate) struct Arg<B: Backend> {
 pub(crate) struct BatchInterp {
     pub(crate) level: Level,
     pub(crate) size: usize,
+    /// Index of this batch's first element in the whole batch (non-zero
+    /// for the later chunks of a chunked vmap): random draws under
+    /// `Randomness::Different` take the rows `offset..offset + size` of the
+    /// draw for the whole batch, so chunking does not change the values.
+    pub(crate) offset: usize,
     pub(crate) randomness: Randomness,
 }
 

@@ -267,7 +267,7 @@ where
             return Err(Error::transform("vmap", "chunk_size should be a positive integer or None, but got 0"));
         }
         Some(c) if c < size => c,
-        _ => return run_level(f, opts, x, &leaves, &in_dims, size),
+        _ => return run_level(f, opts, x, &leaves, &in_dims, 0, size),
     };
     // Chunked: run each piece under its own level, then join the pieces.
     let mut pieces: Vec<Vec<Tensor<B>>> = Vec::new();
@@ -283,7 +283,7 @@ where
                 None => l.clone(),
             })
             .collect();
-        let y: Y = run_level(f, opts, x, &part, &in_dims, len)?;
+        let y: Y = run_level(f, opts, x, &part, &in_dims, start, len)?;
         if template.is_none() {
             out_dims = opts.out_dims.per_leaf(&y.tree_def(), "out_dims")?;
         }
@@ -308,6 +308,7 @@ fn run_level<B, X, Y, F>(
     x: &X,
     leaves: &[Tensor<B>],
     in_dims: &[Option<usize>],
+    offset: usize,
     size: usize,
 ) -> Result<Y>
 where
@@ -316,7 +317,7 @@ where
     Y: TensorTree<B>,
     F: Fn(&X) -> Y,
 {
-    let interp = Arc::new(BatchInterp { level: Level::new("vmap"), size, randomness: opts.randomness });
+    let interp = Arc::new(BatchInterp { level: Level::new("vmap"), size, offset, randomness: opts.randomness });
     let moved: Vec<Tensor<B>> = leaves
         .iter()
         .zip(in_dims)

@@ -28,9 +28,19 @@ pub(crate) fn random<B: Backend>(it: &BatchInterp, prim: &Primitive) -> Result<O
         )),
         Randomness::Same => Ok(Out { value: bind(prim.clone(), &[])?, batched: false }),
         Randomness::Different => {
-            let mut full = Shape::from([it.size]);
+            // Batch element `i` (counted over the whole batch) gets row `i` of
+            // one draw of shape `[batch, ..shape]`. A chunk starting at
+            // `offset` draws the rows up to its end and keeps its own, so each
+            // chunk gets its own numbers and chunking does not change them
+            // (the reference stream is sequential: a shorter draw is a prefix).
+            let mut full = Shape::from([it.offset + it.size]);
             full.0.extend_from_slice(shape);
             let value = bind(Primitive::Random { dist: *dist, shape: full, dtype: *dtype, seed: *seed }, &[])?;
+            let value = if it.offset == 0 {
+                value
+            } else {
+                value.try_slice(0, it.offset as isize, (it.offset + it.size) as isize, 1)?
+            };
             Ok(Out { value, batched: true })
         }
     }

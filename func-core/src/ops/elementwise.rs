@@ -23,19 +23,40 @@ macro_rules! unary_methods {
     };
 }
 
-/// The dtype a binary `op` computes in, for operands of dtypes `a` and `b`:
-/// their promotion, except that true division and `pow` of integers give
-/// floats (as torch's do) and arithmetic on bools runs on `i64`.
-pub(crate) fn binary_compute_dtype(op: BinaryOp, a: DType, b: DType) -> DType {
+/// How a binary `op` on operands of dtypes `a` and `b` (shapes `sa`, `sb`,
+/// for messages) computes: the primitive op and the dtype both operands are
+/// cast to. Their promotion, except that true division and `pow` of
+/// integers give floats (as torch's do), and two bools follow torch: `+` and
+/// `maximum` are logical or, `*` and `minimum` logical and (run as maximum
+/// and minimum of 0/1 values on `i64`; the caller casts back to bool), `/` is
+/// true division, and `-` and `pow` are errors.
+pub(crate) fn binary_plan(op: BinaryOp, a: DType, b: DType, sa: &Shape, sb: &Shape) -> Result<(BinaryOp, DType)> {
     let dtype = a.promote(b);
-    let float_only = matches!(op, BinaryOp::Pow | BinaryOp::Div);
-    if float_only && !dtype.is_float() {
-        DType::F32
-    } else if dtype == DType::Bool {
-        DType::I64
-    } else {
-        dtype
+    if dtype == DType::Bool {
+        return match op {
+            BinaryOp::Add | BinaryOp::Maximum => Ok((BinaryOp::Maximum, DType::I64)),
+            BinaryOp::Mul | BinaryOp::Minimum => Ok((BinaryOp::Minimum, DType::I64)),
+            BinaryOp::Div => Ok((BinaryOp::Div, DType::F32)),
+            BinaryOp::Sub => Err(Error::dtype(
+                "sub",
+                DType::Bool,
+                format!(
+                    "subtraction, the `-` operator, with two bool tensors (shapes {sa} and {sb}) is not supported; \
+                     use logical xor (`a.ne(&b)`) for the difference, or `x.logical_not()` to invert a mask"
+                ),
+            )),
+            BinaryOp::Pow => Err(Error::dtype(
+                "pow",
+                DType::Bool,
+                format!(
+                    "pow is not implemented for two bool tensors (shapes {sa} and {sb}); cast them with \
+                     .to_dtype(..) first"
+                ),
+            )),
+        };
     }
+    let float_only = matches!(op, BinaryOp::Pow | BinaryOp::Div);
+    Ok((op, if float_only && !dtype.is_float() { DType::F32 } else { dtype }))
 }
 
 impl<B: Backend> Tensor<B> {
@@ -45,6 +66,17 @@ impl<B: Backend> Tensor<B> {
     ///
     /// For float-only math on an integer or bool tensor.
     pub fn try_unary(&self, op: UnaryOp) -> Result<Tensor<B>> {
+        if self.dtype() == DType::Bool && op == UnaryOp::Neg {
+            return Err(Error::dtype(
+                "neg",
+                DType::Bool,
+                format!(
+                    "negation, the `-` operator, on a bool tensor (shape {}) is not supported; to invert a \
+                     mask use `x.logical_not()`",
+                    self.shape()
+                ),
+            ));
+        }
         let ok_dtype = self.dtype().is_float() || (self.dtype() == DType::I64 && op.supports_int());
         if !ok_dtype {
             return Err(Error::dtype(
@@ -97,12 +129,19 @@ impl<B: Backend> Tensor<B> {
     ///
     /// # Errors
     ///
-    /// When the shapes do not broadcast, or for `pow` on integers.
+    /// When the shapes do not broadcast, or for `-` and `pow` on two bool
+    /// tensors (as torch).
+    ///
+    /// Two bool operands follow torch: `+` and `maximum` are logical or, `*`
+    /// and `minimum` logical and (the result is bool), `/` is true division
+    /// (float).
     pub fn try_binary(&self, op: BinaryOp, other: &Tensor<B>) -> Result<Tensor<B>> {
         let (a, b) = self.try_broadcast_pair(other, op.name())?;
-        let dtype = binary_compute_dtype(op, a.dtype(), b.dtype());
+        let (prim_op, dtype) = binary_plan(op, a.dtype(), b.dtype(), self.shape(), other.shape())?;
+        let logical = a.dtype() == DType::Bool && dtype != DType::Bool && prim_op != BinaryOp::Div;
         let (a, b) = (a.try_to_dtype(dtype)?, b.try_to_dtype(dtype)?);
-        bind(Primitive::Binary(op), &[&a, &b])
+        let r = bind(Primitive::Binary(prim_op), &[&a, &b])?;
+        if logical { r.try_to_dtype(DType::Bool) } else { Ok(r) }
     }
 
     /// Apply a binary op with a scalar right operand of this tensor's dtype.
@@ -207,8 +246,8 @@ impl<B: Backend> Tensor<B> {
     /// `min > max` every element becomes `max`; NaN stays NaN.
     ///
     /// The derivative is torch's for scalar bounds: 1 strictly inside the
-    /// interval and 0 at and beyond a bound (not the even split of
-    /// [`maximum`](Self::maximum) at ties).
+    /// interval, 0 at and beyond a bound (not the even split of
+    /// [`maximum`](Self::maximum) at ties) and 0 at NaN.
     ///
     /// # Examples
     ///
@@ -234,35 +273,47 @@ impl<B: Backend> Tensor<B> {
         if self.dtype() == DType::Bool {
             return Err(Error::dtype("clamp", self.dtype(), "clamp is not implemented for bool tensors"));
         }
-        // NOTE: [clamp selects constants] The bounds enter as constants picked
-        // by `where`, so the derivative is exactly 1 strictly inside and 0 at
-        // a bound; NaN fails both comparisons and keeps `x`.
-        let lo = match (min, max) {
-            (Some(lo), Some(hi)) if lo > hi => Some(hi),
-            _ => min,
-        };
-        // An integer tensor clamped to a fractional bound becomes float, as
-        // torch's type promotion with a float scalar.
-        let x = if !self.dtype().is_float() && [lo, max].iter().flatten().any(|v| v.fract() != 0.0) {
-            self.try_to_dtype(DType::F32.promote(self.dtype()))?
-        } else {
-            self.clone()
-        };
-        let mut t = x.clone();
+        if !self.dtype().is_float() {
+            // Integers have no derivative; a fractional bound promotes to
+            // float, as torch's type promotion with a float scalar.
+            let mut t = self.clone();
+            if let Some(lo) = min {
+                t = t.try_binary_scalar(BinaryOp::Maximum, lo)?;
+            }
+            if let Some(hi) = max {
+                t = t.try_binary_scalar(BinaryOp::Minimum, hi)?;
+            }
+            return Ok(t);
+        }
+        // NOTE: [clamp selects constants] The bounds enter as constants
+        // picked by `where`, so the derivative is exactly 1 strictly inside
+        // and 0 at a bound. `x * 0` is NaN exactly where `x` is NaN (the only
+        // place it is selected), with derivative 0, as torch's.
+        let bound = |v: f64| constant::<B>(v, self.dtype());
+        let nan_or_zero = self.try_binary_scalar(BinaryOp::Mul, 0.0)?;
+        if let (Some(lo), Some(hi)) = (min, max) {
+            if lo > hi {
+                return Tensor::try_where_(&self.ne(self), &nan_or_zero, &bound(hi)?);
+            }
+        }
+        let mut inside: Option<Tensor<B>> = None;
+        let mut outside = nan_or_zero;
+        if let Some(lo) = min {
+            outside = Tensor::try_where_(&self.le_scalar(lo), &bound(lo)?, &outside)?;
+            inside = Some(self.gt_scalar(lo));
+        }
         if let Some(hi) = max {
-            let at_or_above = x.cmp_scalar(CmpOp::Ge, hi);
-            t = Self::try_where_(&at_or_above, &x.scalar_of(hi)?, &t)?;
+            outside = Tensor::try_where_(&self.ge_scalar(hi), &bound(hi)?, &outside)?;
+            let below = self.lt_scalar(hi);
+            inside = Some(match inside {
+                Some(i) => i.try_mul(&below)?,
+                None => below,
+            });
         }
-        if let Some(lo) = lo {
-            let at_or_below = x.cmp_scalar(CmpOp::Le, lo);
-            t = Self::try_where_(&at_or_below, &x.scalar_of(lo)?, &t)?;
+        match inside {
+            Some(inside) => Tensor::try_where_(&inside, self, &outside),
+            None => Ok(self.clone()),
         }
-        Ok(t)
-    }
-
-    /// A 0-d constant `value` of this tensor's dtype.
-    fn scalar_of(&self, value: f64) -> Result<Tensor<B>> {
-        constant::<B>(value, self.dtype())
     }
 
     /// Elementwise comparison with broadcasting; the result is bool.
@@ -303,6 +354,11 @@ impl<B: Backend> Tensor<B> {
     /// `self >= other` elementwise (bool).
     pub fn ge(&self, other: &Tensor<B>) -> Tensor<B> {
         ok(self.try_compare(CmpOp::Ge, other))
+    }
+    /// torch's `logical_not`: `self == 0` elementwise (bool); for a bool
+    /// mask, its inverse.
+    pub fn logical_not(&self) -> Tensor<B> {
+        self.cmp_scalar(CmpOp::Eq, 0.0)
     }
     /// `self == value` elementwise (bool).
     pub fn eq_scalar(&self, value: f64) -> Tensor<B> {

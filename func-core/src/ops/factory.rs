@@ -79,12 +79,29 @@ impl<B: Backend> Tensor<B> {
     ///
     /// # Errors
     ///
-    /// When `step` is 0 or has the wrong sign for the range.
+    /// When `start`, `end` or `step` is NaN or infinite, when `step` is 0,
+    /// or when `step` has the wrong sign for the range (torch's checks).
     pub fn try_arange(start: f64, end: f64, step: f64, dtype: DType) -> Result<Tensor<B>> {
-        if step == 0.0 || ((end - start) * step < 0.0) {
+        if !start.is_finite() || !end.is_finite() {
             return Err(Error::invalid(
                 "arange",
-                format!("upper bound ({end}) and step ({step}) sign are inconsistent with start ({start})"),
+                format!("unsupported range: {start} -> {end}; start and end must be finite numbers"),
+            ));
+        }
+        if !step.is_finite() {
+            return Err(Error::invalid("arange", format!("step must be a finite number, got {step}")));
+        }
+        if step == 0.0 {
+            return Err(Error::invalid("arange", "step must be nonzero"));
+        }
+        if (end - start) * step < 0.0 {
+            return Err(Error::invalid(
+                "arange",
+                format!(
+                    "upper bound and lower bound inconsistent with step sign: start {start}, end {end}, \
+                     step {step}; use a {} step to go from {start} to {end}",
+                    if end > start { "positive" } else { "negative" }
+                ),
             ));
         }
         let len = ((end - start) / step).ceil().max(0.0) as usize;

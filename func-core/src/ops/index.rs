@@ -2,7 +2,7 @@
 
 use super::{norm_dim, ok};
 use crate::interp::bind;
-use crate::{Backend, DType, Error, Primitive, Result, Shape, Tensor};
+use crate::{Backend, CmpOp, DType, Error, Primitive, Result, Shape, Tensor};
 
 impl<B: Backend> Tensor<B> {
     /// `torch.gather` along `dim`: `out[.., j, ..] = self[.., index[.., j, ..], ..]`.
@@ -113,9 +113,58 @@ impl<B: Backend> Tensor<B> {
         ok(self.try_scatter_add(dim, index, src))
     }
 
-    /// One-hot encoding of an i64 tensor of class indices: shape `[.., classes]`.
-    pub fn one_hot(&self, classes: usize, dtype: DType) -> Tensor<B> {
+    /// One-hot encoding of a tensor of class indices (`torch.nn.functional.one_hot`):
+    /// shape `[.., classes]`, with 1 at each index's class and 0 elsewhere,
+    /// in `dtype`. Non-i64 indices are cast to i64 first.
+    ///
+    /// # Errors
+    ///
+    /// When a class value is negative or not smaller than `classes`. The
+    /// values are checked directly when they can be read (concrete tensors,
+    /// or tracers of grad/jvp); under vmap, where they differ per batch
+    /// element, the check is a gather from `0..classes`, whose range check
+    /// fails the same way.
+    pub fn try_one_hot(&self, classes: usize, dtype: DType) -> Result<Tensor<B>> {
+        let idx = self.try_to_dtype(DType::I64)?;
+        let bad_class = |why: String| {
+            Error::invalid(
+                "one_hot",
+                format!(
+                    "{why}; class values must be non-negative and smaller than num_classes ({classes}) \
+                     (index shape {}); raise num_classes or fix the labels",
+                    self.shape()
+                ),
+            )
+        };
+        let checked = match idx.try_to_vec::<i64>() {
+            Ok(values) => {
+                if let Some(&v) = values.iter().find(|&&v| v < 0 || v as u64 >= classes as u64) {
+                    return Err(bad_class(format!("class value {v} is out of range")));
+                }
+                idx
+            }
+            // Not readable (a vmap tracer): gather each index from 0..classes, so
+            // that an out-of-range value fails in the backend's index check.
+            Err(_) => {
+                let flat = idx.try_reshape_to([idx.numel()])?;
+                let range = Self::arange(classes, DType::I64);
+                let picked = range
+                    .try_gather(0, &flat)
+                    .map_err(|e| bad_class(format!("a class value is out of range ({e})")))?;
+                picked.try_reshape_to(idx.shape().clone())?
+            }
+        };
         let c = Self::arange(classes, DType::I64);
-        self.to_dtype(DType::I64).unsqueeze(-1).eq(&c).to_dtype(dtype)
+        checked.unsqueeze(-1).try_compare(CmpOp::Eq, &c)?.try_to_dtype(dtype)
+    }
+
+    /// One-hot encoding of a tensor of class indices: shape `[.., classes]`.
+    ///
+    /// # Panics
+    ///
+    /// As [`try_one_hot`](Self::try_one_hot): when a class value is negative
+    /// or not smaller than `classes`.
+    pub fn one_hot(&self, classes: usize, dtype: DType) -> Tensor<B> {
+        ok(self.try_one_hot(classes, dtype))
     }
 }

@@ -16,7 +16,7 @@
 //! one tensor are never lost. It computes exactly what the general path
 //! does (the same broadcasting, dtype promotion and cast back).
 
-use super::elementwise::binary_compute_dtype;
+use super::elementwise::binary_plan;
 use super::ok;
 use crate::interp::bind_copy;
 use crate::{Backend, BinaryOp, Error, Result, Shape, Tensor};
@@ -78,8 +78,8 @@ impl<B: Backend> Tensor<B> {
                 return Err(larger_result(&name, self, other));
             }
             let other = other.try_broadcast_to(shape)?;
-            let dtype = binary_compute_dtype(op, self.dtype(), other.dtype());
-            return crate::eval::binary_inplace_concrete(self, op, &other, dtype, &name);
+            let (prim_op, dtype) = binary_plan(op, self.dtype(), other.dtype(), self.shape(), other.shape())?;
+            return crate::eval::binary_inplace_concrete(self, prim_op, &other, dtype, &name);
         }
         let r = self.try_binary(op, other)?;
         if r.shape() != self.shape() {

@@ -275,22 +275,44 @@ impl<B: Backend> Tensor<B> {
     ///
     /// # Panics
     ///
-    /// When the shapes do not fit or `target` is not i64.
+    /// When the shapes do not fit, `target` is not i64, or a target is
+    /// negative or not smaller than the number of classes `C`.
     pub fn nll_loss(&self, target: &Tensor<B>) -> Tensor<B> {
-        assert!(
-            target.dtype() == DType::I64,
-            "nll_loss: expected an i64 target of class indices, got {}",
-            target.dtype()
-        );
+        self.nll_loss_as("nll_loss", target)
+    }
+
+    /// [`nll_loss`](Self::nll_loss), with errors naming `op`.
+    fn nll_loss_as(&self, op: &str, target: &Tensor<B>) -> Tensor<B> {
+        assert!(target.dtype() == DType::I64, "{op}: expected an i64 target of class indices, got {}", target.dtype());
         let (logp, t) =
             if self.ndim() == 1 { (self.unsqueeze(0), target.reshape_to([1])) } else { (self.clone(), target.clone()) };
         assert!(
             logp.ndim() == 2 && t.dims() == [logp.dims()[0]],
-            "nll_loss: expected input [N, C] and target [N], got input {} and target {}",
+            "{op}: expected input [N, C] and target [N], got input {} and target {}",
             self.shape(),
             target.shape()
         );
-        -logp.gather(1, &t.unsqueeze(1)).mean()
+        let classes = logp.dims()[1];
+        let out_of_bounds = |which: String| -> String {
+            format!(
+                "{op}: {which} is out of bounds: targets must be class indices in [0, {classes}) for an \
+                 input with {classes} classes (input shape {}, target shape {})",
+                self.shape(),
+                target.shape()
+            )
+        };
+        // Concrete targets (and grad/jvp tracers) are checked by value; under
+        // vmap the values cannot be read, and the gather's own range check
+        // reports them.
+        if let Ok(values) = t.try_to_vec::<i64>() {
+            if let Some(&v) = values.iter().find(|&&v| v < 0 || v as u64 >= classes as u64) {
+                panic!("{}", out_of_bounds(format!("Target {v}")));
+            }
+        }
+        let picked = logp
+            .try_gather(1, &t.unsqueeze(1))
+            .unwrap_or_else(|e| panic!("{} ({e})", out_of_bounds("a target".to_string())));
+        -picked.mean()
     }
 
     /// Cross entropy of logits `[N, C]` (or `[C]`) against class indices (i64
@@ -299,7 +321,8 @@ impl<B: Backend> Tensor<B> {
     ///
     /// # Panics
     ///
-    /// When the shapes do not fit.
+    /// When the shapes do not fit, or a class-index target is negative or
+    /// not smaller than the number of classes.
     pub fn cross_entropy(&self, target: &Tensor<B>) -> Tensor<B> {
         let _ = ok(norm_dim("cross_entropy", -1, self.ndim()));
         let logp = self.log_softmax(-1);
@@ -313,7 +336,7 @@ impl<B: Backend> Tensor<B> {
             let per_row = -(&logp * target).sum_dims(&[-1], false);
             per_row.mean()
         } else {
-            logp.nll_loss(target)
+            logp.nll_loss_as("cross_entropy", target)
         }
     }
 

@@ -226,16 +226,18 @@ impl<B: Backend> Tensor<B> {
 }
 
 /// `sqrt(s)` for `s >= 0` whose derivative at 0 is 0 (the subgradient torch
-/// uses for norms) rather than `0 / 0`.
+/// uses for norms) rather than `0 / 0`. Only exact zeros are masked, so NaN
+/// propagates to the value and the derivative, as in torch.
 fn safe_sqrt<B: Backend>(s: &Tensor<B>) -> Tensor<B> {
-    let positive = s.gt_scalar(0.0);
-    let inner = Tensor::where_(&positive, s, &s.ones_like());
-    Tensor::where_(&positive, &inner.sqrt(), &s.zeros_like())
+    let zero = s.eq_scalar(0.0);
+    let inner = Tensor::where_(&zero, &s.ones_like(), s);
+    Tensor::where_(&zero, &s.zeros_like(), &inner.sqrt())
 }
 
-/// `s^(1/p)` for `s >= 0`, with derivative 0 at 0 (as [`safe_sqrt`]).
+/// `s^(1/p)` for `s >= 0`, with derivative 0 at 0 and NaN propagating (as
+/// [`safe_sqrt`]).
 fn safe_root<B: Backend>(s: &Tensor<B>, p: f64) -> Tensor<B> {
-    let positive = s.gt_scalar(0.0);
-    let inner = Tensor::where_(&positive, s, &s.ones_like());
-    Tensor::where_(&positive, &inner.powf(1.0 / p), &s.zeros_like())
+    let zero = s.eq_scalar(0.0);
+    let inner = Tensor::where_(&zero, &s.ones_like(), s);
+    Tensor::where_(&zero, &s.zeros_like(), &inner.powf(1.0 / p))
 }

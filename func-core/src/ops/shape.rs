@@ -173,17 +173,70 @@ impl<B: Backend> Tensor<B> {
 
     /// torch's `expand`: like `broadcast_to`, with `-1` keeping a size.
     ///
+    /// `-1` is allowed only for an existing dimension; every other size must
+    /// be non-negative.
+    ///
+    /// # Errors
+    ///
+    /// When fewer sizes than dimensions are given, when a size is negative
+    /// other than `-1` (or `-1` names a new leading dimension), or when the
+    /// shapes are incompatible.
+    pub fn try_expand(&self, sizes: &[isize]) -> Result<Tensor<B>> {
+        if sizes.len() < self.ndim() {
+            return Err(Error::invalid(
+                "expand",
+                format!(
+                    "the number of sizes provided ({}) must be greater or equal to the number of \
+                     dimensions in the tensor ({}); target sizes {sizes:?}, tensor shape {}",
+                    sizes.len(),
+                    self.ndim(),
+                    self.shape()
+                ),
+            ));
+        }
+        let lead = sizes.len() - self.ndim();
+        let mut shape = Vec::with_capacity(sizes.len());
+        for (i, &s) in sizes.iter().enumerate() {
+            if i < lead {
+                if s < 0 {
+                    return Err(Error::invalid(
+                        "expand",
+                        format!(
+                            "the expanded size of the tensor ({s}) isn't allowed in a leading, \
+                             non-existing dimension {i}; target sizes {sizes:?}, tensor shape {}; \
+                             give a size >= 0 for new dimensions",
+                            self.shape()
+                        ),
+                    ));
+                }
+                shape.push(s as usize);
+            } else if s == -1 {
+                shape.push(self.dims()[i - lead]);
+            } else if s < 0 {
+                return Err(Error::invalid(
+                    "expand",
+                    format!(
+                        "the expanded size of the tensor ({s}) must be >= 0 (or -1 to keep the size \
+                         {}) at dimension {i}; target sizes {sizes:?}, tensor shape {}",
+                        self.dims()[i - lead],
+                        self.shape()
+                    ),
+                ));
+            } else {
+                shape.push(s as usize);
+            }
+        }
+        self.try_broadcast_to(shape)
+    }
+
+    /// torch's `expand`: like `broadcast_to`, with `-1` keeping a size.
+    ///
     /// # Panics
     ///
-    /// When the shapes are incompatible.
+    /// When the sizes are invalid (see [`Tensor::try_expand`]) or the shapes
+    /// are incompatible.
     pub fn expand(&self, sizes: &[isize]) -> Tensor<B> {
-        let lead = sizes.len().saturating_sub(self.ndim());
-        let shape: Vec<usize> = sizes
-            .iter()
-            .enumerate()
-            .map(|(i, &s)| if s < 0 && i >= lead { self.dims()[i - lead] } else { s.max(0) as usize })
-            .collect();
-        self.broadcast_to(shape)
+        ok(self.try_expand(sizes))
     }
 
     /// Elements `start..stop` by `step` along `dim` (a view). Negative
