@@ -110,9 +110,18 @@ pub(crate) fn eval<B: Backend>(prim: &Primitive, args: &[&Tensor<B>]) -> Result<
         }
         Primitive::Reshape { shape } => {
             let (s, l) = arg(0)?;
+            // NOTE: [view or copy] `bind` copies first when no view exists.
             match l.reshape(shape) {
                 Some(nl) => Ok(view(args[0], s, nl)),
-                None => Ok(fresh(be.copy_strided(&s.read(), l)?, shape.clone())),
+                None => Err(Error::invalid(
+                    "reshape",
+                    format!(
+                        "internal: a layout of shape {} with strides {:?} cannot be viewed as shape {shape}; \
+                         reshape must go through bind, which copies first",
+                        l.shape(),
+                        l.strides()
+                    ),
+                )),
             }
         }
         Primitive::Permute { perm } => {
@@ -210,17 +219,7 @@ pub(crate) fn reduced_shape(shape: &Shape, axes: &[usize], keepdim: bool) -> Sha
 pub(crate) fn write_concrete<B: Backend>(dst: &Tensor<B>, src: &Tensor<B>, op: &str) -> Result<()> {
     let be = B::default();
     let (ds, dl) = parts(dst, op)?;
-    if dl.numel() > 0 && dl.dims().iter().zip(dl.strides()).any(|(&d, &s)| d > 1 && s == 0) {
-        return Err(Error::invalid(
-            op,
-            format!(
-                "unsupported operation: the destination (shape {}) is a broadcast view (expand/broadcast_to) in which \
-                 several elements share one memory location; writing to it would be silently lost. \
-                 Call .contiguous() (or deep_copy()) on the view before writing to it.",
-                dl.shape()
-            ),
-        ));
-    }
+    crate::alias::check_writable(dl, op)?;
     if src.dtype() != dst.dtype() {
         return Err(Error::dtype(
             op,

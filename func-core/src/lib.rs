@@ -43,6 +43,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod alias;
 mod backend;
 mod display;
 mod dtype;
