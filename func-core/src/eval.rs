@@ -227,6 +227,9 @@ pub(crate) fn write_concrete<B: Backend>(dst: &Tensor<B>, src: &Tensor<B>, op: &
             format!("source dtype must equal the destination's {}", dst.dtype()),
         ));
     }
+    if dl.numel() == 0 {
+        return Ok(());
+    }
     let (ss, sl) = parts(src, op)?;
     if Arc::ptr_eq(ds, ss) {
         // Source and destination overlap: materialise the source first.
