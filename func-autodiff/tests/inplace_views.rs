@@ -175,3 +175,35 @@ fn writing_a_traced_value_into_a_captured_view_stays_an_error() {
     assert!(msg.contains("copy_") && msg.contains("captured Tensor"), "{msg}");
     assert_eq!(captured.to_vec::<f64>(), vec![0.0; 4]);
 }
+
+/// Rows of `X5` and a rotation of it.
+fn two_rows() -> T {
+    let mut r2 = X5;
+    r2.rotate_left(2);
+    T::stack(&[v(&X5), v(&r2)], 0)
+}
+
+#[test]
+fn writes_through_views_compose_with_vmap() {
+    // Per-sample gradients (vmap of grad) and the gradient of a vmapped sum
+    // (grad of vmap) both equal the gradients of each row taken alone, which
+    // match torch.func above.
+    let xs = two_rows();
+    let rows: Vec<T> = (0..2).map(|k| grad(scale_a_slice_and_read_it)(&xs.select(0, k))).collect();
+    let want = T::stack(&rows, 0).to_vec::<f64>();
+    let per_sample = func_batch::vmap(grad(scale_a_slice_and_read_it))(&xs);
+    close("vmap(grad)", &per_sample.to_vec::<f64>(), &want);
+    let of_sum = grad(|xs: &T| func_batch::vmap(scale_a_slice_and_read_it)(xs).sum())(&xs);
+    close("grad(vmap)", &of_sum.to_vec::<f64>(), &want);
+    let jac = func_autodiff::jacrev(|x: &T| {
+        let y = x.deep_copy();
+        y.slice(0, 1, 3, 1).mul_scalar_(2.0);
+        y
+    })(&v(&X5));
+    // d y / d x is diagonal with [1, 2, 2, 1, 1].
+    let mut eye = vec![0.0; 25];
+    for (i, d) in [1.0, 2.0, 2.0, 1.0, 1.0].iter().enumerate() {
+        eye[i * 5 + i] = *d;
+    }
+    close("jacrev", &jac.to_vec::<f64>(), &eye);
+}

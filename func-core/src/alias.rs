@@ -86,7 +86,12 @@ pub(crate) fn check_writable(layout: &Layout, op: &str) -> Result<()> {
 /// `dst.copy_(src)` where `dst` is a view tracer: compute the root's new
 /// value out of place and write the whole root (NOTE: [writes through traced
 /// views]).
-pub(crate) fn write_through_view<B: Backend>(dst: &Tensor<B>, alias: &Alias<B>, src: &Tensor<B>, op: &str) -> Result<()> {
+pub(crate) fn write_through_view<B: Backend>(
+    dst: &Tensor<B>,
+    alias: &Alias<B>,
+    src: &Tensor<B>,
+    op: &str,
+) -> Result<()> {
     let layout = &alias.layout;
     check_writable(layout, op)?;
     if layout.numel() == 0 {
