@@ -112,6 +112,12 @@ pub trait Interpreter<B: Backend>: Send + Sync {
     /// shape and dtype, and at least one is this level's tracer. `op` names
     /// the in-place operation the user called (`add_`, `copy_`, ...).
     ///
+    /// A `dst` of this level is always an alias root: a write into a view of
+    /// this level arrives as a write of the view's whole root, and the views
+    /// of `dst` are re-derived after this returns (NOTE: [writes through
+    /// traced views]). Rebinding `dst` ([`Tensor::rebind_tracer`]) is thus a
+    /// complete implementation.
+    ///
     /// # Errors
     ///
     /// When the write cannot be expressed at this level (under vmap: a
