@@ -1,54 +1,23 @@
 //! NOTE: [autodiff in-place rebinds] Under jvp/vjp/grad an in-place
-//! operation rebinds the traced tensor to its new (primal, derivative) and
-//! leaves the old primal storage alone, so values that earlier rules
-//! captured stay valid. A rebinding cannot reach other views of the same
-//! data, so a write through a view of a traced tensor, or into a traced
-//! tensor that has views, would silently leave those views stale. Tracers
-//! therefore remember whether they are a view of a traced tensor or have
-//! views taken from them, and such writes are refused with an error that
-//! says how to rewrite them, instead of computing a wrong derivative.
-
-use func_core::{Error, Primitive, Result, Shape};
-use std::sync::atomic::{AtomicBool, Ordering};
-
-/// View bookkeeping of one tracer.
-#[derive(Debug, Default)]
-pub(crate) struct Aliasing {
-    is_view: bool,
-    has_views: AtomicBool,
-}
-
-impl Aliasing {
-    pub(crate) fn new(is_view: bool) -> Aliasing {
-        Aliasing { is_view, has_views: AtomicBool::new(false) }
-    }
-
-    pub(crate) fn mark_viewed(&self) {
-        self.has_views.store(true, Ordering::Relaxed);
-    }
-
-    /// Refuse an in-place write that rebinding cannot express.
-    pub(crate) fn check_write(&self, transform: &str, op: &str, shape: &Shape) -> Result<()> {
-        let what = if self.is_view {
-            "is a view (reshape, permute/transpose, slice/select/narrow, expand or diagonal) of another tensor"
-        } else if self.has_views.load(Ordering::Relaxed) {
-            "has views (reshape, transpose, slice, ...) taken from it"
-        } else {
-            return Ok(());
-        };
-        Err(Error::transform(
-            transform,
-            format!(
-                "{op}: the in-place operation writes to a Tensor (shape {shape}) being differentiated that {what}. \
-                 Derivatives through writes into aliased memory are not supported by the autodiff transforms: \
-                 compute the new value out of place (e.g. with Tensor::cat, Tensor::where_ or scatter_add) and \
-                 use it instead of the mutated tensor."
-            ),
-        ))
-    }
-}
-
-/// Whether `prim` makes a view of its operand on concrete tensors.
-pub(crate) fn is_view_prim(prim: &Primitive) -> bool {
-    prim.is_view() || matches!(prim, Primitive::Reshape { .. })
-}
+//! operation on a traced tensor rebinds the tracer to its new (primal,
+//! derivative) and leaves the old primal storage alone, so values that
+//! earlier rules captured stay valid and derivatives are right.
+//!
+//! Writes through views need nothing special here: func-core expresses a
+//! write into a view tracer as an out-of-place computation of the view's
+//! root, differentiated like any other operation, followed by a write into
+//! the root (the rebinding above) and the re-derivation of every live view
+//! of the root (func-core's NOTE: [writes through traced views]). So
+//! `y = x.deep_copy(); y.slice(0, 1, 3, 1).mul_scalar_(2.0)` differentiates
+//! as in torch.func, at any depth of views.
+//!
+//! NOTE: [factories belong to the transform] A tensor made by a factory
+//! (`Tensor::zeros`, `arange`, ...) inside the transformed function is a
+//! tracer of the transform (a zero tangent, or a leaf of the tape), so
+//! traced values can be written into it. Writing a traced value into a
+//! tensor captured from outside the function stays an error, as in
+//! torch.func.
+//!
+//! Inputs mutated inside the function: the mutation is seen inside the
+//! function, but the caller's tensor is not written (torch.func writes it
+//! through).

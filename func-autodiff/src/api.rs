@@ -70,28 +70,24 @@ where
     let tl = pl.iter().zip(tl).map(|(p, t)| t.try_to_dtype(p.dtype())).collect::<Result<Vec<_>>>()?;
     let interp = Arc::new(JvpInterp { level: Level::new("jvp") });
     let it = interp.clone();
-    with_interpreter::<B, _>(interp, move || {
-        let wrapped: Vec<Tensor<B>> = pl.into_iter().zip(tl).map(|(p, t)| it.wrap(p, Some(t), false)).collect();
+    let (y, ys, ts, aux) = with_interpreter::<B, _>(interp, move || {
+        let wrapped: Vec<Tensor<B>> = pl.into_iter().zip(tl).map(|(p, t)| it.wrap(p, Some(t), true)).collect();
         let (y, aux) = f(&like(primals, wrapped));
-        let (ys, ts): (Vec<_>, Vec<_>) = y
-            .leaves()
-            .iter()
-            .map(|l| {
-                let (p, t) = it.unwrap(l);
-                let t = t.unwrap_or_else(|| p.zeros_like());
-                (p, t)
-            })
-            .unzip();
-        let ts = match widest {
-            Some(w) => ts
-                .into_iter()
-                .map(|t| if t.dtype().is_float() { t.try_to_dtype(t.dtype().promote(w)) } else { Ok(t) })
-                .collect::<Result<Vec<_>>>()?,
-            None => ts,
-        };
+        let (ys, ts): (Vec<_>, Vec<_>) = y.leaves().iter().map(|l| it.unwrap(l)).unzip();
         let aux_leaves: Vec<Tensor<B>> = aux.leaves().iter().map(|l| it.unwrap(l).0).collect();
-        Ok((like(&y, ys), like(&y, ts), like(&aux, aux_leaves)))
-    })
+        (y, ys, ts, like(&aux, aux_leaves))
+    });
+    // Symbolic zero tangents become zeros here, outside the transform (a
+    // factory inside it would make a tracer of it).
+    let ts: Vec<Tensor<B>> = ts.into_iter().zip(&ys).map(|(t, p)| t.unwrap_or_else(|| p.zeros_like())).collect();
+    let ts = match widest {
+        Some(w) => ts
+            .into_iter()
+            .map(|t| if t.dtype().is_float() { t.try_to_dtype(t.dtype().promote(w)) } else { Ok(t) })
+            .collect::<Result<Vec<_>>>()?,
+        None => ts,
+    };
+    Ok((like(&y, ys), like(&y, ts), aux))
 }
 
 /// `torch.func.jvp(f, primals, tangents)`: `f(primals)` and the directional

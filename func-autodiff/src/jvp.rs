@@ -4,16 +4,15 @@
 //! are symbolic zeros (`None`) until something makes them nonzero, and
 //! integer/bool results never carry one.
 
-use crate::alias::{Aliasing, is_view_prim};
 use crate::derivs;
 use func_core::{Backend, DType, Error, Interpreter, Level, Primitive, Result, Tensor, bind};
-use std::sync::RwLock;
 
-/// The data of a JVP tracer. The pair is behind a lock so an in-place op can
-/// rebind it (NOTE: [autodiff in-place rebinds]).
+/// The data of a JVP tracer: (primal, tangent), the tangent `None` for a
+/// symbolic zero. An in-place op rebinds the tracer to new data (NOTE:
+/// [autodiff in-place rebinds]).
 pub(crate) struct Dual<B: Backend> {
-    pair: RwLock<(Tensor<B>, Option<Tensor<B>>)>,
-    alias: Aliasing,
+    primal: Tensor<B>,
+    tangent: Option<Tensor<B>>,
 }
 
 pub(crate) struct JvpInterp {
@@ -21,21 +20,21 @@ pub(crate) struct JvpInterp {
 }
 
 impl JvpInterp {
-    pub(crate) fn wrap<B: Backend>(&self, primal: Tensor<B>, tangent: Option<Tensor<B>>, is_view: bool) -> Tensor<B> {
-        match tangent {
-            Some(t) if primal.dtype().is_float() => {
-                let (shape, dtype) = (primal.shape().clone(), primal.dtype());
-                let data = Dual { pair: RwLock::new((primal, Some(t))), alias: Aliasing::new(is_view) };
-                Tensor::new_tracer(&self.level, shape, dtype, data)
-            }
-            _ => primal,
+    /// A tracer for (primal, tangent); a value without tangent stays a plain
+    /// value unless `keep` (it aliases or was made by a tracer of this level,
+    /// so in-place writes of traced values into it must be tracked).
+    pub(crate) fn wrap<B: Backend>(&self, primal: Tensor<B>, tangent: Option<Tensor<B>>, keep: bool) -> Tensor<B> {
+        if !primal.dtype().is_float() || (tangent.is_none() && !keep) {
+            return primal;
         }
+        let (shape, dtype) = (primal.shape().clone(), primal.dtype());
+        Tensor::new_tracer(&self.level, shape, dtype, Dual { primal, tangent })
     }
 
     /// (primal, tangent) of `t` at this level.
     pub(crate) fn unwrap<B: Backend>(&self, t: &Tensor<B>) -> (Tensor<B>, Option<Tensor<B>>) {
         match t.tracer_data::<Dual<B>>(&self.level) {
-            Some(d) => d.pair.read().unwrap_or_else(|p| p.into_inner()).clone(),
+            Some(d) => (d.primal.clone(), d.tangent.clone()),
             None => (t.clone(), None),
         }
     }
@@ -160,26 +159,20 @@ impl<B: Backend> Interpreter<B> for JvpInterp {
         let refs: Vec<&Tensor<B>> = primals.iter().collect();
         let y = bind(prim.clone(), &refs)?;
         let t = jvp_rule(prim, &primals, &tans, &y)?;
-        let view = is_view_prim(prim) && t.is_some();
-        if view {
-            for a in args {
-                if let Some(d) = a.tracer_data::<Dual<B>>(&self.level) {
-                    d.alias.mark_viewed();
-                }
-            }
-        }
-        Ok(self.wrap(y, t, view))
+        // NOTE: [factories belong to the transform] A factory output, or any
+        // value computed from this level's tracers, stays a tracer even with
+        // a zero tangent, so traced values can be written into it.
+        let keep = prim.is_factory() || args.iter().any(|a| a.level() == Some(&self.level));
+        Ok(self.wrap(y, t, keep))
     }
 
     fn copy_into(&self, dst: &Tensor<B>, src: &Tensor<B>, op: &str) -> Result<()> {
-        let Some(d) = dst.tracer_data::<Dual<B>>(&self.level) else {
+        if dst.level() != Some(&self.level) {
             return Err(captured_mutation("jvp", op, dst));
-        };
+        }
         // NOTE: [autodiff in-place rebinds]
-        d.alias.check_write("jvp", op, dst.shape())?;
         let (sp, st) = self.unwrap(src);
-        *d.pair.write().unwrap_or_else(|p| p.into_inner()) = (sp, st);
-        Ok(())
+        dst.rebind_tracer(&self.wrap(sp, st, true))
     }
 
     fn lower_for_read(&self, t: &Tensor<B>, _op: &str) -> Result<Tensor<B>> {

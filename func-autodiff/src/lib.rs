@@ -47,12 +47,15 @@
 //!   `output shape ++ leaf shape`. `hessian` takes one tensor input.
 //! - **In-place operations** on traced tensors rebind the traced value (NOTE:
 //!   [autodiff in-place rebinds]): derivatives are right and values recorded
-//!   earlier are not disturbed. A write that rebinding cannot express (through
-//!   a view of a traced tensor, or into one that has views) is an error, not
-//!   a wrong derivative; so is an in-place write of a traced value into a
-//!   captured tensor, as in torch.func. The inputs themselves are not
-//!   mutated by in-place operations inside the function (torch.func writes
-//!   through to them).
+//!   earlier are not disturbed. Writes through views (slices, reshapes,
+//!   transposes, diagonals, at any depth) differentiate as in torch.func, and
+//!   a buffer made by a factory inside the function can be written with
+//!   traced values (NOTE: [factories belong to the transform]). An in-place
+//!   write of a traced value into a tensor captured from outside is an error,
+//!   as in torch.func.
+//! - **Mutated inputs are not written back.** An in-place operation on an
+//!   input of the function is seen inside it, but the caller's tensor keeps
+//!   its value; torch.func writes such mutations through to the caller.
 #![deny(missing_docs)]
 
 mod alias;

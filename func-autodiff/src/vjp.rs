@@ -6,11 +6,10 @@
 //! any number of times, under any transform (jacrev runs it under vmap):
 //! the pullbacks are tensor programs (NOTE: [rules are tensor programs]).
 
-use crate::alias::{Aliasing, is_view_prim};
 use crate::derivs;
 use crate::jvp::captured_mutation;
 use func_core::{Backend, Interpreter, Level, Primitive, ReduceOp, Result, Shape, Tensor, bind};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 
 /// Cotangents for each operand of a primitive (`None`: zero or not needed).
 type Cotangents<B> = Vec<Option<Tensor<B>>>;
@@ -70,11 +69,11 @@ impl<B: Backend> Tape<B> {
     }
 }
 
-/// The data of a reverse tracer, rebindable by in-place ops (NOTE: [autodiff
-/// in-place rebinds]).
+/// The data of a reverse tracer: (primal, node). An in-place op rebinds the
+/// tracer to new data (NOTE: [autodiff in-place rebinds]).
 pub(crate) struct Rev<B: Backend> {
-    pair: RwLock<(Tensor<B>, usize)>,
-    alias: Aliasing,
+    primal: Tensor<B>,
+    node: usize,
 }
 
 pub(crate) struct VjpInterp<B: Backend> {
@@ -86,26 +85,18 @@ impl<B: Backend> VjpInterp<B> {
     /// A fresh input (leaf) tracer.
     pub(crate) fn input(&self, primal: Tensor<B>) -> (Tensor<B>, usize) {
         let node = self.tape.push(Node { parents: vec![], pullback: None });
-        (self.make(primal, node, false), node)
+        (self.make(primal, node), node)
     }
 
-    fn make(&self, primal: Tensor<B>, node: usize, is_view: bool) -> Tensor<B> {
+    fn make(&self, primal: Tensor<B>, node: usize) -> Tensor<B> {
         let (shape, dtype) = (primal.shape().clone(), primal.dtype());
-        Tensor::new_tracer(
-            &self.level,
-            shape,
-            dtype,
-            Rev { pair: RwLock::new((primal, node)), alias: Aliasing::new(is_view) },
-        )
+        Tensor::new_tracer(&self.level, shape, dtype, Rev { primal, node })
     }
 
     /// (primal, node) of `t` at this level.
     pub(crate) fn unwrap(&self, t: &Tensor<B>) -> (Tensor<B>, Option<usize>) {
         match t.tracer_data::<Rev<B>>(&self.level) {
-            Some(r) => {
-                let (p, n) = r.pair.read().unwrap_or_else(|e| e.into_inner()).clone();
-                (p, Some(n))
-            }
+            Some(r) => (r.primal.clone(), Some(r.node)),
             None => (t.clone(), None),
         }
     }
@@ -273,37 +264,33 @@ impl<B: Backend> Interpreter<B> for VjpInterp<B> {
         let refs: Vec<&Tensor<B>> = primals.iter().collect();
         let y = bind(prim.clone(), &refs)?;
         let needs: Vec<bool> = parents.iter().zip(&primals).map(|(p, x)| p.is_some() && x.dtype().is_float()).collect();
+        if prim.is_factory() && y.dtype().is_float() {
+            // NOTE: [factories belong to the transform] A buffer made inside
+            // the function is a leaf of this tape, so traced values can be
+            // written into it.
+            return Ok(self.input(y).0);
+        }
         if !y.dtype().is_float() || !needs.iter().any(|&n| n) {
             return Ok(y);
         }
         let pullback = vjp_rule(prim, &primals, &y, &needs)?;
         let parents = parents.into_iter().zip(&needs).map(|(p, &n)| if n { p } else { None }).collect();
         let node = self.tape.push(Node { parents, pullback: Some(pullback) });
-        let view = is_view_prim(prim);
-        if view {
-            for a in args {
-                if let Some(r) = a.tracer_data::<Rev<B>>(&self.level) {
-                    r.alias.mark_viewed();
-                }
-            }
-        }
-        Ok(self.make(y, node, view))
+        Ok(self.make(y, node))
     }
 
     fn copy_into(&self, dst: &Tensor<B>, src: &Tensor<B>, op: &str) -> Result<()> {
-        let Some(d) = dst.tracer_data::<Rev<B>>(&self.level) else {
+        if dst.level() != Some(&self.level) {
             return Err(captured_mutation("vjp", op, dst));
-        };
+        }
         // NOTE: [autodiff in-place rebinds]
-        d.alias.check_write("grad/vjp", op, dst.shape())?;
         let (sp, sn) = self.unwrap(src);
         let node = match sn {
             Some(n) => n,
             // A constant written in: the tensor no longer depends on anything.
             None => self.tape.push(Node { parents: vec![], pullback: None }),
         };
-        *d.pair.write().unwrap_or_else(|p| p.into_inner()) = (sp, node);
-        Ok(())
+        dst.rebind_tracer(&self.make(sp, node))
     }
 
     fn lower_for_read(&self, t: &Tensor<B>, _op: &str) -> Result<Tensor<B>> {

@@ -38,9 +38,12 @@
 //!   ([`Randomness`]: `Error` by default, `Different`, `Same`).
 //! - **Rules**: one per [`Primitive`](func_core::Primitive), grouped by family
 //!   in `rules/`, with an exhaustive match. NOTE: [batch dim canonical at 0].
-//! - **In-place ops** on a batched tensor write through to its storage; an
-//!   in-place op whose target is unbatched but whose operand is batched is an
-//!   error naming the op, the level and the fix.
+//! - **In-place ops** on a batched tensor write through to its storage, also
+//!   through views (a view whose batched value cannot be the same view, such
+//!   as a reshape of a non-contiguous batch, writes its per-sample root:
+//!   func-core's NOTE: [writes through traced views]); an in-place op whose
+//!   target is unbatched but whose operand is batched is an error naming the
+//!   op, the level and the fix.
 //! - **Data-dependent control flow** (`item()`, `to_vec()` on a batched value)
 //!   is an error explaining why and what to do instead.
 //! - There is no slice-and-stack fallback: every built-in primitive has a

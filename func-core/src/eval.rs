@@ -97,9 +97,18 @@ pub(crate) fn eval<B: Backend>(prim: &Primitive, args: &[&Tensor<B>]) -> Result<
         }
         Primitive::Reshape { shape } => {
             let (s, l) = arg(0)?;
+            // NOTE: [view or copy] `bind` copies first when no view exists.
             match l.reshape(shape) {
                 Some(nl) => Ok(view(args[0], s, nl)),
-                None => Ok(fresh(be.copy_strided(&*s.read(op)?, l)?, shape.clone())),
+                None => Err(Error::invalid(
+                    "reshape",
+                    format!(
+                        "internal: a layout of shape {} with strides {:?} cannot be viewed as shape {shape}; \
+                         reshape must go through bind, which copies first",
+                        l.shape(),
+                        l.strides()
+                    ),
+                )),
             }
         }
         Primitive::Permute { perm } => {
@@ -248,36 +257,22 @@ pub(crate) fn reduced_shape(shape: &Shape, axes: &[usize], keepdim: bool) -> Sha
     }
 }
 
-/// Refuse to write through a broadcast view, where several elements share
-/// one memory location.
-fn check_writable(dl: &Layout, op: &str) -> Result<()> {
-    if dl.numel() > 0 && dl.dims().iter().zip(dl.strides()).any(|(&d, &s)| d > 1 && s == 0) {
-        return Err(Error::invalid(
-            op,
-            format!(
-                "unsupported operation: the destination (shape {}) is a broadcast view (expand/broadcast_to) in which \
-                 several elements share one memory location; writing to it would be silently lost. \
-                 Call .contiguous() (or deep_copy()) on the view before writing to it.",
-                dl.shape()
-            ),
-        ));
-    }
-    Ok(())
-}
-
 /// `dst.copy_(src)` on concrete tensors: a real write into `dst`'s storage,
 /// seen by every view that shares it. Both storages are locked together
 /// (NOTE: [lock order]).
 pub(crate) fn write_concrete<B: Backend>(dst: &Tensor<B>, src: &Tensor<B>, op: &str) -> Result<()> {
     let be = B::default();
     let (ds, dl) = parts(dst, op)?;
-    check_writable(dl, op)?;
+    crate::alias::check_writable(dl, op)?;
     if src.dtype() != dst.dtype() {
         return Err(Error::dtype(
             op,
             src.dtype(),
             format!("source dtype must equal the destination's {}", dst.dtype()),
         ));
+    }
+    if dl.numel() == 0 {
+        return Ok(());
     }
     let (ss, sl) = parts(src, op)?;
     with_write(ds, &[ss], op, |d, s| match s[0] {
@@ -306,7 +301,7 @@ pub(crate) fn binary_inplace_concrete<B: Backend>(
 ) -> Result<()> {
     let be = B::default();
     let (ds, dl) = parts(dst, name)?;
-    check_writable(dl, name)?;
+    crate::alias::check_writable(dl, name)?;
     let (os, ol) = parts(other, name)?;
     if ol.shape() != dl.shape() {
         return Err(Error::shape_mismatch(name, dl.shape(), ol.shape(), "internal: operand not broadcast"));

@@ -112,6 +112,12 @@ pub trait Interpreter<B: Backend>: Send + Sync {
     /// shape and dtype, and at least one is this level's tracer. `op` names
     /// the in-place operation the user called (`add_`, `copy_`, ...).
     ///
+    /// A `dst` of this level is always an alias root: a write into a view of
+    /// this level arrives as a write of the view's whole root, and the views
+    /// of `dst` are re-derived after this returns (NOTE: [writes through
+    /// traced views]). Rebinding `dst` ([`Tensor::rebind_tracer`]) is thus a
+    /// complete implementation.
+    ///
     /// # Errors
     ///
     /// When the write cannot be expressed at this level (under vmap: a
@@ -200,15 +206,16 @@ pub(crate) fn set_frame<B: Backend>(frame: Option<Arc<Frame<B>>>) -> FrameGuard 
 /// impl Interpreter<RefBackend> for Identity {
 ///     fn level(&self) -> &Level { &self.0 }
 ///     fn process(&self, prim: &Primitive, args: &[&T]) -> Result<T> {
-///         let inner: Vec<T> = args.iter().map(|a| a.tracer_data::<T>(&self.0).cloned().unwrap_or_else(|| (*a).clone())).collect();
+///         let inner: Vec<T> = args.iter().map(|a| a.tracer_data::<T>(&self.0).map(|d| (*d).clone()).unwrap_or_else(|| (*a).clone())).collect();
 ///         let y = bind(prim.clone(), &inner.iter().collect::<Vec<_>>())?;
 ///         Ok(Tensor::new_tracer(&self.0, y.shape().clone(), y.dtype(), y))
 ///     }
 ///     fn copy_into(&self, dst: &T, src: &T, _op: &str) -> Result<()> {
-///         dst.tracer_data::<T>(&self.0).unwrap_or(dst).try_copy_(src.tracer_data::<T>(&self.0).unwrap_or(src))
+///         let d = dst.tracer_data::<T>(&self.0).map(|d| (*d).clone()).unwrap_or_else(|| dst.clone());
+///         d.try_copy_(&src.tracer_data::<T>(&self.0).map(|s| (*s).clone()).unwrap_or_else(|| src.clone()))
 ///     }
 ///     fn lower_for_read(&self, t: &T, _op: &str) -> Result<T> {
-///         Ok(t.tracer_data::<T>(&self.0).cloned().unwrap_or_else(|| t.clone()))
+///         Ok(t.tracer_data::<T>(&self.0).map(|d| (*d).clone()).unwrap_or_else(|| t.clone()))
 ///     }
 /// }
 ///
@@ -218,7 +225,7 @@ pub(crate) fn set_frame<B: Backend>(frame: Option<Arc<Frame<B>>>) -> FrameGuard 
 /// let y = with_interpreter::<RefBackend, _>(interp, || {
 ///     let xt = T::new_tracer(&level, x.shape().clone(), x.dtype(), x.clone());
 ///     let yt = (&xt * &xt).sum();
-///     yt.tracer_data::<T>(&level).cloned().unwrap()
+///     yt.tracer_data::<T>(&level).map(|d| (*d).clone()).unwrap()
 /// });
 /// assert_eq!(y.item::<f64>(), 5.0);
 /// assert!(!level.is_alive());
@@ -243,12 +250,25 @@ pub fn with_interpreter<B: Backend, R>(interp: Arc<dyn Interpreter<B>>, f: impl 
 /// When an operand is a tracer whose transform has returned (it escaped) or
 /// that belongs to a transform not running on this thread.
 pub fn bind<B: Backend>(prim: Primitive, args: &[&Tensor<B>]) -> Result<Tensor<B>> {
+    if let (Primitive::Reshape { shape }, Some(x)) = (&prim, args.first()) {
+        // NOTE: [view or copy]
+        if x.numel() == shape.numel() && x.layout().reshape(shape).is_none() {
+            let c = bind(Primitive::Copy, &[x])?;
+            return bind(prim, &[&c]);
+        }
+    }
     let mut frame = current_frame::<B>();
     while let Some(f) = frame {
         let id = f.interp.level().id();
         if prim.is_factory() || args.iter().any(|a| a.level_id() == Some(id)) {
-            let _guard = set_frame(f.parent.clone());
-            return f.interp.process(&prim, args);
+            let out = {
+                let _guard = set_frame(f.parent.clone());
+                f.interp.process(&prim, args)?
+            };
+            if let Some(x) = args.first() {
+                crate::alias::attach(&prim, x, &out, id);
+            }
+            return Ok(out);
         }
         frame = f.parent.clone();
     }
@@ -265,8 +285,16 @@ pub(crate) fn bind_copy<B: Backend>(dst: &Tensor<B>, src: &Tensor<B>, op: &str) 
     while let Some(f) = frame {
         let id = f.interp.level().id();
         if dst.level_id() == Some(id) || src.level_id() == Some(id) {
-            let _guard = set_frame(f.parent.clone());
-            return f.interp.copy_into(dst, src, op);
+            let owned = dst.level_id() == Some(id);
+            if let Some(alias) = dst.alias().filter(|_| owned) {
+                // NOTE: [writes through traced views]
+                return crate::alias::write_through_view(dst, alias, src, op);
+            }
+            {
+                let _guard = set_frame(f.parent.clone());
+                f.interp.copy_into(dst, src, op)?;
+            }
+            return if owned { crate::alias::refresh_views(dst) } else { Ok(()) };
         }
         frame = f.parent.clone();
     }

@@ -18,6 +18,13 @@
 //! - **Views are metadata.** reshape (when possible), permute, broadcast,
 //!   slice, select, squeeze/unsqueeze, diagonal cost no copy (NOTE: [views are
 //!   metadata]).
+//! - **Views behave the same traced and eager.** Every tensor has a
+//!   [`Layout`] ([`Tensor::layout`]): a tracer's is virtual, into its alias
+//!   root. View-or-copy is decided from it (NOTE: [view or copy]), and a
+//!   write through a view of a tracer updates the root and every view of it
+//!   at every level (NOTE: [traced views], NOTE: [writes through traced
+//!   views]), so a program gives the same values and the same mutations of
+//!   its inputs with and without any transform.
 //! - **Everything goes through [`bind`].** Each operation is a [`Primitive`]
 //!   handed to the current interpreter, so transforms nest in any order
 //!   (NOTE: [stackless interpreters]). func-core never names a transform or a
@@ -43,6 +50,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod alias;
 mod backend;
 mod display;
 mod dtype;

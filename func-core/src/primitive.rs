@@ -201,12 +201,15 @@ impl Primitive {
         matches!(self, Primitive::Full { .. } | Primitive::Arange { .. } | Primitive::Random { .. })
     }
 
-    /// Whether the primitive is a view of its operand on concrete tensors
-    /// (shares storage; no kernel runs).
+    /// Whether the primitive is a view of its operand (shares storage on
+    /// concrete tensors, no kernel runs; aliases its operand under
+    /// transforms). `Reshape` is one: [`bind`](crate::bind) copies first when
+    /// no view exists (NOTE: [view or copy]).
     pub fn is_view(&self) -> bool {
         matches!(
             self,
-            Primitive::Permute { .. }
+            Primitive::Reshape { .. }
+                | Primitive::Permute { .. }
                 | Primitive::BroadcastTo { .. }
                 | Primitive::Slice { .. }
                 | Primitive::Diagonal { .. }

@@ -18,7 +18,7 @@ struct Counter {
 
 impl Counter {
     fn unwrap(&self, t: &T) -> T {
-        t.tracer_data::<T>(&self.level).cloned().unwrap_or_else(|| t.clone())
+        t.tracer_data::<T>(&self.level).map(|d| (*d).clone()).unwrap_or_else(|| t.clone())
     }
     fn wrap(&self, t: T) -> T {
         Tensor::new_tracer(&self.level, t.shape().clone(), t.dtype(), t)

@@ -13,6 +13,9 @@
 //!   [`strategies`] for every op's samples, and the backend-agreement law
 //!   [`check_backend`], which checks a backend against [`RefBackend`] on
 //!   every op;
+//! - the aliasing law [`check_aliasing`]: for every view op, writes through
+//!   the view give the same values and input mutations with and without
+//!   vmap, grad and jvp;
 //! - the transform laws [`check_transforms`]: vmap against a loop over
 //!   slices, jvp against finite differences, vjp against jvp, jacfwd against
 //!   jacrev, symmetric Hessians, and second order, for every catalogue op;
@@ -20,6 +23,7 @@
 //!   function runs.
 #![deny(missing_docs)]
 
+mod alias_laws;
 mod catalogue;
 pub mod golden;
 mod laws;
@@ -28,6 +32,7 @@ pub mod strategies;
 mod trace;
 mod transform_laws;
 
+pub use alias_laws::{check_alias_autodiff_sample, check_alias_vmap_sample, check_aliasing, is_view_op};
 pub use catalogue::{Op, OpInfo, Scale, catalogue};
 pub use laws::{DEFAULT_CASES, F32_RTOL, F64_RTOL, check_backend, check_backend_with, check_op, check_sample};
 pub use reference::{RefBackend, RefStorage};

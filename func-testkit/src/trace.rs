@@ -12,7 +12,7 @@ struct Recorder {
 
 impl Recorder {
     fn unwrap<B: Backend>(&self, t: &Tensor<B>) -> Tensor<B> {
-        t.tracer_data::<Tensor<B>>(&self.level).cloned().unwrap_or_else(|| t.clone())
+        t.tracer_data::<Tensor<B>>(&self.level).map(|d| (*d).clone()).unwrap_or_else(|| t.clone())
     }
 
     fn wrap<B: Backend>(&self, t: Tensor<B>) -> Tensor<B> {

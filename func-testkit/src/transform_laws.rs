@@ -1,8 +1,9 @@
 //! The transform laws, for every catalogue op, in f64:
 //!
 //! - **vmap**: `vmap(f)(X)` equals stacking `f` over the slices of `X`, for
-//!   every in_dim choice in {0, -1, None} per data argument; two nested
-//!   levels; chunked equals unchunked.
+//!   every in_dim choice in {0, -1, None} per data argument, and the batched
+//!   inputs are mutated as the slices are by the per-slice calls; two nested
+//!   levels (values and mutations); chunked equals unchunked.
 //! - **jvp** equals central finite differences (samples where two step sizes
 //!   disagree sit on a kink and are skipped);
 //! - **vjp** satisfies `<u, J v> = <J^T u, v>` against jvp;
@@ -131,21 +132,6 @@ fn writes_first(op: &Op) -> bool {
     )
 }
 
-/// In-place writes through views: the autodiff transforms refuse them (see
-/// func-autodiff's NOTE: [autodiff in-place rebinds]), so the derivative
-/// laws skip them.
-fn writes_through_view(op: &Op) -> bool {
-    matches!(
-        op,
-        Op::CopyIntoSlice
-            | Op::SliceAssign
-            | Op::AddIntoTransposed
-            | Op::MulIntoSelect
-            | Op::FillDiagonal(_)
-            | Op::CopyOverlapping
-    )
-}
-
 fn to_f64(a: &ArgSpec) -> ArgSpec {
     let mut a = a.clone();
     if a.dtype == DType::F32 {
@@ -237,28 +223,35 @@ pub fn check_vmap_sample<B: Backend>(info: &OpInfo, sample: &Sample, choice: usi
             .map(|(i, a)| if dims[i].is_some() { rotated(a, k).build() } else { a.build() })
             .collect()
     };
-    let expected: Vec<Tensor<B>> = (0..NB).map(|k| info.op.apply(&slice_args(k))).collect();
+    let slices: Vec<Vec<Tensor<B>>> = (0..NB).map(slice_args).collect();
+    let expected: Vec<Tensor<B>> = slices.iter().map(|xs| info.op.apply(xs)).collect();
     let expected = Tensor::stack(&expected, 0);
-    let batched: Vec<Tensor<B>> = args
-        .iter()
-        .enumerate()
-        .map(|(i, a)| match dims[i] {
-            None => a.build(),
-            Some(d) => {
-                let parts: Vec<Tensor<B>> = (0..NB).map(|k| rotated(a, k).build()).collect();
-                let d = if d < 0 { d + a.shape.len() as isize + 1 } else { d };
-                Tensor::stack(&parts, d)
-            }
-        })
-        .collect();
+    let in_dim = |i: usize| dims[i].map(|d| if d < 0 { d + args[i].shape.len() as isize + 1 } else { d });
+    let build_batched = || -> Vec<Tensor<B>> {
+        args.iter()
+            .enumerate()
+            .map(|(i, a)| match in_dim(i) {
+                None => a.build(),
+                Some(d) => Tensor::stack(&(0..NB).map(|k| rotated(a, k).build()).collect::<Vec<_>>(), d),
+            })
+            .collect()
+    };
+    let batched = build_batched();
     let op = info.op.clone();
     let in_dims = Dims::Seq(dims.iter().map(|d| Dims::All(*d)).collect());
     let f = move |xs: &Vec<Tensor<B>>| op.apply(xs);
     let got = try_vmap(f.clone(), VmapOptions::new().in_dims(in_dims.clone()))(&batched)
         .map_err(|e| format!("vmap with in_dims {in_dims}: {e}"))?;
     close(&format!("vmap in_dims {in_dims}"), &got, &expected, 1e-10)?;
+    // The inputs are mutated as the per-slice calls mutate theirs.
+    for (i, b) in batched.iter().enumerate() {
+        if let Some(d) = in_dim(i) {
+            let want = Tensor::stack(&slices.iter().map(|xs| xs[i].clone()).collect::<Vec<_>>(), d);
+            close(&format!("vmap in_dims {in_dims}: input {i} after the call"), b, &want, 1e-10)?;
+        }
+    }
     if choice == 0 {
-        let chunked = try_vmap(f, VmapOptions::new().in_dims(in_dims.clone()).chunk_size(2))(&batched)
+        let chunked = try_vmap(f, VmapOptions::new().in_dims(in_dims.clone()).chunk_size(2))(&build_batched())
             .map_err(|e| format!("chunked vmap: {e}"))?;
         close("chunked vmap", &chunked, &got, 0.0)?;
     }
@@ -280,8 +273,9 @@ pub fn check_nested_vmap_sample<B: Backend>(info: &OpInfo, sample: &Sample) -> R
         args.iter().enumerate().map(|(i, a)| if host[i] { a.build() } else { rotated(a, k).build() }).collect()
     };
     let (n1, n2) = (2usize, 2usize);
+    let per: Vec<Vec<Tensor<B>>> = (0..n1 * n2).map(at).collect();
     let rows: Vec<Tensor<B>> = (0..n1)
-        .map(|i| Tensor::stack(&(0..n2).map(|j| info.op.apply(&at(i * n2 + j))).collect::<Vec<_>>(), 0))
+        .map(|i| Tensor::stack(&(0..n2).map(|j| info.op.apply(&per[i * n2 + j])).collect::<Vec<_>>(), 0))
         .collect();
     let expected = Tensor::stack(&rows, 0);
     let batched: Vec<Tensor<B>> = args
@@ -306,7 +300,15 @@ pub fn check_nested_vmap_sample<B: Backend>(info: &OpInfo, sample: &Sample) -> R
     };
     let got = guarded(|| try_vmap(inner, VmapOptions::new().in_dims(in_dims))(&batched))?
         .map_err(|e| format!("nested vmap: {e}"))?;
-    close("nested vmap", &got, &expected, 1e-10)
+    close("nested vmap", &got, &expected, 1e-10)?;
+    // The inputs are mutated as the per-element calls mutate theirs.
+    for (i, b) in batched.iter().enumerate().filter(|(i, _)| !host[*i]) {
+        let rows: Vec<Tensor<B>> = (0..n1)
+            .map(|r| Tensor::stack(&(0..n2).map(|c| per[r * n2 + c][i].clone()).collect::<Vec<_>>(), 0))
+            .collect();
+        close(&format!("nested vmap: input {i} after the call"), b, &Tensor::stack(&rows, 0), 1e-10)?;
+    }
+    Ok(())
 }
 
 // ----- autodiff ----------------------------------------------------------------------------------
@@ -337,7 +339,7 @@ fn probe<B: Backend>(like: &Tensor<B>, salt: f64) -> Tensor<B> {
 ///
 /// A description of the first law that fails.
 pub fn check_autodiff_sample<B: Backend>(info: &OpInfo, sample: &Sample) -> Result<(), String> {
-    if !info.differentiable || writes_through_view(&info.op) {
+    if !info.differentiable {
         return Ok(());
     }
     let args: Vec<ArgSpec> = sample.args.iter().map(to_f64).collect();

@@ -3,10 +3,14 @@
 //! NOTE: [in-place through views] Every in-place op is "compute the
 //! out-of-place result, then `copy_` it into `self`". On concrete tensors the
 //! copy writes into the shared storage, so the base and every view of it see
-//! the change. Under a transform, the interpreter owning the operands decides
-//! (see [`Interpreter::copy_into`](crate::Interpreter::copy_into)): vmap writes
+//! the change. Under a transform, a write into a view tracer becomes a write
+//! of its whole alias root, computed out of place, after which every view of
+//! the root is re-derived (NOTE: [writes through traced views]); a write into
+//! a root is up to the interpreter that owns it (see
+//! [`Interpreter::copy_into`](crate::Interpreter::copy_into)): vmap writes
 //! into the batched value one level down (reaching real storage at the
-//! bottom), autodiff mutates the primal and replaces the tangent.
+//! bottom), autodiff rebinds the tracer to the new primal and derivative.
+//! Writing into a broadcast view is an error, traced or not.
 //!
 //! When every operand is concrete, no interpreter can own one, and the
 //! binary in-place ops (`add_`, `mul_scalar_`, ...) take a fast path that

@@ -7,7 +7,9 @@ use crate::{Backend, DimVec, Error, Primitive, Result, Shape, Tensor};
 impl<B: Backend> Tensor<B> {
     /// A tensor with a new shape and the same elements in row-major order; a
     /// view when the layout allows, else a copy (as `torch.reshape`). One
-    /// dimension may be `-1`, inferred.
+    /// dimension may be `-1`, inferred. The layout of a tracer is its virtual
+    /// layout, so the choice is the same with and without transforms (NOTE:
+    /// [view or copy]).
     ///
     /// # Errors
     ///
@@ -382,13 +384,12 @@ impl<B: Backend> Tensor<B> {
         ok(bind(Primitive::Diagonal { offset, dim1, dim2 }, &[self]))
     }
 
-    /// A contiguous tensor with the same values: `self` if already
-    /// contiguous, else a copy.
+    /// A contiguous tensor with the same values: `self` (an alias, so writes
+    /// to it reach `self`) if already contiguous, else a copy, as torch. A
+    /// tracer is judged by its virtual layout, so the choice is the same with
+    /// and without transforms (NOTE: [view or copy]).
     pub fn contiguous(&self) -> Tensor<B> {
-        match self.concrete() {
-            Some((_, l)) if l.is_contiguous() => self.clone(),
-            _ => self.deep_copy(),
-        }
+        if self.layout().is_contiguous() { self.clone() } else { self.deep_copy() }
     }
 
     /// A fresh copy with its own storage (torch's `.clone()`).
