@@ -370,10 +370,10 @@ fn row_magnitudes(info: &OpInfo, args: &[R], want: &[f64]) -> Result<Vec<f64>, S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::test_runner::TestRunner;
     use func_core::{
         ArgReduceOp, BinaryOp, CmpOp, ConvGeom, Distribution, HostData, Layout, ReduceOp, Result, UnaryOp,
     };
+    use proptest::test_runner::TestRunner;
 
     /// The reference backend with a wrong matmul: the first output element
     /// is off by 1e-3.

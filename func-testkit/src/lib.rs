@@ -34,6 +34,6 @@ pub use reference::{RefBackend, RefStorage};
 pub use strategies::{ArgSpec, Domain, Sample, ViewKind};
 pub use trace::record_primitives;
 pub use transform_laws::{
-    TRANSFORM_CASES, check_autodiff_sample, check_nested_vmap_sample, check_transforms, check_transforms_with,
-    check_vmap_sample, host_params,
+    EXEMPT, Law, Requirement, TRANSFORM_CASES, check_autodiff_sample, check_nested_vmap_sample, check_transforms,
+    check_transforms_with, check_vmap_sample, host_params, minimum_checks,
 };
