@@ -1,8 +1,6 @@
 //! func-testkit: tools for testing func-rs backends and transforms.
 //!
-//! The crate is meant to hold the reference backend, the op catalogue,
-//! property-test strategies with transform laws, and the golden conformance
-//! loader. So far it contains the reference backend only:
+//! The crate holds:
 //!
 //! - [`RefBackend`], a naive implementation of [`func_core::Backend`] that
 //!   computes every element in `f64` with plain multi-index loops, the oracle
@@ -12,10 +10,15 @@
 //! - the op catalogue ([`catalogue()`], [`OpInfo`], [`Op`]) with proptest
 //!   [`strategies`] for every op's samples, and the backend-agreement law
 //!   [`check_backend`], which checks a backend against [`RefBackend`] on
-//!   every op;
+//!   every op with a tolerance per element or per reduced row ([`Scale`]);
 //! - the transform laws [`check_transforms`]: vmap against a loop over
 //!   slices, jvp against finite differences, vjp against jvp, jacfwd against
-//!   jacrev, symmetric Hessians, and second order, for every catalogue op;
+//!   jacrev, symmetric Hessians, and second order, for every catalogue op,
+//!   each [`Law`] required to check at least half of an op's samples
+//!   ([`minimum_checks`]);
+//! - `data/special_values.json`, known values of every unary op from mpmath
+//!   (written by `data/special_values.py`), which the tests check both
+//!   backends against;
 //! - [`record_primitives`], which shows the primitives a (transformed)
 //!   function runs.
 #![deny(missing_docs)]
