@@ -36,7 +36,16 @@ macro_rules! unary_float_apply {
                         x * 0.0
                     }
                 }
-                UnaryOp::Sigmoid => 1.0 / (1.0 + (-x).exp()),
+                // exp(x) / (1 + exp(x)) for x < 0: exp(-x) would overflow
+                // where the result is still a (subnormal) float.
+                UnaryOp::Sigmoid => {
+                    if x < 0.0 {
+                        let e = x.exp();
+                        e / (1.0 + e)
+                    } else {
+                        1.0 / (1.0 + (-x).exp())
+                    }
+                }
                 UnaryOp::Log1p => x.ln_1p(),
                 UnaryOp::Expm1 => x.exp_m1(),
                 UnaryOp::Erf => $erf(x),

@@ -32,7 +32,14 @@ pub(crate) fn unary_real<T: Real>(op: UnaryOp, v: &[T], l: &Layout) -> Vec<T> {
         UnaryOp::Exp => map1(v, l, |x: T| x.exp()),
         UnaryOp::Log => map1(v, l, |x: T| x.ln()),
         UnaryOp::Tanh => map1(v, l, |x: T| x.tanh()),
-        UnaryOp::Sigmoid => map1(v, l, |x: T| T::one() / (T::one() + (-x).exp())),
+        UnaryOp::Sigmoid => map1(v, l, |x: T| {
+            if x < T::zero() {
+                let e = x.exp();
+                e / (T::one() + e)
+            } else {
+                T::one() / (T::one() + (-x).exp())
+            }
+        }),
         _ => map1(v, l, move |x| T::un_ref(op, x)),
     }
 }

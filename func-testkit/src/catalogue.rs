@@ -552,20 +552,28 @@ impl Op {
     }
 }
 
-/// How the comparison tolerance of an op grows with its inputs (see
-/// [`check_backend`](crate::check_backend) for the formula).
+/// How the comparison tolerance of an op grows with its inputs: the
+/// magnitude `m` of each output element, in the tolerance
+/// `rtol * (1 + |expected| + m)` (see [`check_backend`](crate::check_backend)
+/// for the whole comparison). Every rule is per element, or per reduced row
+/// broadcast to the row's elements.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Scale {
-    /// No accumulation: the tolerance is relative to the expected value only.
+    /// No accumulation (`m = 0`): the tolerance is relative to the expected
+    /// value only.
     Elementwise,
     /// Each output element is a sum of products of inputs (sum, matmul,
     /// conv, ...): the magnitude of an element is that element of the op
-    /// applied to the absolute values of the float arguments.
+    /// applied (in f64) to the absolute values of the float arguments.
     AbsOp,
-    /// A nonlinear composite of accumulations (softmax, var, losses, ...):
-    /// the magnitude of every element is the sum of the absolute values of
-    /// all float arguments.
-    SumAbs,
+    /// A sum (or mean) of non-negative terms, possibly under a root (norms,
+    /// mse): rounding errors are relative to the result, `m = |expected|`.
+    Relative,
+    /// A nonlinear function of reductions along the op's dims (softmax,
+    /// log-softmax, logsumexp, var, cross entropy): `m` is computed from the
+    /// absolute values of the elements of the same reduced row, per op (see
+    /// [`check_backend`](crate::check_backend)).
+    Rows,
 }
 
 type Sampler = Arc<dyn Fn() -> BoxedStrategy<Sample> + Send + Sync>;
@@ -1428,7 +1436,7 @@ fn cast_name(d: DType) -> &'static str {
 /// col2im, factories, random), the composites of the `Tensor` API (softmax
 /// family, losses, conv2d, pooling, ...) and in-place operations.
 pub fn catalogue() -> Vec<OpInfo> {
-    use Scale::{AbsOp, Elementwise as Ew, SumAbs};
+    use Scale::{AbsOp, Elementwise as Ew, Relative, Rows};
     let mut c: Vec<OpInfo> = Vec::new();
 
     for u in UnaryOp::ALL {
@@ -1520,7 +1528,7 @@ pub fn catalogue() -> Vec<OpInfo> {
             with_params(shape(0, 4), numeric_dtype(), Domain::Finite, |s| params(dims_of(s, false, 0)))
         }));
         let name = if keepdim { "logsumexp_keepdim" } else { "logsumexp" };
-        c.push(OpInfo::new(name, Op::Logsumexp { keepdim }, true, SumAbs, || {
+        c.push(OpInfo::new(name, Op::Logsumexp { keepdim }, true, Rows, || {
             with_params(shape(0, 4).prop_map(some_nonzero).boxed(), float_dtype(), Domain::Any, max_dims_of)
         }));
     }
@@ -1528,11 +1536,11 @@ pub fn catalogue() -> Vec<OpInfo> {
     let vars: [(&'static str, usize, bool); 3] =
         [("var", 1, false), ("var_keepdim", 1, true), ("var_correction0", 0, false)];
     for (name, correction, keepdim) in vars {
-        c.push(OpInfo::new(name, Op::Var { correction, keepdim }, true, SumAbs, || {
+        c.push(OpInfo::new(name, Op::Var { correction, keepdim }, true, Rows, || {
             with_params(shape(0, 4), float_dtype(), Domain::Finite, |s| params(dims_of(s, false, 0)))
         }));
     }
-    c.push(OpInfo::new("norm", Op::Norm, true, SumAbs, || unary_sample(shape(0, 4), float_dtype(), Domain::Finite)));
+    c.push(OpInfo::new("norm", Op::Norm, true, Relative, || unary_sample(shape(0, 4), float_dtype(), Domain::Finite)));
     let norms: [(&'static str, f64, bool); 4] = [
         ("norm_l1", 1.0, false),
         ("norm_l2_keepdim", 2.0, true),
@@ -1540,7 +1548,7 @@ pub fn catalogue() -> Vec<OpInfo> {
         ("norm_inf", f64::INFINITY, true),
     ];
     for (name, p, keepdim) in norms {
-        c.push(OpInfo::new(name, Op::NormDims { p, keepdim }, true, SumAbs, move || {
+        c.push(OpInfo::new(name, Op::NormDims { p, keepdim }, true, Relative, move || {
             if p.is_infinite() {
                 with_params(shape(0, 4).prop_map(some_nonzero).boxed(), float_dtype(), Domain::Finite, max_dims_of)
             } else {
@@ -1632,16 +1640,16 @@ pub fn catalogue() -> Vec<OpInfo> {
     // Activations and losses.
     c.push(OpInfo::new("relu", Op::Relu, true, Ew, || unary_sample(shape(0, 4), float_dtype(), Domain::Any)));
     c.push(OpInfo::new("gelu", Op::Gelu, true, Ew, || unary_sample(shape(0, 4), float_dtype(), Domain::Any)));
-    c.push(OpInfo::new("softmax", Op::Softmax, true, SumAbs, || {
+    c.push(OpInfo::new("softmax", Op::Softmax, true, Rows, || {
         with_params(shape(0, 4).prop_map(some_nonzero).boxed(), float_dtype(), Domain::Any, |s| param(axis_of(s, true)))
     }));
-    c.push(OpInfo::new("log_softmax", Op::LogSoftmax, true, SumAbs, || {
+    c.push(OpInfo::new("log_softmax", Op::LogSoftmax, true, Rows, || {
         with_params(shape(0, 4).prop_map(some_nonzero).boxed(), float_dtype(), Domain::Any, |s| param(axis_of(s, true)))
     }));
-    c.push(OpInfo::new("cross_entropy", Op::CrossEntropy, true, SumAbs, s_class_targets));
-    c.push(OpInfo::new("cross_entropy_probs", Op::CrossEntropy, true, SumAbs, s_prob_targets));
+    c.push(OpInfo::new("cross_entropy", Op::CrossEntropy, true, Rows, s_class_targets));
+    c.push(OpInfo::new("cross_entropy_probs", Op::CrossEntropy, true, Rows, s_prob_targets));
     c.push(OpInfo::new("nll_loss", Op::NllLoss, true, AbsOp, s_class_targets));
-    c.push(OpInfo::new("mse_loss", Op::MseLoss, true, SumAbs, || s_pair(Domain::Finite)));
+    c.push(OpInfo::new("mse_loss", Op::MseLoss, true, Relative, || s_pair(Domain::Finite)));
 
     // Factories.
     c.push(OpInfo::new("arange", Op::Arange, false, Ew, || sample(vec![len_like(20, numeric_dtype())])));
@@ -1678,7 +1686,7 @@ pub fn catalogue() -> Vec<OpInfo> {
     c.push(OpInfo::new("argmax_large", Op::ArgReduce { op: ArgReduceOp::ArgMax, keepdim: false }, false, Ew, || {
         s_large_with(numeric_dtype, Domain::Coarse, |s| param(axis_of(s, true)))
     }));
-    c.push(OpInfo::new("softmax_large", Op::Softmax, true, SumAbs, || {
+    c.push(OpInfo::new("softmax_large", Op::Softmax, true, Rows, || {
         s_large_with(float_dtype, Domain::Finite, |s| param(axis_of(s, true)))
     }));
     c.push(OpInfo::new("matmul_large", Op::Matmul, true, AbsOp, || s_large_matmul(false)));

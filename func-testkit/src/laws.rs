@@ -5,7 +5,7 @@
 //! The comparison is documented on [`check_backend`].
 
 use crate::RefBackend;
-use crate::catalogue::{OpInfo, Scale, catalogue};
+use crate::catalogue::{Op, OpInfo, Scale, catalogue};
 use crate::strategies::Sample;
 use func_core::{Backend, DType, Tensor};
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
@@ -30,25 +30,35 @@ pub const F32_RTOL: f64 = 1e-5;
 /// exactly. A float element `a` (under test) matches `b` (reference) when
 /// - `b` is NaN and `a` is NaN (any NaN equals any NaN), or
 /// - `b` or `a` is infinite and `a == b`, or
-/// - both are finite and `|a - b| <= rtol * (1 + |b| + m)`,
+/// - both are finite and `|a - b| <= tol`, where
+///   `tol = rtol * (1 + |b| + m)` if the element's magnitude `m` is finite
+///   and `tol = 0` (exact agreement) if it is not,
 ///
 /// with `rtol = 1e-12` for f64 and `1e-5` for f32 (`0.0` and `-0.0` are
-/// equal). `m`, the magnitude of the terms that produced the element, depends
-/// on the op's [`Scale`]:
+/// equal). `m`, the magnitude of the terms that produced the element, is
+/// computed for each element (or each reduced row) from the op's [`Scale`]:
 /// - [`Scale::Elementwise`]: `m = 0` (absolute near zero, relative beyond);
 /// - [`Scale::AbsOp`] (sums, matmul, conv, linear, mean, cumsum, losses that
 ///   average gathered values): `m` is the same element of the op evaluated on
-///   the reference backend with every float argument replaced by its absolute
-///   value, i.e. the sum of the absolute values of the terms summed into the
-///   element, so accumulation in a different order or precision (an f32
-///   kernel accumulating in f32, blocked matmul) is accepted up to `rtol`
-///   times that sum; a non-finite `m` accepts any finite pair;
-/// - [`Scale::SumAbs`] (softmax family, logsumexp, var, norms, cross entropy,
-///   mse): `m` is the sum of `|x|` over every element of every float
-///   argument.
-///
-/// The reference backend computes f32 elementwise ops in f32 and
-/// accumulations in f64 rounded once; see its module documentation.
+///   the reference backend in f64 with every float argument replaced by its
+///   absolute value, i.e. the sum of the absolute values of the terms summed
+///   into the element, so accumulation in a different order or precision (an
+///   f32 kernel accumulating in f32, blocked matmul) is accepted up to `rtol`
+///   times that sum; an element with a non-finite `m` (an infinite or NaN
+///   input among its terms) must agree exactly;
+/// - [`Scale::Relative`] (norms, mse): `m = |b|`;
+/// - [`Scale::Rows`]: with `|x|` the absolute values of the first argument
+///   (non-finite ones counted as 0: they make whole rows NaN or exact zeros),
+///   `M` the maximum of `|x|` over the element's reduced row and `n` the
+///   row's length:
+///   - softmax: `m = |b| * (1 + |x| + M)` (relative to the element: an
+///     all-zero or shifted result fails);
+///   - log-softmax: `m = 1 + |x| + 2 M + ln n`;
+///   - logsumexp: `m = 1 + M + ln n`;
+///   - var: `m = sum of x^2 over the row / max(n - correction, 1)`;
+///   - cross entropy (one scalar): the batch mean of `1 + 2 M + ln C` per
+///     row for class targets, of `sum over the row of |t| (1 + |x| + 2 M +
+///     ln C)` for probability targets `t`.
 ///
 /// # Panics
 ///
@@ -120,6 +130,7 @@ pub fn check_op<B: Backend>(info: &OpInfo, cases: u32) -> Result<(), String> {
 
 /// Host copy of an op's output.
 struct Output {
+    backend: &'static str,
     shape: Vec<usize>,
     dtype: DType,
     floats: Vec<f64>,
@@ -132,7 +143,7 @@ fn read<B: Backend>(t: &Tensor<B>) -> Output {
         DType::I64 => (vec![], t.to_vec::<i64>()),
         DType::Bool => (vec![], t.to_vec::<bool>().into_iter().map(i64::from).collect()),
     };
-    Output { shape: t.dims().to_vec(), dtype: t.dtype(), floats, ints }
+    Output { backend: B::default().name(), shape: t.dims().to_vec(), dtype: t.dtype(), floats, ints }
 }
 
 fn panic_message(p: Box<dyn Any + Send>) -> String {
@@ -194,6 +205,14 @@ pub fn check_sample<B: Backend>(info: &OpInfo, sample: &Sample) -> Result<(), St
         )
     })?;
     let got = eval::<B>(info, sample).map_err(|e| format!("{head}: panicked: {e}\n{args}"))?;
+    compare(info, sample, &got, &want)
+}
+
+/// Compare an op's output `got` (from the backend under test) with `want`
+/// (from [`RefBackend`]) for `sample` (see [`check_backend`]).
+fn compare(info: &OpInfo, sample: &Sample, got: &Output, want: &Output) -> Result<(), String> {
+    let head = format!("op `{}` on backend `{}`", info.name, got.backend);
+    let args = format!("arguments:\n{sample}");
     if got.dtype != want.dtype || got.shape != want.shape {
         return Err(format!(
             "{head}: output is {}{:?}, the reference backend's is {}{:?}\n{args}",
@@ -213,24 +232,11 @@ pub fn check_sample<B: Backend>(info: &OpInfo, sample: &Sample) -> Result<(), St
             )),
         };
     }
-    let n = want.floats.len();
-    let magnitude: Vec<f64> = match info.scale {
-        Scale::Elementwise => vec![0.0; n],
-        Scale::AbsOp => {
-            let m = eval::<RefBackend>(info, &sample.abs()).map_err(|e| {
-                format!("{head}: the reference backend panicked on the absolute-valued sample: {e}\n{args}")
-            })?;
-            m.floats.iter().map(|x| x.abs()).collect()
-        }
-        Scale::SumAbs => {
-            let total: f64 =
-                sample.args.iter().filter(|a| a.dtype.is_float()).flat_map(|a| a.data.iter()).map(|x| x.abs()).sum();
-            vec![total; n]
-        }
-    };
+    let magnitude = magnitudes(info, sample, &want.floats)
+        .map_err(|e| format!("{head}: cannot compute the tolerance: {e}\n{args}"))?;
     let rtol = if want.dtype == DType::F64 { F64_RTOL } else { F32_RTOL };
     for (i, ((&a, &b), &m)) in got.floats.iter().zip(&want.floats).zip(&magnitude).enumerate() {
-        let tol = if m.is_finite() { rtol * (1.0 + b.abs() + m) } else { f64::INFINITY };
+        let tol = tolerance(rtol, b, m);
         if !close(a, b, tol) {
             return Err(format!(
                 "{head}: output {}{:?} differs at element {:?} (flat {i}): got {a:e}, expected {b:e}; \
@@ -246,12 +252,128 @@ pub fn check_sample<B: Backend>(info: &OpInfo, sample: &Sample) -> Result<(), St
     Ok(())
 }
 
+/// The tolerance for an expected element `b` of magnitude `m`: `rtol * (1 +
+/// |b| + m)`, or 0 (exact agreement) when `m` is not finite.
+fn tolerance(rtol: f64, b: f64, m: f64) -> f64 {
+    if m.is_finite() { rtol * (1.0 + b.abs() + m) } else { 0.0 }
+}
+
+type R = Tensor<RefBackend>;
+
+/// The sample's arguments on the reference backend, f32 ones as f64 (so that
+/// magnitudes do not overflow where the op's result does not).
+fn promoted(sample: &Sample) -> Vec<R> {
+    sample
+        .args
+        .iter()
+        .map(|a| {
+            let mut a = a.clone();
+            if a.dtype == DType::F32 {
+                a.dtype = DType::F64;
+            }
+            a.build::<RefBackend>()
+        })
+        .collect()
+}
+
+/// The magnitude of every element of the expected output `want` (see
+/// [`check_backend`]).
+fn magnitudes(info: &OpInfo, sample: &Sample, want: &[f64]) -> Result<Vec<f64>, String> {
+    if want.is_empty() {
+        return Ok(vec![]);
+    }
+    let m = match info.scale {
+        Scale::Elementwise => vec![0.0; want.len()],
+        Scale::Relative => want.iter().map(|b| b.abs()).collect(),
+        Scale::AbsOp => {
+            let args = promoted(&sample.abs());
+            let m = catch_unwind(AssertUnwindSafe(|| info.op.apply(&args).to_vec::<f64>())).map_err(|e| {
+                format!("the reference backend panicked on the absolute-valued sample: {}", panic_message(e))
+            })?;
+            m.iter().map(|x| x.abs()).collect()
+        }
+        Scale::Rows => {
+            let args = promoted(sample);
+            catch_unwind(AssertUnwindSafe(|| row_magnitudes(info, &args, want)))
+                .map_err(|e| format!("the reference backend panicked: {}", panic_message(e)))??
+        }
+    };
+    if m.len() != want.len() {
+        return Err(format!(
+            "{} magnitudes for {} output elements ({:?} scale; a catalogue bug)",
+            m.len(),
+            want.len(),
+            info.scale
+        ));
+    }
+    Ok(m)
+}
+
+/// `|x|` with non-finite elements as 0.
+fn finite_abs(x: &R) -> R {
+    let a = x.abs();
+    Tensor::where_(&a.lt_scalar(f64::INFINITY), &a, &a.zeros_like())
+}
+
+fn dims_arg(t: &R) -> Vec<isize> {
+    t.to_vec::<i64>().into_iter().map(|v| v as isize).collect()
+}
+
+/// The magnitudes of [`Scale::Rows`] ops, from the arguments on the
+/// reference backend (f32 promoted to f64) and the expected output.
+fn row_magnitudes(info: &OpInfo, args: &[R], want: &[f64]) -> Result<Vec<f64>, String> {
+    let x = args.first().ok_or("no arguments")?;
+    let a = finite_abs(x);
+    // Per-row maximum of |x| (kept dims) and the row length.
+    let row_max = |dims: &[isize]| -> (R, f64) {
+        let m = a.max_dims(dims, true);
+        let n = if m.numel() == 0 { 1 } else { x.numel() / m.numel() };
+        (m, n as f64)
+    };
+    let param = |i: usize| args.get(i).ok_or_else(|| format!("missing argument {i}"));
+    let m = match &info.op {
+        Op::Softmax => {
+            let (rm, _) = row_max(&[param(1)?.item::<i64>() as isize]);
+            let rel = ((&a + &rm) + 1.0).to_vec::<f64>();
+            rel.iter().zip(want).map(|(r, b)| r * b.abs()).collect()
+        }
+        Op::LogSoftmax => {
+            let (rm, n) = row_max(&[param(1)?.item::<i64>() as isize]);
+            ((&a + &(rm * 2.0)) + (1.0 + n.ln())).to_vec::<f64>()
+        }
+        Op::Logsumexp { .. } => {
+            let (rm, n) = row_max(&dims_arg(param(1)?));
+            (rm + (1.0 + n.ln())).to_vec::<f64>()
+        }
+        Op::Var { correction, .. } => {
+            let dims = dims_arg(param(1)?);
+            let s2 = (&a * &a).sum_dims(&dims, true);
+            let n = if s2.numel() == 0 { 0 } else { x.numel() / s2.numel() };
+            (s2 / (n as f64 - *correction as f64).max(1.0)).to_vec::<f64>()
+        }
+        Op::CrossEntropy => {
+            let t = param(1)?;
+            let (rm, _) = row_max(&[-1]);
+            let ln_c = (x.dims().last().copied().unwrap_or(1).max(1) as f64).ln();
+            let per_row = if t.dtype().is_float() {
+                (t.abs() * ((&a + &(rm * 2.0)) + (1.0 + ln_c))).sum_dims(&[-1], false)
+            } else {
+                rm * 2.0 + (1.0 + ln_c)
+            };
+            per_row.mean().to_vec::<f64>()
+        }
+        other => return Err(format!("Scale::Rows has no magnitude rule for {other:?} (a catalogue bug)")),
+    };
+    Ok(m)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use func_core::{
         ArgReduceOp, BinaryOp, CmpOp, ConvGeom, Distribution, HostData, Layout, ReduceOp, Result, UnaryOp,
     };
+    use proptest::test_runner::TestRunner;
 
     /// The reference backend with a wrong matmul: the first output element
     /// is off by 1e-3.
@@ -368,6 +490,116 @@ mod tests {
         assert!(check_op::<Skewed>(&entry("linear"), 64).is_err());
         assert!(check_op::<Skewed>(&entry("add"), 64).is_ok());
         assert!(check_op::<Skewed>(&entry("sum_dims"), 64).is_ok());
+    }
+
+    /// A sample of `name` from its strategy whose first argument is `dtype`.
+    fn sample_of(name: &str, dtype: DType) -> (OpInfo, Sample) {
+        use proptest::strategy::{Strategy, ValueTree};
+        let info = entry(name);
+        let strategy = info.sample();
+        let mut runner = TestRunner::deterministic();
+        for _ in 0..200 {
+            let s = strategy.new_tree(&mut runner).unwrap().current();
+            if s.args[0].dtype == dtype && s.args[0].numel() > 0 {
+                return (info, s);
+            }
+        }
+        panic!("no {dtype} sample of {name} in 200 tries");
+    }
+
+    /// The reference output of a sample, as a backend under test would
+    /// return it, after `corrupt`.
+    fn corrupted(info: &OpInfo, s: &Sample, corrupt: impl Fn(&mut Vec<f64>)) -> (Output, Output) {
+        let want = eval::<RefBackend>(info, s).unwrap();
+        let mut got = eval::<RefBackend>(info, s).unwrap();
+        got.backend = "corrupted";
+        corrupt(&mut got.floats);
+        (got, want)
+    }
+
+    /// The index of the largest element.
+    fn argmax(v: &[f64]) -> usize {
+        (0..v.len()).fold(0, |k, i| if v[i] > v[k] { i } else { k })
+    }
+
+    #[test]
+    fn a_wrong_large_softmax_is_rejected() {
+        for dtype in [DType::F32, DType::F64] {
+            let (info, s) = sample_of("softmax_large", dtype);
+            // Exact and slightly rounded results pass.
+            let (got, want) = corrupted(&info, &s, |_| {});
+            compare(&info, &s, &got, &want).unwrap();
+            let rounding = if dtype == DType::F32 { 1e-7 } else { 1e-14 };
+            let (got, want) = corrupted(&info, &s, |v| v.iter_mut().for_each(|x| *x *= 1.0 + rounding));
+            compare(&info, &s, &got, &want).unwrap();
+            // All zeros, one element off by 1e-3 (or by 1e-3 relative), a
+            // uniform result: rejected.
+            let (got, want) = corrupted(&info, &s, |v| v.iter_mut().for_each(|x| *x = 0.0));
+            let err = compare(&info, &s, &got, &want).unwrap_err();
+            assert!(err.contains("op `softmax_large` on backend `corrupted`") && err.contains("differs at"), "{err}");
+            let (got, want) = corrupted(&info, &s, |v| {
+                let k = argmax(v);
+                v[k] += 1e-3;
+            });
+            assert!(compare(&info, &s, &got, &want).is_err(), "{dtype}: +1e-3 on the largest element passed");
+            let (got, want) = corrupted(&info, &s, |v| {
+                let k = argmax(v);
+                v[k] *= 1.0 + 1e-3;
+            });
+            assert!(compare(&info, &s, &got, &want).is_err(), "{dtype}: 1e-3 relative on the largest element passed");
+            let (got, want) = corrupted(&info, &s, |v| {
+                let n = v.len() as f64;
+                v.iter_mut().for_each(|x| *x = 1.0 / n);
+            });
+            assert!(compare(&info, &s, &got, &want).is_err(), "{dtype}: a uniform softmax passed");
+        }
+    }
+
+    #[test]
+    fn an_element_off_by_a_thousandth_is_rejected_for_every_row_and_relative_op() {
+        let names = [
+            "softmax",
+            "log_softmax",
+            "logsumexp",
+            "logsumexp_keepdim",
+            "var",
+            "var_correction0",
+            "norm",
+            "norm_l1",
+            "norm_l3",
+            "cross_entropy",
+            "cross_entropy_probs",
+            "mse_loss",
+            "sum_dims",
+            "matmul",
+        ];
+        for name in names {
+            for dtype in [DType::F32, DType::F64] {
+                let (info, s) = sample_of(name, dtype);
+                let (got, want) = corrupted(&info, &s, |_| {});
+                if want.floats.iter().all(|x| !x.is_finite()) || want.floats.is_empty() {
+                    continue;
+                }
+                compare(&info, &s, &got, &want).unwrap_or_else(|e| panic!("the exact result fails: {e}"));
+                // The first finite element, off by 1e-3.
+                let k = want.floats.iter().position(|x| x.is_finite()).unwrap();
+                let (got, want) = corrupted(&info, &s, |v| v[k] += 1e-3);
+                let err = compare(&info, &s, &got, &want)
+                    .expect_err(&format!("{name} {dtype}: an element off by 1e-3 passed\n{s}"));
+                assert!(err.contains(&format!("(flat {k})")), "{err}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_non_finite_magnitude_requires_exact_agreement() {
+        for m in [f64::INFINITY, f64::NEG_INFINITY, f64::NAN] {
+            let tol = tolerance(F32_RTOL, 2.0, m);
+            assert_eq!(tol, 0.0);
+            assert!(close(2.0, 2.0, tol));
+            assert!(!close(2.0 + 1e-12, 2.0, tol));
+        }
+        assert_eq!(tolerance(1e-5, -3.0, 6.0), 1e-5 * 10.0);
     }
 
     #[test]

@@ -1,8 +1,6 @@
 //! func-testkit: tools for testing func-rs backends and transforms.
 //!
-//! The crate is meant to hold the reference backend, the op catalogue,
-//! property-test strategies with transform laws, and the golden conformance
-//! loader. So far it contains the reference backend only:
+//! The crate holds:
 //!
 //! - [`RefBackend`], a naive implementation of [`func_core::Backend`] that
 //!   computes every element in `f64` with plain multi-index loops, the oracle
@@ -12,13 +10,18 @@
 //! - the op catalogue ([`catalogue()`], [`OpInfo`], [`Op`]) with proptest
 //!   [`strategies`] for every op's samples, and the backend-agreement law
 //!   [`check_backend`], which checks a backend against [`RefBackend`] on
-//!   every op;
+//!   every op with a tolerance per element or per reduced row ([`Scale`]);
 //! - the aliasing law [`check_aliasing`]: for every view op, writes through
 //!   the view give the same values and input mutations with and without
 //!   vmap, grad and jvp;
 //! - the transform laws [`check_transforms`]: vmap against a loop over
 //!   slices, jvp against finite differences, vjp against jvp, jacfwd against
-//!   jacrev, symmetric Hessians, and second order, for every catalogue op;
+//!   jacrev, symmetric Hessians, and second order, for every catalogue op,
+//!   each [`Law`] required to check at least half of an op's samples
+//!   ([`minimum_checks`]);
+//! - `data/special_values.json`, known values of every unary op from mpmath
+//!   (written by `data/special_values.py`), which the tests check both
+//!   backends against;
 //! - [`record_primitives`], which shows the primitives a (transformed)
 //!   function runs.
 #![deny(missing_docs)]
@@ -39,6 +42,6 @@ pub use reference::{RefBackend, RefStorage};
 pub use strategies::{ArgSpec, Domain, Sample, ViewKind};
 pub use trace::record_primitives;
 pub use transform_laws::{
-    TRANSFORM_CASES, check_autodiff_sample, check_nested_vmap_sample, check_transforms, check_transforms_with,
-    check_vmap_sample, host_params,
+    EXEMPT, Law, Requirement, TRANSFORM_CASES, check_autodiff_sample, check_nested_vmap_sample, check_transforms,
+    check_transforms_with, check_vmap_sample, host_params, minimum_checks,
 };

@@ -2,16 +2,11 @@
 //! reference backend on every op of the catalogue.
 
 use func_core::{BinaryOp, CmpOp, ReduceOp, UnaryOp};
-use func_testkit::{Op, RefBackend, catalogue, check_backend, check_backend_with};
+use func_testkit::{Op, catalogue, check_backend};
 
 #[test]
 fn cpu_agrees_with_the_reference_backend() {
     check_backend::<func_cpu::Cpu>();
-}
-
-#[test]
-fn the_reference_backend_agrees_with_itself() {
-    check_backend_with::<RefBackend>(16);
 }
 
 #[test]
