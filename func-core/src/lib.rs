@@ -22,6 +22,13 @@
 //!   handed to the current interpreter, so transforms nest in any order
 //!   (NOTE: [stackless interpreters]). func-core never names a transform or a
 //!   backend.
+//! - **Custom operations** ([`CustomFn`], or [`CustomOp`] implemented
+//!   directly) enter as one [`Primitive::Custom`] with their own JVP, VJP and
+//!   batching rules, each written in Tensor operations; missing rules are
+//!   derived from a Tensor-op forward (NOTE: [custom op rules]). Interpreters
+//!   therefore return several outputs ([`Outputs`], [`bind_multi`]).
+//!   [`Tensor::detach`] (alias `stop_gradient`) is the one primitive with a
+//!   zero derivative.
 //! - **Errors name the operation, the shapes and the fix.** Operations have a
 //!   panicking form and, where a caller can recover, a `try_` form returning
 //!   [`Result`].
@@ -44,6 +51,7 @@
 #![deny(missing_docs)]
 
 mod backend;
+mod custom;
 mod display;
 mod dtype;
 mod error;
@@ -57,9 +65,13 @@ mod tensor;
 mod tree;
 
 pub use backend::*;
+pub use custom::{CustomFn, CustomOp, CustomOpRef, CustomRule, MaybeTensors, call_custom, check_count, missing_rule};
 pub use dtype::*;
 pub use error::*;
-pub use interp::{Frame, FrameGuard, Interpreter, Level, bind, current_frame, set_frame, with_interpreter};
+pub use interp::{
+    Frame, FrameGuard, Interpreter, Level, Outputs, bind, bind_multi, current_frame, reenter, set_frame,
+    with_interpreter,
+};
 pub use layout::*;
 pub use ops::{Conv2dOptions, Generator};
 pub use primitive::*;

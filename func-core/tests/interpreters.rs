@@ -1,7 +1,7 @@
 //! The interpreter machinery, exercised with a small counting interpreter:
 //! nesting, escaped tracers, and clean state after a panic.
 
-use func_core::{Interpreter, Level, Primitive, Result, Tensor, bind, current_frame, with_interpreter};
+use func_core::{Interpreter, Level, Outputs, Primitive, Result, Tensor, bind_multi, current_frame, with_interpreter};
 use func_testkit::RefBackend;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -29,12 +29,12 @@ impl Interpreter<RefBackend> for Counter {
     fn level(&self) -> &Level {
         &self.level
     }
-    fn process(&self, prim: &Primitive, args: &[&T]) -> Result<T> {
+    fn process(&self, prim: &Primitive, args: &[&T]) -> Result<Outputs<RefBackend>> {
         self.count.fetch_add(1, Ordering::SeqCst);
         self.names.lock().unwrap().push(prim.name());
         let inner: Vec<T> = args.iter().map(|a| self.unwrap(a)).collect();
         let refs: Vec<&T> = inner.iter().collect();
-        Ok(self.wrap(bind(prim.clone(), &refs)?))
+        Ok(bind_multi(prim.clone(), &refs)?.into_iter().map(|y| self.wrap(y)).collect())
     }
     fn copy_into(&self, dst: &T, src: &T, _op: &str) -> Result<()> {
         self.unwrap(dst).try_copy_(&self.unwrap(src))

@@ -272,6 +272,23 @@ pub enum Op {
     /// `base.slice(0, 1, n, 1).copy_(&base.slice(0, 0, n - 1, 1))`: a copy
     /// between overlapping views of one storage: `[x]`.
     CopyOverlapping,
+    // ----- derivative control and custom ops -----------------------------------------------
+    /// `x.detach()` (`stop_gradient`): `[x]`.
+    StopGradient,
+    /// The custom op [`log1pexp`](crate::custom_examples::log1pexp) (custom
+    /// JVP): `[x]`.
+    Log1pExp,
+    /// The custom op [`round_ste`](crate::custom_examples::round_ste)
+    /// (straight-through estimator): `[x]`.
+    RoundSte,
+    /// The custom op [`clip_gradient(lo, hi)`](crate::custom_examples::clip_gradient)
+    /// (custom VJP): `[x]`.
+    ClipGradient {
+        /// Lower clip of the cotangent.
+        lo: f64,
+        /// Upper clip of the cotangent.
+        hi: f64,
+    },
 }
 
 /// Panic with an error's message (the panicking form of a `try_` method).
@@ -548,6 +565,10 @@ impl Op {
                 t.slice(0, 1, n, 1).copy_(&t.slice(0, 0, n - 1, 1));
                 t
             }
+            Op::StopGradient => a(0).detach(),
+            Op::Log1pExp => crate::custom_examples::log1pexp().call(&[a(0)]).remove(0),
+            Op::RoundSte => crate::custom_examples::round_ste().call(&[a(0)]).remove(0),
+            Op::ClipGradient { lo, hi } => crate::custom_examples::clip_gradient(*lo, *hi).call(&[a(0)]).remove(0),
         }
     }
 }
@@ -587,7 +608,22 @@ pub struct OpInfo {
     pub differentiable: bool,
     /// How the agreement tolerance scales.
     pub scale: Scale,
+    /// Derivative laws that do not hold for this op by design, each with the
+    /// reason (set with [`exempt`](OpInfo::exempt)).
+    pub exemptions: Vec<(Law, &'static str)>,
     sampler: Sampler,
+}
+
+/// A derivative law of the transform laws that an op may be exempt from
+/// (the vmap laws hold for every op).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Law {
+    /// jvp equals central finite differences of the forward.
+    FiniteDifferences,
+    /// The forward and reverse derivatives are one linear map and its
+    /// transpose: `<u, J v> = <J^T u, v>`, jacfwd equals jacrev, and the
+    /// second-order inner-product law.
+    VjpJvpConsistency,
 }
 
 impl fmt::Debug for OpInfo {
@@ -597,6 +633,7 @@ impl fmt::Debug for OpInfo {
             .field("op", &self.op)
             .field("differentiable", &self.differentiable)
             .field("scale", &self.scale)
+            .field("exemptions", &self.exemptions)
             .finish_non_exhaustive()
     }
 }
@@ -610,7 +647,20 @@ impl OpInfo {
         scale: Scale,
         sampler: impl Fn() -> BoxedStrategy<Sample> + Send + Sync + 'static,
     ) -> OpInfo {
-        OpInfo { name, op, differentiable, scale, sampler: Arc::new(sampler) }
+        OpInfo { name, op, differentiable, scale, exemptions: Vec::new(), sampler: Arc::new(sampler) }
+    }
+
+    /// Exempt the op from `law`, for `reason` (an op whose custom derivative
+    /// intentionally differs from its forward's, such as a straight-through
+    /// estimator).
+    pub fn exempt(mut self, law: Law, reason: &'static str) -> OpInfo {
+        self.exemptions.push((law, reason));
+        self
+    }
+
+    /// Whether the op is exempt from `law`.
+    pub fn is_exempt(&self, law: Law) -> bool {
+        self.exemptions.iter().any(|(l, _)| *l == law)
     }
 
     /// The strategy generating this op's sample inputs.
@@ -1713,6 +1763,32 @@ pub fn catalogue() -> Vec<OpInfo> {
     c.push(OpInfo::new("copy_overlapping", Op::CopyOverlapping, true, Ew, || {
         unary_sample(inplace_shape(1), any_dtype(), Domain::Any)
     }));
+
+    // Derivative control and custom ops.
+    c.push(
+        OpInfo::new("stop_gradient", Op::StopGradient, true, Ew, || {
+            unary_sample(shape(0, 4), any_dtype(), Domain::Any)
+        })
+        .exempt(Law::FiniteDifferences, "its derivative is zero by definition; its forward is the identity"),
+    );
+    c.push(OpInfo::new("log1pexp", Op::Log1pExp, true, Ew, || unary_sample(shape(0, 4), float_dtype(), Domain::Any)));
+    c.push(
+        OpInfo::new("round_ste", Op::RoundSte, true, Ew, || unary_sample(shape(0, 4), float_dtype(), Domain::Any))
+            .exempt(
+                Law::FiniteDifferences,
+                "a straight-through estimator: its derivative is the identity, the forward's (round) is zero",
+            ),
+    );
+    c.push(
+        OpInfo::new("clip_gradient", Op::ClipGradient { lo: -0.5, hi: 0.5 }, true, Ew, || {
+            unary_sample(shape(0, 4), float_dtype(), Domain::Any)
+        })
+        .exempt(
+            Law::VjpJvpConsistency,
+            "its VJP clips the cotangent while forward mode is the identity: reverse mode is not the transpose of \
+             forward mode by design",
+        ),
+    );
     c
 }
 

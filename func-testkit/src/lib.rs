@@ -17,10 +17,14 @@
 //!   slices, jvp against finite differences, vjp against jvp, jacfwd against
 //!   jacrev, symmetric Hessians, and second order, for every catalogue op;
 //! - [`record_primitives`], which shows the primitives a (transformed)
-//!   function runs.
+//!   function runs;
+//! - [`custom_examples`]: custom ops with their own rules (`log1pexp` with a
+//!   custom JVP, a straight-through `round`, `clip_gradient` with a custom
+//!   VJP), checked against torch's `autograd.Function`.
 #![deny(missing_docs)]
 
 mod catalogue;
+pub mod custom_examples;
 pub mod golden;
 mod laws;
 mod reference;
@@ -28,7 +32,7 @@ pub mod strategies;
 mod trace;
 mod transform_laws;
 
-pub use catalogue::{Op, OpInfo, Scale, catalogue};
+pub use catalogue::{Law, Op, OpInfo, Scale, catalogue};
 pub use laws::{DEFAULT_CASES, F32_RTOL, F64_RTOL, check_backend, check_backend_with, check_op, check_sample};
 pub use reference::{RefBackend, RefStorage};
 pub use strategies::{ArgSpec, Domain, Sample, ViewKind};
