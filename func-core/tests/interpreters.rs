@@ -154,3 +154,33 @@ fn in_place_operations_reach_the_storage_through_an_interpreter() {
     assert_eq!(vec_of(&base), vec![0.0, 0.0, 0.0, 2.0, 2.0, 2.0]);
     assert!(c.names.lock().unwrap().contains(&"add"));
 }
+
+#[test]
+fn a_custom_op_with_several_outputs_is_one_primitive_to_an_interpreter() {
+    // Forward in Tensor ops, no rules: an identity interpreter forwards the
+    // op whole (one primitive, two outputs), and at the bottom the forward
+    // evaluates with no interpreter installed.
+    let op = func_core::CustomFn::<RefBackend>::new("split_sum", |x| vec![x[0].sum(), &x[0] * &x[1]]);
+    let x = T::from_vec(vec![1.0f64, 2.0], [2]);
+    let y = T::from_vec(vec![3.0f64, 4.0], [2]);
+    let (out, c) = counted(&x, |xt| {
+        let o = op.call(&[xt, &y]);
+        assert_eq!(o.len(), 2);
+        assert!(o.iter().all(|t| t.level().is_some()), "both outputs are the interpreter's tracers");
+        o[1].clone()
+    });
+    assert_eq!(vec_of(&out), vec![3.0, 8.0]);
+    assert_eq!(c.count.load(Ordering::SeqCst), 1);
+    assert_eq!(*c.names.lock().unwrap(), vec!["split_sum"]);
+    // Outside any transform the op returns both outputs directly.
+    let o = op.call(&[&x, &y]);
+    assert_eq!(vec_of(&o[0]), vec![3.0]);
+    assert!(current_frame::<RefBackend>().is_none());
+}
+
+#[test]
+fn reenter_outside_a_rule_runs_unchanged() {
+    let x = T::from_vec(vec![2.0f64], [1]);
+    let y = func_core::reenter::<RefBackend, _>(|| &x * &x);
+    assert_eq!(vec_of(&y), vec![4.0]);
+}
