@@ -9,10 +9,12 @@
 //! they nest (a VJP rule is itself differentiated by an enclosing `jvp`,
 //! batched by an enclosing `vmap`).
 //!
-//! Calling the op binds one [`Primitive::Custom`] holding a [`CustomOpRef`]:
-//! every transform's exhaustive match has one arm for it, which runs the
-//! op's rule. NOTE: [custom op rules] What a transform does when the op has
-//! no rule for it:
+//! Calling the op binds one [`Primitive::Custom`](crate::Primitive::Custom)
+//! holding a [`CustomOpRef`]: every transform's exhaustive match has one arm
+//! for it, which runs the op's rule.
+//!
+//! NOTE: [custom op rules] What a transform does when the op has no rule
+//! for it:
 //! - **vmap** without a batching rule runs the forward on the batch tracers,
 //!   so the forward's Tensor operations are batched by their own rules
 //!   (torch's `generate_vmap_rule=True`).
