@@ -51,7 +51,7 @@
 #![deny(missing_docs)]
 
 mod backend;
-mod custom;
+pub mod custom;
 mod display;
 mod dtype;
 mod error;
