@@ -291,3 +291,21 @@ fn detach_shares_storage_on_concrete_tensors() {
     let (_, names) = record_primitives(|x: &T| x.detach(), &x);
     assert_eq!(names, vec!["stop_gradient"]);
 }
+
+#[test]
+fn a_rule_returning_the_wrong_number_or_shape_of_values_is_an_error() {
+    let x = v(&[1.0, 2.0]);
+    let bad_count =
+        CustomFn::<B>::new("bad_count", |x| vec![x[0].exp()]).with_vjp(|_x, _y, g| vec![g[0].clone(), g[0].clone()]);
+    let msg = panic_message(|| drop(grad(move |x: &T| one(&bad_count, x).sum())(&x)));
+    assert!(msg.contains("custom op `bad_count`: its VJP rule returned 2 values, but 1 were expected"), "{msg}");
+    let bad_shape = CustomFn::<B>::new("bad_shape", |x| vec![x[0].exp()])
+        .with_jvp(|_x, _y, t| vec![t[0].as_ref().map(|t| t.sum())]);
+    let msg = panic_message(|| drop(jvp(move |x: &T| one(&bad_shape, x), &x, &x)));
+    assert!(
+        msg.contains(
+            "custom op `bad_shape`: its JVP rule's tangent 0 has shape [], but the value it belongs to has shape [2]"
+        ),
+        "{msg}"
+    );
+}
