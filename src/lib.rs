@@ -20,6 +20,10 @@
 //! assert_eq!(gw.dims(), &[2, 2]); // one gradient per sample
 //! ```
 //!
+//! Custom operations with their own rules ([`CustomFn`], torch's
+//! `autograd.Function`, JAX's `custom_jvp`/`custom_vjp`) and
+//! `x.detach()` / `x.stop_gradient()` compose with every transform.
+//!
 //! The workspace's layers, from the bottom: `func-core` (tensors, the
 //! `Backend` trait, primitives, the interpreter machinery), `func-cpu` (the
 //! CPU backend), `func-batch` (vmap), `func-autodiff` (the derivative
@@ -33,8 +37,9 @@ pub use func_autodiff::{
 };
 pub use func_batch::{Dims, Randomness, VmapOptions, try_vmap, vmap, vmap_with};
 pub use func_core::{
-    ArgReduceOp, Backend, BinaryOp, CmpOp, Conv2dOptions, ConvGeom, DType, Distribution, Element, Error, Generator,
-    HostData, Layout, Primitive, ReduceOp, Result, Shape, TensorTree, TreeDef, UnaryOp,
+    ArgReduceOp, Backend, BinaryOp, CmpOp, Conv2dOptions, ConvGeom, CustomOp, CustomOpRef, CustomRule, DType,
+    Distribution, Element, Error, Generator, HostData, Layout, MaybeTensors, Primitive, ReduceOp, Result, Shape,
+    TensorTree, TreeDef, UnaryOp, call_custom,
 };
 pub use func_cpu::Cpu;
 
@@ -44,10 +49,30 @@ pub use func_core as core;
 /// A tensor on the CPU backend: `func_core::Tensor<Cpu>`.
 pub type Tensor = func_core::Tensor<Cpu>;
 
+/// A custom operation with its own transform rules on the CPU backend:
+/// `func_core::CustomFn<Cpu>` (torch's `autograd.Function`, JAX's
+/// `custom_jvp` / `custom_vjp`).
+///
+/// # Examples
+///
+/// A straight-through estimator: `round` forward, identity derivative.
+///
+/// ```
+/// use func::prelude::*;
+///
+/// let ste = CustomFn::new("round_ste", |x| vec![x[0].round()])
+///     .with_jvp(|_x, _y, t| vec![t[0].clone()])
+///     .with_vjp(|_x, _y, g| vec![g[0].clone()]);
+/// let f = move |x: &Tensor| (ste.call(&[x]).remove(0) * x).sum();
+/// let g = grad(f)(&Tensor::from_vec(vec![0.4f64, 1.6], [2]));
+/// assert_eq!(g.to_vec::<f64>(), vec![0.4, 3.6]); // round(x) + x
+/// ```
+pub type CustomFn = func_core::CustomFn<Cpu>;
+
 /// The names most programs need: `use func::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        Conv2dOptions, DType, Dims, Generator, JacOptions, Randomness, Tensor, TensorTree, VmapOptions, grad,
+        Conv2dOptions, CustomFn, DType, Dims, Generator, JacOptions, Randomness, Tensor, TensorTree, VmapOptions, grad,
         grad_and_value, hessian, jacfwd, jacrev, jvp, linearize, vjp, vmap, vmap_with,
     };
 }

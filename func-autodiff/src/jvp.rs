@@ -5,7 +5,11 @@
 //! integer/bool results never carry one.
 
 use crate::derivs;
-use func_core::{Backend, DType, Error, Interpreter, Level, Primitive, Result, Tensor, bind};
+use crate::vjp::check_shapes;
+use func_core::{
+    Backend, CustomOpRef, CustomRule, DType, Error, Interpreter, Level, Outputs, Primitive, Result, Tensor, bind,
+    bind_multi, check_count, missing_rule, reenter,
+};
 
 /// The data of a JVP tracer: (primal, tangent), the tangent `None` for a
 /// symbolic zero. An in-place op rebinds the tracer to new data (NOTE:
@@ -146,6 +150,32 @@ pub(crate) fn jvp_rule<B: Backend>(
             let ts = zeros_for(tans[2].as_ref(), &primals[2]);
             Ok(Some(bind(prim.clone(), &[&tb, &primals[1], &ts])?))
         }
+        Primitive::StopGradient => Ok(None),
+        Primitive::Custom(c) => {
+            Err(Error::invalid(c.name(), "internal: custom ops have several outputs; see JvpInterp::custom"))
+        }
+    }
+}
+
+impl JvpInterp {
+    /// A custom op (NOTE: [custom op rules] in func-core): its JVP rule, else
+    /// forward mode through its forward.
+    fn custom<B: Backend>(&self, c: &CustomOpRef, args: &[&Tensor<B>]) -> Result<Outputs<B>> {
+        let op = c.typed::<B>()?;
+        if !op.has_rule(CustomRule::Jvp) {
+            if !op.forward_is_traceable() {
+                return Err(missing_rule(c.name(), CustomRule::Jvp));
+            }
+            let inputs: Vec<Tensor<B>> = args.iter().map(|a| (*a).clone()).collect();
+            return Ok(reenter::<B, _>(|| op.forward(&inputs))?.into());
+        }
+        let (primals, tans): (Vec<_>, Vec<_>) = args.iter().map(|a| self.unwrap(a)).unzip();
+        let refs: Vec<&Tensor<B>> = primals.iter().collect();
+        let ys: Vec<Tensor<B>> = bind_multi(Primitive::Custom(c.clone()), &refs)?.into_vec();
+        let touts = op.jvp(&primals, &ys, &tans)?;
+        check_count(c.name(), "jvp", "JVP rule", touts.len(), ys.len())?;
+        check_shapes(c.name(), "jvp", "JVP rule's tangent", &touts, &ys)?;
+        Ok(ys.into_iter().zip(touts).map(|(y, t)| self.wrap(y, t, false)).collect())
     }
 }
 
@@ -154,7 +184,10 @@ impl<B: Backend> Interpreter<B> for JvpInterp {
         &self.level
     }
 
-    fn process(&self, prim: &Primitive, args: &[&Tensor<B>]) -> Result<Tensor<B>> {
+    fn process(&self, prim: &Primitive, args: &[&Tensor<B>]) -> Result<Outputs<B>> {
+        if let Primitive::Custom(c) = prim {
+            return self.custom(c, args);
+        }
         let (primals, tans): (Vec<_>, Vec<_>) = args.iter().map(|a| self.unwrap(a)).unzip();
         let refs: Vec<&Tensor<B>> = primals.iter().collect();
         let y = bind(prim.clone(), &refs)?;
@@ -163,7 +196,7 @@ impl<B: Backend> Interpreter<B> for JvpInterp {
         // value computed from this level's tracers, stays a tracer even with
         // a zero tangent, so traced values can be written into it.
         let keep = prim.is_factory() || args.iter().any(|a| a.level() == Some(&self.level));
-        Ok(self.wrap(y, t, keep))
+        Ok([self.wrap(y, t, keep)].into())
     }
 
     fn copy_into(&self, dst: &Tensor<B>, src: &Tensor<B>, op: &str) -> Result<()> {

@@ -40,6 +40,11 @@
 //!   themselves differentiated and batched by enclosing transforms. NOTE:
 //!   [rules are tensor programs]. Zero tangents and cotangents are symbolic;
 //!   an input the output does not use gets a zero gradient.
+//! - **Custom ops** ([`CustomFn`](func_core::CustomFn)) use their own JVP
+//!   and VJP rules. Without a JVP rule, forward mode differentiates the op's
+//!   forward; without a VJP rule, reverse mode transposes the JVP rule (as
+//!   JAX's `custom_jvp` does) or differentiates the forward. `detach()` /
+//!   `stop_gradient()` has a zero derivative in both modes.
 //! - **Jacobians**: `jacrev` is vmap over the vjp function on basis
 //!   cotangents (with `chunk_size`), `jacfwd` vmap over jvp, `hessian` is
 //!   `jacfwd(jacrev(f))`. They take a function with one tensor output and

@@ -8,7 +8,10 @@
 
 use crate::derivs;
 use crate::jvp::captured_mutation;
-use func_core::{Backend, Interpreter, Level, Primitive, ReduceOp, Result, Shape, Tensor, bind};
+use func_core::{
+    Backend, CustomOp, CustomOpRef, CustomRule, Error, Interpreter, Level, Outputs, Primitive, ReduceOp, Result, Shape,
+    Tensor, bind, bind_multi, check_count, missing_rule, reenter,
+};
 use std::sync::{Arc, Mutex};
 
 /// Cotangents for each operand of a primitive (`None`: zero or not needed).
@@ -17,11 +20,19 @@ type Cotangents<B> = Vec<Option<Tensor<B>>>;
 /// A pullback: the output cotangent to the operands' cotangents.
 pub(crate) type Pullback<B> = Box<dyn Fn(&Tensor<B>) -> Result<Cotangents<B>> + Send + Sync>;
 
+/// The pullback of a primitive with several outputs (a custom op): the
+/// outputs' cotangents (`None`: zero) to the operands' cotangents.
+pub(crate) type MultiPullback<B> = Box<dyn Fn(&[Option<Tensor<B>>]) -> Result<Cotangents<B>> + Send + Sync>;
+
 pub(crate) struct Node<B: Backend> {
     /// For each operand, the node it came from (if it was traced here).
     pub(crate) parents: Vec<Option<usize>>,
-    /// `None` for an input (a leaf).
+    /// `None` for an input (a leaf), and for the outputs of a multi-output
+    /// node (their cotangents are read by the node that owns them).
     pub(crate) pullback: Option<Pullback<B>>,
+    /// For a primitive with several outputs: the pullback and the nodes of
+    /// its outputs (recorded right after this one).
+    pub(crate) multi: Option<(MultiPullback<B>, std::ops::Range<usize>)>,
 }
 
 /// The recording of one `vjp` call.
@@ -30,6 +41,12 @@ pub(crate) struct Tape<B: Backend> {
 }
 
 impl<B: Backend> Tape<B> {
+    /// Give node `node` the pullback of a primitive with several outputs.
+    pub(crate) fn set_multi(&self, node: usize, pb: MultiPullback<B>, outputs: std::ops::Range<usize>) {
+        let mut n = self.nodes.lock().unwrap_or_else(|p| p.into_inner());
+        n[node].multi = Some((pb, outputs));
+    }
+
     pub(crate) fn new() -> Arc<Tape<B>> {
         Arc::new(Tape { nodes: Mutex::new(Vec::new()) })
     }
@@ -54,8 +71,16 @@ impl<B: Backend> Tape<B> {
             });
         }
         for i in (0..top).rev() {
-            let (Some(g), Some(pb)) = (ct[i].clone(), nodes[i].pullback.as_ref()) else { continue };
-            let parent_cts = pb(&g)?;
+            let parent_cts = if let Some((pb, outs)) = nodes[i].multi.as_ref() {
+                let cts: Vec<Option<Tensor<B>>> = outs.clone().map(|o| ct.get(o).cloned().flatten()).collect();
+                if cts.iter().all(Option::is_none) {
+                    continue;
+                }
+                pb(&cts)?
+            } else {
+                let (Some(g), Some(pb)) = (ct[i].clone(), nodes[i].pullback.as_ref()) else { continue };
+                pb(&g)?
+            };
             for (p, c) in nodes[i].parents.iter().zip(parent_cts) {
                 if let (Some(p), Some(c)) = (p, c) {
                     ct[*p] = Some(match ct[*p].take() {
@@ -84,7 +109,7 @@ pub(crate) struct VjpInterp<B: Backend> {
 impl<B: Backend> VjpInterp<B> {
     /// A fresh input (leaf) tracer.
     pub(crate) fn input(&self, primal: Tensor<B>) -> (Tensor<B>, usize) {
-        let node = self.tape.push(Node { parents: vec![], pullback: None });
+        let node = self.tape.push(Node { parents: vec![], pullback: None, multi: None });
         (self.make(primal, node), node)
     }
 
@@ -251,15 +276,16 @@ pub(crate) fn vjp_rule<B: Backend>(
             let geom = *geom;
             Box::new(move |g| Ok(vec![Some(g.try_unfold(geom.kernel, geom.stride, geom.padding, geom.dilation)?)]))
         }
+        Primitive::StopGradient => Box::new(|_g| Ok(vec![None])),
+        Primitive::Custom(c) => {
+            return Err(Error::invalid(c.name(), "internal: custom ops have several outputs; see VjpInterp::custom"));
+        }
     })
 }
 
-impl<B: Backend> Interpreter<B> for VjpInterp<B> {
-    fn level(&self) -> &Level {
-        &self.level
-    }
-
-    fn process(&self, prim: &Primitive, args: &[&Tensor<B>]) -> Result<Tensor<B>> {
+impl<B: Backend> VjpInterp<B> {
+    /// A primitive with one output.
+    fn process_one(&self, prim: &Primitive, args: &[&Tensor<B>]) -> Result<Tensor<B>> {
         let (primals, parents): (Vec<_>, Vec<_>) = args.iter().map(|a| self.unwrap(a)).unzip();
         let refs: Vec<&Tensor<B>> = primals.iter().collect();
         let y = bind(prim.clone(), &refs)?;
@@ -270,13 +296,152 @@ impl<B: Backend> Interpreter<B> for VjpInterp<B> {
             // written into it.
             return Ok(self.input(y).0);
         }
-        if !y.dtype().is_float() || !needs.iter().any(|&n| n) {
+        // stop_gradient's result is a constant to this level.
+        if !y.dtype().is_float() || !needs.iter().any(|&n| n) || matches!(prim, Primitive::StopGradient) {
             return Ok(y);
         }
         let pullback = vjp_rule(prim, &primals, &y, &needs)?;
         let parents = parents.into_iter().zip(&needs).map(|(p, &n)| if n { p } else { None }).collect();
-        let node = self.tape.push(Node { parents, pullback: Some(pullback) });
+        let node = self.tape.push(Node { parents, pullback: Some(pullback), multi: None });
         Ok(self.make(y, node))
+    }
+
+    /// A custom op (NOTE: [custom op rules] in func-core): its VJP rule, else
+    /// its JVP rule transposed, else reverse mode through its forward.
+    fn custom(&self, c: &CustomOpRef, args: &[&Tensor<B>]) -> Result<Outputs<B>> {
+        let op = c.typed::<B>()?.clone();
+        let (has_vjp, has_jvp) = (op.has_rule(CustomRule::Vjp), op.has_rule(CustomRule::Jvp));
+        if !has_vjp && !has_jvp {
+            if !op.forward_is_traceable() {
+                return Err(missing_rule(c.name(), CustomRule::Vjp));
+            }
+            let inputs: Vec<Tensor<B>> = args.iter().map(|a| (*a).clone()).collect();
+            return Ok(reenter::<B, _>(|| op.forward(&inputs))?.into());
+        }
+        let (primals, parents): (Vec<_>, Vec<_>) = args.iter().map(|a| self.unwrap(a)).unzip();
+        let refs: Vec<&Tensor<B>> = primals.iter().collect();
+        let ys: Vec<Tensor<B>> = bind_multi(Primitive::Custom(c.clone()), &refs)?.into_vec();
+        let needs: Vec<bool> = parents.iter().zip(&primals).map(|(p, x)| p.is_some() && x.dtype().is_float()).collect();
+        if !ys.iter().any(|y| y.dtype().is_float()) || !needs.iter().any(|&n| n) {
+            return Ok(ys.into());
+        }
+        let name = c.name();
+        let (xs, outs) = (primals.clone(), ys.clone());
+        let pullback: MultiPullback<B> = if has_vjp {
+            Box::new(move |cts| {
+                let r = op.vjp(&xs, &outs, cts)?;
+                check_count(name, "vjp", "VJP rule", r.len(), xs.len())?;
+                check_shapes(name, "vjp", "VJP rule's cotangent", &r, &xs)?;
+                Ok(r)
+            })
+        } else {
+            let needs = needs.clone();
+            Box::new(move |cts| transposed_jvp(&*op, name, &xs, &outs, &needs, cts))
+        };
+        let first = self.tape.push(Node {
+            parents: parents.into_iter().zip(&needs).map(|(p, &n)| if n { p } else { None }).collect(),
+            pullback: None,
+            multi: None,
+        });
+        let mut result = Outputs::new();
+        for y in ys {
+            if y.dtype().is_float() {
+                let node = self.tape.push(Node { parents: vec![], pullback: None, multi: None });
+                result.push(self.make(y, node));
+            } else {
+                // Keep the output ranges contiguous: a placeholder node.
+                self.tape.push(Node { parents: vec![], pullback: None, multi: None });
+                result.push(y);
+            }
+        }
+        let range = first + 1..first + 1 + result.len();
+        self.tape.set_multi(first, pullback, range);
+        Ok(result)
+    }
+}
+
+/// The VJP of a custom op from its JVP rule, which is linear in the
+/// tangents: the transpose is the VJP of `t -> jvp(x, y, t)` (at `t = 0`).
+fn transposed_jvp<B: Backend>(
+    op: &dyn CustomOp<B>,
+    name: &str,
+    xs: &[Tensor<B>],
+    ys: &[Tensor<B>],
+    needs: &[bool],
+    cts: &[Option<Tensor<B>>],
+) -> Result<Cotangents<B>> {
+    let idx: Vec<usize> = (0..xs.len()).filter(|&i| needs[i]).collect();
+    let zeros: Vec<Tensor<B>> = idx.iter().map(|&i| xs[i].zeros_like()).collect();
+    // Rules are closures returning values, so an error inside the
+    // linearized function is raised as a panic with its message.
+    let lin = |ts: &Vec<Tensor<B>>| -> Vec<Tensor<B>> {
+        let mut tans: Vec<Option<Tensor<B>>> = vec![None; xs.len()];
+        for (k, &i) in idx.iter().enumerate() {
+            tans[i] = Some(ts[k].clone());
+        }
+        let r = op
+            .jvp(xs, ys, &tans)
+            .and_then(|r| check_count(name, "vjp", "JVP rule", r.len(), ys.len()).map(|()| r))
+            .and_then(|r| check_shapes(name, "vjp", "JVP rule's tangent", &r, ys).map(|()| r))
+            .unwrap_or_else(|e| panic!("{e}"));
+        ys.iter()
+            .zip(r)
+            .filter(|(y, _)| y.dtype().is_float())
+            .map(|(y, t)| t.unwrap_or_else(|| y.zeros_like()))
+            .collect()
+    };
+    let (_, back) = crate::api::try_vjp(lin, &zeros)?;
+    let g: Vec<Tensor<B>> = ys
+        .iter()
+        .zip(cts)
+        .filter(|(y, _)| y.dtype().is_float())
+        .map(|(y, c)| c.clone().unwrap_or_else(|| y.zeros_like()))
+        .collect();
+    let got = back(&g);
+    let mut out: Cotangents<B> = vec![None; xs.len()];
+    for (k, &i) in idx.iter().enumerate() {
+        out[i] = Some(got[k].clone());
+    }
+    Ok(out)
+}
+
+/// Check that each tangent or cotangent a custom op's rule returned has the
+/// shape of the value it belongs to.
+pub(crate) fn check_shapes<B: Backend>(
+    name: &str,
+    transform: &str,
+    what: &str,
+    got: &[Option<Tensor<B>>],
+    like: &[Tensor<B>],
+) -> Result<()> {
+    for (i, (g, l)) in got.iter().zip(like).enumerate() {
+        if let Some(g) = g
+            && g.shape() != l.shape()
+        {
+            return Err(Error::transform(
+                transform,
+                format!(
+                    "custom op `{name}`: its {what} {i} has shape {}, but the value it belongs to has shape {}",
+                    g.shape(),
+                    l.shape()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl<B: Backend> Interpreter<B> for VjpInterp<B> {
+    fn level(&self) -> &Level {
+        &self.level
+    }
+
+    fn process(&self, prim: &Primitive, args: &[&Tensor<B>]) -> Result<Outputs<B>> {
+        Ok([match prim {
+            Primitive::Custom(c) => return self.custom(c, args),
+            _ => self.process_one(prim, args)?,
+        }]
+        .into())
     }
 
     fn copy_into(&self, dst: &Tensor<B>, src: &Tensor<B>, op: &str) -> Result<()> {
@@ -288,7 +453,7 @@ impl<B: Backend> Interpreter<B> for VjpInterp<B> {
         let node = match sn {
             Some(n) => n,
             // A constant written in: the tensor no longer depends on anything.
-            None => self.tape.push(Node { parents: vec![], pullback: None }),
+            None => self.tape.push(Node { parents: vec![], pullback: None, multi: None }),
         };
         dst.rebind_tracer(&self.make(sp, node))
     }

@@ -8,7 +8,7 @@
 
 use crate::Randomness;
 use crate::rules;
-use func_core::{Backend, Error, Interpreter, Level, Primitive, Result, Shape, Tensor};
+use func_core::{Backend, Error, Interpreter, Level, Outputs, Primitive, Result, Shape, Tensor};
 
 /// The data of a batch tracer: the value one level down, batch at dim 0.
 pub(crate) struct Batched<B: Backend>(pub(crate) Tensor<B>);
@@ -68,10 +68,9 @@ impl<B: Backend> Interpreter<B> for BatchInterp {
         &self.level
     }
 
-    fn process(&self, prim: &Primitive, args: &[&Tensor<B>]) -> Result<Tensor<B>> {
+    fn process(&self, prim: &Primitive, args: &[&Tensor<B>]) -> Result<Outputs<B>> {
         let args: Vec<Arg<B>> = args.iter().map(|t| self.unwrap(t)).collect();
-        let out = rules::apply(self, prim, &args)?;
-        Ok(if out.batched { self.wrap(out.value) } else { out.value })
+        rules::apply(self, prim, &args)
     }
 
     fn copy_into(&self, dst: &Tensor<B>, src: &Tensor<B>, op: &str) -> Result<()> {

@@ -47,7 +47,11 @@
 //! - **Data-dependent control flow** (`item()`, `to_vec()` on a batched value)
 //!   is an error explaining why and what to do instead.
 //! - There is no slice-and-stack fallback: every built-in primitive has a
-//!   real batching rule, and user-defined primitives do not exist yet.
+//!   real batching rule. A custom op ([`CustomFn`](func_core::CustomFn))
+//!   uses its own batching rule, or else its forward runs on the batched
+//!   values, batched by the rules of its Tensor operations (torch's
+//!   `generate_vmap_rule=True`); an opaque forward without a batching rule is
+//!   an error naming the op.
 //! - Inputs and outputs are [`TensorTree`]s of tensors only, so torch.func's
 //!   errors for non-tensor inputs and outputs cannot arise: non-tensor
 //!   arguments are captured by the closure instead.

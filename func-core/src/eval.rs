@@ -171,6 +171,14 @@ pub(crate) fn eval<B: Backend>(prim: &Primitive, args: &[&Tensor<B>]) -> Result<
             let shape = Shape::from([d[0], d[1] / kk, g.h, g.w]);
             Ok(fresh(be.col2im(&*s.read(op)?, l, g)?, shape))
         }
+        Primitive::StopGradient => {
+            // A new handle on the same storage and layout (torch's detach).
+            let (s, l) = arg(0)?;
+            Ok(view(args[0], s, l.clone()))
+        }
+        Primitive::Custom(c) => {
+            Err(Error::invalid(c.name(), "internal: a custom op reached the backend; its forward runs in bind_multi"))
+        }
     }
 }
 

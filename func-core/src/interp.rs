@@ -23,6 +23,7 @@
 //!   naming the transform, like JAX's `UnexpectedTracerError`.
 
 use crate::{Backend, Error, Primitive, Result, Tensor};
+use smallvec::SmallVec;
 use std::any::Any;
 use std::cell::RefCell;
 use std::fmt;
@@ -30,6 +31,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 static NEXT_LEVEL: AtomicU64 = AtomicU64::new(1);
+
+/// The outputs of one primitive: one tensor, except for custom ops
+/// ([`Primitive::Custom`]), which may have several. Inline for one output,
+/// so the common case does not allocate.
+pub type Outputs<B> = SmallVec<[Tensor<B>; 1]>;
 
 struct LevelInner {
     id: u64,
@@ -99,14 +105,15 @@ pub trait Interpreter<B: Backend>: Send + Sync {
     fn level(&self) -> &Level;
 
     /// Apply the rule of `prim` to `args` (some of which are this level's
-    /// tracers, unless `prim` is a factory) and return the result, usually a
-    /// tracer of this level.
+    /// tracers, unless `prim` is a factory) and return the results, usually
+    /// tracers of this level: one, or for a [`Primitive::Custom`] as many as
+    /// the op has outputs.
     ///
     /// # Errors
     ///
     /// Errors of the rule's own operations, or a transform-specific misuse
     /// (e.g. a random operation under vmap in randomness error mode).
-    fn process(&self, prim: &Primitive, args: &[&Tensor<B>]) -> Result<Tensor<B>>;
+    fn process(&self, prim: &Primitive, args: &[&Tensor<B>]) -> Result<Outputs<B>>;
 
     /// Write `src` into `dst` in place (`dst.copy_(src)`); both have `dst`'s
     /// shape and dtype, and at least one is this level's tracer. `op` names
@@ -145,6 +152,8 @@ pub(crate) struct Frame<B: Backend> {
 
 thread_local! {
     static CURRENT: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
+    // The frame whose interpreter's rule is running (see [`reenter`]).
+    static RULE_OWNER: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
 }
 
 /// The current frame for backend `B` on this thread (`None`: evaluate on the
@@ -166,6 +175,7 @@ fn restore(prev: Option<Box<dyn Any>>) {
 /// drop (also when unwinding from a panic).
 pub(crate) struct FrameGuard {
     prev: Option<Option<Box<dyn Any>>>,
+    prev_owner: Option<Option<Box<dyn Any>>>,
     level: Option<Level>,
 }
 
@@ -173,6 +183,9 @@ impl Drop for FrameGuard {
     fn drop(&mut self) {
         if let Some(prev) = self.prev.take() {
             restore(prev);
+        }
+        if let Some(prev) = self.prev_owner.take() {
+            RULE_OWNER.with(|c| *c.borrow_mut() = prev);
         }
         if let Some(level) = &self.level {
             level.kill();
@@ -182,7 +195,30 @@ impl Drop for FrameGuard {
 
 /// Make `frame` current until the guard drops.
 pub(crate) fn set_frame<B: Backend>(frame: Option<Arc<Frame<B>>>) -> FrameGuard {
-    FrameGuard { prev: Some(set_current(frame)), level: None }
+    FrameGuard { prev: Some(set_current(frame)), prev_owner: None, level: None }
+}
+
+/// Run the rule of `owner`'s interpreter: the current frame becomes the
+/// parent, and `owner` is remembered for [`reenter`].
+fn enter_rule<B: Backend>(owner: &Arc<Frame<B>>) -> FrameGuard {
+    let prev_owner = RULE_OWNER.with(|c| c.borrow_mut().replace(Box::new(owner.clone())));
+    FrameGuard { prev: Some(set_current(owner.parent.clone())), prev_owner: Some(prev_owner), level: None }
+}
+
+/// Run `f` with the interpreter whose rule is running installed again as the
+/// current interpreter, so operations in `f` on that interpreter's tracers
+/// reach its rules. A transform uses it to derive a rule for a custom op it
+/// has no rule for, by running the op's forward on its own tracers (NOTE:
+/// [custom op rules]). Outside of a rule, `f` runs unchanged.
+pub fn reenter<B: Backend, R>(f: impl FnOnce() -> R) -> R {
+    let owner = RULE_OWNER.with(|c| c.borrow().as_ref().and_then(|b| b.downcast_ref::<Arc<Frame<B>>>()).cloned());
+    match owner {
+        Some(frame) => {
+            let _guard = set_frame(Some(frame));
+            f()
+        }
+        None => f(),
+    }
 }
 
 /// Run `f` with `interp` installed as the current interpreter (its parent is
@@ -196,7 +232,7 @@ pub(crate) fn set_frame<B: Backend>(frame: Option<Arc<Frame<B>>>) -> FrameGuard 
 /// for complete ones):
 ///
 /// ```
-/// use func_core::{bind, with_interpreter, Interpreter, Level, Primitive, Result, Tensor};
+/// use func_core::{bind_multi, with_interpreter, Interpreter, Level, Outputs, Primitive, Result, Tensor};
 /// use func_testkit::RefBackend;
 /// use std::sync::Arc;
 /// type T = Tensor<RefBackend>;
@@ -205,10 +241,10 @@ pub(crate) fn set_frame<B: Backend>(frame: Option<Arc<Frame<B>>>) -> FrameGuard 
 /// struct Identity(Level);
 /// impl Interpreter<RefBackend> for Identity {
 ///     fn level(&self) -> &Level { &self.0 }
-///     fn process(&self, prim: &Primitive, args: &[&T]) -> Result<T> {
+///     fn process(&self, prim: &Primitive, args: &[&T]) -> Result<Outputs<RefBackend>> {
 ///         let inner: Vec<T> = args.iter().map(|a| a.tracer_data::<T>(&self.0).map(|d| (*d).clone()).unwrap_or_else(|| (*a).clone())).collect();
-///         let y = bind(prim.clone(), &inner.iter().collect::<Vec<_>>())?;
-///         Ok(Tensor::new_tracer(&self.0, y.shape().clone(), y.dtype(), y))
+///         let ys = bind_multi(prim.clone(), &inner.iter().collect::<Vec<_>>())?;
+///         Ok(ys.into_iter().map(|y| Tensor::new_tracer(&self.0, y.shape().clone(), y.dtype(), y)).collect())
 ///     }
 ///     fn copy_into(&self, dst: &T, src: &T, _op: &str) -> Result<()> {
 ///         let d = dst.tracer_data::<T>(&self.0).map(|d| (*d).clone()).unwrap_or_else(|| dst.clone());
@@ -234,27 +270,50 @@ pub fn with_interpreter<B: Backend, R>(interp: Arc<dyn Interpreter<B>>, f: impl 
     let level = interp.level().clone();
     let parent = current_frame::<B>();
     let frame = Arc::new(Frame { interp, parent });
-    let _guard = FrameGuard { prev: Some(set_current(Some(frame))), level: Some(level) };
+    let _guard = FrameGuard { prev: Some(set_current(Some(frame))), prev_owner: None, level: Some(level) };
     f()
 }
 
 /// Evaluate `prim` on `args` through the interpreter stack: the entry point
-/// of every tensor operation.
+/// of every tensor operation with one output.
 ///
 /// # Errors
 ///
-/// What the owning interpreter's rule or the backend kernel reports.
+/// What the owning interpreter's rule or the backend kernel reports; for a
+/// custom op with other than one output, an error pointing to
+/// [`bind_multi`].
 ///
 /// # Panics
 ///
 /// When an operand is a tracer whose transform has returned (it escaped) or
 /// that belongs to a transform not running on this thread.
 pub fn bind<B: Backend>(prim: Primitive, args: &[&Tensor<B>]) -> Result<Tensor<B>> {
+    let name = prim.name();
+    let outs = bind_multi(prim, args)?;
+    let n = outs.len();
+    let mut it = outs.into_iter();
+    match (it.next(), n) {
+        (Some(t), 1) => Ok(t),
+        _ => Err(Error::invalid(name, format!("expected one output but the operation returned {n}; use bind_multi"))),
+    }
+}
+
+/// [`bind`] for a primitive with any number of outputs (a custom op).
+///
+/// # Errors
+///
+/// What the owning interpreter's rule, the backend kernel or the custom op's
+/// forward reports.
+///
+/// # Panics
+///
+/// As [`bind`].
+pub fn bind_multi<B: Backend>(prim: Primitive, args: &[&Tensor<B>]) -> Result<Outputs<B>> {
     if let (Primitive::Reshape { shape }, Some(x)) = (&prim, args.first()) {
         // NOTE: [view or copy]
         if x.numel() == shape.numel() && x.layout().reshape(shape).is_none() {
             let c = bind(Primitive::Copy, &[x])?;
-            return bind(prim, &[&c]);
+            return bind(prim, &[&c]).map(|t| [t].into());
         }
     }
     let mut frame = current_frame::<B>();
@@ -262,11 +321,11 @@ pub fn bind<B: Backend>(prim: Primitive, args: &[&Tensor<B>]) -> Result<Tensor<B
         let id = f.interp.level().id();
         if prim.is_factory() || args.iter().any(|a| a.level_id() == Some(id)) {
             let out = {
-                let _guard = set_frame(f.parent.clone());
+                let _guard = enter_rule(&f);
                 f.interp.process(&prim, args)?
             };
-            if let Some(x) = args.first() {
-                crate::alias::attach(&prim, x, &out, id);
+            if let (Some(x), Some(y)) = (args.first(), out.first()) {
+                crate::alias::attach(&prim, x, y, id);
             }
             return Ok(out);
         }
@@ -275,7 +334,29 @@ pub fn bind<B: Backend>(prim: Primitive, args: &[&Tensor<B>]) -> Result<Tensor<B
     for a in args {
         check_concrete(a, prim.name());
     }
-    crate::eval::eval(&prim, args)
+    match &prim {
+        Primitive::Custom(c) => {
+            // The forward runs on concrete tensors with no interpreter
+            // installed: its operations evaluate directly.
+            let op = c.typed::<B>()?;
+            let inputs: Vec<Tensor<B>> = args.iter().map(|a| (*a).clone()).collect();
+            let _guard = set_frame::<B>(None);
+            let outs = op.forward(&inputs)?;
+            if let Some(t) = outs.iter().find(|t| t.level().is_some()) {
+                return Err(Error::invalid(
+                    c.name(),
+                    format!(
+                        "custom op `{}`: its forward returned a tracer (shape {}) on concrete inputs: it used a \
+                         tensor captured from a running transform. Pass every tensor the forward uses as an input.",
+                        c.name(),
+                        t.shape()
+                    ),
+                ));
+            }
+            Ok(outs.into())
+        }
+        _ => Ok([crate::eval::eval(&prim, args)?].into()),
+    }
 }
 
 /// In-place write `dst.copy_(src)` through the interpreter stack (`src`

@@ -29,6 +29,13 @@
 //!   handed to the current interpreter, so transforms nest in any order
 //!   (NOTE: [stackless interpreters]). func-core never names a transform or a
 //!   backend.
+//! - **Custom operations** ([`CustomFn`], or [`CustomOp`] implemented
+//!   directly) enter as one [`Primitive::Custom`] with their own JVP, VJP and
+//!   batching rules, each written in Tensor operations; missing rules are
+//!   derived from a Tensor-op forward (NOTE: [custom op rules]). Interpreters
+//!   therefore return several outputs ([`Outputs`], [`bind_multi`]).
+//!   [`Tensor::detach`] (alias `stop_gradient`) is the one primitive with a
+//!   zero derivative.
 //! - **Errors name the operation, the shapes and the fix.** Operations have a
 //!   panicking form and, where a caller can recover, a `try_` form returning
 //!   [`Result`].
@@ -52,6 +59,7 @@
 
 mod alias;
 mod backend;
+pub mod custom;
 mod display;
 mod dtype;
 mod error;
@@ -65,9 +73,10 @@ mod tensor;
 mod tree;
 
 pub use backend::*;
+pub use custom::{CustomFn, CustomOp, CustomOpRef, CustomRule, MaybeTensors, call_custom, check_count, missing_rule};
 pub use dtype::*;
 pub use error::*;
-pub use interp::{Interpreter, Level, bind, with_interpreter};
+pub use interp::{Interpreter, Level, Outputs, bind, bind_multi, reenter, with_interpreter};
 pub use layout::*;
 pub use ops::{Conv2dOptions, Generator};
 pub use primitive::*;

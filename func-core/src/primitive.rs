@@ -18,8 +18,13 @@
 //!   shape, equal to the base's except along `axis`.
 //! - `Im2col`: `[N, C, H, W]` in; `Col2im`: `[N, C*kh*kw, oh*ow]` in.
 //! - Factories (`Full`, `Arange`, `Random`) take no operands.
+//! - `Custom`: any number of operands, any number of outputs (the only
+//!   primitive with several outputs: bind it with
+//!   [`bind_multi`](crate::bind_multi)).
 
-use crate::{ArgReduceOp, BinaryOp, CmpOp, ConvGeom, DType, DimVec, Distribution, ReduceOp, Shape, UnaryOp};
+use crate::{
+    ArgReduceOp, BinaryOp, CmpOp, ConvGeom, CustomOpRef, DType, DimVec, Distribution, ReduceOp, Shape, UnaryOp,
+};
 
 /// One primitive operation with its parameters inline.
 ///
@@ -160,6 +165,12 @@ pub enum Primitive {
     Im2col(ConvGeom),
     /// Fold columns back, summing overlaps (adjoint of `Im2col`).
     Col2im(ConvGeom),
+    /// The operand's value with a zero derivative (torch's `detach`, JAX's
+    /// `stop_gradient`). A view: on concrete tensors it shares storage.
+    StopGradient,
+    /// A user-defined operation with its own rules: several operands,
+    /// several outputs (see [`CustomOp`](crate::CustomOp)).
+    Custom(CustomOpRef),
 }
 
 impl Primitive {
@@ -191,6 +202,8 @@ impl Primitive {
             Primitive::ScatterAdd { .. } => "scatter_add",
             Primitive::Im2col(_) => "im2col",
             Primitive::Col2im(_) => "col2im",
+            Primitive::StopGradient => "stop_gradient",
+            Primitive::Custom(c) => c.name(),
         }
     }
 
@@ -213,6 +226,7 @@ impl Primitive {
                 | Primitive::BroadcastTo { .. }
                 | Primitive::Slice { .. }
                 | Primitive::Diagonal { .. }
+                | Primitive::StopGradient
         )
     }
 }

@@ -1,7 +1,7 @@
 //! The interpreter machinery, exercised with a small counting interpreter:
 //! nesting, escaped tracers, and clean state after a panic.
 
-use func_core::{DType, Interpreter, Level, Primitive, Result, Tensor, bind, with_interpreter};
+use func_core::{DType, Interpreter, Level, Outputs, Primitive, Result, Tensor, bind_multi, with_interpreter};
 use func_testkit::RefBackend;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -29,12 +29,12 @@ impl Interpreter<RefBackend> for Counter {
     fn level(&self) -> &Level {
         &self.level
     }
-    fn process(&self, prim: &Primitive, args: &[&T]) -> Result<T> {
+    fn process(&self, prim: &Primitive, args: &[&T]) -> Result<Outputs<RefBackend>> {
         self.count.fetch_add(1, Ordering::SeqCst);
         self.names.lock().unwrap().push(prim.name());
         let inner: Vec<T> = args.iter().map(|a| self.unwrap(a)).collect();
         let refs: Vec<&T> = inner.iter().collect();
-        Ok(self.wrap(bind(prim.clone(), &refs)?))
+        Ok(bind_multi(prim.clone(), &refs)?.into_iter().map(|y| self.wrap(y)).collect())
     }
     fn copy_into(&self, dst: &T, src: &T, _op: &str) -> Result<()> {
         self.unwrap(dst).try_copy_(&self.unwrap(src))
@@ -182,4 +182,35 @@ fn scalar_constants_are_primitives_that_interpreters_see() {
     let (_, names) = record_primitives(|x: &T| x.clamp(Some(0.0), Some(1.5)), &x);
     // Both bounds (and the comparisons' constants) are seen.
     assert!(names.iter().filter(|n| **n == "full").count() >= 2, "{names:?}");
+}
+
+#[test]
+fn a_custom_op_with_several_outputs_is_one_primitive_to_an_interpreter() {
+    // Forward in Tensor ops, no rules: an identity interpreter forwards the
+    // op whole (one primitive, two outputs), and at the bottom the forward
+    // evaluates with no interpreter installed.
+    let op = func_core::CustomFn::<RefBackend>::new("split_sum", |x| vec![x[0].sum(), &x[0] * &x[1]]);
+    let x = T::from_vec(vec![1.0f64, 2.0], [2]);
+    let y = T::from_vec(vec![3.0f64, 4.0], [2]);
+    let (out, c) = counted(&x, |xt| {
+        let o = op.call(&[xt, &y]);
+        assert_eq!(o.len(), 2);
+        assert!(o.iter().all(|t| t.level().is_some()), "both outputs are the interpreter's tracers");
+        o[1].clone()
+    });
+    assert_eq!(vec_of(&out), vec![3.0, 8.0]);
+    assert_eq!(c.count.load(Ordering::SeqCst), 1);
+    assert_eq!(*c.names.lock().unwrap(), vec!["split_sum"]);
+    // Outside any transform the op returns both outputs directly.
+    let o = op.call(&[&x, &y]);
+    assert_eq!(vec_of(&o[0]), vec![3.0]);
+    // No interpreter is left installed: a factory is concrete.
+    assert!(T::zeros([1], DType::F64).is_concrete());
+}
+
+#[test]
+fn reenter_outside_a_rule_runs_unchanged() {
+    let x = T::from_vec(vec![2.0f64], [1]);
+    let y = func_core::reenter::<RefBackend, _>(|| &x * &x);
+    assert_eq!(vec_of(&y), vec![4.0]);
 }

@@ -272,6 +272,23 @@ pub enum Op {
     /// `base.slice(0, 1, n, 1).copy_(&base.slice(0, 0, n - 1, 1))`: a copy
     /// between overlapping views of one storage: `[x]`.
     CopyOverlapping,
+    // ----- derivative control and custom ops -----------------------------------------------
+    /// `x.detach()` (`stop_gradient`): `[x]`.
+    StopGradient,
+    /// The custom op [`log1pexp`](crate::custom_examples::log1pexp) (custom
+    /// JVP): `[x]`.
+    Log1pExp,
+    /// The custom op [`round_ste`](crate::custom_examples::round_ste)
+    /// (straight-through estimator): `[x]`.
+    RoundSte,
+    /// The custom op [`clip_gradient(lo, hi)`](crate::custom_examples::clip_gradient)
+    /// (custom VJP): `[x]`.
+    ClipGradient {
+        /// Lower clip of the cotangent.
+        lo: f64,
+        /// Upper clip of the cotangent.
+        hi: f64,
+    },
 }
 
 /// Panic with an error's message (the panicking form of a `try_` method).
@@ -548,6 +565,10 @@ impl Op {
                 t.slice(0, 1, n, 1).copy_(&t.slice(0, 0, n - 1, 1));
                 t
             }
+            Op::StopGradient => a(0).detach(),
+            Op::Log1pExp => crate::custom_examples::log1pexp().call(&[a(0)]).remove(0),
+            Op::RoundSte => crate::custom_examples::round_ste().call(&[a(0)]).remove(0),
+            Op::ClipGradient { lo, hi } => crate::custom_examples::clip_gradient(*lo, *hi).call(&[a(0)]).remove(0),
         }
     }
 }
@@ -595,7 +616,65 @@ pub struct OpInfo {
     pub differentiable: bool,
     /// How the agreement tolerance scales.
     pub scale: Scale,
+    /// Laws that do not hold for this op by design, or that cannot check it
+    /// meaningfully, each with the reason (set with
+    /// [`exempt`](OpInfo::exempt)); the transform laws skip them for it.
+    pub exemptions: Vec<(Law, &'static str)>,
     sampler: Sampler,
+}
+
+/// One of the laws [`check_transforms`](crate::check_transforms) checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Law {
+    /// `vmap(f)` equals stacking `f` over slices.
+    Vmap,
+    /// Chunked vmap equals unchunked vmap.
+    ChunkedVmap,
+    /// Two nested vmap levels equal a double loop.
+    NestedVmap,
+    /// jvp equals central finite differences.
+    JvpFiniteDifferences,
+    /// `<u, J v> = <J^T u, v>` between vjp and jvp.
+    VjpJvp,
+    /// jacfwd equals jacrev.
+    JacfwdJacrev,
+    /// The Hessian of a scalar function is symmetric.
+    HessianSymmetry,
+    /// `<w, H v> = <H^T w, v>` for jvp and vjp of a vjp.
+    SecondOrder,
+}
+
+impl Law {
+    /// Every law.
+    pub const ALL: [Law; 8] = [
+        Law::Vmap,
+        Law::ChunkedVmap,
+        Law::NestedVmap,
+        Law::JvpFiniteDifferences,
+        Law::VjpJvp,
+        Law::JacfwdJacrev,
+        Law::HessianSymmetry,
+        Law::SecondOrder,
+    ];
+
+    /// A short description.
+    pub fn name(self) -> &'static str {
+        match self {
+            Law::Vmap => "vmap vs a loop",
+            Law::ChunkedVmap => "chunked vmap vs vmap",
+            Law::NestedVmap => "nested vmap vs a double loop",
+            Law::JvpFiniteDifferences => "jvp vs finite differences",
+            Law::VjpJvp => "<u, J v> = <J^T u, v>",
+            Law::JacfwdJacrev => "jacfwd vs jacrev",
+            Law::HessianSymmetry => "symmetric Hessian",
+            Law::SecondOrder => "second-order inner products",
+        }
+    }
+
+    /// Whether the law differentiates.
+    pub fn is_derivative(self) -> bool {
+        !matches!(self, Law::Vmap | Law::ChunkedVmap | Law::NestedVmap)
+    }
 }
 
 impl fmt::Debug for OpInfo {
@@ -605,6 +684,7 @@ impl fmt::Debug for OpInfo {
             .field("op", &self.op)
             .field("differentiable", &self.differentiable)
             .field("scale", &self.scale)
+            .field("exemptions", &self.exemptions)
             .finish_non_exhaustive()
     }
 }
@@ -618,7 +698,20 @@ impl OpInfo {
         scale: Scale,
         sampler: impl Fn() -> BoxedStrategy<Sample> + Send + Sync + 'static,
     ) -> OpInfo {
-        OpInfo { name, op, differentiable, scale, sampler: Arc::new(sampler) }
+        OpInfo { name, op, differentiable, scale, exemptions: Vec::new(), sampler: Arc::new(sampler) }
+    }
+
+    /// Exempt the op from `law`, for `reason` (an op whose custom derivative
+    /// intentionally differs from its forward's, such as a straight-through
+    /// estimator).
+    pub fn exempt(mut self, law: Law, reason: &'static str) -> OpInfo {
+        self.exemptions.push((law, reason));
+        self
+    }
+
+    /// Whether the op is exempt from `law`.
+    pub fn is_exempt(&self, law: Law) -> bool {
+        self.exemptions.iter().any(|(l, _)| *l == law)
     }
 
     /// The strategy generating this op's sample inputs.
@@ -626,6 +719,11 @@ impl OpInfo {
         (self.sampler)()
     }
 }
+
+/// Why `clip_gradient` is exempt from the laws that compare forward and
+/// reverse mode.
+const CLIP_GRADIENT_WHY: &str = "its VJP clips the cotangent while forward mode is the identity: reverse mode is not \
+                                 the transpose of forward mode by design";
 
 // ----- sample strategies ---------------------------------------------------------------------
 
@@ -1482,9 +1580,19 @@ pub fn catalogue() -> Vec<OpInfo> {
     c.push(OpInfo::new("where", Op::Where, true, Ew, s_where));
     for d in [DType::F32, DType::F64, DType::I64, DType::Bool] {
         let domain = if d == DType::I64 { Domain::Finite } else { Domain::Any };
-        c.push(OpInfo::new(cast_name(d), Op::Cast(d), d.is_float(), Ew, move || {
+        let info = OpInfo::new(cast_name(d), Op::Cast(d), d.is_float(), Ew, move || {
             unary_sample(shape(0, 4), any_dtype(), domain)
-        }));
+        });
+        c.push(if d == DType::F32 {
+            info.exempt(
+                Law::JvpFiniteDifferences,
+                "the result is rounded to f32, whose steps (about 1e-7 relative) swamp differences at the steps 1e-6 \
+                 and 1e-4, so most samples look non-smooth; the derivative is checked to f32 precision by the \
+                 vjp-jvp, jacfwd-jacrev, Hessian and second-order laws",
+            )
+        } else {
+            info
+        });
     }
     c.push(OpInfo::new("deep_copy", Op::DeepCopy, true, Ew, || unary_sample(shape(0, 4), any_dtype(), Domain::Any)));
     c.push(OpInfo::new("contiguous", Op::Contiguous, true, Ew, || unary_sample(shape(0, 4), any_dtype(), Domain::Any)));
@@ -1721,6 +1829,30 @@ pub fn catalogue() -> Vec<OpInfo> {
     c.push(OpInfo::new("copy_overlapping", Op::CopyOverlapping, true, Ew, || {
         unary_sample(inplace_shape(1), any_dtype(), Domain::Any)
     }));
+
+    // Derivative control and custom ops.
+    c.push(
+        OpInfo::new("stop_gradient", Op::StopGradient, true, Ew, || {
+            unary_sample(shape(0, 4), any_dtype(), Domain::Any)
+        })
+        .exempt(Law::JvpFiniteDifferences, "its derivative is zero by definition; its forward is the identity"),
+    );
+    c.push(OpInfo::new("log1pexp", Op::Log1pExp, true, Ew, || unary_sample(shape(0, 4), float_dtype(), Domain::Any)));
+    c.push(
+        OpInfo::new("round_ste", Op::RoundSte, true, Ew, || unary_sample(shape(0, 4), float_dtype(), Domain::Any))
+            .exempt(
+                Law::JvpFiniteDifferences,
+                "a straight-through estimator: its derivative is the identity, the forward's (round) is zero",
+            ),
+    );
+    c.push(
+        OpInfo::new("clip_gradient", Op::ClipGradient { lo: -0.5, hi: 0.5 }, true, Ew, || {
+            unary_sample(shape(0, 4), float_dtype(), Domain::Any)
+        })
+        .exempt(Law::VjpJvp, CLIP_GRADIENT_WHY)
+        .exempt(Law::JacfwdJacrev, CLIP_GRADIENT_WHY)
+        .exempt(Law::SecondOrder, CLIP_GRADIENT_WHY),
+    );
     c
 }
 

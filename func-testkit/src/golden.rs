@@ -99,8 +99,24 @@ pub fn path() -> String {
 ///
 /// When the file cannot be read or parsed (the message names the path).
 pub fn load() -> Vec<Case> {
-    let p = path();
-    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("cannot read golden file {p}: {e}"));
+    load_from(&path())
+}
+
+/// The path of the custom-op golden file (`data/custom_ops_golden.json`,
+/// made by `data/custom_ops_golden.py` with torch's `autograd.Function`):
+/// `$FUNC_CUSTOM_CONFORMANCE` or the committed copy.
+pub fn custom_ops_path() -> String {
+    std::env::var("FUNC_CUSTOM_CONFORMANCE")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/data/custom_ops_golden.json").to_string())
+}
+
+/// All cases of the golden file at `p` (in this module's format).
+///
+/// # Panics
+///
+/// When the file cannot be read or parsed (the message names the path).
+pub fn load_from(p: &str) -> Vec<Case> {
+    let text = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("cannot read golden file {p}: {e}"));
     let file: File = serde_json::from_str(&text).unwrap_or_else(|e| panic!("cannot parse golden file {p}: {e}"));
     file.cases
 }

@@ -1,7 +1,9 @@
 //! Recording the primitives a function runs, for tests that check *how* a
 //! transform computes (one batched matmul, never a loop), not just what.
 
-use func_core::{Backend, Interpreter, Level, Primitive, Result, Tensor, TensorTree, bind, with_interpreter};
+use func_core::{
+    Backend, Interpreter, Level, Outputs, Primitive, Result, Tensor, TensorTree, bind_multi, with_interpreter,
+};
 use std::sync::{Arc, Mutex};
 
 /// An identity transform that records the name of every primitive it sees.
@@ -25,11 +27,11 @@ impl<B: Backend> Interpreter<B> for Recorder {
         &self.level
     }
 
-    fn process(&self, prim: &Primitive, args: &[&Tensor<B>]) -> Result<Tensor<B>> {
+    fn process(&self, prim: &Primitive, args: &[&Tensor<B>]) -> Result<Outputs<B>> {
         self.names.lock().unwrap_or_else(|p| p.into_inner()).push(prim.name());
         let inner: Vec<Tensor<B>> = args.iter().map(|a| self.unwrap(a)).collect();
         let refs: Vec<&Tensor<B>> = inner.iter().collect();
-        Ok(self.wrap(bind(prim.clone(), &refs)?))
+        Ok(bind_multi(prim.clone(), &refs)?.into_iter().map(|y| self.wrap(y)).collect())
     }
 
     fn copy_into(&self, dst: &Tensor<B>, src: &Tensor<B>, _op: &str) -> Result<()> {

@@ -4,6 +4,7 @@
 //! new primitive does not compile until it has a rule here. Every rule
 //! follows NOTE: [batch dim canonical at 0].
 
+mod custom;
 mod elementwise;
 mod index;
 mod linalg;
@@ -12,7 +13,7 @@ mod reduce;
 mod shape;
 
 use crate::interp::{Arg, BatchInterp};
-use func_core::{Backend, Primitive, Result, Tensor};
+use func_core::{Backend, Outputs, Primitive, Result, Tensor};
 
 /// A rule's result: the value one level down and whether it is batched.
 pub(crate) struct Out<B: Backend> {
@@ -24,11 +25,15 @@ pub(crate) fn batched<B: Backend>(value: Tensor<B>) -> Result<Out<B>> {
     Ok(Out { value, batched: true })
 }
 
-pub(crate) fn apply<B: Backend>(it: &BatchInterp, prim: &Primitive, args: &[Arg<B>]) -> Result<Out<B>> {
-    match prim {
+/// The batching rule of `prim`: the outputs, as this level's tracers where
+/// batched.
+pub(crate) fn apply<B: Backend>(it: &BatchInterp, prim: &Primitive, args: &[Arg<B>]) -> Result<Outputs<B>> {
+    let out = match prim {
         Primitive::Full { .. } | Primitive::Arange { .. } => random::unbatched_factory(prim),
         Primitive::Random { .. } => random::random(it, prim),
-        Primitive::Unary(_) | Primitive::Cast(_) | Primitive::Copy => elementwise::unary(prim, &args[0]),
+        Primitive::Unary(_) | Primitive::Cast(_) | Primitive::Copy | Primitive::StopGradient => {
+            elementwise::unary(prim, &args[0])
+        }
         Primitive::Binary(_) | Primitive::Compare(_) | Primitive::Select => elementwise::nary(it, prim, args),
         Primitive::Reduce { op, axes, keepdim } => reduce::reduce(*op, axes, *keepdim, &args[0]),
         Primitive::ArgReduce { op, axis, keepdim } => reduce::arg_reduce(*op, *axis, *keepdim, &args[0]),
@@ -46,7 +51,9 @@ pub(crate) fn apply<B: Backend>(it: &BatchInterp, prim: &Primitive, args: &[Arg<
         Primitive::ScatterAdd { axis } => index::scatter_add(it, *axis, args),
         Primitive::Im2col(geom) => index::im2col(geom, &args[0]),
         Primitive::Col2im(geom) => index::col2im(geom, &args[0]),
-    }
+        Primitive::Custom(c) => return custom::custom(it, c, args),
+    }?;
+    Ok([if out.batched { it.wrap(out.value) } else { out.value }].into())
 }
 
 /// Shift axes by one for the batch dimension at 0.

@@ -392,6 +392,31 @@ impl<B: Backend> Tensor<B> {
         if self.layout().is_contiguous() { self.clone() } else { self.deep_copy() }
     }
 
+    /// The same values with a zero derivative: torch's `x.detach()`, JAX's
+    /// `jax.lax.stop_gradient(x)`. Gradients do not flow through the result
+    /// (`grad`, `jvp`, `jacrev`, ... see a constant); vmap batches it as the
+    /// identity. On concrete tensors the result shares `self`'s storage, as
+    /// in torch: an in-place write to one is seen by the other.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # type Tensor = func_core::Tensor<func_testkit::RefBackend>;
+    /// let x = Tensor::from_vec(vec![1.0f64, 2.0], [2]);
+    /// let d = x.detach();
+    /// assert_eq!(d.to_vec::<f64>(), vec![1.0, 2.0]);
+    /// d.fill_(5.0); // shares storage with x, as in torch
+    /// assert_eq!(x.to_vec::<f64>(), vec![5.0, 5.0]);
+    /// ```
+    pub fn detach(&self) -> Tensor<B> {
+        self.un(Primitive::StopGradient)
+    }
+
+    /// [`detach`](Self::detach) under JAX's name.
+    pub fn stop_gradient(&self) -> Tensor<B> {
+        self.detach()
+    }
+
     /// A fresh copy with its own storage (torch's `.clone()`).
     pub fn deep_copy(&self) -> Tensor<B> {
         self.un(Primitive::Copy)
