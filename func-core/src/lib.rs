@@ -52,6 +52,7 @@ mod interp;
 mod layout;
 mod ops;
 mod primitive;
+pub mod alloc;
 pub mod random;
 mod tensor;
 mod tree;

@@ -400,7 +400,7 @@ fn cast_copy_write_full_random() {
     assert_eq!(Cpu.full(0.5, DType::Bool, 1).unwrap(), CpuStorage::Bool(vec![true]));
     let d = Distribution::Normal { mean: 1.0, std: 2.0 };
     let r = Cpu.random(d, DType::F32, 5, 42).unwrap();
-    assert_eq!(r, Cpu.from_host(func_core::random::sample(d, DType::F32, 5, 42)).unwrap());
+    assert_eq!(r, Cpu.from_host(func_core::random::sample(d, DType::F32, 5, 42).unwrap()).unwrap());
     assert!(Cpu.to_host(&s, &Layout::contiguous([7])).is_err());
     assert!(Cpu.unary(UnaryOp::Exp, &s, &Layout::new([2], &[5], 1)).is_err());
     assert_eq!(Cpu.copy_strided(&s, &Layout::contiguous([0, 2])).unwrap().len(), 0);
