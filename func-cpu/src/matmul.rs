@@ -64,10 +64,14 @@ pub(crate) fn matmul<T: Real>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Res
         if rows.saturating_mul(k).saturating_mul(n) <= SMALL {
             small((a, oa, rs, csa), (b, ob, rsb, csb), k, n, c);
         } else {
-            // SAFETY: the layouts were checked to lie within their storages,
-            // so every element addressed from these offsets with these
-            // strides is in bounds; `c` is a distinct, exclusively borrowed,
-            // contiguous buffer of `rows * n` elements.
+            // SAFETY: `Cpu::matmul` checked `storage_span() <= len` for both
+            // layouts (`check` in lib.rs), and a layout's span is computed
+            // without overflow (func-core's NOTE: [layout invariant]), so every
+            // element addressed from these offsets with these strides (exact
+            // conversions: `istrides`) is in bounds of `a` and `b`; the rows
+            // folded into `rows` step by one stride `rs` (a one-dimensional
+            // plan of the layout's own elements); `c` is a distinct,
+            // exclusively borrowed, contiguous buffer of `rows * n` elements.
             unsafe {
                 let (pa, pb) = (a.as_ptr().offset(oa), b.as_ptr().offset(ob));
                 T::gemm((rows, k, n), pa, rs, csa, pb, rsb, csb, c.as_mut_ptr(), n as isize);
