@@ -167,9 +167,10 @@ pub(crate) fn eval<B: Backend>(prim: &Primitive, args: &[&Tensor<B>]) -> Result<
                 be.concat(&list, *axis)
             })?;
             let mut shape = ops[0].1.shape().clone();
-            shape.0[*axis] = ops.iter().try_fold(0usize, |acc, (_, l)| acc.checked_add(l.dims()[*axis])).ok_or_else(
-                || Error::invalid_shape("cat", &shape, "the total size along the axis overflows usize"),
-            )?;
+            shape.0[*axis] = ops
+                .iter()
+                .try_fold(0usize, |acc, (_, l)| acc.checked_add(l.dims()[*axis]))
+                .ok_or_else(|| Error::invalid_shape("cat", &shape, "the total size along the axis overflows usize"))?;
             fresh(out, shape)
         }
         Primitive::Pad { pads, value } => {

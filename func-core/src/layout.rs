@@ -357,9 +357,8 @@ impl Layout {
         if self.numel() == 0 {
             return 0;
         }
-        checked_span(&self.shape, &self.strides, self.offset).unwrap_or_else(|| {
-            unreachable!("Layout invariant broken: span of {self:?} overflows")
-        })
+        checked_span(&self.shape, &self.strides, self.offset)
+            .unwrap_or_else(|| unreachable!("Layout invariant broken: span of {self:?} overflows"))
     }
 
     /// Storage index of the element at multi-index `idx`.
@@ -408,8 +407,8 @@ impl Layout {
     /// many elements (its product overflows).
     pub fn try_broadcast_to(&self, shape: &Shape) -> Result<Layout> {
         let n = shape.ndim();
-        let fits = n >= self.ndim()
-            && self.dims().iter().rev().zip(shape.iter().rev()).all(|(&a, &b)| a == b || a == 1);
+        let fits =
+            n >= self.ndim() && self.dims().iter().rev().zip(shape.iter().rev()).all(|(&a, &b)| a == b || a == 1);
         if !fits {
             return Err(Error::shape_mismatch(
                 "broadcast_to",
@@ -487,8 +486,8 @@ impl Layout {
         );
         // Sizes are at most isize::MAX (NOTE: [layout invariant]).
         let (n1, n2) = (self.shape.0[d1] as isize, self.shape.0[d2] as isize);
-        let len = if offset >= 0 { n1.min(n2.saturating_sub(offset)) } else { n1.saturating_add(offset).min(n2) }
-            .max(0) as usize;
+        let len = if offset >= 0 { n1.min(n2.saturating_sub(offset)) } else { n1.saturating_add(offset).min(n2) }.max(0)
+            as usize;
         let mut off = self.offset;
         if len > 0 {
             if offset >= 0 {

@@ -43,6 +43,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod alloc;
 mod backend;
 mod display;
 mod dtype;
@@ -52,7 +53,6 @@ mod interp;
 mod layout;
 mod ops;
 mod primitive;
-pub mod alloc;
 pub mod random;
 mod tensor;
 mod tree;

@@ -62,14 +62,7 @@ pub(crate) fn compare<T: Elem>(op: CmpOp, a: &[T], la: &Layout, b: &[T], lb: &La
 }
 
 /// `c ? a : b` elementwise.
-pub(crate) fn select<T: Elem>(
-    c: &[bool],
-    lc: &Layout,
-    a: &[T],
-    la: &Layout,
-    b: &[T],
-    lb: &Layout,
-) -> Result<Vec<T>> {
+pub(crate) fn select<T: Elem>(c: &[bool], lc: &Layout, a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Result<Vec<T>> {
     map3((c, lc), (a, la), (b, lb), |c, x, y| if c { x } else { y })
 }
 

@@ -93,7 +93,8 @@ pub(crate) fn matmul<T: Real>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Res
         offs.extend((0..len as isize).map(|j| (oa + j * p.istr[0], ob + j * p.istr[1])));
     });
     let flops = m.saturating_mul(n).saturating_mul(k);
-    if batch > 1 && m.saturating_mul(k).saturating_add(k.saturating_mul(n)) < GEMM_THREADS
+    if batch > 1
+        && m.saturating_mul(k).saturating_add(k.saturating_mul(n)) < GEMM_THREADS
         && flops.saturating_mul(batch) >= PAR_FLOPS
     {
         out.par_chunks_mut(m * n).zip(&offs).for_each(|(c, &(oa, ob))| product(m, oa, ob, rsa, c));

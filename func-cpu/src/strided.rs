@@ -332,11 +332,7 @@ pub(crate) fn map1_into<T: Copy + Sync, U: Copy>(
 }
 
 /// A new contiguous buffer of `f` applied to the elements of `(src, l)`.
-pub(crate) fn map1<T: Copy + Sync, U: Copy + Send>(
-    src: &[T],
-    l: &Layout,
-    f: impl Fn(T) -> U + Sync,
-) -> Result<Vec<U>> {
+pub(crate) fn map1<T: Copy + Sync, U: Copy + Send>(src: &[T], l: &Layout, f: impl Fn(T) -> U + Sync) -> Result<Vec<U>> {
     // SAFETY: `map1_into` writes every output element.
     unsafe { build(l.numel(), |o| map1_into(o, src, l, f)) }
 }

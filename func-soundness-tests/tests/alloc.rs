@@ -9,8 +9,8 @@
 use func_core::{DType, Error, Generator, Shape};
 use func_cpu::Cpu;
 use std::alloc::{GlobalAlloc, Layout as AllocLayout, System};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 type Tensor = func_core::Tensor<Cpu>;
 
@@ -45,12 +45,16 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-/// Tests that measure the largest allocation run one at a time.
-static MEASURE: Mutex<()> = Mutex::new(());
+/// The tests of this binary run one at a time (each holds this lock), so
+/// that the largest allocation is that of the test measuring it.
+static SERIAL: Mutex<()> = Mutex::new(());
 
-/// The largest single allocation made while running `f`.
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The largest single allocation made while running `f` (hold [`serial`]).
 fn largest_allocation<R>(f: impl FnOnce() -> R) -> (R, usize) {
-    let _guard = MEASURE.lock().unwrap_or_else(|p| p.into_inner());
     LARGEST.store(0, Ordering::Relaxed);
     let r = f();
     (r, LARGEST.load(Ordering::Relaxed))
@@ -66,6 +70,7 @@ fn assert_oom(e: Error, op: &str, shape: &[usize], bytes: u128) {
 /// Sizes whose bytes exceed `isize::MAX` are refused before any allocation.
 #[test]
 fn factories_beyond_isize_max_bytes_are_out_of_memory() {
+    let _serial = serial();
     let ((), largest) = largest_allocation(|| {
         assert_oom(Tensor::try_zeros([1 << 61], DType::F32).unwrap_err(), "full", &[1 << 61], 1 << 63);
         assert_oom(Tensor::try_ones([1 << 30, 1 << 30], DType::F64).unwrap_err(), "full", &[1 << 30, 1 << 30], 1 << 63);
@@ -80,6 +85,7 @@ fn factories_beyond_isize_max_bytes_are_out_of_memory() {
 /// The panicking forms panic with the error's message (and do not abort).
 #[test]
 fn panicking_factories_panic_with_the_message() {
+    let _serial = serial();
     let payload = std::panic::catch_unwind(|| Tensor::zeros([1 << 61], DType::F32)).unwrap_err();
     let msg = payload.downcast::<String>().map(|s| *s).unwrap_or_default();
     assert!(msg.starts_with("full: out of memory: cannot allocate 9223372036854775808 bytes"), "{msg}");
@@ -88,6 +94,7 @@ fn panicking_factories_panic_with_the_message() {
 /// `arange(0, inf, 1)` asked for usize::MAX elements ("capacity overflow").
 #[test]
 fn arange_without_a_finite_length_is_an_error() {
+    let _serial = serial();
     let e = Tensor::try_arange(0.0, f64::INFINITY, 1.0, DType::F32).unwrap_err();
     assert_eq!(e.to_string(), "arange: unsupported range: 0 -> inf (step 1)");
     // A finite length beyond any tensor (it saturates at usize::MAX) is an invalid shape.
@@ -122,6 +129,7 @@ fn allocator_refuses(bytes: u128) -> bool {
 /// where the refusal is deterministic (see [`allocator_refuses`]).
 #[test]
 fn allocator_refusals_are_out_of_memory() {
+    let _serial = serial();
     if !allocator_refuses(1 << 42) {
         eprintln!("skipped: this machine's allocator may grant 4 TiB");
         return;
@@ -137,6 +145,7 @@ fn allocator_refusals_are_out_of_memory() {
 /// size of the output.
 #[test]
 fn randn_needs_no_f64_scratch() {
+    let _serial = serial();
     let n = 1 << 20;
     let mut g = Generator::new(7);
     let (x, largest) = largest_allocation(|| Tensor::randn([n], DType::F32, &mut g));
@@ -153,6 +162,7 @@ fn randn_needs_no_f64_scratch() {
 /// (here 2^40, an abort); torch gives [1, 0, 0].
 #[test]
 fn grad_of_a_strided_slice_allocates_only_the_input() {
+    let _serial = serial();
     let x = Tensor::from_vec(vec![1.0f32, 2.0, 3.0], [3]);
     let (g, largest) = largest_allocation(|| func_autodiff::grad(|x: &Tensor| x.slice(0, 0, 3, 1 << 40).sum())(&x));
     assert_eq!(g.to_vec::<f32>(), vec![1.0, 0.0, 0.0]);

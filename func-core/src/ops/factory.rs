@@ -3,8 +3,8 @@
 //! mode and functionalize owns what is created inside it.
 
 use super::ok;
-use crate::interp::bind;
 use crate::alloc::check_alloc;
+use crate::interp::bind;
 use crate::{Backend, DType, Distribution, Error, Primitive, Result, Shape, Tensor};
 
 /// A seedable source of seeds for random tensors (torch's `Generator`).
