@@ -452,7 +452,14 @@ fn out_size(n: usize, k: usize, s: usize, p: usize, d: usize) -> Option<usize> {
 /// - operands of binary, comparison and select kernels have the same shape
 ///   and (except the condition of `select`) the same dtype: broadcasting and
 ///   promotion happened above;
-/// - the dtype of a storage is `storage_dtype`, and never changes.
+/// - the dtype of a storage is `storage_dtype`, and never changes;
+/// - every buffer whose size comes from a layout or an element count is
+///   allocated fallibly (see [`crate::alloc`]): a size the device cannot
+///   hold is [`Error::OutOfMemory`](crate::Error::OutOfMemory), never an
+///   abort;
+/// - every input layout is checked against its storage
+///   (`layout.storage_span() <= storage_len`) before it is read; the span
+///   never overflows (NOTE: [layout invariant] on [`Layout`]).
 #[allow(clippy::wrong_self_convention)]
 pub trait Backend: Clone + Debug + Default + Send + Sync + 'static {
     /// Device memory holding elements of one dtype.
