@@ -621,7 +621,7 @@ mod tests {
         assert!(B.to_host(&s, &c(&[7])).is_err());
         // A stride whose span overflows is refused when the layout is made.
         assert!(Layout::try_new([2], &[usize::MAX], 0).is_err());
-        assert!(B.to_host(&s, &Layout::new([2], &[3], 0)).is_err());
+        assert!(B.to_host(&s, &Layout::new([2], &[6], 0)).is_err());
     }
 
     #[test]
