@@ -3,7 +3,7 @@
 //! differentiable and batchable (NOTE: [rules are tensor programs]).
 
 use func_core::{Backend, ReduceOp};
-use func_core::{BinaryOp, CmpOp, DType, Result, Shape, Tensor, UnaryOp};
+use func_core::{BinaryOp, CmpOp, DType, Error, Result, Shape, Tensor, UnaryOp};
 
 /// A partial derivative of an elementwise op: often a constant, kept
 /// symbolic so that no multiplication by one is ever run.
@@ -172,6 +172,10 @@ pub(crate) fn prod_partials<B: Backend>(
 
 /// The adjoint of `slice(axis, start, start + len*step, step)` on a
 /// dimension of size `n`: `g` spread back with zeros.
+///
+/// Only `(len - 1) * step + 1 <= n - start` positions are built (each
+/// element but the last followed by `step - 1` zeros, then the last), never
+/// `len * step`: a step far larger than the dimension costs nothing.
 pub(crate) fn unslice<B: Backend>(
     g: &Tensor<B>,
     axis: usize,
@@ -180,28 +184,30 @@ pub(crate) fn unslice<B: Backend>(
     n: usize,
 ) -> Result<Tensor<B>> {
     let len = g.dims()[axis];
-    let spread = if step == 1 || len == 0 {
+    let spread = if step == 1 || len <= 1 {
         g.clone()
     } else {
-        // [.., len, ..] -> [.., len, step, ..] (zeros after each) -> [.., len*step, ..]
-        let x = g.unsqueeze(axis as isize + 1);
+        // [.., len-1, ..] -> [.., len-1, step, ..] (zeros after each) -> [.., (len-1)*step, ..], then the last.
+        let head = g.try_slice(axis as isize, 0, len as isize - 1, 1)?;
+        let x = head.unsqueeze(axis as isize + 1);
         let mut pads = vec![(0, 0); x.ndim()];
         pads[axis + 1] = (0, step - 1);
         let x = x.try_pad(&pads, 0.0)?;
         let mut shape = g.shape().clone();
-        shape.0[axis] = len * step;
-        x.try_reshape_to(shape)?
+        shape.0[axis] = (len - 1) * step;
+        let last = g.try_slice(axis as isize, len as isize - 1, len as isize, 1)?;
+        Tensor::try_cat(&[x.try_reshape_to(shape)?, last], axis as isize)?
     };
     let covered = spread.dims()[axis];
     let mut pads = vec![(0, 0); g.ndim()];
-    let end = start + covered;
-    if end <= n {
-        pads[axis] = (start, n - end);
-        spread.try_pad(&pads, 0.0)
-    } else {
-        pads[axis] = (start, 0);
-        spread.try_pad(&pads, 0.0)?.try_slice(axis as isize, 0, n as isize, 1)
-    }
+    // The slice's elements lie in start..n, so start + covered <= n (an
+    // empty slice may start anywhere).
+    let start = if covered == 0 { start.min(n) } else { start };
+    let end = start.checked_add(covered).filter(|&e| e <= n).ok_or_else(|| {
+        Error::invalid("slice backward", format!("{len} elements from {start} by step {step} exceed size {n}"))
+    })?;
+    pads[axis] = (start, n - end);
+    spread.try_pad(&pads, 0.0)
 }
 
 /// The adjoint of `diagonal(offset, d1, d2)` of an input of `shape`: `g`

@@ -402,20 +402,53 @@ pub struct ConvGeom {
 }
 
 impl ConvGeom {
-    /// Output height (0 when the window does not fit).
+    /// Output height (0 when the window does not fit, or when the geometry
+    /// overflows: see [`check`](Self::check)).
     pub fn out_h(&self) -> usize {
-        out_size(self.h, self.kernel.0, self.stride.0, self.padding.0, self.dilation.0)
+        out_size(self.h, self.kernel.0, self.stride.0, self.padding.0, self.dilation.0).unwrap_or(0)
     }
 
-    /// Output width (0 when the window does not fit).
+    /// Output width (0 when the window does not fit, or when the geometry
+    /// overflows: see [`check`](Self::check)).
     pub fn out_w(&self) -> usize {
-        out_size(self.w, self.kernel.1, self.stride.1, self.padding.1, self.dilation.1)
+        out_size(self.w, self.kernel.1, self.stride.1, self.padding.1, self.dilation.1).unwrap_or(0)
+    }
+
+    /// Check that the padded input sizes (`h + 2 * padding`), the dilated
+    /// kernel extents, the number of output positions and the column count
+    /// per channel (`kh * kw`) are computed without overflow.
+    ///
+    /// # Errors
+    ///
+    /// An [`Error::InvalidShape`](crate::Error::InvalidShape) naming `op`,
+    /// the input `shape` and the padding when one overflows `usize`.
+    pub fn check(&self, op: &str, shape: &crate::Shape) -> Result<()> {
+        let rows = out_size(self.h, self.kernel.0, self.stride.0, self.padding.0, self.dilation.0);
+        let cols = out_size(self.w, self.kernel.1, self.stride.1, self.padding.1, self.dilation.1);
+        let fits = rows.zip(cols).and_then(|(r, c)| r.checked_mul(c)).is_some()
+            && self.kernel.0.checked_mul(self.kernel.1).is_some();
+        if fits {
+            Ok(())
+        } else {
+            Err(crate::Error::invalid_shape(
+                op,
+                shape,
+                format!(
+                    "the padded size (size + 2 * padding, padding {:?}) or the window (kernel {:?}, dilation {:?}) \
+                     overflows usize; use smaller padding",
+                    self.padding, self.kernel, self.dilation
+                ),
+            ))
+        }
     }
 }
 
-fn out_size(n: usize, k: usize, s: usize, p: usize, d: usize) -> usize {
-    let span = d * (k.max(1) - 1) + 1;
-    if s == 0 || n + 2 * p < span { 0 } else { (n + 2 * p - span) / s + 1 }
+/// Output positions of a window: `None` when a size overflows, `Some(0)`
+/// when the window does not fit or the stride is 0.
+fn out_size(n: usize, k: usize, s: usize, p: usize, d: usize) -> Option<usize> {
+    let span = d.checked_mul(k.max(1) - 1)?.checked_add(1)?;
+    let padded = p.checked_mul(2)?.checked_add(n)?;
+    Some(if s == 0 || padded < span { 0 } else { (padded - span) / s + 1 })
 }
 
 /// A compute device: storage plus the kernels every primitive lowers to.
@@ -428,7 +461,14 @@ fn out_size(n: usize, k: usize, s: usize, p: usize, d: usize) -> usize {
 /// - operands of binary, comparison and select kernels have the same shape
 ///   and (except the condition of `select`) the same dtype: broadcasting and
 ///   promotion happened above;
-/// - the dtype of a storage is `storage_dtype`, and never changes.
+/// - the dtype of a storage is `storage_dtype`, and never changes;
+/// - every buffer whose size comes from a layout or an element count is
+///   allocated fallibly (see [`crate::alloc`]): a size the device cannot
+///   hold is [`Error::OutOfMemory`](crate::Error::OutOfMemory), never an
+///   abort;
+/// - every input layout is checked against its storage
+///   (`layout.storage_span() <= storage_len`) before it is read; the span
+///   never overflows (NOTE: [layout invariant] on [`Layout`]).
 #[allow(clippy::wrong_self_convention)]
 pub trait Backend: Clone + Debug + Default + Send + Sync + 'static {
     /// Device memory holding elements of one dtype.

@@ -124,6 +124,34 @@ impl HostData {
         }
     }
 
+    /// Build a buffer of `dtype` with `len` elements `f(0), f(1), ...`
+    /// converted as [`from_f64`](Self::from_f64) does, without an `f64`
+    /// scratch buffer. `op` and `shape` name the tensor in the error.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::OutOfMemory`](crate::Error::OutOfMemory) when the buffer
+    /// cannot be allocated.
+    pub fn try_from_fn(
+        op: &str,
+        shape: &crate::Shape,
+        dtype: DType,
+        len: usize,
+        mut f: impl FnMut(usize) -> f64,
+    ) -> crate::Result<HostData> {
+        fn fill<T>(op: &str, shape: &crate::Shape, len: usize, g: impl FnMut(usize) -> T) -> crate::Result<Vec<T>> {
+            let mut v = crate::alloc::try_vec(op, shape, len)?;
+            v.extend((0..len).map(g));
+            Ok(v)
+        }
+        Ok(match dtype {
+            DType::F32 => HostData::F32(fill(op, shape, len, |i| f(i) as f32)?),
+            DType::F64 => HostData::F64(fill(op, shape, len, f)?),
+            DType::I64 => HostData::I64(fill(op, shape, len, |i| f(i) as i64)?),
+            DType::Bool => HostData::Bool(fill(op, shape, len, |i| f(i) != 0.0)?),
+        })
+    }
+
     /// Build a buffer of `dtype` from `f64` values (rounded toward zero for
     /// `I64`, nonzero is `true` for `Bool`).
     pub fn from_f64(values: &[f64], dtype: DType) -> HostData {

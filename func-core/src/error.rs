@@ -82,6 +82,20 @@ pub enum Error {
         /// What is wrong and how to fix it.
         why: String,
     },
+    /// Memory for a tensor could not be allocated: the size overflows what
+    /// a buffer can hold, or the allocator refused it.
+    #[error(
+        "{op}: out of memory: cannot allocate {bytes} bytes for a tensor of shape {shape}; \
+         use smaller sizes (or a device with more memory)"
+    )]
+    OutOfMemory {
+        /// The operation.
+        op: String,
+        /// The shape of the tensor being allocated.
+        shape: Shape,
+        /// The number of bytes requested (may exceed `usize::MAX`).
+        bytes: u128,
+    },
     /// A backend kernel failed.
     #[error("{backend} backend, {op}: {why}")]
     Backend {
@@ -123,6 +137,11 @@ impl Error {
     /// An [`Error::Transform`].
     pub fn transform(transform: impl Into<String>, why: impl Into<String>) -> Error {
         Error::Transform { transform: transform.into(), why: why.into() }
+    }
+
+    /// An [`Error::OutOfMemory`] for `numel` elements of `elem_size` bytes.
+    pub fn out_of_memory(op: impl Into<String>, shape: &Shape, numel: usize, elem_size: usize) -> Error {
+        Error::OutOfMemory { op: op.into(), shape: shape.clone(), bytes: numel as u128 * elem_size as u128 }
     }
 
     /// An [`Error::Backend`].

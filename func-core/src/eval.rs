@@ -12,8 +12,22 @@ fn parts<'a, B: Backend>(t: &'a Tensor<B>, op: &str) -> Result<(&'a Arc<StorageC
     t.concrete().ok_or_else(|| Error::invalid(op, "internal: a tracer reached the backend"))
 }
 
-fn fresh<B: Backend>(s: B::Storage, shape: Shape) -> Tensor<B> {
-    Tensor::from_backend_storage(s, Layout::contiguous(shape))
+fn fresh<B: Backend>(s: B::Storage, shape: Shape) -> Result<Tensor<B>> {
+    Tensor::from_backend_storage(s, Layout::try_contiguous(shape)?)
+}
+
+/// A backend reports allocation failures for a flat buffer; name the
+/// operation and the tensor's shape instead.
+fn name_oom(e: Error, op: &str, shape: &Shape) -> Error {
+    match e {
+        Error::OutOfMemory { bytes, .. } => Error::OutOfMemory { op: op.to_string(), shape: shape.clone(), bytes },
+        e => e,
+    }
+}
+
+/// `a * b` for sizes, or an error naming the operation.
+fn mul(op: &str, a: usize, b: usize) -> Result<usize> {
+    a.checked_mul(b).ok_or_else(|| Error::invalid(op, format!("size {a} * {b} overflows usize")))
 }
 
 fn view<B: Backend>(t: &Tensor<B>, storage: &Arc<StorageCell<B>>, layout: Layout) -> Tensor<B> {
@@ -29,54 +43,60 @@ pub(crate) fn eval<B: Backend>(prim: &Primitive, args: &[&Tensor<B>]) -> Result<
         parts(t, op)
     };
     match prim {
-        Primitive::Full { shape, value, dtype } => Ok(fresh(be.full(*value, *dtype, shape.numel())?, shape.clone())),
+        Primitive::Full { shape, value, dtype } => {
+            let numel = crate::alloc::check_alloc(op, shape, *dtype)?;
+            fresh(be.full(*value, *dtype, numel).map_err(|e| name_oom(e, op, shape))?, shape.clone())
+        }
         Primitive::Arange { start, step, len, dtype } => {
-            let v: Vec<f64> = (0..*len).map(|i| start + step * i as f64).collect();
-            Ok(fresh(be.from_host(HostData::from_f64(&v, *dtype))?, Shape::from([*len])))
+            let shape = Shape::from([*len]);
+            crate::alloc::check_alloc(op, &shape, *dtype)?;
+            let host = HostData::try_from_fn(op, &shape, *dtype, *len, |i| start + step * i as f64)?;
+            fresh(be.from_host(host).map_err(|e| name_oom(e, op, &shape))?, shape)
         }
         Primitive::Random { dist, shape, dtype, seed } => {
-            Ok(fresh(be.random(*dist, *dtype, shape.numel(), *seed)?, shape.clone()))
+            let numel = crate::alloc::check_alloc(op, shape, *dtype)?;
+            fresh(be.random(*dist, *dtype, numel, *seed).map_err(|e| name_oom(e, op, shape))?, shape.clone())
         }
         Primitive::Unary(u) => {
             let (s, l) = arg(0)?;
-            Ok(fresh(be.unary(*u, &*s.read(op)?, l)?, l.shape().clone()))
+            fresh(be.unary(*u, &*s.read(op)?, l)?, l.shape().clone())
         }
         Primitive::Binary(b) => {
             let ((sa, la), (sb, lb)) = (arg(0)?, arg(1)?);
             let out = with_reads(&[sa, sb], op, |r| be.binary(*b, r[0], la, r[1], lb))?;
-            Ok(fresh(out, la.shape().clone()))
+            fresh(out, la.shape().clone())
         }
         Primitive::Compare(c) => {
             let ((sa, la), (sb, lb)) = (arg(0)?, arg(1)?);
             let out = with_reads(&[sa, sb], op, |r| be.compare(*c, r[0], la, r[1], lb))?;
-            Ok(fresh(out, la.shape().clone()))
+            fresh(out, la.shape().clone())
         }
         Primitive::Select => {
             let ((sc, lc), (sa, la), (sb, lb)) = (arg(0)?, arg(1)?, arg(2)?);
             let out = with_reads(&[sc, sa, sb], op, |r| be.select(r[0], lc, r[1], la, r[2], lb))?;
-            Ok(fresh(out, la.shape().clone()))
+            fresh(out, la.shape().clone())
         }
         Primitive::Cast(d) => {
             let (s, l) = arg(0)?;
-            Ok(fresh(be.cast(&*s.read(op)?, l, *d)?, l.shape().clone()))
+            fresh(be.cast(&*s.read(op)?, l, *d)?, l.shape().clone())
         }
         Primitive::Copy => {
             let (s, l) = arg(0)?;
-            Ok(fresh(be.copy_strided(&*s.read(op)?, l)?, l.shape().clone()))
+            fresh(be.copy_strided(&*s.read(op)?, l)?, l.shape().clone())
         }
         Primitive::Reduce { op: r, axes, keepdim } => {
             let (s, l) = arg(0)?;
             let out = be.reduce(*r, &*s.read(op)?, l, axes)?;
-            Ok(fresh(out, reduced_shape(l.shape(), axes, *keepdim)))
+            fresh(out, reduced_shape(l.shape(), axes, *keepdim))
         }
         Primitive::ArgReduce { op: r, axis, keepdim } => {
             let (s, l) = arg(0)?;
             let out = be.arg_reduce(*r, &*s.read(op)?, l, *axis)?;
-            Ok(fresh(out, reduced_shape(l.shape(), &[*axis], *keepdim)))
+            fresh(out, reduced_shape(l.shape(), &[*axis], *keepdim))
         }
         Primitive::Cumsum { axis } => {
             let (s, l) = arg(0)?;
-            Ok(fresh(be.cumsum(&*s.read(op)?, l, *axis)?, l.shape().clone()))
+            fresh(be.cumsum(&*s.read(op)?, l, *axis)?, l.shape().clone())
         }
         Primitive::Matmul => {
             let ((sa, la), (sb, lb)) = (arg(0)?, arg(1)?);
@@ -89,14 +109,17 @@ pub(crate) fn eval<B: Backend>(prim: &Primitive, args: &[&Tensor<B>]) -> Result<
             sa_shape.0.extend([m, k]);
             let mut sb_shape = batch.clone();
             sb_shape.0.extend([k, n]);
-            let (la2, lb2) = (la.broadcast_to(&sa_shape), lb.broadcast_to(&sb_shape));
+            let (la2, lb2) = (la.try_broadcast_to(&sa_shape)?, lb.try_broadcast_to(&sb_shape)?);
             let out = with_reads(&[sa, sb], op, |r| be.matmul(r[0], &la2, r[1], &lb2))?;
             let mut out_shape = batch;
             out_shape.0.extend([m, n]);
-            Ok(fresh(out, out_shape))
+            fresh(out, out_shape)
         }
         Primitive::Reshape { shape } => {
             let (s, l) = arg(0)?;
+            if shape.try_numel()? != l.numel() {
+                return Err(Error::shape_mismatch("reshape", l.shape(), shape, "hold different numbers of elements"));
+            }
             // NOTE: [view or copy] `bind` copies first when no view exists.
             match l.reshape(shape) {
                 Some(nl) => Ok(view(args[0], s, nl)),
@@ -117,15 +140,19 @@ pub(crate) fn eval<B: Backend>(prim: &Primitive, args: &[&Tensor<B>]) -> Result<
         }
         Primitive::BroadcastTo { shape } => {
             let (s, l) = arg(0)?;
-            Ok(view(args[0], s, l.broadcast_to(shape)))
+            Ok(view(args[0], s, l.try_broadcast_to(shape)?))
         }
         Primitive::Slice { axis, start, stop, step } => {
             let (s, l) = arg(0)?;
-            let stop = (*stop).min(l.dims()[*axis]);
-            Ok(view(args[0], s, l.slice(*axis, (*start).min(stop), stop, *step)))
+            let n = l.dims().get(*axis).copied().unwrap_or(0);
+            let stop = (*stop).min(n);
+            Ok(view(args[0], s, l.try_slice(*axis, (*start).min(stop), stop, *step)?))
         }
         Primitive::Diagonal { offset, dim1, dim2 } => {
             let (s, l) = arg(0)?;
+            if *dim1 >= l.ndim() || *dim2 >= l.ndim() || dim1 == dim2 {
+                return Err(Error::invalid(op, format!("dimensions {dim1} and {dim2} of shape {}", l.shape())));
+            }
             Ok(view(args[0], s, l.diagonal(*offset, *dim1, *dim2)))
         }
         Primitive::Concat { axis } => {
@@ -136,40 +163,45 @@ pub(crate) fn eval<B: Backend>(prim: &Primitive, args: &[&Tensor<B>]) -> Result<
                 be.concat(&list, *axis)
             })?;
             let mut shape = ops[0].1.shape().clone();
-            shape.0[*axis] = ops.iter().map(|(_, l)| l.dims()[*axis]).sum();
-            Ok(fresh(out, shape))
+            shape.0[*axis] = ops
+                .iter()
+                .try_fold(0usize, |acc, (_, l)| acc.checked_add(l.dims()[*axis]))
+                .ok_or_else(|| Error::invalid_shape("cat", &shape, "the total size along the axis overflows usize"))?;
+            fresh(out, shape)
         }
         Primitive::Pad { pads, value } => {
             let (s, l) = arg(0)?;
-            let shape = Shape(l.dims().iter().zip(pads.iter()).map(|(&d, &(a, b))| d + a + b).collect());
-            Ok(fresh(be.pad(&*s.read(op)?, l, pads, *value)?, shape))
+            let shape = crate::ops::padded_shape(l.shape(), pads)?;
+            fresh(be.pad(&*s.read(op)?, l, pads, *value)?, shape)
         }
         Primitive::Flip { axes } => {
             let (s, l) = arg(0)?;
-            Ok(fresh(be.flip(&*s.read(op)?, l, axes)?, l.shape().clone()))
+            fresh(be.flip(&*s.read(op)?, l, axes)?, l.shape().clone())
         }
         Primitive::Gather { axis } => {
             let ((s, l), (si, li)) = (arg(0)?, arg(1)?);
             let out = with_reads(&[s, si], op, |r| be.gather(r[0], l, *axis, r[1], li))?;
-            Ok(fresh(out, li.shape().clone()))
+            fresh(out, li.shape().clone())
         }
         Primitive::ScatterAdd { axis } => {
             let ((sb, lb), (si, li), (ss, ls)) = (arg(0)?, arg(1)?, arg(2)?);
             let out = with_reads(&[sb, si, ss], op, |r| be.scatter_add(r[0], lb, *axis, r[1], li, r[2], ls))?;
-            Ok(fresh(out, lb.shape().clone()))
+            fresh(out, lb.shape().clone())
         }
         Primitive::Im2col(g) => {
             let (s, l) = arg(0)?;
             let d = l.dims();
-            let shape = Shape::from([d[0], d[1] * g.kernel.0 * g.kernel.1, g.out_h() * g.out_w()]);
-            Ok(fresh(be.im2col(&*s.read(op)?, l, g)?, shape))
+            g.check(op, l.shape())?;
+            let shape = Shape::from([d[0], mul(op, mul(op, d[1], g.kernel.0)?, g.kernel.1)?, g.out_h() * g.out_w()]);
+            fresh(be.im2col(&*s.read(op)?, l, g)?, shape)
         }
         Primitive::Col2im(g) => {
             let (s, l) = arg(0)?;
             let d = l.dims();
-            let kk = (g.kernel.0 * g.kernel.1).max(1);
+            g.check(op, l.shape())?;
+            let kk = mul(op, g.kernel.0, g.kernel.1)?.max(1);
             let shape = Shape::from([d[0], d[1] / kk, g.h, g.w]);
-            Ok(fresh(be.col2im(&*s.read(op)?, l, g)?, shape))
+            fresh(be.col2im(&*s.read(op)?, l, g)?, shape)
         }
         Primitive::StopGradient => {
             // A new handle on the same storage and layout (torch's detach).

@@ -6,8 +6,14 @@
 //! offset. No element is copied. vmap moves batch dimensions on every
 //! operation, which is free only because of this.
 
+use crate::{Error, Result};
 use smallvec::SmallVec;
 use std::fmt;
+
+/// The largest number of elements, and the largest size of one dimension, of
+/// a tensor (as torch, whose sizes are `int64_t`; a `Vec` holds at most
+/// `isize::MAX` bytes).
+pub const MAX_NUMEL: usize = isize::MAX as usize;
 
 /// Inline capacity of shapes and strides: tensors of up to six dimensions
 /// never allocate for their metadata.
@@ -38,8 +44,58 @@ impl Shape {
     }
 
     /// Number of elements (1 for a scalar).
+    ///
+    /// # Panics
+    ///
+    /// When the product of the sizes overflows `usize` (use
+    /// [`try_numel`](Self::try_numel) to get an error). Shapes of tensors
+    /// never do: every operation creating one checks it.
     pub fn numel(&self) -> usize {
-        self.0.iter().product()
+        self.try_numel().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Number of elements, computed with checked arithmetic.
+    ///
+    /// # Errors
+    ///
+    /// When the product of the sizes overflows `usize`.
+    pub fn try_numel(&self) -> Result<usize> {
+        self.0.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).ok_or_else(|| {
+            Error::invalid_shape(
+                "numel",
+                self,
+                "the number of elements (the product of the sizes) overflows usize; use smaller sizes",
+            )
+        })
+    }
+
+    /// Check that this shape can describe a tensor: every size and the number
+    /// of elements are at most [`MAX_NUMEL`] (torch's `int64_t` limit).
+    /// Returns the number of elements.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidShape`] naming `op` when a size or the number of
+    /// elements is too large.
+    pub fn check(&self, op: &str) -> Result<usize> {
+        if let Some(d) = self.0.iter().find(|&&d| d > MAX_NUMEL) {
+            return Err(Error::invalid_shape(
+                op,
+                self,
+                format!("size {d} is larger than the maximum size of a dimension ({MAX_NUMEL})"),
+            ));
+        }
+        match self.0.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)) {
+            Some(n) if n <= MAX_NUMEL => Ok(n),
+            _ => Err(Error::invalid_shape(
+                op,
+                self,
+                format!(
+                    "the number of elements (the product of the sizes) overflows: a tensor holds at most \
+                     {MAX_NUMEL} elements; use smaller sizes"
+                ),
+            )),
+        }
     }
 
     /// The sizes as a slice.
@@ -47,13 +103,15 @@ impl Shape {
         &self.0
     }
 
-    /// Row-major (C-contiguous) strides for this shape.
+    /// Row-major (C-contiguous) strides for this shape. The strides of a
+    /// shape without elements may saturate at `usize::MAX` (they address
+    /// nothing).
     pub fn contiguous_strides(&self) -> DimVec<usize> {
         let mut strides: DimVec<usize> = SmallVec::from_elem(0, self.0.len());
         let mut acc = 1usize;
         for i in (0..self.0.len()).rev() {
             strides[i] = acc;
-            acc *= self.0[i];
+            acc = acc.saturating_mul(self.0[i]);
         }
         strides
     }
@@ -146,6 +204,19 @@ impl fmt::Debug for Shape {
 /// the first element.
 ///
 /// See NOTE: [views are metadata].
+///
+/// NOTE: [layout invariant] Every `Layout` satisfies, by construction:
+/// - the shape has at most [`MAX_NUMEL`] elements, and each size is at most
+///   [`MAX_NUMEL`] (checked products, as [`Shape::check`]);
+/// - if it has elements, the largest storage index it addresses,
+///   `offset + sum((size - 1) * stride)`, is computed without overflow, and
+///   [`storage_span`](Layout::storage_span) (that index plus one) is at most
+///   `isize::MAX`.
+///
+/// So `storage_span` never wraps, comparing it with a storage's length
+/// bounds every element, and every stride of a dimension of size > 1 and
+/// every element offset fits in `isize`. Constructors check this and return
+/// an error (`try_` forms) or panic with the error's message.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct Layout {
     shape: Shape,
@@ -153,23 +224,82 @@ pub struct Layout {
     offset: usize,
 }
 
+/// The span `offset + sum((d - 1) * s) + 1` of a layout with elements, or
+/// `None` when it overflows or exceeds `isize::MAX`.
+fn checked_span(dims: &[usize], strides: &[usize], offset: usize) -> Option<usize> {
+    let mut last = offset;
+    for (&d, &s) in dims.iter().zip(strides) {
+        last = last.checked_add(d.checked_sub(1)?.checked_mul(s)?)?;
+    }
+    last.checked_add(1).filter(|&n| n <= isize::MAX as usize)
+}
+
 impl Layout {
+    /// Check the NOTE: [layout invariant] for a layout's parts.
+    fn validated(op: &str, shape: Shape, strides: DimVec<usize>, offset: usize) -> Result<Layout> {
+        if shape.ndim() != strides.len() {
+            return Err(Error::invalid_shape(
+                op,
+                &shape,
+                format!("got {} strides for a shape of {} dimensions", strides.len(), shape.ndim()),
+            ));
+        }
+        let numel = shape.check(op)?;
+        if numel > 0 && checked_span(&shape, &strides, offset).is_none() {
+            return Err(Error::invalid_shape(
+                op,
+                &shape,
+                format!(
+                    "strides {strides:?} and offset {offset} address elements beyond isize::MAX \
+                     (the storage index computation overflows)"
+                ),
+            ));
+        }
+        Ok(Layout { shape, strides, offset })
+    }
+
     /// A row-major contiguous layout of `shape` at offset 0.
-    pub fn contiguous(shape: impl Into<Shape>) -> Layout {
+    ///
+    /// # Errors
+    ///
+    /// When `shape` has too many elements for a storage (more than
+    /// `isize::MAX`, or its product overflows).
+    pub fn try_contiguous(shape: impl Into<Shape>) -> Result<Layout> {
         let shape = shape.into();
         let strides = shape.contiguous_strides();
-        Layout { shape, strides, offset: 0 }
+        Layout::validated("Layout::contiguous", shape, strides, 0)
+    }
+
+    /// A row-major contiguous layout of `shape` at offset 0.
+    ///
+    /// # Panics
+    ///
+    /// As [`try_contiguous`](Self::try_contiguous) errs.
+    pub fn contiguous(shape: impl Into<Shape>) -> Layout {
+        Layout::try_contiguous(shape).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A layout from its parts, checked (see NOTE: [layout invariant]).
+    ///
+    /// Whether the layout fits a particular storage is a separate check:
+    /// `layout.storage_span() <= storage length`.
+    ///
+    /// # Errors
+    ///
+    /// When `strides` and `shape` differ in length, the shape has too many
+    /// elements, or the storage index computation overflows.
+    pub fn try_new(shape: impl Into<Shape>, strides: &[usize], offset: usize) -> Result<Layout> {
+        Layout::validated("Layout::new", shape.into(), SmallVec::from_slice(strides), offset)
     }
 
     /// A layout from its parts.
     ///
     /// # Panics
     ///
-    /// Panics if `strides` and `shape` differ in length.
+    /// As [`try_new`](Self::try_new) errs (ranks differ, too many elements,
+    /// or the storage index computation overflows), with its message.
     pub fn new(shape: impl Into<Shape>, strides: &[usize], offset: usize) -> Layout {
-        let shape = shape.into();
-        assert_eq!(shape.ndim(), strides.len(), "Layout::new: shape and strides differ in rank");
-        Layout { shape, strides: SmallVec::from_slice(strides), offset }
+        Layout::try_new(shape, strides, offset).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// The shape.
@@ -210,26 +340,39 @@ impl Layout {
             if d != 1 && self.strides[i] != expected {
                 return false;
             }
-            expected *= d;
+            expected = expected.saturating_mul(d);
         }
         true
     }
 
     /// The contiguous slice `offset..offset+numel` if the layout is contiguous.
     pub fn contiguous_range(&self) -> Option<std::ops::Range<usize>> {
-        if self.is_contiguous() { Some(self.offset..self.offset + self.numel()) } else { None }
+        // A contiguous layout with elements spans exactly offset + numel (no overflow: NOTE: [layout invariant]).
+        if self.is_contiguous() { Some(self.offset..self.offset.saturating_add(self.numel())) } else { None }
     }
 
     /// The largest storage index this layout touches plus one (0 if empty).
+    /// Never overflows (NOTE: [layout invariant]) and is at most `isize::MAX`.
     pub fn storage_span(&self) -> usize {
         if self.numel() == 0 {
             return 0;
         }
-        self.offset + self.shape.0.iter().zip(&self.strides).map(|(&d, &s)| (d - 1) * s).sum::<usize>() + 1
+        checked_span(&self.shape, &self.strides, self.offset)
+            .unwrap_or_else(|| unreachable!("Layout invariant broken: span of {self:?} overflows"))
     }
 
     /// Storage index of the element at multi-index `idx`.
+    ///
+    /// # Panics
+    ///
+    /// When `idx` does not have one in-range index per dimension.
     pub fn index_of(&self, idx: &[usize]) -> usize {
+        assert!(
+            idx.len() == self.ndim() && idx.iter().zip(self.dims()).all(|(&i, &d)| i < d),
+            "Layout::index_of: index {idx:?} is out of range for shape {}",
+            self.shape
+        );
+        // In range, so each term is at most (d - 1) * s and the sum is below the span.
         self.offset + idx.iter().zip(&self.strides).map(|(&i, &s)| i * s).sum::<usize>()
     }
 
@@ -239,7 +382,15 @@ impl Layout {
     }
 
     /// Reorder dimensions: output dimension `i` is input dimension `perm[i]`.
+    ///
+    /// # Panics
+    ///
+    /// When `perm` is not a permutation of `0..ndim`.
     pub fn permute(&self, perm: &[usize]) -> Layout {
+        let mut seen: DimVec<bool> = SmallVec::from_elem(false, self.ndim());
+        let is_perm = perm.len() == self.ndim()
+            && perm.iter().all(|&p| p < self.ndim() && !std::mem::replace(&mut seen[p], true));
+        assert!(is_perm, "Layout::permute: {perm:?} is not a permutation of the {} dimensions", self.ndim());
         Layout {
             shape: Shape(perm.iter().map(|&p| self.shape.0[p]).collect()),
             strides: perm.iter().map(|&p| self.strides[p]).collect(),
@@ -247,40 +398,102 @@ impl Layout {
         }
     }
 
-    /// Broadcast to `shape` (already checked compatible): new leading
-    /// dimensions and size-1 dimensions get stride 0.
-    pub fn broadcast_to(&self, shape: &Shape) -> Layout {
+    /// Broadcast to `shape`: new leading dimensions and size-1 dimensions
+    /// get stride 0.
+    ///
+    /// # Errors
+    ///
+    /// When `shape` is not a broadcast of this layout's shape, or has too
+    /// many elements (its product overflows).
+    pub fn try_broadcast_to(&self, shape: &Shape) -> Result<Layout> {
         let n = shape.ndim();
+        let fits =
+            n >= self.ndim() && self.dims().iter().rev().zip(shape.iter().rev()).all(|(&a, &b)| a == b || a == 1);
+        if !fits {
+            return Err(Error::shape_mismatch(
+                "broadcast_to",
+                &self.shape,
+                shape,
+                "are not compatible: the input's sizes must equal the target's or be 1, from the trailing dimension",
+            ));
+        }
         let lead = n - self.ndim();
         let mut strides: DimVec<usize> = SmallVec::from_elem(0, n);
         for i in lead..n {
             let src = i - lead;
             strides[i] = if self.shape.0[src] == shape.0[i] { self.strides[src] } else { 0 };
         }
-        Layout { shape: shape.clone(), strides, offset: self.offset }
+        Layout::validated("broadcast_to", shape.clone(), strides, self.offset)
+    }
+
+    /// Broadcast to `shape` (see [`try_broadcast_to`](Self::try_broadcast_to)).
+    ///
+    /// # Panics
+    ///
+    /// As `try_broadcast_to` errs.
+    pub fn broadcast_to(&self, shape: &Shape) -> Layout {
+        self.try_broadcast_to(shape).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Elements `start, start+step, ...` (< `stop`) along `axis`; empty when
+    /// `stop <= start`.
+    ///
+    /// # Errors
+    ///
+    /// When `axis` is out of range, `step` is 0 or `stop` is past the end of
+    /// the dimension.
+    pub fn try_slice(&self, axis: usize, start: usize, stop: usize, step: usize) -> Result<Layout> {
+        if axis >= self.ndim() || step == 0 || stop > self.shape.0[axis] {
+            return Err(Error::invalid(
+                "slice",
+                format!(
+                    "cannot slice {start}..{stop} by step {step} along axis {axis} of shape {}: the axis must exist, \
+                     the step be positive and the end at most the size",
+                    self.shape
+                ),
+            ));
+        }
+        let len = if stop > start { (stop - start).div_ceil(step) } else { 0 };
+        let mut l = self.clone();
+        // start < stop <= size, so start * stride <= (size - 1) * stride, within the span.
+        l.offset += if len > 0 { start * self.strides[axis] } else { 0 };
+        l.shape.0[axis] = len;
+        // Exact when len >= 2 ((len - 1) * step < size); otherwise the stride addresses nothing.
+        l.strides[axis] = self.strides[axis].saturating_mul(step);
+        Ok(l)
     }
 
     /// Elements `start, start+step, ...` (< `stop`) along `axis`.
+    ///
+    /// # Panics
+    ///
+    /// As [`try_slice`](Self::try_slice) errs.
     pub fn slice(&self, axis: usize, start: usize, stop: usize, step: usize) -> Layout {
-        let len = if stop > start { (stop - start).div_ceil(step) } else { 0 };
-        let mut l = self.clone();
-        l.offset += if len > 0 { start * self.strides[axis] } else { 0 };
-        l.shape.0[axis] = len;
-        l.strides[axis] *= step;
-        l
+        self.try_slice(axis, start, stop, step).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// The diagonal of dimensions `d1` and `d2` (`d1 != d2`), appended as the
     /// last dimension; `offset > 0` is above the main diagonal.
+    ///
+    /// # Panics
+    ///
+    /// When `d1` or `d2` is out of range, or they are equal.
     pub fn diagonal(&self, offset: isize, d1: usize, d2: usize) -> Layout {
+        assert!(
+            d1 < self.ndim() && d2 < self.ndim() && d1 != d2,
+            "Layout::diagonal: dimensions {d1} and {d2} must be distinct and below {}",
+            self.ndim()
+        );
+        // Sizes are at most isize::MAX (NOTE: [layout invariant]).
         let (n1, n2) = (self.shape.0[d1] as isize, self.shape.0[d2] as isize);
-        let len = if offset >= 0 { n1.min(n2 - offset) } else { (n1 + offset).min(n2) }.max(0) as usize;
+        let len = if offset >= 0 { n1.min(n2.saturating_sub(offset)) } else { n1.saturating_add(offset).min(n2) }.max(0)
+            as usize;
         let mut off = self.offset;
         if len > 0 {
             if offset >= 0 {
                 off += offset as usize * self.strides[d2];
             } else {
-                off += (-offset) as usize * self.strides[d1];
+                off += offset.unsigned_abs() * self.strides[d1];
             }
         }
         let mut shape: DimVec<usize> = SmallVec::new();
@@ -292,14 +505,19 @@ impl Layout {
             }
         }
         shape.push(len);
-        strides.push(self.strides[d1] + self.strides[d2]);
+        // Exact when len >= 2 (the diagonal lies inside the layout); otherwise unused.
+        strides.push(self.strides[d1].saturating_add(self.strides[d2]));
         Layout { shape: Shape(shape), strides, offset: off }
     }
 
     /// A view with a new shape of the same number of elements, if one exists
     /// without copying (as `torch.Tensor.view` decides).
+    ///
+    /// Returns `None` also when `shape` has a different number of elements.
     pub fn reshape(&self, shape: &Shape) -> Option<Layout> {
-        debug_assert_eq!(shape.numel(), self.numel());
+        if shape.try_numel().ok()? != self.numel() {
+            return None;
+        }
         if self.is_contiguous() {
             return Some(Layout { shape: shape.clone(), strides: shape.contiguous_strides(), offset: self.offset });
         }
@@ -317,12 +535,15 @@ impl Layout {
         let mut tensor_numel = 1usize;
         let mut view_numel = 1usize;
         for tensor_d in (0..old_dims.len()).rev() {
+            // Products of sizes of a non-empty layout are at most numel; strides
+            // saturate only for trailing size-1 dimensions, which address nothing.
             tensor_numel *= old_dims[tensor_d];
             if tensor_d == 0
-                || (old_dims[tensor_d - 1] != 1 && old_strides[tensor_d - 1] != tensor_numel * chunk_base_stride)
+                || (old_dims[tensor_d - 1] != 1
+                    && old_strides[tensor_d - 1] != tensor_numel.saturating_mul(chunk_base_stride))
             {
                 while view_d >= 0 && (view_numel < tensor_numel || new_dims[view_d as usize] == 1) {
-                    new_strides[view_d as usize] = view_numel * chunk_base_stride;
+                    new_strides[view_d as usize] = view_numel.saturating_mul(chunk_base_stride);
                     view_numel *= new_dims[view_d as usize];
                     view_d -= 1;
                 }
@@ -375,14 +596,17 @@ impl Iterator for StridedOffsets<'_> {
             let dims = &self.layout.shape.0;
             let strides = &self.layout.strides;
             let mut d = dims.len();
+            // Wrapping steps: a position one past the end of a dimension (or
+            // the saturated stride of a size-1 dimension) may leave usize, but
+            // it is never returned, and the rewind restores the exact offset.
             while d > 0 {
                 d -= 1;
                 self.index[d] += 1;
-                self.next += strides[d];
+                self.next = self.next.wrapping_add(strides[d]);
                 if self.index[d] < dims[d] {
                     break;
                 }
-                self.next -= strides[d] * dims[d];
+                self.next = self.next.wrapping_sub(strides[d].wrapping_mul(dims[d]));
                 self.index[d] = 0;
             }
         }

@@ -58,6 +58,7 @@
 #![deny(missing_docs)]
 
 mod alias;
+pub mod alloc;
 mod backend;
 pub mod custom;
 mod display;

@@ -7,27 +7,32 @@
 //! a hand-written generator: well-tested and seedable). Backends that call
 //! [`sample`] agree with each other bit for bit.
 
-use crate::{DType, Distribution, HostData};
+use crate::{DType, Distribution, HostData, Result, Shape};
 use rand::SeedableRng;
 use rand_distr::Distribution as _;
 
-/// Draw `numel` samples of `dist` as `dtype`, determined by `seed`.
-pub fn sample(dist: Distribution, dtype: DType, numel: usize, seed: u64) -> HostData {
+/// Draw `numel` samples of `dist` as `dtype`, determined by `seed`. Each
+/// sample is drawn in `f64` and converted as [`HostData::from_f64`] does,
+/// straight into the output buffer (no `f64` scratch buffer).
+///
+/// # Errors
+///
+/// [`Error::OutOfMemory`](crate::Error::OutOfMemory) when the output
+/// cannot be allocated.
+pub fn sample(dist: Distribution, dtype: DType, numel: usize, seed: u64) -> Result<HostData> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let values: Vec<f64> = match dist {
+    let shape = Shape::from([numel]);
+    match dist {
         Distribution::Uniform { low, high } => {
             let u = rand_distr::Uniform::new(0.0f64, 1.0).expect("valid range");
-            (0..numel).map(|_| low + (high - low) * u.sample(&mut rng)).collect()
+            HostData::try_from_fn("random", &shape, dtype, numel, |_| low + (high - low) * u.sample(&mut rng))
         }
         Distribution::Normal { mean, std } => {
             let n = rand_distr::StandardNormal;
-            (0..numel)
-                .map(|_| {
-                    let z: f64 = n.sample(&mut rng);
-                    mean + std * z
-                })
-                .collect()
+            HostData::try_from_fn("random", &shape, dtype, numel, |_| {
+                let z: f64 = n.sample(&mut rng);
+                mean + std * z
+            })
         }
-    };
-    HostData::from_f64(&values, dtype)
+    }
 }

@@ -165,10 +165,28 @@ impl<B: Backend> Tensor<B> {
         }
     }
 
-    /// Wrap a fresh backend storage holding `layout`'s elements.
-    pub fn from_backend_storage(storage: B::Storage, layout: Layout) -> Tensor<B> {
-        let dtype = B::default().storage_dtype(&storage);
-        Tensor::from_storage(StorageCell::new(storage), layout, dtype)
+    /// Wrap a backend storage holding `layout`'s elements. The tensor's
+    /// dtype is the storage's ([`Backend::storage_dtype`]), so they agree.
+    ///
+    /// # Errors
+    ///
+    /// When `layout` addresses elements past the end of the storage
+    /// (`layout.storage_span() > storage_len`).
+    pub fn from_backend_storage(storage: B::Storage, layout: Layout) -> Result<Tensor<B>> {
+        let be = B::default();
+        let (len, dtype) = (be.storage_len(&storage), be.storage_dtype(&storage));
+        // The span never overflows (NOTE: [layout invariant]), so this bounds every element.
+        if layout.storage_span() > len {
+            return Err(Error::invalid(
+                "from_backend_storage",
+                format!(
+                    "layout {layout:?} addresses {} elements, but the {} storage holds {len}",
+                    layout.storage_span(),
+                    be.name()
+                ),
+            ));
+        }
+        Ok(Tensor::from_storage(StorageCell::new(storage), layout, dtype))
     }
 
     /// Make a tracer of `level` with logical `shape` and `dtype`, carrying a
@@ -378,18 +396,20 @@ impl<B: Backend> Tensor<B> {
     ///
     /// # Errors
     ///
-    /// When `data.len()` is not the number of elements of `shape`.
+    /// When `data.len()` is not the number of elements of `shape`, or the
+    /// number of elements overflows.
     pub fn try_from_host(data: HostData, shape: impl Into<Shape>) -> Result<Tensor<B>> {
         let shape = shape.into();
-        if data.len() != shape.numel() {
+        let numel = shape.check("from_vec")?;
+        if data.len() != numel {
             return Err(Error::invalid_shape(
                 "from_vec",
                 &shape,
-                format!("got {} elements, but the shape holds {}", data.len(), shape.numel()),
+                format!("got {} elements, but the shape holds {numel}", data.len()),
             ));
         }
         let storage = B::default().from_host(data)?;
-        Ok(Tensor::from_backend_storage(storage, Layout::contiguous(shape)))
+        Tensor::from_backend_storage(storage, Layout::try_contiguous(shape)?)
     }
 
     /// A tensor from a vector in row-major order.

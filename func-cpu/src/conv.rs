@@ -6,7 +6,7 @@
 
 use crate::elem::{Arith, Elem};
 use crate::kernels::err;
-use crate::strided::PAR_MIN;
+use crate::strided::{PAR_MIN, try_filled};
 use func_core::{ConvGeom, Layout, Result};
 use rayon::prelude::*;
 
@@ -31,15 +31,25 @@ fn planes<T: Send>(out: &mut [T], plane: usize, work: usize, f: impl Fn(usize, &
     }
 }
 
-fn check_geom(op: &str, g: &ConvGeom) -> Result<()> {
+/// Check the geometry: positive strides, and sizes (padded input, output
+/// positions, taps) that are computed without overflow.
+fn check_geom(op: &str, g: &ConvGeom, l: &Layout) -> Result<()> {
     if g.stride.0 == 0 || g.stride.1 == 0 {
         return Err(err(op, "stride must be positive"));
     }
-    Ok(())
+    g.check(op, l.shape())
+}
+
+/// `a * b * ...` for buffer sizes, or an error naming `op`.
+fn size(op: &str, factors: &[usize]) -> Result<usize> {
+    factors
+        .iter()
+        .try_fold(1usize, |n, &f| n.checked_mul(f))
+        .ok_or_else(|| err(op, format!("buffer size {factors:?} overflows usize")))
 }
 
 pub(crate) fn im2col<T: Elem>(x: &[T], l: &Layout, g: &ConvGeom) -> Result<Vec<T>> {
-    check_geom("im2col", g)?;
+    check_geom("im2col", g, l)?;
     let &[nb, c, h, w] = l.dims() else {
         return Err(err("im2col", format!("expected [N, C, H, W], got {}", l.shape())));
     };
@@ -49,8 +59,8 @@ pub(crate) fn im2col<T: Elem>(x: &[T], l: &Layout, g: &ConvGeom) -> Result<Vec<T
     let ((kh, kw), (sh, sw), (ph, pw), (dh, dw)) = (g.kernel, g.stride, g.padding, g.dilation);
     let (oh, ow) = (g.out_h(), g.out_w());
     let (s, off) = (l.strides(), l.offset());
-    let plane = kh * kw * oh * ow;
-    let mut out = vec![T::default(); nb * c * plane];
+    let plane = size("im2col", &[kh, kw, oh, ow])?;
+    let mut out = try_filled(size("im2col", &[nb, c, plane])?, T::default())?;
     planes(&mut out, plane, nb * c * plane, |p, o| {
         let base = off + (p / c) * s[0] + (p % c) * s[1];
         for i in 0..kh {
@@ -78,7 +88,7 @@ pub(crate) fn im2col<T: Elem>(x: &[T], l: &Layout, g: &ConvGeom) -> Result<Vec<T
 }
 
 pub(crate) fn col2im<T: Arith>(x: &[T], l: &Layout, g: &ConvGeom) -> Result<Vec<T>> {
-    check_geom("col2im", g)?;
+    check_geom("col2im", g, l)?;
     let ((kh, kw), (sh, sw), (ph, pw), (dh, dw)) = (g.kernel, g.stride, g.padding, g.dilation);
     let (h, w, oh, ow) = (g.h, g.w, g.out_h(), g.out_w());
     let taps = kh * kw;
@@ -90,7 +100,7 @@ pub(crate) fn col2im<T: Arith>(x: &[T], l: &Layout, g: &ConvGeom) -> Result<Vec<
     }
     let c = ckk / taps;
     let (s, off) = (l.strides(), l.offset());
-    let mut out = vec![T::ZERO; nb * c * h * w];
+    let mut out = try_filled(size("col2im", &[nb, c, h, w])?, T::ZERO)?;
     planes(&mut out, h * w, l.numel(), |p, o| {
         let base = off + (p / c) * s[0] + (p % c) * taps * s[1];
         for i in 0..kh {

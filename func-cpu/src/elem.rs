@@ -134,7 +134,7 @@ macro_rules! storage_fns {
 macro_rules! numeric_fns {
     () => {
         fn binary(op: BinaryOp, a: &[Self], la: &Layout, b: &[Self], lb: &Layout) -> Result<Vec<Self>> {
-            Ok(binary_arith(op, a, la, b, lb))
+            binary_arith(op, a, la, b, lb)
         }
         fn reduce(op: ReduceOp, v: &[Self], l: &Layout, axes: &[usize]) -> Result<Vec<Self>> {
             kernels::reduce_arith(op, v, l, axes)
@@ -175,7 +175,7 @@ macro_rules! float_elem {
             storage_fns!($V);
             numeric_fns!();
             fn unary(op: UnaryOp, v: &[Self], l: &Layout) -> Result<Vec<Self>> {
-                Ok(unary_real(op, v, l))
+                unary_real(op, v, l)
             }
             fn matmul(a: &[Self], la: &Layout, b: &[Self], lb: &Layout) -> Result<Vec<Self>> {
                 matmul::matmul(a, la, b, lb)
@@ -264,7 +264,7 @@ impl Elem for i64 {
         if !op.supports_int() {
             return Err(unsupported(op.name(), DType::I64));
         }
-        Ok(crate::strided::map1(v, l, move |x: i64| op.apply_i64(x)))
+        crate::strided::map1(v, l, move |x: i64| op.apply_i64(x))
     }
 }
 
@@ -326,8 +326,8 @@ impl Elem for bool {
     /// Logical or (`Add`, `Maximum`) and and (`Mul`, `Minimum`).
     fn binary(op: BinaryOp, a: &[Self], la: &Layout, b: &[Self], lb: &Layout) -> Result<Vec<Self>> {
         match op {
-            BinaryOp::Add | BinaryOp::Maximum => Ok(map2(a, la, b, lb, |x, y| x | y)),
-            BinaryOp::Mul | BinaryOp::Minimum => Ok(map2(a, la, b, lb, |x, y| x & y)),
+            BinaryOp::Add | BinaryOp::Maximum => map2(a, la, b, lb, |x, y| x | y),
+            BinaryOp::Mul | BinaryOp::Minimum => map2(a, la, b, lb, |x, y| x & y),
             _ => Err(unsupported(op.name(), DType::Bool)),
         }
     }

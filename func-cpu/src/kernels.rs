@@ -3,12 +3,11 @@
 
 use crate::elem::{Arith, Elem, Real};
 use crate::strided::{
-    CHUNK, PAR_MIN, Plan, build, copy, copy_into, dense, fold, fold_slice, istrides, map1, map1_into, map1_raw, map2,
-    map3,
+    CHUNK, Out, PAR_MIN, Plan, Slot, build, copy, copy_into, dense, fold, fold_slice, istrides, map1, map1_into,
+    map1_raw, map2, map3, try_alloc, try_filled,
 };
 use func_core::{ArgReduceOp, BinaryOp, CmpOp, DimVec, Error, Layout, ReduceOp, Result, Shape, UnaryOp};
 use rayon::prelude::*;
-use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 pub(crate) fn err(op: &str, why: impl Into<String>) -> Error {
@@ -22,7 +21,7 @@ fn check_axis(op: &str, axis: usize, l: &Layout) -> Result<()> {
 /// Float unary ops: the cheap and the most common ones as explicit closures
 /// (the same expressions as the reference definitions), the rest through the
 /// reference definition itself.
-pub(crate) fn unary_real<T: Real>(op: UnaryOp, v: &[T], l: &Layout) -> Vec<T> {
+pub(crate) fn unary_real<T: Real>(op: UnaryOp, v: &[T], l: &Layout) -> Result<Vec<T>> {
     match op {
         UnaryOp::Neg => map1(v, l, |x: T| -x),
         UnaryOp::Abs => map1(v, l, |x: T| x.abs()),
@@ -45,7 +44,7 @@ pub(crate) fn unary_real<T: Real>(op: UnaryOp, v: &[T], l: &Layout) -> Vec<T> {
 }
 
 /// Numeric binary ops, one monomorphized kernel per op.
-pub(crate) fn binary_arith<T: Arith>(op: BinaryOp, a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Vec<T> {
+pub(crate) fn binary_arith<T: Arith>(op: BinaryOp, a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Result<Vec<T>> {
     match op {
         BinaryOp::Add => map2(a, la, b, lb, T::plus),
         BinaryOp::Sub => map2(a, la, b, lb, T::minus),
@@ -58,7 +57,7 @@ pub(crate) fn binary_arith<T: Arith>(op: BinaryOp, a: &[T], la: &Layout, b: &[T]
 }
 
 /// Elementwise comparison, one kernel per op.
-pub(crate) fn compare<T: Elem>(op: CmpOp, a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Vec<bool> {
+pub(crate) fn compare<T: Elem>(op: CmpOp, a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Result<Vec<bool>> {
     match op {
         CmpOp::Eq => map2(a, la, b, lb, |x, y| x == y),
         CmpOp::Ne => map2(a, la, b, lb, |x, y| x != y),
@@ -70,12 +69,12 @@ pub(crate) fn compare<T: Elem>(op: CmpOp, a: &[T], la: &Layout, b: &[T], lb: &La
 }
 
 /// `c ? a : b` elementwise.
-pub(crate) fn select<T: Elem>(c: &[bool], lc: &Layout, a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Vec<T> {
+pub(crate) fn select<T: Elem>(c: &[bool], lc: &Layout, a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Result<Vec<T>> {
     map3((c, lc), (a, la), (b, lb), |c, x, y| if c { x } else { y })
 }
 
 /// Convert to another element type (via f64, as `HostData::from_f64`).
-pub(crate) fn cast<T: Elem, U: Elem>(v: &[T], l: &Layout) -> Vec<U> {
+pub(crate) fn cast<T: Elem, U: Elem>(v: &[T], l: &Layout) -> Result<Vec<U>> {
     map1(v, l, |x: T| U::from_f64(x.to_f64()))
 }
 
@@ -136,7 +135,7 @@ pub(crate) fn reduce<T: Copy + Sync, A: Copy + Send + Sync>(
     let kp = Plan::new(&kd, [&ks], [l.offset() as isize]);
     let rp = Plan::new(&rd, [&rs], [0]);
     let (out_n, red_n) = (kp.numel, rp.numel);
-    let mut out = vec![id; out_n];
+    let mut out = try_filled(out_n, id)?;
     if out_n > 0 && red_n > 0 {
         let (ksi, rsi) = (kp.istr[0], rp.istr[0]);
         let cols = ksi == 1 && rsi != 1 && (kp.inner >= 4 || rsi == kp.inner as isize);
@@ -195,17 +194,20 @@ pub(crate) fn reduce<T: Copy + Sync, A: Copy + Send + Sync>(
             kp.drive(&mut out, red_n, if cols { 64 } else { 1 }, |o, [ko]| acc(o, ko, 0, red_n));
         }
     }
-    Ok(out.into_iter().map(finish).collect())
+    let mut res = try_alloc(out_n)?;
+    res.extend(out.into_iter().map(finish));
+    Ok(res)
 }
 
 /// Index of the first extreme along `axis` (a NaN is the extreme).
 pub(crate) fn arg_reduce<T: Elem>(op: ArgReduceOp, v: &[T], l: &Layout, axis: usize) -> Result<Vec<i64>> {
     check_axis(op.name(), axis, l)?;
-    let (n, sa) = (l.dims()[axis], l.strides()[axis] as isize);
+    let st = istrides(l);
+    let (n, sa) = (l.dims()[axis], st[axis]);
     let mut dims: DimVec<usize> = l.dims().into();
     dims[axis] = 1;
-    let p = Plan::new(&dims, [&istrides(l)], [l.offset() as isize]);
-    let mut out = vec![0i64; p.numel];
+    let p = Plan::new(&dims, [&st], [l.offset() as isize]);
+    let mut out = try_filled(p.numel, 0i64)?;
     if p.numel > 0 && n == 0 {
         return Err(err(op.name(), "cannot reduce over an empty axis"));
     }
@@ -237,7 +239,7 @@ pub(crate) fn arg_reduce<T: Elem>(op: ArgReduceOp, v: &[T], l: &Layout, axis: us
 /// `T::Acc` (f64 for f32, as the reference backend) and rounding each output.
 pub(crate) fn cumsum<T: Arith>(v: &[T], l: &Layout, axis: usize) -> Result<Vec<T>> {
     check_axis("cumsum", axis, l)?;
-    let mut out = copy(v, l);
+    let mut out = copy(v, l)?;
     let (len, inner) = (l.dims()[axis], l.dims()[axis + 1..].iter().product::<usize>());
     let block = len * inner;
     if out.is_empty() {
@@ -275,7 +277,7 @@ pub(crate) fn write<T: Elem>(dst: &mut [T], dl: &Layout, src: &[T], sl: &Layout)
         return Err(err("write_strided", "the destination layout overlaps itself (stride 0)"));
     }
     match dense(dl) {
-        Some(r) => map1_into(&mut dst[r], src, sl, |x| x),
+        Some(r) => map1_into::<T, T>(&mut dst[r], src, sl, |x| x),
         None => copy_into(dst, dl, src, sl),
     }
     Ok(())
@@ -294,10 +296,11 @@ pub(crate) fn concat<T: Elem>(parts: &[(&[T], &Layout)], axis: usize) -> Result<
         if !same {
             return Err(Error::shape_mismatch("concat", first.shape(), l.shape(), "must agree except along the axis"));
         }
-        dims[axis] += l.dims()[axis];
+        dims[axis] =
+            dims[axis].checked_add(l.dims()[axis]).ok_or_else(|| err("concat", "the joined size overflows usize"))?;
     }
-    let ol = Layout::contiguous(Shape(dims));
-    let mut out = vec![T::default(); ol.numel()];
+    let ol = Layout::try_contiguous(Shape(dims))?;
+    let mut out = try_filled(ol.numel(), T::default())?;
     let mut at = 0;
     for (v, l) in parts {
         copy_into(&mut out, &Layout::new(l.dims(), ol.strides(), at * ol.strides()[axis]), v, l);
@@ -310,8 +313,10 @@ pub(crate) fn pad<T: Elem>(v: &[T], l: &Layout, pads: &[(usize, usize)], value: 
     if pads.len() != l.ndim() {
         return Err(err("pad", format!("{} pads for shape {}", pads.len(), l.shape())));
     }
-    let ol = Layout::contiguous(Shape(l.dims().iter().zip(pads).map(|(&d, &(a, b))| d + a + b).collect()));
-    let mut out = vec![T::from_f64(value); ol.numel()];
+    let dims = l.dims().iter().zip(pads).map(|(&d, &(a, b))| d.checked_add(a)?.checked_add(b)).collect::<Option<_>>();
+    let dims = dims.ok_or_else(|| err("pad", format!("padding {pads:?} of shape {} overflows usize", l.shape())))?;
+    let ol = Layout::try_contiguous(Shape(dims))?;
+    let mut out = try_filled(ol.numel(), T::from_f64(value))?;
     let off = pads.iter().zip(ol.strides()).map(|(&(a, _), &s)| a * s).sum();
     copy_into(&mut out, &Layout::new(l.dims(), ol.strides(), off), v, l);
     Ok(out)
@@ -330,7 +335,7 @@ pub(crate) fn flip<T: Elem>(v: &[T], l: &Layout, axes: &[usize]) -> Result<Vec<T
         }
     }
     // SAFETY: `map1_raw` writes every output element.
-    Ok(unsafe { build(l.numel(), |o| map1_raw(o, v, l.dims(), &st, base, |x| x)) })
+    unsafe { build(l.numel(), |o| map1_raw(o, v, l.dims(), &st, base, |x| x)) }
 }
 
 /// Check the index layout against the data layout for gather/scatter: same
@@ -352,27 +357,27 @@ fn bad_index(op: &str, n: usize) -> Error {
 
 pub(crate) fn gather<T: Elem>(v: &[T], l: &Layout, axis: usize, idx: &[i64], il: &Layout) -> Result<Vec<T>> {
     check_index("gather", l, axis, il)?;
-    let (n, sax) = (l.dims()[axis], l.strides()[axis] as isize);
     let mut sv = istrides(l);
+    let (n, sax) = (l.dims()[axis], sv[axis]);
     sv[axis] = 0;
     let p = Plan::new(il.dims(), [&istrides(il), &sv], [il.offset() as isize, l.offset() as isize]);
     let [si, ss] = p.istr;
     let bad = AtomicBool::new(false);
-    let fill = |out: &mut [MaybeUninit<T>]| {
+    let fill = |out: &mut [Out<T>]| {
         p.drive(out, 1, 1, |o, [oi, os]| {
             for (j, y) in o.iter_mut().enumerate() {
                 let (j, i) = (j as isize, idx[(oi + j as isize * si) as usize]);
                 if (0..n as i64).contains(&i) {
-                    y.write(v[(os + j * ss + i as isize * sax) as usize]);
+                    y.put(v[(os + j * ss + i as isize * sax) as usize]);
                 } else {
-                    y.write(T::default());
+                    y.put(T::default());
                     bad.store(true, Ordering::Relaxed);
                 }
             }
         })
     };
     // SAFETY: the plan's drive visits, and the loop writes, every output element.
-    let out = unsafe { build(p.numel, fill) };
+    let out = unsafe { build(p.numel, fill)? };
     if bad.load(Ordering::Relaxed) { Err(bad_index("gather", n)) } else { Ok(out) }
 }
 
@@ -387,7 +392,7 @@ pub(crate) fn scatter_add<T: Arith>(
 ) -> Result<Vec<T>> {
     check_index("scatter_add", bl, axis, il)?;
     check_same_shape("scatter_add", il, sl)?;
-    let mut out = copy(base, bl);
+    let mut out = copy(base, bl)?;
     let n = bl.dims()[axis];
     let mut so: DimVec<isize> = bl.shape().contiguous_strides().iter().map(|&s| s as isize).collect();
     let sax = std::mem::replace(&mut so[axis], 0);

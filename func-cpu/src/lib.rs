@@ -150,6 +150,12 @@ fn elem_dtype<T: Elem>(_: &[T]) -> DType {
 }
 
 /// Check that every element of `l` lies inside `s`.
+///
+/// This is the check the kernels' `unsafe` blocks (the gemm in
+/// `matmul`) and their unchecked offset arithmetic rely on: the span of a
+/// layout never overflows (NOTE: [layout invariant] in func-core), so
+/// `span <= len` bounds every element the layout addresses, and every
+/// offset fits in `isize` (`len <= isize::MAX` for a `Vec`).
 fn check(op: &str, s: &CpuStorage, l: &Layout) -> Result<()> {
     if l.storage_span() <= s.len() {
         Ok(())
@@ -203,11 +209,11 @@ impl Backend for Cpu {
 
     fn to_host(&self, s: &CpuStorage, l: &Layout) -> Result<HostData> {
         check("to_host", s, l)?;
-        Ok(each!(s, |v| Elem::host(strided::copy(v, l))))
+        each!(s, |v| strided::copy(v, l).map(Elem::host))
     }
 
     fn full(&self, value: f64, dtype: DType, numel: usize) -> Result<CpuStorage> {
-        Ok(with_dtype!(dtype, T => T::wrap(vec![T::from_f64(value); numel])))
+        with_dtype!(dtype, T => strided::try_filled(numel, T::from_f64(value)).map(T::wrap))
     }
 
     fn unary(&self, op: UnaryOp, s: &CpuStorage, l: &Layout) -> Result<CpuStorage> {
@@ -226,7 +232,7 @@ impl Backend for Cpu {
         check(op.name(), a, la)?;
         check(op.name(), b, lb)?;
         same_shape(op.name(), la, lb)?;
-        pair!(op.name(), a, b, |x, y| Ok(CpuStorage::Bool(kernels::compare(op, x, la, y, lb))))
+        pair!(op.name(), a, b, |x, y| kernels::compare(op, x, la, y, lb).map(CpuStorage::Bool))
     }
 
     fn select(
@@ -246,7 +252,7 @@ impl Backend for Cpu {
         let CpuStorage::Bool(c) = cond else {
             return Err(err("select", format!("condition must be bool, got {}", cond.dtype())));
         };
-        pair!("select", a, b, |x, y| Ok(Elem::wrap(kernels::select(c, lc, x, la, y, lb))))
+        pair!("select", a, b, |x, y| kernels::select(c, lc, x, la, y, lb).map(Elem::wrap))
     }
 
     fn reduce(&self, op: ReduceOp, s: &CpuStorage, l: &Layout, axes: &[usize]) -> Result<CpuStorage> {
@@ -275,12 +281,12 @@ impl Backend for Cpu {
         if s.dtype() == dtype {
             return self.copy_strided(s, l);
         }
-        Ok(each!(s, |v| with_dtype!(dtype, T => T::wrap(kernels::cast(v, l)))))
+        each!(s, |v| with_dtype!(dtype, T => kernels::cast(v, l).map(T::wrap)))
     }
 
     fn copy_strided(&self, s: &CpuStorage, l: &Layout) -> Result<CpuStorage> {
         check("copy_strided", s, l)?;
-        Ok(each!(s, |v| Elem::wrap(strided::copy(v, l))))
+        each!(s, |v| strided::copy(v, l).map(Elem::wrap))
     }
 
     fn write_strided(&self, dst: &mut CpuStorage, dl: &Layout, src: &CpuStorage, sl: &Layout) -> Result<()> {
@@ -348,6 +354,6 @@ impl Backend for Cpu {
     }
 
     fn random(&self, dist: Distribution, dtype: DType, numel: usize, seed: u64) -> Result<CpuStorage> {
-        self.from_host(func_core::random::sample(dist, dtype, numel, seed))
+        self.from_host(func_core::random::sample(dist, dtype, numel, seed)?)
     }
 }

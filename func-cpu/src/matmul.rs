@@ -3,7 +3,7 @@
 //! strided views are never copied.
 
 use crate::elem::Real;
-use crate::strided::{Plan, istrides};
+use crate::strided::{Plan, istrides, try_alloc, try_filled};
 use func_core::{Error, Layout, Result};
 use rayon::prelude::*;
 
@@ -35,6 +35,10 @@ fn small<T: Real>((a, oa, rsa, csa): Mat<'_, T>, (b, ob, rsb, csb): Mat<'_, T>, 
     }
 }
 
+fn err_size(la: &Layout, lb: &Layout) -> Error {
+    Error::shape_mismatch("matmul", la.shape(), lb.shape(), "give a product whose number of elements overflows usize")
+}
+
 pub(crate) fn matmul<T: Real>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Result<Vec<T>> {
     let nd = la.ndim();
     if nd < 2 || lb.ndim() != nd || la.dims()[..nd - 2] != lb.dims()[..nd - 2] || la.dims()[nd - 1] != lb.dims()[nd - 2]
@@ -43,21 +47,31 @@ pub(crate) fn matmul<T: Real>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Res
     }
     let (m, k, n) = (la.dims()[nd - 2], la.dims()[nd - 1], lb.dims()[nd - 1]);
     let bdims = &la.dims()[..nd - 2];
-    let batch: usize = bdims.iter().product();
-    let mut out = vec![T::ZERO; batch * m * n];
-    if out.is_empty() || k == 0 {
+    // Sizes with checked products (an empty operand may have a batch whose product overflows).
+    let batch = bdims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
+    let len = match batch.and_then(|b| b.checked_mul(m)?.checked_mul(n)) {
+        Some(len) => len,
+        None if m == 0 || n == 0 => 0,
+        None => return Err(err_size(la, lb)),
+    };
+    let mut out = try_filled(len, T::ZERO)?;
+    let Some(batch) = batch.filter(|_| len > 0 && k > 0) else {
         return Ok(out);
-    }
+    };
     let (sa, sb) = (istrides(la), istrides(lb));
     let (rsa, csa, rsb, csb) = (sa[nd - 2], sa[nd - 1], sb[nd - 2], sb[nd - 1]);
     let product = |rows: usize, oa: isize, ob: isize, rs: isize, c: &mut [T]| {
-        if rows * k * n <= SMALL {
+        if rows.saturating_mul(k).saturating_mul(n) <= SMALL {
             small((a, oa, rs, csa), (b, ob, rsb, csb), k, n, c);
         } else {
-            // SAFETY: the layouts were checked to lie within their storages,
-            // so every element addressed from these offsets with these
-            // strides is in bounds; `c` is a distinct, exclusively borrowed,
-            // contiguous buffer of `rows * n` elements.
+            // SAFETY: `Cpu::matmul` checked `storage_span() <= len` for both
+            // layouts (`check` in lib.rs), and a layout's span is computed
+            // without overflow (func-core's NOTE: [layout invariant]), so every
+            // element addressed from these offsets with these strides (exact
+            // conversions: `istrides`) is in bounds of `a` and `b`; the rows
+            // folded into `rows` step by one stride `rs` (a one-dimensional
+            // plan of the layout's own elements); `c` is a distinct,
+            // exclusively borrowed, contiguous buffer of `rows * n` elements.
             unsafe {
                 let (pa, pb) = (a.as_ptr().offset(oa), b.as_ptr().offset(ob));
                 T::gemm((rows, k, n), pa, rs, csa, pb, rsb, csb, c.as_mut_ptr(), n as isize);
@@ -74,12 +88,15 @@ pub(crate) fn matmul<T: Real>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Res
         }
     }
     let p = Plan::new(bdims, [&sa[..nd - 2], &sb[..nd - 2]], [la.offset() as isize, lb.offset() as isize]);
-    let mut offs = Vec::with_capacity(batch);
+    let mut offs = try_alloc(batch)?;
     p.walk(0, batch, |_, len, [oa, ob]| {
         offs.extend((0..len as isize).map(|j| (oa + j * p.istr[0], ob + j * p.istr[1])));
     });
-    let flops = m * n * k;
-    if batch > 1 && m * k + k * n < GEMM_THREADS && flops.saturating_mul(batch) >= PAR_FLOPS {
+    let flops = m.saturating_mul(n).saturating_mul(k);
+    if batch > 1
+        && m.saturating_mul(k).saturating_add(k.saturating_mul(n)) < GEMM_THREADS
+        && flops.saturating_mul(batch) >= PAR_FLOPS
+    {
         out.par_chunks_mut(m * n).zip(&offs).for_each(|(c, &(oa, ob))| product(m, oa, ob, rsa, c));
     } else {
         out.chunks_mut(m * n).zip(&offs).for_each(|(c, &(oa, ob))| product(m, oa, ob, rsa, c));

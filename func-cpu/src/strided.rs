@@ -8,7 +8,7 @@
 //! strides (1 = slice, 0 = broadcast scalar, other = gather), so contiguous
 //! and scalar-broadcast operands get tight loops the compiler vectorizes.
 
-use func_core::{DimVec, Layout};
+use func_core::{DimVec, Layout, Result, Shape};
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
@@ -24,8 +24,30 @@ pub(crate) fn dense(l: &Layout) -> Option<std::ops::Range<usize>> {
 }
 
 /// The strides of `l` as signed integers (negative strides express flips).
+///
+/// Every conversion is exact: a layout with elements addresses at most
+/// `isize::MAX` storage positions (NOTE: [layout invariant] in func-core), so
+/// `(size - 1) * stride <= isize::MAX` for each dimension of size > 1. The
+/// stride of a dimension of size <= 1, or of any dimension of an empty
+/// layout, addresses nothing and is given as 0.
 pub(crate) fn istrides(l: &Layout) -> DimVec<isize> {
-    l.strides().iter().map(|&s| s as isize).collect()
+    let empty = l.numel() == 0;
+    l.dims().iter().zip(l.strides()).map(|(&d, &s)| if empty || d <= 1 { 0 } else { s as isize }).collect()
+}
+
+/// An empty vector with room for `n` elements, allocated fallibly: an
+/// [`Error::OutOfMemory`](func_core::Error::OutOfMemory) instead of an
+/// abort when memory runs out (every buffer sized from a layout goes
+/// through here).
+pub(crate) fn try_alloc<T>(n: usize) -> Result<Vec<T>> {
+    func_core::alloc::try_vec("cpu", &Shape::from([n]), n)
+}
+
+/// `n` copies of `x`, allocated fallibly (see [`try_alloc`]).
+pub(crate) fn try_filled<T: Clone>(n: usize, x: T) -> Result<Vec<T>> {
+    let mut v = try_alloc(n)?;
+    v.resize(n, x);
+    Ok(v)
 }
 
 /// A coalesced joint iteration over `N` operands of one shape.
@@ -46,15 +68,20 @@ pub(crate) struct Plan<const N: usize> {
 
 impl<const N: usize> Plan<N> {
     /// Plan the iteration of `dims` with per-operand `strides` and `base` offsets.
+    ///
+    /// Dimensions taken from a layout with elements have a product, and
+    /// strides whose extents, within `isize`. A subset of the dimensions of
+    /// an empty layout may not: its counts saturate (the plan of such a
+    /// subset is never walked, as there is no element to visit).
     pub fn new(dims: &[usize], strides: [&[isize]; N], base: [isize; N]) -> Self {
-        let numel: usize = dims.iter().product();
+        let numel = dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d)).unwrap_or(usize::MAX);
         let mut outer: DimVec<usize> = DimVec::new();
         let mut ostr: [DimVec<isize>; N] = std::array::from_fn(|_| DimVec::new());
         for (i, &d) in dims.iter().enumerate().filter(|&(_, &d)| d != 1 && numel > 0) {
             // Merge into the previous dimension when it steps exactly over this one in every operand.
-            let merge = (0..N).all(|k| ostr[k].last() == Some(&(strides[k][i] * d as isize)));
+            let merge = (0..N).all(|k| ostr[k].last().copied() == strides[k][i].checked_mul(d as isize));
             match outer.last_mut() {
-                Some(last) if merge => *last *= d,
+                Some(last) if merge => *last = last.saturating_mul(d),
                 _ => outer.push(d),
             }
             for (o, s) in ostr.iter_mut().zip(strides) {
@@ -94,13 +121,18 @@ impl<const N: usize> Plan<N> {
             f(e, len, std::array::from_fn(|k| off[k] + j as isize * self.istr[k]));
             e += len;
             j = 0;
+            // Wrapping steps: a position past the end of a dimension may leave
+            // isize, but it is never used, and the rewind restores the exact
+            // (in-range) offset, which two's complement arithmetic preserves.
             for d in (0..nd).rev() {
                 idx[d] += 1;
-                off.iter_mut().zip(&self.ostr).for_each(|(o, s)| *o += s[d]);
+                off.iter_mut().zip(&self.ostr).for_each(|(o, s)| *o = o.wrapping_add(s[d]));
                 if idx[d] < self.outer[d] {
                     break;
                 }
-                off.iter_mut().zip(&self.ostr).for_each(|(o, s)| *o -= s[d] * self.outer[d] as isize);
+                off.iter_mut()
+                    .zip(&self.ostr)
+                    .for_each(|(o, s)| *o = o.wrapping_sub(s[d].wrapping_mul(self.outer[d] as isize)));
                 idx[d] = 0;
             }
         }
@@ -188,6 +220,7 @@ fn at(off: isize, j: usize, s: isize) -> usize {
 /// An output element: initialized (`U`) or not yet (`MaybeUninit<U>`), so
 /// fresh outputs are written once, without zero-filling them first.
 pub(crate) trait Slot<U>: Send {
+    /// Write the element.
     fn put(&mut self, u: U);
 }
 
@@ -198,25 +231,67 @@ impl<U: Send> Slot<U> for U {
     }
 }
 
-impl<U: Send> Slot<U> for MaybeUninit<U> {
+/// A not yet written element of a fresh output of [`build`]. In release
+/// builds it is exactly a `MaybeUninit<U>`; debug builds also record that it
+/// was written, and `build` asserts that every element was.
+#[cfg(not(debug_assertions))]
+#[repr(transparent)]
+pub(crate) struct Out<U>(MaybeUninit<U>);
+
+/// A not yet written element of a fresh output of [`build`], with a flag
+/// recording that it was written (debug builds).
+#[cfg(debug_assertions)]
+pub(crate) struct Out<U>(MaybeUninit<U>, bool);
+
+impl<U: Send> Slot<U> for Out<U> {
     #[inline(always)]
     fn put(&mut self, u: U) {
-        self.write(u);
+        self.0.write(u);
+        #[cfg(debug_assertions)]
+        {
+            self.1 = true;
+        }
     }
 }
 
-/// A vector of `n` elements written by `fill`.
+/// A vector of `n` elements written by `fill`, allocated fallibly.
+///
+/// Debug builds fill a separate buffer whose elements record being written,
+/// assert that all `n` were, and copy them out.
+///
+/// # Errors
+///
+/// [`Error::OutOfMemory`](func_core::Error::OutOfMemory) when the buffer
+/// cannot be allocated.
 ///
 /// # Safety
 ///
-/// `fill` must write every element of the slice it is given (the kernels
-/// below do: a [`Plan`] visits every element exactly once).
-pub(crate) unsafe fn build<U: Copy>(n: usize, fill: impl FnOnce(&mut [MaybeUninit<U>])) -> Vec<U> {
-    let mut v = Vec::with_capacity(n);
-    fill(&mut v.spare_capacity_mut()[..n]);
-    // SAFETY: the caller guarantees `fill` initialized all `n` elements.
-    unsafe { v.set_len(n) };
-    v
+/// `fill` must write (with [`Slot::put`]) every element of the slice it is
+/// given (the kernels below do: a [`Plan`] visits every element exactly
+/// once).
+pub(crate) unsafe fn build<U: Copy>(n: usize, fill: impl FnOnce(&mut [Out<U>])) -> Result<Vec<U>> {
+    let mut v: Vec<U> = try_alloc(n)?;
+    #[cfg(debug_assertions)]
+    {
+        let mut outs: Vec<Out<U>> = try_alloc(n)?;
+        outs.extend((0..n).map(|_| Out(MaybeUninit::uninit(), false)));
+        fill(&mut outs);
+        let unwritten = outs.iter().filter(|o| !o.1).count();
+        assert_eq!(unwritten, 0, "strided::build: {unwritten} of {n} output elements were not written");
+        // SAFETY: every element was written: its flag is set only by `put`, which writes it (asserted above).
+        v.extend(outs.iter().map(|o| unsafe { o.0.assume_init() }));
+    }
+    #[cfg(not(debug_assertions))]
+    {
+        let spare: *mut [MaybeUninit<U>] = &mut v.spare_capacity_mut()[..n];
+        // SAFETY: `Out<U>` is `repr(transparent)` over `MaybeUninit<U>` in
+        // release builds, so the slices have the same layout; `spare` is the
+        // exclusively borrowed spare capacity of `v` (at least `n`, reserved by `try_alloc`).
+        fill(unsafe { &mut *(spare as *mut [Out<U>]) });
+        // SAFETY: the caller guarantees `fill` initialized all `n` elements, and `n <= capacity`.
+        unsafe { v.set_len(n) };
+    }
+    Ok(v)
 }
 
 /// `out[i] = f(src[elements of (dims, strides, base)][i])`.
@@ -257,15 +332,19 @@ pub(crate) fn map1_into<T: Copy + Sync, U: Copy>(
 }
 
 /// A new contiguous buffer of `f` applied to the elements of `(src, l)`.
-pub(crate) fn map1<T: Copy + Sync, U: Copy + Send>(src: &[T], l: &Layout, f: impl Fn(T) -> U + Sync) -> Vec<U> {
+pub(crate) fn map1<T: Copy + Sync, U: Copy + Send>(src: &[T], l: &Layout, f: impl Fn(T) -> U + Sync) -> Result<Vec<U>> {
     // SAFETY: `map1_into` writes every output element.
     unsafe { build(l.numel(), |o| map1_into(o, src, l, f)) }
 }
 
 /// A contiguous copy of the elements of `(src, l)`.
-pub(crate) fn copy<T: Copy + Sync + Send>(src: &[T], l: &Layout) -> Vec<T> {
+pub(crate) fn copy<T: Copy + Sync + Send>(src: &[T], l: &Layout) -> Result<Vec<T>> {
     match dense(l) {
-        Some(r) => src[r].to_vec(),
+        Some(r) => {
+            let mut v = try_alloc(r.len())?;
+            v.extend_from_slice(&src[r]);
+            Ok(v)
+        }
         None => map1(src, l, |x| x),
     }
 }
@@ -277,16 +356,16 @@ pub(crate) fn map2<A: Copy + Sync, B: Copy + Sync, U: Copy + Send>(
     b: &[B],
     lb: &Layout,
     f: impl Fn(A, B) -> U + Sync,
-) -> Vec<U> {
+) -> Result<Vec<U>> {
     let n = la.numel();
     if n < PAR_MIN {
         if let (Some(ra), Some(rb)) = (dense(la), dense(lb)) {
-            return a[ra].iter().zip(&b[rb]).map(|(&x, &y)| f(x, y)).collect();
+            return Ok(a[ra].iter().zip(&b[rb]).map(|(&x, &y)| f(x, y)).collect());
         }
     }
     let p = Plan::new(la.dims(), [&istrides(la), &istrides(lb)], [la.offset() as isize, lb.offset() as isize]);
     let [sa, sb] = p.istr;
-    let fill = |out: &mut [MaybeUninit<U>]| {
+    let fill = |out: &mut [Out<U>]| {
         p.drive(out, 1, 1, |o, [oa, ob]| {
             let (ua, ub, m) = (oa as usize, ob as usize, o.len());
             match (sa, sb) {
@@ -313,14 +392,14 @@ pub(crate) fn map3<A: Copy + Sync, B: Copy + Sync, C: Copy + Sync, U: Copy + Sen
     (b, lb): (&[B], &Layout),
     (c, lc): (&[C], &Layout),
     f: impl Fn(A, B, C) -> U + Sync,
-) -> Vec<U> {
+) -> Result<Vec<U>> {
     let p = Plan::new(
         la.dims(),
         [&istrides(la), &istrides(lb), &istrides(lc)],
         [la.offset() as isize, lb.offset() as isize, lc.offset() as isize],
     );
     let [sa, sb, sc] = p.istr;
-    let fill = |out: &mut [MaybeUninit<U>]| {
+    let fill = |out: &mut [Out<U>]| {
         p.drive(out, 1, 1, |o, [oa, ob, oc]| {
             let (ua, ub, uc, m) = (oa as usize, ob as usize, oc as usize, o.len());
             if (sa, sb, sc) == (1, 1, 1) {

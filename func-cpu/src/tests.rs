@@ -400,7 +400,7 @@ fn cast_copy_write_full_random() {
     assert_eq!(Cpu.full(0.5, DType::Bool, 1).unwrap(), CpuStorage::Bool(vec![true]));
     let d = Distribution::Normal { mean: 1.0, std: 2.0 };
     let r = Cpu.random(d, DType::F32, 5, 42).unwrap();
-    assert_eq!(r, Cpu.from_host(func_core::random::sample(d, DType::F32, 5, 42)).unwrap());
+    assert_eq!(r, Cpu.from_host(func_core::random::sample(d, DType::F32, 5, 42).unwrap()).unwrap());
     assert!(Cpu.to_host(&s, &Layout::contiguous([7])).is_err());
     assert!(Cpu.unary(UnaryOp::Exp, &s, &Layout::new([2], &[5], 1)).is_err());
     assert_eq!(Cpu.copy_strided(&s, &Layout::contiguous([0, 2])).unwrap().len(), 0);
@@ -602,4 +602,50 @@ fn im2col_matches_reference_and_col2im_is_its_adjoint() {
     assert!(Cpu.im2col(&x, &Layout::contiguous([1, 2, 6, 5]), &g).is_err());
     assert!(Cpu.im2col(&x, &Layout::contiguous([1, 2, 5, 6]), &ConvGeom { stride: (0, 1), ..g }).is_err());
     assert!(Cpu.col2im(&x, &Layout::contiguous([1, 10, 6]), &g).is_err());
+}
+
+/// Debug builds check the contract of `strided::build`: a fill that leaves
+/// an element unwritten is caught instead of returning uninitialized memory.
+#[cfg(debug_assertions)]
+#[test]
+#[should_panic(expected = "strided::build: 1 of 3 output elements were not written")]
+fn build_asserts_every_element_is_written() {
+    use crate::strided::{Slot, build};
+    // SAFETY: deliberately breaks the contract; debug builds assert before any element is read.
+    let _ = unsafe {
+        build::<f32>(3, |o| {
+            o[0].put(1.0);
+            o[2].put(3.0);
+        })
+    };
+}
+
+/// Buffers sized from layouts are allocated fallibly: a request over
+/// `isize::MAX` bytes is an error, not an abort.
+#[test]
+fn huge_outputs_are_out_of_memory_errors() {
+    let e = Cpu.full(0.0, DType::F64, 1 << 61).unwrap_err();
+    assert!(matches!(e, Error::OutOfMemory { bytes, .. } if bytes == 1 << 64), "{e}");
+    // A broadcast scalar viewed as 2^61 elements: the copy is refused.
+    let s = Cpu.full(1.0, DType::F32, 1).unwrap();
+    let l = Layout::contiguous(Shape::scalar()).broadcast_to(&Shape::from([1 << 31, 1 << 30]));
+    let e = Cpu.copy_strided(&s, &l).unwrap_err();
+    assert!(matches!(e, Error::OutOfMemory { bytes, .. } if bytes == 1 << 63), "{e}");
+    let e = Cpu.unary(UnaryOp::Neg, &s, &l).unwrap_err();
+    assert!(matches!(e, Error::OutOfMemory { .. }), "{e}");
+}
+
+/// `istrides` gives 0 for dimensions that address nothing, so strides that
+/// saturate (a size-1 slice with a huge step) never become negative offsets.
+#[test]
+fn size_one_dimensions_with_saturated_strides_read_correctly() {
+    let s = st(&vals(12), DType::F64);
+    let l = Layout::contiguous([3, 4]).slice(0, 1, 3, usize::MAX).slice(1, 0, 4, 1 << 62);
+    assert_eq!(l.dims(), &[1, 1]);
+    assert_eq!(host(&Cpu.copy_strided(&s, &l).unwrap()), vec![vals(12)[4]]);
+    let t = Layout::contiguous([3, 4]).slice(0, 2, 3, usize::MAX);
+    assert_eq!(host(&Cpu.copy_strided(&s, &t).unwrap()), vals(12)[8..12].to_vec());
+    let m = Cpu.matmul(&s, &t, &s, &Layout::contiguous([4, 3])).unwrap();
+    let want: Vec<f64> = (0..3).map(|j| (0..4).map(|p| vals(12)[8 + p] * vals(12)[p * 3 + j]).sum()).collect();
+    assert!(close(&host(&m), &want, 1e-12));
 }

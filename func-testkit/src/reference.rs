@@ -128,6 +128,7 @@ fn check(op: &str, s: &RefStorage, l: &Layout) -> Result<()> {
     }
     let len = s.data.len();
     ensure!(last.is_some_and(|i| i < len), op, "layout {l:?} reaches past {len} elements");
+    debug_assert!(l.storage_span() <= len);
     Ok(())
 }
 
@@ -139,12 +140,17 @@ fn at(s: &RefStorage, l: &Layout, idx: &[usize]) -> f64 {
 /// A storage of `dtype` and shape `dims` whose element at `idx` is `f(idx)`
 /// rounded to `dtype`.
 fn build(op: &str, dtype: DType, dims: &[usize], mut f: impl FnMut(&[usize]) -> Result<f64>) -> Result<RefStorage> {
-    numel(op, dims)?;
-    let mut data = Vec::new();
+    let mut data = try_vec(op, dims)?;
     for idx in indices(dims) {
         data.push(to_dtype(op, dtype, f(&idx)?)?);
     }
     Ok(RefStorage { dtype, data })
+}
+
+/// An empty buffer with room for the elements of `dims`, allocated
+/// fallibly ([`Error::OutOfMemory`] instead of an abort).
+fn try_vec(op: &str, dims: &[usize]) -> Result<Vec<f64>> {
+    func_core::alloc::try_vec(op, &dims.into(), numel(op, dims)?)
 }
 
 /// Round accumulated values to `dtype`.
@@ -245,13 +251,14 @@ impl Backend for RefBackend {
 
     fn to_host(&self, s: &RefStorage, l: &Layout) -> Result<HostData> {
         check("to_host", s, l)?;
-        let values: Vec<f64> = indices(l.dims()).map(|i| at(s, l, &i)).collect();
+        let mut values = try_vec("to_host", l.dims())?;
+        values.extend(indices(l.dims()).map(|i| at(s, l, &i)));
         Ok(HostData::from_f64(&values, s.dtype))
     }
 
     fn full(&self, value: f64, dtype: DType, numel: usize) -> Result<RefStorage> {
         let v = to_dtype("full", dtype, value)?;
-        Ok(RefStorage { dtype, data: vec![v; numel] })
+        Ok(RefStorage { dtype, data: func_core::alloc::try_filled("full", &[numel].into(), numel, v)? })
     }
 
     fn unary(&self, op: UnaryOp, s: &RefStorage, l: &Layout) -> Result<RefStorage> {
@@ -512,7 +519,8 @@ impl Backend for RefBackend {
         ensure!(src.dtype == base.dtype, op, "src dtype {} differs from base dtype {}", src.dtype, base.dtype);
         not_bool(op, base.dtype)?;
         let out_l = Layout::contiguous(bl.dims());
-        let mut acc: Vec<f64> = indices(bl.dims()).map(|i| at(base, bl, &i)).collect();
+        let mut acc = try_vec(op, bl.dims())?;
+        acc.extend(indices(bl.dims()).map(|i| at(base, bl, &i)));
         for o in indices(il.dims()) {
             let mut t = o.clone();
             t[axis] = index_at(op, idx, il, &o, bl.dims()[axis])?;
@@ -548,7 +556,8 @@ impl Backend for RefBackend {
         ensure!(ok, "col2im", "input {} does not match {geom:?}", l.shape());
         let out_dims = [n, rows / k, geom.h, geom.w];
         let out_l = Layout::contiguous(out_dims);
-        let mut acc = vec![0.0; numel("col2im", &out_dims)?];
+        let mut acc = try_vec("col2im", &out_dims)?;
+        acc.resize(numel("col2im", &out_dims)?, 0.0);
         for o in indices(l.dims()) {
             if let Some(p) = window(geom, o[0], o[1], o[2], ow) {
                 let p = out_l.index_of(&p);
@@ -559,7 +568,7 @@ impl Backend for RefBackend {
     }
 
     fn random(&self, dist: Distribution, dtype: DType, numel: usize, seed: u64) -> Result<RefStorage> {
-        storage_of_host("random", func_core::random::sample(dist, dtype, numel, seed))
+        storage_of_host("random", func_core::random::sample(dist, dtype, numel, seed)?)
     }
 }
 
@@ -610,7 +619,9 @@ mod tests {
         assert_eq!(B.to_host(&s, &Layout::new([0, 3], &[3, 1], 100)).unwrap(), HostData::F32(vec![]));
         assert!(B.from_host(HostData::I64(vec![(1 << 53) + 1])).is_err());
         assert!(B.to_host(&s, &c(&[7])).is_err());
-        assert!(B.to_host(&s, &Layout::new([2], &[usize::MAX], 0)).is_err());
+        // A stride whose span overflows is refused when the layout is made.
+        assert!(Layout::try_new([2], &[usize::MAX], 0).is_err());
+        assert!(B.to_host(&s, &Layout::new([2], &[6], 0)).is_err());
     }
 
     #[test]
@@ -881,7 +892,7 @@ mod tests {
         {
             let r = B.random(dist, dtype, 5, 42).unwrap();
             assert_eq!(r.dtype(), dtype);
-            assert_eq!(r.values(), func_core::random::sample(dist, dtype, 5, 42).to_f64_vec());
+            assert_eq!(r.values(), func_core::random::sample(dist, dtype, 5, 42).unwrap().to_f64_vec());
             assert_eq!(r, B.random(dist, dtype, 5, 42).unwrap());
             assert_ne!(r, B.random(dist, dtype, 5, 43).unwrap());
         }

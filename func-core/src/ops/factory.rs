@@ -3,6 +3,7 @@
 //! mode and functionalize owns what is created inside it.
 
 use super::ok;
+use crate::alloc::check_alloc;
 use crate::interp::bind;
 use crate::{Backend, DType, Distribution, Error, Primitive, Result, Shape, Tensor};
 
@@ -46,16 +47,58 @@ impl Generator {
 
 impl<B: Backend> Tensor<B> {
     /// A tensor of `shape` filled with `value`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidShape`] when the number of elements overflows;
+    /// [`Error::OutOfMemory`] when the tensor cannot be allocated.
+    pub fn try_full(shape: impl Into<Shape>, value: f64, dtype: DType) -> Result<Tensor<B>> {
+        let shape = shape.into();
+        check_alloc("full", &shape, dtype)?;
+        bind(Primitive::Full { shape, value, dtype }, &[])
+    }
+
+    /// A tensor of `shape` filled with `value`.
+    ///
+    /// # Panics
+    ///
+    /// As [`try_full`](Self::try_full) errs.
     pub fn full(shape: impl Into<Shape>, value: f64, dtype: DType) -> Tensor<B> {
-        ok(bind(Primitive::Full { shape: shape.into(), value, dtype }, &[]))
+        ok(Self::try_full(shape, value, dtype))
     }
 
     /// Zeros.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_full`](Self::try_full).
+    pub fn try_zeros(shape: impl Into<Shape>, dtype: DType) -> Result<Tensor<B>> {
+        Self::try_full(shape, 0.0, dtype)
+    }
+
+    /// Zeros.
+    ///
+    /// # Panics
+    ///
+    /// As [`try_full`](Self::try_full) errs.
     pub fn zeros(shape: impl Into<Shape>, dtype: DType) -> Tensor<B> {
         Self::full(shape, 0.0, dtype)
     }
 
     /// Ones.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_full`](Self::try_full).
+    pub fn try_ones(shape: impl Into<Shape>, dtype: DType) -> Result<Tensor<B>> {
+        Self::try_full(shape, 1.0, dtype)
+    }
+
+    /// Ones.
+    ///
+    /// # Panics
+    ///
+    /// As [`try_full`](Self::try_full) errs.
     pub fn ones(shape: impl Into<Shape>, dtype: DType) -> Tensor<B> {
         Self::full(shape, 1.0, dtype)
     }
@@ -80,7 +123,8 @@ impl<B: Backend> Tensor<B> {
     /// # Errors
     ///
     /// When `start`, `end` or `step` is NaN or infinite, when `step` is 0,
-    /// or when `step` has the wrong sign for the range (torch's checks).
+    /// when `step` has the wrong sign for the range (torch's checks), or
+    /// when the tensor cannot be allocated ([`Error::OutOfMemory`]).
     pub fn try_arange(start: f64, end: f64, step: f64, dtype: DType) -> Result<Tensor<B>> {
         if !start.is_finite() || !end.is_finite() {
             return Err(Error::invalid(
@@ -104,46 +148,126 @@ impl<B: Backend> Tensor<B> {
                 ),
             ));
         }
-        let len = ((end - start) / step).ceil().max(0.0) as usize;
+        let len_f = ((end - start) / step).ceil().max(0.0);
+        if !len_f.is_finite() {
+            return Err(Error::invalid("arange", format!("unsupported range: {start} -> {end} (step {step})")));
+        }
+        // Saturates at usize::MAX for huge finite lengths, which check_alloc refuses.
+        Self::try_arange_len(start, step, len_f as usize, dtype)
+    }
+
+    fn try_arange_len(start: f64, step: f64, len: usize, dtype: DType) -> Result<Tensor<B>> {
+        check_alloc("arange", &Shape::from([len]), dtype)?;
         bind(Primitive::Arange { start, step, len, dtype }, &[])
     }
 
     /// `0, 1, ..., n - 1`.
+    ///
+    /// # Panics
+    ///
+    /// When the tensor cannot be allocated ([`Error::OutOfMemory`]).
     pub fn arange(n: usize, dtype: DType) -> Tensor<B> {
-        ok(bind(Primitive::Arange { start: 0.0, step: 1.0, len: n, dtype }, &[]))
+        ok(Self::try_arange_len(0.0, 1.0, n, dtype))
     }
 
     /// `steps` evenly spaced values from `start` to `end` inclusive.
-    pub fn linspace(start: f64, end: f64, steps: usize, dtype: DType) -> Tensor<B> {
+    ///
+    /// # Errors
+    ///
+    /// [`Error::OutOfMemory`] when the tensor cannot be allocated.
+    pub fn try_linspace(start: f64, end: f64, steps: usize, dtype: DType) -> Result<Tensor<B>> {
         let step = if steps > 1 { (end - start) / (steps - 1) as f64 } else { 0.0 };
-        ok(bind(Primitive::Arange { start, step, len: steps, dtype }, &[]))
+        Self::try_arange_len(start, step, steps, dtype)
+    }
+
+    /// `steps` evenly spaced values from `start` to `end` inclusive.
+    ///
+    /// # Panics
+    ///
+    /// As [`try_linspace`](Self::try_linspace) errs.
+    pub fn linspace(start: f64, end: f64, steps: usize, dtype: DType) -> Tensor<B> {
+        ok(Self::try_linspace(start, end, steps, dtype))
     }
 
     /// The `n x n` identity matrix.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidShape`] when `n * n` overflows; [`Error::OutOfMemory`]
+    /// (naming `eye` and `[n, n]`) when the matrix cannot be allocated.
+    pub fn try_eye(n: usize, dtype: DType) -> Result<Tensor<B>> {
+        let shape = Shape::from([n, n]);
+        check_alloc("eye", &shape, dtype)?;
+        let build = || -> Result<Tensor<B>> {
+            let i = Self::try_arange_len(0.0, 1.0, n, DType::I64)?;
+            i.unsqueeze(1).try_compare(crate::CmpOp::Eq, &i.unsqueeze(0))?.try_to_dtype(dtype)
+        };
+        build().map_err(|e| match e {
+            Error::OutOfMemory { .. } => {
+                Error::out_of_memory("eye", &shape, n.saturating_mul(n), dtype.size_in_bytes().max(1))
+            }
+            e => e,
+        })
+    }
+
+    /// The `n x n` identity matrix.
+    ///
+    /// # Panics
+    ///
+    /// As [`try_eye`](Self::try_eye) errs.
     pub fn eye(n: usize, dtype: DType) -> Tensor<B> {
-        let i = Self::arange(n, DType::I64);
-        i.unsqueeze(1).eq(&i.unsqueeze(0)).to_dtype(dtype)
+        ok(Self::try_eye(n, dtype))
     }
 
     /// Uniform samples on `[0, 1)`, seeded by `generator`.
+    ///
+    /// # Panics
+    ///
+    /// As [`try_random`](Self::try_random) errs.
     pub fn rand(shape: impl Into<Shape>, dtype: DType, generator: &mut Generator) -> Tensor<B> {
         Self::random(Distribution::Uniform { low: 0.0, high: 1.0 }, shape, dtype, generator.next_seed())
     }
 
     /// Standard normal samples, seeded by `generator`.
+    ///
+    /// # Panics
+    ///
+    /// As [`try_random`](Self::try_random) errs.
     pub fn randn(shape: impl Into<Shape>, dtype: DType, generator: &mut Generator) -> Tensor<B> {
         Self::random(Distribution::Normal { mean: 0.0, std: 1.0 }, shape, dtype, generator.next_seed())
+    }
+
+    /// Standard normal samples, seeded by `generator`.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_random`](Self::try_random).
+    pub fn try_randn(shape: impl Into<Shape>, dtype: DType, generator: &mut Generator) -> Result<Tensor<B>> {
+        Self::try_random(Distribution::Normal { mean: 0.0, std: 1.0 }, shape, dtype, generator.next_seed())
+    }
+
+    /// Samples of `dist` determined by `seed`.
+    ///
+    /// # Errors
+    ///
+    /// For a non-float dtype, under vmap in randomness error mode, when the
+    /// number of elements overflows, or when the tensor cannot be allocated
+    /// ([`Error::OutOfMemory`]).
+    pub fn try_random(dist: Distribution, shape: impl Into<Shape>, dtype: DType, seed: u64) -> Result<Tensor<B>> {
+        if !dtype.is_float() {
+            return Err(Error::dtype("random", dtype, "random tensors must be floating point"));
+        }
+        let shape = shape.into();
+        check_alloc("random", &shape, dtype)?;
+        bind(Primitive::Random { dist, shape, dtype, seed }, &[])
     }
 
     /// Samples of `dist` determined by `seed`.
     ///
     /// # Panics
     ///
-    /// For a non-float dtype, or under vmap in randomness error mode.
+    /// As [`try_random`](Self::try_random) errs.
     pub fn random(dist: Distribution, shape: impl Into<Shape>, dtype: DType, seed: u64) -> Tensor<B> {
-        if !dtype.is_float() {
-            panic!("{}", Error::dtype("random", dtype, "random tensors must be floating point"));
-        }
-        ok(bind(Primitive::Random { dist, shape: shape.into(), dtype, seed }, &[]))
+        ok(Self::try_random(dist, shape, dtype, seed))
     }
 }

@@ -16,7 +16,33 @@ mod shape;
 pub use factory::Generator;
 pub use nn::Conv2dOptions;
 
-use crate::{Error, Result};
+use crate::{Error, Result, Shape};
+
+/// The shape of `shape` padded by `pads[d] = (before, after)`, with checked
+/// additions.
+pub(crate) fn padded_shape(shape: &Shape, pads: &[(usize, usize)]) -> Result<Shape> {
+    if pads.len() != shape.ndim() {
+        return Err(Error::invalid(
+            "pad",
+            format!("expected {} (before, after) pairs for shape {}, got {}", shape.ndim(), shape, pads.len()),
+        ));
+    }
+    let dims = shape
+        .iter()
+        .zip(pads)
+        .map(|(&d, &(a, b))| d.checked_add(a).and_then(|x| x.checked_add(b)))
+        .collect::<Option<_>>()
+        .ok_or_else(|| {
+            Error::invalid_shape(
+                "pad",
+                shape,
+                format!("padding {pads:?} overflows a size (size + before + after > usize::MAX); use smaller padding"),
+            )
+        })?;
+    let out = Shape(dims);
+    out.check("pad")?;
+    Ok(out)
+}
 
 /// Normalise a possibly negative dimension index against `ndim`.
 pub(crate) fn norm_dim(op: &str, dim: isize, ndim: usize) -> Result<usize> {

@@ -101,6 +101,7 @@ impl<B: Backend> Tensor<B> {
             ));
         }
         let geom = ConvGeom { h: self.dims()[2], w: self.dims()[3], kernel, stride, padding, dilation };
+        geom.check("unfold", self.shape())?;
         if geom.out_h() == 0 || geom.out_w() == 0 {
             return Err(Error::invalid_shape(
                 "unfold",
@@ -128,6 +129,7 @@ impl<B: Backend> Tensor<B> {
         dilation: (usize, usize),
     ) -> Result<Tensor<B>> {
         let geom = ConvGeom { h: out.0, w: out.1, kernel, stride, padding, dilation };
+        geom.check("fold", self.shape())?;
         let kk = kernel.0 * kernel.1;
         if self.ndim() != 3 || kk == 0 || self.dims()[1] % kk != 0 || self.dims()[2] != geom.out_h() * geom.out_w() {
             return Err(Error::invalid_shape(
@@ -172,7 +174,6 @@ impl<B: Backend> Tensor<B> {
                 ),
             ));
         }
-        let cols = self.try_unfold((kh, kw), opts.stride, opts.padding, opts.dilation)?;
         let geom = ConvGeom {
             h: self.dims()[2],
             w: self.dims()[3],
@@ -181,6 +182,8 @@ impl<B: Backend> Tensor<B> {
             padding: opts.padding,
             dilation: opts.dilation,
         };
+        geom.check("conv2d", self.shape())?;
+        let cols = self.try_unfold((kh, kw), opts.stride, opts.padding, opts.dilation)?;
         let (oh, ow) = (geom.out_h(), geom.out_w());
         let k = cg * kh * kw;
         let out = if g == 1 {
@@ -228,7 +231,8 @@ impl<B: Backend> Tensor<B> {
             return Err(Error::invalid_shape(op, self.shape(), "expected a 3-D or 4-D input ([N,] C, H, W)"));
         }
         let (n, c, h, w) = (x.dims()[0], x.dims()[1], x.dims()[2], x.dims()[3]);
-        if padding.0 * 2 > kernel.0 || padding.1 * 2 > kernel.1 {
+        // `p > k / 2` is `2p > k`, without overflow.
+        if padding.0 > kernel.0 / 2 || padding.1 > kernel.1 / 2 {
             return Err(Error::invalid(
                 op,
                 format!(

@@ -1,6 +1,7 @@
 //! Shape operations. Most are views (NOTE: [views are metadata]).
 
 use super::{norm_dim, ok};
+use crate::alloc::check_alloc;
 use crate::interp::bind;
 use crate::{Backend, DimVec, Error, Primitive, Result, Shape, Tensor};
 
@@ -32,15 +33,16 @@ impl<B: Backend> Tensor<B> {
     ///
     /// # Errors
     ///
-    /// When the number of elements differs.
+    /// When the number of elements differs (or overflows).
     pub fn try_reshape_to(&self, shape: impl Into<Shape>) -> Result<Tensor<B>> {
         let shape = shape.into();
-        if shape.numel() != self.numel() {
+        let numel = shape.check("reshape")?;
+        if numel != self.numel() {
             return Err(Error::shape_mismatch(
                 "reshape",
                 self.shape(),
                 &shape,
-                format!("hold different numbers of elements ({} vs {})", self.numel(), shape.numel()),
+                format!("hold different numbers of elements ({} vs {numel})", self.numel()),
             ));
         }
         if &shape == self.shape() {
@@ -145,12 +147,14 @@ impl<B: Backend> Tensor<B> {
     ///
     /// # Errors
     ///
-    /// When `shape` is not a broadcast of this tensor's shape.
+    /// When `shape` is not a broadcast of this tensor's shape, or has too
+    /// many elements (the product of its sizes overflows).
     pub fn try_broadcast_to(&self, shape: impl Into<Shape>) -> Result<Tensor<B>> {
         let shape = shape.into();
         if &shape == self.shape() {
             return Ok(self.clone());
         }
+        shape.check("broadcast_to")?;
         let ok_shape = shape.ndim() >= self.ndim()
             && self.dims().iter().rev().zip(shape.iter().rev()).all(|(&a, &b)| a == b || a == 1);
         if !ok_shape {
@@ -181,8 +185,8 @@ impl<B: Backend> Tensor<B> {
     /// # Errors
     ///
     /// When fewer sizes than dimensions are given, when a size is negative
-    /// other than `-1` (or `-1` names a new leading dimension), or when the
-    /// shapes are incompatible.
+    /// other than `-1` (or `-1` names a new leading dimension), when the
+    /// shapes are incompatible, or when the result has too many elements.
     pub fn try_expand(&self, sizes: &[isize]) -> Result<Tensor<B>> {
         if sizes.len() < self.ndim() {
             return Err(Error::invalid(
@@ -273,19 +277,33 @@ impl<B: Backend> Tensor<B> {
 
     /// `length` elements from `start` along `dim` (a view).
     ///
+    /// # Errors
+    ///
+    /// When `dim` is out of range or `start + length` exceeds the size of
+    /// the dimension (or overflows).
+    pub fn try_narrow(&self, dim: isize, start: usize, length: usize) -> Result<Tensor<B>> {
+        let axis = norm_dim("narrow", dim, self.ndim())?;
+        let n = self.dims()[axis];
+        match start.checked_add(length) {
+            // Sizes are at most isize::MAX, so `start` and `end` convert exactly.
+            Some(end) if end <= n => self.try_slice(axis as isize, start as isize, end as isize, 1),
+            _ => Err(Error::invalid(
+                "narrow",
+                format!(
+                    "start ({start}) + length ({length}) exceeds dimension size ({n}) of dim {axis} in shape {}",
+                    self.shape()
+                ),
+            )),
+        }
+    }
+
+    /// `length` elements from `start` along `dim` (a view).
+    ///
     /// # Panics
     ///
-    /// When the range does not fit in the dimension.
+    /// As [`try_narrow`](Self::try_narrow) errs.
     pub fn narrow(&self, dim: isize, start: usize, length: usize) -> Tensor<B> {
-        let axis = ok(norm_dim("narrow", dim, self.ndim()));
-        if start + length > self.dims()[axis] {
-            panic!(
-                "narrow: start ({start}) + length ({length}) exceeds dimension size ({}) of dim {axis} in shape {}",
-                self.dims()[axis],
-                self.shape()
-            );
-        }
-        self.slice(axis as isize, start as isize, (start + length) as isize, 1)
+        ok(self.try_narrow(dim, start, length))
     }
 
     /// The slice at `index` along `dim`, with that dim removed (a view).
@@ -530,19 +548,11 @@ impl<B: Backend> Tensor<B> {
     ///
     /// # Errors
     ///
-    /// When `pads` does not have one entry per dimension.
+    /// When `pads` does not have one entry per dimension, or a padded size
+    /// (`size + before + after`) or the padded number of elements overflows.
     pub fn try_pad(&self, pads: &[(usize, usize)], value: f64) -> Result<Tensor<B>> {
-        if pads.len() != self.ndim() {
-            return Err(Error::invalid(
-                "pad",
-                format!(
-                    "expected {} (before, after) pairs for shape {}, got {}",
-                    self.ndim(),
-                    self.shape(),
-                    pads.len()
-                ),
-            ));
-        }
+        let padded = super::padded_shape(self.shape(), pads)?;
+        check_alloc("pad", &padded, self.dtype())?;
         if pads.iter().all(|&(a, b)| a == 0 && b == 0) {
             return Ok(self.clone());
         }
@@ -586,7 +596,7 @@ fn infer_shape(shape: &[isize], numel: usize) -> std::result::Result<Shape, Stri
         } else if d < 0 {
             return Err(format!("invalid shape dimension {d}"));
         } else {
-            known *= d as usize;
+            known = known.checked_mul(d as usize).ok_or("the product of the sizes overflows")?;
         }
     }
     let mut out: DimVec<usize> = shape.iter().map(|&d| d.max(0) as usize).collect();
