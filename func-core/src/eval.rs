@@ -6,6 +6,7 @@
 
 use crate::tensor::StorageCell;
 use crate::{Backend, BinaryOp, DType, Error, HostData, Layout, Primitive, Result, Shape, Tensor};
+use smallvec::SmallVec;
 use std::sync::Arc;
 
 fn parts<'a, B: Backend>(t: &'a Tensor<B>, op: &str) -> Result<(&'a Arc<StorageCell<B>>, &'a Layout)> {
@@ -233,10 +234,12 @@ fn with_reads<B: Backend, R>(
     op: &str,
     f: impl FnOnce(&[&B::Storage]) -> Result<R>,
 ) -> Result<R> {
-    let mut order: Vec<usize> = (0..cells.len()).collect();
+    // Inline buffers: an op has a handful of operands, and this runs on
+    // every eager operation.
+    let mut order: SmallVec<[usize; 4]> = (0..cells.len()).collect();
     order.sort_by_key(|&i| cells[i].id());
-    let mut slot = vec![0; cells.len()];
-    let mut guards = Vec::with_capacity(cells.len());
+    let mut slot: SmallVec<[usize; 4]> = SmallVec::from_elem(0, cells.len());
+    let mut guards: SmallVec<[_; 4]> = SmallVec::new();
     let mut last = None;
     for &i in &order {
         let id = cells[i].id();
@@ -246,7 +249,7 @@ fn with_reads<B: Backend, R>(
         }
         slot[i] = guards.len() - 1;
     }
-    let refs: Vec<&B::Storage> = slot.iter().map(|&g| &*guards[g]).collect();
+    let refs: SmallVec<[&B::Storage; 4]> = slot.iter().map(|&g| &*guards[g]).collect();
     f(&refs)
 }
 
@@ -260,10 +263,10 @@ fn with_write<B: Backend, R>(
     op: &str,
     f: impl FnOnce(&mut B::Storage, &[Option<&B::Storage>]) -> Result<R>,
 ) -> Result<R> {
-    let mut order: Vec<usize> = (0..srcs.len()).collect();
+    let mut order: SmallVec<[usize; 4]> = (0..srcs.len()).collect();
     order.sort_by_key(|&i| srcs[i].id());
-    let mut slot: Vec<Option<usize>> = vec![None; srcs.len()];
-    let mut reads = Vec::with_capacity(srcs.len());
+    let mut slot: SmallVec<[Option<usize>; 4]> = SmallVec::from_elem(None, srcs.len());
+    let mut reads: SmallVec<[_; 4]> = SmallVec::new();
     let mut write = None;
     let mut last = None;
     for &i in &order {
@@ -284,7 +287,7 @@ fn with_write<B: Backend, R>(
         Some(w) => w,
         None => dst.write(op)?,
     };
-    let views: Vec<Option<&B::Storage>> = slot.iter().map(|s| s.map(|g| &*reads[g])).collect();
+    let views: SmallVec<[Option<&B::Storage>; 4]> = slot.iter().map(|s| s.map(|g| &*reads[g])).collect();
     f(&mut write, &views)
 }
 
