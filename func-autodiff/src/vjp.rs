@@ -437,11 +437,10 @@ impl<B: Backend> Interpreter<B> for VjpInterp<B> {
     }
 
     fn process(&self, prim: &Primitive, args: &[&Tensor<B>]) -> Result<Outputs<B>> {
-        Ok([match prim {
-            Primitive::Custom(c) => return self.custom(c, args),
-            _ => self.process_one(prim, args)?,
-        }]
-        .into())
+        if let Primitive::Custom(c) = prim {
+            return self.custom(c, args);
+        }
+        Ok([self.process_one(prim, args)?].into())
     }
 
     fn copy_into(&self, dst: &Tensor<B>, src: &Tensor<B>, op: &str) -> Result<()> {

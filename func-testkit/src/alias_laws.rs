@@ -19,6 +19,7 @@
 
 use crate::catalogue::{Op, OpInfo, catalogue};
 use crate::strategies::{ArgSpec, Sample, ViewKind};
+use crate::transform_laws::{close_slices, guarded};
 use func_autodiff::{grad_and_value, try_jvp};
 use func_batch::{Dims, VmapOptions, try_vmap};
 use func_core::{Backend, DType, Tensor};
@@ -51,33 +52,15 @@ pub fn is_view_op(op: &Op) -> bool {
 
 const NB: usize = 3;
 
-fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|e| {
-        e.downcast_ref::<String>()
-            .cloned()
-            .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_default()
-    })
+/// The laws compare to this relative tolerance (values are f64).
+const TOL: f64 = 1e-10;
+
+fn close<B: Backend>(what: &str, a: &Tensor<B>, b: &Tensor<B>) -> Result<(), String> {
+    crate::transform_laws::close(what, a, b, TOL)
 }
 
 fn close_vec(what: &str, x: &[f64], y: &[f64]) -> Result<(), String> {
-    if x.len() != y.len() {
-        return Err(format!("{what}: {} elements vs {}", x.len(), y.len()));
-    }
-    let scale = 1.0 + y.iter().filter(|v| v.is_finite()).fold(0.0f64, |m, v| m.max(v.abs()));
-    for (i, (p, q)) in x.iter().zip(y).enumerate() {
-        if p != q && !(p.is_nan() && q.is_nan()) && (p - q).abs() > 1e-10 * scale {
-            return Err(format!("{what}: element {i} is {p}, expected {q}"));
-        }
-    }
-    Ok(())
-}
-
-fn close<B: Backend>(what: &str, a: &Tensor<B>, b: &Tensor<B>) -> Result<(), String> {
-    if a.dims() != b.dims() {
-        return Err(format!("{what}: shape {} vs {}", a.shape(), b.shape()));
-    }
-    close_vec(what, &a.to_vec::<f64>(), &b.to_vec::<f64>())
+    close_slices(what, x, y, TOL)
 }
 
 /// The viewed argument as a contiguous f64 tensor, its values rotated by `k`.

@@ -200,17 +200,25 @@ fn rotated(a: &ArgSpec, k: usize) -> ArgSpec {
     a
 }
 
-fn close(what: &str, a: &Tensor<impl Backend>, b: &Tensor<impl Backend>, tol: f64) -> Result<(), String> {
+pub(crate) fn close(what: &str, a: &Tensor<impl Backend>, b: &Tensor<impl Backend>, tol: f64) -> Result<(), String> {
     if a.dims() != b.dims() {
         return Err(format!("{what}: shape {} vs {}", a.shape(), b.shape()));
     }
-    let (x, y) = (a.to_vec::<f64>(), b.to_vec::<f64>());
+    close_slices(what, &a.to_vec::<f64>(), &b.to_vec::<f64>(), tol).map_err(|e| format!("{e} (shape {})", a.shape()))
+}
+
+/// `x` matches the expected `y` element by element, to `tol` times the
+/// largest finite magnitude of `y` (plus one); NaN matches NaN.
+pub(crate) fn close_slices(what: &str, x: &[f64], y: &[f64], tol: f64) -> Result<(), String> {
+    if x.len() != y.len() {
+        return Err(format!("{what}: {} elements vs {}", x.len(), y.len()));
+    }
     let scale = 1.0 + y.iter().filter(|v| v.is_finite()).fold(0.0f64, |m, v| m.max(v.abs()));
-    for (i, (p, q)) in x.iter().zip(&y).enumerate() {
+    for (i, (p, q)) in x.iter().zip(y).enumerate() {
         let same = p == q || (p.is_nan() && q.is_nan());
         let within = (p - q).abs() <= tol * scale;
         if !same && !within {
-            return Err(format!("{what}: element {i} is {p}, expected {q} (shape {})", a.shape()));
+            return Err(format!("{what}: element {i} is {p}, expected {q}"));
         }
     }
     Ok(())
@@ -231,7 +239,7 @@ fn describe(s: &Sample) -> String {
 }
 
 /// Run `f`, turning a panic into an error message.
-fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+pub(crate) fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|e| {
         e.downcast_ref::<String>()
             .cloned()
