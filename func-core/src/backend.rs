@@ -470,9 +470,20 @@ fn out_size(n: usize, k: usize, s: usize, p: usize, d: usize) -> Option<usize> {
 ///   (`layout.storage_span() <= storage_len`) before it is read; the span
 ///   never overflows (NOTE: [layout invariant] on [`Layout`]).
 #[allow(clippy::wrong_self_convention)]
-pub trait Backend: Clone + Debug + Default + Send + Sync + 'static {
+pub trait Backend: Clone + Debug + Send + Sync + 'static {
     /// Device memory holding elements of one dtype.
     type Storage: Debug + Send + Sync + 'static;
+
+    /// The instance that operations without operands use when no
+    /// [`with_backend`](crate::with_backend) scope and no
+    /// [`set_default_backend`](crate::set_default_backend) default is set:
+    /// torch's default device (NOTE: [backend instances]). Called for every
+    /// such operation, so a backend with costly start-up caches its instance.
+    ///
+    /// # Errors
+    ///
+    /// When the device cannot start.
+    fn default_instance() -> Result<Self>;
 
     /// A short name for messages, e.g. `"cpu"`.
     fn name(&self) -> &'static str;

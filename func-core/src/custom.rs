@@ -436,6 +436,12 @@ impl<B: Backend> CustomFn<B> {
         self.handle.clone()
     }
 
+    /// The op as a trait object: its forward and rules can be called
+    /// directly (to check them against each other, for example).
+    pub fn as_op(&self) -> Arc<dyn CustomOp<B>> {
+        self.rules.clone()
+    }
+
     /// Apply the op to `inputs`.
     ///
     /// # Errors

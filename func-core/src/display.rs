@@ -58,7 +58,7 @@ impl<B: Backend> fmt::Display for Tensor<B> {
             let level = self.level().map(|l| format!("{} (level {})", l.transform(), l.id())).unwrap_or_default();
             return write!(f, "Tensor(tracer of {level}, shape={}, dtype={})", self.shape(), self.dtype());
         };
-        let host = storage.read("print").and_then(|g| B::default().to_host(&g, layout));
+        let host = storage.read("print").and_then(|g| storage.backend().to_host(&g, layout));
         let host = match host {
             Ok(h) => h,
             Err(e) => return write!(f, "tensor(<unreadable: {e}>)"),

@@ -15,6 +15,7 @@ use std::fmt;
 /// assert_eq!(DType::I64.to_string(), "i64");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum DType {
     /// 32-bit IEEE float.
     F32,

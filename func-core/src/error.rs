@@ -11,6 +11,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// The panicking forms of operations (`&a + &b`, `a.matmul(&b)`) panic with
 /// this error's message; the `try_` forms return it.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// Two shapes that must agree (or broadcast) do not.
     #[error("{op}: shapes {lhs} and {rhs} {why}")]

@@ -13,8 +13,8 @@ fn parts<'a, B: Backend>(t: &'a Tensor<B>, op: &str) -> Result<(&'a Arc<StorageC
     t.concrete().ok_or_else(|| Error::invalid(op, "internal: a tracer reached the backend"))
 }
 
-fn fresh<B: Backend>(s: B::Storage, shape: Shape) -> Result<Tensor<B>> {
-    Tensor::from_backend_storage(s, Layout::try_contiguous(shape)?)
+fn fresh<B: Backend>(be: &B, s: B::Storage, shape: Shape) -> Result<Tensor<B>> {
+    Tensor::from_backend_storage(be.clone(), s, Layout::try_contiguous(shape)?)
 }
 
 /// A backend reports allocation failures for a flat buffer; name the
@@ -37,8 +37,17 @@ fn view<B: Backend>(t: &Tensor<B>, storage: &Arc<StorageCell<B>>, layout: Layout
 
 /// Evaluate `prim` on concrete operands.
 pub(crate) fn eval<B: Backend>(prim: &Primitive, args: &[&Tensor<B>]) -> Result<Tensor<B>> {
-    let be = B::default();
     let op = prim.name();
+    // NOTE: [backend instances] The first operand's instance, or the
+    // default one for a factory.
+    let default;
+    let be: &B = match args.first() {
+        Some(t) => parts(t, op)?.0.backend(),
+        None => {
+            default = crate::default_backend::<B>()?;
+            &default
+        }
+    };
     let arg = |i: usize| -> Result<(&Arc<StorageCell<B>>, &Layout)> {
         let t = args.get(i).ok_or_else(|| Error::invalid(op, format!("missing operand {i}")))?;
         parts(t, op)
@@ -46,58 +55,58 @@ pub(crate) fn eval<B: Backend>(prim: &Primitive, args: &[&Tensor<B>]) -> Result<
     match prim {
         Primitive::Full { shape, value, dtype } => {
             let numel = crate::alloc::check_alloc(op, shape, *dtype)?;
-            fresh(be.full(*value, *dtype, numel).map_err(|e| name_oom(e, op, shape))?, shape.clone())
+            fresh(be, be.full(*value, *dtype, numel).map_err(|e| name_oom(e, op, shape))?, shape.clone())
         }
         Primitive::Arange { start, step, len, dtype } => {
             let shape = Shape::from([*len]);
             crate::alloc::check_alloc(op, &shape, *dtype)?;
             let host = HostData::try_from_fn(op, &shape, *dtype, *len, |i| start + step * i as f64)?;
-            fresh(be.from_host(host).map_err(|e| name_oom(e, op, &shape))?, shape)
+            fresh(be, be.from_host(host).map_err(|e| name_oom(e, op, &shape))?, shape)
         }
         Primitive::Random { dist, shape, dtype, seed } => {
             let numel = crate::alloc::check_alloc(op, shape, *dtype)?;
-            fresh(be.random(*dist, *dtype, numel, *seed).map_err(|e| name_oom(e, op, shape))?, shape.clone())
+            fresh(be, be.random(*dist, *dtype, numel, *seed).map_err(|e| name_oom(e, op, shape))?, shape.clone())
         }
         Primitive::Unary(u) => {
             let (s, l) = arg(0)?;
-            fresh(be.unary(*u, &*s.read(op)?, l)?, l.shape().clone())
+            fresh(be, be.unary(*u, &*s.read(op)?, l)?, l.shape().clone())
         }
         Primitive::Binary(b) => {
             let ((sa, la), (sb, lb)) = (arg(0)?, arg(1)?);
             let out = with_reads(&[sa, sb], op, |r| be.binary(*b, r[0], la, r[1], lb))?;
-            fresh(out, la.shape().clone())
+            fresh(be, out, la.shape().clone())
         }
         Primitive::Compare(c) => {
             let ((sa, la), (sb, lb)) = (arg(0)?, arg(1)?);
             let out = with_reads(&[sa, sb], op, |r| be.compare(*c, r[0], la, r[1], lb))?;
-            fresh(out, la.shape().clone())
+            fresh(be, out, la.shape().clone())
         }
         Primitive::Select => {
             let ((sc, lc), (sa, la), (sb, lb)) = (arg(0)?, arg(1)?, arg(2)?);
             let out = with_reads(&[sc, sa, sb], op, |r| be.select(r[0], lc, r[1], la, r[2], lb))?;
-            fresh(out, la.shape().clone())
+            fresh(be, out, la.shape().clone())
         }
         Primitive::Cast(d) => {
             let (s, l) = arg(0)?;
-            fresh(be.cast(&*s.read(op)?, l, *d)?, l.shape().clone())
+            fresh(be, be.cast(&*s.read(op)?, l, *d)?, l.shape().clone())
         }
         Primitive::Copy => {
             let (s, l) = arg(0)?;
-            fresh(be.copy_strided(&*s.read(op)?, l)?, l.shape().clone())
+            fresh(be, be.copy_strided(&*s.read(op)?, l)?, l.shape().clone())
         }
         Primitive::Reduce { op: r, axes, keepdim } => {
             let (s, l) = arg(0)?;
             let out = be.reduce(*r, &*s.read(op)?, l, axes)?;
-            fresh(out, reduced_shape(l.shape(), axes, *keepdim))
+            fresh(be, out, reduced_shape(l.shape(), axes, *keepdim))
         }
         Primitive::ArgReduce { op: r, axis, keepdim } => {
             let (s, l) = arg(0)?;
             let out = be.arg_reduce(*r, &*s.read(op)?, l, *axis)?;
-            fresh(out, reduced_shape(l.shape(), &[*axis], *keepdim))
+            fresh(be, out, reduced_shape(l.shape(), &[*axis], *keepdim))
         }
         Primitive::Cumsum { axis } => {
             let (s, l) = arg(0)?;
-            fresh(be.cumsum(&*s.read(op)?, l, *axis)?, l.shape().clone())
+            fresh(be, be.cumsum(&*s.read(op)?, l, *axis)?, l.shape().clone())
         }
         Primitive::Matmul => {
             let ((sa, la), (sb, lb)) = (arg(0)?, arg(1)?);
@@ -114,7 +123,7 @@ pub(crate) fn eval<B: Backend>(prim: &Primitive, args: &[&Tensor<B>]) -> Result<
             let out = with_reads(&[sa, sb], op, |r| be.matmul(r[0], &la2, r[1], &lb2))?;
             let mut out_shape = batch;
             out_shape.0.extend([m, n]);
-            fresh(out, out_shape)
+            fresh(be, out, out_shape)
         }
         Primitive::Reshape { shape } => {
             let (s, l) = arg(0)?;
@@ -168,33 +177,33 @@ pub(crate) fn eval<B: Backend>(prim: &Primitive, args: &[&Tensor<B>]) -> Result<
                 .iter()
                 .try_fold(0usize, |acc, (_, l)| acc.checked_add(l.dims()[*axis]))
                 .ok_or_else(|| Error::invalid_shape("cat", &shape, "the total size along the axis overflows usize"))?;
-            fresh(out, shape)
+            fresh(be, out, shape)
         }
         Primitive::Pad { pads, value } => {
             let (s, l) = arg(0)?;
             let shape = crate::ops::padded_shape(l.shape(), pads)?;
-            fresh(be.pad(&*s.read(op)?, l, pads, *value)?, shape)
+            fresh(be, be.pad(&*s.read(op)?, l, pads, *value)?, shape)
         }
         Primitive::Flip { axes } => {
             let (s, l) = arg(0)?;
-            fresh(be.flip(&*s.read(op)?, l, axes)?, l.shape().clone())
+            fresh(be, be.flip(&*s.read(op)?, l, axes)?, l.shape().clone())
         }
         Primitive::Gather { axis } => {
             let ((s, l), (si, li)) = (arg(0)?, arg(1)?);
             let out = with_reads(&[s, si], op, |r| be.gather(r[0], l, *axis, r[1], li))?;
-            fresh(out, li.shape().clone())
+            fresh(be, out, li.shape().clone())
         }
         Primitive::ScatterAdd { axis } => {
             let ((sb, lb), (si, li), (ss, ls)) = (arg(0)?, arg(1)?, arg(2)?);
             let out = with_reads(&[sb, si, ss], op, |r| be.scatter_add(r[0], lb, *axis, r[1], li, r[2], ls))?;
-            fresh(out, lb.shape().clone())
+            fresh(be, out, lb.shape().clone())
         }
         Primitive::Im2col(g) => {
             let (s, l) = arg(0)?;
             let d = l.dims();
             g.check(op, l.shape())?;
             let shape = Shape::from([d[0], mul(op, mul(op, d[1], g.kernel.0)?, g.kernel.1)?, g.out_h() * g.out_w()]);
-            fresh(be.im2col(&*s.read(op)?, l, g)?, shape)
+            fresh(be, be.im2col(&*s.read(op)?, l, g)?, shape)
         }
         Primitive::Col2im(g) => {
             let (s, l) = arg(0)?;
@@ -202,7 +211,7 @@ pub(crate) fn eval<B: Backend>(prim: &Primitive, args: &[&Tensor<B>]) -> Result<
             g.check(op, l.shape())?;
             let kk = mul(op, g.kernel.0, g.kernel.1)?.max(1);
             let shape = Shape::from([d[0], d[1] / kk, g.h, g.w]);
-            fresh(be.col2im(&*s.read(op)?, l, g)?, shape)
+            fresh(be, be.col2im(&*s.read(op)?, l, g)?, shape)
         }
         Primitive::StopGradient => {
             // A new handle on the same storage and layout (torch's detach).
@@ -304,8 +313,8 @@ pub(crate) fn reduced_shape(shape: &Shape, axes: &[usize], keepdim: bool) -> Sha
 /// seen by every view that shares it. Both storages are locked together
 /// (NOTE: [lock order]).
 pub(crate) fn write_concrete<B: Backend>(dst: &Tensor<B>, src: &Tensor<B>, op: &str) -> Result<()> {
-    let be = B::default();
     let (ds, dl) = parts(dst, op)?;
+    let be = ds.backend();
     crate::alias::check_writable(dl, op)?;
     if src.dtype() != dst.dtype() {
         return Err(Error::dtype(
@@ -342,8 +351,8 @@ pub(crate) fn binary_inplace_concrete<B: Backend>(
     dtype: DType,
     name: &str,
 ) -> Result<()> {
-    let be = B::default();
     let (ds, dl) = parts(dst, name)?;
+    let be = ds.backend();
     crate::alias::check_writable(dl, name)?;
     let (os, ol) = parts(other, name)?;
     if ol.shape() != dl.shape() {

@@ -24,7 +24,7 @@
 
 use crate::{Backend, Error, Primitive, Result, Tensor};
 use smallvec::SmallVec;
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::cell::RefCell;
 use std::fmt;
 use std::sync::Arc;
@@ -150,42 +150,68 @@ pub(crate) struct Frame<B: Backend> {
     parent: Option<Arc<Frame<B>>>,
 }
 
+/// Per-thread slots, one per backend type that has one (a program may nest
+/// transforms over two backends: each backend's stack is its own).
+type Slots = RefCell<Vec<(TypeId, Box<dyn Any>)>>;
+
 thread_local! {
-    static CURRENT: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
+    /// The current frame of each backend type.
+    static CURRENT: Slots = const { RefCell::new(Vec::new()) };
     // The frame whose interpreter's rule is running (see [`reenter`]).
-    static RULE_OWNER: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
+    static RULE_OWNER: Slots = const { RefCell::new(Vec::new()) };
+}
+
+/// A slot's previous content, to put back.
+type Saved = (TypeId, Option<Box<dyn Any>>);
+
+fn get_slot<B: Backend, T: Clone + 'static>(slots: &'static std::thread::LocalKey<Slots>) -> Option<T> {
+    slots.with(|c| {
+        c.borrow().iter().find(|(t, _)| *t == TypeId::of::<B>()).and_then(|(_, b)| b.downcast_ref::<T>().cloned())
+    })
+}
+
+fn replace_slot(slots: &'static std::thread::LocalKey<Slots>, key: TypeId, value: Option<Box<dyn Any>>) -> Saved {
+    slots.with(|c| {
+        let mut c = c.borrow_mut();
+        let at = c.iter().position(|(t, _)| *t == key);
+        let prev = match (at, value) {
+            (Some(i), Some(v)) => Some(std::mem::replace(&mut c[i].1, v)),
+            (Some(i), None) => Some(c.remove(i).1),
+            (None, Some(v)) => {
+                c.push((key, v));
+                None
+            }
+            (None, None) => None,
+        };
+        (key, prev)
+    })
 }
 
 /// The current frame for backend `B` on this thread (`None`: evaluate on the
 /// backend).
 pub(crate) fn current_frame<B: Backend>() -> Option<Arc<Frame<B>>> {
-    CURRENT
-        .with(|c| c.borrow().as_ref().and_then(|b| b.downcast_ref::<Option<Arc<Frame<B>>>>()).and_then(|f| f.clone()))
+    get_slot::<B, Option<Arc<Frame<B>>>>(&CURRENT).flatten()
 }
 
-fn set_current<B: Backend>(frame: Option<Arc<Frame<B>>>) -> Option<Box<dyn Any>> {
-    CURRENT.with(|c| c.borrow_mut().replace(Box::new(frame)))
-}
-
-fn restore(prev: Option<Box<dyn Any>>) {
-    CURRENT.with(|c| *c.borrow_mut() = prev);
+fn set_current<B: Backend>(frame: Option<Arc<Frame<B>>>) -> Saved {
+    replace_slot(&CURRENT, TypeId::of::<B>(), Some(Box::new(frame)))
 }
 
 /// RAII guard that sets the current frame and restores the previous one on
 /// drop (also when unwinding from a panic).
 pub(crate) struct FrameGuard {
-    prev: Option<Option<Box<dyn Any>>>,
-    prev_owner: Option<Option<Box<dyn Any>>>,
+    prev: Option<Saved>,
+    prev_owner: Option<Saved>,
     level: Option<Level>,
 }
 
 impl Drop for FrameGuard {
     fn drop(&mut self) {
-        if let Some(prev) = self.prev.take() {
-            restore(prev);
+        if let Some((key, prev)) = self.prev.take() {
+            replace_slot(&CURRENT, key, prev);
         }
-        if let Some(prev) = self.prev_owner.take() {
-            RULE_OWNER.with(|c| *c.borrow_mut() = prev);
+        if let Some((key, prev)) = self.prev_owner.take() {
+            replace_slot(&RULE_OWNER, key, prev);
         }
         if let Some(level) = &self.level {
             level.kill();
@@ -201,7 +227,7 @@ pub(crate) fn set_frame<B: Backend>(frame: Option<Arc<Frame<B>>>) -> FrameGuard 
 /// Run the rule of `owner`'s interpreter: the current frame becomes the
 /// parent, and `owner` is remembered for [`reenter`].
 fn enter_rule<B: Backend>(owner: &Arc<Frame<B>>) -> FrameGuard {
-    let prev_owner = RULE_OWNER.with(|c| c.borrow_mut().replace(Box::new(owner.clone())));
+    let prev_owner = replace_slot(&RULE_OWNER, TypeId::of::<B>(), Some(Box::new(owner.clone())));
     FrameGuard { prev: Some(set_current(owner.parent.clone())), prev_owner: Some(prev_owner), level: None }
 }
 
@@ -211,7 +237,7 @@ fn enter_rule<B: Backend>(owner: &Arc<Frame<B>>) -> FrameGuard {
 /// has no rule for, by running the op's forward on its own tracers (NOTE:
 /// [custom op rules]). Outside of a rule, `f` runs unchanged.
 pub fn reenter<B: Backend, R>(f: impl FnOnce() -> R) -> R {
-    let owner = RULE_OWNER.with(|c| c.borrow().as_ref().and_then(|b| b.downcast_ref::<Arc<Frame<B>>>()).cloned());
+    let owner = get_slot::<B, Arc<Frame<B>>>(&RULE_OWNER);
     match owner {
         Some(frame) => {
             let _guard = set_frame(Some(frame));

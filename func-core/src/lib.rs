@@ -55,6 +55,61 @@
 //!     x.to_dtype(DType::F64).sum().item::<f64>()
 //! }
 //! ```
+//!
+//! ## Writing a backend
+//!
+//! A backend is a type implementing [`Backend`]: a storage type and the
+//! kernels every [`Primitive`] lowers to. Everything above the kernels
+//! (views, broadcasting, dtype promotion, autodiff, batching, custom ops)
+//! is done by func-core and the transforms, so a backend is small.
+//!
+//! **What the core has checked before a kernel runs.**
+//! - Every operand comes with a [`Layout`] (shape, strides in elements,
+//!   offset) that was validated when it was made: its element count and its
+//!   largest reachable position fit in `isize` (NOTE: [layout invariant]).
+//!   Strides may be negative (flip) or 0 (broadcast).
+//! - Shapes agree as the method's documentation says: binary, comparison
+//!   and select operands have one shape and one dtype, matmul operands have
+//!   broadcast batch dimensions, gather indices are in range, convolution
+//!   geometries are consistent ([`ConvGeom::check`]).
+//! - The storages are locked: several readers or one writer, in a global
+//!   order, so a kernel never sees a storage change under it.
+//!
+//! **What a backend must check.**
+//! - That each layout lies inside its storage (`layout.storage_span() <=
+//!   storage_len`): the core cannot know how a storage was made.
+//! - That every buffer sized from a layout or a count is allocated
+//!   fallibly ([`alloc::try_vec`], [`alloc::check_alloc`]): too large is
+//!   [`Error::OutOfMemory`], never an abort.
+//! - Its own limits: a dtype it has no kernel for is [`Error::DType`]; a
+//!   device failure is [`Error::Backend`]. Errors name the operation.
+//!
+//! **Thread safety.** A backend is `Send + Sync` and its instances are
+//! shared by every tensor they made: kernels may run on several threads at
+//! once, each with its own operands.
+//!
+//! **Methods.** Every method of [`Backend`] is required: there are about
+//! thirty, each one kernel (`unary`, `binary`, `reduce`, `matmul`,
+//! `im2col`, ...). A new backend often starts by forwarding to another one
+//! (the `Profiled` backend of func-testkit wraps any backend this way and
+//! counts its calls) and replacing kernels one at a time.
+//!
+//! **Instances.** A backend may have state: a device index, a stream, a
+//! pool. Storage remembers the instance that made it
+//! ([`StorageCell::backend`], [`Tensor::backend`]) and operations run on
+//! their first operand's instance; factories and scalar constants use
+//! [`default_backend`]: the innermost [`with_backend`] scope, else
+//! [`set_default_backend`], else [`Backend::default_instance`] (NOTE:
+//! [backend instances]).
+//!
+//! **Checking it.** `func_testkit::check_backend::<YourBackend>()` runs every
+//! op of func-testkit's catalogue on random samples (views, broadcasts,
+//! negative strides, empty and special values included) against the
+//! reference backend, with a tolerance per element. A device whose kernels
+//! are less precise by design (TF32 matmul) or that draws random numbers
+//! from its own generator passes `check_backend_with(instance, &options)`
+//! with `CheckOptions { op_rtol, rng: RngPolicy::Own, .. }`: see
+//! func-testkit's documentation for how to choose them.
 #![deny(missing_docs)]
 
 mod alias;
@@ -65,6 +120,7 @@ mod display;
 mod dtype;
 mod error;
 mod eval;
+mod instance;
 mod interp;
 mod layout;
 mod ops;
@@ -77,6 +133,7 @@ pub use backend::*;
 pub use custom::{CustomFn, CustomOp, CustomOpRef, CustomRule, MaybeTensors, call_custom, check_count, missing_rule};
 pub use dtype::*;
 pub use error::*;
+pub use instance::{default_backend, set_default_backend, with_backend};
 pub use interp::{Interpreter, Level, Outputs, bind, bind_multi, reenter, with_interpreter};
 pub use layout::*;
 pub use ops::{Conv2dOptions, Generator};

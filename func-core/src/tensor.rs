@@ -22,12 +22,19 @@ static NEXT_STORAGE_ID: AtomicU64 = AtomicU64::new(0);
 /// fails with [`Error::Poisoned`] rather than showing half-written data.
 pub struct StorageCell<B: Backend> {
     id: u64,
+    backend: B,
     lock: RwLock<B::Storage>,
 }
 
 impl<B: Backend> StorageCell<B> {
-    pub(crate) fn new(s: B::Storage) -> Arc<Self> {
-        Arc::new(StorageCell { id: NEXT_STORAGE_ID.fetch_add(1, Ordering::Relaxed), lock: RwLock::new(s) })
+    pub(crate) fn new(backend: B, s: B::Storage) -> Arc<Self> {
+        Arc::new(StorageCell { id: NEXT_STORAGE_ID.fetch_add(1, Ordering::Relaxed), backend, lock: RwLock::new(s) })
+    }
+
+    /// The backend instance that made this storage; operations on it run
+    /// there (NOTE: [backend instances]).
+    pub fn backend(&self) -> &B {
+        &self.backend
     }
 
     /// A number no other storage of this process has: the key of the global
@@ -165,15 +172,16 @@ impl<B: Backend> Tensor<B> {
         }
     }
 
-    /// Wrap a backend storage holding `layout`'s elements. The tensor's
-    /// dtype is the storage's ([`Backend::storage_dtype`]), so they agree.
+    /// Wrap a storage that the instance `be` made, holding `layout`'s
+    /// elements. The tensor's dtype is the storage's
+    /// ([`Backend::storage_dtype`]), so they agree, and operations on it run
+    /// on `be` (NOTE: [backend instances]).
     ///
     /// # Errors
     ///
     /// When `layout` addresses elements past the end of the storage
     /// (`layout.storage_span() > storage_len`).
-    pub fn from_backend_storage(storage: B::Storage, layout: Layout) -> Result<Tensor<B>> {
-        let be = B::default();
+    pub fn from_backend_storage(be: B, storage: B::Storage, layout: Layout) -> Result<Tensor<B>> {
         let (len, dtype) = (be.storage_len(&storage), be.storage_dtype(&storage));
         // The span never overflows (NOTE: [layout invariant]), so this bounds every element.
         if layout.storage_span() > len {
@@ -186,7 +194,7 @@ impl<B: Backend> Tensor<B> {
                 ),
             ));
         }
-        Ok(Tensor::from_storage(StorageCell::new(storage), layout, dtype))
+        Ok(Tensor::from_storage(StorageCell::new(be, storage), layout, dtype))
     }
 
     /// Make a tracer of `level` with logical `shape` and `dtype`, carrying a
@@ -344,6 +352,13 @@ impl<B: Backend> Tensor<B> {
         }
     }
 
+    /// The backend instance holding a concrete tensor's data (`None` for a
+    /// tracer, whose value lives one level down): operations on it run
+    /// there (NOTE: [backend instances]).
+    pub fn backend(&self) -> Option<&B> {
+        self.concrete().map(|(s, _)| s.backend())
+    }
+
     /// Whether two concrete tensors share storage (one is a view of the other
     /// or both of a common base).
     pub fn shares_storage(&self, other: &Tensor<B>) -> bool {
@@ -408,8 +423,9 @@ impl<B: Backend> Tensor<B> {
                 format!("got {} elements, but the shape holds {numel}", data.len()),
             ));
         }
-        let storage = B::default().from_host(data)?;
-        Tensor::from_backend_storage(storage, Layout::try_contiguous(shape)?)
+        let be = crate::default_backend::<B>()?;
+        let storage = be.from_host(data)?;
+        Tensor::from_backend_storage(be, storage, Layout::try_contiguous(shape)?)
     }
 
     /// A tensor from a vector in row-major order.
@@ -470,7 +486,7 @@ impl<B: Backend> Tensor<B> {
         let t = interp::lower_for_read(self, op)?;
         let (storage, layout) = t.concrete().ok_or_else(|| Error::invalid(op, "not concrete"))?;
         let guard = storage.read(op)?;
-        B::default().to_host(&guard, layout)
+        storage.backend().to_host(&guard, layout)
     }
 
     /// The value of a one-element tensor.

@@ -230,6 +230,10 @@ const R: RefBackend = RefBackend;
 impl Backend for Flaky {
     type Storage = <RefBackend as Backend>::Storage;
 
+    fn default_instance() -> func_core::Result<Self> {
+        Ok(Flaky)
+    }
+
     fn name(&self) -> &'static str {
         "flaky"
     }

@@ -124,6 +124,7 @@ macro_rules! with_dtype {
                 type $T = $t;
                 $body
             })*
+            other => Err(func_core::Error::dtype("cpu", other, "the cpu backend has no kernels for this dtype")),
         }
     };
 }
@@ -185,6 +186,10 @@ fn i64_index<'a>(op: &str, idx: &'a CpuStorage, il: &Layout) -> Result<&'a [i64]
 
 impl Backend for Cpu {
     type Storage = CpuStorage;
+
+    fn default_instance() -> func_core::Result<Self> {
+        Ok(Cpu)
+    }
 
     fn name(&self) -> &'static str {
         "cpu"

@@ -72,10 +72,10 @@ fn layout_whose_span_wraps_is_refused() {
 fn layouts_past_the_storage_are_refused() {
     let storage = Cpu.full(1.0, DType::F32, 16).unwrap();
     let too_big = Layout::new([16, 16], &[16, 1], 0);
-    let e = Tensor::from_backend_storage(storage.clone(), too_big.clone()).unwrap_err();
+    let e = Tensor::from_backend_storage(Cpu, storage.clone(), too_big.clone()).unwrap_err();
     assert!(e.to_string().contains("256"), "{e}");
     assert!(Cpu.matmul(&storage, &too_big, &storage, &Layout::new([16, 1], &[1, 0], 0)).is_err());
-    let ok = Tensor::from_backend_storage(storage, Layout::new([4, 4], &[1, 4], 0)).unwrap();
+    let ok = Tensor::from_backend_storage(Cpu, storage, Layout::new([4, 4], &[1, 4], 0)).unwrap();
     assert_eq!(ok.sum().item::<f32>(), 16.0);
 }
 

@@ -1525,6 +1525,7 @@ fn cast_name(d: DType) -> &'static str {
         DType::F64 => "cast_f64",
         DType::I64 => "cast_i64",
         DType::Bool => "cast_bool",
+        other => panic!("the catalogue has no cast entry for dtype {other}"),
     }
 }
 

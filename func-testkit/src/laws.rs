@@ -21,8 +21,12 @@ pub const F64_RTOL: f64 = 1e-12;
 /// Relative tolerance for f32 results.
 pub const F32_RTOL: f64 = 1e-5;
 
-/// Check backend `B` against [`RefBackend`] on every catalogue op, with
-/// [`DEFAULT_CASES`] random samples per op (see [`check_backend_with`]).
+/// Check backend `B`, its [default instance](Backend::default_instance),
+/// against [`RefBackend`] on every catalogue op with the default
+/// [`CheckOptions`]: [`DEFAULT_CASES`] random samples per op, the tolerances
+/// below, and random ops drawing the reference stream
+/// ([`RngPolicy::Reference`]). [`check_backend_with`] takes an instance and
+/// options.
 ///
 /// # Comparison
 ///
@@ -34,7 +38,9 @@ pub const F32_RTOL: f64 = 1e-5;
 ///   `tol = rtol * (1 + |b| + m)` if the element's magnitude `m` is finite
 ///   and `tol = 0` (exact agreement) if it is not,
 ///
-/// with `rtol = 1e-12` for f64 and `1e-5` for f32 (`0.0` and `-0.0` are
+/// with `rtol` = [`CheckOptions::f64_rtol`] (default `1e-12`) for f64 and
+/// [`CheckOptions::f32_rtol`] (default `1e-5`) for f32, or the op's entry in
+/// [`CheckOptions::op_rtol`] (`0.0` and `-0.0` are
 /// equal). `m`, the magnitude of the terms that produced the element, is
 /// computed for each element (or each reduced row) from the op's [`Scale`]:
 /// - [`Scale::Elementwise`]: `m = 0` (absolute near zero, relative beyond);
@@ -65,11 +71,86 @@ pub const F32_RTOL: f64 = 1e-5;
 /// When an op disagrees, listing every failing op with its (shrunk) sample
 /// and the first differing element.
 pub fn check_backend<B: Backend>() {
-    check_backend_with::<B>(DEFAULT_CASES)
+    let backend = B::default_instance().unwrap_or_else(|e| panic!("check_backend: the backend cannot start: {e}"));
+    check_backend_with(backend, &CheckOptions::default())
 }
 
-/// Check backend `B` against [`RefBackend`] on every catalogue op, with
-/// `cases` random samples per op.
+/// How [`check_backend_with`] checks the random-number ops (`rand`,
+/// `randn`, `random`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum RngPolicy {
+    /// The backend draws the stream of [`func_core::random::sample`], as
+    /// [`Backend::random`] recommends: random ops must agree with the
+    /// reference backend like every other op.
+    #[default]
+    Reference,
+    /// The backend has a generator of its own (a device RNG): a random op
+    /// must give the reference's shape and dtype, the same values for the
+    /// same seed, and values in the distribution's support (uniform in
+    /// `[low, high)`, normal finite). Its values are not compared.
+    Own,
+}
+
+/// Options of [`check_backend_with`]: how many samples, how close, and how
+/// random ops are checked.
+///
+/// A device backend that computes f32 matmuls in TF32, for example, keeps the
+/// default tolerances for every other op and widens only those:
+///
+/// ```
+/// use func_testkit::{CheckOptions, RngPolicy};
+///
+/// let opts = CheckOptions {
+///     op_rtol: vec![("matmul", 1e-3), ("matmul_batched", 1e-3)],
+///     rng: RngPolicy::Own,
+///     ..CheckOptions::default()
+/// };
+/// assert_eq!(opts.f32_rtol, 1e-5);
+/// ```
+#[derive(Clone, Debug)]
+pub struct CheckOptions {
+    /// Random samples per op.
+    pub cases: u32,
+    /// Relative tolerance for f64 results (see [`check_backend`]).
+    pub f64_rtol: f64,
+    /// Relative tolerance for f32 results.
+    pub f32_rtol: f64,
+    /// Per-op relative tolerances, by catalogue name, replacing the dtype's
+    /// for that op (in f32 and f64 alike): for kernels that are less precise
+    /// by design, as TF32 matmul is.
+    pub op_rtol: Vec<(&'static str, f64)>,
+    /// How random ops are checked.
+    pub rng: RngPolicy,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        CheckOptions {
+            cases: DEFAULT_CASES,
+            f64_rtol: F64_RTOL,
+            f32_rtol: F32_RTOL,
+            op_rtol: vec![],
+            rng: RngPolicy::Reference,
+        }
+    }
+}
+
+impl CheckOptions {
+    /// The relative tolerance for `op`'s results of dtype `dtype`.
+    pub fn rtol(&self, op: &str, dtype: DType) -> f64 {
+        match self.op_rtol.iter().find(|(name, _)| *name == op) {
+            Some((_, r)) => *r,
+            None if dtype == DType::F64 => self.f64_rtol,
+            None => self.f32_rtol,
+        }
+    }
+}
+
+/// Check the instance `backend` against [`RefBackend`] on every catalogue
+/// op. The samples are built on `backend` (inside
+/// [`with_backend`](func_core::with_backend)), so a backend with state (a
+/// device index, a stream, a pool) is checked on the instance given.
 ///
 /// The samples are deterministic (a fixed seed per op name), so a failure
 /// reproduces from run to run; a failing sample is shrunk before it is
@@ -79,13 +160,13 @@ pub fn check_backend<B: Backend>() {
 ///
 /// When an op disagrees, listing every failing op with its sample, both
 /// outputs' first differing element, or the panic message.
-pub fn check_backend_with<B: Backend>(cases: u32) {
+pub fn check_backend_with<B: Backend>(backend: B, opts: &CheckOptions) {
     let all = catalogue();
-    let failures: Vec<String> = all.iter().filter_map(|info| check_op::<B>(info, cases).err()).collect();
+    let failures: Vec<String> = all.iter().filter_map(|info| check_op_with(&backend, info, opts).err()).collect();
     if !failures.is_empty() {
         panic!(
             "backend `{}` disagrees with the reference backend on {} of {} ops:\n\n{}",
-            B::default().name(),
+            backend.name(),
             failures.len(),
             all.len(),
             failures.join("\n\n")
@@ -111,17 +192,23 @@ fn seed_for(name: &str) -> [u8; 32] {
     out
 }
 
-/// Run `cases` random samples of one catalogue entry on `B` and on
-/// [`RefBackend`].
+/// Run [`CheckOptions::cases`] random samples of one catalogue entry on
+/// `backend` and on [`RefBackend`].
 ///
 /// # Errors
 ///
 /// The report of the first (shrunk) disagreeing sample.
-pub fn check_op<B: Backend>(info: &OpInfo, cases: u32) -> Result<(), String> {
-    let config = Config { cases, failure_persistence: None, max_shrink_iters: 1024, verbose: 0, ..Config::default() };
+pub fn check_op_with<B: Backend>(backend: &B, info: &OpInfo, opts: &CheckOptions) -> Result<(), String> {
+    let config = Config {
+        cases: opts.cases,
+        failure_persistence: None,
+        max_shrink_iters: 1024,
+        verbose: 0,
+        ..Config::default()
+    };
     let mut runner = TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &seed_for(info.name)));
     let strategy = info.sample();
-    match runner.run(&strategy, |s| check_sample::<B>(info, &s).map_err(TestCaseError::fail)) {
+    match runner.run(&strategy, |s| check_sample_with(backend, info, &s, opts).map_err(TestCaseError::fail)) {
         Ok(()) => Ok(()),
         Err(TestError::Fail(reason, _)) => Err(reason.to_string()),
         Err(TestError::Abort(reason)) => Err(format!("op `{}`: proptest aborted: {reason}", info.name)),
@@ -142,8 +229,15 @@ fn read<B: Backend>(t: &Tensor<B>) -> Output {
         DType::F32 | DType::F64 => (t.to_vec::<f64>(), vec![]),
         DType::I64 => (vec![], t.to_vec::<i64>()),
         DType::Bool => (vec![], t.to_vec::<bool>().into_iter().map(i64::from).collect()),
+        other => panic!("check_backend cannot read dtype {other} yet"),
     };
-    Output { backend: B::default().name(), shape: t.dims().to_vec(), dtype: t.dtype(), floats, ints }
+    Output {
+        backend: t.backend().map_or("(traced)", |b| b.name()),
+        shape: t.dims().to_vec(),
+        dtype: t.dtype(),
+        floats,
+        ints,
+    }
 }
 
 fn panic_message(p: Box<dyn Any + Send>) -> String {
@@ -156,14 +250,16 @@ fn panic_message(p: Box<dyn Any + Send>) -> String {
     }
 }
 
-/// Build `sample` on `B`, apply the op and read the result back, catching
-/// panics.
-fn eval<B: Backend>(info: &OpInfo, sample: &Sample) -> Result<Output, String> {
-    catch_unwind(AssertUnwindSafe(|| {
-        let args = sample.build::<B>();
-        read(&info.op.apply(&args))
-    }))
-    .map_err(panic_message)
+/// Build `sample` on `backend`, apply the op and read the result back,
+/// catching panics.
+fn eval<B: Backend>(backend: &B, info: &OpInfo, sample: &Sample) -> Result<Output, String> {
+    func_core::with_backend(backend.clone(), || {
+        catch_unwind(AssertUnwindSafe(|| {
+            let args = sample.build::<B>();
+            read(&info.op.apply(&args))
+        }))
+        .map_err(panic_message)
+    })
 }
 
 fn multi_index(mut flat: usize, shape: &[usize]) -> Vec<usize> {
@@ -188,29 +284,70 @@ fn close(a: f64, b: f64, tol: f64) -> bool {
     }
 }
 
-/// Evaluate one sample of `info` on `B` and on [`RefBackend`] and compare
-/// (see [`check_backend`]).
+/// Evaluate one sample of `info` on `backend` and on [`RefBackend`] and
+/// compare (see [`check_backend`]).
 ///
 /// # Errors
 ///
 /// A report naming the op, the backend, the arguments (shape, dtype, view,
 /// values) and the first difference, or the panic of either evaluation.
-pub fn check_sample<B: Backend>(info: &OpInfo, sample: &Sample) -> Result<(), String> {
-    let backend = B::default().name();
-    let head = format!("op `{}` on backend `{backend}`", info.name);
+pub fn check_sample_with<B: Backend>(
+    backend: &B,
+    info: &OpInfo,
+    sample: &Sample,
+    opts: &CheckOptions,
+) -> Result<(), String> {
+    let head = format!("op `{}` on backend `{}`", info.name, backend.name());
     let args = format!("arguments:\n{sample}");
-    let want = eval::<RefBackend>(info, sample).map_err(|e| {
+    let want = eval(&RefBackend, info, sample).map_err(|e| {
         format!(
             "{head}: the reference backend panicked: {e}\n(a sample outside the op's domain is a catalogue bug)\n{args}"
         )
     })?;
-    let got = eval::<B>(info, sample).map_err(|e| format!("{head}: panicked: {e}\n{args}"))?;
-    compare(info, sample, &got, &want)
+    let got = eval(backend, info, sample).map_err(|e| format!("{head}: panicked: {e}\n{args}"))?;
+    let random = matches!(info.op, Op::Rand | Op::Randn | Op::Random(_));
+    if random && opts.rng == RngPolicy::Own {
+        let again = eval(backend, info, sample).map_err(|e| format!("{head}: panicked: {e}\n{args}"))?;
+        return check_own_random(info, sample, &got, &again, &want);
+    }
+    compare(info, sample, &got, &want, opts)
+}
+
+/// [`RngPolicy::Own`]: the reference's shape and dtype, the same values for
+/// the same seed (`got` against `again`), and values in the support.
+fn check_own_random(info: &OpInfo, sample: &Sample, got: &Output, again: &Output, want: &Output) -> Result<(), String> {
+    let head = format!("op `{}` on backend `{}`", info.name, got.backend);
+    let args = format!("arguments:\n{sample}");
+    if got.dtype != want.dtype || got.shape != want.shape {
+        return Err(format!(
+            "{head}: output is {}{:?}, the reference backend's is {}{:?}\n{args}",
+            got.dtype, got.shape, want.dtype, want.shape
+        ));
+    }
+    if let Some(i) = got.floats.iter().zip(&again.floats).position(|(a, b)| a.to_bits() != b.to_bits()) {
+        return Err(format!(
+            "{head}: two draws with the same seed differ at flat element {i} ({:e} and {:e}): \
+             a seeded random op must be a function of its seed\n{args}",
+            got.floats[i], again.floats[i]
+        ));
+    }
+    let (low, high) = match info.op {
+        Op::Rand => (0.0, 1.0),
+        Op::Random(func_core::Distribution::Uniform { low, high }) => (low, high),
+        _ => (f64::NEG_INFINITY, f64::INFINITY),
+    };
+    match got.floats.iter().position(|&v| !v.is_finite() || v < low || (v >= high && high.is_finite())) {
+        None => Ok(()),
+        Some(i) => Err(format!(
+            "{head}: element {i} is {:e}, outside the distribution's support [{low}, {high})\n{args}",
+            got.floats[i]
+        )),
+    }
 }
 
 /// Compare an op's output `got` (from the backend under test) with `want`
 /// (from [`RefBackend`]) for `sample` (see [`check_backend`]).
-fn compare(info: &OpInfo, sample: &Sample, got: &Output, want: &Output) -> Result<(), String> {
+fn compare(info: &OpInfo, sample: &Sample, got: &Output, want: &Output, opts: &CheckOptions) -> Result<(), String> {
     let head = format!("op `{}` on backend `{}`", info.name, got.backend);
     let args = format!("arguments:\n{sample}");
     if got.dtype != want.dtype || got.shape != want.shape {
@@ -234,7 +371,7 @@ fn compare(info: &OpInfo, sample: &Sample, got: &Output, want: &Output) -> Resul
     }
     let magnitude = magnitudes(info, sample, &want.floats)
         .map_err(|e| format!("{head}: cannot compute the tolerance: {e}\n{args}"))?;
-    let rtol = if want.dtype == DType::F64 { F64_RTOL } else { F32_RTOL };
+    let rtol = opts.rtol(info.name, want.dtype);
     for (i, ((&a, &b), &m)) in got.floats.iter().zip(&want.floats).zip(&magnitude).enumerate() {
         let tol = tolerance(rtol, b, m);
         if !close(a, b, tol) {
@@ -384,6 +521,10 @@ mod tests {
 
     impl Backend for Skewed {
         type Storage = S;
+
+        fn default_instance() -> func_core::Result<Self> {
+            Ok(Skewed)
+        }
         fn name(&self) -> &'static str {
             "skewed"
         }
@@ -476,20 +617,24 @@ mod tests {
         }
     }
 
+    fn opts(cases: u32) -> CheckOptions {
+        CheckOptions { cases, ..CheckOptions::default() }
+    }
+
     fn entry(name: &str) -> OpInfo {
         catalogue().into_iter().find(|i| i.name == name).unwrap()
     }
 
     #[test]
     fn a_wrong_kernel_is_reported_with_op_args_and_element() {
-        let err = check_op::<Skewed>(&entry("matmul"), 64).unwrap_err();
+        let err = check_op_with(&Skewed, &entry("matmul"), &opts(64)).unwrap_err();
         assert!(err.contains("op `matmul` on backend `skewed`"), "{err}");
         assert!(err.contains("differs at element [0, 0] (flat 0)"), "{err}");
         assert!(err.contains("arg 0:") && err.contains("arg 1:"), "{err}");
         // Composites over the wrong kernel fail too; the others pass.
-        assert!(check_op::<Skewed>(&entry("linear"), 64).is_err());
-        assert!(check_op::<Skewed>(&entry("add"), 64).is_ok());
-        assert!(check_op::<Skewed>(&entry("sum_dims"), 64).is_ok());
+        assert!(check_op_with(&Skewed, &entry("linear"), &opts(64)).is_err());
+        assert!(check_op_with(&Skewed, &entry("add"), &opts(64)).is_ok());
+        assert!(check_op_with(&Skewed, &entry("sum_dims"), &opts(64)).is_ok());
     }
 
     /// A sample of `name` from its strategy whose first argument is `dtype`.
@@ -510,8 +655,8 @@ mod tests {
     /// The reference output of a sample, as a backend under test would
     /// return it, after `corrupt`.
     fn corrupted(info: &OpInfo, s: &Sample, corrupt: impl Fn(&mut Vec<f64>)) -> (Output, Output) {
-        let want = eval::<RefBackend>(info, s).unwrap();
-        let mut got = eval::<RefBackend>(info, s).unwrap();
+        let want = eval(&RefBackend, info, s).unwrap();
+        let mut got = eval(&RefBackend, info, s).unwrap();
         got.backend = "corrupted";
         corrupt(&mut got.floats);
         (got, want)
@@ -528,30 +673,39 @@ mod tests {
             let (info, s) = sample_of("softmax_large", dtype);
             // Exact and slightly rounded results pass.
             let (got, want) = corrupted(&info, &s, |_| {});
-            compare(&info, &s, &got, &want).unwrap();
+            compare(&info, &s, &got, &want, &CheckOptions::default()).unwrap();
             let rounding = if dtype == DType::F32 { 1e-7 } else { 1e-14 };
             let (got, want) = corrupted(&info, &s, |v| v.iter_mut().for_each(|x| *x *= 1.0 + rounding));
-            compare(&info, &s, &got, &want).unwrap();
+            compare(&info, &s, &got, &want, &CheckOptions::default()).unwrap();
             // All zeros, one element off by 1e-3 (or by 1e-3 relative), a
             // uniform result: rejected.
             let (got, want) = corrupted(&info, &s, |v| v.iter_mut().for_each(|x| *x = 0.0));
-            let err = compare(&info, &s, &got, &want).unwrap_err();
+            let err = compare(&info, &s, &got, &want, &CheckOptions::default()).unwrap_err();
             assert!(err.contains("op `softmax_large` on backend `corrupted`") && err.contains("differs at"), "{err}");
             let (got, want) = corrupted(&info, &s, |v| {
                 let k = argmax(v);
                 v[k] += 1e-3;
             });
-            assert!(compare(&info, &s, &got, &want).is_err(), "{dtype}: +1e-3 on the largest element passed");
+            assert!(
+                compare(&info, &s, &got, &want, &CheckOptions::default()).is_err(),
+                "{dtype}: +1e-3 on the largest element passed"
+            );
             let (got, want) = corrupted(&info, &s, |v| {
                 let k = argmax(v);
                 v[k] *= 1.0 + 1e-3;
             });
-            assert!(compare(&info, &s, &got, &want).is_err(), "{dtype}: 1e-3 relative on the largest element passed");
+            assert!(
+                compare(&info, &s, &got, &want, &CheckOptions::default()).is_err(),
+                "{dtype}: 1e-3 relative on the largest element passed"
+            );
             let (got, want) = corrupted(&info, &s, |v| {
                 let n = v.len() as f64;
                 v.iter_mut().for_each(|x| *x = 1.0 / n);
             });
-            assert!(compare(&info, &s, &got, &want).is_err(), "{dtype}: a uniform softmax passed");
+            assert!(
+                compare(&info, &s, &got, &want, &CheckOptions::default()).is_err(),
+                "{dtype}: a uniform softmax passed"
+            );
         }
     }
 
@@ -580,11 +734,12 @@ mod tests {
                 if want.floats.iter().all(|x| !x.is_finite()) || want.floats.is_empty() {
                     continue;
                 }
-                compare(&info, &s, &got, &want).unwrap_or_else(|e| panic!("the exact result fails: {e}"));
+                compare(&info, &s, &got, &want, &CheckOptions::default())
+                    .unwrap_or_else(|e| panic!("the exact result fails: {e}"));
                 // The first finite element, off by 1e-3.
                 let k = want.floats.iter().position(|x| x.is_finite()).unwrap();
                 let (got, want) = corrupted(&info, &s, |v| v[k] += 1e-3);
-                let err = compare(&info, &s, &got, &want)
+                let err = compare(&info, &s, &got, &want, &CheckOptions::default())
                     .expect_err(&format!("{name} {dtype}: an element off by 1e-3 passed\n{s}"));
                 assert!(err.contains(&format!("(flat {k})")), "{err}");
             }

@@ -22,11 +22,40 @@
 //! - `data/special_values.json`, known values of every unary op from mpmath
 //!   (written by `data/special_values.py`), which the tests check both
 //!   backends against;
+//! - [`Profiled`], a backend wrapping any other that counts the calls and
+//!   time of each kernel per instance and prints them as a table;
 //! - [`record_primitives`], which shows the primitives a (transformed)
 //!   function runs;
 //! - [`custom_examples`]: custom ops with their own rules (`log1pexp` with a
 //!   custom JVP, a straight-through `round`, `clip_gradient` with a custom
 //!   VJP), checked against torch's `autograd.Function`.
+//!
+//! ## Checking a backend of your own
+//!
+//! ```no_run
+//! # use func_testkit::RefBackend as MyBackend;
+//! // In a test of your backend crate:
+//! func_testkit::check_backend::<MyBackend>();
+//! ```
+//!
+//! runs every catalogue op on [`DEFAULT_CASES`] random samples on the
+//! backend's default instance and on [`RefBackend`], and panics with the op,
+//! the (shrunk) sample and the first differing element when they disagree.
+//! [`check_backend_with`] takes the instance to check (a device index, a
+//! stream: the samples are built on it) and [`CheckOptions`]:
+//! - **Tolerances.** The defaults (`1e-12` relative for f64, `1e-5` for f32,
+//!   scaled per element by the magnitude of the terms that produced it) hold
+//!   for a backend that computes in the tensor's dtype in any summation
+//!   order. Widen only the ops whose kernels are less precise by design,
+//!   by name, in [`CheckOptions::op_rtol`]: TF32 matmul keeps about 10
+//!   mantissa bits, so `("matmul", 1e-3)` and the matmul-based entries
+//!   (`matmul_batched`, `linear`, `conv2d`). A tolerance widened everywhere
+//!   hides real bugs.
+//! - **Random numbers.** [`RngPolicy::Reference`] (the default) requires the
+//!   stream of [`func_core::random::sample`], so that seeded programs agree
+//!   across devices. A device with its own generator uses [`RngPolicy::Own`]:
+//!   random ops are then checked for shape, dtype, the same values for the
+//!   same seed, and values in the distribution's support.
 #![deny(missing_docs)]
 
 mod alias_laws;
@@ -34,14 +63,20 @@ mod catalogue;
 pub mod custom_examples;
 pub mod golden;
 mod laws;
+mod profiled;
 mod reference;
 pub mod strategies;
 mod trace;
 mod transform_laws;
+pub mod user_laws;
 
 pub use alias_laws::{check_alias_autodiff_sample, check_alias_vmap_sample, check_aliasing, is_view_op};
 pub use catalogue::{Law, Op, OpInfo, Scale, catalogue};
-pub use laws::{DEFAULT_CASES, F32_RTOL, F64_RTOL, check_backend, check_backend_with, check_op, check_sample};
+pub use laws::{
+    CheckOptions, DEFAULT_CASES, F32_RTOL, F64_RTOL, RngPolicy, check_backend, check_backend_with, check_op_with,
+    check_sample_with,
+};
+pub use profiled::{OpStat, Profiled};
 pub use reference::{RefBackend, RefStorage};
 pub use strategies::{ArgSpec, Domain, Sample, ViewKind};
 pub use trace::record_primitives;
@@ -49,3 +84,4 @@ pub use transform_laws::{
     Requirement, TRANSFORM_CASES, check_autodiff_sample, check_nested_vmap_sample, check_transforms,
     check_transforms_with, check_vmap_sample, host_params, minimum_checks,
 };
+pub use user_laws::{LawFailure, LawOptions, LawReport, UserLaw, check_custom_op, check_laws, check_laws_prop};

@@ -83,6 +83,7 @@ fn to_dtype(op: &str, dtype: DType, x: f64) -> Result<f64> {
         DType::F64 => x,
         DType::I64 => exact(op, x as i64)?,
         DType::Bool => f64::from(u8::from(x != 0.0)),
+        other => return Err(Error::dtype(op, other, "the reference backend has no such dtype")),
     })
 }
 
@@ -233,6 +234,10 @@ fn index_at(op: &str, idx: &RefStorage, il: &Layout, o: &[usize], len: usize) ->
 impl Backend for RefBackend {
     type Storage = RefStorage;
 
+    fn default_instance() -> func_core::Result<Self> {
+        Ok(RefBackend)
+    }
+
     fn name(&self) -> &'static str {
         NAME
     }
@@ -284,6 +289,7 @@ impl Backend for RefBackend {
             DType::F64 => build(name, DType::F64, la.dims(), |i| Ok(op.apply_f64(x(i), y(i)))),
             DType::I64 => build(name, DType::I64, la.dims(), |i| exact(name, op.apply_i64(x(i) as i64, y(i) as i64))),
             DType::Bool => Err(err(name, "not defined for bool")),
+            other => Err(Error::dtype(name, other, "the reference backend has no such dtype")),
         }
     }
 

@@ -82,6 +82,7 @@ fn sentinel(dtype: DType) -> f64 {
         DType::F32 | DType::F64 => f64::NAN,
         DType::I64 => 999_999.0,
         DType::Bool => 1.0,
+        other => panic!("no sentinel for dtype {other}"),
     }
 }
 
@@ -244,6 +245,7 @@ impl fmt::Display for ArgSpec {
                 DType::F64 => write!(f, "{v:?}")?,
                 DType::I64 => write!(f, "{}", *v as i64)?,
                 DType::Bool => write!(f, "{}", *v != 0.0)?,
+                other => write!(f, "{v:?} ({other})")?,
             }
         }
         if self.data.len() > SHOWN {
@@ -375,6 +377,7 @@ pub fn element(domain: Domain, dtype: DType) -> BoxedStrategy<f64> {
             Domain::Unit => (0.0..1.0f64).boxed(),
             Domain::Ints(lo, hi) => (lo..=hi).prop_map(|v| v as f64).boxed(),
         },
+        other => panic!("no sample values for dtype {other}"),
     }
 }
 
@@ -584,6 +587,7 @@ pub fn bulk_values(domain: Domain, dtype: DType, n: usize) -> BoxedStrategy<Vec<
                             Domain::Unit => u,
                             Domain::Ints(lo, hi) => ints(lo, hi),
                         },
+                        other => panic!("no sample values for dtype {other}"),
                     }
                 })
                 .collect()

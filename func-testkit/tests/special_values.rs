@@ -98,7 +98,7 @@ fn check<B: Backend>(dtype: DType) -> Vec<String> {
                     "{}({:e}) in {dtype} on {}: got {got:e}, expected {:e} ({why})",
                     op.name(),
                     xs[i],
-                    B::default().name(),
+                    B::default_instance().map_or("?", |b| b.name()),
                     want[i]
                 ));
             }

@@ -104,18 +104,30 @@ impl<B: Backend> Tensor<B> {
     }
 
     /// Zeros of this tensor's shape and dtype.
+    ///
+    /// Like every `_like` factory, it is made on this tensor's backend
+    /// instance when the tensor is concrete, and on the default instance when
+    /// it is a tracer (NOTE: [backend instances]).
     pub fn zeros_like(&self) -> Tensor<B> {
-        Self::zeros(self.shape().clone(), self.dtype())
+        self.on_own_instance(|| Self::zeros(self.shape().clone(), self.dtype()))
+    }
+
+    /// Run the factory `f` on this tensor's instance, if it is concrete.
+    fn on_own_instance(&self, f: impl FnOnce() -> Tensor<B>) -> Tensor<B> {
+        match self.backend() {
+            Some(be) => crate::with_backend(be.clone(), f),
+            None => f(),
+        }
     }
 
     /// Ones of this tensor's shape and dtype.
     pub fn ones_like(&self) -> Tensor<B> {
-        Self::ones(self.shape().clone(), self.dtype())
+        self.on_own_instance(|| Self::ones(self.shape().clone(), self.dtype()))
     }
 
     /// `value` in this tensor's shape and dtype.
     pub fn full_like(&self, value: f64) -> Tensor<B> {
-        Self::full(self.shape().clone(), value, self.dtype())
+        self.on_own_instance(|| Self::full(self.shape().clone(), value, self.dtype()))
     }
 
     /// `start, start + step, ...` up to (excluding) `end`.
