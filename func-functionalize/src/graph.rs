@@ -299,7 +299,7 @@ where
     Graph { inputs, nodes: rec.nodes, outputs, num_vars: rec.next, template, _input: PhantomData }
 }
 
-impl<B: Backend, X: TensorTree<B>, Y: TensorTree<B>> Graph<B, X, Y> {
+impl<B: Backend, X, Y> Graph<B, X, Y> {
     /// The input variables, one per leaf of the input tree.
     pub fn inputs(&self) -> &[Var] {
         &self.inputs
@@ -392,6 +392,9 @@ impl<B: Backend, X: TensorTree<B>, Y: TensorTree<B>> Graph<B, X, Y> {
         self.outputs.iter().map(|&id| get(&env, id)).collect()
     }
 
+}
+
+impl<B: Backend, X: TensorTree<B>, Y: TensorTree<B>> Graph<B, X, Y> {
     /// Run the graph on `x` (of the input tree and shapes it was made
     /// with): the function it was made from, as a function of tensors, so
     /// `grad`, `vmap` and `functionalize` apply to it.
@@ -475,8 +478,12 @@ impl<B: Backend> fmt::Display for Node<B> {
             NodeOp::Constant(t) => {
                 // Small concrete constants are shown with their values.
                 if t.is_concrete() && t.numel() <= 6 {
-                    if let Ok(v) = t.try_to_vec::<f64>() {
-                        let vals: Vec<String> = v.iter().map(|x| format!("{x}")).collect();
+                    let vals: Option<Vec<String>> = if t.dtype() == DType::Bool {
+                        t.try_to_vec::<bool>().ok().map(|v| v.iter().map(bool::to_string).collect())
+                    } else {
+                        t.try_to_vec::<f64>().ok().map(|v| v.iter().map(f64::to_string).collect())
+                    };
+                    if let Some(vals) = vals {
                         write!(f, "[{}]", vals.join(", "))?;
                     }
                 }
@@ -487,7 +494,9 @@ impl<B: Backend> fmt::Display for Node<B> {
                     write!(f, "[{ps}]")?;
                 }
             }
-            NodeOp::Write { op } => write!(f, "[{op}]")?,
+            // `copy_[mul_] %0 %8`: %8 (the result of `mul_`) written into %0.
+            NodeOp::Write { op } if op != "copy_" => write!(f, "[{op}]")?,
+            NodeOp::Write { .. } => {}
         }
         for i in &self.inputs {
             write!(f, " {i}")?;
