@@ -299,8 +299,14 @@ impl<B: Backend> VjpInterp<B> {
             // written into it.
             return Ok(self.input(y).0);
         }
-        // stop_gradient's result is a constant to this level.
-        if !y.dtype().is_float() || !needs.iter().any(|&n| n) || prim.stops_gradient() {
+        // stop_gradient's result is a constant to this level: a leaf of the
+        // tape that no cotangent flows out of. It stays a tracer so that, as
+        // a view of its operand, a write into the operand reaches it
+        // (func-core's NOTE: [traced views]).
+        if prim.stops_gradient() && y.dtype().is_float() && needs.iter().any(|&n| n) {
+            return Ok(self.input(y).0);
+        }
+        if !y.dtype().is_float() || !needs.iter().any(|&n| n) {
             return Ok(y);
         }
         let pullback = vjp_rule(prim, &primals, &y, &needs)?;

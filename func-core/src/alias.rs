@@ -47,6 +47,9 @@ pub(crate) fn view_layout(prim: &Primitive, l: &Layout) -> Option<Layout> {
             Some(l.slice(*axis, (*start).min(stop), stop, *step))
         }
         Primitive::Diagonal { offset, dim1, dim2 } => Some(l.diagonal(*offset, *dim1, *dim2)),
+        // The same elements, with a zero derivative: a write into the base
+        // reaches a detached view, as on concrete tensors.
+        Primitive::StopGradient => Some(l.clone()),
         _ => None,
     }
 }

@@ -1,7 +1,7 @@
 //! functionalize: values, input mutations, views, composition with vmap,
 //! grad and jacrev, and its errors.
 
-use func_autodiff::{grad, jacrev};
+use func_autodiff::{grad, hessian, jacrev, jvp};
 use func_batch::vmap;
 use func_core::{Backend, DType, Error, HostData, Layout, Shape, Tensor};
 use func_functionalize::{Remove, functionalize, functionalize_with, try_functionalize};
@@ -141,6 +141,22 @@ fn grad_of_functionalize_and_functionalize_of_grad_give_torch_gradients() {
 }
 
 #[test]
+fn jvp_and_hessian_of_functionalize_see_through_view_copies() {
+    // scaled_square = 9 x0^2 + 9 x1^2 + x2^2: gradient [18 x0, 18 x1, 2 x2],
+    // Hessian diag(18, 18, 2). With views removed, the slice is a slice_copy,
+    // whose JVP, VJP and batching rules are those of the slice.
+    let x = t(&[1.0, -2.0, 0.5], &[3]);
+    let tan = t(&[0.5, 1.0, -2.0], &[3]);
+    for mode in MODES {
+        let (y, dy) = jvp(functionalize_with(scaled_square, mode), &x, &tan);
+        assert_eq!(y.item::<f64>(), 9.0 + 36.0 + 0.25);
+        assert_eq!(dy.item::<f64>(), 18.0 * 0.5 - 36.0 - 2.0);
+        let h = hessian(functionalize_with(scaled_square, mode))(&x);
+        assert_eq!(h.to_vec::<f64>(), vec![18.0, 0.0, 0.0, 0.0, 18.0, 0.0, 0.0, 0.0, 2.0]);
+    }
+}
+
+#[test]
 fn jacrev_of_functionalize_with_a_buffer_written_through_views() {
     // y = [2 x0 + x1, 2 x1 + x2, 2 x2]: the Jacobian is [[2, 1, 0], [0, 2, 1], [0, 0, 2]].
     let g = |x: &T| {
@@ -249,4 +265,22 @@ fn writing_through_an_overlapping_view_is_an_error_not_a_silent_loss() {
     let c = overlapping::<RefBackend>().contiguous();
     c.add_scalar_(1.0);
     assert_eq!(c.to_vec::<f64>(), vec![1.0, 2.0, 3.0, 2.0, 3.0, 4.0]);
+}
+
+#[test]
+fn a_view_copy_of_a_primitive_that_is_no_view_is_an_error() {
+    let bad = func_core::Primitive::ViewCopy(Box::new(func_core::Primitive::Matmul));
+    let a = t(&[1.0, 2.0, 3.0, 4.0], &[2, 2]);
+    match func_core::bind(bad, &[&a, &a]) {
+        Err(Error::InvalidArgument { op, why }) => {
+            assert_eq!(op, "view_copy");
+            assert!(why.contains("`matmul` is not a view primitive") && why.contains("Primitive::view_copy"), "{why}");
+        }
+        other => panic!("expected an invalid-argument error, got {other:?}"),
+    }
+    // The copying form of a view materialises it: no storage is shared.
+    let slice = func_core::Primitive::view_copy(func_core::Primitive::Slice { axis: 1, start: 1, stop: 2, step: 1 });
+    let c = func_core::bind(slice.expect("slice is a view"), &[&a]).unwrap();
+    assert_eq!(c.to_vec::<f64>(), vec![2.0, 4.0]);
+    assert!(!c.shares_storage(&a) && c.layout().is_contiguous());
 }

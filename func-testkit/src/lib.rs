@@ -14,6 +14,11 @@
 //! - the aliasing law [`check_aliasing`]: for every view op, writes through
 //!   the view give the same values and input mutations with and without
 //!   vmap, grad and jvp;
+//! - the functionalize law [`check_functionalize`]: for every catalogue
+//!   op, applied in place, through a view and on a copy ([`Harness`]),
+//!   `functionalize` (views kept or removed) gives the same outputs and
+//!   input mutations, and its graph holds no view and no in-place write but
+//!   the write-back of inputs;
 //! - the transform laws [`check_transforms`]: vmap against a loop over
 //!   slices, jvp against finite differences, vjp against jvp, jacfwd against
 //!   jacrev, symmetric Hessians, and second order, for every catalogue op,
@@ -32,6 +37,7 @@
 mod alias_laws;
 mod catalogue;
 pub mod custom_examples;
+mod functionalize_laws;
 pub mod golden;
 mod laws;
 mod reference;
@@ -41,6 +47,7 @@ mod transform_laws;
 
 pub use alias_laws::{check_alias_autodiff_sample, check_alias_vmap_sample, check_aliasing, is_view_op};
 pub use catalogue::{Law, Op, OpInfo, Scale, catalogue};
+pub use functionalize_laws::{Harness, check_functionalize, check_functionalize_sample};
 pub use laws::{DEFAULT_CASES, F32_RTOL, F64_RTOL, check_backend, check_backend_with, check_op, check_sample};
 pub use reference::{RefBackend, RefStorage};
 pub use strategies::{ArgSpec, Domain, Sample, ViewKind};
