@@ -57,13 +57,15 @@ pub use func_autodiff::{
     jacrev_aux, jacrev_with, jvp, jvp_aux, linearize, try_jvp, try_vjp, vjp, vjp_aux,
 };
 pub use func_batch::{Dims, Randomness, VmapOptions, try_vmap, vmap, vmap_with};
-pub use func_functionalize::{NodeOp, Remove, Var, VarId, functionalize, functionalize_with, make_graph, try_functionalize};
 pub use func_core::{
     ArgReduceOp, Backend, BinaryOp, CmpOp, Conv2dOptions, ConvGeom, CustomOp, CustomOpRef, CustomRule, DType,
     Distribution, Element, Error, Generator, HostData, Layout, MaybeTensors, Primitive, ReduceOp, Result, Shape,
     TensorTree, TreeDef, UnaryOp, call_custom,
 };
 pub use func_cpu::Cpu;
+pub use func_functionalize::{
+    NodeOp, Remove, Var, VarId, functionalize, functionalize_with, make_graph, try_functionalize,
+};
 
 /// Lower layers, for writing backends and transforms.
 pub use func_core as core;

@@ -18,6 +18,12 @@
 //!   caller's tensor (`copy_`), as torch.func does. A write-back is the one
 //!   in-place operation the levels below see.
 //!
+//! DESIGN.md sketches functionalize with per-tensor alias groups whose views
+//! resync lazily by generation; func-core already keeps, for every transform,
+//! each view tracer's root and chain of view primitives and re-derives the
+//! views of a root right after it is written, so functionalize reuses that
+//! machinery (eager re-derivation) instead of keeping a second one.
+//!
 //! Writes into a tensor captured from outside the function (not an input,
 //! not created inside) are not the function's to remove: they are applied
 //! to that tensor one level down, as without functionalize.

@@ -217,7 +217,11 @@ impl<B: Backend> Interpreter<B> for GraphInterp<B> {
         let (s, value) = self.operand(src);
         let var = self.fresh(dst);
         let id = var.id;
-        self.rec().nodes.push(Node { op: NodeOp::Write { op: op.to_string() }, inputs: vec![d, s], outputs: vec![var] });
+        self.rec().nodes.push(Node {
+            op: NodeOp::Write { op: op.to_string() },
+            inputs: vec![d, s],
+            outputs: vec![var],
+        });
         if dst.level() == Some(&self.level) { dst.rebind_tracer(&self.wrap(id, value)) } else { Ok(()) }
     }
 
@@ -391,7 +395,6 @@ impl<B: Backend, X, Y> Graph<B, X, Y> {
         }
         self.outputs.iter().map(|&id| get(&env, id)).collect()
     }
-
 }
 
 impl<B: Backend, X: TensorTree<B>, Y: TensorTree<B>> Graph<B, X, Y> {
@@ -457,10 +460,9 @@ fn params(p: &Primitive) -> String {
         Primitive::Diagonal { offset, dim1, dim2 } => format!("offset={offset}, dim1={dim1}, dim2={dim2}"),
         Primitive::Pad { pads, value } => format!("pads={:?}, value={value}", pads.as_slice()),
         Primitive::Flip { axes } => format!("axes={}", list(axes)),
-        Primitive::Im2col(g) | Primitive::Col2im(g) => format!(
-            "kernel={:?}, stride={:?}, padding={:?}, dilation={:?}",
-            g.kernel, g.stride, g.padding, g.dilation
-        ),
+        Primitive::Im2col(g) | Primitive::Col2im(g) => {
+            format!("kernel={:?}, stride={:?}, padding={:?}, dilation={:?}", g.kernel, g.stride, g.padding, g.dilation)
+        }
         Primitive::ViewCopy(view) => params(view),
     }
 }

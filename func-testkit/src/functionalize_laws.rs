@@ -100,7 +100,11 @@ fn tol<B: Backend>(t: &Tensor<B>) -> f64 {
 }
 
 /// Outputs and inputs after the call agree.
-fn agree<B: Backend>(what: &str, got: (&[Tensor<B>], &[Tensor<B>]), want: (&[Tensor<B>], &[Tensor<B>])) -> Result<(), String> {
+fn agree<B: Backend>(
+    what: &str,
+    got: (&[Tensor<B>], &[Tensor<B>]),
+    want: (&[Tensor<B>], &[Tensor<B>]),
+) -> Result<(), String> {
     if got.0.len() != want.0.len() {
         return Err(format!("{what}: {} outputs, expected {}", got.0.len(), want.0.len()));
     }
@@ -136,7 +140,11 @@ fn functional<B: Backend, X, Y>(g: &Graph<B, X, Y>) -> Result<(), String> {
 /// # Errors
 ///
 /// A description of the first disagreement.
-pub fn check_functionalize_sample<B: Backend>(info: &OpInfo, sample: &Sample, harness: Harness) -> Result<bool, String> {
+pub fn check_functionalize_sample<B: Backend>(
+    info: &OpInfo,
+    sample: &Sample,
+    harness: Harness,
+) -> Result<bool, String> {
     let mut specs: Vec<ArgSpec> = sample.args.clone();
     let host = host_params(&info.op, specs.len());
     let m = (0..specs.len()).find(|&i| !host[i]).unwrap_or(0);
