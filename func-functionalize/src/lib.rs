@@ -32,6 +32,8 @@
 //! to its inputs, are the same with and without functionalize, under any
 //! transform (func-testkit checks it for every catalogue op).
 //!
+//! ## Examples
+//!
 //! ```
 //! use func_batch::vmap;
 //! use func_core::{DType, Tensor};

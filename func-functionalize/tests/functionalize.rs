@@ -284,3 +284,23 @@ fn a_view_copy_of_a_primitive_that_is_no_view_is_an_error() {
     assert_eq!(c.to_vec::<f64>(), vec![2.0, 4.0]);
     assert!(!c.shares_storage(&a) && c.layout().is_contiguous());
 }
+
+#[test]
+fn writing_a_batched_value_back_into_an_unbatched_input_is_an_error_at_exit() {
+    // Inside functionalize the write is a rebinding; at exit it has to reach
+    // the caller's tensor, which vmap does not batch: torch.func fails the
+    // same way.
+    let f = |(a, x): &(T, T)| {
+        a.add_(x);
+        a.sum()
+    };
+    let opts = func_batch::VmapOptions::new().in_dims((None, Some(0)));
+    let a = t(&[1.0, 2.0], &[2]);
+    let xs = t(&[1.0, 2.0, 3.0, 4.0], &[2, 2]);
+    let msg = panic_message(|| {
+        func_batch::vmap_with(functionalize(f), opts)(&(a.clone(), xs.clone()));
+    });
+    assert!(msg.starts_with("functionalize: the function mutated its input 0 (shape [2])"), "{msg}");
+    assert!(msg.contains("vmap: copy_(self, other): the in-place operation is impossible"), "{msg}");
+    assert_eq!(a.to_vec::<f64>(), vec![1.0, 2.0]);
+}
