@@ -63,6 +63,24 @@ fn main() {
     let (_, hvp) = jvp(grad(f), &x0, &v);
     println!("Hessian-vector product jvp(grad(f), x, v) = {hvp}");
 
+    println!("\n== functionalize and make_graph: programs without mutation ==");
+    // A buffer made inside the function, written in place with the input:
+    // under vmap alone, copy_ would write a batched value into an unbatched
+    // buffer (an error naming functionalize as the fix).
+    let fill = |x: &Tensor| {
+        let buf = Tensor::zeros([3], DType::F32);
+        buf.copy_(x);
+        buf.slice(0, 1, 3, 1).mul_scalar_(10.0);
+        buf
+    };
+    println!("vmap(functionalize(fill))(batch [4, 3]) =\n{}", vmap(functionalize(fill))(&batch));
+    let x3 = Tensor::from_vec(vec![1.0f32, 2.0, 3.0], [3]);
+    println!("make_graph(fill): the in-place writes are copy_ nodes\n{}", make_graph(fill, &x3));
+    let pure = make_graph(functionalize_with(fill, Remove::MutationsAndViews), &x3);
+    println!("make_graph(functionalize(fill, views removed)): no write, no view\n{pure}");
+    println!("evaluated again on new values: {}", pure.eval(&Tensor::from_vec(vec![-1.0f32, 0.5, 2.0], [3])));
+    println!("make_graph(grad(f)) shows the backward pass:\n{}", make_graph(grad(f), &x0));
+
     println!("\n== Errors name the operation and the shapes ==");
     let err = x.try_matmul(&x).unwrap_err();
     println!("x.try_matmul(&x): {err}");

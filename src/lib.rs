@@ -2,8 +2,9 @@
 //!
 //! Composable function transforms in pure Rust, in the spirit of PyTorch's
 //! `torch.func` and JAX: [`vmap`], [`grad`], [`grad_and_value`], [`jvp`],
-//! [`vjp`], [`linearize`], [`jacrev`], [`jacfwd`], [`hessian`], composing
-//! with each other to any depth. This facade fixes the backend to the
+//! [`vjp`], [`linearize`], [`jacrev`], [`jacfwd`], [`hessian`],
+//! [`functionalize`], composing with each other to any depth, and
+//! [`make_graph`], which shows the primitives a function runs. This facade fixes the backend to the
 //! optimized CPU backend, so `func::Tensor` needs no type parameter, and
 //! re-exports what a user needs.
 //!
@@ -20,6 +21,25 @@
 //! assert_eq!(gw.dims(), &[2, 2]); // one gradient per sample
 //! ```
 //!
+//! In-place operations and views mean the same under every transform.
+//! [`functionalize`] removes them (for vmap of a function that writes into a
+//! buffer it creates, or to see a program without mutation):
+//!
+//! ```
+//! use func::prelude::*;
+//!
+//! let f = |x: &Tensor| {
+//!     let y = Tensor::zeros([3], DType::F64);
+//!     y.copy_(x); // a batched value into an unbatched buffer: an error under vmap alone
+//!     y
+//! };
+//! let xs = Tensor::from_vec(vec![1.0f64, 2.0, 3.0, 4.0, 5.0, 6.0], [2, 3]);
+//! assert_eq!(vmap(functionalize(f))(&xs).to_vec::<f64>(), xs.to_vec::<f64>());
+//! let graph = make_graph(functionalize(f), &Tensor::zeros([3], DType::F64));
+//! assert!(graph.nodes().iter().all(|n| !n.is_write()));
+//! println!("{graph}");
+//! ```
+//!
 //! Custom operations with their own rules ([`CustomFn`], torch's
 //! `autograd.Function`, JAX's `custom_jvp`/`custom_vjp`) and
 //! `x.detach()` / `x.stop_gradient()` compose with every transform.
@@ -27,7 +47,8 @@
 //! The workspace's layers, from the bottom: `func-core` (tensors, the
 //! `Backend` trait, primitives, the interpreter machinery), `func-cpu` (the
 //! CPU backend), `func-batch` (vmap), `func-autodiff` (the derivative
-//! transforms), `func-testkit` (the reference backend, the op catalogue and
+//! transforms), `func-functionalize` (functionalize and graph capture),
+//! `func-testkit` (the reference backend, the op catalogue and
 //! the laws every backend and transform satisfies).
 #![deny(missing_docs)]
 
@@ -42,6 +63,9 @@ pub use func_core::{
     TensorTree, TreeDef, UnaryOp, call_custom,
 };
 pub use func_cpu::Cpu;
+pub use func_functionalize::{
+    NodeOp, Remove, Var, VarId, functionalize, functionalize_with, make_graph, try_functionalize,
+};
 
 /// Lower layers, for writing backends and transforms.
 pub use func_core as core;
@@ -69,10 +93,27 @@ pub type Tensor = func_core::Tensor<Cpu>;
 /// ```
 pub type CustomFn = func_core::CustomFn<Cpu>;
 
+/// The primitives a function runs, captured by [`make_graph`], on the CPU
+/// backend: `func_functionalize::Graph<Cpu, X, Y>` for a function from `X`
+/// to `Y`.
+///
+/// # Examples
+///
+/// ```
+/// use func::prelude::*;
+/// let g: Graph<Tensor, Tensor> = make_graph(|x: &Tensor| x.exp(), &Tensor::zeros([2], DType::F32));
+/// assert_eq!(g.names(), vec!["exp"]);
+/// ```
+pub type Graph<X, Y> = func_functionalize::Graph<Cpu, X, Y>;
+
+/// One node of a [`Graph`] on the CPU backend.
+pub type Node = func_functionalize::Node<Cpu>;
+
 /// The names most programs need: `use func::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        Conv2dOptions, CustomFn, DType, Dims, Generator, JacOptions, Randomness, Tensor, TensorTree, VmapOptions, grad,
-        grad_and_value, hessian, jacfwd, jacrev, jvp, linearize, vjp, vmap, vmap_with,
+        Conv2dOptions, CustomFn, DType, Dims, Generator, Graph, JacOptions, Randomness, Remove, Tensor, TensorTree,
+        VmapOptions, functionalize, functionalize_with, grad, grad_and_value, hessian, jacfwd, jacrev, jvp, linearize,
+        make_graph, vjp, vmap, vmap_with,
     };
 }

@@ -151,6 +151,14 @@ pub(crate) fn jvp_rule<B: Backend>(
             Ok(Some(bind(prim.clone(), &[&tb, &primals[1], &ts])?))
         }
         Primitive::StopGradient => Ok(None),
+        // NOTE: [view copies] (func-core): linear, like the view itself.
+        Primitive::ViewCopy(view) => {
+            if view.stops_gradient() {
+                Ok(None)
+            } else {
+                linear1(prim, &tans[0])
+            }
+        }
         Primitive::Custom(c) => {
             Err(Error::invalid(c.name(), "internal: custom ops have several outputs; see JvpInterp::custom"))
         }

@@ -277,6 +277,9 @@ pub(crate) fn vjp_rule<B: Backend>(
             Box::new(move |g| Ok(vec![Some(g.try_unfold(geom.kernel, geom.stride, geom.padding, geom.dilation)?)]))
         }
         Primitive::StopGradient => Box::new(|_g| Ok(vec![None])),
+        // NOTE: [view copies] (func-core): the view's pullback (a copy's is
+        // the identity).
+        Primitive::ViewCopy(view) => return vjp_rule(view, primals, y, needs),
         Primitive::Custom(c) => {
             return Err(Error::invalid(c.name(), "internal: custom ops have several outputs; see VjpInterp::custom"));
         }
@@ -296,8 +299,14 @@ impl<B: Backend> VjpInterp<B> {
             // written into it.
             return Ok(self.input(y).0);
         }
-        // stop_gradient's result is a constant to this level.
-        if !y.dtype().is_float() || !needs.iter().any(|&n| n) || matches!(prim, Primitive::StopGradient) {
+        // stop_gradient's result is a constant to this level: a leaf of the
+        // tape that no cotangent flows out of. It stays a tracer so that, as
+        // a view of its operand, a write into the operand reaches it
+        // (func-core's NOTE: [traced views]).
+        if prim.stops_gradient() && y.dtype().is_float() && needs.iter().any(|&n| n) {
+            return Ok(self.input(y).0);
+        }
+        if !y.dtype().is_float() || !needs.iter().any(|&n| n) {
             return Ok(y);
         }
         let pullback = vjp_rule(prim, &primals, &y, &needs)?;

@@ -1,5 +1,4 @@
-//! Every torch.func golden case that needs no functionalize (see
-//! func-testkit/data/CASES.md), to 1e-10, on the reference backend and on
+//! Every torch.func golden case (see func-testkit/data/CASES.md), to 1e-10, on the reference backend and on
 //! the CPU backend. Cases are found by function and transform name; shapes
 //! come from the data (set FUNC_CONFORMANCE to run another golden file of the
 //! same format).
@@ -7,6 +6,7 @@
 use func_autodiff::{grad, grad_and_value, hessian, jacfwd, jacrev, jvp, linearize, vjp};
 use func_batch::{VmapOptions, vmap, vmap_with};
 use func_core::{Backend, Conv2dOptions, Tensor};
+use func_functionalize::{Remove, functionalize, functionalize_with};
 use func_testkit::RefBackend;
 use func_testkit::golden::{Case, Value, assert_close, assert_dict_close, load};
 use std::collections::BTreeMap;
@@ -190,16 +190,40 @@ fn run_mlp<B: Backend>(c: &Case) -> bool {
     true
 }
 
-/// `mutating` eagerly and under vmap (in-place writes through views of a
-/// batched copy); `functionalize_grad` needs functionalize.
+/// `mutating` eagerly, under vmap (in-place writes through views of a
+/// batched copy) and under grad of functionalize; value and vmap also under
+/// functionalize, with views kept and removed. The input is never mutated.
 fn run_mutating<B: Backend>(c: &Case) -> bool {
     let x = t::<B>(&c.inputs[0]);
-    let out = match c.transform.as_str() {
-        "value" => mutating(&x),
-        "vmap" => vmap(mutating::<B>)(&x),
+    let what = label::<B>(c);
+    let outs: Vec<(&str, Tensor<B>)> = match c.transform.as_str() {
+        "value" => vec![
+            ("", mutating(&x)),
+            (" (functionalize)", functionalize(mutating::<B>)(&x)),
+            (" (functionalize, views removed)", functionalize_with(mutating::<B>, Remove::MutationsAndViews)(&x)),
+        ],
+        "vmap" => vec![
+            ("", vmap(mutating::<B>)(&x)),
+            (" (vmap of functionalize)", vmap(functionalize(mutating::<B>))(&x)),
+            (" (functionalize of vmap)", functionalize(vmap(mutating::<B>))(&x)),
+            (
+                " (vmap of functionalize, views removed)",
+                vmap(functionalize_with(mutating::<B>, Remove::MutationsAndViews))(&x),
+            ),
+        ],
+        "functionalize_grad" => vec![
+            ("", grad(|x: &Tensor<B>| functionalize(mutating::<B>)(x).sum())(&x)),
+            (
+                " (views removed)",
+                grad(|x: &Tensor<B>| functionalize_with(mutating::<B>, Remove::MutationsAndViews)(x).sum())(&x),
+            ),
+        ],
         _ => return false,
     };
-    assert_close(&label::<B>(c), &out, &c.expected, TOL);
+    for (how, out) in outs {
+        assert_close(&format!("{what}{how}"), &out, &c.expected, TOL);
+    }
+    assert_close(&format!("{what}: the input after the calls"), &x, &c.inputs[0], 0.0);
     true
 }
 
@@ -219,21 +243,20 @@ fn every_case<B: Backend>() {
         let name = format!("{} {}", c.function, c.transform);
         if done { ran.push(name) } else { skipped.push(name) }
     }
-    // Only the case that needs functionalize is left for it.
-    assert!(skipped.iter().all(|s| s == "mutating functionalize_grad"), "cases with no runner: {skipped:?}");
-    for needed in ["mutating value", "mutating vmap"] {
+    assert!(skipped.is_empty(), "cases with no runner: {skipped:?}");
+    for needed in ["mutating value", "mutating vmap", "mutating functionalize_grad"] {
         assert!(ran.iter().any(|r| r == needed), "the golden file has no `{needed}` case; ran {ran:?}");
     }
     eprintln!("ran {} golden cases on {}: {ran:?}", ran.len(), B::default_instance().map_or("?", |b| b.name()));
-    assert!(ran.len() >= 27, "ran only {ran:?}");
+    assert!(ran.len() >= 28, "ran only {ran:?}");
 }
 
 #[test]
-fn every_golden_case_without_functionalize_on_the_reference_backend() {
+fn every_golden_case_on_the_reference_backend() {
     every_case::<RefBackend>();
 }
 
 #[test]
-fn every_golden_case_without_functionalize_on_the_cpu_backend() {
+fn every_golden_case_on_the_cpu_backend() {
     every_case::<func_cpu::Cpu>();
 }

@@ -207,3 +207,21 @@ fn writes_through_views_compose_with_vmap() {
     }
     close("jacrev", &jac.to_vec::<f64>(), &eye);
 }
+
+/// ```python
+/// y = x.clone(); d = y.detach(); y.mul_(2.0); return (d * x).sum()
+/// ```
+/// `d` shares `y`'s storage, so it sees the write: the value is `2 sum x^2`
+/// and, `d` being constant, the gradient is `d = 2 x`.
+fn write_seen_by_a_detached_view(x: &T) -> T {
+    let y = x.deep_copy();
+    let d = y.detach();
+    y.mul_scalar_(2.0);
+    (&d * x).sum()
+}
+
+#[test]
+fn a_detached_view_sees_a_later_write_into_its_base_and_has_no_derivative() {
+    // sum x^2 = 14.3125 at X5; jvp = sum 2 x_i * 0.5 i = sum i x_i = 15.25.
+    check(write_seen_by_a_detached_view, &X5, 28.625, &[1.0, -2.0, 4.0, 6.0, -0.5], 15.25);
+}

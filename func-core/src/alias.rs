@@ -47,6 +47,9 @@ pub(crate) fn view_layout(prim: &Primitive, l: &Layout) -> Option<Layout> {
             Some(l.slice(*axis, (*start).min(stop), stop, *step))
         }
         Primitive::Diagonal { offset, dim1, dim2 } => Some(l.diagonal(*offset, *dim1, *dim2)),
+        // The same elements, with a zero derivative: a write into the base
+        // reaches a detached view, as on concrete tensors.
+        Primitive::StopGradient => Some(l.clone()),
         _ => None,
     }
 }
@@ -67,7 +70,8 @@ pub(crate) fn attach<B: Backend>(prim: &Primitive, x: &Tensor<B>, out: &Tensor<B
     out.set_alias(Alias { root, chain, layout });
 }
 
-/// The error for a write into a broadcast view, whose elements share memory.
+/// The error for a write into a broadcast or otherwise overlapping view,
+/// whose elements share memory: the write would lose values silently.
 pub(crate) fn check_writable(layout: &Layout, op: &str) -> Result<()> {
     if layout.numel() > 0 && layout.dims().iter().zip(layout.strides()).any(|(&d, &s)| d > 1 && s == 0) {
         return Err(Error::invalid(
@@ -77,6 +81,19 @@ pub(crate) fn check_writable(layout: &Layout, op: &str) -> Result<()> {
                  several elements share one memory location; writing to it would be silently lost. \
                  Call .contiguous() (or deep_copy()) on the view before writing to it.",
                 layout.shape()
+            ),
+        ));
+    }
+    if layout.overlaps() {
+        return Err(Error::invalid(
+            op,
+            format!(
+                "unsupported operation: the destination (shape {}, strides {:?}) is an overlapping view in which \
+                 several elements share one memory location; writing to it would silently keep only one of the \
+                 values written to each location. Call .contiguous() (or deep_copy()) on the view before writing \
+                 to it.",
+                layout.shape(),
+                layout.strides()
             ),
         ));
     }

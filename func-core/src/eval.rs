@@ -221,6 +221,21 @@ pub(crate) fn eval<B: Backend>(prim: &Primitive, args: &[&Tensor<B>]) -> Result<
         Primitive::Custom(c) => {
             Err(Error::invalid(c.name(), "internal: a custom op reached the backend; its forward runs in bind_multi"))
         }
+        Primitive::ViewCopy(inner) => {
+            // NOTE: [view copies] The view, then a copy into fresh storage; a
+            // reshape with no view of this layout copies first instead.
+            let (_, l) = arg(0)?;
+            match &**inner {
+                Primitive::Reshape { shape } if l.reshape(shape).is_none() => {
+                    let c = eval(&Primitive::Copy, args)?;
+                    eval(inner, &[&c])
+                }
+                _ => {
+                    let v = eval(inner, args)?;
+                    eval(&Primitive::Copy, &[&v])
+                }
+            }
+        }
     }
 }
 

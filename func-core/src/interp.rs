@@ -335,6 +335,19 @@ pub fn bind<B: Backend>(prim: Primitive, args: &[&Tensor<B>]) -> Result<Tensor<B
 ///
 /// As [`bind`].
 pub fn bind_multi<B: Backend>(prim: Primitive, args: &[&Tensor<B>]) -> Result<Outputs<B>> {
+    if let Primitive::ViewCopy(view) = &prim
+        && !view.is_view()
+    {
+        return Err(Error::invalid(
+            "view_copy",
+            format!(
+                "`{}` is not a view primitive, so it has no copying form; build view copies with \
+                 Primitive::view_copy, which accepts reshape, permute, broadcast_to, slice, diagonal and \
+                 stop_gradient",
+                view.name()
+            ),
+        ));
+    }
     if let (Primitive::Reshape { shape }, Some(x)) = (&prim, args.first()) {
         // NOTE: [view or copy]
         if x.numel() == shape.numel() && x.layout().reshape(shape).is_none() {

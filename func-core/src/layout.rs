@@ -345,6 +345,47 @@ impl Layout {
         true
     }
 
+    /// Whether two different elements of the layout share one storage
+    /// location: a broadcast (stride-0) dimension of size > 1, or strides
+    /// that make elements collide (a layout built with [`Layout::new`]).
+    /// A write through such a layout would lose all but one of the values
+    /// written to each shared location, so in-place operations refuse it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use func_core::{Layout, Shape};
+    /// assert!(!Layout::contiguous([2, 3]).overlaps());
+    /// assert!(Layout::contiguous([3]).broadcast_to(&Shape::from([2, 3])).overlaps());
+    /// // Rows of length 3 starting one element apart: [0 1 2], [1 2 3].
+    /// assert!(Layout::new([2, 3], &[1, 1], 0).overlaps());
+    /// // Strides 2 and 3 interleave without colliding: 0 2 4 / 3 5 7.
+    /// assert!(!Layout::new([2, 3], &[3, 2], 0).overlaps());
+    /// ```
+    pub fn overlaps(&self) -> bool {
+        if self.numel() <= 1 {
+            return false;
+        }
+        let mut dims: DimVec<(usize, usize)> =
+            self.shape.0.iter().zip(&self.strides).filter(|&(&d, _)| d > 1).map(|(&d, &s)| (d, s)).collect();
+        dims.sort_unstable_by_key(|&(_, s)| s);
+        // Sufficient for no overlap: each stride exceeds the largest offset
+        // the smaller strides reach (no overflow: NOTE: [layout invariant]).
+        let mut reach = 0usize;
+        let nested = dims.iter().all(|&(d, s)| {
+            let ok = s > reach;
+            reach += (d - 1) * s;
+            ok
+        });
+        if nested {
+            return false;
+        }
+        // Interleaved strides: check exactly.
+        let mut offsets: Vec<usize> = self.offsets().collect();
+        offsets.sort_unstable();
+        offsets.windows(2).any(|w| w[0] == w[1])
+    }
+
     /// The contiguous slice `offset..offset+numel` if the layout is contiguous.
     pub fn contiguous_range(&self) -> Option<std::ops::Range<usize>> {
         // A contiguous layout with elements spans exactly offset + numel (no overflow: NOTE: [layout invariant]).

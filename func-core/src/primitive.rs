@@ -171,6 +171,18 @@ pub enum Primitive {
     /// A user-defined operation with its own rules: several operands,
     /// several outputs (see [`CustomOp`](crate::CustomOp)).
     Custom(CustomOpRef),
+    /// The view primitive inside (`Reshape`, `Permute`, `BroadcastTo`,
+    /// `Slice`, `Diagonal` or `StopGradient`), materialised into fresh
+    /// storage: torch's `view_copy`, `permute_copy`, `slice_copy`, ...
+    /// Not a view: the result shares nothing with its operand. functionalize
+    /// with views removed binds it in place of each view (NOTE: [view
+    /// copies]). Build it with [`Primitive::view_copy`].
+    ///
+    /// NOTE: [view copies] A view copy has the values of its view, so every
+    /// transform's rule is the view's rule followed by a copy: the same
+    /// tangent map (jvp), pullback (vjp) and batched view (vmap), with the
+    /// result materialised.
+    ViewCopy(Box<Primitive>),
 }
 
 impl Primitive {
@@ -204,6 +216,41 @@ impl Primitive {
             Primitive::Col2im(_) => "col2im",
             Primitive::StopGradient => "stop_gradient",
             Primitive::Custom(c) => c.name(),
+            Primitive::ViewCopy(view) => match **view {
+                Primitive::Reshape { .. } => "reshape_copy",
+                Primitive::Permute { .. } => "permute_copy",
+                Primitive::BroadcastTo { .. } => "broadcast_to_copy",
+                Primitive::Slice { .. } => "slice_copy",
+                Primitive::Diagonal { .. } => "diagonal_copy",
+                Primitive::StopGradient => "detach_copy",
+                _ => "view_copy",
+            },
+        }
+    }
+
+    /// The copying form of a view primitive ([`Primitive::ViewCopy`]);
+    /// `None` when `view` is not a view ([`is_view`](Self::is_view)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use func_core::Primitive;
+    /// let p = Primitive::view_copy(Primitive::Slice { axis: 0, start: 0, stop: 2, step: 1 }).unwrap();
+    /// assert_eq!(p.name(), "slice_copy");
+    /// assert!(!p.is_view());
+    /// assert!(Primitive::view_copy(Primitive::Matmul).is_none());
+    /// ```
+    pub fn view_copy(view: Primitive) -> Option<Primitive> {
+        view.is_view().then(|| Primitive::ViewCopy(Box::new(view)))
+    }
+
+    /// Whether the primitive's result has a zero derivative by definition:
+    /// `StopGradient` and its copying form.
+    pub fn stops_gradient(&self) -> bool {
+        match self {
+            Primitive::StopGradient => true,
+            Primitive::ViewCopy(view) => view.stops_gradient(),
+            _ => false,
         }
     }
 

@@ -14,6 +14,11 @@
 //! - the aliasing law [`check_aliasing`]: for every view op, writes through
 //!   the view give the same values and input mutations with and without
 //!   vmap, grad and jvp;
+//! - the functionalize law [`check_functionalize`]: for every catalogue
+//!   op, applied in place, through a view and on a copy ([`Harness`]),
+//!   `functionalize` (views kept or removed) gives the same outputs and
+//!   input mutations, and its graph holds no view and no in-place write but
+//!   the write-back of inputs;
 //! - the transform laws [`check_transforms`]: vmap against a loop over
 //!   slices, jvp against finite differences, vjp against jvp, jacfwd against
 //!   jacrev, symmetric Hessians, and second order, for every catalogue op,
@@ -61,6 +66,7 @@
 mod alias_laws;
 mod catalogue;
 pub mod custom_examples;
+mod functionalize_laws;
 pub mod golden;
 mod laws;
 mod profiled;
@@ -77,6 +83,7 @@ pub use laws::{
     check_sample_with,
 };
 pub use profiled::{OpStat, Profiled};
+pub use functionalize_laws::{Harness, check_functionalize, check_functionalize_sample};
 pub use reference::{RefBackend, RefStorage};
 pub use strategies::{ArgSpec, Domain, Sample, ViewKind};
 pub use trace::record_primitives;

@@ -28,7 +28,16 @@ pub(crate) fn batched<B: Backend>(value: Tensor<B>) -> Result<Out<B>> {
 /// The batching rule of `prim`: the outputs, as this level's tracers where
 /// batched.
 pub(crate) fn apply<B: Backend>(it: &BatchInterp, prim: &Primitive, args: &[Arg<B>]) -> Result<Outputs<B>> {
-    let out = match prim {
+    if let Primitive::Custom(c) = prim {
+        return custom::custom(it, c, args);
+    }
+    let out = one(it, prim, args)?;
+    Ok([if out.batched { it.wrap(out.value) } else { out.value }].into())
+}
+
+/// The batching rule of a primitive with one output.
+fn one<B: Backend>(it: &BatchInterp, prim: &Primitive, args: &[Arg<B>]) -> Result<Out<B>> {
+    match prim {
         Primitive::Full { .. } | Primitive::Arange { .. } => random::unbatched_factory(prim),
         Primitive::Random { .. } => random::random(it, prim),
         Primitive::Unary(_) | Primitive::Cast(_) | Primitive::Copy | Primitive::StopGradient => {
@@ -51,9 +60,15 @@ pub(crate) fn apply<B: Backend>(it: &BatchInterp, prim: &Primitive, args: &[Arg<
         Primitive::ScatterAdd { axis } => index::scatter_add(it, *axis, args),
         Primitive::Im2col(geom) => index::im2col(geom, &args[0]),
         Primitive::Col2im(geom) => index::col2im(geom, &args[0]),
-        Primitive::Custom(c) => return custom::custom(it, c, args),
-    }?;
-    Ok([if out.batched { it.wrap(out.value) } else { out.value }].into())
+        Primitive::Custom(c) => {
+            Err(func_core::Error::invalid(c.name(), "internal: custom ops have several outputs; see rules::custom"))
+        }
+        Primitive::ViewCopy(view) => {
+            // NOTE: [view copies] (func-core): the view's rule, materialised.
+            let out = one(it, view, args)?;
+            Ok(Out { value: func_core::bind(Primitive::Copy, &[&out.value])?, batched: out.batched })
+        }
+    }
 }
 
 /// Shift axes by one for the batch dimension at 0.

@@ -1,0 +1,278 @@
+//! make_graph: what a graph holds, how it prints, evaluating it again, and
+//! transforms of graphs.
+
+use func_autodiff::grad;
+use func_batch::vmap;
+use func_core::{DType, Error, Primitive, Shape, Tensor};
+use func_functionalize::{Graph, NodeOp, Remove, functionalize, functionalize_with, make_graph};
+use func_testkit::RefBackend;
+use func_testkit::custom_examples::log1pexp;
+
+type T = Tensor<RefBackend>;
+
+fn t(v: &[f64], shape: &[usize]) -> T {
+    T::from_vec(v.to_vec(), shape.to_vec())
+}
+
+fn panic_message(f: impl FnOnce()) -> String {
+    let e = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).expect_err("expected a panic");
+    e.downcast_ref::<String>().cloned().or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default()
+}
+
+/// Writes into its input through a view and into a buffer made inside.
+fn mutator(x: &T) -> T {
+    x.slice(0, 0, 2, 1).mul_scalar_(10.0);
+    let buf = T::zeros([3], DType::F64);
+    buf.copy_(&x.exp());
+    buf.add_(x);
+    &buf * x
+}
+
+/// `mutator` computed out of place, by hand: x' = [10 x0, 10 x1, x2],
+/// output (exp(x') + x') * x'.
+fn mutator_expected(x: &[f64]) -> (Vec<f64>, Vec<f64>) {
+    let xn = vec![10.0 * x[0], 10.0 * x[1], x[2]];
+    (xn.iter().map(|v| (v.exp() + v) * v).collect(), xn)
+}
+
+/// Every in-place node is the write-back of an input, after all the
+/// computation.
+fn writes_are_input_write_backs<X, Y>(g: &Graph<RefBackend, X, Y>) -> bool {
+    let inputs: Vec<_> = g.inputs().iter().map(|v| v.id).collect();
+    let first_write = g.nodes().iter().position(|n| n.is_write()).unwrap_or(g.nodes().len());
+    g.nodes()[first_write..].iter().all(|n| n.is_write() && inputs.contains(&n.inputs[0]))
+}
+
+#[test]
+fn a_graph_prints_like_a_jaxpr() {
+    let g = make_graph(|x: &T| (x * 2.0).sum(), &t(&[1.0, 2.0, 3.0], &[3]));
+    let want = "graph(%0: f64[3]) {
+  %1: f64[] = full[value=2]
+  %2: f64[3] = broadcast_to[shape=[3]] %1
+  %3: f64[3] = mul %0 %2
+  %4: f64[] = sum[axes=[0], keepdim=false] %3
+  return (%4)
+}";
+    assert_eq!(g.to_string(), want);
+    // SSA: each variable has a shape and dtype, the constant is a `full` node.
+    let full = &g.nodes()[0];
+    assert!(matches!(full.primitive(), Some(Primitive::Full { value, .. }) if *value == 2.0));
+    assert_eq!(g.nodes()[2].inputs.len(), 2);
+    assert_eq!(g.nodes()[3].outputs[0].shape, Shape::scalar());
+    assert_eq!(g.nodes()[3].outputs[0].dtype, DType::F64);
+}
+
+#[test]
+fn a_graph_records_in_place_writes_and_replays_them_on_new_inputs() {
+    let x = t(&[0.1, 0.2, 0.3], &[3]);
+    let g = make_graph(mutator, &x);
+    // Tracing does not write the example input.
+    assert_eq!(x.to_vec::<f64>(), vec![0.1, 0.2, 0.3]);
+    let writes: Vec<&str> = g
+        .nodes()
+        .iter()
+        .filter_map(|n| match &n.op {
+            NodeOp::Write { op } => Some(op.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(writes, vec!["mul_", "copy_", "add_"]);
+    assert!(g.to_string().contains("= copy_[mul_] %0 "), "{g}");
+    // Evaluated on a new input, the graph computes and mutates as mutator.
+    let x2 = t(&[-0.5, 0.25, 1.0], &[3]);
+    let y = g.eval(&x2);
+    let (want_y, want_x) = mutator_expected(&[-0.5, 0.25, 1.0]);
+    assert_eq!(x2.to_vec::<f64>(), want_x);
+    for (a, b) in y.to_vec::<f64>().iter().zip(&want_y) {
+        assert!((a - b).abs() < 1e-12, "{a} vs {b}");
+    }
+}
+
+#[test]
+fn the_graph_of_functionalize_holds_no_in_place_op_and_with_views_removed_no_view() {
+    let x = t(&[0.1, 0.2, 0.3], &[3]);
+    let plain = make_graph(mutator, &x);
+    assert!(!writes_are_input_write_backs(&plain), "{plain}");
+    let g = make_graph(functionalize(mutator), &x);
+    assert!(writes_are_input_write_backs(&g), "{g}");
+    assert_eq!(g.nodes().iter().filter(|n| n.is_write()).count(), 1, "{g}");
+    assert!(g.nodes().iter().any(|n| n.is_view()), "views stay views with Remove::Mutations: {g}");
+    let gv = make_graph(functionalize_with(mutator, Remove::MutationsAndViews), &x);
+    assert!(writes_are_input_write_backs(&gv), "{gv}");
+    assert!(gv.nodes().iter().all(|n| !n.is_view()), "{gv}");
+    assert!(gv.names().contains(&"slice_copy"), "{gv}");
+    // All three compute the same, and apply the same mutation to the input.
+    let (want_y, want_x) = mutator_expected(&[-0.5, 0.25, 1.0]);
+    for y_and_x in [
+        {
+            let x2 = t(&[-0.5, 0.25, 1.0], &[3]);
+            (plain.eval(&x2), x2)
+        },
+        {
+            let x2 = t(&[-0.5, 0.25, 1.0], &[3]);
+            (g.eval(&x2), x2)
+        },
+        {
+            let x2 = t(&[-0.5, 0.25, 1.0], &[3]);
+            (gv.eval(&x2), x2)
+        },
+    ] {
+        let (y, x2) = y_and_x;
+        assert_eq!(x2.to_vec::<f64>(), want_x);
+        for (a, b) in y.to_vec::<f64>().iter().zip(&want_y) {
+            assert!((a - b).abs() < 1e-12, "{a} vs {b}");
+        }
+    }
+}
+
+#[test]
+fn a_function_without_input_mutation_functionalizes_to_a_graph_with_no_write_at_all() {
+    let f = |x: &T| {
+        let y = T::zeros([3], DType::F64);
+        y.copy_(x);
+        y.slice(0, 1, 3, 1).mul_scalar_(2.0);
+        y
+    };
+    let x = t(&[1.0, 2.0, 3.0], &[3]);
+    assert!(make_graph(f, &x).nodes().iter().any(|n| n.is_write()));
+    let g = make_graph(functionalize_with(f, Remove::MutationsAndViews), &x);
+    assert!(g.nodes().iter().all(|n| !n.is_write() && !n.is_view()), "{g}");
+    assert_eq!(g.eval(&x).to_vec::<f64>(), vec![1.0, 4.0, 6.0]);
+}
+
+#[test]
+fn the_graph_of_grad_shows_the_backward_primitives() {
+    let f = |x: &T| x.sin().sum();
+    let x = t(&[0.5, 1.0, 2.0], &[3]);
+    let g = make_graph(grad(f), &x);
+    let names = g.names();
+    // Forward sin, its derivative cos, the cotangent of sum broadcast and multiplied.
+    for n in ["sin", "cos", "broadcast_to", "mul"] {
+        assert!(names.contains(&n), "no {n} in {g}");
+    }
+    let x2 = t(&[0.0, -1.0, 3.0], &[3]);
+    let want: Vec<f64> = [0.0f64, -1.0, 3.0].iter().map(|v| v.cos()).collect();
+    assert_eq!(g.eval(&x2).to_vec::<f64>(), want);
+}
+
+#[test]
+fn the_graph_of_vmap_shows_one_batched_matmul() {
+    let f = |(a, b): &(T, T)| a.matmul(b).tanh();
+    let a = T::from_vec((0..30).map(|i| i as f64 * 0.1).collect::<Vec<_>>(), [5, 2, 3]);
+    let b = T::from_vec((0..30).map(|i| 1.0 - i as f64 * 0.05).collect::<Vec<_>>(), [5, 3, 2]);
+    let g = make_graph(vmap(f), &(a.clone(), b.clone()));
+    let matmuls: Vec<_> = g.nodes().iter().filter(|n| n.name() == "matmul").collect();
+    assert_eq!(matmuls.len(), 1, "{g}");
+    assert_eq!(matmuls[0].outputs[0].shape, Shape::from([5, 2, 2]), "{g}");
+    let tanh = g.nodes().iter().find(|n| n.name() == "tanh").expect("a tanh node");
+    assert_eq!(tanh.outputs[0].shape, Shape::from([5, 2, 2]));
+    assert_eq!(g.eval(&(a.clone(), b.clone())).to_vec::<f64>(), vmap(f)(&(a, b)).to_vec::<f64>());
+}
+
+#[test]
+fn a_custom_op_is_one_node_with_its_name() {
+    let op = log1pexp::<RefBackend>();
+    let f = move |x: &T| op.call(&[x]).remove(0).sum();
+    let x = t(&[0.0, 1.0], &[2]);
+    let g = make_graph(f.clone(), &x);
+    assert_eq!(g.names(), vec!["log1pexp", "sum"], "{g}");
+    assert!(matches!(g.nodes()[0].primitive(), Some(Primitive::Custom(c)) if c.name() == "log1pexp"));
+    assert!(g.to_string().contains("= log1pexp %0"), "{g}");
+    let want = 2f64.ln() + (1.0 + 1f64.exp()).ln();
+    assert!((g.eval(&x).item::<f64>() - want).abs() < 1e-12);
+    // Its custom JVP still applies when the graph is differentiated: sigmoid(x).
+    let gr = grad(|x: &T| g.eval(x))(&x).to_vec::<f64>();
+    assert!((gr[0] - 0.5).abs() < 1e-12 && (gr[1] - 1.0 / (1.0 + (-1f64).exp())).abs() < 1e-12);
+}
+
+#[test]
+fn a_graph_is_an_ordinary_function_under_grad_vmap_and_functionalize() {
+    let f = |x: &T| {
+        let y = x.deep_copy();
+        y.slice(0, 0, 2, 1).mul_scalar_(3.0);
+        (&y * &y).sum()
+    };
+    let g = make_graph(f, &t(&[0.0, 0.0, 0.0], &[3]));
+    let x = t(&[1.0, -2.0, 0.5], &[3]);
+    // y = [3 x0, 3 x1, x2]: the gradient is [18 x0, 18 x1, 2 x2].
+    assert_eq!(grad(|x: &T| g.eval(x))(&x).to_vec::<f64>(), vec![18.0, -36.0, 1.0]);
+    let xs = t(&[1.0, 2.0, 3.0, 0.0, 1.0, -1.0], &[2, 3]);
+    assert_eq!(vmap(|x: &T| g.eval(x))(&xs).to_vec::<f64>(), vec![9.0 + 36.0 + 9.0, 9.0 + 1.0]);
+    assert_eq!(functionalize(|x: &T| g.eval(x))(&x).item::<f64>(), 9.0 + 36.0 + 0.25);
+    // A graph of a graph holds no write once functionalized.
+    let gg = make_graph(functionalize_with(|x: &T| g.eval(x), Remove::MutationsAndViews), &x);
+    assert!(gg.nodes().iter().all(|n| !n.is_write() && !n.is_view()), "{gg}");
+    // vmap of a graph that mutates its input writes into the batch.
+    let m = make_graph(
+        |x: &T| {
+            x.add_scalar_(1.0);
+            x.sum()
+        },
+        &x,
+    );
+    let xs = t(&[1.0, 2.0, 3.0, 0.0, 1.0, -1.0], &[2, 3]);
+    assert_eq!(vmap(|x: &T| m.eval(x))(&xs).to_vec::<f64>(), vec![9.0, 3.0]);
+    assert_eq!(xs.to_vec::<f64>(), vec![2.0, 3.0, 4.0, 1.0, 2.0, 0.0]);
+}
+
+#[test]
+fn evaluating_on_inputs_of_another_shape_dtype_or_count_is_an_error() {
+    let g = make_graph(|(a, b): &(T, T)| a + b, &(t(&[1.0, 2.0], &[2]), t(&[3.0, 4.0], &[2])));
+    match g.try_eval(&(t(&[1.0, 2.0, 3.0], &[3]), t(&[3.0, 4.0], &[2]))) {
+        Err(Error::ShapeMismatch { op, lhs, rhs, why }) => {
+            assert_eq!(op, "Graph::eval");
+            assert_eq!((lhs, rhs), (Shape::from([2]), Shape::from([3])));
+            assert!(why.contains("input 0") && why.contains("make_graph again"), "{why}");
+        }
+        other => panic!("expected a shape mismatch, got {other:?}"),
+    }
+    let f32s = T::from_vec(vec![1.0f32, 2.0], [2]);
+    match g.try_eval(&(t(&[1.0, 2.0], &[2]), f32s)) {
+        Err(Error::DType { op, got, why }) => {
+            assert_eq!((op.as_str(), got), ("Graph::eval", DType::F32));
+            assert!(why.contains("input 1 was traced as f64"), "{why}");
+        }
+        other => panic!("expected a dtype error, got {other:?}"),
+    }
+    match g.try_eval_leaves(&[t(&[1.0, 2.0], &[2])]) {
+        Err(Error::InvalidArgument { op, why }) => {
+            assert_eq!(op, "Graph::eval");
+            assert!(why.contains("made with 2 input tensors, but got 1"), "{why}");
+        }
+        other => panic!("expected an invalid-argument error, got {other:?}"),
+    }
+    let msg = panic_message(|| {
+        g.eval(&(t(&[1.0], &[1]), t(&[3.0, 4.0], &[2])));
+    });
+    assert!(msg.contains("Graph::eval: shapes [2] and [1]"), "{msg}");
+}
+
+#[test]
+fn reading_a_traced_value_while_capturing_is_an_error() {
+    let msg = panic_message(|| {
+        make_graph(|x: &T| if x.sum().item::<f64>() > 0.0 { x.exp() } else { x.neg() }, &t(&[1.0], &[1]));
+    });
+    assert!(msg.starts_with("make_graph: item() was called on a traced value (shape [])"), "{msg}");
+    assert!(msg.contains("data-dependent control flow") && msg.contains("Tensor::where_"), "{msg}");
+}
+
+#[test]
+fn captured_tensors_are_constant_nodes_and_writes_into_them_replay() {
+    let w = t(&[2.0, 3.0], &[2]);
+    let buf = T::zeros([2], DType::F64);
+    let (wc, bc) = (w.clone(), buf.clone());
+    let g = make_graph(
+        move |x: &T| {
+            bc.copy_(&(x * &wc));
+            x + &wc
+        },
+        &t(&[1.0, 1.0], &[2]),
+    );
+    // Tracing wrote nothing; the constant w is one node, used twice.
+    assert_eq!(buf.to_vec::<f64>(), vec![0.0, 0.0]);
+    assert_eq!(g.nodes().iter().filter(|n| matches!(n.op, NodeOp::Constant(_))).count(), 2, "{g}");
+    assert!(g.to_string().contains("= constant[2, 3]"), "{g}");
+    let y = g.eval(&t(&[5.0, 7.0], &[2]));
+    assert_eq!(y.to_vec::<f64>(), vec![7.0, 10.0]);
+    assert_eq!(buf.to_vec::<f64>(), vec![10.0, 21.0]);
+}
