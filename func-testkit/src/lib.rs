@@ -78,12 +78,12 @@ pub mod user_laws;
 
 pub use alias_laws::{check_alias_autodiff_sample, check_alias_vmap_sample, check_aliasing, is_view_op};
 pub use catalogue::{Law, Op, OpInfo, Scale, catalogue};
+pub use functionalize_laws::{Harness, check_functionalize, check_functionalize_sample};
 pub use laws::{
     CheckOptions, DEFAULT_CASES, F32_RTOL, F64_RTOL, RngPolicy, check_backend, check_backend_with, check_op_with,
     check_sample_with,
 };
 pub use profiled::{OpStat, Profiled};
-pub use functionalize_laws::{Harness, check_functionalize, check_functionalize_sample};
 pub use reference::{RefBackend, RefStorage};
 pub use strategies::{ArgSpec, Domain, Sample, ViewKind};
 pub use trace::record_primitives;
