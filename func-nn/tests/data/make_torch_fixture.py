@@ -115,3 +115,36 @@ for red in ["mean", "sum", "none"]:
 
 with open("torch_nn.json", "w") as f:
     json.dump({"reference": f"torch {torch.__version__}", "dtype": "float64", "layers": cases, "losses": losses}, f)
+
+# Optimizers: a parameter pair driven by given gradients for 4 steps; the
+# parameters after each step.
+optims = []
+
+
+def optim_case(name, make, p0, grads):
+    ps = [p.clone().requires_grad_() for p in p0]
+    opt = make(ps)
+    after = []
+    for step in grads:
+        for p, g in zip(ps, step):
+            p.grad = g.clone()
+        opt.step()
+        after.append([t(p) for p in ps])
+    optims.append({"name": name, "params": [t(p) for p in p0], "grads": [[t(g) for g in s] for s in grads],
+                   "after": after})
+
+
+p0 = [torch.randn(3, 2), torch.randn(2)]
+grads = [[torch.randn(3, 2), torch.randn(2)] for _ in range(4)]
+optim_case("sgd", lambda ps: torch.optim.SGD(ps, lr=0.1), p0, grads)
+optim_case("sgd_momentum_wd", lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9, weight_decay=0.01), p0, grads)
+optim_case("sgd_nesterov_dampening",
+           lambda ps: torch.optim.SGD(ps, lr=0.05, momentum=0.8, nesterov=True), p0, grads)
+optim_case("sgd_dampening", lambda ps: torch.optim.SGD(ps, lr=0.05, momentum=0.8, dampening=0.3), p0, grads)
+optim_case("adam", lambda ps: torch.optim.Adam(ps, lr=0.01), p0, grads)
+optim_case("adam_wd", lambda ps: torch.optim.Adam(ps, lr=0.02, betas=(0.8, 0.95), eps=1e-6, weight_decay=0.1),
+           p0, grads)
+optim_case("adamw", lambda ps: torch.optim.AdamW(ps, lr=0.02, weight_decay=0.1), p0, grads)
+
+with open("torch_optim.json", "w") as f:
+    json.dump({"reference": f"torch {torch.__version__}", "dtype": "float64", "cases": optims}, f)
