@@ -37,6 +37,10 @@
 //! [`functional`] (the torch.func utilities), [`optim`] (functional
 //! optimizers over parameter trees, usable under vmap), [`io`] (state dicts
 //! as safetensors files).
+//!
+//! Dependencies beyond func-core: `safetensors`, the format's reference
+//! implementation, for state-dict files that PyTorch, candle and burn read
+//! and write; `thiserror` for [`Error`].
 #![deny(missing_docs)]
 
 pub mod error;
