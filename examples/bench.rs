@@ -138,31 +138,34 @@ fn cnn(p: &Params, x: &Tensor) -> Tensor {
 
 /// The MLP as an nn module holding the parameters `p` (fc1, fc2, fc3).
 fn mlp_module(p: &Params) -> nn::Sequential<Cpu> {
-    let fc = |n: &str| nn::Linear::from_tensors(p[&format!("{n}.weight")].clone(), Some(p[&format!("{n}.bias")].clone()));
+    let fc =
+        |n: &str| nn::Linear::from_tensors(p[&format!("{n}.weight")].clone(), Some(p[&format!("{n}.bias")].clone()));
     nn::Sequential::new()
-        .add_named("fc1", fc("fc1"))
-        .add_named("relu1", nn::ReLU::new())
-        .add_named("fc2", fc("fc2"))
-        .add_named("relu2", nn::ReLU::new())
-        .add_named("fc3", fc("fc3"))
+        .add_module("fc1", fc("fc1"))
+        .add_module("relu1", nn::ReLU::new())
+        .add_module("fc2", fc("fc2"))
+        .add_module("relu2", nn::ReLU::new())
+        .add_module("fc3", fc("fc3"))
 }
 
 /// The CNN as an nn module holding the parameters `p` (same names as
 /// `cnn_params`); log_softmax is applied by the caller.
 fn cnn_module(p: &Params) -> nn::Sequential<Cpu> {
     let t = |n: &str| p[n].clone();
-    let conv = |n: &str| nn::Conv2d::from_tensors(t(&format!("{n}.weight")), Some(t(&format!("{n}.bias"))), Conv2dOptions::default());
+    let conv = |n: &str| {
+        nn::Conv2d::from_tensors(t(&format!("{n}.weight")), Some(t(&format!("{n}.bias"))), Conv2dOptions::default())
+    };
     let fc = |n: &str| nn::Linear::from_tensors(t(&format!("{n}.weight")), Some(t(&format!("{n}.bias"))));
     nn::Sequential::new()
-        .add_named("conv1", conv("conv1"))
-        .add_named("relu1", nn::ReLU::new())
-        .add_named("conv2", conv("conv2"))
-        .add_named("relu2", nn::ReLU::new())
-        .add_named("pool", nn::MaxPool2d::new((2, 2)))
-        .add_named("flatten", nn::Flatten::new())
-        .add_named("fc1", fc("fc1"))
-        .add_named("relu3", nn::ReLU::new())
-        .add_named("fc2", fc("fc2"))
+        .add_module("conv1", conv("conv1"))
+        .add_module("relu1", nn::ReLU::new())
+        .add_module("conv2", conv("conv2"))
+        .add_module("relu2", nn::ReLU::new())
+        .add_module("pool", nn::MaxPool2d::new((2, 2)))
+        .add_module("flatten", nn::Flatten::new())
+        .add_module("fc1", fc("fc1"))
+        .add_module("relu3", nn::ReLU::new())
+        .add_module("fc2", fc("fc2"))
 }
 
 fn labels(n: usize, seed: u64) -> Tensor {

@@ -29,7 +29,10 @@ fn make_spirals(n: usize, noise_std: f64, g: &mut Generator) -> (Tensor, Tensor)
 }
 
 fn classifier(g: &mut Generator) -> Sequential<Cpu> {
-    Sequential::new().add_named("fc1", Linear::new(2, 32, g)).add_named("relu", ReLU::new()).add_named("fc2", Linear::new(32, 2, g))
+    Sequential::new()
+        .add_module("fc1", Linear::new(2, 32, g))
+        .add_module("relu", ReLU::new())
+        .add_module("fc2", Linear::new(32, 2, g))
 }
 
 fn main() {
@@ -52,7 +55,8 @@ fn main() {
     };
     let parallel_step = vmap(step);
     let accuracy = |p: &StateDict<Cpu>| {
-        let predicted = vmap_with(|p: &StateDict<Cpu>| functional_call(&base, p, &points).argmax(-1, false), VmapOptions::new())(p);
+        let predicted =
+            vmap_with(|p: &StateDict<Cpu>| functional_call(&base, p, &points).argmax(-1, false), VmapOptions::new())(p);
         predicted.eq(&labels.unsqueeze(0).expand(&[2, -1])).to_dtype(DType::F32).mean_dims(&[1], false).to_vec::<f32>()
     };
     let steps = 2000;

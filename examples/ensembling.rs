@@ -13,11 +13,11 @@ use std::time::Instant;
 
 fn mlp(g: &mut Generator) -> Sequential<Cpu> {
     Sequential::new()
-        .add_named("fc1", Linear::new(784, 128, g))
-        .add_named("relu1", ReLU::new())
-        .add_named("fc2", Linear::new(128, 128, g))
-        .add_named("relu2", ReLU::new())
-        .add_named("fc3", Linear::new(128, 10, g))
+        .add_module("fc1", Linear::new(784, 128, g))
+        .add_module("relu1", ReLU::new())
+        .add_module("fc2", Linear::new(128, 128, g))
+        .add_module("relu2", ReLU::new())
+        .add_module("fc3", Linear::new(128, 10, g))
 }
 
 fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
@@ -32,7 +32,10 @@ fn main() {
     let minibatch = minibatches.select(0, 0);
 
     let (params, buffers) = stack_module_state(&models).expect("the models have the same layers");
-    println!("stacked parameters: {}", params.iter().map(|(k, v)| format!("{k} {}", v.shape())).collect::<Vec<_>>().join(", "));
+    println!(
+        "stacked parameters: {}",
+        params.iter().map(|(k, v)| format!("{k} {}", v.shape())).collect::<Vec<_>>().join(", ")
+    );
     assert!(buffers.is_empty());
     // A "base" copy of the model; its own tensors are never used.
     let base = models[0].clone();
@@ -42,9 +45,13 @@ fn main() {
     let t = Instant::now();
     let distinct = vmap(fmodel.clone())(&(params.clone(), minibatches.clone()));
     let took = t.elapsed();
-    let looped: Vec<Tensor> = models.iter().enumerate().map(|(i, m)| m.forward(&minibatches.select(0, i as isize))).collect();
+    let looped: Vec<Tensor> =
+        models.iter().enumerate().map(|(i, m)| m.forward(&minibatches.select(0, i as isize))).collect();
     let d1 = max_diff(&distinct, &Tensor::stack(&looped, 0));
-    println!("option 1 (distinct minibatches): {} in {took:.2?}, largest difference to the loop {d1:.2e}", distinct.shape());
+    println!(
+        "option 1 (distinct minibatches): {} in {took:.2?}, largest difference to the loop {d1:.2e}",
+        distinct.shape()
+    );
 
     // Option 2: the same minibatch for every model.
     let t = Instant::now();

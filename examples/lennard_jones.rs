@@ -30,9 +30,9 @@ fn main() {
     let mut g = Generator::new(0);
     let mut model = Sequential::<Cpu>::new();
     for (i, o) in [(1, 16), (16, 16), (16, 16), (16, 16)] {
-        model = model.add(Linear::new(i, o, &mut g)).add(Tanh::new());
+        model = model.append(Linear::new(i, o, &mut g)).append(Tanh::new());
     }
-    let model = model.add(Linear::new(16, 1, &mut g));
+    let model = model.append(Linear::new(16, 1, &mut g));
 
     let n = 1000;
     let r = Tensor::linspace(0.95, 3.0, n, DType::F32).reshape(&[n as isize, 1]);

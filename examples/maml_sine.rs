@@ -38,11 +38,11 @@ fn sample_tasks(n: usize, g: &mut Generator) -> (Tensor, Tensor, Tensor, Tensor)
 fn main() {
     let mut g = Generator::new(0);
     let net = Sequential::<Cpu>::new()
-        .add(Linear::new(1, 40, &mut g))
-        .add(ReLU::new())
-        .add(Linear::new(40, 40, &mut g))
-        .add(ReLU::new())
-        .add(Linear::new(40, 1, &mut g));
+        .append(Linear::new(1, 40, &mut g))
+        .append(ReLU::new())
+        .append(Linear::new(40, 40, &mut g))
+        .append(ReLU::new())
+        .append(Linear::new(40, 1, &mut g));
     let mut params = net.parameter_dict();
 
     // The parameters after one inner SGD step on the support set.
@@ -103,7 +103,9 @@ fn main() {
         let adapted = adapt(&params, &sx, &sy);
         let fit = functional_call(&net, &adapted, &grid).to_vec::<f32>();
         let truth = (&ai * (&grid + &pi).sin()).to_vec::<f32>();
-        chart.draw_series(LineSeries::new(xs.iter().copied().zip(truth), color.mix(0.4).stroke_width(2))).expect("draw");
+        chart
+            .draw_series(LineSeries::new(xs.iter().copied().zip(truth), color.mix(0.4).stroke_width(2)))
+            .expect("draw");
         chart.draw_series(LineSeries::new(xs.iter().copied().zip(fit), color.stroke_width(2))).expect("draw");
         let pts: Vec<(f32, f32)> = sx.to_vec::<f32>().into_iter().zip(sy.to_vec::<f32>()).collect();
         chart.draw_series(pts.into_iter().map(|p| Circle::new(p, 4, color.filled()))).expect("draw");

@@ -17,13 +17,13 @@ type Params = StateDict<Cpu>;
 fn main() {
     let mut g = Generator::new(0);
     let net = Sequential::<Cpu>::new()
-        .add(Conv2d::new(3, 32, (3, 3), &mut g))
-        .add(ReLU::new())
-        .add(Conv2d::new(32, 32, (3, 3), &mut g))
-        .add(ReLU::new())
-        .add(Conv2d::new(32, 32, (3, 3), &mut g))
-        .add(Flatten::new())
-        .add(Linear::new(32 * 26 * 26, 10, &mut g));
+        .append(Conv2d::new(3, 32, (3, 3), &mut g))
+        .append(ReLU::new())
+        .append(Conv2d::new(32, 32, (3, 3), &mut g))
+        .append(ReLU::new())
+        .append(Conv2d::new(32, 32, (3, 3), &mut g))
+        .append(Flatten::new())
+        .append(Linear::new(32 * 26 * 26, 10, &mut g));
     let params = net.parameter_dict();
     let x_train = Tensor::randn([20, 3, 32, 32], DType::F32, &mut g);
     let x_test = Tensor::randn([5, 3, 32, 32], DType::F32, &mut g);

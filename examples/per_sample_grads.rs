@@ -14,24 +14,24 @@ use std::time::Instant;
 /// fc 9216->128, fc 128->10, log_softmax.
 fn cnn(g: &mut Generator) -> Sequential<Cpu> {
     Sequential::new()
-        .add_named("conv1", Conv2d::new(1, 32, (3, 3), g))
-        .add_named("relu1", ReLU::new())
-        .add_named("conv2", Conv2d::new(32, 64, (3, 3), g))
-        .add_named("relu2", ReLU::new())
-        .add_named("pool", MaxPool2d::new((2, 2)))
-        .add_named("flatten", Flatten::new())
-        .add_named("fc1", Linear::new(9216, 128, g))
-        .add_named("relu3", ReLU::new())
-        .add_named("fc2", Linear::new(128, 10, g))
+        .add_module("conv1", Conv2d::new(1, 32, (3, 3), g))
+        .add_module("relu1", ReLU::new())
+        .add_module("conv2", Conv2d::new(32, 64, (3, 3), g))
+        .add_module("relu2", ReLU::new())
+        .add_module("pool", MaxPool2d::new((2, 2)))
+        .add_module("flatten", Flatten::new())
+        .add_module("fc1", Linear::new(9216, 128, g))
+        .add_module("relu3", ReLU::new())
+        .add_module("fc2", Linear::new(128, 10, g))
 }
 
 fn mlp(g: &mut Generator) -> Sequential<Cpu> {
     Sequential::new()
-        .add_named("fc1", Linear::new(784, 128, g))
-        .add_named("relu1", ReLU::new())
-        .add_named("fc2", Linear::new(128, 128, g))
-        .add_named("relu2", ReLU::new())
-        .add_named("fc3", Linear::new(128, 10, g))
+        .add_module("fc1", Linear::new(784, 128, g))
+        .add_module("relu1", ReLU::new())
+        .add_module("fc2", Linear::new(128, 128, g))
+        .add_module("relu2", ReLU::new())
+        .add_module("fc3", Linear::new(128, 10, g))
 }
 
 use func::Cpu;
@@ -50,7 +50,11 @@ fn per_sample(name: &str, model: &Sequential<Cpu>, data: &Tensor, targets: &Tens
     let t = Instant::now();
     let grads = psg(&(params.clone(), data.clone(), targets.clone()));
     let fast = t.elapsed();
-    println!("{name}: per-sample gradients of {} parameters for {} samples in {fast:.2?}", params.len(), data.dims()[0]);
+    println!(
+        "{name}: per-sample gradients of {} parameters for {} samples in {fast:.2?}",
+        params.len(),
+        data.dims()[0]
+    );
     for (k, g) in &grads {
         println!("  {k:12} {}", g.shape());
     }

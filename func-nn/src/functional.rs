@@ -42,10 +42,7 @@ fn entries<B: Backend, M: Module<B> + ?Sized>(m: &M) -> Vec<(String, TensorKind,
 
 /// Extend `state` to every name of each tied tensor it gives (torch's
 /// `_untie_named_tensors_map`).
-fn untie<B: Backend>(
-    entries: &[(String, TensorKind, Tensor<B>)],
-    state: &StateDict<B>,
-) -> Result<StateDict<B>> {
+fn untie<B: Backend>(entries: &[(String, TensorKind, Tensor<B>)], state: &StateDict<B>) -> Result<StateDict<B>> {
     let mut out = state.clone();
     for (name, _, t) in entries {
         let tied: Vec<&String> = entries.iter().filter(|(_, _, u)| u.same_handle(t)).map(|(n, _, _)| n).collect();
@@ -139,7 +136,11 @@ pub fn functional_call_with<B: Backend, M: Module<B> + ?Sized>(
 /// let (g, _) = psg(&(model.parameter_dict(), Tensor::ones([5, 3], func_core::DType::F32)));
 /// assert_eq!(g["weight"].dims(), &[5, 1, 3]);
 /// ```
-pub fn functional_call<B: Backend, M: Module<B> + ?Sized>(module: &M, state: &StateDict<B>, x: &Tensor<B>) -> Tensor<B> {
+pub fn functional_call<B: Backend, M: Module<B> + ?Sized>(
+    module: &M,
+    state: &StateDict<B>,
+    x: &Tensor<B>,
+) -> Tensor<B> {
     functional_call_with(module, state, x, CallOptions::default()).unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -166,7 +167,13 @@ fn grouped<B: Backend>(
     (names, tensors)
 }
 
-fn fill<B: Backend>(op: &str, what: &str, names: &[Vec<String>], values: &[Tensor<B>], out: &mut StateDict<B>) -> Result<()> {
+fn fill<B: Backend>(
+    op: &str,
+    what: &str,
+    names: &[Vec<String>],
+    values: &[Tensor<B>],
+    out: &mut StateDict<B>,
+) -> Result<()> {
     if names.len() != values.len() {
         return Err(Error::state_dict(
             op,
@@ -404,6 +411,10 @@ pub fn stack_module_state<B: Backend, M: Module<B>>(models: &[M]) -> Result<(Sta
     Ok((stack_named(models, &p)?, stack_named(models, &b)?))
 }
 
+/// What [`combine_state_for_ensemble`] returns: the functional model, the
+/// stacked parameters and the stacked buffers.
+pub type Ensemble<B> = (FunctionalModuleWithBuffers<B>, Vec<Tensor<B>>, Vec<Tensor<B>>);
+
 /// A functional model and the stacked parameters and buffers of same-shaped
 /// models (torch.func's `combine_state_for_ensemble`): vmap
 /// `fmodel.call(&params, &buffers, &x)` over dim 0 of the parameters and
@@ -429,9 +440,7 @@ pub fn stack_module_state<B: Backend, M: Module<B>>(models: &[M]) -> Result<(Sta
 /// );
 /// assert_eq!(f(&(params, buffers, Tensor::ones([6, 4], DType::F32))).dims(), &[3, 6, 2]);
 /// ```
-pub fn combine_state_for_ensemble<B: Backend, M: Module<B>>(
-    models: &[M],
-) -> Result<(FunctionalModuleWithBuffers<B>, Vec<Tensor<B>>, Vec<Tensor<B>>)> {
+pub fn combine_state_for_ensemble<B: Backend, M: Module<B>>(models: &[M]) -> Result<Ensemble<B>> {
     check_models("combine_state_for_ensemble", models)?;
     let (fmodel, _, _) = make_functional_with_buffers(&models[0]);
     let stack = |names: &[Vec<String>]| -> Result<Vec<Tensor<B>>> {
@@ -454,7 +463,7 @@ pub fn combine_state_for_ensemble<B: Backend, M: Module<B>>(
 ///
 /// ```
 /// use func_nn::{BatchNorm, BatchNormConfig, Module, Sequential, replace_all_batch_norm_modules_};
-/// let mut m = Sequential::<func_cpu::Cpu>::new().add(BatchNorm::new_1d(3, BatchNormConfig::default()));
+/// let mut m = Sequential::<func_cpu::Cpu>::new().append(BatchNorm::new_1d(3, BatchNormConfig::default()));
 /// assert_eq!(m.named_buffers().len(), 3);
 /// replace_all_batch_norm_modules_(&mut m);
 /// assert!(m.named_buffers().is_empty());

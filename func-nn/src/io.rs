@@ -191,7 +191,12 @@ pub fn load_safetensors_into<B: Backend, M: Module<B> + ?Sized>(
     if !problems.is_empty() {
         return Err(Error::state_dict(
             "load_safetensors",
-            format!("{}: Error(s) in loading state for {}:\n\t{}", path.display(), module.name(), problems.join("\n\t")),
+            format!(
+                "{}: Error(s) in loading state for {}:\n\t{}",
+                path.display(),
+                module.name(),
+                problems.join("\n\t")
+            ),
         ));
     }
     module.load_state_dict(&state, false)

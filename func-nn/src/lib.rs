@@ -23,9 +23,9 @@
 //!
 //! let mut g = Generator::new(0);
 //! let model = Sequential::<B>::new()
-//!     .add_named("fc1", Linear::new(4, 16, &mut g))
-//!     .add_named("relu", ReLU::new())
-//!     .add_named("fc2", Linear::new(16, 3, &mut g));
+//!     .add_module("fc1", Linear::new(4, 16, &mut g))
+//!     .add_module("relu", ReLU::new())
+//!     .add_module("fc2", Linear::new(16, 3, &mut g));
 //! let x = Tensor::randn([8, 4], DType::F32, &mut g);
 //! let y = Tensor::from_vec(vec![0i64, 1, 2, 0, 1, 2, 0, 1], [8]);
 //! let loss_of = |p: &StateDict<B>| loss::cross_entropy(&functional_call(&model, p, &x), &y, loss::Reduction::Mean);
@@ -54,7 +54,7 @@ pub mod optim;
 
 pub use error::{Error, Result};
 pub use functional::{
-    CallOptions, FunctionalModule, FunctionalModuleWithBuffers, combine_state_for_ensemble, functional_call,
+    CallOptions, Ensemble, FunctionalModule, FunctionalModuleWithBuffers, combine_state_for_ensemble, functional_call,
     functional_call_with, make_functional, make_functional_with_buffers, replace_all_batch_norm_modules_,
     stack_module_state,
 };

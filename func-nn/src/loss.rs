@@ -51,7 +51,9 @@ fn pick<B: Backend>(op: &str, logp: &Tensor<B>, cd: usize, target: &Tensor<B>) -
             op,
             logp.shape(),
             target.shape(),
-            format!("(input, target): a class-index target must have the input's shape without the class dimension {cd}: {want:?}"),
+            format!(
+                "(input, target): a class-index target must have the input's shape without the class dimension {cd}: {want:?}"
+            ),
         ));
     }
     let classes = logp.dims()[cd];

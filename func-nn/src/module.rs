@@ -46,9 +46,9 @@ pub type StateDict<B> = BTreeMap<String, Tensor<B>>;
 /// type B = func_cpu::Cpu;
 /// let mut g = Generator::new(0);
 /// let model = Sequential::<B>::new()
-///     .add_named("fc1", Linear::new(4, 8, &mut g))
-///     .add_named("act", ReLU::new())
-///     .add_named("fc2", Linear::new(8, 2, &mut g));
+///     .add_module("fc1", Linear::new(4, 8, &mut g))
+///     .add_module("act", ReLU::new())
+///     .add_module("fc2", Linear::new(8, 2, &mut g));
 /// let names: Vec<String> = model.named_parameters().into_iter().map(|(n, _)| n).collect();
 /// assert_eq!(names, ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]);
 /// let y = model.forward(&Tensor::zeros([3, 4], DType::F32));
@@ -252,11 +252,7 @@ pub(crate) fn for_each_module_mut<B: Backend>(m: &mut dyn Module<B>, f: &mut dyn
     visit_modules_mut(m, "", f);
 }
 
-fn named_of_kind<B: Backend, M: Module<B> + ?Sized>(
-    m: &M,
-    kind: TensorKind,
-    dedup: bool,
-) -> Vec<(String, Tensor<B>)> {
+fn named_of_kind<B: Backend, M: Module<B> + ?Sized>(m: &M, kind: TensorKind, dedup: bool) -> Vec<(String, Tensor<B>)> {
     let mut out: Vec<(String, Tensor<B>)> = Vec::new();
     m.visit(&mut |n, k, t| {
         if k == kind && !(dedup && out.iter().any(|(_, u)| u.same_handle(t))) {

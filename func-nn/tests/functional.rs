@@ -17,16 +17,16 @@ fn t(v: &[f64], shape: &[usize]) -> T {
 fn mlp(seed: u64) -> Sequential<B> {
     let g = &mut Generator::new(seed);
     Sequential::new()
-        .add_named("fc1", Linear::new_with(3, 4, true, DType::F64, g))
-        .add_named("act", Tanh::new())
-        .add_named("fc2", Linear::new_with(4, 2, true, DType::F64, g))
+        .add_module("fc1", Linear::new_with(3, 4, true, DType::F64, g))
+        .add_module("act", Tanh::new())
+        .add_module("fc2", Linear::new_with(4, 2, true, DType::F64, g))
 }
 
 fn bn_net(seed: u64) -> Sequential<B> {
     let g = &mut Generator::new(seed);
     Sequential::new()
-        .add_named("fc", Linear::new_with(3, 4, true, DType::F64, g))
-        .add_named("bn", BatchNorm::new_1d(4, BatchNormConfig { dtype: DType::F64, ..Default::default() }))
+        .add_module("fc", Linear::new_with(3, 4, true, DType::F64, g))
+        .add_module("bn", BatchNorm::new_1d(4, BatchNormConfig { dtype: DType::F64, ..Default::default() }))
 }
 
 fn x() -> T {
@@ -90,10 +90,22 @@ fn default_init_is_seeded_and_within_torch_bounds() {
     // Uniform on [-k, k]: variance k^2 / 3.
     let var = w.iter().map(|v| v * v).sum::<f64>() / w.len() as f64;
     assert!((var - bound * bound / 3.0).abs() < 0.15 * bound * bound / 3.0, "variance {var}");
-    let c = Conv2d::<B>::with_config(4, 6, (3, 3), Conv2dConfig { opts: func_core::Conv2dOptions { groups: 2, ..Default::default() }, bias: true, dtype: DType::F64 }, &mut Generator::new(1));
+    let c = Conv2d::<B>::with_config(
+        4,
+        6,
+        (3, 3),
+        Conv2dConfig {
+            opts: func_core::Conv2dOptions { groups: 2, ..Default::default() },
+            bias: true,
+            dtype: DType::F64,
+        },
+        &mut Generator::new(1),
+    );
     let cb = 1.0 / ((4 / 2 * 9) as f64).sqrt();
     assert_eq!(c.weight.dims(), &[6, 2, 3, 3]);
-    assert!(c.weight.to_vec::<f64>().iter().chain(c.bias.as_ref().unwrap().to_vec::<f64>().iter()).all(|v| v.abs() <= cb));
+    assert!(
+        c.weight.to_vec::<f64>().iter().chain(c.bias.as_ref().unwrap().to_vec::<f64>().iter()).all(|v| v.abs() <= cb)
+    );
 }
 
 #[test]
@@ -160,8 +172,8 @@ fn tied() -> Sequential<B> {
     // Two layers sharing one weight handle (weight tying).
     let w = t(&[1.0, 0.5, -0.5, 2.0], &[2, 2]);
     Sequential::new()
-        .add_named("a", Linear::from_tensors(w.clone(), None))
-        .add_named("b", Linear::from_tensors(w, None))
+        .add_module("a", Linear::from_tensors(w.clone(), None))
+        .add_module("b", Linear::from_tensors(w, None))
 }
 
 #[test]
@@ -186,7 +198,10 @@ fn functional_call_rejects_different_values_for_tied_names() {
         [("a.weight".to_string(), T::zeros([2, 2], DType::F64)), ("b.weight".to_string(), T::ones([2, 2], DType::F64))]
             .into();
     let e = functional_call_with(&m, &s, &t(&[1.0, 1.0], &[1, 2]), CallOptions::default()).unwrap_err().to_string();
-    assert!(e.contains("multiple values for keys [\"a.weight\", \"b.weight\"]") && e.contains("tie_weights=False"), "{e}");
+    assert!(
+        e.contains("multiple values for keys [\"a.weight\", \"b.weight\"]") && e.contains("tie_weights=False"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -317,7 +332,7 @@ fn batch_norm_under_vmap_works_after_replace_all_batch_norm_modules() {
     let xs = T::from_vec((0..24).map(|i| (i as f64 * 0.37).sin()).collect::<Vec<_>>(), [2, 4, 3]);
     let y = vmap(|x: &T| m.forward(x))(&xs);
     for i in 0..2 {
-        assert_close(&y.select(0, i), &m.forward(&xs.select(0, i as isize)), 1e-12);
+        assert_close(&y.select(0, i), &m.forward(&xs.select(0, i)), 1e-12);
     }
     // Batch statistics in eval mode too, as torch after the replacement.
     m.eval();
@@ -364,7 +379,7 @@ fn batch_norm_under_grad_updates_running_stats_without_derivative() {
 
 #[test]
 fn replace_all_batch_norm_modules_reaches_nested_modules() {
-    let mut outer = Sequential::<B>::new().add(bn_net(0)).add(Sequential::new().add(bn_net(1)));
+    let mut outer = Sequential::<B>::new().append(bn_net(0)).append(Sequential::new().append(bn_net(1)));
     assert_eq!(outer.named_buffers().len(), 6);
     replace_all_batch_norm_modules_(&mut outer);
     assert!(outer.named_buffers().is_empty());

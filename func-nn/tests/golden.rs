@@ -23,30 +23,34 @@ fn mlp<B: Backend>(p: &BTreeMap<String, Tensor<B>>) -> Sequential<B> {
     let (h, i) = (p["w1"].dims()[0], p["w1"].dims()[1]);
     let o = p["w2"].dims()[0];
     let g = &mut Generator::new(0);
-    Sequential::new()
-        .add(Linear::new_with(i, h, true, DType::F64, g))
-        .add(ReLU::new())
-        .add(Linear::new_with(h, o, true, DType::F64, g))
+    Sequential::new().append(Linear::new_with(i, h, true, DType::F64, g)).append(ReLU::new()).append(Linear::new_with(
+        h,
+        o,
+        true,
+        DType::F64,
+        g,
+    ))
 }
 
 fn conv_net<B: Backend>(p: &BTreeMap<String, Tensor<B>>) -> Sequential<B> {
     let k = p["k"].dims();
     let (o, i) = (p["w"].dims()[0], p["w"].dims()[1]);
     let g = &mut Generator::new(0);
-    let cfg = Conv2dConfig {
-        opts: Conv2dOptions { padding: (1, 1), ..Default::default() },
-        bias: true,
-        dtype: DType::F64,
-    };
+    let cfg =
+        Conv2dConfig { opts: Conv2dOptions { padding: (1, 1), ..Default::default() }, bias: true, dtype: DType::F64 };
     Sequential::new()
-        .add(Conv2d::with_config(k[1], k[0], (k[2], k[3]), cfg, g))
-        .add(ReLU::new())
-        .add(MaxPool2d::new((2, 2)))
-        .add(Flatten::new())
-        .add(Linear::new_with(i, o, true, DType::F64, g))
+        .append(Conv2d::with_config(k[1], k[0], (k[2], k[3]), cfg, g))
+        .append(ReLU::new())
+        .append(MaxPool2d::new((2, 2)))
+        .append(Flatten::new())
+        .append(Linear::new_with(i, o, true, DType::F64, g))
 }
 
-fn rename<B: Backend>(p: &BTreeMap<String, Tensor<B>>, names: &[(&str, &str)], to_model: bool) -> BTreeMap<String, Tensor<B>> {
+fn rename<B: Backend>(
+    p: &BTreeMap<String, Tensor<B>>,
+    names: &[(&str, &str)],
+    to_model: bool,
+) -> BTreeMap<String, Tensor<B>> {
     names
         .iter()
         .map(|(g, m)| if to_model { (m.to_string(), p[*g].clone()) } else { (g.to_string(), p[*m].clone()) })

@@ -39,6 +39,12 @@ enum Opt {
     Adam(Adam),
 }
 
+/// An optimizer with its state.
+enum Run {
+    Sgd(Sgd, SgdState<Vec<T>>),
+    Adam(Adam, AdamState<Vec<T>>),
+}
+
 fn close(what: &str, got: &T, want: &Tj) {
     assert_eq!(got.dims(), &want.shape[..], "{what}");
     for (a, e) in got.to_vec::<f64>().iter().zip(&want.data) {
@@ -63,22 +69,20 @@ fn sgd_and_adam_follow_torch_optim() {
             other => panic!("unknown case {other}"),
         };
         let mut params: Vec<T> = c.params.iter().map(Tj::t).collect();
-        let (mut s_sgd, mut s_adam): (Option<SgdState<Vec<T>>>, Option<AdamState<Vec<T>>>) = match &opt {
-            Opt::Sgd(o) => (Some(o.init(&params)), None),
-            Opt::Adam(o) => (None, Some(o.init(&params))),
+        let mut run = match opt {
+            Opt::Sgd(o) => Run::Sgd(o, o.init(&params)),
+            Opt::Adam(o) => Run::Adam(o, o.init(&params)),
         };
         for (i, (g, after)) in c.grads.iter().zip(&c.after).enumerate() {
             let g: Vec<T> = g.iter().map(Tj::t).collect();
-            params = match &opt {
-                Opt::Sgd(o) => {
-                    let (p, s) = o.step(&params, &g, s_sgd.as_ref().unwrap());
-                    s_sgd = Some(s);
-                    p
+            (params, run) = match run {
+                Run::Sgd(o, s) => {
+                    let (p, s) = o.step(&params, &g, &s);
+                    (p, Run::Sgd(o, s))
                 }
-                Opt::Adam(o) => {
-                    let (p, s) = o.step(&params, &g, s_adam.as_ref().unwrap());
-                    s_adam = Some(s);
-                    p
+                Run::Adam(o, s) => {
+                    let (p, s) = o.step(&params, &g, &s);
+                    (p, Run::Adam(o, s))
                 }
             };
             for (j, (p, w)) in params.iter().zip(after).enumerate() {
@@ -98,10 +102,7 @@ fn optimizer_steps_run_under_vmap_over_an_ensemble() {
     // States for the whole ensemble, made under vmap like the parameters.
     let init = vmap_with(|p: &Vec<T>| adam.init(p), VmapOptions::new());
     let mut s = init(&params);
-    let step = vmap_with(
-        |(p, g, s): &(Vec<T>, Vec<T>, AdamState<Vec<T>>)| adam.step(p, g, s),
-        VmapOptions::new(),
-    );
+    let step = vmap_with(|(p, g, s): &(Vec<T>, Vec<T>, AdamState<Vec<T>>)| adam.step(p, g, s), VmapOptions::new());
     let mut p = params.clone();
     let sgd_init = vmap_with(|p: &Vec<T>| sgd.init(p), VmapOptions::new());
     let sgd_step = vmap_with(|(p, g, s): &(Vec<T>, Vec<T>, SgdState<Vec<T>>)| sgd.step(p, g, s), VmapOptions::new());

@@ -4,7 +4,9 @@
 //! missing and unexpected keys.
 
 use func_core::{DType, Generator, Tensor};
-use func_nn::io::{load_safetensors, load_safetensors_into, save_safetensors, state_dict_from_bytes, state_dict_to_bytes};
+use func_nn::io::{
+    load_safetensors, load_safetensors_into, save_safetensors, state_dict_from_bytes, state_dict_to_bytes,
+};
 use func_nn::*;
 use std::path::{Path, PathBuf};
 
@@ -18,10 +20,10 @@ fn data(name: &str) -> PathBuf {
 fn model(dtype: DType, out: usize) -> Sequential<B> {
     let g = &mut Generator::new(0);
     Sequential::new()
-        .add(Linear::new_with(3, 4, true, dtype, g))
-        .add(BatchNorm::new_1d(4, BatchNormConfig { dtype, ..Default::default() }))
-        .add(ReLU::new())
-        .add(Linear::new_with(4, out, true, dtype, g))
+        .append(Linear::new_with(3, 4, true, dtype, g))
+        .append(BatchNorm::new_1d(4, BatchNormConfig { dtype, ..Default::default() }))
+        .append(ReLU::new())
+        .append(Linear::new_with(4, out, true, dtype, g))
 }
 
 /// The script's `value(shape, offset)`: `((5 i + offset) mod 11 - 5) / 16`.
@@ -83,10 +85,14 @@ fn wrong_dtype_is_an_error_naming_the_tensor() {
 #[test]
 fn missing_and_unexpected_keys_are_errors_when_strict() {
     let g = &mut Generator::new(0);
-    let mut m = Sequential::<B>::new().add(Linear::new(3, 4, g)).add(ReLU::new()).add(Linear::new(4, 2, g));
+    let mut m = Sequential::<B>::new().append(Linear::new(3, 4, g)).append(ReLU::new()).append(Linear::new(4, 2, g));
     let e = load_safetensors_into(&mut m, data("mlp_bn.safetensors"), true).unwrap_err().to_string();
     assert!(e.contains("Unexpected key(s): \"1.bias\""), "{e}");
-    assert!(e.contains("Missing key(s): \"2.bias\", \"2.weight\"") || e.contains("Missing key(s): \"2.weight\", \"2.bias\""), "{e}");
+    assert!(
+        e.contains("Missing key(s): \"2.bias\", \"2.weight\"")
+            || e.contains("Missing key(s): \"2.weight\", \"2.bias\""),
+        "{e}"
+    );
     // Not strict: the matching keys load.
     load_safetensors_into(&mut m, data("mlp_bn.safetensors"), false).unwrap();
     assert_eq!(m.state_dict()["0.bias"].to_vec::<f32>(), value(4, 1));

@@ -104,12 +104,18 @@ fn build(name: &str) -> (Box<dyn Module<B>>, bool) {
         "dropout_eval" => Box::new(Dropout::new(0.5, 0)),
         "sequential" => Box::new(
             Sequential::new()
-                .add(Conv2d::with_config(1, 2, (3, 3), f64c(Conv2dOptions { padding: (1, 1), ..Default::default() }, true), g))
-                .add(BatchNorm::new_2d(2, f64_bn(Some(0.1), true)))
-                .add(ReLU::new())
-                .add(MaxPool2d::new((2, 2)))
-                .add(Flatten::new())
-                .add(Linear::new_with(8, 3, true, DType::F64, g)),
+                .append(Conv2d::with_config(
+                    1,
+                    2,
+                    (3, 3),
+                    f64c(Conv2dOptions { padding: (1, 1), ..Default::default() }, true),
+                    g,
+                ))
+                .append(BatchNorm::new_2d(2, f64_bn(Some(0.1), true)))
+                .append(ReLU::new())
+                .append(MaxPool2d::new((2, 2)))
+                .append(Flatten::new())
+                .append(Linear::new_with(8, 3, true, DType::F64, g)),
         ),
         other => panic!("no Rust layer for fixture case {other}"),
     };
@@ -145,8 +151,7 @@ fn layers_match_torch_outputs_gradients_and_buffers() {
             .map(|(k, v)| (k.clone(), if k.ends_with("num_batches_tracked") { v.i64() } else { v.f64() }))
             .collect();
         let params: StateDict<B> = m.parameter_dict().keys().map(|k| (k.clone(), fresh_state[k].clone())).collect();
-        let buffers: StateDict<B> =
-            m.buffer_dict().keys().map(|k| (k.clone(), fresh_state[k].deep_copy())).collect();
+        let buffers: StateDict<B> = m.buffer_dict().keys().map(|k| (k.clone(), fresh_state[k].deep_copy())).collect();
         let m2 = m.box_clone();
         let out_ct = |p: &StateDict<B>, x: &T| {
             let mut s = p.clone();
@@ -178,7 +183,8 @@ fn losses_match_torch_values_and_gradients() {
             _ => Reduction::None,
         };
         let x = c.input.f64();
-        let target = if c.name == "cross_entropy_probs" || c.name == "mse_loss" { c.target.f64() } else { c.target.i64() };
+        let target =
+            if c.name == "cross_entropy_probs" || c.name == "mse_loss" { c.target.f64() } else { c.target.i64() };
         let f = |x: &T| -> T {
             match c.name.as_str() {
                 "nll_loss" => try_nll_loss(x, &target, r),

@@ -141,10 +141,7 @@ impl Dropout {
     ///
     /// When `p` is not in `[0, 1]`.
     pub fn new(p: f64, seed: u64) -> Self {
-        assert!(
-            (0.0..=1.0).contains(&p),
-            "Dropout: dropout probability has to be between 0 and 1, but got {p}"
-        );
+        assert!((0.0..=1.0).contains(&p), "Dropout: dropout probability has to be between 0 and 1, but got {p}");
         Dropout { p, generator: Mutex::new(Generator::new(seed)), training: true }
     }
 }
@@ -176,7 +173,13 @@ impl<B: Backend> Module<B> for Dropout {
     module_common!("Dropout");
 }
 
-fn check_pool(op: &str, x_shape: &func_core::Shape, kernel: (usize, usize), stride: (usize, usize), padding: (usize, usize)) -> Result<()> {
+fn check_pool(
+    op: &str,
+    x_shape: &func_core::Shape,
+    kernel: (usize, usize),
+    stride: (usize, usize),
+    padding: (usize, usize),
+) -> Result<()> {
     let nd = x_shape.dims().len();
     if nd != 3 && nd != 4 {
         return Err(Error::invalid_shape(op, x_shape, "expected a 3-D or 4-D input ([N,] C, H, W)"));
@@ -187,7 +190,9 @@ fn check_pool(op: &str, x_shape: &func_core::Shape, kernel: (usize, usize), stri
     if padding.0 > kernel.0 / 2 || padding.1 > kernel.1 / 2 {
         return Err(Error::invalid(
             op,
-            format!("pad should be at most half of effective kernel size, but got pad={padding:?} and kernel_size={kernel:?}"),
+            format!(
+                "pad should be at most half of effective kernel size, but got pad={padding:?} and kernel_size={kernel:?}"
+            ),
         ));
     }
     let (h, w) = (x_shape.dims()[nd - 2], x_shape.dims()[nd - 1]);

@@ -294,10 +294,7 @@ impl<B: Backend> LayerNorm<B> {
     /// affine).
     pub fn new(normalized_shape: Vec<usize>, eps: f64, elementwise_affine: bool, dtype: DType) -> Self {
         let (weight, bias) = if elementwise_affine {
-            (
-                Some(Tensor::ones(normalized_shape.clone(), dtype)),
-                Some(Tensor::zeros(normalized_shape.clone(), dtype)),
-            )
+            (Some(Tensor::ones(normalized_shape.clone(), dtype)), Some(Tensor::zeros(normalized_shape.clone(), dtype)))
         } else {
             (None, None)
         };

@@ -5,8 +5,8 @@ use crate::{Module, TensorKind};
 use func_core::{Backend, Result, Tensor};
 
 /// Modules applied in order (torch's `nn.Sequential`). Children are named
-/// `"0"`, `"1"`, ... when added with [`add`](Sequential::add), or by the
-/// given name with [`add_named`](Sequential::add_named) (torch's
+/// `"0"`, `"1"`, ... when added with [`append`](Sequential::append), or by the
+/// given name with [`add_module`](Sequential::add_module) (torch's
 /// `OrderedDict` form), so parameters are `"0.weight"` or `"fc1.weight"`.
 ///
 /// # Examples
@@ -15,7 +15,7 @@ use func_core::{Backend, Result, Tensor};
 /// use func_core::{Generator, Tensor, DType};
 /// use func_nn::{Linear, Module, Sequential, Tanh};
 /// let mut g = Generator::new(0);
-/// let m = Sequential::<func_cpu::Cpu>::new().add(Linear::new(2, 3, &mut g)).add(Tanh::new());
+/// let m = Sequential::<func_cpu::Cpu>::new().append(Linear::new(2, 3, &mut g)).append(Tanh::new());
 /// assert!(m.state_dict().contains_key("0.weight"));
 /// assert_eq!(m.forward(&Tensor::ones([4, 2], DType::F32)).dims(), &[4, 3]);
 /// ```
@@ -44,18 +44,18 @@ impl<B: Backend> Sequential<B> {
         Sequential { layers: Vec::new(), training: true }
     }
 
-    /// Append a module named by its position.
-    pub fn add(self, m: impl Module<B>) -> Self {
+    /// Append a module named by its position (torch's `append`).
+    pub fn append(self, m: impl Module<B>) -> Self {
         let name = self.layers.len().to_string();
-        self.add_named(name, m)
+        self.add_module(name, m)
     }
 
-    /// Append a module under `name`.
+    /// Append a module under `name` (torch's `add_module`).
     ///
     /// # Panics
     ///
     /// When `name` is empty, contains a `.`, or is already taken.
-    pub fn add_named(mut self, name: impl Into<String>, m: impl Module<B>) -> Self {
+    pub fn add_module(mut self, name: impl Into<String>, m: impl Module<B>) -> Self {
         let name = name.into();
         assert!(
             !name.is_empty() && !name.contains('.') && !self.layers.iter().any(|(n, _)| *n == name),
