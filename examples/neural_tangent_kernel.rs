@@ -31,6 +31,7 @@ fn main() {
     let f = |p: &Params, x: &Tensor| functional_call(&net, p, &x.unsqueeze(0)).squeeze_dim(0);
 
     // Method 1: Jacobian contraction.
+    println!("computing the NTK by Jacobian contraction (per-sample Jacobians of 20 + 5 samples)...");
     let t = Instant::now();
     let jac = |x: &Tensor| {
         let per_sample = |x: &Tensor| jacrev(|p: &Params| f(p, x))(&params);
@@ -54,6 +55,7 @@ fn main() {
     println!("Jacobian contraction: NTK {} in {took1:.2?}", ntk1.shape());
 
     // Method 2: NTK-vector products.
+    println!("computing the NTK by NTK-vector products (100 pairs, 10 products each)...");
     let t = Instant::now();
     let basis = Tensor::eye(10, DType::F32);
     let get_ntk = |(x1, x2): &(Tensor, Tensor)| {
