@@ -283,7 +283,9 @@ pub(crate) fn check_keys<B: Backend>(
     if msgs.is_empty() {
         Ok(())
     } else {
-        Err(Error::state_dict(op, format!("Error(s) in loading state for {module}:\n\t{}", msgs.join("\n\t"))))
+        // torch's wording: functional_call reparametrizes, the others load.
+        let doing = if op == "functional_call" { "reparametrizing" } else { "loading state_dict" };
+        Err(Error::state_dict(op, format!("Error(s) in {doing} for {module}:\n\t{}", msgs.join("\n\t"))))
     }
 }
 
