@@ -12,9 +12,13 @@
 //! calls, since one call is below the clock's resolution.
 //!
 //! Rows with `"system": "matrixmultiply-sgemm"` are the raw GEMM kernel on
-//! the same buffers, measured in the same run for comparison.
+//! the same buffers, measured in the same run for comparison. Rows with
+//! `"system": "func-rs-nn"` run the same workload through func-nn modules
+//! and `functional_call` (`stack_module_state` for the ensembles), to show
+//! what the module layer costs over plain parameter dicts.
 
 use func::prelude::*;
+use func::{Cpu, nn};
 use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::time::Instant;
@@ -132,6 +136,38 @@ fn cnn(p: &Params, x: &Tensor) -> Tensor {
     h.linear(&p["fc2.weight"], Some(&p["fc2.bias"])).log_softmax(-1)
 }
 
+/// The MLP as an nn module holding the parameters `p` (fc1, fc2, fc3).
+fn mlp_module(p: &Params) -> nn::Sequential<Cpu> {
+    let fc =
+        |n: &str| nn::Linear::from_tensors(p[&format!("{n}.weight")].clone(), Some(p[&format!("{n}.bias")].clone()));
+    nn::Sequential::new()
+        .add_module("fc1", fc("fc1"))
+        .add_module("relu1", nn::ReLU::new())
+        .add_module("fc2", fc("fc2"))
+        .add_module("relu2", nn::ReLU::new())
+        .add_module("fc3", fc("fc3"))
+}
+
+/// The CNN as an nn module holding the parameters `p` (same names as
+/// `cnn_params`); log_softmax is applied by the caller.
+fn cnn_module(p: &Params) -> nn::Sequential<Cpu> {
+    let t = |n: &str| p[n].clone();
+    let conv = |n: &str| {
+        nn::Conv2d::from_tensors(t(&format!("{n}.weight")), Some(t(&format!("{n}.bias"))), Conv2dOptions::default())
+    };
+    let fc = |n: &str| nn::Linear::from_tensors(t(&format!("{n}.weight")), Some(t(&format!("{n}.bias"))));
+    nn::Sequential::new()
+        .add_module("conv1", conv("conv1"))
+        .add_module("relu1", nn::ReLU::new())
+        .add_module("conv2", conv("conv2"))
+        .add_module("relu2", nn::ReLU::new())
+        .add_module("pool", nn::MaxPool2d::new((2, 2)))
+        .add_module("flatten", nn::Flatten::new())
+        .add_module("fc1", fc("fc1"))
+        .add_module("relu3", nn::ReLU::new())
+        .add_module("fc2", fc("fc2"))
+}
+
 fn labels(n: usize, seed: u64) -> Tensor {
     let u = Tensor::rand([n], DType::F32, &mut Generator::new(seed));
     (u * 10.0).floor().to_dtype(DType::I64)
@@ -160,6 +196,11 @@ fn main() {
             report(work, "func-rs", measure(f, 1));
         }
     };
+    let run_nn = |work: &str, f: &mut dyn FnMut()| {
+        if wanted(work) {
+            report(work, "func-rs-nn", measure(f, 1));
+        }
+    };
 
     // Per-sample gradients.
     {
@@ -186,6 +227,18 @@ fn main() {
         let psg = vmap_with(per_example, VmapOptions::new().in_dims((None, Some(0), Some(0))));
         let inputs = (p, x, y);
         run("psg_cnn_b64", &mut || {
+            black_box(psg(&inputs));
+        });
+        // The same through nn modules and functional_call.
+        let model = cnn_module(&inputs.0);
+        let per_example = |(p, x, y): &(Params, Tensor, Tensor)| {
+            grad(|p: &Params| {
+                let logits = functional_call(&model, p, &x.unsqueeze(0)).log_softmax(-1);
+                nn::loss::nll_loss(&logits, &y.unsqueeze(0), nn::Reduction::Mean)
+            })(p)
+        };
+        let psg = vmap_with(per_example, VmapOptions::new().in_dims((None, Some(0), Some(0))));
+        run_nn("psg_cnn_b64", &mut || {
             black_box(psg(&inputs));
         });
     }
@@ -266,6 +319,23 @@ fn main() {
         run("ensemble10_mlp_distinct_b64", &mut || {
             black_box(distinct(&inputs));
         });
+        // The same through nn modules: stack_module_state + functional_call.
+        if wanted("ensemble10_mlp_b64") || wanted("ensemble10_mlp_distinct_b64") {
+            let modules: Vec<nn::Sequential<Cpu>> = models.iter().map(mlp_module).collect();
+            let (stacked, _) = stack_module_state(&modules).expect("same layers");
+            let base = modules[0].clone();
+            let fmodel = move |(p, x): &(Params, Tensor)| functional_call(&base, p, x);
+            let same = vmap_with(fmodel.clone(), VmapOptions::new().in_dims((Some(0), None)));
+            let inputs = (stacked.clone(), randn(&[64, 784], 7));
+            run_nn("ensemble10_mlp_b64", &mut || {
+                black_box(same(&inputs));
+            });
+            let distinct = vmap(move |(p, x): &(Params, Tensor)| fmodel(&(p.clone(), x.flatten(1, -1))));
+            let inputs = (stacked, randn(&[10, 64, 1, 28, 28], 8));
+            run_nn("ensemble10_mlp_distinct_b64", &mut || {
+                black_box(distinct(&inputs));
+            });
+        }
     }
 
     for n in [256usize, 1024] {

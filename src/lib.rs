@@ -44,6 +44,11 @@
 //! `autograd.Function`, JAX's `custom_jvp`/`custom_vjp`) and
 //! `x.detach()` / `x.stop_gradient()` compose with every transform.
 //!
+//! [`nn`] brings modules (Linear, Conv2d, BatchNorm, ...), losses,
+//! functional optimizers, safetensors state dicts and torch.func's module
+//! utilities; the prelude holds `functional_call`, `stack_module_state` and
+//! the other utilities.
+//!
 //! The workspace's layers, from the bottom: `func-core` (tensors, the
 //! `Backend` trait, primitives, the interpreter machinery), `func-cpu` (the
 //! CPU backend), `func-batch` (vmap), `func-autodiff` (the derivative
@@ -66,6 +71,22 @@ pub use func_cpu::Cpu;
 pub use func_functionalize::{
     NodeOp, Remove, Var, VarId, functionalize, functionalize_with, make_graph, try_functionalize,
 };
+
+/// Neural-network modules, losses, functional optimizers, state-dict files
+/// and torch.func's module utilities (`functional_call`, `make_functional`,
+/// `stack_module_state`, ...): the `func-nn` crate, generic over the
+/// backend (use it with [`Cpu`], as the prelude's [`Tensor`] does).
+///
+/// # Examples
+///
+/// ```
+/// use func::prelude::*;
+/// use func::nn::{Linear, Module};
+/// let fc = Linear::new(3, 2, &mut Generator::new(0));
+/// let y: Tensor = fc.forward(&Tensor::ones([4, 3], DType::F32));
+/// assert_eq!(y.dims(), &[4, 2]);
+/// ```
+pub use func_nn as nn;
 
 /// Lower layers, for writing backends and transforms.
 pub use func_core as core;
@@ -115,5 +136,9 @@ pub mod prelude {
         Conv2dOptions, CustomFn, DType, Dims, Generator, Graph, JacOptions, Randomness, Remove, Tensor, TensorTree,
         VmapOptions, functionalize, functionalize_with, grad, grad_and_value, hessian, jacfwd, jacrev, jvp, linearize,
         make_graph, vjp, vmap, vmap_with,
+    };
+    pub use func_nn::{
+        Module, StateDict, combine_state_for_ensemble, functional_call, make_functional, make_functional_with_buffers,
+        replace_all_batch_norm_modules_, stack_module_state,
     };
 }

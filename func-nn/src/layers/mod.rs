@@ -1,0 +1,6 @@
+//! The layers.
+
+pub mod linear;
+pub mod misc;
+pub mod norm;
+pub mod sequential;
