@@ -150,32 +150,46 @@ pub(crate) struct Frame<B: Backend> {
     parent: Option<Arc<Frame<B>>>,
 }
 
+/// A frame of some backend, type-erased: the thread-local slots hold frames
+/// of whichever backend installed them. The frame's own `Arc` is erased, so
+/// installing one is a reference-count increment, never an allocation (this
+/// runs on every rule dispatch).
+type AnyFrame = Arc<dyn Any + Send + Sync>;
+
 thread_local! {
-    static CURRENT: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
+    static CURRENT: RefCell<Option<AnyFrame>> = const { RefCell::new(None) };
     // The frame whose interpreter's rule is running (see [`reenter`]).
-    static RULE_OWNER: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
+    static RULE_OWNER: RefCell<Option<AnyFrame>> = const { RefCell::new(None) };
+}
+
+/// The frame in `slot` if it is a frame of backend `B`.
+fn typed<B: Backend>(slot: &Option<AnyFrame>) -> Option<Arc<Frame<B>>> {
+    let f = slot.as_ref()?;
+    if f.is::<Frame<B>>() { f.clone().downcast::<Frame<B>>().ok() } else { None }
 }
 
 /// The current frame for backend `B` on this thread (`None`: evaluate on the
 /// backend).
 pub(crate) fn current_frame<B: Backend>() -> Option<Arc<Frame<B>>> {
-    CURRENT
-        .with(|c| c.borrow().as_ref().and_then(|b| b.downcast_ref::<Option<Arc<Frame<B>>>>()).and_then(|f| f.clone()))
+    CURRENT.with(|c| typed::<B>(&c.borrow()))
 }
 
-fn set_current<B: Backend>(frame: Option<Arc<Frame<B>>>) -> Option<Box<dyn Any>> {
-    CURRENT.with(|c| c.borrow_mut().replace(Box::new(frame)))
+fn set_current<B: Backend>(frame: Option<Arc<Frame<B>>>) -> Option<AnyFrame> {
+    CURRENT.with(|c| std::mem::replace(&mut *c.borrow_mut(), frame.map(|f| f as AnyFrame)))
 }
 
-fn restore(prev: Option<Box<dyn Any>>) {
-    CURRENT.with(|c| *c.borrow_mut() = prev);
+fn restore(prev: Option<AnyFrame>) {
+    // Drop the replaced frame after the borrow ends: dropping a frame may
+    // drop an interpreter, whose destructor may run tensor code.
+    let old = CURRENT.with(|c| std::mem::replace(&mut *c.borrow_mut(), prev));
+    drop(old);
 }
 
 /// RAII guard that sets the current frame and restores the previous one on
 /// drop (also when unwinding from a panic).
 pub(crate) struct FrameGuard {
-    prev: Option<Option<Box<dyn Any>>>,
-    prev_owner: Option<Option<Box<dyn Any>>>,
+    prev: Option<Option<AnyFrame>>,
+    prev_owner: Option<Option<AnyFrame>>,
     level: Option<Level>,
 }
 
@@ -185,7 +199,8 @@ impl Drop for FrameGuard {
             restore(prev);
         }
         if let Some(prev) = self.prev_owner.take() {
-            RULE_OWNER.with(|c| *c.borrow_mut() = prev);
+            let old = RULE_OWNER.with(|c| std::mem::replace(&mut *c.borrow_mut(), prev));
+            drop(old);
         }
         if let Some(level) = &self.level {
             level.kill();
@@ -201,7 +216,7 @@ pub(crate) fn set_frame<B: Backend>(frame: Option<Arc<Frame<B>>>) -> FrameGuard 
 /// Run the rule of `owner`'s interpreter: the current frame becomes the
 /// parent, and `owner` is remembered for [`reenter`].
 fn enter_rule<B: Backend>(owner: &Arc<Frame<B>>) -> FrameGuard {
-    let prev_owner = RULE_OWNER.with(|c| c.borrow_mut().replace(Box::new(owner.clone())));
+    let prev_owner = RULE_OWNER.with(|c| c.borrow_mut().replace(owner.clone() as AnyFrame));
     FrameGuard { prev: Some(set_current(owner.parent.clone())), prev_owner: Some(prev_owner), level: None }
 }
 
@@ -211,7 +226,7 @@ fn enter_rule<B: Backend>(owner: &Arc<Frame<B>>) -> FrameGuard {
 /// has no rule for, by running the op's forward on its own tracers (NOTE:
 /// [custom op rules]). Outside of a rule, `f` runs unchanged.
 pub fn reenter<B: Backend, R>(f: impl FnOnce() -> R) -> R {
-    let owner = RULE_OWNER.with(|c| c.borrow().as_ref().and_then(|b| b.downcast_ref::<Arc<Frame<B>>>()).cloned());
+    let owner = RULE_OWNER.with(|c| typed::<B>(&c.borrow()));
     match owner {
         Some(frame) => {
             let _guard = set_frame(Some(frame));
