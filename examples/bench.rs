@@ -16,6 +16,20 @@
 //! `"system": "func-rs-nn"` run the same workload through func-nn modules
 //! and `functional_call` (`stack_module_state` for the ensembles), to show
 //! what the module layer costs over plain parameter dicts.
+//!
+//! `--peak` reports memory instead of time: each named workload runs once,
+//! in a fresh process of its own, and the line gives its peak resident set
+//! above the inputs (`peak_mib`: the peak RSS during the call minus the RSS
+//! once the inputs are built), read from `/proc/self/status` after resetting
+//! the peak with `/proc/self/clear_refs` (Linux), for the first call and
+//! (`second_call_peak_mib`) for a second call in the same process.
+//! `benches/peak_torch.py` measures torch.func the same way:
+//!
+//! ```text
+//! cargo run --release --example bench -- --peak jacrev_32to2048 hessian_512to32 psg_cnn_b64
+//! ```
+//!
+//! `--repeat=N` measures each workload N times, for profilers.
 
 use func::prelude::*;
 use func::{Cpu, nn};
@@ -43,6 +57,23 @@ fn measure(mut f: impl FnMut(), inner: usize) -> f64 {
         .collect();
     times.sort_by(|a, b| a.total_cmp(b));
     times[times.len() / 2]
+}
+
+/// A field of `/proc/self/status` in KiB (`VmRSS`, `VmHWM`).
+fn status_kib(field: &str) -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Peak RSS in MiB of one call of `f` above the RSS before it.
+fn peak_mib(f: &mut dyn FnMut()) -> Option<f64> {
+    // Writing 5 resets the peak (VmHWM) to the current RSS.
+    std::fs::write("/proc/self/clear_refs", "5").ok()?;
+    let base = status_kib("VmRSS:")?;
+    f();
+    let peak = status_kib("VmHWM:")?;
+    Some(peak.saturating_sub(base) as f64 / 1024.0)
 }
 
 fn report(work: &str, system: &str, ms: f64) {
@@ -189,11 +220,39 @@ fn predict_inputs(out: usize, inp: usize, batch: Option<usize>) -> (Tensor, Tens
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let all: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<String> = all.iter().filter(|a| !a.starts_with('-')).cloned().collect();
+    // `--repeat=N`: measure each workload N times (one line each), for profilers.
+    let repeat: usize = all.iter().find_map(|a| a.strip_prefix("--repeat=")?.parse().ok()).unwrap_or(1);
+    let peak = all.iter().any(|a| a == "--peak");
+    if peak && args.len() != 1 {
+        // One fresh process per workload, so no workload sees another's memory.
+        assert!(!args.is_empty(), "--peak: name the workloads to measure");
+        let exe = std::env::current_exe().expect("the bench runner's own path");
+        for w in &args {
+            let out = std::process::Command::new(&exe).args(["--peak", w]).output().expect("run the bench runner");
+            print!("{}", String::from_utf8_lossy(&out.stdout));
+        }
+        return;
+    }
     let wanted = |w: &str| args.is_empty() || args.iter().any(|a| a == w);
     let run = |work: &str, f: &mut dyn FnMut()| {
-        if wanted(work) {
-            report(work, "func-rs", measure(f, 1));
+        if !wanted(work) {
+            return;
+        }
+        if peak {
+            // The first call, then a second one in the same process.
+            match (peak_mib(f), peak_mib(f)) {
+                (Some(first), Some(second)) => println!(
+                    "{{\"work\": \"{work}\", \"system\": \"func-rs\", \"peak_mib\": {first:.1}, \
+                     \"second_call_peak_mib\": {second:.1}}}"
+                ),
+                _ => eprintln!("{work}: --peak needs /proc/self/status and /proc/self/clear_refs (Linux)"),
+            }
+            return;
+        }
+        for _ in 0..repeat {
+            report(work, "func-rs", measure(&mut *f, 1));
         }
     };
     let run_nn = |work: &str, f: &mut dyn FnMut()| {
@@ -349,23 +408,27 @@ fn main() {
     if wanted("grad_call_overhead") {
         let x = Tensor::from_vec(vec![1.5f32], [1]);
         let g = grad(|x: &Tensor| (x * x).sum());
-        let ms = measure(
-            || {
-                black_box(g(&x));
-            },
-            1000,
-        );
-        report("grad_call_overhead", "func-rs", ms);
+        for _ in 0..repeat {
+            let ms = measure(
+                || {
+                    black_box(g(&x));
+                },
+                1000,
+            );
+            report("grad_call_overhead", "func-rs", ms);
+        }
     }
     if wanted("add_op_overhead") {
         let a = Tensor::from_vec(vec![1.0f32], [1]);
         let b = Tensor::from_vec(vec![2.0f32], [1]);
-        let ms = measure(
-            || {
-                black_box(&a + &b);
-            },
-            10_000,
-        );
-        report("add_op_overhead", "func-rs", ms);
+        for _ in 0..repeat {
+            let ms = measure(
+                || {
+                    black_box(&a + &b);
+                },
+                10_000,
+            );
+            report("add_op_overhead", "func-rs", ms);
+        }
     }
 }

@@ -258,6 +258,23 @@ fn with_reads<B: Backend, R>(
     op: &str,
     f: impl FnOnce(&[&B::Storage]) -> Result<R>,
 ) -> Result<R> {
+    // One and two operands (nearly every eager operation) without the
+    // general bookkeeping: the same order, each distinct storage once.
+    match cells {
+        [a] => return f(&[&*a.read(op)?]),
+        [a, b] if a.id() == b.id() => {
+            let g = a.read(op)?;
+            return f(&[&*g, &*g]);
+        }
+        [a, b] => {
+            let (lo, hi) = if a.id() < b.id() { (a, b) } else { (b, a) };
+            let g_lo = lo.read(op)?;
+            let g_hi = hi.read(op)?;
+            let (ra, rb) = if a.id() < b.id() { (&*g_lo, &*g_hi) } else { (&*g_hi, &*g_lo) };
+            return f(&[ra, rb]);
+        }
+        _ => {}
+    }
     // Inline buffers: an op has a handful of operands, and this runs on
     // every eager operation.
     let mut order: SmallVec<[usize; 4]> = (0..cells.len()).collect();

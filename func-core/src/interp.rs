@@ -150,9 +150,16 @@ pub(crate) struct Frame<B: Backend> {
     parent: Option<Arc<Frame<B>>>,
 }
 
-/// Per-thread slots, one per backend type that has one (a program may nest
-/// transforms over two backends: each backend's stack is its own).
-type Slots = RefCell<Vec<(TypeId, Box<dyn Any>)>>;
+/// A frame of some backend, type-erased. The frame's own `Arc` is erased, so
+/// installing one is a reference-count increment, never an allocation (this
+/// runs on every rule dispatch).
+type AnyFrame = Arc<dyn Any + Send + Sync>;
+
+/// Per-thread slots, one per backend type used on the thread (a program may
+/// nest transforms over two backends: each backend's stack is its own).
+/// Entries are never removed, so after the first use a slot change does
+/// not allocate.
+type Slots = RefCell<Vec<(TypeId, Option<AnyFrame>)>>;
 
 thread_local! {
     /// The current frame of each backend type.
@@ -162,39 +169,42 @@ thread_local! {
 }
 
 /// A slot's previous content, to put back.
-type Saved = (TypeId, Option<Box<dyn Any>>);
+type Saved = (TypeId, Option<AnyFrame>);
 
-fn get_slot<B: Backend, T: Clone + 'static>(slots: &'static std::thread::LocalKey<Slots>) -> Option<T> {
+/// The frame of backend `B` in `slots`.
+fn get_slot<B: Backend>(slots: &'static std::thread::LocalKey<Slots>) -> Option<Arc<Frame<B>>> {
     slots.with(|c| {
-        c.borrow().iter().find(|(t, _)| *t == TypeId::of::<B>()).and_then(|(_, b)| b.downcast_ref::<T>().cloned())
+        let c = c.borrow();
+        let f = c.iter().find(|(t, _)| *t == TypeId::of::<B>())?.1.as_ref()?;
+        if f.is::<Frame<B>>() { f.clone().downcast::<Frame<B>>().ok() } else { None }
     })
 }
 
-fn replace_slot(slots: &'static std::thread::LocalKey<Slots>, key: TypeId, value: Option<Box<dyn Any>>) -> Saved {
-    slots.with(|c| {
+/// Put `value` in the slot of `key`, returning what was there. The caller
+/// drops the old frame after the borrow ends: dropping a frame may drop an
+/// interpreter, whose destructor may run tensor code.
+fn replace_slot(slots: &'static std::thread::LocalKey<Slots>, key: TypeId, value: Option<AnyFrame>) -> Saved {
+    let prev = slots.with(|c| {
         let mut c = c.borrow_mut();
-        let at = c.iter().position(|(t, _)| *t == key);
-        let prev = match (at, value) {
-            (Some(i), Some(v)) => Some(std::mem::replace(&mut c[i].1, v)),
-            (Some(i), None) => Some(c.remove(i).1),
-            (None, Some(v)) => {
-                c.push((key, v));
+        match c.iter().position(|(t, _)| *t == key) {
+            Some(i) => std::mem::replace(&mut c[i].1, value),
+            None => {
+                c.push((key, value));
                 None
             }
-            (None, None) => None,
-        };
-        (key, prev)
-    })
+        }
+    });
+    (key, prev)
 }
 
 /// The current frame for backend `B` on this thread (`None`: evaluate on the
 /// backend).
 pub(crate) fn current_frame<B: Backend>() -> Option<Arc<Frame<B>>> {
-    get_slot::<B, Option<Arc<Frame<B>>>>(&CURRENT).flatten()
+    get_slot::<B>(&CURRENT)
 }
 
 fn set_current<B: Backend>(frame: Option<Arc<Frame<B>>>) -> Saved {
-    replace_slot(&CURRENT, TypeId::of::<B>(), Some(Box::new(frame)))
+    replace_slot(&CURRENT, TypeId::of::<B>(), frame.map(|f| f as AnyFrame))
 }
 
 /// RAII guard that sets the current frame and restores the previous one on
@@ -208,10 +218,10 @@ pub(crate) struct FrameGuard {
 impl Drop for FrameGuard {
     fn drop(&mut self) {
         if let Some((key, prev)) = self.prev.take() {
-            replace_slot(&CURRENT, key, prev);
+            drop(replace_slot(&CURRENT, key, prev));
         }
         if let Some((key, prev)) = self.prev_owner.take() {
-            replace_slot(&RULE_OWNER, key, prev);
+            drop(replace_slot(&RULE_OWNER, key, prev));
         }
         if let Some(level) = &self.level {
             level.kill();
@@ -227,7 +237,7 @@ pub(crate) fn set_frame<B: Backend>(frame: Option<Arc<Frame<B>>>) -> FrameGuard 
 /// Run the rule of `owner`'s interpreter: the current frame becomes the
 /// parent, and `owner` is remembered for [`reenter`].
 fn enter_rule<B: Backend>(owner: &Arc<Frame<B>>) -> FrameGuard {
-    let prev_owner = replace_slot(&RULE_OWNER, TypeId::of::<B>(), Some(Box::new(owner.clone())));
+    let prev_owner = replace_slot(&RULE_OWNER, TypeId::of::<B>(), Some(owner.clone() as AnyFrame));
     FrameGuard { prev: Some(set_current(owner.parent.clone())), prev_owner: Some(prev_owner), level: None }
 }
 
@@ -237,7 +247,7 @@ fn enter_rule<B: Backend>(owner: &Arc<Frame<B>>) -> FrameGuard {
 /// has no rule for, by running the op's forward on its own tracers (NOTE:
 /// [custom op rules]). Outside of a rule, `f` runs unchanged.
 pub fn reenter<B: Backend, R>(f: impl FnOnce() -> R) -> R {
-    let owner = get_slot::<B, Arc<Frame<B>>>(&RULE_OWNER);
+    let owner = get_slot::<B>(&RULE_OWNER);
     match owner {
         Some(frame) => {
             let _guard = set_frame(Some(frame));

@@ -266,8 +266,11 @@ impl Layout {
     /// `isize::MAX`, or its product overflows).
     pub fn try_contiguous(shape: impl Into<Shape>) -> Result<Layout> {
         let shape = shape.into();
+        // The span of a contiguous layout is its number of elements, which
+        // `check` bounds: the invariant holds without computing the span.
+        shape.check("Layout::contiguous")?;
         let strides = shape.contiguous_strides();
-        Layout::validated("Layout::contiguous", shape, strides, 0)
+        Ok(Layout { shape, strides, offset: 0 })
     }
 
     /// A row-major contiguous layout of `shape` at offset 0.
@@ -395,11 +398,23 @@ impl Layout {
     /// The largest storage index this layout touches plus one (0 if empty).
     /// Never overflows (NOTE: [layout invariant]) and is at most `isize::MAX`.
     pub fn storage_span(&self) -> usize {
-        if self.numel() == 0 {
+        // One pass, no overflow checks: this runs several times per
+        // operation. A layout with elements has a span that fits (NOTE:
+        // [layout invariant]), so only the empty case is tested; debug builds
+        // check the invariant.
+        if self.shape.0.contains(&0) {
             return 0;
         }
-        checked_span(&self.shape, &self.strides, self.offset)
-            .unwrap_or_else(|| unreachable!("Layout invariant broken: span of {self:?} overflows"))
+        let mut last = self.offset;
+        for (&d, &s) in self.shape.0.iter().zip(&self.strides) {
+            last = last.wrapping_add((d - 1).wrapping_mul(s));
+        }
+        debug_assert_eq!(
+            checked_span(&self.shape, &self.strides, self.offset),
+            Some(last + 1),
+            "Layout invariant broken: span of {self:?} overflows"
+        );
+        last + 1
     }
 
     /// Storage index of the element at multi-index `idx`.

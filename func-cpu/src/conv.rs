@@ -6,7 +6,7 @@
 
 use crate::elem::{Arith, Elem};
 use crate::kernels::err;
-use crate::strided::{PAR_MIN, try_filled};
+use crate::strided::{PAR_MIN, out_filled};
 use func_core::{ConvGeom, Layout, Result};
 use rayon::prelude::*;
 
@@ -60,7 +60,7 @@ pub(crate) fn im2col<T: Elem>(x: &[T], l: &Layout, g: &ConvGeom) -> Result<Vec<T
     let (oh, ow) = (g.out_h(), g.out_w());
     let (s, off) = (l.strides(), l.offset());
     let plane = size("im2col", &[kh, kw, oh, ow])?;
-    let mut out = try_filled(size("im2col", &[nb, c, plane])?, T::default())?;
+    let mut out = out_filled(size("im2col", &[nb, c, plane])?, T::default())?;
     planes(&mut out, plane, nb * c * plane, |p, o| {
         let base = off + (p / c) * s[0] + (p % c) * s[1];
         for i in 0..kh {
@@ -100,7 +100,7 @@ pub(crate) fn col2im<T: Arith>(x: &[T], l: &Layout, g: &ConvGeom) -> Result<Vec<
     }
     let c = ckk / taps;
     let (s, off) = (l.strides(), l.offset());
-    let mut out = try_filled(size("col2im", &[nb, c, h, w])?, T::ZERO)?;
+    let mut out = out_filled(size("col2im", &[nb, c, h, w])?, T::ZERO)?;
     planes(&mut out, h * w, l.numel(), |p, o| {
         let base = off + (p / c) * s[0] + (p % c) * taps * s[1];
         for i in 0..kh {

@@ -14,7 +14,7 @@ pub(crate) fn unsupported(op: &str, dtype: DType) -> Error {
 }
 
 /// A storage element type (f32, f64, i64, bool).
-pub(crate) trait Elem: Copy + Send + Sync + PartialOrd + Default + Debug + 'static {
+pub(crate) trait Elem: crate::cache::Pooled + Sync + PartialOrd + Default + Debug {
     const DTYPE: DType;
     fn to_f64(self) -> f64;
     fn from_f64(v: f64) -> Self;

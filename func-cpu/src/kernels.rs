@@ -4,7 +4,7 @@
 use crate::elem::{Arith, Elem, Real};
 use crate::strided::{
     CHUNK, Out, PAR_MIN, Plan, Slot, build, copy, copy_into, dense, fold, fold_slice, istrides, map1, map1_into,
-    map1_raw, map2, map3, try_alloc, try_filled,
+    map1_raw, map2, map3, out_alloc, out_filled, try_filled,
 };
 use func_core::{ArgReduceOp, BinaryOp, CmpOp, DimVec, Error, Layout, ReduceOp, Result, Shape, UnaryOp};
 use rayon::prelude::*;
@@ -109,7 +109,7 @@ pub(crate) fn reduce_arith<T: Arith>(op: ReduceOp, v: &[T], l: &Layout, axes: &[
 /// reduced run). Work is split across outputs, or, when there are few
 /// outputs, across the reduced elements with partial results combined in a
 /// fixed order (deterministic).
-pub(crate) fn reduce<T: Copy + Sync, A: Copy + Send + Sync>(
+pub(crate) fn reduce<T: crate::cache::Pooled + Sync, A: Copy + Send + Sync>(
     v: &[T],
     l: &Layout,
     axes: &[usize],
@@ -194,7 +194,7 @@ pub(crate) fn reduce<T: Copy + Sync, A: Copy + Send + Sync>(
             kp.drive(&mut out, red_n, if cols { 64 } else { 1 }, |o, [ko]| acc(o, ko, 0, red_n));
         }
     }
-    let mut res = try_alloc(out_n)?;
+    let mut res = out_alloc(out_n)?;
     res.extend(out.into_iter().map(finish));
     Ok(res)
 }
@@ -207,7 +207,7 @@ pub(crate) fn arg_reduce<T: Elem>(op: ArgReduceOp, v: &[T], l: &Layout, axis: us
     let mut dims: DimVec<usize> = l.dims().into();
     dims[axis] = 1;
     let p = Plan::new(&dims, [&st], [l.offset() as isize]);
-    let mut out = try_filled(p.numel, 0i64)?;
+    let mut out = out_filled(p.numel, 0i64)?;
     if p.numel > 0 && n == 0 {
         return Err(err(op.name(), "cannot reduce over an empty axis"));
     }
@@ -300,7 +300,7 @@ pub(crate) fn concat<T: Elem>(parts: &[(&[T], &Layout)], axis: usize) -> Result<
             dims[axis].checked_add(l.dims()[axis]).ok_or_else(|| err("concat", "the joined size overflows usize"))?;
     }
     let ol = Layout::try_contiguous(Shape(dims))?;
-    let mut out = try_filled(ol.numel(), T::default())?;
+    let mut out = out_filled(ol.numel(), T::default())?;
     let mut at = 0;
     for (v, l) in parts {
         copy_into(&mut out, &Layout::new(l.dims(), ol.strides(), at * ol.strides()[axis]), v, l);
@@ -316,7 +316,7 @@ pub(crate) fn pad<T: Elem>(v: &[T], l: &Layout, pads: &[(usize, usize)], value: 
     let dims = l.dims().iter().zip(pads).map(|(&d, &(a, b))| d.checked_add(a)?.checked_add(b)).collect::<Option<_>>();
     let dims = dims.ok_or_else(|| err("pad", format!("padding {pads:?} of shape {} overflows usize", l.shape())))?;
     let ol = Layout::try_contiguous(Shape(dims))?;
-    let mut out = try_filled(ol.numel(), T::from_f64(value))?;
+    let mut out = out_filled(ol.numel(), T::from_f64(value))?;
     let off = pads.iter().zip(ol.strides()).map(|(&(a, _), &s)| a * s).sum();
     copy_into(&mut out, &Layout::new(l.dims(), ol.strides(), off), v, l);
     Ok(out)

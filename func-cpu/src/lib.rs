@@ -37,9 +37,31 @@
 //!   few outputs the reduced elements are split across threads (combined in a
 //!   fixed order, so results are deterministic).
 //! - **Matmul** calls `matrixmultiply`'s gemm with the operands' own row and
-//!   column strides (transposed views are not copied). An unbatched right
-//!   operand is folded into one large product; batches of small matrices run
-//!   in parallel, large single products use matrixmultiply's own threads.
+//!   column strides (transposed views are not copied), with beta = 0 into an
+//!   output that is not zero-filled first. An unbatched right operand is
+//!   folded into one large product. Rank-1 products (`k = 1`, the
+//!   per-sample weight gradients of a batched `grad`) are written directly,
+//!   each output element once; products of at most 1024 multiply-adds use
+//!   direct loops.
+//! - **One threading layer.** rayon is the only thread pool: matrixmultiply
+//!   is built without its `threading` feature, a batch of products runs its
+//!   products as rayon tasks, and a single large product is cut into row
+//!   blocks, one task each. (With both pools, the ten GEMMs of a vmapped
+//!   ensemble on two cores spent a third of their time in the scheduler.)
+//! - **GEMM choice.** `matrixmultiply` stays the GEMM: measured on the
+//!   benchmark machine (2 cores, AVX-512), its single-threaded sgemm at
+//!   256x256x256 runs within a few percent of the raw call through
+//!   `Tensor::matmul` (0.31-0.34 ms for both, noisy shared machine), and
+//!   two row blocks on two threads halve that. The `gemm` crate was not
+//!   measured against it; a packing cache for weights reused across calls
+//!   was not built.
+//! - **Buffer cache.** Freed buffers of 64 KiB and more are kept by size
+//!   class and reused, up to a bound (1 GiB by default), so a steady loop
+//!   of transform calls does no page faults after its first iteration; see
+//!   [`cache`] for the size classes, the bound ([`cache::set_limit`]) and
+//!   how to release it ([`cache::empty`]). Outputs that a kernel writes in
+//!   full (elementwise maps, copies, GEMM with beta = 0) are never
+//!   zero-filled first.
 //! - **im2col/col2im** precompute the in-image range of each kernel tap, so
 //!   the inner loops are branch-free copies or adds, one (n, c) plane per
 //!   task.
@@ -50,6 +72,7 @@
 //! backend.
 #![deny(missing_docs)]
 
+pub mod cache;
 mod conv;
 mod elem;
 mod kernels;
@@ -127,6 +150,18 @@ macro_rules! with_dtype {
             other => Err(func_core::Error::dtype("cpu", other, "the cpu backend has no kernels for this dtype")),
         }
     };
+}
+
+/// A freed storage returns its buffer to the [buffer cache](cache).
+impl Drop for CpuStorage {
+    fn drop(&mut self) {
+        match self {
+            CpuStorage::F32(v) => cache::give(std::mem::take(v)),
+            CpuStorage::F64(v) => cache::give(std::mem::take(v)),
+            CpuStorage::I64(v) => cache::give(std::mem::take(v)),
+            CpuStorage::Bool(v) => cache::give(std::mem::take(v)),
+        }
+    }
 }
 
 impl CpuStorage {
@@ -218,7 +253,7 @@ impl Backend for Cpu {
     }
 
     fn full(&self, value: f64, dtype: DType, numel: usize) -> Result<CpuStorage> {
-        with_dtype!(dtype, T => strided::try_filled(numel, T::from_f64(value)).map(T::wrap))
+        with_dtype!(dtype, T => strided::out_filled(numel, T::from_f64(value)).map(T::wrap))
     }
 
     fn unary(&self, op: UnaryOp, s: &CpuStorage, l: &Layout) -> Result<CpuStorage> {

@@ -1,26 +1,40 @@
 //! Batched matrix multiplication through `matrixmultiply`, which reads both
 //! operands through arbitrary row and column strides: transposed and other
-//! strided views are never copied.
+//! strided views are never copied. Rank-1 products (`k = 1`) and tiny ones
+//! take direct loops; threads come from rayon only (NOTE: [one threading
+//! layer]).
 
 use crate::elem::Real;
-use crate::strided::{Plan, istrides, try_alloc, try_filled};
+use crate::strided::{Plan, istrides, out_alloc, out_filled, try_alloc};
 use func_core::{Error, Layout, Result};
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// Below this many multiply-adds a batch runs on one thread.
 const PAR_FLOPS: usize = 1 << 16;
-/// From `m*k + k*n` this large, matrixmultiply threads a single product
-/// itself (its own heuristic), so the batch loop stays sequential.
-const GEMM_THREADS: usize = 1 << 14;
+/// From this many multiply-adds, one product is split into row blocks that
+/// run as rayon tasks.
+const PAR_GEMM: usize = 1 << 20;
+/// Row blocks are multiples of this many rows (the GEMM kernels' register
+/// tile height), so no block ends in a partial tile.
+const ROW_TILE: usize = 8;
 /// Up to this many multiply-adds, a direct loop beats gemm's packing.
 const SMALL: usize = 1024;
 
 /// A strided matrix operand: data, offset, row stride, column stride.
 type Mat<'a, T> = (&'a [T], isize, isize, isize);
 
-/// `c = a b` for a zeroed, contiguous `c` with `n` columns, by direct loops:
-/// each row of `c` accumulates rows of `b` scaled by entries of `a`.
-fn small<T: Real>((a, oa, rsa, csa): Mat<'_, T>, (b, ob, rsb, csb): Mat<'_, T>, k: usize, n: usize, c: &mut [T]) {
+/// `c = a b` for a contiguous `c` with `n` columns, by direct loops: `c` is
+/// zeroed, then each row of `c` accumulates rows of `b` scaled by entries of
+/// `a`.
+fn small<T: Real>(
+    (a, oa, rsa, csa): Mat<'_, T>,
+    (b, ob, rsb, csb): Mat<'_, T>,
+    k: usize,
+    n: usize,
+    c: &mut [MaybeUninit<T>],
+) {
+    let c = zeroed(c);
     for (i, row) in c.chunks_exact_mut(n).enumerate() {
         for p in 0..k as isize {
             let x = a[(oa + i as isize * rsa + p * csa) as usize];
@@ -31,6 +45,34 @@ fn small<T: Real>((a, oa, rsa, csa): Mat<'_, T>, (b, ob, rsb, csb): Mat<'_, T>, 
             } else {
                 row.iter_mut().enumerate().for_each(|(j, y)| *y = *y + x * b[(bo + j as isize * csb) as usize]);
             }
+        }
+    }
+}
+
+/// Zero `c` and view it as initialized.
+fn zeroed<T: Real>(c: &mut [MaybeUninit<T>]) -> &mut [T] {
+    c.iter_mut().for_each(|x| {
+        x.write(T::ZERO);
+    });
+    // SAFETY: every element was just written, and `MaybeUninit<T>` has the
+    // layout of `T`.
+    unsafe { &mut *(c as *mut [MaybeUninit<T>] as *mut [T]) }
+}
+
+/// The rank-1 product (`k = 1`) `c[i, j] = a[i, 0] * b[0, j]`, written once
+/// per element: memory-bound, so no packing and no zero-fill first.
+fn outer<T: Real>((a, oa, rsa, _): Mat<'_, T>, (b, ob, _, csb): Mat<'_, T>, n: usize, c: &mut [MaybeUninit<T>]) {
+    for (i, row) in c.chunks_exact_mut(n).enumerate() {
+        let x = a[(oa + i as isize * rsa) as usize];
+        if csb == 1 {
+            let bo = ob as usize;
+            row.iter_mut().zip(&b[bo..bo + n]).for_each(|(y, &z)| {
+                y.write(x * z);
+            });
+        } else {
+            row.iter_mut().enumerate().for_each(|(j, y)| {
+                y.write(x * b[(ob + j as isize * csb) as usize]);
+            });
         }
     }
 }
@@ -54,14 +96,18 @@ pub(crate) fn matmul<T: Real>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Res
         None if m == 0 || n == 0 => 0,
         None => return Err(err_size(la, lb)),
     };
-    let mut out = try_filled(len, T::ZERO)?;
     let Some(batch) = batch.filter(|_| len > 0 && k > 0) else {
-        return Ok(out);
+        return out_filled(len, T::ZERO);
     };
+    // Every element is written below (by gemm with beta = 0, which does not
+    // read `c`, by `outer`, or by `small` after zeroing): no zero-fill.
+    let mut out = out_alloc::<T>(len)?;
     let (sa, sb) = (istrides(la), istrides(lb));
     let (rsa, csa, rsb, csb) = (sa[nd - 2], sa[nd - 1], sb[nd - 2], sb[nd - 1]);
-    let product = |rows: usize, oa: isize, ob: isize, rs: isize, c: &mut [T]| {
-        if rows.saturating_mul(k).saturating_mul(n) <= SMALL {
+    let product = |rows: usize, oa: isize, ob: isize, rs: isize, c: &mut [MaybeUninit<T>]| {
+        if k == 1 {
+            outer((a, oa, rs, csa), (b, ob, rsb, csb), n, c);
+        } else if rows.saturating_mul(k).saturating_mul(n) <= SMALL {
             small((a, oa, rs, csa), (b, ob, rsb, csb), k, n, c);
         } else {
             // SAFETY: `Cpu::matmul` checked `storage_span() <= len` for both
@@ -71,19 +117,40 @@ pub(crate) fn matmul<T: Real>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Res
             // conversions: `istrides`) is in bounds of `a` and `b`; the rows
             // folded into `rows` step by one stride `rs` (a one-dimensional
             // plan of the layout's own elements); `c` is a distinct,
-            // exclusively borrowed, contiguous buffer of `rows * n` elements.
+            // exclusively borrowed, contiguous buffer of `rows * n` elements
+            // (uninitialized is allowed: with beta = 0 gemm only writes it).
             unsafe {
                 let (pa, pb) = (a.as_ptr().offset(oa), b.as_ptr().offset(ob));
-                T::gemm((rows, k, n), pa, rs, csa, pb, rsb, csb, c.as_mut_ptr(), n as isize);
+                T::gemm((rows, k, n), pa, rs, csa, pb, rsb, csb, c.as_mut_ptr().cast::<T>(), n as isize);
             }
         }
+    };
+    // NOTE: [one threading layer] rayon is the only source of threads: the
+    // GEMM runs single-threaded, and a product large enough to share is cut
+    // into row blocks, one task each (each packs `b` itself, a cost of
+    // `k * n` against `rows * k * n / threads` of work). A batch of products
+    // runs its products as tasks instead. Nesting two thread pools on few
+    // cores spends the time in the scheduler.
+    let threads = rayon::current_num_threads();
+    let split = |rows: usize, oa: isize, ob: isize, rs: isize, c: &mut [MaybeUninit<T>]| {
+        let work = rows.saturating_mul(k).saturating_mul(n);
+        if threads < 2 || work < PAR_GEMM || rows < 2 * ROW_TILE {
+            return product(rows, oa, ob, rs, c);
+        }
+        let block = rows.div_ceil(threads.min(rows / ROW_TILE)).next_multiple_of(ROW_TILE);
+        c.par_chunks_mut(block * n).enumerate().for_each(|(i, cb)| {
+            product(cb.len() / n, oa + (i * block) as isize * rs, ob, rs, cb);
+        });
     };
     // Unbatched right operand and the batch and m rows of `a` at one stride:
     // one product with the batch folded into m.
     if bdims.iter().zip(&sb).all(|(&d, &s)| d == 1 || s == 0) {
         let rows = Plan::new(&la.dims()[..nd - 1], [&sa[..nd - 1]], [la.offset() as isize]);
         if rows.outer.is_empty() {
-            product(batch * m, la.offset() as isize, lb.offset() as isize, rows.istr[0], &mut out);
+            let c = &mut out.spare_capacity_mut()[..len];
+            split(batch * m, la.offset() as isize, lb.offset() as isize, rows.istr[0], c);
+            // SAFETY: `product` wrote all `len` elements (`len <= capacity`).
+            unsafe { out.set_len(len) };
             return Ok(out);
         }
     }
@@ -93,13 +160,16 @@ pub(crate) fn matmul<T: Real>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Res
         offs.extend((0..len as isize).map(|j| (oa + j * p.istr[0], ob + j * p.istr[1])));
     });
     let flops = m.saturating_mul(n).saturating_mul(k);
-    if batch > 1
-        && m.saturating_mul(k).saturating_add(k.saturating_mul(n)) < GEMM_THREADS
-        && flops.saturating_mul(batch) >= PAR_FLOPS
-    {
-        out.par_chunks_mut(m * n).zip(&offs).for_each(|(c, &(oa, ob))| product(m, oa, ob, rsa, c));
+    let spare = &mut out.spare_capacity_mut()[..len];
+    // Products as tasks when there are enough of them to share evenly (or
+    // each is too small to split); else each product is split itself.
+    if batch > 1 && flops.saturating_mul(batch) >= PAR_FLOPS && (batch >= 2 * threads || flops < PAR_GEMM) {
+        spare.par_chunks_mut(m * n).zip(&offs).for_each(|(c, &(oa, ob))| product(m, oa, ob, rsa, c));
     } else {
-        out.chunks_mut(m * n).zip(&offs).for_each(|(c, &(oa, ob))| product(m, oa, ob, rsa, c));
+        spare.chunks_mut(m * n).zip(&offs).for_each(|(c, &(oa, ob))| split(m, oa, ob, rsa, c));
     }
+    // SAFETY: the `batch` chunks of `m * n` cover all `len` elements, and
+    // `product` wrote each chunk.
+    unsafe { out.set_len(len) };
     Ok(out)
 }

@@ -8,6 +8,7 @@
 //! strides (1 = slice, 0 = broadcast scalar, other = gather), so contiguous
 //! and scalar-broadcast operands get tight loops the compiler vectorizes.
 
+use crate::cache::{self, Pooled};
 use func_core::{DimVec, Layout, Result, Shape};
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
@@ -46,6 +47,19 @@ pub(crate) fn try_alloc<T>(n: usize) -> Result<Vec<T>> {
 /// `n` copies of `x`, allocated fallibly (see [`try_alloc`]).
 pub(crate) fn try_filled<T: Clone>(n: usize, x: T) -> Result<Vec<T>> {
     let mut v = try_alloc(n)?;
+    v.resize(n, x);
+    Ok(v)
+}
+
+/// An empty output buffer with room for `n` elements, from the buffer cache
+/// (see [`crate::cache`]), allocated fallibly.
+pub(crate) fn out_alloc<T: Pooled>(n: usize) -> Result<Vec<T>> {
+    cache::take(n)
+}
+
+/// An output buffer of `n` copies of `x`, from the buffer cache.
+pub(crate) fn out_filled<T: Pooled>(n: usize, x: T) -> Result<Vec<T>> {
+    let mut v = out_alloc(n)?;
     v.resize(n, x);
     Ok(v)
 }
@@ -269,8 +283,8 @@ impl<U: Send> Slot<U> for Out<U> {
 /// `fill` must write (with [`Slot::put`]) every element of the slice it is
 /// given (the kernels below do: a [`Plan`] visits every element exactly
 /// once).
-pub(crate) unsafe fn build<U: Copy>(n: usize, fill: impl FnOnce(&mut [Out<U>])) -> Result<Vec<U>> {
-    let mut v: Vec<U> = try_alloc(n)?;
+pub(crate) unsafe fn build<U: Pooled>(n: usize, fill: impl FnOnce(&mut [Out<U>])) -> Result<Vec<U>> {
+    let mut v: Vec<U> = out_alloc(n)?;
     #[cfg(debug_assertions)]
     {
         let mut outs: Vec<Out<U>> = try_alloc(n)?;
@@ -332,16 +346,16 @@ pub(crate) fn map1_into<T: Copy + Sync, U: Copy>(
 }
 
 /// A new contiguous buffer of `f` applied to the elements of `(src, l)`.
-pub(crate) fn map1<T: Copy + Sync, U: Copy + Send>(src: &[T], l: &Layout, f: impl Fn(T) -> U + Sync) -> Result<Vec<U>> {
+pub(crate) fn map1<T: Copy + Sync, U: Pooled>(src: &[T], l: &Layout, f: impl Fn(T) -> U + Sync) -> Result<Vec<U>> {
     // SAFETY: `map1_into` writes every output element.
     unsafe { build(l.numel(), |o| map1_into(o, src, l, f)) }
 }
 
 /// A contiguous copy of the elements of `(src, l)`.
-pub(crate) fn copy<T: Copy + Sync + Send>(src: &[T], l: &Layout) -> Result<Vec<T>> {
+pub(crate) fn copy<T: Pooled + Sync>(src: &[T], l: &Layout) -> Result<Vec<T>> {
     match dense(l) {
         Some(r) => {
-            let mut v = try_alloc(r.len())?;
+            let mut v = out_alloc(r.len())?;
             v.extend_from_slice(&src[r]);
             Ok(v)
         }
@@ -350,7 +364,7 @@ pub(crate) fn copy<T: Copy + Sync + Send>(src: &[T], l: &Layout) -> Result<Vec<T
 }
 
 /// `f` applied elementwise to two operands of one shape.
-pub(crate) fn map2<A: Copy + Sync, B: Copy + Sync, U: Copy + Send>(
+pub(crate) fn map2<A: Copy + Sync, B: Copy + Sync, U: Pooled>(
     a: &[A],
     la: &Layout,
     b: &[B],
@@ -387,7 +401,7 @@ pub(crate) fn map2<A: Copy + Sync, B: Copy + Sync, U: Copy + Send>(
 }
 
 /// `f` applied elementwise to three operands of one shape.
-pub(crate) fn map3<A: Copy + Sync, B: Copy + Sync, C: Copy + Sync, U: Copy + Send>(
+pub(crate) fn map3<A: Copy + Sync, B: Copy + Sync, C: Copy + Sync, U: Pooled>(
     (a, la): (&[A], &Layout),
     (b, lb): (&[B], &Layout),
     (c, lc): (&[C], &Layout),

@@ -350,6 +350,13 @@ fn matmul_matches_reference() {
         (Layout::contiguous([64, 8, 9]), Layout::contiguous([9, 7]).broadcast_to(&Shape::from([64, 9, 7]))),
         (t(&[150, 120]), Layout::contiguous([150, 130])),
         (Layout::contiguous([1, 4]), Layout::contiguous([4, 1])),
+        // Rank-1 products (k = 1), written directly: contiguous, and batched
+        // with strided rows and columns.
+        (Layout::contiguous([64, 1]), Layout::contiguous([1, 300])),
+        (t(&[3, 1, 40]), t(&[3, 50, 1])),
+        // A batch too short to share as tasks, of products large enough to
+        // be split into row blocks.
+        (Layout::contiguous([2, 100, 110]), Layout::contiguous([2, 110, 100])),
         (Layout::contiguous([4, 20, 30]), Layout::contiguous([30, 25]).broadcast_to(&Shape::from([4, 30, 25]))),
         (t(&[3, 30, 20]), Layout::contiguous([3, 30, 25])),
         (Layout::contiguous([1, 30]).broadcast_to(&Shape::from([20, 30])), t(&[25, 30])),
@@ -648,4 +655,42 @@ fn size_one_dimensions_with_saturated_strides_read_correctly() {
     let m = Cpu.matmul(&s, &t, &s, &Layout::contiguous([4, 3])).unwrap();
     let want: Vec<f64> = (0..3).map(|j| (0..4).map(|p| vals(12)[8 + p] * vals(12)[p * 3 + j]).sum()).collect();
     assert!(close(&host(&m), &want, 1e-12));
+}
+
+#[test]
+fn buffer_cache_reuses_freed_buffers_within_its_bound() {
+    // One test, so no other test changes the limit while this one runs.
+    // 300_017 f64 elements (2.4 MB) is a size class no other test allocates.
+    let n = 300_017;
+    let data_ptr = |s: &CpuStorage| match s {
+        CpuStorage::F64(v) => v.as_ptr() as usize,
+        other => panic!("expected f64 storage, got {}", other.dtype()),
+    };
+    let a = Cpu.full(1.5, DType::F64, n).unwrap();
+    let first = data_ptr(&a);
+    drop(a);
+    assert!(cache::cached_bytes() >= n * 8, "a freed buffer of {} bytes is kept", n * 8);
+    // The next request of the same size class gets the same buffer, with
+    // the new contents.
+    let b = Cpu.full(2.5, DType::F64, n).unwrap();
+    assert_eq!(data_ptr(&b), first, "the freed buffer is reused");
+    assert_eq!(host(&b), vec![2.5; n]);
+    // A kernel output (every element written, no zero-fill) in a reused buffer.
+    drop(b);
+    let x = st(&vals(n), DType::F64);
+    let y = Cpu.unary(UnaryOp::Neg, &x, &Layout::contiguous([n])).unwrap();
+    assert_eq!(data_ptr(&y), first);
+    assert_eq!(host(&y), vals(n).iter().map(|v| -v).collect::<Vec<_>>());
+    drop((x, y));
+    // Bounded: under a limit below its size a freed buffer is not kept.
+    cache::set_limit(1 << 20);
+    assert!(cache::cached_bytes() <= 1 << 20, "lowering the limit releases what is above it");
+    drop(Cpu.full(0.0, DType::F64, n).unwrap());
+    assert!(cache::cached_bytes() <= 1 << 20);
+    cache::set_limit(cache::DEFAULT_LIMIT);
+    assert_eq!(cache::limit(), cache::DEFAULT_LIMIT);
+    // Emptying releases the buffers: the next allocation is a fresh one.
+    drop(Cpu.full(0.0, DType::F64, n).unwrap());
+    cache::empty();
+    assert!(cache::cached_bytes() < n * 8, "empty() releases the cached buffers");
 }

@@ -109,6 +109,10 @@ impl<B: Backend> Tensor<B> {
 
     /// Broadcast two tensors to a common shape and dtype for a binary op.
     pub(crate) fn try_broadcast_pair(&self, other: &Tensor<B>, op: &str) -> Result<(Tensor<B>, Tensor<B>)> {
+        // Same shape and dtype (the common case): nothing to broadcast or cast.
+        if self.dtype() == other.dtype() && self.dims() == other.dims() {
+            return Ok((self.clone(), other.clone()));
+        }
         let shape = Shape::broadcast(self.dims(), other.dims()).ok_or_else(|| {
             Error::shape_mismatch(
                 op,

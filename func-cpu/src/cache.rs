@@ -1,0 +1,196 @@
+//! The buffer cache: freed tensor buffers kept for reuse.
+//!
+//! A steady loop of transform calls allocates and frees the same buffer
+//! sizes over and over. Large buffers come from the operating system
+//! (`mmap`) and go back to it on free, so every call pays page faults and
+//! the kernel's zeroing of fresh pages. Like PyTorch's caching allocators and
+//! XLA's buffer assignment, the CPU backend keeps freed buffers instead:
+//!
+//! - **What is cached.** Buffers of [`CpuStorage`](crate::CpuStorage) of at
+//!   least [`MIN_BYTES`]; smaller ones go back to the system allocator, whose
+//!   own free lists serve them well.
+//! - **Size classes.** A request is rounded up to a size class (four
+//!   classes per power of two, so at most 25% is over-allocated) and served
+//!   by a freed buffer of that class when there is one. A freed buffer is
+//!   filed under the largest class its capacity covers.
+//! - **Bounded.** The cache holds at most [`limit`] bytes ([`DEFAULT_LIMIT`],
+//!   1 GiB, unless changed with [`set_limit`]); a buffer freed into a full
+//!   cache goes back to the system. [`empty`] releases everything (as
+//!   `torch.cuda.empty_cache()` does), and [`cached_bytes`] reports the
+//!   current size.
+//! - **Thread-safe.** Each element type has its own pool behind a mutex;
+//!   the byte count is shared. Buffers freed on one thread serve
+//!   allocations on any other.
+//! - **Fallible.** A request the cache cannot serve is allocated with
+//!   `try_reserve_exact`: running out of memory is an
+//!   [`Error::OutOfMemory`](func_core::Error::OutOfMemory), never an abort.
+//!   A request that fails while buffers are cached empties the cache and
+//!   tries once more.
+//!
+//! A buffer taken from the cache has length 0: kernels write every element
+//! before the buffer becomes a tensor, so reused memory is never read.
+
+use func_core::{Result, Shape};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Buffers below this many bytes are not cached.
+pub const MIN_BYTES: usize = 64 * 1024;
+
+/// The cache's default bound in bytes (1 GiB).
+pub const DEFAULT_LIMIT: usize = 1 << 30;
+
+static LIMIT: AtomicUsize = AtomicUsize::new(DEFAULT_LIMIT);
+static BYTES: AtomicUsize = AtomicUsize::new(0);
+
+/// The most bytes the cache holds.
+pub fn limit() -> usize {
+    LIMIT.load(Ordering::Relaxed)
+}
+
+/// Bound the cache to `bytes` (0 disables it). When it holds more, it is
+/// emptied.
+pub fn set_limit(bytes: usize) {
+    LIMIT.store(bytes, Ordering::Relaxed);
+    if cached_bytes() > bytes {
+        empty();
+    }
+}
+
+/// Bytes currently held by the cache.
+pub fn cached_bytes() -> usize {
+    BYTES.load(Ordering::Relaxed)
+}
+
+/// Release every cached buffer to the system allocator.
+pub fn empty() {
+    f32::pool().clear();
+    f64::pool().clear();
+    i64::pool().clear();
+    bool::pool().clear();
+}
+
+/// Freed buffers of one element type, by size class (in elements).
+pub(crate) struct Pool<T> {
+    free: Mutex<HashMap<usize, Vec<Vec<T>>>>,
+}
+
+impl<T> Pool<T> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<usize, Vec<Vec<T>>>> {
+        // The map is consistent whenever the lock is free: a panic while
+        // holding it (an allocation failure in `push`) leaves it usable.
+        self.free.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn clear(&self) {
+        let drained: Vec<Vec<Vec<T>>> = self.lock().drain().map(|(_, v)| v).collect();
+        let bytes: usize = drained.iter().flatten().map(|v| v.capacity() * size_of::<T>()).sum();
+        BYTES.fetch_sub(bytes, Ordering::Relaxed);
+    }
+}
+
+/// Element types whose buffers are cached.
+pub(crate) trait Pooled: Copy + Send + 'static {
+    fn pool() -> &'static Pool<Self>;
+}
+
+macro_rules! pooled {
+    ($($t:ty),*) => {$(
+        impl Pooled for $t {
+            fn pool() -> &'static Pool<Self> {
+                static POOL: std::sync::OnceLock<Pool<$t>> = std::sync::OnceLock::new();
+                POOL.get_or_init(|| Pool { free: Mutex::new(HashMap::new()) })
+            }
+        }
+    )*};
+}
+pooled!(f32, f64, i64, bool);
+
+/// The smallest size class holding `n` elements (four classes per power of two).
+fn class_up(n: usize) -> usize {
+    if n < 8 {
+        return n;
+    }
+    let shift = usize::BITS - 1 - n.leading_zeros() - 2;
+    let q = 1usize << shift;
+    n.div_ceil(q).saturating_mul(q)
+}
+
+/// The largest size class not above `n`.
+fn class_down(n: usize) -> usize {
+    if n < 8 {
+        return n;
+    }
+    let shift = usize::BITS - 1 - n.leading_zeros() - 2;
+    let q = 1usize << shift;
+    n / q * q
+}
+
+/// An empty vector with room for at least `n` elements: a cached buffer when
+/// one fits, else a fresh allocation of `n`'s size class.
+///
+/// # Errors
+///
+/// [`Error::OutOfMemory`](func_core::Error::OutOfMemory) when the memory
+/// cannot be allocated (after emptying the cache once).
+pub(crate) fn take<T: Pooled>(n: usize) -> Result<Vec<T>> {
+    let size = size_of::<T>().max(1);
+    if n.saturating_mul(size) < MIN_BYTES || limit() == 0 {
+        return func_core::alloc::try_vec("cpu", &Shape::from([n]), n);
+    }
+    let class = class_up(n);
+    if let Some(v) = T::pool().lock().get_mut(&class).and_then(Vec::pop) {
+        BYTES.fetch_sub(v.capacity() * size, Ordering::Relaxed);
+        return Ok(v);
+    }
+    // Allocate the whole class, so the buffer serves any request of it later;
+    // the error names the size actually requested.
+    match func_core::alloc::try_vec("cpu", &Shape::from([n]), class) {
+        Ok(v) => Ok(v),
+        Err(_) if cached_bytes() > 0 => {
+            empty();
+            func_core::alloc::try_vec("cpu", &Shape::from([n]), class)
+                .or_else(|_| func_core::alloc::try_vec("cpu", &Shape::from([n]), n))
+        }
+        Err(_) => func_core::alloc::try_vec("cpu", &Shape::from([n]), n),
+    }
+}
+
+/// Return a buffer that is no longer used: kept when it is large enough and
+/// the cache has room, else freed.
+pub(crate) fn give<T: Pooled>(mut v: Vec<T>) {
+    let size = size_of::<T>().max(1);
+    let cap = v.capacity();
+    let bytes = cap.saturating_mul(size);
+    if bytes < MIN_BYTES {
+        return;
+    }
+    // Reserve room in the byte count first, so concurrent frees never push
+    // the cache over its limit.
+    let before = BYTES.fetch_add(bytes, Ordering::Relaxed);
+    if before.saturating_add(bytes) > limit() {
+        BYTES.fetch_sub(bytes, Ordering::Relaxed);
+        return;
+    }
+    v.clear();
+    let mut pool = T::pool().lock();
+    pool.entry(class_down(cap)).or_default().push(v);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn size_classes_bound_the_waste_and_cover_the_request() {
+        for n in [1usize, 7, 8, 9, 100, 1000, 4096, 4097, 123_457, 1 << 30] {
+            let up = class_up(n);
+            assert!(up >= n && (up - n) * 4 <= n, "class_up({n}) = {up}");
+            assert_eq!(class_up(up), up, "a class is its own class");
+            let down = class_down(n);
+            assert!(down <= n && (n - down) * 4 <= n, "class_down({n}) = {down}");
+            assert_eq!(class_down(up), up);
+        }
+    }
+}
