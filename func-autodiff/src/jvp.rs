@@ -208,11 +208,16 @@ impl<B: Backend> Interpreter<B> for JvpInterp {
     }
 
     fn copy_into(&self, dst: &Tensor<B>, src: &Tensor<B>, op: &str) -> Result<()> {
+        let (sp, st) = self.unwrap(src);
         if dst.level() != Some(&self.level) {
+            // A value with a zero tangent (from stop_gradient results and
+            // constants) is written into the captured tensor one level down.
+            if st.is_none() {
+                return dst.try_copy_(&sp);
+            }
             return Err(captured_mutation("jvp", op, dst));
         }
         // NOTE: [autodiff in-place rebinds]
-        let (sp, st) = self.unwrap(src);
         dst.rebind_tracer(&self.wrap(sp, st, true))
     }
 

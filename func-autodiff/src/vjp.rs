@@ -33,6 +33,10 @@ pub(crate) struct Node<B: Backend> {
     /// For a primitive with several outputs: the pullback and the nodes of
     /// its outputs (recorded right after this one).
     pub(crate) multi: Option<(MultiPullback<B>, std::ops::Range<usize>)>,
+    /// Whether a cotangent can flow from this node to an input: false for
+    /// constants to this level (factory outputs, stop_gradient results, and
+    /// values computed from constants only).
+    pub(crate) depends: bool,
 }
 
 /// The recording of one `vjp` call.
@@ -49,6 +53,11 @@ impl<B: Backend> Tape<B> {
 
     pub(crate) fn new() -> Arc<Tape<B>> {
         Arc::new(Tape { nodes: Mutex::new(Vec::new()) })
+    }
+
+    /// Whether node `node` depends on an input (see [`Node::depends`]).
+    pub(crate) fn depends(&self, node: usize) -> bool {
+        self.nodes.lock().unwrap_or_else(|p| p.into_inner())[node].depends
     }
 
     pub(crate) fn push(&self, node: Node<B>) -> usize {
@@ -109,8 +118,15 @@ pub(crate) struct VjpInterp<B: Backend> {
 impl<B: Backend> VjpInterp<B> {
     /// A fresh input (leaf) tracer.
     pub(crate) fn input(&self, primal: Tensor<B>) -> (Tensor<B>, usize) {
-        let node = self.tape.push(Node { parents: vec![], pullback: None, multi: None });
+        let node = self.tape.push(Node { parents: vec![], pullback: None, multi: None, depends: true });
         (self.make(primal, node), node)
+    }
+
+    /// A tracer of this level that depends on no input: a leaf no cotangent
+    /// flows out of.
+    fn constant(&self, primal: Tensor<B>) -> Tensor<B> {
+        let node = self.tape.push(Node { parents: vec![], pullback: None, multi: None, depends: false });
+        self.make(primal, node)
     }
 
     fn make(&self, primal: Tensor<B>, node: usize) -> Tensor<B> {
@@ -297,21 +313,23 @@ impl<B: Backend> VjpInterp<B> {
             // NOTE: [factories belong to the transform] A buffer made inside
             // the function is a leaf of this tape, so traced values can be
             // written into it.
-            return Ok(self.input(y).0);
+            return Ok(self.constant(y));
         }
         // stop_gradient's result is a constant to this level: a leaf of the
         // tape that no cotangent flows out of. It stays a tracer so that, as
         // a view of its operand, a write into the operand reaches it
         // (func-core's NOTE: [traced views]).
         if prim.stops_gradient() && y.dtype().is_float() && needs.iter().any(|&n| n) {
-            return Ok(self.input(y).0);
+            return Ok(self.constant(y));
         }
         if !y.dtype().is_float() || !needs.iter().any(|&n| n) {
             return Ok(y);
         }
         let pullback = vjp_rule(prim, &primals, &y, &needs)?;
-        let parents = parents.into_iter().zip(&needs).map(|(p, &n)| if n { p } else { None }).collect();
-        let node = self.tape.push(Node { parents, pullback: Some(pullback), multi: None });
+        let parents: Vec<Option<usize>> =
+            parents.into_iter().zip(&needs).map(|(p, &n)| if n { p } else { None }).collect();
+        let depends = parents.iter().flatten().any(|&p| self.tape.depends(p));
+        let node = self.tape.push(Node { parents, pullback: Some(pullback), multi: None, depends });
         Ok(self.make(y, node))
     }
 
@@ -347,19 +365,18 @@ impl<B: Backend> VjpInterp<B> {
             let needs = needs.clone();
             Box::new(move |cts| transposed_jvp(&*op, name, &xs, &outs, &needs, cts))
         };
-        let first = self.tape.push(Node {
-            parents: parents.into_iter().zip(&needs).map(|(p, &n)| if n { p } else { None }).collect(),
-            pullback: None,
-            multi: None,
-        });
+        let parents: Vec<Option<usize>> =
+            parents.into_iter().zip(&needs).map(|(p, &n)| if n { p } else { None }).collect();
+        let depends = parents.iter().flatten().any(|&p| self.tape.depends(p));
+        let first = self.tape.push(Node { parents, pullback: None, multi: None, depends });
         let mut result = Outputs::new();
         for y in ys {
             if y.dtype().is_float() {
-                let node = self.tape.push(Node { parents: vec![], pullback: None, multi: None });
+                let node = self.tape.push(Node { parents: vec![], pullback: None, multi: None, depends });
                 result.push(self.make(y, node));
             } else {
                 // Keep the output ranges contiguous: a placeholder node.
-                self.tape.push(Node { parents: vec![], pullback: None, multi: None });
+                self.tape.push(Node { parents: vec![], pullback: None, multi: None, depends: false });
                 result.push(y);
             }
         }
@@ -453,15 +470,22 @@ impl<B: Backend> Interpreter<B> for VjpInterp<B> {
     }
 
     fn copy_into(&self, dst: &Tensor<B>, src: &Tensor<B>, op: &str) -> Result<()> {
+        let (sp, sn) = self.unwrap(src);
         if dst.level() != Some(&self.level) {
+            // A value with no derivative here (computed from stop_gradient
+            // results and constants, as BatchNorm's running statistics are)
+            // is written into the captured tensor one level down, as torch
+            // does; a value that depends on the inputs is refused.
+            if sn.is_none_or(|n| !self.tape.depends(n)) {
+                return dst.try_copy_(&sp);
+            }
             return Err(captured_mutation("vjp", op, dst));
         }
         // NOTE: [autodiff in-place rebinds]
-        let (sp, sn) = self.unwrap(src);
         let node = match sn {
             Some(n) => n,
             // A constant written in: the tensor no longer depends on anything.
-            None => self.tape.push(Node { parents: vec![], pullback: None, multi: None }),
+            None => self.tape.push(Node { parents: vec![], pullback: None, multi: None, depends: false }),
         };
         dst.rebind_tracer(&self.make(sp, node))
     }

@@ -27,6 +27,10 @@
 //! - `data/special_values.json`, known values of every unary op from mpmath
 //!   (written by `data/special_values.py`), which the tests check both
 //!   backends against;
+//! - the law kit for users' code ([`user_laws`]): [`check_laws`] for any
+//!   function of a tensor tree, [`check_laws_prop`] as a property over
+//!   strategies, [`check_custom_op`] for a custom op's own rules, with a
+//!   report of the failing law, input and worst element;
 //! - [`Profiled`], a backend wrapping any other that counts the calls and
 //!   time of each kernel per instance and prints them as a table;
 //! - [`record_primitives`], which shows the primitives a (transformed)
