@@ -31,23 +31,38 @@
 //! the laws every backend and transform satisfies).
 #![deny(missing_docs)]
 
+mod jacobian;
+
 pub use func_autodiff::{
-    JacOptions, grad, grad_and_value, grad_and_value_aux, grad_aux, hessian, jacfwd, jacfwd_aux, jacfwd_with, jacrev,
-    jacrev_aux, jacrev_with, jvp, jvp_aux, linearize, try_jvp, try_vjp, vjp, vjp_aux,
+    grad, grad_and_value, grad_and_value_aux, grad_aux, jvp, jvp_aux, linearize, try_grad, try_grad_and_value,
+    try_grad_and_value_aux, try_grad_aux, try_jvp, try_jvp_aux, try_linearize, try_vjp, try_vjp_aux, vjp, vjp_aux,
 };
 pub use func_batch::{Dims, Randomness, VmapOptions, try_vmap, vmap, vmap_with};
 pub use func_core::{
-    ArgReduceOp, Backend, BinaryOp, CmpOp, Conv2dOptions, ConvGeom, CustomOp, CustomOpRef, CustomRule, DType,
-    Distribution, Element, Error, Generator, HostData, Layout, MaybeTensors, Primitive, ReduceOp, Result, Shape,
-    TensorTree, TreeDef, UnaryOp, call_custom,
+    Conv2dOptions, DType, Element, Error, Generator, JacobianTree, Result, Shape, TensorTree, TreeDef,
 };
-pub use func_cpu::Cpu;
+pub use jacobian::{
+    JacOptions, hessian, hessian_aux, hessian_aux_with, hessian_with, jacfwd, jacfwd_aux, jacfwd_aux_with,
+    jacfwd_with, jacrev, jacrev_aux, jacrev_aux_with, jacrev_with, try_hessian, try_hessian_aux, try_jacfwd,
+    try_jacfwd_aux, try_jacrev, try_jacrev_aux,
+};
+
+/// What writing a backend or a custom operation needs: the [`Backend`]
+/// trait and its op-code enums, [`Primitive`], [`Layout`], [`HostData`],
+/// and the custom-op interface.
+pub mod backend {
+    pub use func_core::{
+        ArgReduceOp, Backend, BinaryOp, CmpOp, ConvGeom, CustomOp, CustomOpRef, CustomRule, Distribution, HostData,
+        Layout, MaybeTensors, Primitive, ReduceOp, UnaryOp, call_custom,
+    };
+    pub use func_cpu::Cpu;
+}
 
 /// Lower layers, for writing backends and transforms.
 pub use func_core as core;
 
 /// A tensor on the CPU backend: `func_core::Tensor<Cpu>`.
-pub type Tensor = func_core::Tensor<Cpu>;
+pub type Tensor = func_core::Tensor<backend::Cpu>;
 
 /// A custom operation with its own transform rules on the CPU backend:
 /// `func_core::CustomFn<Cpu>` (torch's `autograd.Function`, JAX's
@@ -67,12 +82,13 @@ pub type Tensor = func_core::Tensor<Cpu>;
 /// let g = grad(f)(&Tensor::from_vec(vec![0.4f64, 1.6], [2]));
 /// assert_eq!(g.to_vec::<f64>(), vec![0.4, 3.6]); // round(x) + x
 /// ```
-pub type CustomFn = func_core::CustomFn<Cpu>;
+pub type CustomFn = func_core::CustomFn<backend::Cpu>;
 
 /// The names most programs need: `use func::prelude::*;`.
 pub mod prelude {
     pub use crate::{
         Conv2dOptions, CustomFn, DType, Dims, Generator, JacOptions, Randomness, Tensor, TensorTree, VmapOptions, grad,
-        grad_and_value, hessian, jacfwd, jacrev, jvp, linearize, vjp, vmap, vmap_with,
+        grad_and_value, hessian, hessian_with, jacfwd, jacfwd_with, jacrev, jacrev_with, jvp, linearize, vjp, vmap,
+        vmap_with,
     };
 }

@@ -69,5 +69,9 @@ mod derivs;
 mod jvp;
 mod vjp;
 
-pub use api::*;
-pub use func_batch::Randomness;
+pub use api::forward::{jvp, jvp_aux, try_jvp, try_jvp_aux};
+pub use api::gradient::{
+    grad, grad_and_value, grad_and_value_aux, grad_aux, try_grad, try_grad_and_value, try_grad_and_value_aux, try_grad_aux,
+};
+pub use api::linear::{linearize, try_linearize};
+pub use api::reverse::{try_vjp, try_vjp_aux, vjp, vjp_aux};

@@ -181,16 +181,18 @@ where
     F: Fn(&X) -> Y,
 {
     let f = Arc::new(f);
-    move |x: &X| call(&*f, &opts, x).unwrap_or_else(|e| panic!("{e}"))
+    move |x: &X| call(&|x: &X| Ok(f(x)), &opts, x).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// The `Result` form of [`vmap_with`]: argument errors are returned, not
-/// raised.
+/// The `Result` form of [`vmap_with`]: `f` returns a `Result`, and the
+/// returned function returns one. Argument errors and errors raised inside
+/// `f` (its `try_` operations' `?`, a batched `item()` read) come back as
+/// `Err`.
 ///
 /// # Errors
 ///
-/// The misuses listed under [`vmap_with`]'s Panics, checked before `f` runs
-/// or raised by its operations as errors.
+/// The misuses listed under [`vmap_with`]'s Panics, checked before `f` runs,
+/// and any error `f` returns.
 ///
 /// # Examples
 ///
@@ -199,16 +201,19 @@ where
 /// use func_core::Tensor;
 /// use func_testkit::RefBackend;
 /// type T = Tensor<RefBackend>;
-/// let f = try_vmap(|(a, b): &(T, T)| a + b, VmapOptions::new());
+/// let f = try_vmap(|(a, b): &(T, T)| a.try_add(b), VmapOptions::new());
 /// let err = f(&(T::zeros([2, 3], func_core::DType::F32), T::zeros([3, 3], func_core::DType::F32))).unwrap_err();
 /// assert!(err.to_string().contains("same size in the mapped dimension"));
+/// // An error inside f comes back too: per example, [3] + [4] does not broadcast.
+/// let err = f(&(T::zeros([2, 3], func_core::DType::F32), T::zeros([2, 4], func_core::DType::F32))).unwrap_err();
+/// assert!(matches!(err, func_core::Error::ShapeMismatch { .. }));
 /// ```
 pub fn try_vmap<B, X, Y, F>(f: F, opts: VmapOptions) -> impl Fn(&X) -> Result<Y> + Clone
 where
     B: Backend,
     X: TensorTree<B>,
     Y: TensorTree<B>,
-    F: Fn(&X) -> Y,
+    F: Fn(&X) -> Result<Y>,
 {
     let f = Arc::new(f);
     move |x: &X| call(&*f, &opts, x)
@@ -219,7 +224,7 @@ where
     B: Backend,
     X: TensorTree<B>,
     Y: TensorTree<B>,
-    F: Fn(&X) -> Y,
+    F: Fn(&X) -> Result<Y> + ?Sized,
 {
     let tree = x.tree_def();
     let leaves = x.leaves();
@@ -322,7 +327,7 @@ where
     B: Backend,
     X: TensorTree<B>,
     Y: TensorTree<B>,
-    F: Fn(&X) -> Y,
+    F: Fn(&X) -> Result<Y> + ?Sized,
 {
     let interp = Arc::new(BatchInterp { level: Level::new("vmap"), size, offset, randomness: opts.randomness });
     let moved: Vec<Tensor<B>> = leaves
@@ -336,7 +341,7 @@ where
     let it = interp.clone();
     with_interpreter::<B, _>(interp, move || {
         let xin = x.rebuild(&mut moved.into_iter());
-        let y = f(&xin);
+        let y = f(&xin)?;
         let out_dims = opts.out_dims.per_leaf(&y.tree_def(), "out_dims")?;
         let outs: Vec<Tensor<B>> = y
             .leaves()

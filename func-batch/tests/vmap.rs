@@ -93,14 +93,14 @@ fn random_follows_the_randomness_mode() {
 
 #[test]
 fn error_batch_sizes_differ() {
-    let f = try_vmap(|(a, b): &(T, T)| a + b, VmapOptions::new());
+    let f = try_vmap(|(a, b): &(T, T)| a.try_add(b), VmapOptions::new());
     let err = f(&(seq(&[2, 3]), seq(&[4, 3]))).unwrap_err().to_string();
     assert!(err.contains("same size in the mapped dimension") && err.contains("[2, 4]"), "{err}");
 }
 
 #[test]
 fn error_nothing_batched() {
-    let f = try_vmap(|(a, b): &(T, T)| a + b, VmapOptions::new().in_dims(None));
+    let f = try_vmap(|(a, b): &(T, T)| a.try_add(b), VmapOptions::new().in_dims(None));
     let err = f(&(seq(&[2]), seq(&[2]))).unwrap_err().to_string();
     assert!(err.contains("at least one input must be batched"), "{err}");
     assert!(err.contains("Expected at least one Tensor to vmap over"), "{err}");
@@ -116,7 +116,7 @@ fn error_in_dim_out_of_range() {
 
 #[test]
 fn error_in_dims_structure() {
-    let f = try_vmap(|(a, b): &(T, T)| a + b, VmapOptions::new().in_dims((Some(0), Some(0), None)));
+    let f = try_vmap(|(a, b): &(T, T)| a.try_add(b), VmapOptions::new().in_dims((Some(0), Some(0), None)));
     let err = f(&(seq(&[2]), seq(&[2]))).unwrap_err().to_string();
     assert!(err.contains("in_dims is not compatible with the structure of the inputs"), "{err}");
     assert!(err.contains("(0, 0, None)") && err.contains("(Tensor[2], Tensor[2])"), "{err}");
@@ -124,7 +124,7 @@ fn error_in_dims_structure() {
 
 #[test]
 fn error_chunk_size_zero() {
-    let f = try_vmap(|x: &T| x.exp(), VmapOptions::new().chunk_size(0));
+    let f = try_vmap(|x: &T| Ok(x.exp()), VmapOptions::new().chunk_size(0));
     let err = f(&seq(&[2])).unwrap_err().to_string();
     assert!(err.contains("chunk_size") && err.contains("got 0"), "{err}");
 }

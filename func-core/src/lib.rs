@@ -82,4 +82,4 @@ pub use layout::*;
 pub use ops::{Conv2dOptions, Generator};
 pub use primitive::*;
 pub use tensor::{StorageCell, Tensor};
-pub use tree::{TensorTree, TreeDef};
+pub use tree::{JacobianTree, TensorTree, TreeDef};

@@ -33,6 +33,7 @@ mod alias_laws;
 mod catalogue;
 pub mod custom_examples;
 pub mod golden;
+pub mod jacobians;
 mod laws;
 mod reference;
 pub mod strategies;
