@@ -31,11 +31,14 @@
 //! The basis vectors (one-hot cotangents for `jacrev`, tangents for
 //! `jacfwd`) are built one chunk at a time: with
 //! [`JacOptions::chunk_size`] `Some(c)`, at most `c` basis vectors exist at
-//! once, and the batched pass runs `ceil(n / c)` times.
+//! once, and the batched pass runs `ceil(n / c)` times. The batched pass
+//! knows its inputs are one-hot ([`func_batch::try_vmap_one_hot`]): the
+//! first matmul of `f` with a weight copies the weight's rows instead of
+//! multiplying it by an identity.
 
 use func_autodiff::{try_jvp_aux, try_vjp_aux};
-use func_batch::{Randomness, VmapOptions, try_vmap};
-use func_core::{Backend, DType, Error, JacobianTree, Result, Shape, Tensor, TensorTree};
+use func_batch::{Randomness, VmapOptions, try_vmap_one_hot};
+use func_core::{Backend, Error, JacobianTree, Result, Shape, Tensor, TensorTree};
 use std::sync::Arc;
 
 fn fail<T>(r: Result<T>) -> T {
@@ -97,38 +100,11 @@ impl JacOptions {
     }
 }
 
-/// Rows `start..start + len` of the `n x n` identity: `[len, n]`, written
-/// as zeros and one diagonal (no comparison pass over the whole block).
-fn one_hot_rows<B: Backend>(start: usize, len: usize, n: usize, dtype: DType) -> Result<Tensor<B>> {
-    let rows = Tensor::<B>::try_zeros([len, n], dtype)?;
-    if len > 0 {
-        rows.diagonal(start as isize, 0, 1).try_copy_(&Tensor::try_full([], 1.0, dtype)?)?;
-    }
-    Ok(rows)
-}
-
 /// `lead ++ shape`.
 fn prefixed(lead: &[usize], shape: &Shape) -> Shape {
     let mut dims = lead.to_vec();
     dims.extend_from_slice(shape.dims());
     Shape::from(dims)
-}
-
-/// The columns of `rows` (`[len, n]`) split into one block per leaf (the
-/// leaves' sizes sum to `n`), each `[len] ++ leaf shape` in the leaf's dtype.
-fn split_columns<B: Backend>(rows: &Tensor<B>, leaves: &[Tensor<B>]) -> Result<Vec<Tensor<B>>> {
-    let len = rows.dims()[0];
-    let mut off = 0;
-    leaves
-        .iter()
-        .map(|l| {
-            let k = l.numel();
-            let part = if leaves.len() == 1 { rows.clone() } else { rows.try_narrow(1, off, k)? };
-            off += k;
-            let part = part.try_reshape_to(prefixed(&[len], l.shape()))?;
-            if part.dtype() == l.dtype() { Ok(part) } else { part.try_to_dtype(l.dtype()) }
-        })
-        .collect()
 }
 
 /// Concatenate the chunks of each leaf along dimension 0.
@@ -160,12 +136,11 @@ where
     } else {
         let chunk = opts.chunk("jacrev", m)?;
         let vopts = VmapOptions::new().randomness(opts.randomness);
-        let pull = try_vmap(|ct: &Y| vjp_fn(ct).map_err(|e| rename(e, "jacrev")), vopts);
+        let pull = |ct: &Y| vjp_fn(ct).map_err(|e| rename(e, "jacrev"));
         for start in (0..m).step_by(chunk) {
             let len = chunk.min(m - start);
-            let basis = one_hot_rows::<B>(start, len, m, ys[0].dtype())?;
-            let cts = y.rebuild(&mut split_columns(&basis, &ys)?.into_iter());
-            for (j, l) in pull(&cts)?.leaves().into_iter().enumerate() {
+            let g: X = try_vmap_one_hot(pull, &vopts, &y, start, len)?;
+            for (j, l) in g.leaves().into_iter().enumerate() {
                 rows[j].push(l);
             }
         }
@@ -222,20 +197,15 @@ where
     } else {
         let chunk = opts.chunk("jacfwd", n)?;
         let vopts = VmapOptions::new().randomness(opts.randomness).out_dims((Some(0), None));
-        let push = try_vmap(
-            |t: &X| -> Result<(Y, A)> {
-                let (_, ty, aux) = try_jvp_aux(|x: &X| f(x), x, t).map_err(|e| rename(e, "jacfwd"))?;
-                Ok((ty, aux))
-            },
-            vopts,
-        );
+        let push = |t: &X| -> Result<(Y, A)> {
+            let (_, ty, aux) = try_jvp_aux(|x: &X| f(x), x, t).map_err(|e| rename(e, "jacfwd"))?;
+            Ok((ty, aux))
+        };
         let mut first: Option<(Y, A)> = None;
         let mut chunks: Vec<Vec<Tensor<B>>> = Vec::new();
         for start in (0..n).step_by(chunk) {
             let len = chunk.min(n - start);
-            let basis = one_hot_rows::<B>(start, len, n, xs[0].dtype())?;
-            let tangents = x.rebuild(&mut split_columns(&basis, &xs)?.into_iter());
-            let (ty, aux) = push(&tangents)?;
+            let (ty, aux): (Y, A) = try_vmap_one_hot(push, &vopts, x, start, len)?;
             let leaves = ty.leaves();
             if chunks.is_empty() {
                 chunks = vec![Vec::new(); leaves.len()];

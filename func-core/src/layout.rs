@@ -30,7 +30,7 @@ pub type DimVec<T> = SmallVec<[T; 6]>;
 /// assert_eq!(s.to_string(), "[2, 3, 4]");
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash, Default)]
-pub struct Shape(pub DimVec<usize>);
+pub struct Shape(pub(crate) DimVec<usize>);
 
 impl Shape {
     /// The shape of a scalar (no dimensions).
@@ -134,6 +134,60 @@ impl Shape {
             };
         }
         Some(Shape(out))
+    }
+}
+
+impl Shape {
+    /// The sizes, mutable (the number of dimensions is fixed; see
+    /// [`push`](Self::push), [`insert`](Self::insert), [`remove`](Self::remove)).
+    pub fn dims_mut(&mut self) -> &mut [usize] {
+        &mut self.0
+    }
+
+    /// Append a dimension of size `d`.
+    pub fn push(&mut self, d: usize) {
+        self.0.push(d)
+    }
+
+    /// Insert a dimension of size `d` at `axis`.
+    ///
+    /// # Panics
+    ///
+    /// When `axis > self.ndim()`.
+    pub fn insert(&mut self, axis: usize, d: usize) {
+        self.0.insert(axis, d)
+    }
+
+    /// Remove dimension `axis`, returning its size.
+    ///
+    /// # Panics
+    ///
+    /// When `axis >= self.ndim()`.
+    pub fn remove(&mut self, axis: usize) -> usize {
+        self.0.remove(axis)
+    }
+
+    /// Append the dimensions `dims`.
+    pub fn extend_from_slice(&mut self, dims: &[usize]) {
+        self.0.extend_from_slice(dims)
+    }
+}
+
+impl Extend<usize> for Shape {
+    fn extend<I: IntoIterator<Item = usize>>(&mut self, iter: I) {
+        self.0.extend(iter)
+    }
+}
+
+impl FromIterator<usize> for Shape {
+    fn from_iter<I: IntoIterator<Item = usize>>(iter: I) -> Shape {
+        Shape(iter.into_iter().collect())
+    }
+}
+
+impl From<DimVec<usize>> for Shape {
+    fn from(v: DimVec<usize>) -> Shape {
+        Shape(v)
     }
 }
 

@@ -28,6 +28,11 @@ pub(crate) fn batched<B: Backend>(value: Tensor<B>) -> Result<Out<B>> {
 /// The batching rule of `prim`: the outputs, as this level's tracers where
 /// batched.
 pub(crate) fn apply<B: Backend>(it: &BatchInterp, prim: &Primitive, args: &[Arg<B>]) -> Result<Outputs<B>> {
+    if args.iter().any(|a| a.basis.is_some())
+        && let Some(t) = crate::basis::shortcut(it, prim, args)?
+    {
+        return Ok([t].into());
+    }
     let out = match prim {
         Primitive::Full { .. } | Primitive::Arange { .. } => random::unbatched_factory(prim),
         Primitive::Random { .. } => random::random(it, prim),
