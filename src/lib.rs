@@ -157,9 +157,9 @@ pub use func_core::{
     Conv2dOptions, DType, Element, Error, Generator, JacobianTree, Result, Shape, TensorTree, TreeDef,
 };
 pub use jacobian::{
-    JacOptions, hessian, hessian_aux, hessian_aux_with, hessian_with, jacfwd, jacfwd_aux, jacfwd_aux_with,
-    jacfwd_with, jacrev, jacrev_aux, jacrev_aux_with, jacrev_with, try_hessian, try_hessian_aux, try_jacfwd,
-    try_jacfwd_aux, try_jacrev, try_jacrev_aux,
+    JacOptions, hessian, hessian_aux, hessian_aux_with, hessian_with, jacfwd, jacfwd_aux, jacfwd_aux_with, jacfwd_with,
+    jacrev, jacrev_aux, jacrev_aux_with, jacrev_with, try_hessian, try_hessian_aux, try_jacfwd, try_jacfwd_aux,
+    try_jacrev, try_jacrev_aux,
 };
 
 /// What writing a backend or a custom operation needs: the [`Backend`]

@@ -6,7 +6,7 @@
 //! one `sum(op(x) * sin(x))`.
 
 use func::{hessian, jacfwd, jacrev};
-use func_autodiff::{grad};
+use func_autodiff::grad;
 use func_batch::vmap;
 use func_core::{CustomFn, Tensor};
 use func_testkit::RefBackend;

@@ -179,12 +179,14 @@ fn error_grad_of_non_scalar() {
 
 #[test]
 fn error_tangent_structure_or_shape() {
-    let err = try_jvp(|x: &T| Ok(x * 2.0), &v(&[1.0, 2.0]), &v(&[1.0])).err().map(|e| e.to_string()).unwrap_or_default();
+    let err =
+        try_jvp(|x: &T| Ok(x * 2.0), &v(&[1.0, 2.0]), &v(&[1.0])).err().map(|e| e.to_string()).unwrap_or_default();
     assert!(
         err.contains("same structure and shapes") && err.contains("Tensor[2]") && err.contains("Tensor[1]"),
         "{err}"
     );
-    let err = try_jvp(|(a, _b): &(T, T)| Ok(a * 2.0), &(v(&[1.0]), v(&[1.0])), &(v(&[1.0]), v(&[1.0]))).map(|_| ()).err();
+    let err =
+        try_jvp(|(a, _b): &(T, T)| Ok(a * 2.0), &(v(&[1.0]), v(&[1.0])), &(v(&[1.0]), v(&[1.0]))).map(|_| ()).err();
     assert!(err.is_none());
 }
 

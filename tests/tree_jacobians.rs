@@ -17,7 +17,7 @@ fn case(function: &str, transform: &str) -> Case {
         .unwrap_or_else(|| panic!("no golden case {function} / {transform}"))
 }
 
-fn at<'a>(v: &'a Value, i: usize) -> &'a Value {
+fn at(v: &Value, i: usize) -> &Value {
     &v.list()[i]
 }
 
@@ -72,8 +72,12 @@ fn jacobians_of_a_map_output_match_torch() {
         let c = case("to_map", name);
         let x = c.inputs[0].tensor::<func::backend::Cpu>();
         for opts in all_options(6) {
-            let j: Map<Tensor> = if fwd { try_jacfwd(|x: &Tensor| Ok(to_map(x)), opts)(&x) } else { try_jacrev(|x: &Tensor| Ok(to_map(x)), opts)(&x) }
-                .unwrap_or_else(|e| panic!("{e}"));
+            let j: Map<Tensor> = if fwd {
+                try_jacfwd(|x: &Tensor| Ok(to_map(x)), opts)(&x)
+            } else {
+                try_jacrev(|x: &Tensor| Ok(to_map(x)), opts)(&x)
+            }
+            .unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(j.keys().collect::<Vec<_>>(), ["exp", "head", "norm"]);
             for (k, v) in &j {
                 assert_close(&format!("{name} {opts:?} [{k}]"), v, key(&c.expected, k), TOL);
@@ -116,7 +120,8 @@ fn hessian_of_a_parameter_map_is_a_map_of_maps() {
     let x = c.inputs[1].tensor::<func::backend::Cpu>();
     let loss = |p: &Map<Tensor>| (p["w"].matmul(&x) + &p["b"]).tanh().square().sum();
     for opts in all_options(8) {
-        let h: Map<Map<Tensor>> = try_hessian(|p: &Map<Tensor>| Ok(loss(p)), opts)(&params).unwrap_or_else(|e| panic!("{e}"));
+        let h: Map<Map<Tensor>> =
+            try_hessian(|p: &Map<Tensor>| Ok(loss(p)), opts)(&params).unwrap_or_else(|e| panic!("{e}"));
         for (r, row) in &h {
             for (col, block) in row {
                 assert_close(&format!("hessian {opts:?} [{r}][{col}]"), block, key(key(&c.expected, r), col), TOL);

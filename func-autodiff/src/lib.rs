@@ -71,7 +71,8 @@ mod vjp;
 
 pub use api::forward::{jvp, jvp_aux, try_jvp, try_jvp_aux};
 pub use api::gradient::{
-    grad, grad_and_value, grad_and_value_aux, grad_aux, try_grad, try_grad_and_value, try_grad_and_value_aux, try_grad_aux,
+    grad, grad_and_value, grad_and_value_aux, grad_aux, try_grad, try_grad_and_value, try_grad_and_value_aux,
+    try_grad_aux,
 };
 pub use api::linear::{linearize, try_linearize};
 pub use api::reverse::{try_vjp, try_vjp_aux, vjp, vjp_aux};

@@ -2,10 +2,10 @@
 //! values computed by torch 2.x (`torch.autograd`, float64).
 
 use func_autodiff::grad;
-use func_testkit::jacobians::jacrev_ref;
 use func_batch::vmap;
 use func_core::Tensor;
 use func_testkit::RefBackend;
+use func_testkit::jacobians::jacrev_ref;
 
 type T = Tensor<RefBackend>;
 

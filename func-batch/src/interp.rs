@@ -9,8 +9,8 @@
 use crate::Randomness;
 use crate::basis::Basis;
 use crate::rules;
-use std::sync::atomic::{AtomicBool, Ordering};
 use func_core::{Backend, Error, Interpreter, Level, Outputs, Primitive, Result, Shape, Tensor};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The data of a batch tracer: the value one level down, batch at dim 0,
 /// and what is known of its structure (NOTE: [one-hot bases]).

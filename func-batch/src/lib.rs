@@ -64,8 +64,8 @@ mod rules;
 
 pub use dims::Dims;
 
-use func_core::{Backend, Error, Result, Tensor, TensorTree, with_interpreter};
 use basis::{Basis, one_hot_rows};
+use func_core::{Backend, Error, Result, Tensor, TensorTree, with_interpreter};
 use interp::BatchInterp;
 use std::sync::Arc;
 

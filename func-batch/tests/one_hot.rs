@@ -6,6 +6,7 @@ use func_core::{DType, Result, Tensor};
 use func_testkit::{RefBackend, record_primitives};
 
 type T = Tensor<RefBackend>;
+type Case<'a> = Box<dyn Fn(&T) -> Result<T> + 'a>;
 
 fn seq(shape: &[usize]) -> T {
     let n: usize = shape.iter().product();
@@ -23,7 +24,7 @@ fn one_hot_rows_give_the_values_of_the_dense_rows() {
     let d = seq(&[5]);
     // Plain, scaled (elementwise product first, as a vjp of tanh does), and
     // reshaped to a row vector before the matmul.
-    let fs: Vec<Box<dyn Fn(&T) -> Result<T>>> = vec![
+    let fs: Vec<Case> = vec![
         Box::new(|e: &T| e.try_matmul(&w)),
         Box::new(|e: &T| e.try_mul(&d)?.try_matmul(&w)),
         Box::new(|e: &T| (&d * e).reshape_to([1, 5]).try_matmul(&w)),

@@ -313,9 +313,10 @@ pub(crate) fn pad<T: Elem>(v: &[T], l: &Layout, pads: &[(usize, usize)], value: 
     if pads.len() != l.ndim() {
         return Err(err("pad", format!("{} pads for shape {}", pads.len(), l.shape())));
     }
-    let dims = l.dims().iter().zip(pads).map(|(&d, &(a, b))| d.checked_add(a)?.checked_add(b)).collect::<Option<Shape>>();
+    let dims =
+        l.dims().iter().zip(pads).map(|(&d, &(a, b))| d.checked_add(a)?.checked_add(b)).collect::<Option<Shape>>();
     let dims = dims.ok_or_else(|| err("pad", format!("padding {pads:?} of shape {} overflows usize", l.shape())))?;
-    let ol = Layout::try_contiguous(Shape::from(dims))?;
+    let ol = Layout::try_contiguous(dims)?;
     let mut out = try_filled(ol.numel(), T::from_f64(value))?;
     let off = pads.iter().zip(ol.strides()).map(|(&(a, _), &s)| a * s).sum();
     copy_into(&mut out, &Layout::new(l.dims(), ol.strides(), off), v, l);

@@ -106,7 +106,9 @@ pub fn check_alias_vmap_sample<B: Backend>(info: &OpInfo, sample: &Sample) -> Re
         let batched = Tensor::stack(&fresh, d);
         let (op, p) = (info.op.clone(), params.clone());
         let f = move |x: &Tensor<B>| mutate_through(&op, x, &p);
-        let got = guarded(|| try_vmap(move |x: &Tensor<B>| Ok(f(x)), VmapOptions::new().in_dims(Dims::All(Some(in_dim))))(&batched));
+        let got = guarded(|| {
+            try_vmap(move |x: &Tensor<B>| Ok(f(x)), VmapOptions::new().in_dims(Dims::All(Some(in_dim))))(&batched)
+        });
         let what = format!("vmap in_dim {in_dim}");
         match (eager.iter().all(Result::is_ok), got) {
             (true, Ok(Ok(got))) => {

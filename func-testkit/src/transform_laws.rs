@@ -23,8 +23,8 @@
 //! tried ([`minimum_checks`], with the exemptions it lists).
 
 use crate::catalogue::{Law, Op, OpInfo, catalogue};
-use crate::strategies::{ArgSpec, Sample};
 use crate::jacobians::{hessian_ref, jacfwd_ref, jacrev_ref};
+use crate::strategies::{ArgSpec, Sample};
 use func_autodiff::{jvp, vjp};
 use func_batch::{Dims, VmapOptions, try_vmap};
 use func_core::{Backend, DType, Tensor};
@@ -366,8 +366,9 @@ pub fn check_nested_vmap_sample<B: Backend>(info: &OpInfo, sample: &Sample) -> R
         try_vmap(|ys: &Vec<Tensor<B>>| Ok(op.apply(ys)), VmapOptions::new().in_dims(inner_dims.clone()))(xs)
             .unwrap_or_else(|e| panic!("{e}"))
     };
-    let got = guarded(|| try_vmap(move |xs: &Vec<Tensor<B>>| Ok(inner(xs)), VmapOptions::new().in_dims(in_dims))(&batched))?
-        .map_err(|e| format!("nested vmap: {e}"))?;
+    let got =
+        guarded(|| try_vmap(move |xs: &Vec<Tensor<B>>| Ok(inner(xs)), VmapOptions::new().in_dims(in_dims))(&batched))?
+            .map_err(|e| format!("nested vmap: {e}"))?;
     close("nested vmap", &got, &expected, 1e-10)?;
     // The inputs are mutated as the per-element calls mutate theirs.
     for (i, b) in batched.iter().enumerate().filter(|(i, _)| !host[*i]) {

@@ -197,6 +197,7 @@ where
 /// # Errors
 ///
 /// As [`try_grad`].
+#[allow(clippy::type_complexity)]
 pub fn try_grad_and_value_aux<B, X, A, F>(f: F) -> impl Fn(&X) -> Result<(X, (Tensor<B>, A))> + Clone
 where
     B: Backend,
