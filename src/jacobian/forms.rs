@@ -1,246 +1,167 @@
 //! The public forms of the Jacobian and Hessian transforms: plain, `_with`
-//! (options), `_aux` (`has_aux=True`), `_aux_with`, and `try_`.
+//! (options), `_aux` (`has_aux=True`), `_aux_with`, and `try_`. `jacrev` and
+//! `jacfwd` share one set of forms, written once by [`jacobian_forms`].
 
 use super::{JacOptions, fail, hessian_core, jacfwd_core, jacrev_core};
 use func_core::{Backend, JacobianTree, Result, Tensor, TensorTree};
 use std::sync::Arc;
 
-/// `torch.func.jacrev(f)`: the Jacobian of `f` by reverse mode: vmap of the vjp function over one-hot cotangents, one pass per chunk of output elements.
-///
-/// `f` returns any [`JacobianTree`] (a tensor, a tuple, a map, `()`); the
-/// result is nested as the output structure, then the input structure, each
-/// block of shape `out.shape ++ in.shape` ([`JacobianTree`]). For
-/// one tensor output the result is shaped like the input tree, so
-/// `argnums=(0, 1)` is a function of a tuple.
-///
-/// # Panics
-///
-/// The returned function panics when an input or output is not floating
-/// point, or `f` panics ([`try_jacrev`] returns the transform's errors).
-///
-/// # Examples
-///
-/// ```
-/// use func::prelude::*;
-/// let j = jacrev(|x: &Tensor| x * 3.0)(&Tensor::from_vec(vec![1.0f64, 2.0], [2]));
-/// assert_eq!(j.to_vec::<f64>(), vec![3.0, 0.0, 0.0, 3.0]);
-/// // Several outputs: one block per output, each `out.shape ++ in.shape`.
-/// let (jsin, jsum) = jacrev(|x: &Tensor| (x.sin(), x.sum()))(&Tensor::zeros([2], DType::F64));
-/// assert_eq!((jsin.dims(), jsum.dims()), (&[2, 2][..], &[2][..]));
-/// ```
-pub fn jacrev<B, X, Y, F>(f: F) -> impl Fn(&X) -> Y::Of<X> + Clone
-where
-    B: Backend,
-    X: TensorTree<B>,
-    Y: JacobianTree<B>,
-    F: Fn(&X) -> Y,
-{
-    jacrev_with(f, JacOptions::default())
+/// The six forms of a Jacobian transform whose core is `$core`.
+macro_rules! jacobian_forms {
+    ($name:ident, $with:ident, $aux:ident, $aux_with:ident, $try_:ident, $try_aux:ident, $core:ident,
+     $how:literal, $example:literal) => {
+        #[doc = concat!("`torch.func.", stringify!($name), "(f)`: the Jacobian of `f` by ", $how, ".")]
+        ///
+        /// `f` returns any [`JacobianTree`] (a tensor, a tuple, a map, `()`); the
+        /// result is nested as the output structure, then the input structure, each
+        /// block of shape `out.shape ++ in.shape`. For one tensor output the result
+        /// is shaped like the input tree, so `argnums=(0, 1)` is a function of a
+        /// tuple.
+        ///
+        /// # Panics
+        ///
+        /// The returned function panics when an input or output is not floating
+        #[doc = concat!("point, or `f` panics ([`", stringify!($try_), "`] returns the transform's errors).")]
+        ///
+        /// # Examples
+        ///
+        #[doc = $example]
+        pub fn $name<B, X, Y, F>(f: F) -> impl Fn(&X) -> Y::Of<X> + Clone
+        where
+            B: Backend,
+            X: TensorTree<B>,
+            Y: JacobianTree<B>,
+            F: Fn(&X) -> Y,
+        {
+            $with(f, JacOptions::default())
+        }
+
+        #[doc = concat!("[`", stringify!($name), "`] with options: `", stringify!($name), "(f, chunk_size=.., randomness=..)`.")]
+        ///
+        /// # Panics
+        ///
+        #[doc = concat!("As [`", stringify!($name), "`], and when `chunk_size` is `Some(0)`.")]
+        pub fn $with<B, X, Y, F>(f: F, opts: JacOptions) -> impl Fn(&X) -> Y::Of<X> + Clone
+        where
+            B: Backend,
+            X: TensorTree<B>,
+            Y: JacobianTree<B>,
+            F: Fn(&X) -> Y,
+        {
+            let f = Arc::new(f);
+            move |x: &X| fail($core(&|x: &X| Ok((f(x), ())), x, &opts)).0
+        }
+
+        #[doc = concat!("`", stringify!($name), "(f, has_aux=True)`: `f` returns `(output, aux)`; the result is")]
+        /// `(jacobian, aux)`.
+        ///
+        /// # Panics
+        ///
+        #[doc = concat!("As [`", stringify!($name), "`].")]
+        pub fn $aux<B, X, Y, A, F>(f: F) -> impl Fn(&X) -> (Y::Of<X>, A) + Clone
+        where
+            B: Backend,
+            X: TensorTree<B>,
+            Y: JacobianTree<B>,
+            A: TensorTree<B>,
+            F: Fn(&X) -> (Y, A),
+        {
+            $aux_with(f, JacOptions::default())
+        }
+
+        #[doc = concat!("[`", stringify!($aux), "`] with options.")]
+        ///
+        /// # Panics
+        ///
+        #[doc = concat!("As [`", stringify!($with), "`].")]
+        pub fn $aux_with<B, X, Y, A, F>(f: F, opts: JacOptions) -> impl Fn(&X) -> (Y::Of<X>, A) + Clone
+        where
+            B: Backend,
+            X: TensorTree<B>,
+            Y: JacobianTree<B>,
+            A: TensorTree<B>,
+            F: Fn(&X) -> (Y, A),
+        {
+            let f = Arc::new(f);
+            move |x: &X| fail($core(&|x: &X| Ok(f(x)), x, &opts))
+        }
+
+        #[doc = concat!("[`", stringify!($with), "`] whose `f` returns a `Result`; the returned function")]
+        /// returns one.
+        ///
+        /// # Errors
+        ///
+        /// When an input or output is not floating point, `chunk_size` is
+        /// `Some(0)`, or `f` returns an error.
+        pub fn $try_<B, X, Y, F>(f: F, opts: JacOptions) -> impl Fn(&X) -> Result<Y::Of<X>> + Clone
+        where
+            B: Backend,
+            X: TensorTree<B>,
+            Y: JacobianTree<B>,
+            F: Fn(&X) -> Result<Y>,
+        {
+            let f = Arc::new(f);
+            move |x: &X| Ok($core(&|x: &X| Ok((f(x)?, ())), x, &opts)?.0)
+        }
+
+        #[doc = concat!("[`", stringify!($aux_with), "`] whose `f` returns a `Result`.")]
+        ///
+        /// # Errors
+        ///
+        #[doc = concat!("As [`", stringify!($try_), "`].")]
+        pub fn $try_aux<B, X, Y, A, F>(f: F, opts: JacOptions) -> impl Fn(&X) -> Result<(Y::Of<X>, A)> + Clone
+        where
+            B: Backend,
+            X: TensorTree<B>,
+            Y: JacobianTree<B>,
+            A: TensorTree<B>,
+            F: Fn(&X) -> Result<(Y, A)>,
+        {
+            let f = Arc::new(f);
+            move |x: &X| $core(&*f, x, &opts)
+        }
+    };
 }
 
-/// [`jacrev`] with options: `jacrev(f, chunk_size=.., randomness=..)`.
-///
-/// # Panics
-///
-/// As [`jacrev`], and when `chunk_size` is `Some(0)`.
-pub fn jacrev_with<B, X, Y, F>(f: F, opts: JacOptions) -> impl Fn(&X) -> Y::Of<X> + Clone
-where
-    B: Backend,
-    X: TensorTree<B>,
-    Y: JacobianTree<B>,
-    F: Fn(&X) -> Y,
-{
-    let f = Arc::new(f);
-    move |x: &X| fail(jacrev_core(&|x: &X| Ok((f(x), ())), x, &opts)).0
-}
+jacobian_forms!(
+    jacrev,
+    jacrev_with,
+    jacrev_aux,
+    jacrev_aux_with,
+    try_jacrev,
+    try_jacrev_aux,
+    jacrev_core,
+    "reverse mode: vmap of the vjp function over one-hot cotangents, one pass per chunk of output elements",
+    "```
+use func::prelude::*;
+let j = jacrev(|x: &Tensor| x * 3.0)(&Tensor::from_vec(vec![1.0f64, 2.0], [2]));
+assert_eq!(j.to_vec::<f64>(), vec![3.0, 0.0, 0.0, 3.0]);
+// Several outputs: one block per output, each `out.shape ++ in.shape`.
+let (jsin, jsum) = jacrev(|x: &Tensor| (x.sin(), x.sum()))(&Tensor::zeros([2], DType::F64));
+assert_eq!((jsin.dims(), jsum.dims()), (&[2, 2][..], &[2][..]));
+```"
+);
 
-/// `jacrev(f, has_aux=True)`: `f` returns `(output, aux)`; the result is
-/// `(jacobian, aux)`.
-///
-/// # Panics
-///
-/// As [`jacrev`].
-pub fn jacrev_aux<B, X, Y, A, F>(f: F) -> impl Fn(&X) -> (Y::Of<X>, A) + Clone
-where
-    B: Backend,
-    X: TensorTree<B>,
-    Y: JacobianTree<B>,
-    A: TensorTree<B>,
-    F: Fn(&X) -> (Y, A),
-{
-    jacrev_aux_with(f, JacOptions::default())
-}
-
-/// [`jacrev_aux`] with options.
-///
-/// # Panics
-///
-/// As [`jacrev_with`].
-pub fn jacrev_aux_with<B, X, Y, A, F>(f: F, opts: JacOptions) -> impl Fn(&X) -> (Y::Of<X>, A) + Clone
-where
-    B: Backend,
-    X: TensorTree<B>,
-    Y: JacobianTree<B>,
-    A: TensorTree<B>,
-    F: Fn(&X) -> (Y, A),
-{
-    let f = Arc::new(f);
-    move |x: &X| fail(jacrev_core(&|x: &X| Ok(f(x)), x, &opts))
-}
-
-/// [`jacrev_with`] whose `f` returns a `Result`; the returned function
-/// returns one.
-///
-/// # Errors
-///
-/// When an input or output is not floating point, `chunk_size` is
-/// `Some(0)`, or `f` returns an error.
-pub fn try_jacrev<B, X, Y, F>(f: F, opts: JacOptions) -> impl Fn(&X) -> Result<Y::Of<X>> + Clone
-where
-    B: Backend,
-    X: TensorTree<B>,
-    Y: JacobianTree<B>,
-    F: Fn(&X) -> Result<Y>,
-{
-    let f = Arc::new(f);
-    move |x: &X| Ok(jacrev_core(&|x: &X| Ok((f(x)?, ())), x, &opts)?.0)
-}
-
-/// [`jacrev_aux_with`] whose `f` returns a `Result`.
-///
-/// # Errors
-///
-/// As [`try_jacrev`].
-pub fn try_jacrev_aux<B, X, Y, A, F>(f: F, opts: JacOptions) -> impl Fn(&X) -> Result<(Y::Of<X>, A)> + Clone
-where
-    B: Backend,
-    X: TensorTree<B>,
-    Y: JacobianTree<B>,
-    A: TensorTree<B>,
-    F: Fn(&X) -> Result<(Y, A)>,
-{
-    let f = Arc::new(f);
-    move |x: &X| jacrev_core(&*f, x, &opts)
-}
-
-/// `torch.func.jacfwd(f)`: the Jacobian of `f` by forward mode: vmap of jvp over one-hot tangents, one pass per chunk of input elements.
-///
-/// `f` returns any [`JacobianTree`] (a tensor, a tuple, a map, `()`); the
-/// result is nested as the output structure, then the input structure, each
-/// block of shape `out.shape ++ in.shape` ([`JacobianTree`]). For
-/// one tensor output the result is shaped like the input tree, so
-/// `argnums=(0, 1)` is a function of a tuple.
-///
-/// # Panics
-///
-/// The returned function panics when an input or output is not floating
-/// point, or `f` panics ([`try_jacfwd`] returns the transform's errors).
-///
-/// # Examples
-///
-/// ```
-/// use func::prelude::*;
-/// let j = jacfwd(|x: &Tensor| x.sum_dims(&[0], true) * x)(&Tensor::from_vec(vec![1.0f64, 2.0], [2]));
-/// assert_eq!(j.to_vec::<f64>(), vec![4.0, 1.0, 2.0, 5.0]);
-/// // Two inputs: one block per input.
-/// let (ja, jb) = jacfwd(|(a, b): &(Tensor, Tensor)| a * b)(&(Tensor::ones([2], DType::F64), Tensor::full([2], 2.0, DType::F64)));
-/// assert_eq!(ja.to_vec::<f64>(), vec![2.0, 0.0, 0.0, 2.0]);
-/// assert_eq!(jb.to_vec::<f64>(), vec![1.0, 0.0, 0.0, 1.0]);
-/// ```
-pub fn jacfwd<B, X, Y, F>(f: F) -> impl Fn(&X) -> Y::Of<X> + Clone
-where
-    B: Backend,
-    X: TensorTree<B>,
-    Y: JacobianTree<B>,
-    F: Fn(&X) -> Y,
-{
-    jacfwd_with(f, JacOptions::default())
-}
-
-/// [`jacfwd`] with options: `jacfwd(f, chunk_size=.., randomness=..)`.
-///
-/// # Panics
-///
-/// As [`jacfwd`], and when `chunk_size` is `Some(0)`.
-pub fn jacfwd_with<B, X, Y, F>(f: F, opts: JacOptions) -> impl Fn(&X) -> Y::Of<X> + Clone
-where
-    B: Backend,
-    X: TensorTree<B>,
-    Y: JacobianTree<B>,
-    F: Fn(&X) -> Y,
-{
-    let f = Arc::new(f);
-    move |x: &X| fail(jacfwd_core(&|x: &X| Ok((f(x), ())), x, &opts)).0
-}
-
-/// `jacfwd(f, has_aux=True)`: `f` returns `(output, aux)`; the result is
-/// `(jacobian, aux)`.
-///
-/// # Panics
-///
-/// As [`jacfwd`].
-pub fn jacfwd_aux<B, X, Y, A, F>(f: F) -> impl Fn(&X) -> (Y::Of<X>, A) + Clone
-where
-    B: Backend,
-    X: TensorTree<B>,
-    Y: JacobianTree<B>,
-    A: TensorTree<B>,
-    F: Fn(&X) -> (Y, A),
-{
-    jacfwd_aux_with(f, JacOptions::default())
-}
-
-/// [`jacfwd_aux`] with options.
-///
-/// # Panics
-///
-/// As [`jacfwd_with`].
-pub fn jacfwd_aux_with<B, X, Y, A, F>(f: F, opts: JacOptions) -> impl Fn(&X) -> (Y::Of<X>, A) + Clone
-where
-    B: Backend,
-    X: TensorTree<B>,
-    Y: JacobianTree<B>,
-    A: TensorTree<B>,
-    F: Fn(&X) -> (Y, A),
-{
-    let f = Arc::new(f);
-    move |x: &X| fail(jacfwd_core(&|x: &X| Ok(f(x)), x, &opts))
-}
-
-/// [`jacfwd_with`] whose `f` returns a `Result`; the returned function
-/// returns one.
-///
-/// # Errors
-///
-/// When an input or output is not floating point, `chunk_size` is
-/// `Some(0)`, or `f` returns an error.
-pub fn try_jacfwd<B, X, Y, F>(f: F, opts: JacOptions) -> impl Fn(&X) -> Result<Y::Of<X>> + Clone
-where
-    B: Backend,
-    X: TensorTree<B>,
-    Y: JacobianTree<B>,
-    F: Fn(&X) -> Result<Y>,
-{
-    let f = Arc::new(f);
-    move |x: &X| Ok(jacfwd_core(&|x: &X| Ok((f(x)?, ())), x, &opts)?.0)
-}
-
-/// [`jacfwd_aux_with`] whose `f` returns a `Result`.
-///
-/// # Errors
-///
-/// As [`try_jacfwd`].
-pub fn try_jacfwd_aux<B, X, Y, A, F>(f: F, opts: JacOptions) -> impl Fn(&X) -> Result<(Y::Of<X>, A)> + Clone
-where
-    B: Backend,
-    X: TensorTree<B>,
-    Y: JacobianTree<B>,
-    A: TensorTree<B>,
-    F: Fn(&X) -> Result<(Y, A)>,
-{
-    let f = Arc::new(f);
-    move |x: &X| jacfwd_core(&*f, x, &opts)
-}
+jacobian_forms!(
+    jacfwd,
+    jacfwd_with,
+    jacfwd_aux,
+    jacfwd_aux_with,
+    try_jacfwd,
+    try_jacfwd_aux,
+    jacfwd_core,
+    "forward mode: vmap of jvp over one-hot tangents, one pass per chunk of input elements",
+    "```
+use func::prelude::*;
+let j = jacfwd(|x: &Tensor| x.sum_dims(&[0], true) * x)(&Tensor::from_vec(vec![1.0f64, 2.0], [2]));
+assert_eq!(j.to_vec::<f64>(), vec![4.0, 1.0, 2.0, 5.0]);
+// Two inputs: one block per input.
+let ab = (Tensor::ones([2], DType::F64), Tensor::full([2], 2.0, DType::F64));
+let (ja, jb) = jacfwd(|(a, b): &(Tensor, Tensor)| a * b)(&ab);
+assert_eq!(ja.to_vec::<f64>(), vec![2.0, 0.0, 0.0, 2.0]);
+assert_eq!(jb.to_vec::<f64>(), vec![1.0, 0.0, 0.0, 1.0]);
+```"
+);
 
 /// `torch.func.hessian(f)` = `jacfwd(jacrev(f))` for a function of a tree
 /// returning one tensor: the result is nested input structure, then input
