@@ -162,8 +162,8 @@ pub use jacobian::{
     try_jacrev, try_jacrev_aux,
 };
 
-/// What writing a backend or a custom operation needs: the [`Backend`]
-/// trait and its op-code enums, [`Primitive`], [`Layout`], [`HostData`],
+/// What writing a backend or a custom operation needs: the [`Backend`](func_core::Backend)
+/// trait and its op-code enums, [`Primitive`](func_core::Primitive), [`Layout`](func_core::Layout), [`HostData`](func_core::HostData),
 /// and the custom-op interface.
 pub mod backend {
     pub use func_core::{

@@ -84,6 +84,7 @@ mod layout;
 mod ops;
 mod primitive;
 pub mod random;
+mod shape;
 mod tensor;
 mod tree;
 
@@ -95,5 +96,6 @@ pub use interp::{Interpreter, Level, Outputs, bind, bind_multi, reenter, with_in
 pub use layout::*;
 pub use ops::{Conv2dOptions, Generator};
 pub use primitive::*;
+pub use shape::*;
 pub use tensor::{StorageCell, Tensor};
 pub use tree::{JacobianTree, TensorTree, TreeDef};
