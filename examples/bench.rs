@@ -31,8 +31,9 @@
 //!
 //! `--repeat=N` measures each workload N times, for profilers.
 
+use func::backend::Cpu;
+use func::nn;
 use func::prelude::*;
-use func::{Cpu, nn};
 use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::time::Instant;

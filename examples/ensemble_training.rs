@@ -7,7 +7,7 @@
 //! a functional SGD step with lr 0.2) updates both. The accuracy of each
 //! model is reported as training goes.
 
-use func::Cpu;
+use func::backend::Cpu;
 use func::nn::loss::{Reduction, nll_loss};
 use func::nn::optim::{Sgd, SgdState};
 use func::nn::{Linear, ReLU, Sequential};

@@ -6,7 +6,7 @@
 //! them. Option 1: each model gets its own minibatch; option 2: all models
 //! share one. Both are checked against running the models one by one.
 
-use func::Cpu;
+use func::backend::Cpu;
 use func::nn::{Linear, Module, ReLU, Sequential};
 use func::prelude::*;
 use std::time::Instant;

@@ -7,7 +7,7 @@
 //! (loss = mse(E) + mse(F), so the parameter gradient goes through
 //! `jacrev`: a second derivative), with Adam.
 
-use func::Cpu;
+use func::backend::Cpu;
 use func::nn::loss::{Reduction, mse_loss};
 use func::nn::optim::Adam;
 use func::nn::{Linear, Sequential, Tanh};

@@ -9,7 +9,7 @@
 //! is printed as it falls, and a PNG plot of a few adapted fits against the
 //! true sines is written to target/maml_sine.png.
 
-use func::Cpu;
+use func::backend::Cpu;
 use func::nn::loss::{Reduction, mse_loss};
 use func::nn::optim::Adam;
 use func::nn::{Linear, ReLU, Sequential};

@@ -7,7 +7,7 @@
 //! per-sample Jacobians `vmap(jacrev(f))`, and by NTK-vector products
 //! (`vjp` then `vmap` over `jvp`). The two are checked equal and timed.
 
-use func::Cpu;
+use func::backend::Cpu;
 use func::nn::{Conv2d, Flatten, Linear, ReLU, Sequential};
 use func::prelude::*;
 use std::time::Instant;

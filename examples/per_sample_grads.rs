@@ -34,7 +34,7 @@ fn mlp(g: &mut Generator) -> Sequential<Cpu> {
         .add_module("fc3", Linear::new(128, 10, g))
 }
 
-use func::Cpu;
+use func::backend::Cpu;
 
 fn per_sample(name: &str, model: &Sequential<Cpu>, data: &Tensor, targets: &Tensor) {
     // The loss of one sample: the model sees a batch of one.

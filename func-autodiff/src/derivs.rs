@@ -121,7 +121,7 @@ pub(crate) fn expand_reduced<B: Backend>(
 
 /// `shape` with `axes` set to 1.
 pub(crate) fn keep_shape(shape: &Shape, axes: &[usize]) -> Shape {
-    Shape(shape.iter().enumerate().map(|(i, &d)| if axes.contains(&i) { 1 } else { d }).collect())
+    shape.iter().enumerate().map(|(i, &d)| if axes.contains(&i) { 1 } else { d }).collect()
 }
 
 fn isize_axes(axes: &[usize]) -> Vec<isize> {
@@ -194,7 +194,7 @@ pub(crate) fn unslice<B: Backend>(
         pads[axis + 1] = (0, step - 1);
         let x = x.try_pad(&pads, 0.0)?;
         let mut shape = g.shape().clone();
-        shape.0[axis] = (len - 1) * step;
+        shape.dims_mut()[axis] = (len - 1) * step;
         let last = g.try_slice(axis as isize, len as isize - 1, len as isize, 1)?;
         Tensor::try_cat(&[x.try_reshape_to(shape)?, last], axis as isize)?
     };

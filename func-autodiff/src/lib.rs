@@ -1,15 +1,18 @@
 //! # func-autodiff
 //!
 //! Automatic differentiation as composable transforms, torch.func's
-//! `jvp`, `vjp`, `grad`, `grad_and_value`, `linearize`, `jacrev`, `jacfwd`
-//! and `hessian` in Rust. They compose with each other and with `vmap` to any
-//! depth: `grad(grad(f))`, `jacfwd(jacrev(f))`, `vmap(grad(f))` (per-sample
-//! gradients), `jvp(grad(f))` (Hessian-vector products), `vmap(hessian(f))`.
+//! `jvp`, `vjp`, `grad`, `grad_and_value` and `linearize` in Rust. They
+//! compose with each other and with `vmap` to any depth: `grad(grad(f))`,
+//! `vmap(grad(f))` (per-sample gradients), `jvp(grad(f))` (Hessian-vector
+//! products). The crate depends on func-core only: it meets func-batch's
+//! vmap through func-core's interpreter stack, never by name. `jacrev`,
+//! `jacfwd` and `hessian`, which are vmap over vjp and jvp, live in the
+//! `func` facade, where the two layers meet.
 //!
 //! Most users reach this through the `func` facade.
 //!
 //! ```
-//! use func_autodiff::{grad, hessian, jvp};
+//! use func_autodiff::{grad, jvp};
 //! use func_core::Tensor;
 //! use func_testkit::RefBackend;
 //! type T = Tensor<RefBackend>;
@@ -18,8 +21,8 @@
 //! let x = T::from_vec(vec![0.5f64, 1.0], [2]);
 //! let g = grad(f)(&x); // sin x + x cos x
 //! assert!((g.to_vec::<f64>()[0] - (0.5f64.sin() + 0.5 * 0.5f64.cos())).abs() < 1e-15);
-//! let h = hessian(f)(&x); // diagonal: 2 cos x - x sin x
-//! assert_eq!(h.dims(), &[2, 2]);
+//! let gg = grad(|x: &T| grad(f)(x).sum())(&x); // 2 cos x - x sin x
+//! assert!((gg.to_vec::<f64>()[1] - (2.0 * 1.0f64.cos() - 1.0f64.sin())).abs() < 1e-15);
 //! let (_, hvp) = jvp(grad(f), &x, &T::ones([2], func_core::DType::F64));
 //! assert_eq!(hvp.dims(), &[2]);
 //! ```
@@ -45,11 +48,16 @@
 //!   forward; without a VJP rule, reverse mode transposes the JVP rule (as
 //!   JAX's `custom_jvp` does) or differentiates the forward. `detach()` /
 //!   `stop_gradient()` has a zero derivative in both modes.
-//! - **Jacobians**: `jacrev` is vmap over the vjp function on basis
-//!   cotangents (with `chunk_size`), `jacfwd` vmap over jvp, `hessian` is
-//!   `jacfwd(jacrev(f))`. They take a function with one tensor output and
-//!   return a tree shaped like the input, each leaf of shape
-//!   `output shape ++ leaf shape`. `hessian` takes one tensor input.
+//! - **One fallible scheme.** Every transform has a `try_` form whose `f`
+//!   returns [`Result`](func_core::Result): an error raised inside `f` (a
+//!   `try_` operation's `?`), the transform's argument checks, `grad` of a
+//!   non-scalar and a wrong-shape cotangent given to a `vjp_fn` come back as
+//!   `Err`; functions a `try_` form returns (`vjp_fn`, `jvp_fn`) return
+//!   `Result` too. The plain forms panic with the same messages.
+//! - **No `strict` jvp.** torch.func's `jvp(..., strict=True)` raises "not
+//!   implemented" in torch itself. An output that does not depend on the
+//!   inputs gets a zero tangent, as with `strict=False`; [`grad`] and the
+//!   facade's `jacrev` give zeros for unused inputs the same way.
 //! - **In-place operations** on traced tensors rebind the traced value (NOTE:
 //!   [autodiff in-place rebinds]): derivatives are right and values recorded
 //!   earlier are not disturbed. Writes through views (slices, reshapes,
@@ -69,5 +77,10 @@ mod derivs;
 mod jvp;
 mod vjp;
 
-pub use api::*;
-pub use func_batch::Randomness;
+pub use api::forward::{jvp, jvp_aux, try_jvp, try_jvp_aux};
+pub use api::gradient::{
+    grad, grad_and_value, grad_and_value_aux, grad_aux, try_grad, try_grad_and_value, try_grad_and_value_aux,
+    try_grad_aux,
+};
+pub use api::linear::{linearize, try_linearize};
+pub use api::reverse::{try_vjp, try_vjp_aux, vjp, vjp_aux};

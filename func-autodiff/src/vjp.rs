@@ -398,9 +398,7 @@ fn transposed_jvp<B: Backend>(
 ) -> Result<Cotangents<B>> {
     let idx: Vec<usize> = (0..xs.len()).filter(|&i| needs[i]).collect();
     let zeros: Vec<Tensor<B>> = idx.iter().map(|&i| xs[i].zeros_like()).collect();
-    // Rules are closures returning values, so an error inside the
-    // linearized function is raised as a panic with its message.
-    let lin = |ts: &Vec<Tensor<B>>| -> Vec<Tensor<B>> {
+    let lin = |ts: &Vec<Tensor<B>>| -> Result<Vec<Tensor<B>>> {
         let mut tans: Vec<Option<Tensor<B>>> = vec![None; xs.len()];
         for (k, &i) in idx.iter().enumerate() {
             tans[i] = Some(ts[k].clone());
@@ -408,22 +406,22 @@ fn transposed_jvp<B: Backend>(
         let r = op
             .jvp(xs, ys, &tans)
             .and_then(|r| check_count(name, "vjp", "JVP rule", r.len(), ys.len()).map(|()| r))
-            .and_then(|r| check_shapes(name, "vjp", "JVP rule's tangent", &r, ys).map(|()| r))
-            .unwrap_or_else(|e| panic!("{e}"));
-        ys.iter()
+            .and_then(|r| check_shapes(name, "vjp", "JVP rule's tangent", &r, ys).map(|()| r))?;
+        Ok(ys
+            .iter()
             .zip(r)
             .filter(|(y, _)| y.dtype().is_float())
             .map(|(y, t)| t.unwrap_or_else(|| y.zeros_like()))
-            .collect()
+            .collect())
     };
-    let (_, back) = crate::api::try_vjp(lin, &zeros)?;
+    let (_, back) = crate::try_vjp(lin, &zeros)?;
     let g: Vec<Tensor<B>> = ys
         .iter()
         .zip(cts)
         .filter(|(y, _)| y.dtype().is_float())
         .map(|(y, c)| c.clone().unwrap_or_else(|| y.zeros_like()))
         .collect();
-    let got = back(&g);
+    let got = back(&g)?;
     let mut out: Cotangents<B> = vec![None; xs.len()];
     for (k, &i) in idx.iter().enumerate() {
         out[i] = Some(got[k].clone());

@@ -114,7 +114,13 @@ impl Dims {
     /// `"in_dims"` or `"out_dims"`.
     pub fn per_leaf(&self, tree: &TreeDef, what: &str) -> Result<Vec<Option<isize>>> {
         let mut out = Vec::new();
-        if !self.collect(tree, &mut out) {
+        // torch accepts a one-element tuple for a lone tensor or map (`out_dims=(1,)`
+        // for a function with one output): it matches the whole value.
+        let whole = match (self, tree) {
+            (Dims::Seq(ds), TreeDef::Leaf(_) | TreeDef::Map(_)) if ds.len() == 1 => &ds[0],
+            _ => self,
+        };
+        if !whole.collect(tree, &mut out) {
             return Err(Error::transform(
                 "vmap",
                 format!(

@@ -7,11 +7,14 @@
 //! primitive's own axes by one.
 
 use crate::Randomness;
+use crate::basis::Basis;
 use crate::rules;
 use func_core::{Backend, Error, Interpreter, Level, Outputs, Primitive, Result, Shape, Tensor};
+use std::sync::atomic::{AtomicBool, Ordering};
 
-/// The data of a batch tracer: the value one level down, batch at dim 0.
-pub(crate) struct Batched<B: Backend>(pub(crate) Tensor<B>);
+/// The data of a batch tracer: the value one level down, batch at dim 0,
+/// and what is known of its structure (NOTE: [one-hot bases]).
+pub(crate) struct Batched<B: Backend>(pub(crate) Tensor<B>, pub(crate) Option<Basis<B>>);
 
 /// One operand as a rule sees it: the value one level down, and whether it
 /// carries the batch dimension at 0.
@@ -19,6 +22,8 @@ pub(crate) struct Batched<B: Backend>(pub(crate) Tensor<B>);
 pub(crate) struct Arg<B: Backend> {
     pub(crate) value: Tensor<B>,
     pub(crate) batched: bool,
+    /// The one-hot structure of a batched value, while it is known.
+    pub(crate) basis: Option<Basis<B>>,
 }
 
 pub(crate) struct BatchInterp {
@@ -30,18 +35,34 @@ pub(crate) struct BatchInterp {
     /// draw for the whole batch, so chunking does not change the values.
     pub(crate) offset: usize,
     pub(crate) randomness: Randomness,
+    /// Set by the first in-place write at this level: from then on no
+    /// one-hot structure is relied on (a write may have changed the values).
+    pub(crate) written: AtomicBool,
 }
 
 impl BatchInterp {
+    pub(crate) fn new(size: usize, offset: usize, randomness: Randomness) -> BatchInterp {
+        BatchInterp { level: Level::new("vmap"), size, offset, randomness, written: AtomicBool::new(false) }
+    }
+
     pub(crate) fn wrap<B: Backend>(&self, value: Tensor<B>) -> Tensor<B> {
+        self.wrap_basis(value, None)
+    }
+
+    /// A batch tracer whose value has the one-hot structure `basis`.
+    pub(crate) fn wrap_basis<B: Backend>(&self, value: Tensor<B>, basis: Option<Basis<B>>) -> Tensor<B> {
         let shape = Shape::from(&value.dims()[1..]);
-        Tensor::new_tracer(&self.level, shape, value.dtype(), Batched(value))
+        Tensor::new_tracer(&self.level, shape, value.dtype(), Batched(value, basis))
     }
 
     pub(crate) fn unwrap<B: Backend>(&self, t: &Tensor<B>) -> Arg<B> {
         match t.tracer_data::<Batched<B>>(&self.level) {
-            Some(b) => Arg { value: b.0.clone(), batched: true },
-            None => Arg { value: t.clone(), batched: false },
+            Some(b) => Arg {
+                value: b.0.clone(),
+                batched: true,
+                basis: if self.written.load(Ordering::Relaxed) { None } else { b.1.clone() },
+            },
+            None => Arg { value: t.clone(), batched: false, basis: None },
         }
     }
 
@@ -52,14 +73,14 @@ impl BatchInterp {
             return Ok(a.value.clone());
         }
         let mut shape = Shape::from([self.size]);
-        shape.0.extend_from_slice(a.value.dims());
+        shape.extend_from_slice(a.value.dims());
         a.value.try_reshape_to(prepend_one(a.value.shape()))?.try_broadcast_to(shape)
     }
 }
 
 pub(crate) fn prepend_one(s: &Shape) -> Shape {
     let mut out = Shape::from([1]);
-    out.0.extend_from_slice(s);
+    out.extend_from_slice(s);
     out
 }
 
@@ -92,6 +113,8 @@ impl<B: Backend> Interpreter<B> for BatchInterp {
         }
         // NOTE: [in-place through views] The batched value one level down is
         // written in place, reaching real storage at the bottom of the stack.
+        // NOTE: [one-hot bases] The written storage may be a basis.
+        self.written.store(true, Ordering::Relaxed);
         let s = self.materialize(&s)?;
         d.value.try_copy_(&s)
     }

@@ -57,13 +57,15 @@
 //!   arguments are captured by the closure instead.
 #![deny(missing_docs)]
 
+mod basis;
 mod dims;
 mod interp;
 mod rules;
 
 pub use dims::Dims;
 
-use func_core::{Backend, Error, Level, Result, Tensor, TensorTree, with_interpreter};
+use basis::{Basis, one_hot_rows};
+use func_core::{Backend, Error, Result, Tensor, TensorTree, with_interpreter};
 use interp::BatchInterp;
 use std::sync::Arc;
 
@@ -181,16 +183,18 @@ where
     F: Fn(&X) -> Y,
 {
     let f = Arc::new(f);
-    move |x: &X| call(&*f, &opts, x).unwrap_or_else(|e| panic!("{e}"))
+    move |x: &X| call(&|x: &X| Ok(f(x)), &opts, x).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// The `Result` form of [`vmap_with`]: argument errors are returned, not
-/// raised.
+/// The `Result` form of [`vmap_with`]: `f` returns a `Result`, and the
+/// returned function returns one. Argument errors and errors raised inside
+/// `f` (its `try_` operations' `?`, a batched `item()` read) come back as
+/// `Err`.
 ///
 /// # Errors
 ///
-/// The misuses listed under [`vmap_with`]'s Panics, checked before `f` runs
-/// or raised by its operations as errors.
+/// The misuses listed under [`vmap_with`]'s Panics, checked before `f` runs,
+/// and any error `f` returns.
 ///
 /// # Examples
 ///
@@ -199,16 +203,19 @@ where
 /// use func_core::Tensor;
 /// use func_testkit::RefBackend;
 /// type T = Tensor<RefBackend>;
-/// let f = try_vmap(|(a, b): &(T, T)| a + b, VmapOptions::new());
+/// let f = try_vmap(|(a, b): &(T, T)| a.try_add(b), VmapOptions::new());
 /// let err = f(&(T::zeros([2, 3], func_core::DType::F32), T::zeros([3, 3], func_core::DType::F32))).unwrap_err();
 /// assert!(err.to_string().contains("same size in the mapped dimension"));
+/// // An error inside f comes back too: per example, [3] + [4] does not broadcast.
+/// let err = f(&(T::zeros([2, 3], func_core::DType::F32), T::zeros([2, 4], func_core::DType::F32))).unwrap_err();
+/// assert!(matches!(err, func_core::Error::ShapeMismatch { .. }));
 /// ```
 pub fn try_vmap<B, X, Y, F>(f: F, opts: VmapOptions) -> impl Fn(&X) -> Result<Y> + Clone
 where
     B: Backend,
     X: TensorTree<B>,
     Y: TensorTree<B>,
-    F: Fn(&X) -> Y,
+    F: Fn(&X) -> Result<Y>,
 {
     let f = Arc::new(f);
     move |x: &X| call(&*f, &opts, x)
@@ -219,7 +226,7 @@ where
     B: Backend,
     X: TensorTree<B>,
     Y: TensorTree<B>,
-    F: Fn(&X) -> Y,
+    F: Fn(&X) -> Result<Y> + ?Sized,
 {
     let tree = x.tree_def();
     let leaves = x.leaves();
@@ -274,7 +281,7 @@ where
             return Err(Error::transform("vmap", "chunk_size should be a positive integer or None, but got 0"));
         }
         Some(c) if c < size => c,
-        _ => return run_level(f, opts, x, &leaves, &in_dims, 0, size),
+        _ => return run_level(f, opts, x, &leaves, &in_dims, 0, size, None),
     };
     // Chunked: run each piece under its own level, then join the pieces.
     let mut pieces: Vec<Vec<Tensor<B>>> = Vec::new();
@@ -290,7 +297,7 @@ where
                 None => l.clone(),
             })
             .collect();
-        let y: Y = run_level(f, opts, x, &part, &in_dims, start, len)?;
+        let y: Y = run_level(f, opts, x, &part, &in_dims, start, len, None)?;
         if template.is_none() {
             out_dims = opts.out_dims.per_leaf(&y.tree_def(), "out_dims")?;
         }
@@ -309,6 +316,7 @@ where
     Ok(template.rebuild(&mut joined.into_iter()))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run_level<B, X, Y, F>(
     f: &F,
     opts: &VmapOptions,
@@ -317,26 +325,28 @@ fn run_level<B, X, Y, F>(
     in_dims: &[Option<usize>],
     offset: usize,
     size: usize,
+    bases: Option<Vec<Basis<B>>>,
 ) -> Result<Y>
 where
     B: Backend,
     X: TensorTree<B>,
     Y: TensorTree<B>,
-    F: Fn(&X) -> Y,
+    F: Fn(&X) -> Result<Y> + ?Sized,
 {
-    let interp = Arc::new(BatchInterp { level: Level::new("vmap"), size, offset, randomness: opts.randomness });
+    let interp = Arc::new(BatchInterp::new(size, offset, opts.randomness));
+    let mut bases = bases.map(Vec::into_iter);
     let moved: Vec<Tensor<B>> = leaves
         .iter()
         .zip(in_dims)
         .map(|(l, d)| match d {
-            Some(d) => interp.wrap(l.movedim(*d as isize, 0)),
+            Some(d) => interp.wrap_basis(l.movedim(*d as isize, 0), bases.as_mut().and_then(Iterator::next)),
             None => l.clone(),
         })
         .collect();
     let it = interp.clone();
     with_interpreter::<B, _>(interp, move || {
         let xin = x.rebuild(&mut moved.into_iter());
-        let y = f(&xin);
+        let y = f(&xin)?;
         let out_dims = opts.out_dims.per_leaf(&y.tree_def(), "out_dims")?;
         let outs: Vec<Tensor<B>> = y
             .leaves()
@@ -375,4 +385,73 @@ where
             .collect::<Result<_>>()?;
         Ok(y.rebuild(&mut outs.into_iter()))
     })
+}
+
+/// `try_vmap(f, opts)` over rows `start..start + len` of the `n x n`
+/// identity, `n` being the number of elements of `template`: each row is
+/// split over the leaves of `template` and shaped like them, so `f` sees one
+/// basis direction per example, a tree like `template` (each leaf in its own
+/// dtype). This is how `jacrev` (rows of cotangents) and `jacfwd` (rows of
+/// tangents) are built.
+///
+/// The batched inputs know they are one-hot, so a matmul of one with a
+/// matrix is a copy of the matrix's rows rather than a product with an
+/// identity (NOTE: [one-hot bases] in the source). `opts.in_dims` and
+/// `opts.chunk_size` are not used (every leaf is batched at 0, and the rows
+/// given are one chunk); `out_dims` and `randomness` are.
+///
+/// # Errors
+///
+/// When `template` has no elements, `len` is 0 or the rows reach past `n`,
+/// or as [`try_vmap`].
+///
+/// # Examples
+///
+/// ```
+/// use func_batch::{VmapOptions, try_vmap_one_hot};
+/// use func_core::{DType, Tensor};
+/// use func_testkit::RefBackend;
+/// type T = Tensor<RefBackend>;
+/// let w = T::from_vec(vec![1.0f64, 2.0, 3.0, 4.0, 5.0, 6.0], [3, 2]);
+/// // Rows 1 and 2 of the 3 x 3 identity, times w: rows 1 and 2 of w.
+/// let rows: T = try_vmap_one_hot(|e: &T| e.try_matmul(&w), &VmapOptions::new(), &T::zeros([3], DType::F64), 1, 2)?;
+/// assert_eq!(rows.to_vec::<f64>(), vec![3.0, 4.0, 5.0, 6.0]);
+/// # Ok::<(), func_core::Error>(())
+/// ```
+pub fn try_vmap_one_hot<B, X, Y, F>(f: F, opts: &VmapOptions, template: &X, start: usize, len: usize) -> Result<Y>
+where
+    B: Backend,
+    X: TensorTree<B>,
+    Y: TensorTree<B>,
+    F: Fn(&X) -> Result<Y>,
+{
+    let leaves = template.leaves();
+    let n: usize = leaves.iter().map(Tensor::numel).sum();
+    if len == 0 || start.checked_add(len).is_none_or(|end| end > n) {
+        return Err(Error::transform(
+            "vmap",
+            format!(
+                "one-hot rows {start}..{} do not fit the {n} elements of the template {}: give 0 < len and \
+                 start + len <= {n}",
+                start.saturating_add(len),
+                template.tree_def()
+            ),
+        ));
+    }
+    let rows = one_hot_rows::<B>(start, len, n, leaves[0].dtype())?;
+    let mut off = 0;
+    let mut pieces = Vec::with_capacity(leaves.len());
+    let mut bases = Vec::with_capacity(leaves.len());
+    for l in &leaves {
+        let k = l.numel();
+        let part = if leaves.len() == 1 { rows.clone() } else { rows.try_narrow(1, off, k)? };
+        let mut dims = vec![len];
+        dims.extend_from_slice(l.dims());
+        let part = part.try_reshape_to(dims)?;
+        pieces.push(if part.dtype() == l.dtype() { part } else { part.try_to_dtype(l.dtype())? });
+        bases.push(Basis { shift: start as isize - off as isize, scale: None });
+        off += k;
+    }
+    let in_dims = vec![Some(0); leaves.len()];
+    run_level(&f, opts, template, &pieces, &in_dims, 0, len, Some(bases))
 }

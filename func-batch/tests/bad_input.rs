@@ -126,7 +126,7 @@ fn chunked_same_randomness_repeats_one_draw() {
 #[test]
 fn chunked_error_randomness_still_errors() {
     let x = T::zeros([5, 3], DType::F64);
-    let f = try_vmap(draw, VmapOptions::new().chunk_size(2));
+    let f = try_vmap(|x: &T| Ok(draw(x)), VmapOptions::new().chunk_size(2));
     let msg = panic_message(|| {
         let _ = f(&x);
     });

@@ -93,14 +93,14 @@ fn random_follows_the_randomness_mode() {
 
 #[test]
 fn error_batch_sizes_differ() {
-    let f = try_vmap(|(a, b): &(T, T)| a + b, VmapOptions::new());
+    let f = try_vmap(|(a, b): &(T, T)| a.try_add(b), VmapOptions::new());
     let err = f(&(seq(&[2, 3]), seq(&[4, 3]))).unwrap_err().to_string();
     assert!(err.contains("same size in the mapped dimension") && err.contains("[2, 4]"), "{err}");
 }
 
 #[test]
 fn error_nothing_batched() {
-    let f = try_vmap(|(a, b): &(T, T)| a + b, VmapOptions::new().in_dims(None));
+    let f = try_vmap(|(a, b): &(T, T)| a.try_add(b), VmapOptions::new().in_dims(None));
     let err = f(&(seq(&[2]), seq(&[2]))).unwrap_err().to_string();
     assert!(err.contains("at least one input must be batched"), "{err}");
     assert!(err.contains("Expected at least one Tensor to vmap over"), "{err}");
@@ -116,7 +116,7 @@ fn error_in_dim_out_of_range() {
 
 #[test]
 fn error_in_dims_structure() {
-    let f = try_vmap(|(a, b): &(T, T)| a + b, VmapOptions::new().in_dims((Some(0), Some(0), None)));
+    let f = try_vmap(|(a, b): &(T, T)| a.try_add(b), VmapOptions::new().in_dims((Some(0), Some(0), None)));
     let err = f(&(seq(&[2]), seq(&[2]))).unwrap_err().to_string();
     assert!(err.contains("in_dims is not compatible with the structure of the inputs"), "{err}");
     assert!(err.contains("(0, 0, None)") && err.contains("(Tensor[2], Tensor[2])"), "{err}");
@@ -124,7 +124,7 @@ fn error_in_dims_structure() {
 
 #[test]
 fn error_chunk_size_zero() {
-    let f = try_vmap(|x: &T| x.exp(), VmapOptions::new().chunk_size(0));
+    let f = try_vmap(|x: &T| Ok(x.exp()), VmapOptions::new().chunk_size(0));
     let err = f(&seq(&[2])).unwrap_err().to_string();
     assert!(err.contains("chunk_size") && err.contains("got 0"), "{err}");
 }
@@ -216,4 +216,48 @@ fn plain_matrix_times_stacked_transposed_weights_is_one_gemm() {
     let wc = seq(&[5, 3, 2]);
     let looped = T::stack(&(0..5).map(|i| g(&wc.select(0, i))).collect::<Vec<_>>(), 0);
     assert_eq!(vmap(g)(&wc).to_vec::<f64>(), looped.to_vec::<f64>());
+}
+
+#[test]
+fn out_dims_as_a_one_element_tuple_for_one_output() {
+    // torch: vmap(f, out_dims=(1,)) for a function with one output.
+    let x = T::from_vec(vec![1.0f64, 2.0, 3.0, 4.0, 5.0, 6.0], [2, 3]);
+    let want = vmap_with(|r: &T| r * 2.0, VmapOptions::new().out_dims(1))(&x);
+    let got = vmap_with(|r: &T| r * 2.0, VmapOptions::new().out_dims((1,)))(&x);
+    assert_eq!(got.dims(), &[3, 2]);
+    assert_eq!(got.to_vec::<f64>(), want.to_vec::<f64>());
+    // The same for a map output and for in_dims of one tensor.
+    let m = vmap_with(
+        |r: &T| std::collections::BTreeMap::from([("y".to_string(), r.sum())]),
+        VmapOptions::new().in_dims((0,)).out_dims((0,)),
+    )(&x);
+    assert_eq!(m["y"].to_vec::<f64>(), vec![6.0, 15.0]);
+}
+
+#[test]
+fn new_zeros_under_vmap_is_batched_and_takes_batched_writes() {
+    // torch: y = x.new_zeros(x.shape); y.copy_(x) inside vmap.
+    let x = T::from_vec(vec![1.0f64, 2.0, 3.0, 4.0, 5.0, 6.0], [2, 3]);
+    let f = |r: &T| {
+        let y = r.new_zeros([3]);
+        y.copy_(r);
+        let z = r.new_ones([2]);
+        z.mul_scalar_(4.0);
+        let w = r.new_full([1], -1.0);
+        (y, z, w)
+    };
+    let (y, z, w) = vmap(f)(&x);
+    assert_eq!(y.to_vec::<f64>(), x.to_vec::<f64>());
+    assert_eq!((z.dims(), z.to_vec::<f64>()), (&[2, 2][..], vec![4.0; 4]));
+    assert_eq!((w.dims(), w.to_vec::<f64>()), (&[2, 1][..], vec![-1.0; 2]));
+    // A slice of the new buffer takes a batched write too.
+    let g = |r: &T| {
+        let y = r.new_zeros([2, 3]);
+        y.select(0, 1).copy_(r);
+        y
+    };
+    assert_eq!(vmap(g)(&x).to_vec::<f64>(), vec![0.0, 0.0, 0.0, 1.0, 2.0, 3.0, 0.0, 0.0, 0.0, 4.0, 5.0, 6.0]);
+    // Eagerly it is a plain tensor of the source's dtype.
+    let e = T::ones([2], DType::F32).new_zeros([3]);
+    assert_eq!((e.dtype(), e.to_vec::<f32>()), (DType::F32, vec![0.0; 3]));
 }

@@ -1,6 +1,8 @@
 //! The error type of tensor operations and transforms in func-core.
 
 use crate::{DType, Shape};
+use std::fmt;
+use std::sync::Arc;
 
 /// Result alias used across func-core and by backends.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -9,7 +11,15 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// argument checks. Every variant names the operation.
 ///
 /// The panicking forms of operations (`&a + &b`, `a.matmul(&b)`) panic with
-/// this error's message; the `try_` forms return it.
+/// this error's message; the `try_` forms return it. Match on the variants
+/// (new ones may be added, so keep a `_` arm):
+///
+/// ```
+/// use func_core::{DType, Error, Tensor};
+/// type T = Tensor<func_testkit::RefBackend>;
+/// let e = T::zeros([2], DType::F64).try_add(&T::zeros([3], DType::F64)).unwrap_err();
+/// assert!(matches!(e, Error::ShapeMismatch { ref op, .. } if op == "add"));
+/// ```
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -106,7 +116,34 @@ pub enum Error {
         op: String,
         /// The backend's explanation.
         why: String,
+        /// The backend's own error, if it has one (a driver's, an
+        /// allocator's): [`std::error::Error::source`] returns it.
+        #[source]
+        source: Option<BackendSource>,
     },
+}
+
+/// The error a backend's failure came from, shared so that [`Error`] stays
+/// `Clone`. Two are equal when they are the same error value.
+#[derive(Clone, Debug)]
+pub struct BackendSource(pub Arc<dyn std::error::Error + Send + Sync>);
+
+impl PartialEq for BackendSource {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl fmt::Display for BackendSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for BackendSource {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
 }
 
 impl Error {
@@ -145,8 +182,33 @@ impl Error {
         Error::OutOfMemory { op: op.into(), shape: shape.clone(), bytes: numel as u128 * elem_size as u128 }
     }
 
-    /// An [`Error::Backend`].
+    /// An [`Error::Backend`] without a source error.
     pub fn backend(backend: impl Into<String>, op: impl Into<String>, why: impl Into<String>) -> Error {
-        Error::Backend { backend: backend.into(), op: op.into(), why: why.into() }
+        Error::Backend { backend: backend.into(), op: op.into(), why: why.into(), source: None }
+    }
+
+    /// An [`Error::Backend`] caused by the backend's own error `source`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use func_core::Error;
+    /// use std::error::Error as _;
+    /// let io = std::io::Error::other("device lost");
+    /// let e = Error::backend_caused_by("gpu", "matmul", "the kernel launch failed", io);
+    /// assert_eq!(e.source().map(|s| s.to_string()).as_deref(), Some("device lost"));
+    /// ```
+    pub fn backend_caused_by(
+        backend: impl Into<String>,
+        op: impl Into<String>,
+        why: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Error {
+        Error::Backend {
+            backend: backend.into(),
+            op: op.into(),
+            why: why.into(),
+            source: Some(BackendSource(Arc::new(source))),
+        }
     }
 }

@@ -1,4 +1,5 @@
-//! Shapes, strided layouts and the view arithmetic on them.
+//! Strided layouts and the view arithmetic on them ([`Shape`] is in
+//! `shape.rs`).
 //!
 //! NOTE: [views are metadata] Every view operation (reshape of contiguous
 //! data, permute, broadcast, slice, select, squeeze/unsqueeze, diagonal) is a
@@ -6,199 +7,8 @@
 //! offset. No element is copied. vmap moves batch dimensions on every
 //! operation, which is free only because of this.
 
-use crate::{Error, Result};
+use crate::{DimVec, Error, Result, Shape};
 use smallvec::SmallVec;
-use std::fmt;
-
-/// The largest number of elements, and the largest size of one dimension, of
-/// a tensor (as torch, whose sizes are `int64_t`; a `Vec` holds at most
-/// `isize::MAX` bytes).
-pub const MAX_NUMEL: usize = isize::MAX as usize;
-
-/// Inline capacity of shapes and strides: tensors of up to six dimensions
-/// never allocate for their metadata.
-pub type DimVec<T> = SmallVec<[T; 6]>;
-
-/// The shape of a tensor: its size along each dimension.
-///
-/// # Examples
-///
-/// ```
-/// use func_core::Shape;
-/// let s = Shape::from([2, 3, 4]);
-/// assert_eq!(s.numel(), 24);
-/// assert_eq!(s.to_string(), "[2, 3, 4]");
-/// ```
-#[derive(Clone, PartialEq, Eq, Hash, Default)]
-pub struct Shape(pub DimVec<usize>);
-
-impl Shape {
-    /// The shape of a scalar (no dimensions).
-    pub fn scalar() -> Shape {
-        Shape(DimVec::new())
-    }
-
-    /// Number of dimensions.
-    pub fn ndim(&self) -> usize {
-        self.0.len()
-    }
-
-    /// Number of elements (1 for a scalar).
-    ///
-    /// # Panics
-    ///
-    /// When the product of the sizes overflows `usize` (use
-    /// [`try_numel`](Self::try_numel) to get an error). Shapes of tensors
-    /// never do: every operation creating one checks it.
-    pub fn numel(&self) -> usize {
-        self.try_numel().unwrap_or_else(|e| panic!("{e}"))
-    }
-
-    /// Number of elements, computed with checked arithmetic.
-    ///
-    /// # Errors
-    ///
-    /// When the product of the sizes overflows `usize`.
-    pub fn try_numel(&self) -> Result<usize> {
-        self.0.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).ok_or_else(|| {
-            Error::invalid_shape(
-                "numel",
-                self,
-                "the number of elements (the product of the sizes) overflows usize; use smaller sizes",
-            )
-        })
-    }
-
-    /// Check that this shape can describe a tensor: every size and the number
-    /// of elements are at most [`MAX_NUMEL`] (torch's `int64_t` limit).
-    /// Returns the number of elements.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidShape`] naming `op` when a size or the number of
-    /// elements is too large.
-    pub fn check(&self, op: &str) -> Result<usize> {
-        if let Some(d) = self.0.iter().find(|&&d| d > MAX_NUMEL) {
-            return Err(Error::invalid_shape(
-                op,
-                self,
-                format!("size {d} is larger than the maximum size of a dimension ({MAX_NUMEL})"),
-            ));
-        }
-        match self.0.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)) {
-            Some(n) if n <= MAX_NUMEL => Ok(n),
-            _ => Err(Error::invalid_shape(
-                op,
-                self,
-                format!(
-                    "the number of elements (the product of the sizes) overflows: a tensor holds at most \
-                     {MAX_NUMEL} elements; use smaller sizes"
-                ),
-            )),
-        }
-    }
-
-    /// The sizes as a slice.
-    pub fn dims(&self) -> &[usize] {
-        &self.0
-    }
-
-    /// Row-major (C-contiguous) strides for this shape. The strides of a
-    /// shape without elements may saturate at `usize::MAX` (they address
-    /// nothing).
-    pub fn contiguous_strides(&self) -> DimVec<usize> {
-        let mut strides: DimVec<usize> = SmallVec::from_elem(0, self.0.len());
-        let mut acc = 1usize;
-        for i in (0..self.0.len()).rev() {
-            strides[i] = acc;
-            acc = acc.saturating_mul(self.0[i]);
-        }
-        strides
-    }
-
-    /// NumPy broadcasting of two shapes, or `None` when they are incompatible.
-    pub fn broadcast(a: &[usize], b: &[usize]) -> Option<Shape> {
-        let n = a.len().max(b.len());
-        let mut out: DimVec<usize> = SmallVec::from_elem(0, n);
-        for i in 0..n {
-            let da = if i + a.len() >= n { a[i + a.len() - n] } else { 1 };
-            let db = if i + b.len() >= n { b[i + b.len() - n] } else { 1 };
-            out[i] = if da == db {
-                da
-            } else if da == 1 {
-                db
-            } else if db == 1 {
-                da
-            } else {
-                return None;
-            };
-        }
-        Some(Shape(out))
-    }
-}
-
-impl std::ops::Deref for Shape {
-    type Target = [usize];
-    fn deref(&self) -> &[usize] {
-        &self.0
-    }
-}
-
-impl From<&[usize]> for Shape {
-    fn from(v: &[usize]) -> Shape {
-        Shape(SmallVec::from_slice(v))
-    }
-}
-
-impl From<Vec<usize>> for Shape {
-    fn from(v: Vec<usize>) -> Shape {
-        Shape(SmallVec::from_vec(v))
-    }
-}
-
-impl From<&Vec<usize>> for Shape {
-    fn from(v: &Vec<usize>) -> Shape {
-        Shape(SmallVec::from_slice(v))
-    }
-}
-
-impl<const N: usize> From<[usize; N]> for Shape {
-    fn from(v: [usize; N]) -> Shape {
-        Shape(SmallVec::from_slice(&v))
-    }
-}
-
-impl<const N: usize> From<&[usize; N]> for Shape {
-    fn from(v: &[usize; N]) -> Shape {
-        Shape(SmallVec::from_slice(v))
-    }
-}
-
-impl From<&Shape> for Shape {
-    fn from(v: &Shape) -> Shape {
-        v.clone()
-    }
-}
-
-impl fmt::Display for Shape {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "[")?;
-        for (i, d) in self.0.iter().enumerate() {
-            if i > 0 {
-                write!(f, ", ")?;
-            }
-            write!(f, "{d}")?;
-        }
-        write!(f, "]")
-    }
-}
-
-impl fmt::Debug for Shape {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
-}
-
 /// Where the elements of a tensor live in its storage: shape, strides (in
 /// elements, never negative; 0 for a broadcast dimension) and the offset of
 /// the first element.
@@ -206,8 +16,8 @@ impl fmt::Debug for Shape {
 /// See NOTE: [views are metadata].
 ///
 /// NOTE: [layout invariant] Every `Layout` satisfies, by construction:
-/// - the shape has at most [`MAX_NUMEL`] elements, and each size is at most
-///   [`MAX_NUMEL`] (checked products, as [`Shape::check`]);
+/// - the shape has at most [`MAX_NUMEL`](crate::MAX_NUMEL) elements, and each size is at most
+///   [`MAX_NUMEL`](crate::MAX_NUMEL) (checked products, as [`Shape::check`]);
 /// - if it has elements, the largest storage index it addresses,
 ///   `offset + sum((size - 1) * stride)`, is computed without overflow, and
 ///   [`storage_span`](Layout::storage_span) (that index plus one) is at most

@@ -42,18 +42,32 @@
 //!
 //! ## Example
 //!
-//! A backend is a type parameter; here, a backend is written generically:
+//! Code is written once for any backend (`B: Backend`); here it runs on
+//! func-testkit's reference backend. Every operation goes through [`bind`],
+//! so the same function also runs under any transform.
 //!
 //! ```
-//! use func_core::{Backend, DType, Tensor};
+//! use func_core::{Backend, DType, Tensor, TensorTree};
+//! use func_testkit::RefBackend;
 //!
-//! fn softmax_rows<B: Backend>(x: &Tensor<B>) -> Tensor<B> {
-//!     x.softmax(-1)
+//! /// Softmax of each row, then the largest probability per row.
+//! fn confidence<B: Backend>(logits: &Tensor<B>) -> Tensor<B> {
+//!     logits.softmax(-1).max_dims(&[1], false)
 //! }
 //!
-//! fn total<B: Backend>(x: &Tensor<B>) -> f64 {
-//!     x.to_dtype(DType::F64).sum().item::<f64>()
-//! }
+//! let logits = Tensor::<RefBackend>::from_vec(vec![0.0f64, 0.0, 10.0, 0.0], [2, 2]);
+//! let c = confidence(&logits).to_vec::<f64>();
+//! assert!((c[0] - 0.5).abs() < 1e-15 && c[1] > 0.9999);
+//!
+//! // Views share storage: a write through a slice is seen by its base.
+//! let x = Tensor::<RefBackend>::zeros([2, 3], DType::F64);
+//! x.select(0, 1).fill_(7.0);
+//! assert_eq!(x.to_vec::<f64>(), vec![0.0, 0.0, 0.0, 7.0, 7.0, 7.0]);
+//!
+//! // Trees: a tuple of tensors flattens to its leaves and back.
+//! let pair = (x.clone(), logits.clone());
+//! assert_eq!(pair.leaves().len(), 2);
+//! assert_eq!(pair.tree_def().to_string(), "(Tensor[2, 3], Tensor[2, 2])");
 //! ```
 //!
 //! ## Writing a backend
@@ -126,6 +140,7 @@ mod layout;
 mod ops;
 mod primitive;
 pub mod random;
+mod shape;
 mod tensor;
 mod tree;
 
@@ -138,5 +153,6 @@ pub use interp::{Interpreter, Level, Outputs, bind, bind_multi, reenter, with_in
 pub use layout::*;
 pub use ops::{Conv2dOptions, Generator};
 pub use primitive::*;
+pub use shape::*;
 pub use tensor::{StorageCell, Tensor};
-pub use tree::{TensorTree, TreeDef};
+pub use tree::{JacobianTree, TensorTree, TreeDef};

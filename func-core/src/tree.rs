@@ -212,3 +212,101 @@ tuple_tree!(A 0, C 1, D 2, E 3, F 4);
 tuple_tree!(A 0, C 1, D 2, E 3, F 4, G 5);
 tuple_tree!(A 0, C 1, D 2, E 3, F 4, G 5, H 6);
 tuple_tree!(A 0, C 1, D 2, E 3, F 4, G 5, H 6, I 7);
+
+/// A tree whose structure can hold a value of another type at each leaf:
+/// the output side of a Jacobian.
+///
+/// torch.func's `jacrev(f)(x)` is nested as the output structure, then the
+/// input structure: for `f` returning `(a, b)`, the Jacobian is
+/// `(J_a, J_b)` where each `J` is shaped like the input `x`. In Rust the type
+/// of that Jacobian is `Y::Of<X>` for output type `Y` and input type `X`:
+/// `Tensor::Of<X> = X` (a one-tensor output keeps the input's shape), tuples,
+/// vectors, arrays, options and maps keep their structure, `()::Of<X> = ()`.
+///
+/// # Examples
+///
+/// ```
+/// use func_core::{JacobianTree, Tensor};
+/// use std::collections::BTreeMap;
+/// type T = Tensor<func_testkit::RefBackend>;
+/// let out = (T::scalar(1.0f64), BTreeMap::from([("w".to_string(), T::scalar(2.0f64))]));
+/// // One value per output leaf, nested in the output's structure.
+/// let nested: (&str, BTreeMap<String, &str>) = out.nest(&mut ["first", "second"].into_iter());
+/// assert_eq!(nested.1["w"], "second");
+/// ```
+pub trait JacobianTree<B: Backend>: TensorTree<B> {
+    /// This tree's structure with a `V` in place of each tensor leaf.
+    type Of<V>;
+
+    /// This tree's structure holding the values of `per_leaf`, one per tensor
+    /// leaf in flatten order.
+    ///
+    /// # Panics
+    ///
+    /// When `per_leaf` runs out of values.
+    fn nest<V>(&self, per_leaf: &mut dyn Iterator<Item = V>) -> Self::Of<V>;
+}
+
+fn next_value<V>(it: &mut dyn Iterator<Item = V>) -> V {
+    it.next().unwrap_or_else(|| panic!("JacobianTree::nest: ran out of values (one is needed per tensor leaf)"))
+}
+
+impl<B: Backend> JacobianTree<B> for Tensor<B> {
+    type Of<V> = V;
+    fn nest<V>(&self, per_leaf: &mut dyn Iterator<Item = V>) -> V {
+        next_value(per_leaf)
+    }
+}
+
+impl<B: Backend> JacobianTree<B> for () {
+    type Of<V> = ();
+    fn nest<V>(&self, _: &mut dyn Iterator<Item = V>) {}
+}
+
+impl<B: Backend, T: JacobianTree<B>> JacobianTree<B> for Option<T> {
+    type Of<V> = Option<T::Of<V>>;
+    fn nest<V>(&self, per_leaf: &mut dyn Iterator<Item = V>) -> Self::Of<V> {
+        self.as_ref().map(|t| t.nest(per_leaf))
+    }
+}
+
+impl<B: Backend, T: JacobianTree<B>> JacobianTree<B> for Vec<T> {
+    type Of<V> = Vec<T::Of<V>>;
+    fn nest<V>(&self, per_leaf: &mut dyn Iterator<Item = V>) -> Self::Of<V> {
+        self.iter().map(|t| t.nest(per_leaf)).collect()
+    }
+}
+
+impl<B: Backend, T: JacobianTree<B>, const N: usize> JacobianTree<B> for [T; N] {
+    type Of<V> = [T::Of<V>; N];
+    fn nest<V>(&self, per_leaf: &mut dyn Iterator<Item = V>) -> Self::Of<V> {
+        std::array::from_fn(|i| self[i].nest(per_leaf))
+    }
+}
+
+impl<B: Backend, T: JacobianTree<B>> JacobianTree<B> for BTreeMap<String, T> {
+    type Of<V> = BTreeMap<String, T::Of<V>>;
+    fn nest<V>(&self, per_leaf: &mut dyn Iterator<Item = V>) -> Self::Of<V> {
+        self.iter().map(|(k, t)| (k.clone(), t.nest(per_leaf))).collect()
+    }
+}
+
+macro_rules! tuple_jacobian_tree {
+    ($($name:ident $idx:tt),+) => {
+        impl<B: Backend, $($name: JacobianTree<B>),+> JacobianTree<B> for ($($name,)+) {
+            type Of<V> = ($($name::Of<V>,)+);
+            fn nest<V>(&self, per_leaf: &mut dyn Iterator<Item = V>) -> Self::Of<V> {
+                ($(self.$idx.nest(per_leaf),)+)
+            }
+        }
+    };
+}
+
+tuple_jacobian_tree!(A 0);
+tuple_jacobian_tree!(A 0, C 1);
+tuple_jacobian_tree!(A 0, C 1, D 2);
+tuple_jacobian_tree!(A 0, C 1, D 2, E 3);
+tuple_jacobian_tree!(A 0, C 1, D 2, E 3, F 4);
+tuple_jacobian_tree!(A 0, C 1, D 2, E 3, F 4, G 5);
+tuple_jacobian_tree!(A 0, C 1, D 2, E 3, F 4, G 5, H 6);
+tuple_jacobian_tree!(A 0, C 1, D 2, E 3, F 4, G 5, H 6, I 7);

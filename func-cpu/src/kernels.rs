@@ -299,7 +299,7 @@ pub(crate) fn concat<T: Elem>(parts: &[(&[T], &Layout)], axis: usize) -> Result<
         dims[axis] =
             dims[axis].checked_add(l.dims()[axis]).ok_or_else(|| err("concat", "the joined size overflows usize"))?;
     }
-    let ol = Layout::try_contiguous(Shape(dims))?;
+    let ol = Layout::try_contiguous(Shape::from(dims))?;
     let mut out = out_filled(ol.numel(), T::default())?;
     let mut at = 0;
     for (v, l) in parts {
@@ -313,9 +313,10 @@ pub(crate) fn pad<T: Elem>(v: &[T], l: &Layout, pads: &[(usize, usize)], value: 
     if pads.len() != l.ndim() {
         return Err(err("pad", format!("{} pads for shape {}", pads.len(), l.shape())));
     }
-    let dims = l.dims().iter().zip(pads).map(|(&d, &(a, b))| d.checked_add(a)?.checked_add(b)).collect::<Option<_>>();
+    let dims =
+        l.dims().iter().zip(pads).map(|(&d, &(a, b))| d.checked_add(a)?.checked_add(b)).collect::<Option<Shape>>();
     let dims = dims.ok_or_else(|| err("pad", format!("padding {pads:?} of shape {} overflows usize", l.shape())))?;
-    let ol = Layout::try_contiguous(Shape(dims))?;
+    let ol = Layout::try_contiguous(dims)?;
     let mut out = out_filled(ol.numel(), T::from_f64(value))?;
     let off = pads.iter().zip(ol.strides()).map(|(&(a, _), &s)| a * s).sum();
     copy_into(&mut out, &Layout::new(l.dims(), ol.strides(), off), v, l);

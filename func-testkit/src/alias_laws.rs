@@ -106,7 +106,9 @@ pub fn check_alias_vmap_sample<B: Backend>(info: &OpInfo, sample: &Sample) -> Re
         let batched = Tensor::stack(&fresh, d);
         let (op, p) = (info.op.clone(), params.clone());
         let f = move |x: &Tensor<B>| mutate_through(&op, x, &p);
-        let got = guarded(|| try_vmap(f, VmapOptions::new().in_dims(Dims::All(Some(in_dim))))(&batched));
+        let got = guarded(|| {
+            try_vmap(move |x: &Tensor<B>| Ok(f(x)), VmapOptions::new().in_dims(Dims::All(Some(in_dim))))(&batched)
+        });
         let what = format!("vmap in_dim {in_dim}");
         match (eager.iter().all(Result::is_ok), got) {
             (true, Ok(Ok(got))) => {
@@ -160,7 +162,7 @@ pub fn check_alias_autodiff_sample<B: Backend>(info: &OpInfo, sample: &Sample) -
     let eager = guarded(|| g(&x));
     let traced = guarded(|| grad_and_value(g.clone())(&x));
     let tangent = Tensor::<B>::from_vec(probe(n, 2.7), x.shape().clone());
-    let fwd = guarded(|| try_jvp(g.clone(), &x, &tangent));
+    let fwd = guarded(|| try_jvp(|x: &Tensor<B>| Ok(g(x)), &x, &tangent));
     let value = match eager {
         Ok(v) => v.item::<f64>(),
         Err(e) => {

@@ -110,6 +110,15 @@ pub fn custom_ops_path() -> String {
         .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/data/custom_ops_golden.json").to_string())
 }
 
+/// The path of the tree-shaped Jacobian golden file
+/// (`data/tree_jacobians_golden.json`, made by
+/// `data/tree_jacobians_golden.py` with torch.func; `data/TREE_JACOBIANS.md`
+/// describes the cases): `$FUNC_TREE_CONFORMANCE` or the committed copy.
+pub fn tree_jacobians_path() -> String {
+    std::env::var("FUNC_TREE_CONFORMANCE")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/data/tree_jacobians_golden.json").to_string())
+}
+
 /// All cases of the golden file at `p` (in this module's format).
 ///
 /// # Panics

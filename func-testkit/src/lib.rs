@@ -23,7 +23,12 @@
 //!   slices, jvp against finite differences, vjp against jvp, jacfwd against
 //!   jacrev, symmetric Hessians, and second order, for every catalogue op,
 //!   each [`Law`] required to check at least half of an op's samples
-//!   ([`minimum_checks`]);
+//!   ([`minimum_checks`]), with reference Jacobians built the plain way
+//!   from vmap, vjp and jvp ([`jacobians`]);
+//! - `data/tree_jacobians_golden.json` (written by
+//!   `data/tree_jacobians_golden.py` with torch.func): Jacobians of tuple
+//!   and map outputs and Hessians of tuple and map inputs, for the `func`
+//!   facade's tests;
 //! - `data/special_values.json`, known values of every unary op from mpmath
 //!   (written by `data/special_values.py`), which the tests check both
 //!   backends against;
@@ -72,6 +77,7 @@ mod catalogue;
 pub mod custom_examples;
 mod functionalize_laws;
 pub mod golden;
+pub mod jacobians;
 mod laws;
 mod profiled;
 mod reference;

@@ -20,14 +20,14 @@ pub(crate) fn scatter_add<B: Backend>(it: &BatchInterp, axis: usize, args: &[Arg
 fn fold<B: Backend>(t: &func_core::Tensor<B>) -> Result<func_core::Tensor<B>> {
     let d = t.dims();
     let mut shape = Shape::from([d[0] * d[1]]);
-    shape.0.extend_from_slice(&d[2..]);
+    shape.extend_from_slice(&d[2..]);
     t.try_reshape_to(shape)
 }
 
 fn unfold_batch<B: Backend>(t: &func_core::Tensor<B>, b: usize) -> Result<func_core::Tensor<B>> {
     let d = t.dims();
     let mut shape = Shape::from([b, d[0] / b.max(1)]);
-    shape.0.extend_from_slice(&d[1..]);
+    shape.extend_from_slice(&d[1..]);
     t.try_reshape_to(shape)
 }
 

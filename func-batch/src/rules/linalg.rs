@@ -10,8 +10,8 @@ fn pad_after_batch<B: Backend>(t: &Tensor<B>, n: usize) -> Result<Tensor<B>> {
         return Ok(t.clone());
     }
     let mut shape = Shape::from([t.dims()[0]]);
-    shape.0.extend(std::iter::repeat_n(1, n));
-    shape.0.extend_from_slice(&t.dims()[1..]);
+    shape.extend(std::iter::repeat_n(1, n));
+    shape.extend_from_slice(&t.dims()[1..]);
     t.try_reshape_to(shape)
 }
 
@@ -30,7 +30,7 @@ pub(crate) fn matmul<B: Backend>(_it: &BatchInterp, a: &Arg<B>, b: &Arg<B>) -> R
             let k = a.value.dims()[a.value.ndim() - 1];
             let n = b.value.dims()[1];
             let mut out_shape = Shape::from(&a.value.dims()[..a.value.ndim() - 1]);
-            out_shape.0.push(n);
+            out_shape.push(n);
             let rows: usize = a.value.dims()[..a.value.ndim() - 1].iter().product();
             let flat = a.value.try_reshape_to([rows, k])?;
             batched(flat.try_matmul(&b.value)?.try_reshape_to(out_shape)?)
@@ -45,7 +45,7 @@ pub(crate) fn matmul<B: Backend>(_it: &BatchInterp, a: &Arg<B>, b: &Arg<B>) -> R
             let rows: usize = bt.dims()[..bt.ndim() - 1].iter().product();
             let m = a.value.dims()[0];
             let mut out_shape = Shape::from(&bt.dims()[..bt.ndim() - 1]);
-            out_shape.0.push(m);
+            out_shape.push(m);
             let prod = bt.try_reshape_to([rows, k])?.try_matmul(&a.value.t())?;
             batched(prod.try_reshape_to(out_shape)?.transpose(-1, -2))
         }

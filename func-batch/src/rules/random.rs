@@ -34,7 +34,7 @@ pub(crate) fn random<B: Backend>(it: &BatchInterp, prim: &Primitive) -> Result<O
             // chunk gets its own numbers and chunking does not change them
             // (the reference stream is sequential: a shorter draw is a prefix).
             let mut full = Shape::from([it.offset + it.size]);
-            full.0.extend_from_slice(shape);
+            full.extend_from_slice(shape);
             let value = bind(Primitive::Random { dist: *dist, shape: full, dtype: *dtype, seed: *seed }, &[])?;
             let value = if it.offset == 0 {
                 value

@@ -7,7 +7,7 @@ use func_core::{Backend, DimVec, Primitive, Result, Shape, bind};
 
 fn with_batch(b: usize, s: &[usize]) -> Shape {
     let mut out = Shape::from([b]);
-    out.0.extend_from_slice(s);
+    out.extend_from_slice(s);
     out
 }
 
@@ -24,8 +24,8 @@ pub(crate) fn broadcast_to<B: Backend>(shape: &Shape, a: &Arg<B>) -> Result<Out<
     let b = a.value.dims()[0];
     let logical = &a.value.dims()[1..];
     let mut padded = Shape::from([b]);
-    padded.0.extend(std::iter::repeat_n(1, shape.ndim() - logical.len()));
-    padded.0.extend_from_slice(logical);
+    padded.extend(std::iter::repeat_n(1, shape.ndim() - logical.len()));
+    padded.extend_from_slice(logical);
     batched(a.value.try_reshape_to(padded)?.try_broadcast_to(with_batch(b, shape))?)
 }
 

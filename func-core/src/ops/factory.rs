@@ -130,6 +130,71 @@ impl<B: Backend> Tensor<B> {
         self.on_own_instance(|| Self::full(self.shape().clone(), value, self.dtype()))
     }
 
+    /// torch's `x.new_full(shape, value)`: a tensor of `shape` filled with
+    /// `value`, in this tensor's dtype, that belongs to the same transforms
+    /// as this tensor. Under vmap it is batched like `self`, so it can take
+    /// batched in-place writes (`y = x.new_zeros(..); y.copy_(&x)`), as torch's
+    /// `new_zeros` on a batched tensor does; it does not depend on `self`'s
+    /// values (its derivative is zero).
+    ///
+    /// NOTE: [new tensors follow their source] It is made from `self` by
+    /// tensor operations (`self` detached, narrowed to no elements, padded
+    /// with `value`), so every transform sees it as an ordinary result of
+    /// `self` and gives it `self`'s batch dimensions.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_full`](Self::try_full).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use func_core::{DType, Tensor};
+    /// type T = Tensor<func_testkit::RefBackend>;
+    /// let x = T::ones([2], DType::F64);
+    /// let y = x.try_new_full([2, 3], 7.0)?;
+    /// assert_eq!((y.dims(), y.dtype()), (&[2, 3][..], DType::F64));
+    /// assert_eq!(y.to_vec::<f64>(), vec![7.0; 6]);
+    /// # Ok::<(), func_core::Error>(())
+    /// ```
+    pub fn try_new_full(&self, shape: impl Into<Shape>, value: f64) -> Result<Tensor<B>> {
+        let shape = shape.into();
+        check_alloc("new_full", &shape, self.dtype())?;
+        let d = self.detach();
+        let d = if d.ndim() == 0 { d.try_reshape_to([1])? } else { d };
+        let none = d.try_narrow(0, 0, 0)?.try_reshape_to([0])?;
+        none.try_pad(&[(0, shape.numel())], value)?.try_reshape_to(shape)
+    }
+
+    /// torch's `x.new_full(shape, value)` ([`try_new_full`](Self::try_new_full)).
+    ///
+    /// # Panics
+    ///
+    /// As [`try_new_full`](Self::try_new_full) errs.
+    pub fn new_full(&self, shape: impl Into<Shape>, value: f64) -> Tensor<B> {
+        ok(self.try_new_full(shape, value))
+    }
+
+    /// torch's `x.new_zeros(shape)`: zeros in this tensor's dtype, belonging
+    /// to the same transforms ([`try_new_full`](Self::try_new_full)).
+    ///
+    /// # Panics
+    ///
+    /// As [`try_new_full`](Self::try_new_full) errs.
+    pub fn new_zeros(&self, shape: impl Into<Shape>) -> Tensor<B> {
+        self.new_full(shape, 0.0)
+    }
+
+    /// torch's `x.new_ones(shape)`: ones in this tensor's dtype, belonging
+    /// to the same transforms ([`try_new_full`](Self::try_new_full)).
+    ///
+    /// # Panics
+    ///
+    /// As [`try_new_full`](Self::try_new_full) errs.
+    pub fn new_ones(&self, shape: impl Into<Shape>) -> Tensor<B> {
+        self.new_full(shape, 1.0)
+    }
+
     /// `start, start + step, ...` up to (excluding) `end`.
     ///
     /// # Errors

@@ -5,7 +5,8 @@
 //! their compositions, to 1e-10. The vector function is `op(x)`, the scalar
 //! one `sum(op(x) * sin(x))`.
 
-use func_autodiff::{grad, hessian, jacfwd, jacrev};
+use func::{hessian, jacfwd, jacrev};
+use func_autodiff::grad;
 use func_batch::vmap;
 use func_core::{CustomFn, Tensor};
 use func_testkit::RefBackend;

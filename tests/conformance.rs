@@ -3,7 +3,8 @@
 //! come from the data (set FUNC_CONFORMANCE to run another golden file of the
 //! same format).
 
-use func_autodiff::{grad, grad_and_value, hessian, jacfwd, jacrev, jvp, linearize, vjp};
+use func::{hessian, jacfwd, jacrev};
+use func_autodiff::{grad, grad_and_value, jvp, linearize, vjp};
 use func_batch::{VmapOptions, vmap, vmap_with};
 use func_core::{Backend, Conv2dOptions, Tensor};
 use func_functionalize::{Remove, functionalize, functionalize_with};

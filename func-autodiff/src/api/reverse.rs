@@ -1,0 +1,228 @@
+//! Reverse mode: `vjp` and its `_aux` and `try_` forms.
+
+use super::common::{check_float, fail, like};
+use crate::vjp::{Tape, VjpInterp};
+use func_core::{Backend, DType, Error, Level, Result, Shape, Tensor, TensorTree, TreeDef, with_interpreter};
+use std::sync::Arc;
+
+/// What a `vjp_fn` owns: the tape and how to read it.
+pub(crate) struct VjpState<B: Backend, X> {
+    tape: Arc<Tape<B>>,
+    inputs: Vec<(usize, Shape, DType)>,
+    outputs: Vec<Option<usize>>,
+    /// Each output leaf's dtype: a cotangent is cast to it, as torch does.
+    out_dtypes: Vec<DType>,
+    out_def: TreeDef,
+    template: X,
+}
+
+impl<B: Backend, X: TensorTree<B>> VjpState<B, X> {
+    pub(crate) fn pull<Y: TensorTree<B>>(&self, ct: &Y) -> Result<X> {
+        let cd = ct.tree_def();
+        let leaves = ct.leaves();
+        if cd != self.out_def {
+            return Err(Error::transform(
+                "vjp",
+                format!(
+                    "expected the cotangents to have the same structure and shapes as the output of f: the output \
+                     is {}, but the cotangents are {cd}",
+                    self.out_def
+                ),
+            ));
+        }
+        let mut seeds: Vec<(usize, Tensor<B>)> = Vec::with_capacity(leaves.len());
+        for ((n, c), &dtype) in self.outputs.iter().zip(leaves).zip(&self.out_dtypes) {
+            if let Some(n) = *n {
+                // torch casts the cotangent to the output's dtype (an f64
+                // cotangent for an f32 output gives f32 gradients).
+                let c = if c.dtype() == dtype {
+                    c
+                } else if c.dtype().is_float() {
+                    c.try_to_dtype(dtype)?
+                } else {
+                    return Err(Error::transform(
+                        "vjp",
+                        format!(
+                            "cotangents must be floating point Tensors, but the cotangent of shape {} has dtype {} \
+                             (the output has dtype {dtype}); cast it with .to_dtype(..)",
+                            c.shape(),
+                            c.dtype()
+                        ),
+                    ));
+                };
+                seeds.push((n, c));
+            }
+        }
+        let wanted: Vec<usize> = self.inputs.iter().map(|(n, _, _)| *n).collect();
+        let cts = self.tape.backward(seeds, &wanted)?;
+        let grads: Vec<Tensor<B>> = cts
+            .into_iter()
+            .zip(&self.inputs)
+            .map(|(c, (_, shape, dtype))| match c {
+                Some(c) => Ok(c),
+                None => Tensor::try_zeros(shape.clone(), *dtype),
+            })
+            .collect::<Result<_>>()?;
+        Ok(like(&self.template, grads))
+    }
+}
+
+#[allow(clippy::type_complexity)]
+pub(crate) fn vjp_core<B, X, Y, A, F>(f: &F, primals: &X) -> Result<(Y, Arc<VjpState<B, X>>, A)>
+where
+    B: Backend,
+    X: TensorTree<B>,
+    Y: TensorTree<B>,
+    A: TensorTree<B>,
+    F: Fn(&X) -> Result<(Y, A)> + ?Sized,
+{
+    let leaves = primals.leaves();
+    check_float("vjp", &leaves)?;
+    let tape = Tape::new();
+    let interp = Arc::new(VjpInterp { level: Level::new("vjp"), tape: tape.clone() });
+    let it = interp.clone();
+    let metas: Vec<(Shape, DType)> = leaves.iter().map(|l| (l.shape().clone(), l.dtype())).collect();
+    let template = like(primals, leaves.clone());
+    let (y, outputs, nodes, aux) = with_interpreter::<B, _>(interp, move || -> Result<_> {
+        let mut nodes = Vec::with_capacity(leaves.len());
+        let wrapped: Vec<Tensor<B>> = leaves
+            .into_iter()
+            .map(|l| {
+                let (t, n) = it.input(l);
+                nodes.push(n);
+                t
+            })
+            .collect();
+        let (y, aux) = f(&like(primals, wrapped))?;
+        let mut outs = Vec::new();
+        let mut prims = Vec::new();
+        for (i, l) in y.leaves().iter().enumerate() {
+            if !l.dtype().is_float() {
+                return Err(Error::transform(
+                    "vjp",
+                    format!(
+                        "all outputs of f must be floating point Tensors, but output {i} (shape {}) has dtype {}",
+                        l.shape(),
+                        l.dtype()
+                    ),
+                ));
+            }
+            let (p, n) = it.unwrap(l);
+            prims.push(p);
+            outs.push(n);
+        }
+        let aux_leaves: Vec<Tensor<B>> = aux.leaves().iter().map(|l| it.unwrap(l).0).collect();
+        Ok((like(&y, prims), outs, nodes, like(&aux, aux_leaves)))
+    })?;
+    let inputs = nodes.into_iter().zip(metas).map(|(n, (s, d))| (n, s, d)).collect();
+    let out_dtypes = y.leaves().iter().map(Tensor::dtype).collect();
+    let state = Arc::new(VjpState { tape, inputs, outputs, out_dtypes, out_def: y.tree_def(), template });
+    Ok((y, state, aux))
+}
+
+/// `torch.func.vjp(f, primals)`: `f(primals)` and a function `vjp_fn` that
+/// maps an output cotangent `u` to `u^T J`. `vjp_fn` can be called many
+/// times, under any transform.
+///
+/// A cotangent of another float dtype is cast to its output's dtype, as
+/// torch does: the gradients keep the primals' dtypes.
+///
+/// # Panics
+///
+/// When an input or output is not floating point ([`try_vjp`] returns the
+/// error). `vjp_fn` panics when the cotangent's structure or shapes differ
+/// from the output's, showing both, or a cotangent is not floating point.
+///
+/// # Examples
+///
+/// ```
+/// use func_autodiff::vjp;
+/// use func_core::Tensor;
+/// use func_testkit::RefBackend;
+/// type T = Tensor<RefBackend>;
+/// let x = T::from_vec(vec![1.0f64, 2.0], [2]);
+/// let (y, vjp_fn) = vjp(|x: &T| x.exp(), &x);
+/// let g = vjp_fn(&T::ones([2], func_core::DType::F64));
+/// assert_eq!(g.to_vec::<f64>(), y.to_vec::<f64>());
+/// ```
+pub fn vjp<B, X, Y, F>(f: F, primals: &X) -> (Y, impl Fn(&Y) -> X + Clone + use<B, X, Y, F>)
+where
+    B: Backend,
+    X: TensorTree<B>,
+    Y: TensorTree<B>,
+    F: Fn(&X) -> Y,
+{
+    let (y, state, ()) = fail(vjp_core(&|x: &X| Ok((f(x), ())), primals));
+    (y, move |ct: &Y| fail(state.pull(ct)))
+}
+
+/// [`vjp`] whose `f` returns a `Result`, and whose `vjp_fn` returns one.
+///
+/// # Errors
+///
+/// When an input or output is not floating point or `f` returns an error;
+/// `vjp_fn` returns an error when the cotangent's structure or shapes differ
+/// from the output's, or a cotangent is not floating point.
+///
+/// # Examples
+///
+/// ```
+/// use func_autodiff::try_vjp;
+/// use func_core::{DType, Error, Tensor};
+/// use func_testkit::RefBackend;
+/// type T = Tensor<RefBackend>;
+/// let x = T::from_vec(vec![1.0f64, 2.0], [2]);
+/// let (_, vjp_fn) = try_vjp(|x: &T| Ok(x.exp()), &x)?;
+/// let wrong_shape = T::ones([3], DType::F64);
+/// assert!(matches!(vjp_fn(&wrong_shape), Err(Error::Transform { .. })));
+/// # Ok::<(), Error>(())
+/// ```
+pub fn try_vjp<B, X, Y, F>(f: F, primals: &X) -> Result<(Y, impl Fn(&Y) -> Result<X> + Clone + use<B, X, Y, F>)>
+where
+    B: Backend,
+    X: TensorTree<B>,
+    Y: TensorTree<B>,
+    F: Fn(&X) -> Result<Y>,
+{
+    let (y, state, ()) = vjp_core(&|x: &X| Ok((f(x)?, ())), primals)?;
+    Ok((y, move |ct: &Y| state.pull(ct)))
+}
+
+/// `vjp(f, primals, has_aux=True)`: `f` returns `(output, aux)`; the result
+/// is `(output, vjp_fn, aux)`.
+///
+/// # Panics
+///
+/// As [`vjp`].
+pub fn vjp_aux<B, X, Y, A, F>(f: F, primals: &X) -> (Y, impl Fn(&Y) -> X + Clone + use<B, X, Y, A, F>, A)
+where
+    B: Backend,
+    X: TensorTree<B>,
+    Y: TensorTree<B>,
+    A: TensorTree<B>,
+    F: Fn(&X) -> (Y, A),
+{
+    let (y, state, aux) = fail(vjp_core(&|x: &X| Ok(f(x)), primals));
+    (y, move |ct: &Y| fail(state.pull(ct)), aux)
+}
+
+/// [`vjp_aux`] whose `f` returns a `Result`, and whose `vjp_fn` returns one.
+///
+/// # Errors
+///
+/// As [`try_vjp`].
+#[allow(clippy::type_complexity)]
+pub fn try_vjp_aux<B, X, Y, A, F>(
+    f: F,
+    primals: &X,
+) -> Result<(Y, impl Fn(&Y) -> Result<X> + Clone + use<B, X, Y, A, F>, A)>
+where
+    B: Backend,
+    X: TensorTree<B>,
+    Y: TensorTree<B>,
+    A: TensorTree<B>,
+    F: Fn(&X) -> Result<(Y, A)>,
+{
+    let (y, state, aux) = vjp_core(&f, primals)?;
+    Ok((y, move |ct: &Y| state.pull(ct), aux))
+}

@@ -1,0 +1,85 @@
+//! `try_vmap_one_hot`: the same values as vmap over the dense identity rows,
+//! and matmuls of one-hot rows with a matrix run as row copies (no matmul).
+
+use func_batch::{VmapOptions, try_vmap, try_vmap_one_hot};
+use func_core::{DType, Result, Tensor};
+use func_testkit::{RefBackend, record_primitives};
+
+type T = Tensor<RefBackend>;
+type Case<'a> = Box<dyn Fn(&T) -> Result<T> + 'a>;
+
+fn seq(shape: &[usize]) -> T {
+    let n: usize = shape.iter().product();
+    T::from_vec((0..n).map(|i| i as f64 * 0.25 - 1.0).collect::<Vec<_>>(), shape.to_vec())
+}
+
+/// Rows `start..start + len` of the n x n identity, dense.
+fn dense_rows(start: usize, len: usize, n: usize) -> T {
+    T::eye(n, DType::F64).narrow(0, start, len)
+}
+
+#[test]
+fn one_hot_rows_give_the_values_of_the_dense_rows() {
+    let w = seq(&[5, 3]);
+    let d = seq(&[5]);
+    // Plain, scaled (elementwise product first, as a vjp of tanh does), and
+    // reshaped to a row vector before the matmul.
+    let fs: Vec<Case> = vec![
+        Box::new(|e: &T| e.try_matmul(&w)),
+        Box::new(|e: &T| e.try_mul(&d)?.try_matmul(&w)),
+        Box::new(|e: &T| (&d * e).reshape_to([1, 5]).try_matmul(&w)),
+        Box::new(|e: &T| Ok(e.try_matmul(&w)? + e.sum())),
+    ];
+    for f in &fs {
+        for (start, len) in [(0, 5), (1, 2), (4, 1)] {
+            let got: T = try_vmap_one_hot(f, &VmapOptions::new(), &T::zeros([5], DType::F64), start, len).unwrap();
+            let want: T = try_vmap(f, VmapOptions::new())(&dense_rows(start, len, 5)).unwrap();
+            assert_eq!(got.dims(), want.dims());
+            assert_eq!(got.to_vec::<f64>(), want.to_vec::<f64>(), "rows {start}..{}", start + len);
+        }
+    }
+}
+
+#[test]
+fn rows_split_over_a_tree_of_leaves() {
+    // A template (a [2], b [3]): rows 1..4 put the one in a, then in b.
+    let (wa, wb) = (seq(&[2, 4]), seq(&[3, 4]));
+    let f = |(a, b): &(T, T)| Ok(a.try_matmul(&wa)? + b.try_matmul(&wb)?);
+    let template = (T::zeros([2], DType::F64), T::zeros([3], DType::F64));
+    let got: T = try_vmap_one_hot(f, &VmapOptions::new(), &template, 1, 3).unwrap();
+    let rows = dense_rows(1, 3, 5);
+    let dense = (rows.narrow(1, 0, 2), rows.narrow(1, 2, 3));
+    let want: T = try_vmap(f, VmapOptions::new())(&dense).unwrap();
+    assert_eq!(got.to_vec::<f64>(), want.to_vec::<f64>());
+}
+
+#[test]
+fn a_matmul_of_one_hot_rows_runs_no_matmul() {
+    let w = seq(&[6, 3]);
+    let zeros = T::zeros([6], DType::F64);
+    let (y, names) = record_primitives(
+        |z: &T| try_vmap_one_hot(|e: &T| Ok(e.matmul(&w).tanh()), &VmapOptions::new(), z, 0, 6).unwrap(),
+        &zeros,
+    );
+    assert!(!names.contains(&"matmul"), "{names:?}");
+    assert_eq!(y.to_vec::<f64>(), w.tanh().to_vec::<f64>());
+}
+
+#[test]
+fn after_an_in_place_write_the_structure_is_not_relied_on() {
+    let w = seq(&[3, 2]);
+    let f = |e: &T| {
+        e.mul_scalar_(2.0);
+        e.try_matmul(&w)
+    };
+    let got: T = try_vmap_one_hot(f, &VmapOptions::new(), &T::zeros([3], DType::F64), 0, 3).unwrap();
+    assert_eq!(got.to_vec::<f64>(), (&w * 2.0).to_vec::<f64>());
+}
+
+#[test]
+fn rows_past_the_template_are_an_error() {
+    let err = try_vmap_one_hot(|e: &T| Ok(e.clone()), &VmapOptions::new(), &T::zeros([3], DType::F64), 2, 2)
+        .map(|_: T| ())
+        .unwrap_err();
+    assert!(matches!(err, func_core::Error::Transform { .. }), "{err}");
+}
