@@ -66,9 +66,15 @@
 //!   traced values (NOTE: [factories belong to the transform]). An in-place
 //!   write of a traced value into a tensor captured from outside is an error,
 //!   as in torch.func.
-//! - **Mutated inputs are not written back.** An in-place operation on an
-//!   input of the function is seen inside it, but the caller's tensor keeps
-//!   its value; torch.func writes such mutations through to the caller.
+//! - **Writes into the inputs reach the caller** (NOTE: [inputs written
+//!   back]). An in-place operation on an input of `f` (or on a view of one)
+//!   is seen inside `f` and written to the caller's tensor: by `jvp` when
+//!   `f` returns, as torch.func's `jvp` does; by `grad` and
+//!   `grad_and_value` after the backward pass, so the gradient is that of
+//!   `f` as written (torch.func's `grad` refuses the write); by `vjp` and
+//!   `linearize` when `f` returns, after which a backward pass that would
+//!   read the input's overwritten value is an error naming the input
+//!   (torch.func's `vjp` refuses the write itself).
 #![deny(missing_docs)]
 
 mod alias;

@@ -55,6 +55,12 @@ impl<B: Backend> Tape<B> {
         Arc::new(Tape { nodes: Mutex::new(Vec::new()) })
     }
 
+    /// Whether a recorded operation read node `node`'s value.
+    pub(crate) fn has_consumer(&self, node: usize) -> bool {
+        let nodes = self.nodes.lock().unwrap_or_else(|p| p.into_inner());
+        nodes.iter().any(|n| n.parents.contains(&Some(node)))
+    }
+
     /// Whether node `node` depends on an input (see [`Node::depends`]).
     pub(crate) fn depends(&self, node: usize) -> bool {
         self.nodes.lock().unwrap_or_else(|p| p.into_inner())[node].depends

@@ -226,3 +226,77 @@ fn a_detached_view_sees_a_later_write_into_its_base_and_has_no_derivative() {
     // sum x^2 = 14.3125 at X5; jvp = sum 2 x_i * 0.5 i = sum i x_i = 15.25.
     check(write_seen_by_a_detached_view, &X5, 28.625, &[1.0, -2.0, 4.0, 6.0, -0.5], 15.25);
 }
+
+// ----- writes into the inputs reach the caller (NOTE: [inputs written back]) -----
+
+/// `x.mul_(2); (x * x).sum()`.
+fn double_then_square(x: &T) -> T {
+    x.mul_scalar_(2.0);
+    (x * x).sum()
+}
+
+/// `x[1:3].add_(1); x.sin().sum()`.
+fn bump_a_slice_then_sin(x: &T) -> T {
+    x.slice(0, 1, 3, 1).add_scalar_(1.0);
+    x.sin().sum()
+}
+
+#[test]
+fn jvp_writes_input_mutations_back_to_the_caller_as_torch_does() {
+    // torch.func.jvp at X5 with tangent 0.5 * arange(1, 6): values and the
+    // caller's tensor afterwards, from torch 2.x.
+    let t = v(&[0.5, 1.0, 1.5, 2.0, 2.5]);
+    let x = v(&X5);
+    let (y, dy) = jvp(double_then_square, &x, &t);
+    close("value", &[y.item::<f64>()], &[57.25]);
+    close("tangent", &[dy.item::<f64>()], &[61.0]);
+    close("x after", &x.to_vec::<f64>(), &[1.0, -2.0, 4.0, 6.0, -0.5]);
+    let x = v(&X5);
+    let (y, dy) = jvp(bump_a_slice_then_sin, &x, &t);
+    close("value", &[y.item::<f64>()], &[0.5142615954694145]);
+    close("tangent", &[dy.item::<f64>()], &[0.3960985971202393]);
+    close("x after", &x.to_vec::<f64>(), &[0.5, 0.0, 3.0, 3.0, -0.25]);
+}
+
+#[test]
+fn grad_gives_the_gradient_at_the_input_and_then_writes_the_mutation_back() {
+    // torch.func.grad refuses an in-place write into its input; func-rs
+    // differentiates the function as written and then writes the mutation
+    // back, as jvp and vmap do. d/dx sum((2x)^2) = 8x.
+    let x = v(&X5);
+    let g = grad(double_then_square)(&x);
+    close("grad", &g.to_vec::<f64>(), &X5.map(|a| 8.0 * a));
+    close("x after", &x.to_vec::<f64>(), &X5.map(|a| 2.0 * a));
+    // d/dx sum(sin(x + [0, 1, 1, 0, 0])) = cos(x + [0, 1, 1, 0, 0]).
+    let x = v(&X5);
+    let g = grad(bump_a_slice_then_sin)(&x);
+    let shifted = [0.5f64, 0.0, 3.0, 3.0, -0.25];
+    close("grad", &g.to_vec::<f64>(), &shifted.map(f64::cos));
+    close("x after", &x.to_vec::<f64>(), &shifted);
+}
+
+#[test]
+fn vjp_writes_back_and_refuses_a_backward_pass_that_needs_the_overwritten_value() {
+    // The write reaches the caller at once; the backward pass would read the
+    // input's old value, which is gone: an error naming the input, where
+    // torch.func.vjp refuses the write itself.
+    let x = v(&X5);
+    let (y, vjp_fn) = func_autodiff::try_vjp(|x: &T| Ok(double_then_square(x)), &x).unwrap();
+    close("value", &[y.item::<f64>()], &[57.25]);
+    close("x after", &x.to_vec::<f64>(), &X5.map(|a| 2.0 * a));
+    let e = vjp_fn(&T::scalar(1.5f64)).unwrap_err();
+    assert!(matches!(e, func_core::Error::Transform { .. }), "{e}");
+    assert!(e.to_string().contains("input 0") && e.to_string().contains("deep_copy"), "{e}");
+    // A write that replaces the input without reading it leaves nothing
+    // stale: the backward pass runs.
+    let x = v(&X5);
+    let (_, vjp_fn) = vjp(
+        |x: &T| {
+            x.copy_(&T::ones([5], DType::F64));
+            (x * x).sum()
+        },
+        &x,
+    );
+    close("x after", &x.to_vec::<f64>(), &[1.0; 5]);
+    close("vjp", &vjp_fn(&T::scalar(1.5f64)).to_vec::<f64>(), &[0.0; 5]);
+}

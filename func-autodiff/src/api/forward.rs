@@ -47,13 +47,23 @@ where
     let tl = pl.iter().zip(tl).map(|(p, t)| t.try_to_dtype(p.dtype())).collect::<Result<Vec<_>>>()?;
     let interp = Arc::new(JvpInterp { level: Level::new("jvp") });
     let it = interp.clone();
-    let (y, ys, ts, aux) = with_interpreter::<B, _>(interp, move || -> Result<_> {
+    let originals = pl.clone();
+    let (y, ys, ts, aux, finals) = with_interpreter::<B, _>(interp, move || -> Result<_> {
         let wrapped: Vec<Tensor<B>> = pl.into_iter().zip(tl).map(|(p, t)| it.wrap(p, Some(t), true)).collect();
-        let (y, aux) = f(&like(primals, wrapped))?;
+        let (y, aux) = f(&like(primals, wrapped.clone()))?;
         let (ys, ts): (Vec<_>, Vec<_>) = y.leaves().iter().map(|l| it.unwrap(l)).unzip();
         let aux_leaves: Vec<Tensor<B>> = aux.leaves().iter().map(|l| it.unwrap(l).0).collect();
-        Ok((y, ys, ts, like(&aux, aux_leaves)))
+        // An input `f` wrote into holds a new primal now.
+        let finals: Vec<Tensor<B>> = wrapped.iter().map(|w| it.unwrap(w).0).collect();
+        Ok((y, ys, ts, like(&aux, aux_leaves), finals))
     })?;
+    // NOTE: [inputs written back] (reverse.rs): the caller's tensors get the
+    // writes `f` made into its inputs, as in torch.func.
+    for (o, f) in originals.iter().zip(&finals) {
+        if !o.same_handle(f) {
+            o.try_copy_(f)?;
+        }
+    }
     // Symbolic zero tangents become zeros here, outside the transform (a
     // factory inside it would make a tracer of it).
     let ts: Vec<Tensor<B>> = ts.into_iter().zip(&ys).map(|(t, p)| t.unwrap_or_else(|| p.zeros_like())).collect();

@@ -1,7 +1,7 @@
 //! `grad` and `grad_and_value`, with their `_aux` and `try_` forms.
 
 use super::common::{fail, rename};
-use super::reverse::vjp_core;
+use super::reverse::vjp_record;
 use func_core::{Backend, Error, Result, Tensor, TensorTree};
 use std::sync::Arc;
 
@@ -12,7 +12,9 @@ where
     A: TensorTree<B>,
     F: Fn(&X) -> Result<(Tensor<B>, A)> + ?Sized,
 {
-    let (y, state, aux) = vjp_core(f, x).map_err(|e| rename(e, name))?;
+    // The gradient is computed before the inputs `f` wrote into are written
+    // back (NOTE: [inputs written back]).
+    let (y, state, aux) = vjp_record(f, x).map_err(|e| rename(e, name))?;
     if y.ndim() != 0 {
         return Err(Error::transform(
             name,
@@ -25,6 +27,7 @@ where
         ));
     }
     let g = state.pull(&y.ones_like())?;
+    state.write_back()?;
     Ok((g, y, aux))
 }
 

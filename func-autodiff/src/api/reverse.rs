@@ -14,10 +14,59 @@ pub(crate) struct VjpState<B: Backend, X> {
     out_dtypes: Vec<DType>,
     out_def: TreeDef,
     template: X,
+    /// NOTE: [inputs written back] Inputs that `f` wrote into: (input
+    /// index, the caller's tensor, its value at the end of `f`).
+    writes: Vec<(usize, Tensor<B>, Tensor<B>)>,
+    /// Whether `writes` reached the callers' tensors.
+    written: std::sync::atomic::AtomicBool,
 }
 
 impl<B: Backend, X: TensorTree<B>> VjpState<B, X> {
+    /// NOTE: [inputs written back] As torch.func does, a write into an input
+    /// inside `f` reaches the caller's tensor: here, when the recording
+    /// ends (`vjp`, `linearize`) or after the backward pass (`grad`). The
+    /// recorded operations that read the input's old value read the
+    /// caller's tensor, so a backward pass after the write-back that would
+    /// need them is refused, as torch refuses a backward pass through a
+    /// tensor modified in place.
+    pub(crate) fn write_back(&self) -> Result<()> {
+        use std::sync::atomic::Ordering;
+        if self.writes.is_empty() || self.written.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        for (_, dst, src) in &self.writes {
+            dst.try_copy_(src)?;
+        }
+        Ok(())
+    }
+
+    /// The error of a backward pass that would read an input's value from
+    /// before `f` wrote into it (see [`write_back`](Self::write_back)).
+    fn check_not_overwritten(&self) -> Result<()> {
+        if self.writes.is_empty() || !self.written.load(std::sync::atomic::Ordering::Acquire) {
+            return Ok(());
+        }
+        for (i, dst, _) in &self.writes {
+            let node = self.inputs[*i].0;
+            if self.tape.has_consumer(node) {
+                return Err(Error::transform(
+                    "vjp",
+                    format!(
+                        "f wrote in place into its input {i} (shape {}) after an operation had read it, and the \
+                         write was applied to the caller's tensor, so the value the backward pass needs is gone \
+                         (torch raises \"one of the variables needed for gradient computation has been modified \
+                         by an inplace operation\" here). Pass a copy of the input (x.deep_copy()) to vjp, or \
+                         write into a copy inside f.",
+                        dst.shape()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     pub(crate) fn pull<Y: TensorTree<B>>(&self, ct: &Y) -> Result<X> {
+        self.check_not_overwritten()?;
         let cd = ct.tree_def();
         let leaves = ct.leaves();
         if cd != self.out_def {
@@ -67,8 +116,26 @@ impl<B: Backend, X: TensorTree<B>> VjpState<B, X> {
     }
 }
 
+/// Record `f` at `primals` and write the inputs it wrote into back to the
+/// caller's tensors (NOTE: [inputs written back]).
 #[allow(clippy::type_complexity)]
 pub(crate) fn vjp_core<B, X, Y, A, F>(f: &F, primals: &X) -> Result<(Y, Arc<VjpState<B, X>>, A)>
+where
+    B: Backend,
+    X: TensorTree<B>,
+    Y: TensorTree<B>,
+    A: TensorTree<B>,
+    F: Fn(&X) -> Result<(Y, A)> + ?Sized,
+{
+    let (y, state, aux) = vjp_record(f, primals)?;
+    state.write_back()?;
+    Ok((y, state, aux))
+}
+
+/// Record `f` at `primals`; the inputs it wrote into are written back by
+/// [`VjpState::write_back`].
+#[allow(clippy::type_complexity)]
+pub(crate) fn vjp_record<B, X, Y, A, F>(f: &F, primals: &X) -> Result<(Y, Arc<VjpState<B, X>>, A)>
 where
     B: Backend,
     X: TensorTree<B>,
@@ -83,7 +150,8 @@ where
     let it = interp.clone();
     let metas: Vec<(Shape, DType)> = leaves.iter().map(|l| (l.shape().clone(), l.dtype())).collect();
     let template = like(primals, leaves.clone());
-    let (y, outputs, nodes, aux) = with_interpreter::<B, _>(interp, move || -> Result<_> {
+    let originals = leaves.clone();
+    let (y, outputs, nodes, aux, finals) = with_interpreter::<B, _>(interp, move || -> Result<_> {
         let mut nodes = Vec::with_capacity(leaves.len());
         let wrapped: Vec<Tensor<B>> = leaves
             .into_iter()
@@ -93,7 +161,9 @@ where
                 t
             })
             .collect();
-        let (y, aux) = f(&like(primals, wrapped))?;
+        let (y, aux) = f(&like(primals, wrapped.clone()))?;
+        // An input `f` wrote into holds a new primal now.
+        let finals: Vec<Tensor<B>> = wrapped.iter().map(|w| it.unwrap(w).0).collect();
         let mut outs = Vec::new();
         let mut prims = Vec::new();
         for (i, l) in y.leaves().iter().enumerate() {
@@ -112,11 +182,27 @@ where
             outs.push(n);
         }
         let aux_leaves: Vec<Tensor<B>> = aux.leaves().iter().map(|l| it.unwrap(l).0).collect();
-        Ok((like(&y, prims), outs, nodes, like(&aux, aux_leaves)))
+        Ok((like(&y, prims), outs, nodes, like(&aux, aux_leaves), finals))
     })?;
+    let writes = originals
+        .into_iter()
+        .zip(finals)
+        .enumerate()
+        .filter(|(_, (o, f))| !o.same_handle(f))
+        .map(|(i, (o, f))| (i, o, f))
+        .collect();
     let inputs = nodes.into_iter().zip(metas).map(|(n, (s, d))| (n, s, d)).collect();
     let out_dtypes = y.leaves().iter().map(Tensor::dtype).collect();
-    let state = Arc::new(VjpState { tape, inputs, outputs, out_dtypes, out_def: y.tree_def(), template });
+    let state = Arc::new(VjpState {
+        tape,
+        inputs,
+        outputs,
+        out_dtypes,
+        out_def: y.tree_def(),
+        template,
+        writes,
+        written: std::sync::atomic::AtomicBool::new(false),
+    });
     Ok((y, state, aux))
 }
 
