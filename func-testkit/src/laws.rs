@@ -262,7 +262,8 @@ fn eval<B: Backend>(backend: &B, info: &OpInfo, sample: &Sample) -> Result<Outpu
     })
 }
 
-fn multi_index(mut flat: usize, shape: &[usize]) -> Vec<usize> {
+/// The multi-index of flat position `flat` in row-major `shape`.
+pub(crate) fn multi_index(mut flat: usize, shape: &[usize]) -> Vec<usize> {
     let mut idx = vec![0; shape.len()];
     for d in (0..shape.len()).rev() {
         if shape[d] > 0 {

@@ -382,7 +382,8 @@ pub fn check_nested_vmap_sample<B: Backend>(info: &OpInfo, sample: &Sample) -> R
 
 // ----- autodiff ----------------------------------------------------------------------------------
 
-fn dot<B: Backend>(a: &[Tensor<B>], b: &[Tensor<B>]) -> (f64, f64) {
+/// `<a, b>` summed over leaves, and the sum of the absolute products.
+pub(crate) fn dot<B: Backend>(a: &[Tensor<B>], b: &[Tensor<B>]) -> (f64, f64) {
     let mut s = 0.0;
     let mut m = 0.0;
     for (x, y) in a.iter().zip(b) {
@@ -395,8 +396,8 @@ fn dot<B: Backend>(a: &[Tensor<B>], b: &[Tensor<B>]) -> (f64, f64) {
     (s, m)
 }
 
-/// Deterministic, varied values for tangents and cotangents.
-fn probe<B: Backend>(like: &Tensor<B>, salt: f64) -> Tensor<B> {
+/// Deterministic, varied values for tangents and cotangents (f64).
+pub(crate) fn probe<B: Backend>(like: &Tensor<B>, salt: f64) -> Tensor<B> {
     let n = like.numel();
     let v: Vec<f64> = (0..n).map(|i| ((i as f64 + 1.0) * 0.7548776662 + salt).sin()).collect();
     Tensor::from_vec(v, like.shape().clone())

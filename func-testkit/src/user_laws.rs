@@ -25,7 +25,7 @@
 //! ```
 
 use crate::jacobians::{hessian_ref, jacfwd_ref, jacrev_ref};
-use crate::transform_laws::guarded;
+use crate::transform_laws::{dot, guarded};
 use func_autodiff::{jvp, vjp};
 use func_batch::{Dims, VmapOptions, try_vmap};
 use func_core::{Backend, CustomOp, CustomRule, DType, Tensor, TensorTree};
@@ -282,7 +282,7 @@ impl Ctx<'_> {
                 law,
                 what: what.to_string(),
                 input: self.input.clone(),
-                index: unravel(i, want.dims()),
+                index: crate::laws::multi_index(i, want.dims()),
                 expected: b[i],
                 got: a[i],
                 tolerance: rtol * (1.0 + b[i].abs()),
@@ -309,32 +309,9 @@ impl Ctx<'_> {
     }
 }
 
-fn unravel(mut flat: usize, dims: &[usize]) -> Vec<usize> {
-    let mut idx = vec![0; dims.len()];
-    for d in (0..dims.len()).rev() {
-        if dims[d] > 0 {
-            idx[d] = flat % dims[d];
-            flat /= dims[d];
-        }
-    }
-    idx
-}
-
-/// Deterministic, varied values in `[-1, 1]` shaped like `like`.
+/// Deterministic, varied values in `[-1, 1]` shaped and typed like `like`.
 fn probe<B: Backend>(like: &Tensor<B>, salt: f64) -> Tensor<B> {
-    let v: Vec<f64> = (0..like.numel()).map(|i| ((i as f64 + 1.0) * 0.754_877_666_2 + salt).sin()).collect();
-    Tensor::from_vec(v, like.shape().clone()).to_dtype(like.dtype())
-}
-
-fn dot<B: Backend>(a: &[Tensor<B>], b: &[Tensor<B>]) -> (f64, f64) {
-    let (mut s, mut m) = (0.0, 0.0);
-    for (x, y) in a.iter().zip(b) {
-        for (p, q) in x.to_dtype(DType::F64).to_vec::<f64>().iter().zip(&y.to_dtype(DType::F64).to_vec::<f64>()) {
-            s += p * q;
-            m += (p * q).abs();
-        }
-    }
-    (s, m)
+    crate::transform_laws::probe(like, salt).to_dtype(like.dtype())
 }
 
 /// All outputs flattened and joined into one vector (one Jacobian).
