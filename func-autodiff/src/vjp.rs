@@ -66,6 +66,16 @@ impl<B: Backend> Tape<B> {
         self.nodes.lock().unwrap_or_else(|p| p.into_inner())[node].depends
     }
 
+    /// Record an operation reading `parents`: it depends on an input when a
+    /// parent does (one lock for the lookup and the push). Returns the node
+    /// and whether it depends on an input.
+    pub(crate) fn push_op(&self, parents: Vec<Option<usize>>, pullback: Option<Pullback<B>>) -> (usize, bool) {
+        let mut n = self.nodes.lock().unwrap_or_else(|p| p.into_inner());
+        let depends = parents.iter().flatten().any(|&p| n[p].depends);
+        n.push(Node { parents, pullback, multi: None, depends });
+        (n.len() - 1, depends)
+    }
+
     pub(crate) fn push(&self, node: Node<B>) -> usize {
         let mut n = self.nodes.lock().unwrap_or_else(|p| p.into_inner());
         n.push(node);
@@ -334,8 +344,7 @@ impl<B: Backend> VjpInterp<B> {
         let pullback = vjp_rule(prim, &primals, &y, &needs)?;
         let parents: Vec<Option<usize>> =
             parents.into_iter().zip(&needs).map(|(p, &n)| if n { p } else { None }).collect();
-        let depends = parents.iter().flatten().any(|&p| self.tape.depends(p));
-        let node = self.tape.push(Node { parents, pullback: Some(pullback), multi: None, depends });
+        let (node, _) = self.tape.push_op(parents, Some(pullback));
         Ok(self.make(y, node))
     }
 
@@ -373,8 +382,7 @@ impl<B: Backend> VjpInterp<B> {
         };
         let parents: Vec<Option<usize>> =
             parents.into_iter().zip(&needs).map(|(p, &n)| if n { p } else { None }).collect();
-        let depends = parents.iter().flatten().any(|&p| self.tape.depends(p));
-        let first = self.tape.push(Node { parents, pullback: None, multi: None, depends });
+        let (first, depends) = self.tape.push_op(parents, None);
         let mut result = Outputs::new();
         for y in ys {
             if y.dtype().is_float() {
