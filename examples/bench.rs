@@ -200,6 +200,27 @@ fn cnn_module(p: &Params) -> nn::Sequential<Cpu> {
         .add_module("fc2", fc("fc2"))
 }
 
+/// The NTK tutorial's CNN: conv(3->32) relu, conv(32->32) relu, conv(32->32),
+/// flatten, linear 21632 -> 10; x [N, 3, 32, 32] -> [N, 10].
+fn ntk_params(seed: u64) -> Params {
+    let mut p = Params::new();
+    for (i, cin) in [(1, 3usize), (2, 32), (3, 32)] {
+        let s = 1.0 / ((cin * 9) as f64).sqrt();
+        p.insert(format!("conv{i}.weight"), randn(&[32, cin, 3, 3], seed + 2 * i as u64) * s);
+        p.insert(format!("conv{i}.bias"), randn(&[32], seed + 2 * i as u64 + 1) * s);
+    }
+    layer(&mut p, "fc", 10, 32 * 26 * 26, seed + 10);
+    p
+}
+
+fn ntk_cnn(p: &Params, x: &Tensor) -> Tensor {
+    let o = Conv2dOptions::default();
+    let h = x.conv2d(&p["conv1.weight"], Some(&p["conv1.bias"]), o).relu();
+    let h = h.conv2d(&p["conv2.weight"], Some(&p["conv2.bias"]), o).relu();
+    let h = h.conv2d(&p["conv3.weight"], Some(&p["conv3.bias"]), o).flatten(1, -1);
+    h.linear(&p["fc.weight"], Some(&p["fc.bias"]))
+}
+
 fn labels(n: usize, seed: u64) -> Tensor {
     let u = Tensor::rand([n], DType::F32, &mut Generator::new(seed));
     (u * 10.0).floor().to_dtype(DType::I64)
@@ -396,6 +417,100 @@ fn main() {
                 black_box(distinct(&inputs));
             });
         }
+    }
+
+    // Tutorial workloads: the empirical NTK, MAML and Lennard-Jones.
+    if wanted("ntk_jac_contraction_20x5") || wanted("ntk_vps_20x5") {
+        let p = ntk_params(30);
+        let x1 = randn(&[20, 3, 32, 32], 31);
+        let x2 = randn(&[5, 3, 32, 32], 32);
+        // The model on one sample: [3, 32, 32] -> [10].
+        let f = |p: &Params, x: &Tensor| ntk_cnn(p, &x.unsqueeze(0)).squeeze_dim(0);
+        let jac = |x: &Tensor| vmap(|x: &Tensor| jacrev(|p: &Params| f(p, x))(&p))(x);
+        run("ntk_jac_contraction_20x5", &mut || {
+            let (j1, j2) = (jac(&x1), jac(&x2));
+            // einsum('Naf,Mbf->NMab') per parameter, summed over the parameters.
+            let mut ntk: Option<Tensor> = None;
+            for (k, a) in &j1 {
+                let a = a.reshape(&[20 * 10, -1]);
+                let b = j2[k].reshape(&[5 * 10, -1]);
+                let part = a.matmul(&b.t()).reshape(&[20, 10, 5, 10]).permute(&[0, 2, 1, 3]);
+                ntk = Some(match ntk {
+                    Some(acc) => acc + part,
+                    None => part,
+                });
+            }
+            black_box(ntk.map(|t| t.contiguous()));
+        });
+        let basis = Tensor::eye(10, DType::F32);
+        let get_ntk = |(x1, x2): &(Tensor, Tensor)| {
+            let (_, vjp_fn) = vjp(|p: &Params| f(p, x1), &p);
+            vmap(|e: &Tensor| jvp(|p: &Params| f(p, x2), &p, &vjp_fn(e)).1)(&basis)
+        };
+        let inner = vmap_with(get_ntk, VmapOptions::new().in_dims((None, Some(0))));
+        let all_pairs = vmap_with(inner, VmapOptions::new().in_dims((Some(0), None)));
+        let inputs = (x1.clone(), x2.clone());
+        run("ntk_vps_20x5", &mut || {
+            black_box(all_pairs(&inputs));
+        });
+    }
+    if wanted("maml_sine_outer_grad_t4") {
+        let mut p = Params::new();
+        layer(&mut p, "fc1", 40, 1, 40);
+        layer(&mut p, "fc2", 40, 40, 42);
+        layer(&mut p, "fc3", 1, 40, 44);
+        let mut g = Generator::new(46);
+        let amp = Tensor::rand([4, 1, 1], DType::F32, &mut g) * 0.4 + 0.1;
+        let phase = Tensor::rand([4, 1, 1], DType::F32, &mut g) * std::f64::consts::PI;
+        let xs = Tensor::rand([4, 20, 1], DType::F32, &mut g) * 10.0 - 5.0;
+        let xq = Tensor::rand([4, 20, 1], DType::F32, &mut g) * 10.0 - 5.0;
+        let ys = &amp * (&xs + &phase).sin();
+        let yq = &amp * (&xq + &phase).sin();
+        let net = |p: &Params, x: &Tensor| {
+            let h = x.linear(&p["fc1.weight"], Some(&p["fc1.bias"])).relu();
+            let h = h.linear(&p["fc2.weight"], Some(&p["fc2.bias"])).relu();
+            h.linear(&p["fc3.weight"], Some(&p["fc3.bias"]))
+        };
+        let mse = |a: &Tensor, b: &Tensor| (a - b).square().mean();
+        let task_loss = |(p, x1, y1, x2, y2): &(Params, Tensor, Tensor, Tensor, Tensor)| {
+            let g = grad(|p: &Params| mse(&net(p, x1), y1))(p);
+            let adapted: Params = p.iter().map(|(k, v)| (k.clone(), v - &(&g[k] * 0.1))).collect();
+            mse(&net(&adapted, x2), y2)
+        };
+        let per_task =
+            vmap_with(grad(task_loss), VmapOptions::new().in_dims((None, Some(0), Some(0), Some(0), Some(0))));
+        let inputs = (p, xs, ys, xq, yq);
+        run("maml_sine_outer_grad_t4", &mut || {
+            let (grads, ..) = per_task(&inputs);
+            let mean: Params = grads.iter().map(|(k, v)| (k.clone(), v.mean_dims(&[0], false))).collect();
+            black_box(mean);
+        });
+    }
+    if wanted("lj_forces_1000") || wanted("lj_train_step_1000") {
+        let mut p = Params::new();
+        for (i, (o, inp)) in [(16, 1), (16, 16), (16, 16), (16, 16), (1, 16)].into_iter().enumerate() {
+            layer(&mut p, &format!("{}", 2 * i), o, inp, 50 + 2 * i as u64);
+        }
+        let model = |p: &Params, x: &Tensor| {
+            let mut h = x.clone();
+            for i in [0, 2, 4, 6] {
+                h = h.linear(&p[&format!("{i}.weight")], Some(&p[&format!("{i}.bias")])).tanh();
+            }
+            h.linear(&p["8.weight"], Some(&p["8.bias"]))
+        };
+        let r = Tensor::linspace(0.95, 3.0, 1000, DType::F32).reshape(&[1000, 1]);
+        let s = r.recip() * 0.5;
+        let e_t = (s.powf(12.0) - s.powf(6.0)) * 4.0;
+        let f_t = ((r.powf(-13.0) * (-12.0 * 0.5f64.powi(12))) + r.powf(-7.0) * (6.0 * 0.5f64.powi(6))) * -4.0;
+        let forces = |p: &Params, r: &Tensor| -vmap(jacrev(|x: &Tensor| model(p, x)))(r).reshape(&[-1, 1]);
+        run("lj_forces_1000", &mut || {
+            black_box(forces(&p, &r));
+        });
+        let mse = |a: &Tensor, b: &Tensor| (a - b).square().mean();
+        let step = grad(|p: &Params| mse(&model(p, &r), &e_t) + mse(&forces(p, &r), &f_t));
+        run("lj_train_step_1000", &mut || {
+            black_box(step(&p));
+        });
     }
 
     for n in [256usize, 1024] {

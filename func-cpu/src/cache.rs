@@ -36,7 +36,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Buffers below this many bytes are not cached.
-pub const MIN_BYTES: usize = 64 * 1024;
+pub const MIN_BYTES: usize = 16 * 1024;
 
 /// The cache's default bound in bytes (1 GiB).
 pub const DEFAULT_LIMIT: usize = 1 << 30;

@@ -6,6 +6,7 @@ use crate::strided::{
     CHUNK, Out, PAR_MIN, Plan, Slot, build, copy, copy_into, dense, fold, fold_slice, istrides, map1, map1_into,
     map1_raw, map2, map3, out_alloc, out_filled, try_filled,
 };
+use crate::vmath::{VMath, with_fallback};
 use func_core::{ArgReduceOp, BinaryOp, CmpOp, DimVec, Error, Layout, ReduceOp, Result, Shape, UnaryOp};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,25 +22,28 @@ fn check_axis(op: &str, axis: usize, l: &Layout) -> Result<()> {
 /// Float unary ops: the cheap and the most common ones as explicit closures
 /// (the same expressions as the reference definitions), the rest through the
 /// reference definition itself.
-pub(crate) fn unary_real<T: Real>(op: UnaryOp, v: &[T], l: &Layout) -> Result<Vec<T>> {
+pub(crate) fn unary_real<T: Real + VMath>(op: UnaryOp, v: &[T], l: &Layout) -> Result<Vec<T>> {
+    let library = || map1(v, l, move |x| T::un_ref(op, x));
     match op {
         UnaryOp::Neg => map1(v, l, |x: T| -x),
         UnaryOp::Abs => map1(v, l, |x: T| x.abs()),
         UnaryOp::Sqrt => map1(v, l, |x: T| x.sqrt()),
         UnaryOp::Floor => map1(v, l, |x: T| x.floor()),
         UnaryOp::Ceil => map1(v, l, |x: T| x.ceil()),
-        UnaryOp::Exp => map1(v, l, |x: T| x.exp()),
+        UnaryOp::Exp => T::map_v(v, l, T::exp_v),
         UnaryOp::Log => map1(v, l, |x: T| x.ln()),
-        UnaryOp::Tanh => map1(v, l, |x: T| x.tanh()),
+        UnaryOp::Tanh => T::map_v(v, l, T::tanh_v),
+        UnaryOp::Sin if T::TRIG_FALLBACK => with_fallback(T::map_v(v, l, T::sin_v)?, library),
+        UnaryOp::Cos if T::TRIG_FALLBACK => with_fallback(T::map_v(v, l, T::cos_v)?, library),
         UnaryOp::Sigmoid => map1(v, l, |x: T| {
             if x < T::zero() {
-                let e = x.exp();
+                let e = x.exp_v();
                 e / (T::one() + e)
             } else {
-                T::one() / (T::one() + (-x).exp())
+                T::one() / (T::one() + (-x).exp_v())
             }
         }),
-        _ => map1(v, l, move |x| T::un_ref(op, x)),
+        _ => library(),
     }
 }
 
@@ -80,10 +84,16 @@ pub(crate) fn cast<T: Elem, U: Elem>(v: &[T], l: &Layout) -> Result<Vec<U>> {
 
 pub(crate) fn reduce_arith<T: Arith>(op: ReduceOp, v: &[T], l: &Layout, axes: &[usize]) -> Result<Vec<T>> {
     type Acc<T> = <T as Arith>::Acc;
-    let lift = |f: fn(Acc<T>, Acc<T>) -> Acc<T>| move |a, x: T| f(a, x.to_acc());
+    // A generic function, not a `fn` pointer, so that the step inlines into
+    // the folds and they vectorize.
+    fn lift<T: Arith>(
+        f: impl Fn(Acc<T>, Acc<T>) -> Acc<T> + Copy + Sync,
+    ) -> impl Fn(Acc<T>, T) -> Acc<T> + Copy + Sync {
+        move |a, x: T| f(a, x.to_acc())
+    }
     match op {
-        ReduceOp::Sum => reduce(v, l, axes, Acc::<T>::ZERO, lift(Acc::<T>::plus), Acc::<T>::plus, T::from_acc),
-        ReduceOp::Prod => reduce(v, l, axes, Acc::<T>::ONE, lift(Acc::<T>::times), Acc::<T>::times, T::from_acc),
+        ReduceOp::Sum => reduce(v, l, axes, Acc::<T>::ZERO, lift::<T>(Acc::<T>::plus), Acc::<T>::plus, T::from_acc),
+        ReduceOp::Prod => reduce(v, l, axes, Acc::<T>::ONE, lift::<T>(Acc::<T>::times), Acc::<T>::times, T::from_acc),
         // NaN-propagating, in a select form that vectorizes (the accumulator
         // comes first; once NaN it stays NaN, and a NaN element replaces it).
         ReduceOp::Max => {

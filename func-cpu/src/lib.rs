@@ -80,6 +80,7 @@ mod matmul;
 mod strided;
 #[cfg(test)]
 mod tests;
+mod vmath;
 
 use elem::Elem;
 use func_core::{

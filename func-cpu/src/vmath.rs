@@ -1,0 +1,348 @@
+//! Vectorizable f32 `sin`, `cos`, `exp` and `tanh`.
+//!
+//! The C library's `sinf` and friends are one call per element, which no
+//! compiler vectorizes; on a 2048-element `sin` they are most of the time of
+//! a Hessian-vector product. The functions here are branch-free (selects
+//! only, integer parts read from the bits of a rounded `f64`), so a loop of
+//! them vectorizes. Each works in `f64` internally (an f32 argument reduction
+//! in f64 is exact enough), and the result rounds to f32 within about one
+//! unit in the last place of the correctly rounded value; `vmath_tests`
+//! checks every function against the `f64` library function on a dense grid
+//! and at the edges of each range.
+//!
+//! `sin` and `cos` are musl's `sinf`/`cosf` medium-range path: the reduction
+//! by a 25 + 53-bit pi/2 is good for |x| < 2^28 pi/2, and the polynomials are
+//! musl's `__sindf`/`__cosdf`. Outside that range (and for NaN) they return
+//! NaN, which [`with_fallback`] detects and answers with the library
+//! function, so every input still gets the library's result.
+
+use crate::strided::{Out, PAR_MIN, Slot, build, dense, map1};
+use func_core::{Layout, Result};
+
+/// 1.5 * 2^52: adding it rounds an f64 of magnitude below 2^51 to an
+/// integer (to nearest, ties to even) held in the low bits of the sum.
+const TOINT: f64 = 6_755_399_441_055_744.0;
+
+/// `(round(v), round(v) as i64)` for |v| < 2^51, without a rounding
+/// instruction (SSE2 has none for f64).
+#[inline(always)]
+fn round_parts(v: f64) -> (f64, i64) {
+    let t = v + TOINT;
+    (t - TOINT, (t.to_bits() as i64).wrapping_sub(TOINT.to_bits() as i64))
+}
+
+const INV_PIO2: f64 = 6.366_197_723_675_813_824_33e-1;
+/// The first 25 bits of pi/2, so that `n * PIO2_1` is exact for |n| < 2^28.
+const PIO2_1: f64 = 1.570_796_310_901_641_845_70;
+/// pi/2 - PIO2_1.
+const PIO2_1T: f64 = 1.589_325_477_352_819_669_16e-8;
+/// |x| below this: the medium-range reduction applies (musl's 0x4dc90fdb).
+const TRIG_RANGE: f32 = 421_657_440.0;
+
+/// `x mod pi/2` in [-pi/4, pi/4] (slightly wider after rounding) and the
+/// quadrant `n mod 4`.
+#[inline(always)]
+fn reduce_pio2(x: f64) -> (f64, i64) {
+    let (n, q) = round_parts(x * INV_PIO2);
+    (x - n * PIO2_1 - n * PIO2_1T, q & 3)
+}
+
+/// sin(y) for |y| <= ~pi/4: |sin(y)/y - s(y)| < 2^-37.5 (musl `__sindf`).
+#[inline(always)]
+fn sin_kernel(y: f64) -> f64 {
+    const S1: f64 = -0.166_666_666_416_265_235_595;
+    const S2: f64 = 0.008_333_329_385_889_463_175_6;
+    const S3: f64 = -0.000_198_393_348_360_966_317_347;
+    const S4: f64 = 0.000_002_718_311_493_989_821_906_4;
+    let z = y * y;
+    let w = z * z;
+    let r = S3 + z * S4;
+    let s = z * y;
+    (y + s * (S1 + z * S2)) + s * w * r
+}
+
+/// cos(y) for |y| <= ~pi/4: |cos(y) - c(y)| < 2^-34.1 (musl `__cosdf`).
+#[inline(always)]
+fn cos_kernel(y: f64) -> f64 {
+    const C0: f64 = -0.499_999_997_251_031_003_120;
+    const C1: f64 = 0.041_666_623_323_739_063_189_4;
+    const C2: f64 = -0.001_388_676_377_460_992_946_92;
+    const C3: f64 = 0.000_024_390_448_796_277_409_065_4;
+    let z = y * y;
+    let w = z * z;
+    let r = C2 + z * C3;
+    ((1.0 + z * C0) + w * C1) + (w * z) * r
+}
+
+/// sin(x), or NaN when |x| is outside the reduction's range or x is NaN.
+#[inline(always)]
+pub(crate) fn sin_f32(x: f32) -> f32 {
+    let (y, q) = reduce_pio2(x as f64);
+    let (s, c) = (sin_kernel(y), cos_kernel(y));
+    let v = if q & 1 == 0 { s } else { c };
+    let v = if q & 2 == 0 { v } else { -v };
+    if x.abs() < TRIG_RANGE { v as f32 } else { f32::NAN }
+}
+
+/// cos(x), or NaN when |x| is outside the reduction's range or x is NaN.
+#[inline(always)]
+pub(crate) fn cos_f32(x: f32) -> f32 {
+    let (y, q) = reduce_pio2(x as f64);
+    let (s, c) = (sin_kernel(y), cos_kernel(y));
+    let v = if q & 1 == 0 { c } else { s };
+    let v = if (q + 1) & 2 == 0 { v } else { -v };
+    if x.abs() < TRIG_RANGE { v as f32 } else { f32::NAN }
+}
+
+const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-1;
+const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
+const LOG2E: f64 = 1.442_695_040_888_963_387_00;
+
+/// `(2^n, expm1(r))` with `x = n ln2 + r`, |r| <= ln2 / 2, for |x| < ~700;
+/// expm1(r) within 2^-31 relative (Taylor to degree 9; |r|^10 / 10! < 2^-37).
+#[inline(always)]
+fn exp_parts(x: f64) -> (f64, f64) {
+    let (n, k) = round_parts(x * LOG2E);
+    let r = x - n * LN2_HI - n * LN2_LO;
+    const C: [f64; 8] =
+        [1.0 / 2.0, 1.0 / 6.0, 1.0 / 24.0, 1.0 / 120.0, 1.0 / 720.0, 1.0 / 5040.0, 1.0 / 40320.0, 1.0 / 362_880.0];
+    let mut p = C[7];
+    for &c in C[..7].iter().rev() {
+        p = p * r + c;
+    }
+    let em1 = r + r * r * p;
+    let scale = f64::from_bits(((k + 1023) as u64) << 52);
+    (scale, em1)
+}
+
+/// exp(x) for every f32 x (NaN gives NaN; the clamp makes large arguments
+/// round to infinity or zero as the correctly rounded result does).
+#[inline(always)]
+pub(crate) fn exp_f32(x: f32) -> f32 {
+    let (scale, em1) = exp_parts((x as f64).clamp(-104.0, 89.0));
+    let v = (scale + scale * em1) as f32;
+    if x.is_nan() { x } else { v }
+}
+
+/// tanh(x) for every f32 x: x itself below 2^-12 (where tanh(x) rounds to
+/// x), else expm1(2x) / (expm1(2x) + 2), which has no cancellation; the
+/// clamp at 9 is where tanh rounds to +-1 in f32.
+#[inline(always)]
+pub(crate) fn tanh_f32(x: f32) -> f32 {
+    let t = 2.0 * (x as f64).clamp(-9.0, 9.0);
+    let (scale, em1) = exp_parts(t);
+    let e = scale * em1 + (scale - 1.0);
+    let v = (e / (e + 2.0)) as f32;
+    if x.abs() < 2.441_406_3e-4 || x.is_nan() { x } else { v }
+}
+
+/// `fast` over a whole buffer, then the library function `slow` for all of
+/// it if `fast` produced a NaN anywhere (an argument outside its range, or
+/// a NaN argument): the common case stays one vectorized pass, and the rare
+/// one still gets the library's answer.
+pub(crate) fn with_fallback<T: Copy + PartialEq>(out: Vec<T>, redo: impl FnOnce() -> Result<Vec<T>>) -> Result<Vec<T>> {
+    #[allow(clippy::eq_op)]
+    let has_nan = out.iter().any(|&y| y != y);
+    if has_nan { redo() } else { Ok(out) }
+}
+
+/// The elementwise functions a float type evaluates in vectorizable form:
+/// f32 through this module, f64 through the library (an f64 polynomial to
+/// the library's accuracy is longer, and no workload here needs it yet).
+pub(crate) trait VMath: Copy {
+    /// Whether `sin_v`/`cos_v` may return NaN for an argument the library
+    /// answers (then [`with_fallback`] must follow them).
+    const TRIG_FALLBACK: bool;
+    fn sin_v(self) -> Self;
+    fn cos_v(self) -> Self;
+    fn exp_v(self) -> Self;
+    fn tanh_v(self) -> Self;
+    /// `f` over the elements of `(v, l)` into a new contiguous buffer, as
+    /// [`map1`], with the dense single-threaded case compiled for AVX2 when
+    /// the CPU has it (twice the lanes of the baseline SSE2).
+    fn map_v(v: &[Self], l: &Layout, f: impl Fn(Self) -> Self + Copy + Sync) -> Result<Vec<Self>>;
+}
+
+impl VMath for f32 {
+    const TRIG_FALLBACK: bool = true;
+    #[inline(always)]
+    fn sin_v(self) -> Self {
+        sin_f32(self)
+    }
+    #[inline(always)]
+    fn cos_v(self) -> Self {
+        cos_f32(self)
+    }
+    #[inline(always)]
+    fn exp_v(self) -> Self {
+        exp_f32(self)
+    }
+    #[inline(always)]
+    fn tanh_v(self) -> Self {
+        tanh_f32(self)
+    }
+    fn map_v(v: &[Self], l: &Layout, f: impl Fn(Self) -> Self + Copy + Sync) -> Result<Vec<Self>> {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(r) = dense(l) {
+            if r.len() < PAR_MIN && std::arch::is_x86_feature_detected!("avx2") {
+                let src = &v[r];
+                // SAFETY: the CPU has AVX2 (checked just above), which is
+                // all `fill_avx2` is compiled for; it writes every element
+                // of the output it is given (one per element of `src`, and
+                // `build` gives it `src.len()`), as `build` requires.
+                return unsafe { build(src.len(), |o| fill_avx2(o, src, f)) };
+            }
+        }
+        map1(v, l, f)
+    }
+}
+
+/// `out[i] = f(src[i])` compiled for AVX2.
+///
+/// # Panics
+///
+/// If `out` and `src` differ in length (the zip would leave elements of
+/// `out` unwritten, which `build` forbids).
+///
+/// # Safety
+///
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn fill_avx2(out: &mut [Out<f32>], src: &[f32], f: impl Fn(f32) -> f32) {
+    assert_eq!(out.len(), src.len(), "fill_avx2: output and input lengths differ");
+    for (y, &x) in out.iter_mut().zip(src) {
+        y.put(f(x));
+    }
+}
+
+impl VMath for f64 {
+    const TRIG_FALLBACK: bool = false;
+    #[inline(always)]
+    fn sin_v(self) -> Self {
+        self.sin()
+    }
+    #[inline(always)]
+    fn cos_v(self) -> Self {
+        self.cos()
+    }
+    #[inline(always)]
+    fn exp_v(self) -> Self {
+        self.exp()
+    }
+    #[inline(always)]
+    fn tanh_v(self) -> Self {
+        self.tanh()
+    }
+    fn map_v(v: &[Self], l: &Layout, f: impl Fn(Self) -> Self + Copy + Sync) -> Result<Vec<Self>> {
+        map1(v, l, f)
+    }
+}
+
+#[cfg(test)]
+mod vmath_tests {
+    use super::*;
+
+    /// Distance in f32 units in the last place between `got` and the f64
+    /// value `want` rounded to f32.
+    fn ulps(got: f32, want: f64) -> u32 {
+        let w = want as f32;
+        if got == w {
+            return 0;
+        }
+        let key = |v: f32| {
+            let b = v.to_bits() as i64;
+            if b < 0x8000_0000 { b } else { 0x8000_0000 - b }
+        };
+        (key(got) - key(w)).unsigned_abs() as u32
+    }
+
+    /// Arguments: a dense grid over [-lim, lim], small magnitudes, the
+    /// edges of each range, and powers of two.
+    fn grid(lim: f32) -> Vec<f32> {
+        let mut xs: Vec<f32> = (0..=200_000).map(|i| -lim + 2.0 * lim * i as f32 / 200_000.0).collect();
+        for e in -40..40 {
+            let p = 2f32.powi(e);
+            if p <= lim {
+                xs.extend([p, -p, p * 1.1, -p * 0.9]);
+            }
+        }
+        xs.extend([0.0, -0.0, f32::MIN_POSITIVE, 1e-30, -1e-30]);
+        xs
+    }
+
+    fn check(name: &str, f: fn(f32) -> f32, reference: fn(f64) -> f64, xs: &[f32], max_ulps: u32) -> usize {
+        let mut checked = 0;
+        for &x in xs {
+            let (got, want) = (f(x), reference(x as f64));
+            let d = ulps(got, want);
+            assert!(d <= max_ulps, "{name}({x:e}) = {got:e}, library {want:e}: {d} ulps");
+            checked += 1;
+        }
+        checked
+    }
+
+    #[test]
+    fn sin_and_cos_are_within_one_ulp_on_their_range() {
+        let mut xs = grid(1000.0);
+        xs.extend(grid(10.0));
+        // Near multiples of pi/2, where the reduction matters most.
+        for k in -2000i32..2000 {
+            let c = k as f64 * std::f64::consts::FRAC_PI_2;
+            let x = c as f32;
+            xs.extend([x, f32::from_bits(x.to_bits() + 1), f32::from_bits(x.to_bits().saturating_sub(1))]);
+        }
+        xs.extend([1e6, -3e7, 4.2e8, 123_456.79]);
+        let n = check("sin", sin_f32, f64::sin, &xs, 1) + check("cos", cos_f32, f64::cos, &xs, 1);
+        assert!(n > 800_000, "checked {n}");
+    }
+
+    #[test]
+    fn sin_and_cos_give_nan_outside_their_range_so_the_library_answers() {
+        for x in [f32::NAN, f32::INFINITY, -f32::INFINITY, 5e8, -1e30, f32::MAX] {
+            assert!(sin_f32(x).is_nan() && cos_f32(x).is_nan(), "{x}");
+        }
+        let out = vec![0.5f32, f32::NAN];
+        let redone = with_fallback(out, || Ok(vec![1.0f32, 2.0])).expect("redo");
+        assert_eq!(redone, vec![1.0, 2.0]);
+        let kept = with_fallback(vec![0.5f32, 0.25], || Ok(vec![9.0f32])).expect("kept");
+        assert_eq!(kept, vec![0.5, 0.25]);
+    }
+
+    #[test]
+    fn the_vectorized_maps_give_the_scalar_functions_bits() {
+        let xs: Vec<f32> = grid(50.0).into_iter().take(5000).collect();
+        let l = Layout::contiguous(&[xs.len()][..]);
+        let mut checked = 0;
+        for f in [sin_f32, cos_f32, exp_f32, tanh_f32] {
+            let got = f32::map_v(&xs, &l, f).expect("map");
+            for (g, &x) in got.iter().zip(&xs) {
+                assert_eq!(g.to_bits(), f(x).to_bits(), "at {x:e}");
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 20_000);
+    }
+
+    #[test]
+    fn exp_is_within_one_ulp_everywhere() {
+        let mut xs = grid(110.0);
+        xs.extend(grid(1.0));
+        xs.extend([88.72, 88.73, -87.3, -103.9, -104.5, -150.0, 200.0, f32::MAX, -f32::MAX]);
+        let n = check("exp", exp_f32, f64::exp, &xs, 1);
+        assert!(n > 400_000, "checked {n}");
+        assert_eq!(exp_f32(f32::INFINITY), f32::INFINITY);
+        assert_eq!(exp_f32(-f32::INFINITY), 0.0);
+        assert!(exp_f32(f32::NAN).is_nan());
+    }
+
+    #[test]
+    fn tanh_is_within_one_ulp_everywhere() {
+        let mut xs = grid(12.0);
+        xs.extend(grid(0.01));
+        xs.extend([2.44e-4, 2.45e-4, -2.45e-4, 9.0, -9.5, 1e10, f32::MAX, -f32::MAX, f32::INFINITY, -f32::INFINITY]);
+        let n = check("tanh", tanh_f32, f64::tanh, &xs, 1);
+        assert!(n > 400_000, "checked {n}");
+        assert!(tanh_f32(f32::NAN).is_nan());
+    }
+}
