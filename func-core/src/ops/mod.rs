@@ -4,14 +4,18 @@
 //! Panicking forms (`a.matmul(&b)`, `&a + &b`) panic with the message of the
 //! error their `try_` form returns; both are documented together.
 
+mod compare;
 mod elementwise;
 mod factory;
 mod index;
 mod inplace;
+mod join;
 mod linalg;
 mod nn;
+mod operators;
 mod reduce;
 mod shape;
+mod slice;
 
 pub use factory::Generator;
 pub use nn::Conv2dOptions;

@@ -1,7 +1,10 @@
-//! Shape operations. Most are views (NOTE: [views are metadata]).
+//! Shape operations on a whole tensor: reshape (and squeeze, unsqueeze,
+//! flatten), permute and broadcast, which are views (NOTE: [views are
+//! metadata]), and `contiguous`, `detach` and `deep_copy`. Views of part of a
+//! tensor are in `slice.rs`; concatenation, padding and flipping in
+//! `join.rs`.
 
 use super::{norm_dim, ok};
-use crate::alloc::check_alloc;
 use crate::interp::bind;
 use crate::{Backend, DimVec, Error, Primitive, Result, Shape, Tensor};
 
@@ -245,95 +248,6 @@ impl<B: Backend> Tensor<B> {
         ok(self.try_expand(sizes))
     }
 
-    /// Elements `start..stop` by `step` along `dim` (a view). Negative
-    /// `start`/`stop` count from the end; bounds are clamped as in Python.
-    ///
-    /// # Errors
-    ///
-    /// When `dim` is out of range or `step` is 0.
-    pub fn try_slice(&self, dim: isize, start: isize, stop: isize, step: usize) -> Result<Tensor<B>> {
-        let axis = norm_dim("slice", dim, self.ndim())?;
-        if step == 0 {
-            return Err(Error::invalid("slice", "slice step must be positive"));
-        }
-        let n = self.dims()[axis] as isize;
-        let clampi = |i: isize| if i < 0 { (i + n).max(0) } else { i.min(n) } as usize;
-        let (start, stop) = (clampi(start), clampi(stop));
-        let stop = stop.max(start);
-        if start == 0 && stop as isize == n && step == 1 {
-            return Ok(self.clone());
-        }
-        bind(Primitive::Slice { axis, start, stop, step }, &[self])
-    }
-
-    /// Elements `start..stop` by `step` along `dim` (a view).
-    ///
-    /// # Panics
-    ///
-    /// When `dim` is out of range or `step` is 0.
-    pub fn slice(&self, dim: isize, start: isize, stop: isize, step: usize) -> Tensor<B> {
-        ok(self.try_slice(dim, start, stop, step))
-    }
-
-    /// `length` elements from `start` along `dim` (a view).
-    ///
-    /// # Errors
-    ///
-    /// When `dim` is out of range or `start + length` exceeds the size of
-    /// the dimension (or overflows).
-    pub fn try_narrow(&self, dim: isize, start: usize, length: usize) -> Result<Tensor<B>> {
-        let axis = norm_dim("narrow", dim, self.ndim())?;
-        let n = self.dims()[axis];
-        match start.checked_add(length) {
-            // Sizes are at most isize::MAX, so `start` and `end` convert exactly.
-            Some(end) if end <= n => self.try_slice(axis as isize, start as isize, end as isize, 1),
-            _ => Err(Error::invalid(
-                "narrow",
-                format!(
-                    "start ({start}) + length ({length}) exceeds dimension size ({n}) of dim {axis} in shape {}",
-                    self.shape()
-                ),
-            )),
-        }
-    }
-
-    /// `length` elements from `start` along `dim` (a view).
-    ///
-    /// # Panics
-    ///
-    /// As [`try_narrow`](Self::try_narrow) errs.
-    pub fn narrow(&self, dim: isize, start: usize, length: usize) -> Tensor<B> {
-        ok(self.try_narrow(dim, start, length))
-    }
-
-    /// The slice at `index` along `dim`, with that dim removed (a view).
-    ///
-    /// # Errors
-    ///
-    /// When `dim` or `index` is out of range.
-    pub fn try_select(&self, dim: isize, index: isize) -> Result<Tensor<B>> {
-        let axis = norm_dim("select", dim, self.ndim())?;
-        let n = self.dims()[axis] as isize;
-        if index < -n || index >= n {
-            return Err(Error::invalid(
-                "select",
-                format!("index {index} is out of bounds for dimension {axis} with size {n}"),
-            ));
-        }
-        let i = if index < 0 { index + n } else { index };
-        let s = self.try_slice(axis as isize, i, i + 1, 1)?;
-        s.try_squeeze_dim(axis as isize)
-    }
-
-    /// The slice at `index` along `dim`, that dim removed (a view).
-    ///
-    /// # Panics
-    ///
-    /// When `dim` or `index` is out of range.
-    pub fn select(&self, dim: isize, index: isize) -> Tensor<B> {
-        ok(self.try_select(dim, index))
-    }
-
     /// Remove dimension `dim` if its size is 1 (a view).
     ///
     /// # Errors
@@ -388,20 +302,6 @@ impl<B: Backend> Tensor<B> {
         self.reshape_to(shape)
     }
 
-    /// Diagonal of dims `d1`, `d2` appended as the last dim (a view).
-    ///
-    /// # Panics
-    ///
-    /// When the dims are equal or out of range.
-    pub fn diagonal(&self, offset: isize, d1: isize, d2: isize) -> Tensor<B> {
-        let n = self.ndim();
-        let (dim1, dim2) = (ok(norm_dim("diagonal", d1, n)), ok(norm_dim("diagonal", d2, n)));
-        if dim1 == dim2 {
-            panic!("diagonal: diagonal dimensions cannot be identical {d1}, {d2}");
-        }
-        ok(bind(Primitive::Diagonal { offset, dim1, dim2 }, &[self]))
-    }
-
     /// A contiguous tensor with the same values: `self` (an alias, so writes
     /// to it reach `self`) if already contiguous, else a copy, as torch. A
     /// tracer is judged by its virtual layout, so the choice is the same with
@@ -438,149 +338,6 @@ impl<B: Backend> Tensor<B> {
     /// A fresh copy with its own storage (torch's `.clone()`).
     pub fn deep_copy(&self) -> Tensor<B> {
         self.un(Primitive::Copy)
-    }
-
-    /// Concatenate along `dim`.
-    ///
-    /// # Errors
-    ///
-    /// When the list is empty or shapes differ outside `dim`.
-    pub fn try_cat(tensors: &[Tensor<B>], dim: isize) -> Result<Tensor<B>> {
-        let first = tensors.first().ok_or_else(|| Error::invalid("cat", "expected a non-empty list of Tensors"))?;
-        if let Some((i, t)) = tensors.iter().enumerate().find(|(_, t)| t.ndim() == 0) {
-            return Err(Error::invalid(
-                "cat",
-                format!("zero-dimensional tensor (at position {i}, {t:?}) cannot be concatenated; use stack instead"),
-            ));
-        }
-        let axis = norm_dim("cat", dim, first.ndim())?;
-        let dtype = tensors.iter().fold(first.dtype(), |d, t| d.promote(t.dtype()));
-        let mut parts = Vec::with_capacity(tensors.len());
-        for (i, t) in tensors.iter().enumerate() {
-            let same = t.ndim() == first.ndim()
-                && t.dims().iter().zip(first.dims()).enumerate().all(|(d, (a, b))| d == axis || a == b);
-            if !same {
-                return Err(Error::shape_mismatch(
-                    "cat",
-                    first.shape(),
-                    t.shape(),
-                    format!("(tensors 0 and {i}) must match in every dimension except {axis}"),
-                ));
-            }
-            parts.push(t.try_to_dtype(dtype)?);
-        }
-        if parts.len() == 1 {
-            return Ok(parts.pop().unwrap_or_else(|| first.clone()));
-        }
-        let refs: Vec<&Tensor<B>> = parts.iter().collect();
-        bind(Primitive::Concat { axis }, &refs)
-    }
-
-    /// Concatenate along `dim`.
-    ///
-    /// # Panics
-    ///
-    /// When the list is empty or shapes differ outside `dim`.
-    pub fn cat(tensors: &[Tensor<B>], dim: isize) -> Tensor<B> {
-        ok(Self::try_cat(tensors, dim))
-    }
-
-    /// Stack equal-shape tensors along a new dimension `dim`.
-    ///
-    /// # Errors
-    ///
-    /// When the list is empty or the shapes differ.
-    pub fn try_stack(tensors: &[Tensor<B>], dim: isize) -> Result<Tensor<B>> {
-        let first = tensors.first().ok_or_else(|| Error::invalid("stack", "expected a non-empty list of Tensors"))?;
-        for (i, t) in tensors.iter().enumerate() {
-            if t.shape() != first.shape() {
-                return Err(Error::shape_mismatch(
-                    "stack",
-                    first.shape(),
-                    t.shape(),
-                    format!("(tensors 0 and {i}): stack expects each tensor to be equal size"),
-                ));
-            }
-        }
-        let axis = norm_dim("stack", dim, first.ndim() + 1)? as isize;
-        let parts: Vec<Tensor<B>> = tensors.iter().map(|t| t.unsqueeze(axis)).collect();
-        Self::try_cat(&parts, axis)
-    }
-
-    /// Stack equal-shape tensors along a new dimension.
-    ///
-    /// # Panics
-    ///
-    /// When the list is empty or the shapes differ.
-    pub fn stack(tensors: &[Tensor<B>], dim: isize) -> Tensor<B> {
-        ok(Self::try_stack(tensors, dim))
-    }
-
-    /// Split into pieces of `size` along `dim` (the last may be smaller); views.
-    ///
-    /// # Panics
-    ///
-    /// When `size` is 0 or `dim` is out of range.
-    pub fn split(&self, size: usize, dim: isize) -> Vec<Tensor<B>> {
-        assert!(size > 0, "split: split_size must be positive, got 0");
-        let axis = ok(norm_dim("split", dim, self.ndim()));
-        let n = self.dims()[axis];
-        (0..n.max(1))
-            .step_by(size)
-            .map(|s| self.slice(axis as isize, s as isize, (s + size).min(n) as isize, 1))
-            .collect()
-    }
-
-    /// Split into `chunks` nearly equal pieces along `dim` (torch's `chunk`); views.
-    ///
-    /// # Panics
-    ///
-    /// When `chunks` is 0 or `dim` is out of range.
-    pub fn chunk(&self, chunks: usize, dim: isize) -> Vec<Tensor<B>> {
-        assert!(chunks > 0, "chunk: number of chunks must be positive, got 0");
-        let axis = ok(norm_dim("chunk", dim, self.ndim()));
-        let size = self.dims()[axis].div_ceil(chunks).max(1);
-        self.split(size, dim)
-    }
-
-    /// Pad with a constant: `pads[i] = (before, after)` for dimension `i`
-    /// (all dimensions, in order).
-    ///
-    /// # Errors
-    ///
-    /// When `pads` does not have one entry per dimension, or a padded size
-    /// (`size + before + after`) or the padded number of elements overflows.
-    pub fn try_pad(&self, pads: &[(usize, usize)], value: f64) -> Result<Tensor<B>> {
-        let padded = super::padded_shape(self.shape(), pads)?;
-        check_alloc("pad", &padded, self.dtype())?;
-        if pads.iter().all(|&(a, b)| a == 0 && b == 0) {
-            return Ok(self.clone());
-        }
-        bind(Primitive::Pad { pads: pads.iter().copied().collect(), value }, &[self])
-    }
-
-    /// Pad with a constant (one `(before, after)` pair per dimension).
-    ///
-    /// # Panics
-    ///
-    /// When `pads` does not have one entry per dimension.
-    pub fn pad(&self, pads: &[(usize, usize)], value: f64) -> Tensor<B> {
-        ok(self.try_pad(pads, value))
-    }
-
-    /// Reverse the order of elements along `dims`.
-    ///
-    /// # Panics
-    ///
-    /// When a dimension is out of range.
-    pub fn flip(&self, dims: &[isize]) -> Tensor<B> {
-        let mut axes: DimVec<usize> = dims.iter().map(|&d| ok(norm_dim("flip", d, self.ndim()))).collect();
-        axes.sort_unstable();
-        axes.dedup();
-        if axes.is_empty() {
-            return self.clone();
-        }
-        self.un(Primitive::Flip { axes })
     }
 }
 

@@ -1,0 +1,184 @@
+//! The [`Backend`] trait: the small, strided set of kernels a device provides.
+//!
+//! A backend sees only concrete storage and a [`Layout`] per operand; views,
+//! broadcasting, dtype promotion and every transform are handled above it, in
+//! [`Tensor`](crate::Tensor) and the interpreters. Each method returns a fresh
+//! contiguous storage (row-major, offset 0) except
+//! [`write_strided`](Backend::write_strided), which writes in place.
+//!
+//! The trait is open: implement it for a new device and run
+//! `func_testkit::check_backend::<YourBackend>()` to check it against the
+//! reference backend on every operation.
+
+mod conv_geom;
+mod op_codes;
+
+pub use conv_geom::ConvGeom;
+pub use op_codes::{ArgReduceOp, BinaryOp, CmpOp, Distribution, ReduceOp, UnaryOp};
+
+use crate::{DType, HostData, Layout, Result};
+use std::fmt::Debug;
+
+/// A compute device: storage plus the kernels every primitive lowers to.
+///
+/// Conventions, which the reference backend in func-testkit states in code:
+/// - every input comes with its [`Layout`] (shape, strides, offset); a layout
+///   may be non-contiguous or broadcast (stride 0);
+/// - every output is a new contiguous storage in row-major order, whose shape
+///   the method's documentation gives;
+/// - operands of binary, comparison and select kernels have the same shape
+///   and (except the condition of `select`) the same dtype: broadcasting and
+///   promotion happened above;
+/// - the dtype of a storage is `storage_dtype`, and never changes;
+/// - every buffer whose size comes from a layout or an element count is
+///   allocated fallibly (see [`crate::alloc`]): a size the device cannot
+///   hold is [`Error::OutOfMemory`](crate::Error::OutOfMemory), never an
+///   abort;
+/// - every input layout is checked against its storage
+///   (`layout.storage_span() <= storage_len`) before it is read; the span
+///   never overflows (NOTE: [layout invariant] on [`Layout`]).
+#[allow(clippy::wrong_self_convention)]
+pub trait Backend: Clone + Debug + Send + Sync + 'static {
+    /// Device memory holding elements of one dtype.
+    type Storage: Debug + Send + Sync + 'static;
+
+    /// The instance that operations without operands use when no
+    /// [`with_backend`](crate::with_backend) scope and no
+    /// [`set_default_backend`](crate::set_default_backend) default is set:
+    /// torch's default device (NOTE: [backend instances]). Called for every
+    /// such operation, so a backend with costly start-up caches its instance.
+    ///
+    /// # Errors
+    ///
+    /// When the device cannot start.
+    fn default_instance() -> Result<Self>;
+
+    /// A short name for messages, e.g. `"cpu"`.
+    fn name(&self) -> &'static str;
+
+    /// The dtype of a storage.
+    fn storage_dtype(&self, s: &Self::Storage) -> DType;
+
+    /// Number of elements in a storage.
+    fn storage_len(&self, s: &Self::Storage) -> usize;
+
+    /// Copy host data to a new storage.
+    fn from_host(&self, data: HostData) -> Result<Self::Storage>;
+
+    /// Read the elements of `l` in row-major order back to the host.
+    fn to_host(&self, s: &Self::Storage, l: &Layout) -> Result<HostData>;
+
+    /// `numel` copies of `value` converted to `dtype`.
+    fn full(&self, value: f64, dtype: DType, numel: usize) -> Result<Self::Storage>;
+
+    /// Elementwise `op`; output shape `l.shape()`, same dtype.
+    fn unary(&self, op: UnaryOp, s: &Self::Storage, l: &Layout) -> Result<Self::Storage>;
+
+    /// Elementwise `op` of equal-shape, equal-dtype operands.
+    fn binary(
+        &self,
+        op: BinaryOp,
+        a: &Self::Storage,
+        la: &Layout,
+        b: &Self::Storage,
+        lb: &Layout,
+    ) -> Result<Self::Storage>;
+
+    /// Elementwise comparison of equal-shape, equal-dtype operands; output bool.
+    fn compare(
+        &self,
+        op: CmpOp,
+        a: &Self::Storage,
+        la: &Layout,
+        b: &Self::Storage,
+        lb: &Layout,
+    ) -> Result<Self::Storage>;
+
+    /// `cond ? a : b` elementwise; `cond` is bool; all three have the same shape.
+    fn select(
+        &self,
+        cond: &Self::Storage,
+        lc: &Layout,
+        a: &Self::Storage,
+        la: &Layout,
+        b: &Self::Storage,
+        lb: &Layout,
+    ) -> Result<Self::Storage>;
+
+    /// Reduce over `axes` (sorted, distinct); output shape is the input shape
+    /// with each reduced axis set to 1.
+    fn reduce(&self, op: ReduceOp, s: &Self::Storage, l: &Layout, axes: &[usize]) -> Result<Self::Storage>;
+
+    /// Index of the extreme along `axis`; output i64 of the input shape with
+    /// `axis` set to 1.
+    fn arg_reduce(&self, op: ArgReduceOp, s: &Self::Storage, l: &Layout, axis: usize) -> Result<Self::Storage>;
+
+    /// Inclusive cumulative sum along `axis`; same shape.
+    fn cumsum(&self, s: &Self::Storage, l: &Layout, axis: usize) -> Result<Self::Storage>;
+
+    /// Batched matrix product: `la` is `[..., m, k]`, `lb` is `[..., k, n]`
+    /// with identical batch dimensions (possibly broadcast, stride 0); output
+    /// `[..., m, n]`. Float dtypes.
+    fn matmul(&self, a: &Self::Storage, la: &Layout, b: &Self::Storage, lb: &Layout) -> Result<Self::Storage>;
+
+    /// Convert elements to `dtype` (float to int truncates toward zero;
+    /// nonzero is `true`).
+    fn cast(&self, s: &Self::Storage, l: &Layout, dtype: DType) -> Result<Self::Storage>;
+
+    /// A contiguous copy of the elements of `l`.
+    fn copy_strided(&self, s: &Self::Storage, l: &Layout) -> Result<Self::Storage>;
+
+    /// Write the elements of `(src, sl)` into `dst` at the positions of `dl`
+    /// (same shape, same dtype). `dl` must not overlap itself (no stride 0).
+    fn write_strided(&self, dst: &mut Self::Storage, dl: &Layout, src: &Self::Storage, sl: &Layout) -> Result<()>;
+
+    /// Join along `axis`; all parts have the same dtype and the same shape
+    /// except along `axis`.
+    fn concat(&self, parts: &[(&Self::Storage, &Layout)], axis: usize) -> Result<Self::Storage>;
+
+    /// Pad each dimension `d` with `pads[d].0` elements before and `pads[d].1`
+    /// after, of `value`.
+    fn pad(&self, s: &Self::Storage, l: &Layout, pads: &[(usize, usize)], value: f64) -> Result<Self::Storage>;
+
+    /// Reverse the order of elements along each of `axes`.
+    fn flip(&self, s: &Self::Storage, l: &Layout, axes: &[usize]) -> Result<Self::Storage>;
+
+    /// `torch.gather`: output has the index's shape, which equals the input's
+    /// shape except along `axis`; `out[.., j, ..] = s[.., idx[.., j, ..], ..]`.
+    /// Indices are i64 in `0..l.dims()[axis]` (checked above).
+    fn gather(
+        &self,
+        s: &Self::Storage,
+        l: &Layout,
+        axis: usize,
+        idx: &Self::Storage,
+        il: &Layout,
+    ) -> Result<Self::Storage>;
+
+    /// `torch.scatter_add`: a copy of `base` with `src[.., j, ..]` added at
+    /// `[.., idx[.., j, ..], ..]`; `idx` and `src` share a shape equal to the
+    /// base's except along `axis`.
+    #[allow(clippy::too_many_arguments)]
+    fn scatter_add(
+        &self,
+        base: &Self::Storage,
+        bl: &Layout,
+        axis: usize,
+        idx: &Self::Storage,
+        il: &Layout,
+        src: &Self::Storage,
+        sl: &Layout,
+    ) -> Result<Self::Storage>;
+
+    /// Unfold `[N, C, H, W]` into columns `[N, C*kh*kw, oh*ow]` (see [`ConvGeom`]).
+    fn im2col(&self, s: &Self::Storage, l: &Layout, geom: &ConvGeom) -> Result<Self::Storage>;
+
+    /// Fold columns `[N, C*kh*kw, oh*ow]` back to `[N, C, H, W]`, summing
+    /// overlapping windows (the adjoint of `im2col`).
+    fn col2im(&self, s: &Self::Storage, l: &Layout, geom: &ConvGeom) -> Result<Self::Storage>;
+
+    /// `numel` samples of `dist` as `dtype`, determined by `seed` alone.
+    /// Backends should produce the stream of [`crate::random::sample`] so that
+    /// results agree across devices.
+    fn random(&self, dist: Distribution, dtype: DType, numel: usize, seed: u64) -> Result<Self::Storage>;
+}

@@ -1,0 +1,63 @@
+//! [`StorageCell`]: the locked backend storage a tensor and its views share.
+
+use crate::{Backend, Error, Result};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+/// Source of [`StorageCell::id`]s: every storage ever created gets a new one.
+static NEXT_STORAGE_ID: AtomicU64 = AtomicU64::new(0);
+
+/// Backend storage shared by a tensor and all its views, behind a
+/// reader-writer lock.
+///
+/// Each cell has a unique [`id`](Self::id). Operations that lock several
+/// storages at once lock them in increasing id order, so two threads can
+/// never each hold a lock the other waits for (see the threading contract on
+/// [`Tensor`](crate::Tensor)).
+///
+/// A thread that panics while writing a storage (a backend kernel panicking
+/// inside an in-place operation) leaves it *poisoned*: every later access
+/// fails with [`Error::Poisoned`] rather than showing half-written data.
+pub struct StorageCell<B: Backend> {
+    id: u64,
+    backend: B,
+    lock: RwLock<B::Storage>,
+}
+
+impl<B: Backend> StorageCell<B> {
+    pub(crate) fn new(backend: B, s: B::Storage) -> Arc<Self> {
+        Arc::new(StorageCell { id: NEXT_STORAGE_ID.fetch_add(1, Ordering::Relaxed), backend, lock: RwLock::new(s) })
+    }
+
+    /// The backend instance that made this storage; operations on it run
+    /// there (NOTE: [backend instances]).
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
+    /// A number no other storage of this process has: the key of the global
+    /// lock order.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Read access to the storage for the operation `op`, blocking while
+    /// another thread writes it.
+    ///
+    /// Hold the guard only for the duration of a backend call, and do not
+    /// lock another storage while holding it: operations that need several
+    /// storages lock them together in id order.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Poisoned`] when a thread panicked while writing this storage.
+    pub fn read(&self, op: &str) -> Result<RwLockReadGuard<'_, B::Storage>> {
+        self.lock.read().map_err(|_| Error::poisoned(op))
+    }
+
+    /// Write access for the operation `op`. Not public: replacing the storage
+    /// behind a tensor would leave the dtype its handles cache stale.
+    pub(crate) fn write(&self, op: &str) -> Result<RwLockWriteGuard<'_, B::Storage>> {
+        self.lock.write().map_err(|_| Error::poisoned(op))
+    }
+}

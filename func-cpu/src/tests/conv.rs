@@ -1,0 +1,70 @@
+//! im2col against a naive unfold, and col2im as its adjoint.
+
+use super::*;
+
+fn naive_im2col(x: &[f64], l: &Layout, g: &ConvGeom) -> Vec<f64> {
+    let e = elems(x, l);
+    let &[nb, c, h, w] = l.dims() else { panic!() };
+    let ((kh, kw), (oh, ow)) = (g.kernel, (g.out_h(), g.out_w()));
+    let mut out = vec![0.0; nb * c * kh * kw * oh * ow];
+    for (ni, ci, i, j, oy, ox) in (0..nb).flat_map(|n| {
+        (0..c).flat_map(move |c| {
+            (0..kh).flat_map(move |i| {
+                (0..kw).flat_map(move |j| (0..oh).flat_map(move |oy| (0..ow).map(move |ox| (n, c, i, j, oy, ox))))
+            })
+        })
+    }) {
+        let iy = (oy * g.stride.0 + i * g.dilation.0) as isize - g.padding.0 as isize;
+        let ix = (ox * g.stride.1 + j * g.dilation.1) as isize - g.padding.1 as isize;
+        if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w {
+            let row = (ci * kh + i) * kw + j;
+            out[((ni * c * kh * kw) + row) * oh * ow + oy * ow + ox] =
+                e[flat(&[ni, ci, iy as usize, ix as usize], l.dims())];
+        }
+    }
+    out
+}
+
+#[test]
+fn im2col_matches_reference_and_col2im_is_its_adjoint() {
+    let geoms = [
+        ConvGeom { h: 5, w: 6, kernel: (3, 3), stride: (1, 1), padding: (1, 1), dilation: (1, 1) },
+        ConvGeom { h: 5, w: 6, kernel: (2, 3), stride: (2, 1), padding: (0, 2), dilation: (2, 1) },
+        ConvGeom { h: 7, w: 7, kernel: (3, 2), stride: (2, 3), padding: (3, 1), dilation: (1, 2) },
+        ConvGeom { h: 2, w: 2, kernel: (5, 5), stride: (1, 1), padding: (0, 0), dilation: (1, 1) },
+        ConvGeom { h: 32, w: 32, kernel: (3, 3), stride: (1, 1), padding: (1, 1), dilation: (1, 1) },
+    ];
+    for g in geoms {
+        let (nb, c) = (2, 3);
+        let strided = Layout::contiguous([nb, g.w, c, g.h]).permute(&[0, 2, 3, 1]); // [N, C, H, W]
+        for xl in [Layout::contiguous([nb, c, g.h, g.w]), strided] {
+            let n = nb * c * g.h * g.w;
+            let rows = c * g.kernel.0 * g.kernel.1;
+            let cols_n = nb * rows * g.out_h() * g.out_w();
+            for dt in FLOATS {
+                let xv = rounded(&vals(n), dt);
+                let x = st(&xv, dt);
+                let cols = host(&Cpu.im2col(&x, &xl, &g).unwrap());
+                assert_eq!(cols, naive_im2col(&xv, &xl, &g), "{g:?}");
+                let yv = rounded(&vals(cols_n + 3)[3..], dt);
+                let y = st(&yv, dt);
+                let yl = Layout::contiguous([nb, rows, g.out_h() * g.out_w()]);
+                let back = host(&Cpu.col2im(&y, &yl, &g).unwrap());
+                let lhs: f64 = cols.iter().zip(&yv).map(|(a, b)| a * b).sum();
+                let rhs: f64 = elems(&xv, &xl).iter().zip(&back).map(|(a, b)| a * b).sum();
+                assert!((lhs - rhs).abs() < 1e-3 * (1.0 + lhs.abs()), "{g:?} {lhs} {rhs}");
+                // col2im of a transposed view of the columns.
+                let yt = Layout::contiguous([g.out_h() * g.out_w(), rows, nb]).permute(&[2, 1, 0]);
+                let back_t = host(&Cpu.col2im(&y, &yt, &g).unwrap());
+                let ycols = st(&elems(&yv, &yt), dt);
+                assert!(close(&back_t, &host(&Cpu.col2im(&ycols, &yl, &g).unwrap()), 1e-5));
+            }
+        }
+    }
+    let g = geoms[0];
+    let x = st(&vals(60), DType::F32);
+    assert!(Cpu.im2col(&x, &Layout::contiguous([2, 6, 5]), &g).is_err());
+    assert!(Cpu.im2col(&x, &Layout::contiguous([1, 2, 6, 5]), &g).is_err());
+    assert!(Cpu.im2col(&x, &Layout::contiguous([1, 2, 5, 6]), &ConvGeom { stride: (0, 1), ..g }).is_err());
+    assert!(Cpu.col2im(&x, &Layout::contiguous([1, 10, 6]), &g).is_err());
+}

@@ -1,0 +1,111 @@
+//! Unary, binary, comparison and select kernels, and their parallel paths.
+
+use super::*;
+
+#[test]
+fn unary_matches_reference() {
+    let v = vals(100);
+    for dt in FLOATS {
+        let (s, r) = (st(&v, dt), rounded(&v, dt));
+        for l in layouts() {
+            for op in UnaryOp::ALL {
+                let got = host(&Cpu.unary(op, &s, &l).unwrap());
+                let want: Vec<f64> = match dt {
+                    DType::F32 => elems(&r, &l).iter().map(|&x| op.apply_f32(x as f32) as f64).collect(),
+                    _ => elems(&r, &l).iter().map(|&x| op.apply_f64(x)).collect(),
+                };
+                assert!(same(&got, &want), "{op:?} {dt} {l:?}");
+            }
+        }
+    }
+    let iv = ints(100);
+    let s = st(&iv, DType::I64);
+    for op in UnaryOp::ALL {
+        let got = Cpu.unary(op, &s, &layouts()[1]);
+        if op.supports_int() {
+            let want: Vec<f64> = elems(&iv, &layouts()[1]).iter().map(|&x| op.apply_i64(x as i64) as f64).collect();
+            assert_eq!(host(&got.unwrap()), want);
+        } else {
+            assert!(got.is_err());
+        }
+    }
+}
+
+#[test]
+fn binary_compare_select_match_reference() {
+    let (v, w) = (vals(100), vals(130)[30..].to_vec());
+    let mask: Vec<bool> = (0..100).map(|i| i % 3 == 0).collect();
+    let c = Cpu.from_host(HostData::Bool(mask.clone())).unwrap();
+    for dt in [DType::F32, DType::F64, DType::I64] {
+        let (v, w) = if dt == DType::I64 { (ints(100), ints(107)[7..].to_vec()) } else { (v.clone(), w.clone()) };
+        let (a, b, ra, rb) = (st(&v, dt), st(&w, dt), rounded(&v, dt), rounded(&w, dt));
+        for la in layouts() {
+            for lb in layouts() {
+                let (ea, eb) = (elems(&ra, &la), elems(&rb, &lb));
+                for op in BinaryOp::ALL {
+                    let got = host(&Cpu.binary(op, &a, &la, &b, &lb).unwrap());
+                    let want: Vec<f64> = ea
+                        .iter()
+                        .zip(&eb)
+                        .map(|(&x, &y)| match dt {
+                            DType::F32 => op.apply_f32(x as f32, y as f32) as f64,
+                            DType::F64 => op.apply_f64(x, y),
+                            _ => op.apply_i64(x as i64, y as i64) as f64,
+                        })
+                        .collect();
+                    assert!(same(&got, &want), "{op:?} {dt} {la:?} {lb:?}");
+                }
+                for op in CmpOp::ALL {
+                    let got = host(&Cpu.compare(op, &a, &la, &b, &lb).unwrap());
+                    let want: Vec<f64> = ea.iter().zip(&eb).map(|(&x, &y)| op.apply(x, y) as u8 as f64).collect();
+                    assert_eq!(got, want, "{op:?} {dt}");
+                }
+                let lc = &layouts()[2];
+                let got = host(&Cpu.select(&c, lc, &a, &la, &b, &lb).unwrap());
+                let m = lc.offsets().map(|o| mask[o]);
+                let want: Vec<f64> = m.zip(ea.iter().zip(&eb)).map(|(m, (&x, &y))| if m { x } else { y }).collect();
+                assert_eq!(got, want);
+            }
+        }
+    }
+    let l = Layout::contiguous([2]);
+    assert!(Cpu.binary(BinaryOp::Add, &st(&v, DType::F32), &l, &st(&v, DType::F64), &l).is_err());
+    let bools = Cpu.from_host(HostData::Bool(vec![true, false])).unwrap();
+    let got = Cpu.binary(BinaryOp::Mul, &bools, &l, &bools, &Layout::contiguous([2]).permute(&[0])).unwrap();
+    assert_eq!(got, CpuStorage::Bool(vec![true, false]));
+    assert!(Cpu.binary(BinaryOp::Sub, &bools, &l, &bools, &l).is_err());
+}
+
+#[test]
+fn large_elementwise_takes_the_parallel_path() {
+    let n = 300;
+    let v = vals(n * n);
+    for dt in FLOATS {
+        let (s, r) = (st(&v, dt), rounded(&v, dt));
+        let t = Layout::contiguous([n, n]).permute(&[1, 0]);
+        let row = Layout::new([n, n], &[0, 1], 7);
+        let c = Layout::contiguous([n, n]);
+        for (la, lb) in [(&c, &c), (&t, &row), (&c, &row), (&row, &t)] {
+            let got = host(&Cpu.binary(BinaryOp::Mul, &s, la, &s, lb).unwrap());
+            let want: Vec<f64> =
+                elems(&r, la).iter().zip(elems(&r, lb)).map(|(x, y)| rounded(&[x * y], dt)[0]).collect();
+            assert!(same(&got, &want));
+        }
+        for l in [Layout::contiguous([4, 100, 100]).permute(&[0, 2, 1]), Layout::contiguous([64, 64]).permute(&[1, 0])]
+        {
+            let c = Layout::contiguous(l.shape().clone());
+            let got = host(&Cpu.binary(BinaryOp::Add, &s, &l, &s, &c).unwrap());
+            let want: Vec<f64> =
+                elems(&r, &l).iter().zip(elems(&r, &c)).map(|(x, y)| rounded(&[x + y], dt)[0]).collect();
+            assert!(same(&got, &want));
+        }
+        let scalar = Layout::new([n, n], &[0, 0], 3);
+        let got = host(&Cpu.binary(BinaryOp::Sub, &s, &c, &s, &scalar).unwrap());
+        assert!(same(&got, &elems(&r, &c).iter().map(|x| rounded(&[x - r[3]], dt)[0]).collect::<Vec<_>>()));
+        assert_eq!(
+            host(&Cpu.unary(UnaryOp::Neg, &s, &t).unwrap()),
+            elems(&r, &t).iter().map(|x| -x).collect::<Vec<_>>()
+        );
+        assert_eq!(host(&Cpu.copy_strided(&s, &t).unwrap()), elems(&r, &t));
+    }
+}

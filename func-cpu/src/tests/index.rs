@@ -1,0 +1,64 @@
+//! Gather and scatter_add, including the parallel gather.
+
+use super::*;
+
+#[test]
+fn gather_and_scatter_add() {
+    let v = vals(100);
+    let l = Layout::contiguous([4, 3, 2]).permute(&[2, 1, 0]); // [2, 3, 4]
+    for dt in [DType::F32, DType::F64, DType::I64] {
+        let r = rounded(&v, dt);
+        let s = st(&r, dt);
+        for axis in 0..3 {
+            let mut idims = vec![2, 3, 4];
+            idims[axis] = 5;
+            let n = l.dims()[axis];
+            let iv: Vec<i64> = (0..idims.iter().product::<usize>()).map(|i| ((i * 7) % n) as i64).collect();
+            let il_full = Layout::contiguous(&idims);
+            let idx = Cpu.from_host(HostData::I64(iv.clone())).unwrap();
+            let got = host(&Cpu.gather(&s, &l, axis, &idx, &il_full).unwrap());
+            let e = elems(&r, &l);
+            let want: Vec<f64> = indices(&idims)
+                .iter()
+                .zip(&iv)
+                .map(|(k, &i)| {
+                    let mut k = k.clone();
+                    k[axis] = i as usize;
+                    e[flat(&k, l.dims())]
+                })
+                .collect();
+            assert_eq!(got, want);
+
+            let src = st(&vals(300)[..iv.len()], dt);
+            let rs = rounded(&vals(300)[..iv.len()], dt);
+            let got = host(&Cpu.scatter_add(&s, &l, axis, &idx, &il_full, &src, &il_full).unwrap());
+            let mut want = e.clone();
+            for ((k, &i), x) in indices(&idims).iter().zip(&iv).zip(&rs) {
+                let mut k = k.clone();
+                k[axis] = i as usize;
+                let t = flat(&k, l.dims());
+                want[t] = rounded(&[want[t] + x], dt)[0];
+            }
+            assert!(close(&got, &want, 1e-6), "{dt} {axis}");
+        }
+        // A transposed, smaller index.
+        let idx = Cpu.from_host(HostData::I64(vec![1, 0, 2, 1])).unwrap();
+        let il = Layout::contiguous([2, 2]).permute(&[1, 0]);
+        let l2 = Layout::contiguous([3, 2]);
+        let got = host(&Cpu.gather(&s, &l2, 0, &idx, &il).unwrap());
+        assert_eq!(got, vec![r[2], r[5], r[0], r[3]]);
+        let bad = Cpu.from_host(HostData::I64(vec![1, 3, -1, 0])).unwrap();
+        assert!(Cpu.gather(&s, &l2, 0, &bad, &il).is_err());
+        assert!(Cpu.scatter_add(&s, &l2, 0, &bad, &il, &s, &il).is_err());
+        assert!(Cpu.gather(&s, &l2, 0, &s, &il).is_err() || dt == DType::I64);
+    }
+    // Big enough for the parallel gather.
+    let n = 50_000;
+    let xv = vals(n);
+    let x = st(&xv, DType::F64);
+    let iv: Vec<i64> = (0..n as i64).map(|i| (i * 13) % n as i64).collect();
+    let idx = Cpu.from_host(HostData::I64(iv.clone())).unwrap();
+    let l = Layout::contiguous([n]);
+    let got = host(&Cpu.gather(&x, &l, 0, &idx, &l).unwrap());
+    assert_eq!(got, iv.iter().map(|&i| xv[i as usize]).collect::<Vec<_>>());
+}

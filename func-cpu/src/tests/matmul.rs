@@ -1,0 +1,72 @@
+//! Batched matmul against a naive product.
+
+use super::*;
+
+fn naive_matmul(a: &[f64], la: &Layout, b: &[f64], lb: &Layout) -> Vec<f64> {
+    let nd = la.ndim();
+    let (m, k, n) = (la.dims()[nd - 2], la.dims()[nd - 1], lb.dims()[nd - 1]);
+    let (ea, eb) = (elems(a, la), elems(b, lb));
+    let batch: usize = la.dims()[..nd - 2].iter().product();
+    let mut out = vec![0.0; batch * m * n];
+    for bi in 0..batch {
+        for i in 0..m {
+            for j in 0..n {
+                out[(bi * m + i) * n + j] = (0..k).map(|p| ea[(bi * m + i) * k + p] * eb[(bi * k + p) * n + j]).sum();
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn matmul_matches_reference() {
+    let v = vals(40_000);
+    let t = |shape: &[usize]| {
+        let mut perm: Vec<usize> = (0..shape.len()).collect();
+        perm.swap(shape.len() - 1, shape.len() - 2);
+        Layout::contiguous(shape).permute(&perm)
+    };
+    let cases: Vec<(Layout, Layout)> = vec![
+        (Layout::contiguous([3, 4]), Layout::contiguous([4, 5])),
+        (t(&[4, 3]), t(&[5, 4])),
+        (Layout::contiguous([2, 3, 4]), Layout::contiguous([2, 4, 5])),
+        (Layout::contiguous([2, 3, 4]), Layout::contiguous([4, 5]).broadcast_to(&Shape::from([2, 4, 5]))),
+        (t(&[2, 4, 3]), Layout::contiguous([4, 5]).broadcast_to(&Shape::from([2, 4, 5]))),
+        (Layout::contiguous([3, 4]).broadcast_to(&Shape::from([2, 3, 4])), t(&[2, 5, 4])),
+        (Layout::contiguous([2, 1, 3, 4]).broadcast_to(&Shape::from([2, 3, 3, 4])), Layout::contiguous([2, 3, 4, 5])),
+        (
+            Layout::contiguous([5, 3, 4]).slice(0, 1, 5, 2),
+            Layout::contiguous([4, 5]).broadcast_to(&Shape::from([2, 4, 5])),
+        ),
+        (Layout::contiguous([256, 8, 9]), Layout::contiguous([256, 9, 7])),
+        (Layout::contiguous([64, 8, 9]), Layout::contiguous([9, 7]).broadcast_to(&Shape::from([64, 9, 7]))),
+        (t(&[150, 120]), Layout::contiguous([150, 130])),
+        (Layout::contiguous([1, 4]), Layout::contiguous([4, 1])),
+        // Rank-1 products (k = 1), written directly: contiguous, and batched
+        // with strided rows and columns.
+        (Layout::contiguous([64, 1]), Layout::contiguous([1, 300])),
+        (t(&[3, 1, 40]), t(&[3, 50, 1])),
+        // A batch too short to share as tasks, of products large enough to
+        // be split into row blocks.
+        (Layout::contiguous([2, 100, 110]), Layout::contiguous([2, 110, 100])),
+        (Layout::contiguous([4, 20, 30]), Layout::contiguous([30, 25]).broadcast_to(&Shape::from([4, 30, 25]))),
+        (t(&[3, 30, 20]), Layout::contiguous([3, 30, 25])),
+        (Layout::contiguous([1, 30]).broadcast_to(&Shape::from([20, 30])), t(&[25, 30])),
+        (Layout::contiguous([0, 4]), Layout::contiguous([4, 5])),
+        (Layout::contiguous([3, 0]), Layout::contiguous([0, 5])),
+        (Layout::contiguous([3, 4]), Layout::contiguous([4, 0])),
+        (Layout::contiguous([0, 3, 4]), Layout::contiguous([0, 4, 5])),
+    ];
+    for dt in FLOATS {
+        let (s, r) = (st(&v, dt), rounded(&v, dt));
+        for (la, lb) in &cases {
+            let got = host(&Cpu.matmul(&s, la, &s, lb).unwrap());
+            let tol = if dt == DType::F32 { 1e-4 } else { 1e-10 };
+            assert!(close(&got, &naive_matmul(&r, la, &r, lb), tol), "{dt} {la:?} {lb:?}");
+        }
+    }
+    let i = st(&v[..20], DType::I64);
+    assert!(Cpu.matmul(&i, &Layout::contiguous([4, 5]), &i, &Layout::contiguous([5, 4])).is_err());
+    let f = st(&v[..20], DType::F32);
+    assert!(Cpu.matmul(&f, &Layout::contiguous([4, 5]), &f, &Layout::contiguous([4, 5])).is_err());
+}

@@ -1,0 +1,88 @@
+//! Memory: fallible allocation, the contract of the output builder, strides
+//! that saturate, and the buffer cache's reuse and bound.
+
+use super::*;
+
+/// Debug builds check the contract of `strided::build`: a fill that leaves
+/// an element unwritten is caught instead of returning uninitialized memory.
+#[cfg(debug_assertions)]
+#[test]
+#[should_panic(expected = "strided::build: 1 of 3 output elements were not written")]
+fn build_asserts_every_element_is_written() {
+    use crate::strided::{Slot, build};
+    // SAFETY: deliberately breaks the contract; debug builds assert before any element is read.
+    let _ = unsafe {
+        build::<f32>(3, |o| {
+            o[0].put(1.0);
+            o[2].put(3.0);
+        })
+    };
+}
+
+/// Buffers sized from layouts are allocated fallibly: a request over
+/// `isize::MAX` bytes is an error, not an abort.
+#[test]
+fn huge_outputs_are_out_of_memory_errors() {
+    let e = Cpu.full(0.0, DType::F64, 1 << 61).unwrap_err();
+    assert!(matches!(e, Error::OutOfMemory { bytes, .. } if bytes == 1 << 64), "{e}");
+    // A broadcast scalar viewed as 2^61 elements: the copy is refused.
+    let s = Cpu.full(1.0, DType::F32, 1).unwrap();
+    let l = Layout::contiguous(Shape::scalar()).broadcast_to(&Shape::from([1 << 31, 1 << 30]));
+    let e = Cpu.copy_strided(&s, &l).unwrap_err();
+    assert!(matches!(e, Error::OutOfMemory { bytes, .. } if bytes == 1 << 63), "{e}");
+    let e = Cpu.unary(UnaryOp::Neg, &s, &l).unwrap_err();
+    assert!(matches!(e, Error::OutOfMemory { .. }), "{e}");
+}
+
+/// `istrides` gives 0 for dimensions that address nothing, so strides that
+/// saturate (a size-1 slice with a huge step) never become negative offsets.
+#[test]
+fn size_one_dimensions_with_saturated_strides_read_correctly() {
+    let s = st(&vals(12), DType::F64);
+    let l = Layout::contiguous([3, 4]).slice(0, 1, 3, usize::MAX).slice(1, 0, 4, 1 << 62);
+    assert_eq!(l.dims(), &[1, 1]);
+    assert_eq!(host(&Cpu.copy_strided(&s, &l).unwrap()), vec![vals(12)[4]]);
+    let t = Layout::contiguous([3, 4]).slice(0, 2, 3, usize::MAX);
+    assert_eq!(host(&Cpu.copy_strided(&s, &t).unwrap()), vals(12)[8..12].to_vec());
+    let m = Cpu.matmul(&s, &t, &s, &Layout::contiguous([4, 3])).unwrap();
+    let want: Vec<f64> = (0..3).map(|j| (0..4).map(|p| vals(12)[8 + p] * vals(12)[p * 3 + j]).sum()).collect();
+    assert!(close(&host(&m), &want, 1e-12));
+}
+
+#[test]
+fn buffer_cache_reuses_freed_buffers_within_its_bound() {
+    // One test, so no other test changes the limit while this one runs.
+    // 300_017 f64 elements (2.4 MB) is a size class no other test allocates.
+    let n = 300_017;
+    let data_ptr = |s: &CpuStorage| match s {
+        CpuStorage::F64(v) => v.as_ptr() as usize,
+        other => panic!("expected f64 storage, got {}", other.dtype()),
+    };
+    let a = Cpu.full(1.5, DType::F64, n).unwrap();
+    let first = data_ptr(&a);
+    drop(a);
+    assert!(cache::cached_bytes() >= n * 8, "a freed buffer of {} bytes is kept", n * 8);
+    // The next request of the same size class gets the same buffer, with
+    // the new contents.
+    let b = Cpu.full(2.5, DType::F64, n).unwrap();
+    assert_eq!(data_ptr(&b), first, "the freed buffer is reused");
+    assert_eq!(host(&b), vec![2.5; n]);
+    // A kernel output (every element written, no zero-fill) in a reused buffer.
+    drop(b);
+    let x = st(&vals(n), DType::F64);
+    let y = Cpu.unary(UnaryOp::Neg, &x, &Layout::contiguous([n])).unwrap();
+    assert_eq!(data_ptr(&y), first);
+    assert_eq!(host(&y), vals(n).iter().map(|v| -v).collect::<Vec<_>>());
+    drop((x, y));
+    // Bounded: under a limit below its size a freed buffer is not kept.
+    cache::set_limit(1 << 20);
+    assert!(cache::cached_bytes() <= 1 << 20, "lowering the limit releases what is above it");
+    drop(Cpu.full(0.0, DType::F64, n).unwrap());
+    assert!(cache::cached_bytes() <= 1 << 20);
+    cache::set_limit(cache::DEFAULT_LIMIT);
+    assert_eq!(cache::limit(), cache::DEFAULT_LIMIT);
+    // Emptying releases the buffers: the next allocation is a fresh one.
+    drop(Cpu.full(0.0, DType::F64, n).unwrap());
+    cache::empty();
+    assert!(cache::cached_bytes() < n * 8, "empty() releases the cached buffers");
+}

@@ -1,0 +1,131 @@
+//! Reductions over every set of axes and on every parallel path,
+//! arg-reductions and cumsum.
+
+use super::*;
+
+fn naive_reduce(v: &[f64], l: &Layout, axes: &[usize], op: ReduceOp) -> Vec<f64> {
+    let mut od: Vec<usize> = l.dims().to_vec();
+    axes.iter().for_each(|&a| od[a] = 1);
+    let id = match op {
+        ReduceOp::Sum => 0.0,
+        ReduceOp::Prod => 1.0,
+        ReduceOp::Max => f64::NEG_INFINITY,
+        ReduceOp::Min => f64::INFINITY,
+    };
+    let mut out = vec![id; od.iter().product()];
+    for (idx, o) in indices(l.dims()).iter().zip(l.offsets()) {
+        let mut k = idx.clone();
+        axes.iter().for_each(|&a| k[a] = 0);
+        let y = &mut out[flat(&k, &od)];
+        *y = match op {
+            ReduceOp::Sum => *y + v[o],
+            ReduceOp::Prod => *y * v[o],
+            ReduceOp::Max => BinaryOp::Maximum.apply_f64(*y, v[o]),
+            ReduceOp::Min => BinaryOp::Minimum.apply_f64(*y, v[o]),
+        };
+    }
+    out
+}
+
+fn check_reduce(v: &[f64], l: &Layout, axes: &[usize]) {
+    for dt in [DType::F32, DType::F64, DType::I64] {
+        let r = if dt == DType::I64 { v.iter().map(|x| (x * 0.7).round()).collect() } else { rounded(v, dt) };
+        let s = st(&r, dt);
+        for op in ReduceOp::ALL {
+            if op == ReduceOp::Prod && l.numel() > 30 {
+                continue;
+            }
+            let got = host(&Cpu.reduce(op, &s, l, axes).unwrap());
+            let tol = if dt == DType::F32 { 1e-3 } else { 1e-10 };
+            assert!(close(&got, &naive_reduce(&r, l, axes, op), tol), "{op:?} {dt} {l:?} {axes:?}");
+        }
+    }
+}
+
+#[test]
+fn reduce_matches_reference() {
+    let v = vals(100);
+    let mut ls = layouts();
+    ls.push(Layout::contiguous([2, 0, 3]));
+    for l in &ls {
+        for mask in 0..(1 << l.ndim()) {
+            let axes: Vec<usize> = (0..l.ndim()).filter(|a| mask & (1 << a) != 0).collect();
+            check_reduce(&v, l, &axes);
+        }
+    }
+    let s = st(&v, DType::F64);
+    assert!(Cpu.reduce(ReduceOp::Sum, &s, &ls[0], &[1, 0]).is_err());
+    assert!(Cpu.reduce(ReduceOp::Sum, &s, &ls[0], &[3]).is_err());
+    let b = Cpu.from_host(HostData::Bool(vec![true, false, true, true])).unwrap();
+    let l = Layout::contiguous([2, 2]);
+    assert_eq!(Cpu.reduce(ReduceOp::Max, &b, &l, &[1]).unwrap(), CpuStorage::Bool(vec![true, true]));
+    assert_eq!(Cpu.reduce(ReduceOp::Min, &b, &l, &[1]).unwrap(), CpuStorage::Bool(vec![false, true]));
+    assert!(Cpu.reduce(ReduceOp::Sum, &b, &l, &[1]).is_err());
+    let nan = st(&[1.0, f64::NAN, 3.0], DType::F32);
+    assert!(host(&Cpu.reduce(ReduceOp::Max, &nan, &Layout::contiguous([3]), &[0]).unwrap())[0].is_nan());
+    let mut long = vals(40);
+    long[21] = f64::NAN;
+    for op in [ReduceOp::Max, ReduceOp::Min, ReduceOp::Sum] {
+        let got = host(&Cpu.reduce(op, &st(&long, DType::F32), &Layout::contiguous([2, 20]), &[1]).unwrap());
+        assert!(!got[0].is_nan() && got[1].is_nan(), "{op:?}");
+    }
+}
+
+#[test]
+fn large_reductions_take_every_path() {
+    let v = vals(200_000);
+    let cases: Vec<(Layout, Vec<usize>)> = vec![
+        (Layout::contiguous([400, 300]), vec![0]),
+        (Layout::contiguous([400, 300]), vec![1]),
+        (Layout::contiguous([400, 300]), vec![0, 1]),
+        (Layout::contiguous([300, 400]).permute(&[1, 0]), vec![1]),
+        (Layout::contiguous([300, 400]).permute(&[1, 0]), vec![0]),
+        (Layout::contiguous([40000, 3]), vec![0]),
+        (Layout::contiguous([3, 40000]), vec![1]),
+        (Layout::contiguous([20, 100, 60]), vec![1]),
+        (Layout::contiguous([20, 100, 60]), vec![0, 2]),
+        (Layout::contiguous([2, 5000, 4]), vec![1]),
+        (Layout::contiguous([20, 50, 4]), vec![1]),
+        (Layout::contiguous([20, 50, 4]), vec![0, 1]),
+        (Layout::contiguous([5000, 4]), vec![1]),
+        (Layout::contiguous([200, 1]).broadcast_to(&Shape::from([200, 300])), vec![0]),
+    ];
+    for (l, axes) in cases {
+        check_reduce(&v, &l, &axes);
+    }
+}
+
+#[test]
+fn arg_reduce_and_cumsum() {
+    let x = st(&[3.0, 1.0, 3.0, 0.0, f64::NAN, 5.0, 1.0, 1.0, -2.0], DType::F64);
+    let l = Layout::contiguous([3, 3]);
+    let am = |op, l: &Layout, axis| host(&Cpu.arg_reduce(op, &x, l, axis).unwrap());
+    assert_eq!(am(ArgReduceOp::ArgMax, &l, 1), vec![0.0, 1.0, 0.0]);
+    assert_eq!(am(ArgReduceOp::ArgMin, &l, 1), vec![1.0, 1.0, 2.0]);
+    assert_eq!(am(ArgReduceOp::ArgMax, &l, 0), vec![0.0, 1.0, 1.0]);
+    assert_eq!(am(ArgReduceOp::ArgMin, &l.permute(&[1, 0]), 1), vec![1.0, 1.0, 2.0]);
+    assert!(Cpu.arg_reduce(ArgReduceOp::ArgMax, &x, &Layout::contiguous([3, 0]), 1).is_err());
+    assert!(Cpu.arg_reduce(ArgReduceOp::ArgMax, &x, &Layout::contiguous([0, 3]), 1).unwrap().is_empty());
+
+    let v = vals(100);
+    for dt in [DType::F32, DType::F64, DType::I64] {
+        let r = rounded(&v, dt);
+        let s = st(&r, dt);
+        for l in layouts().into_iter().chain([Layout::contiguous([2, 0, 4])]) {
+            for axis in 0..3 {
+                let got = host(&Cpu.cumsum(&s, &l, axis).unwrap());
+                let e = elems(&r, &l);
+                let mut want = e.clone();
+                for (i, idx) in indices(l.dims()).iter().enumerate() {
+                    if idx[axis] > 0 {
+                        let mut p = idx.clone();
+                        p[axis] -= 1;
+                        want[i] += want[flat(&p, l.dims())];
+                    }
+                }
+                // Running sums in f64, each output rounded once.
+                assert!(same(&got, &rounded(&want, dt)), "{dt} {l:?} {axis}");
+            }
+        }
+    }
+}
