@@ -6,21 +6,7 @@
 //! matches on `Primitive` exhaustively, with no catch-all arm: adding a
 //! variant breaks the build of every transform until it has a rule there.
 //!
-//! Argument conventions (checked by the `Tensor` methods before binding, so a
-//! rule may rely on them):
-//! - `Binary`, `Compare`: two operands of equal shape and dtype.
-//! - `Select`: `(cond: bool, a, b)`, all of one shape; `a`, `b` of one dtype.
-//! - `Matmul`: `(a [.., m, k], b [.., k, n])`, both of rank >= 2, batch
-//!   dimensions broadcastable (not necessarily equal).
-//! - `Concat`: one or more operands, equal except along `axis`.
-//! - `Gather`: `(input, index: i64)`; index shape equals the input's except
-//!   along `axis`. `ScatterAdd`: `(base, index, src)`, index and src of one
-//!   shape, equal to the base's except along `axis`.
-//! - `Im2col`: `[N, C, H, W]` in; `Col2im`: `[N, C*kh*kw, oh*ow]` in.
-//! - Factories (`Full`, `Arange`, `Random`) take no operands.
-//! - `Custom`: any number of operands, any number of outputs (the only
-//!   primitive with several outputs: bind it with
-//!   [`bind_multi`](crate::bind_multi)).
+//! The argument conventions are in [`Primitive`]'s docs.
 
 use crate::{
     ArgReduceOp, BinaryOp, CmpOp, ConvGeom, CustomOpRef, DType, DimVec, Distribution, ReduceOp, Shape, UnaryOp,
@@ -28,7 +14,21 @@ use crate::{
 
 /// One primitive operation with its parameters inline.
 ///
-/// See the [module docs](self) for the operand conventions.
+/// Argument conventions (checked by the `Tensor` methods before binding, so a
+/// rule may rely on them):
+/// - `Binary`, `Compare`: two operands of equal shape and dtype.
+/// - `Select`: `(cond: bool, a, b)`, all of one shape; `a`, `b` of one dtype.
+/// - `Matmul`: `(a [.., m, k], b [.., k, n])`, both of rank >= 2, batch
+///   dimensions broadcastable (not necessarily equal).
+/// - `Concat`: one or more operands, equal except along `axis`.
+/// - `Gather`: `(input, index: i64)`; index shape equals the input's except
+///   along `axis`. `ScatterAdd`: `(base, index, src)`, index and src of one
+///   shape, equal to the base's except along `axis`.
+/// - `Im2col`: `[N, C, H, W]` in; `Col2im`: `[N, C*kh*kw, oh*ow]` in.
+/// - Factories (`Full`, `Arange`, `Random`) take no operands.
+/// - `Custom`: any number of operands, any number of outputs (the only
+///   primitive with several outputs: bind it with
+///   [`bind_multi`](crate::bind_multi)).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Primitive {
     /// A tensor of `shape` filled with `value`.

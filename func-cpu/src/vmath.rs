@@ -16,6 +16,9 @@
 //! NaN, which [`with_fallback`] detects and answers with the library
 //! function, so every input still gets the library's result.
 
+// The polynomial and split-constant digits are musl's, kept as published.
+#![allow(clippy::excessive_precision)]
+
 use crate::strided::{Out, PAR_MIN, Slot, build, dense, map1};
 use func_core::{Layout, Result};
 
@@ -31,7 +34,7 @@ fn round_parts(v: f64) -> (f64, i64) {
     (t - TOINT, (t.to_bits() as i64).wrapping_sub(TOINT.to_bits() as i64))
 }
 
-const INV_PIO2: f64 = 6.366_197_723_675_813_824_33e-1;
+const INV_PIO2: f64 = std::f64::consts::FRAC_2_PI;
 /// The first 25 bits of pi/2, so that `n * PIO2_1` is exact for |n| < 2^28.
 const PIO2_1: f64 = 1.570_796_310_901_641_845_70;
 /// pi/2 - PIO2_1.
@@ -96,7 +99,7 @@ pub(crate) fn cos_f32(x: f32) -> f32 {
 
 const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-1;
 const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
-const LOG2E: f64 = 1.442_695_040_888_963_387_00;
+const LOG2E: f64 = std::f64::consts::LOG2_E;
 
 /// `(2^n, expm1(r))` with `x = n ln2 + r`, |r| <= ln2 / 2, for |x| < ~700;
 /// expm1(r) within 2^-31 relative (Taylor to degree 9; |r|^10 / 10! < 2^-37).
