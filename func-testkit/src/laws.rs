@@ -306,7 +306,7 @@ pub fn check_sample_with<B: Backend>(
         )
     })?;
     let got = eval(backend, info, sample).map_err(|e| format!("{head}: panicked: {e}\n{args}"))?;
-    let random = matches!(info.op, Op::Rand | Op::Randn | Op::Random(_));
+    let random = info.random;
     if random && opts.rng == RngPolicy::Own {
         let again = eval(backend, info, sample).map_err(|e| format!("{head}: panicked: {e}\n{args}"))?;
         return check_own_random(info, sample, &got, &again, &want);

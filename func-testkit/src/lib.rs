@@ -75,6 +75,7 @@
 mod alias_laws;
 mod catalogue;
 pub mod custom_examples;
+mod derivatives;
 mod functionalize_laws;
 pub mod golden;
 pub mod jacobians;
@@ -86,8 +87,8 @@ mod trace;
 mod transform_laws;
 pub mod user_laws;
 
-pub use alias_laws::{check_alias_autodiff_sample, check_alias_vmap_sample, check_aliasing, is_view_op};
-pub use catalogue::{Law, Op, OpInfo, Scale, catalogue};
+pub use alias_laws::{check_alias_autodiff_sample, check_alias_vmap_sample, check_aliasing};
+pub use catalogue::{HostParams, Law, Op, OpInfo, Scale, catalogue, entries_for, entry_of, host_params, is_view_op};
 pub use functionalize_laws::{Harness, check_functionalize, check_functionalize_sample};
 pub use laws::{
     CheckOptions, DEFAULT_CASES, F32_RTOL, F64_RTOL, RngPolicy, check_backend, check_backend_with, check_op_with,
@@ -99,6 +100,6 @@ pub use strategies::{ArgSpec, Domain, Sample, ViewKind};
 pub use trace::record_primitives;
 pub use transform_laws::{
     Requirement, TRANSFORM_CASES, check_autodiff_sample, check_nested_vmap_sample, check_transforms,
-    check_transforms_with, check_vmap_sample, host_params, minimum_checks,
+    check_transforms_with, check_vmap_sample, minimum_checks,
 };
 pub use user_laws::{LawFailure, LawOptions, LawReport, UserLaw, check_custom_op, check_laws, check_laws_prop};

@@ -22,148 +22,15 @@
 //! checked by every law that applies to it on at least half the samples
 //! tried ([`minimum_checks`], with the exemptions it lists).
 
-use crate::catalogue::{Law, Op, OpInfo, catalogue};
-use crate::jacobians::{hessian_ref, jacfwd_ref, jacrev_ref};
+use crate::catalogue::{Law, OpInfo, catalogue};
+use crate::derivatives::{hessian_matrix, jacobian_pairs, probe, second_order_products, vjp_jvp_products};
 use crate::strategies::{ArgSpec, Sample};
-use func_autodiff::{jvp, vjp};
+use func_autodiff::jvp;
 use func_batch::{Dims, VmapOptions, try_vmap};
 use func_core::{Backend, DType, Tensor};
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use std::collections::BTreeMap;
-
-/// Which arguments of `op` are parameters the op reads on the host (dims,
-/// sizes, seeds, shapes of factories), given `n` arguments.
-pub fn host_params(op: &Op, n: usize) -> Vec<bool> {
-    let mut p = vec![false; n];
-    let mut set = |i: usize| {
-        if i < n {
-            p[i] = true;
-        }
-    };
-    match op {
-        Op::Unary(_)
-        | Op::Binary(_)
-        | Op::BinaryScalar(..)
-        | Op::ScalarBinary(..)
-        | Op::Compare(_)
-        | Op::CompareScalar(..)
-        | Op::Where
-        | Op::Cast(_)
-        | Op::DeepCopy
-        | Op::Contiguous
-        | Op::Clamp { .. }
-        | Op::ReduceAll(_)
-        | Op::MeanAll
-        | Op::Norm
-        | Op::Matmul
-        | Op::Dot
-        | Op::Outer
-        | Op::Linear { .. }
-        | Op::T
-        | Op::Squeeze
-        | Op::Relu
-        | Op::Gelu
-        | Op::CrossEntropy
-        | Op::NllLoss
-        | Op::MseLoss
-        | Op::AddInplace
-        | Op::SubInplace
-        | Op::MulInplace
-        | Op::DivInplace
-        | Op::AddScalarInplace(_)
-        | Op::MulScalarInplace(_)
-        | Op::FillInplace(_)
-        | Op::ZeroInplace
-        | Op::AddIntoTransposed
-        | Op::CopyOverlapping
-        | Op::StopGradient
-        | Op::Log1pExp
-        | Op::RoundSte
-        | Op::ClipGradient { .. } => {}
-        Op::Reduce { .. }
-        | Op::ArgReduce { .. }
-        | Op::Cumsum
-        | Op::Mean { .. }
-        | Op::Var { .. }
-        | Op::NormDims { .. }
-        | Op::Logsumexp { .. }
-        | Op::Reshape
-        | Op::Permute
-        | Op::Transpose
-        | Op::Movedim
-        | Op::BroadcastTo
-        | Op::Expand
-        | Op::Slice
-        | Op::Select
-        | Op::Narrow
-        | Op::SqueezeDim
-        | Op::Unsqueeze
-        | Op::Flatten
-        | Op::Diagonal
-        | Op::Split
-        | Op::Chunk
-        | Op::Pad { .. }
-        | Op::Flip
-        | Op::OneHot { .. }
-        | Op::Unfold
-        | Op::Fold
-        | Op::MaxPool2d
-        | Op::AvgPool2d
-        | Op::Softmax
-        | Op::LogSoftmax
-        | Op::FillDiagonal(_) => set(1),
-        Op::Cat | Op::Stack => set(n.saturating_sub(1)),
-        Op::Gather | Op::IndexSelect => set(2),
-        Op::ScatterAdd => set(3),
-        Op::Conv2d { bias } => set(if *bias { 3 } else { 2 }),
-        Op::CopyIntoSlice | Op::SliceAssign | Op::MulIntoSelect => set(2),
-        Op::Arange
-        | Op::ArangeRange
-        | Op::Full { .. }
-        | Op::Eye
-        | Op::Linspace
-        | Op::Rand
-        | Op::Randn
-        | Op::Random(_) => p.iter_mut().for_each(|x| *x = true),
-    }
-    p
-}
-
-/// Whether `op` writes into its first argument's copy (so under vmap the
-/// first argument must be batched whenever another one is).
-fn writes_first(op: &Op) -> bool {
-    matches!(
-        op,
-        Op::AddInplace
-            | Op::SubInplace
-            | Op::MulInplace
-            | Op::DivInplace
-            | Op::CopyIntoSlice
-            | Op::SliceAssign
-            | Op::AddIntoTransposed
-            | Op::MulIntoSelect
-    )
-}
-
-/// The number of input directions and output projections of the Jacobian
-/// and Hessian laws on problems too big to build whole.
-const SUBSPACE: usize = 6;
-
-/// Which arguments of `op` are indices or conditions (i64 or bool data that
-/// is batched but never differentiated), given `n` arguments.
-fn index_args(op: &Op, n: usize) -> Vec<bool> {
-    let mut p = vec![false; n];
-    let i = match op {
-        Op::Where | Op::OneHot { .. } => 0,
-        Op::Gather | Op::IndexSelect | Op::ScatterAdd | Op::NllLoss | Op::CrossEntropy => 1,
-        _ => return p,
-    };
-    if i < n {
-        p[i] = true;
-    }
-    p
-}
 
 /// An argument for the derivative laws: in f64 (integer and bool data as
 /// its values), its NaNs and infinities replaced by finite values (the vmap
@@ -267,7 +134,7 @@ const NESTED_SAMPLES: usize = 2;
 /// A description of the first disagreement.
 pub fn check_vmap_sample<B: Backend>(info: &OpInfo, sample: &Sample, choice: usize) -> Result<Vec<Law>, String> {
     let args: Vec<ArgSpec> = sample.args.iter().map(to_f64).collect();
-    let host = host_params(&info.op, args.len());
+    let host = info.host_params(args.len());
     let data: Vec<usize> = (0..args.len()).filter(|&i| !host[i]).collect();
     if data.is_empty() {
         return Ok(vec![]);
@@ -279,7 +146,7 @@ pub fn check_vmap_sample<B: Backend>(info: &OpInfo, sample: &Sample, choice: usi
     if data.iter().all(|&i| dims[i].is_none()) {
         dims[data[0]] = Some(0);
     }
-    if writes_first(&info.op) && dims[0].is_none() && data.iter().any(|&i| dims[i].is_some()) {
+    if info.writes_first && dims[0].is_none() && data.iter().any(|&i| dims[i].is_some()) {
         dims[0] = Some(0);
     }
     let slice_args = |k: usize| -> Vec<Tensor<B>> {
@@ -333,7 +200,7 @@ pub fn check_vmap_sample<B: Backend>(info: &OpInfo, sample: &Sample, choice: usi
 /// A description of the first disagreement.
 pub fn check_nested_vmap_sample<B: Backend>(info: &OpInfo, sample: &Sample) -> Result<Vec<Law>, String> {
     let args: Vec<ArgSpec> = sample.args.iter().map(to_f64).collect();
-    let host = host_params(&info.op, args.len());
+    let host = info.host_params(args.len());
     if host.iter().all(|h| *h) {
         return Ok(vec![]);
     }
@@ -382,27 +249,6 @@ pub fn check_nested_vmap_sample<B: Backend>(info: &OpInfo, sample: &Sample) -> R
 
 // ----- autodiff ----------------------------------------------------------------------------------
 
-/// `<a, b>` summed over leaves, and the sum of the absolute products.
-pub(crate) fn dot<B: Backend>(a: &[Tensor<B>], b: &[Tensor<B>]) -> (f64, f64) {
-    let mut s = 0.0;
-    let mut m = 0.0;
-    for (x, y) in a.iter().zip(b) {
-        let (x, y) = (x.to_vec::<f64>(), y.to_vec::<f64>());
-        for (p, q) in x.iter().zip(&y) {
-            s += p * q;
-            m += (p * q).abs();
-        }
-    }
-    (s, m)
-}
-
-/// Deterministic, varied values for tangents and cotangents (f64).
-pub(crate) fn probe<B: Backend>(like: &Tensor<B>, salt: f64) -> Tensor<B> {
-    let n = like.numel();
-    let v: Vec<f64> = (0..n).map(|i| ((i as f64 + 1.0) * 0.7548776662 + salt).sin()).collect();
-    Tensor::from_vec(v, like.shape().clone())
-}
-
 /// The derivative laws for one differentiable op on one sample (in f64).
 ///
 /// # Errors
@@ -413,8 +259,8 @@ pub fn check_autodiff_sample<B: Backend>(info: &OpInfo, sample: &Sample) -> Resu
     if !info.differentiable {
         return Ok(checked);
     }
-    let host = host_params(&info.op, sample.args.len());
-    let index = index_args(&info.op, sample.args.len());
+    let host = info.host_params(sample.args.len());
+    let index = info.index_args(sample.args.len());
     let args: Vec<ArgSpec> = sample
         .args
         .iter()
@@ -463,10 +309,7 @@ pub fn check_autodiff_sample<B: Backend>(info: &OpInfo, sample: &Sample) -> Resu
         checked.push(Law::JvpFiniteDifferences);
     }
     // <u, J v> = <J^T u, v>.
-    let (_, back) = guarded(|| vjp(f.clone(), &x))?;
-    let jtu = guarded(|| back(&u))?;
-    let (lhs, m1) = dot(std::slice::from_ref(&u), std::slice::from_ref(&jv));
-    let (rhs, m2) = dot(&jtu, &v);
+    let [(lhs, m1), (rhs, m2)] = vjp_jvp_products(f.clone(), &x, &u, &v, &jv).map_err(|e| e.message)?;
     // An op that computes in f32 (a cast) is exact only to f32 precision.
     let tol = if y.dtype() == DType::F32 { 1e-6 } else { 1e-10 };
     if !info.is_exempt(Law::VjpJvp) {
@@ -475,76 +318,26 @@ pub fn check_autodiff_sample<B: Backend>(info: &OpInfo, sample: &Sample) -> Resu
         }
         checked.push(Law::VjpJvp);
     }
-    // jacfwd = jacrev (small problems).
+    // jacfwd = jacrev: whole for small problems (empty Jacobians too: their
+    // shapes must agree), else on a subspace.
     let n_in: usize = x.iter().map(|t| t.numel()).sum();
-    // Empty Jacobians are built too: their shapes must agree.
     let small = n_in * y.numel().max(1) <= 400 || y.numel() == 0 || n_in == 0;
-    if info.is_exempt(Law::JacfwdJacrev) {
-        // Exempt by design (see the catalogue entry).
-    } else if small {
-        let jr = guarded(|| jacrev_ref(f.clone(), &x))?;
-        let jf = guarded(|| jacfwd_ref(f.clone(), &x))?;
-        for (a, b) in jr.iter().zip(&jf) {
-            close("jacfwd vs jacrev", b, a, tol)?;
+    if !info.is_exempt(Law::JacfwdJacrev) {
+        let what = if small { "jacfwd vs jacrev" } else { "jacfwd vs jacrev (on a subspace)" };
+        for (jf, jr) in jacobian_pairs(f.clone(), &x, &y, small, DType::F64, probe).map_err(|e| e.message)? {
+            close(what, &jf, &jr, tol)?;
         }
-        checked.push(Law::JacfwdJacrev);
-    } else {
-        // Too big to build: the Jacobian of `c -> P f(x + V c)` for
-        // SUBSPACE input directions V and output projections P.
-        let dirs: Vec<Vec<Tensor<B>>> = (0..SUBSPACE)
-            .map(|j| x.iter().enumerate().map(|(k, t)| probe(t, 3.0 + j as f64 + 0.37 * k as f64)).collect())
-            .collect();
-        let proj: Vec<Tensor<B>> = (0..SUBSPACE).map(|j| probe(&y, 7.0 + j as f64)).collect();
-        let proj = Tensor::stack(&proj, 0).reshape(&[SUBSPACE as isize, -1]);
-        let (f5, x5) = (f.clone(), x.clone());
-        let h = move |c: &Tensor<B>| {
-            let xs: Vec<Tensor<B>> = x5
-                .iter()
-                .enumerate()
-                .map(|(k, xk)| (0..SUBSPACE).fold(xk.clone(), |acc, j| acc + &dirs[j][k] * &c.select(0, j as isize)))
-                .collect();
-            (&proj * &f5(&xs).reshape(&[1, -1])).sum_dims(&[1], false)
-        };
-        let c0 = Tensor::<B>::zeros([SUBSPACE], DType::F64);
-        let jr = guarded(|| jacrev_ref(h.clone(), &c0))?;
-        let jf = guarded(|| jacfwd_ref(h, &c0))?;
-        close("jacfwd vs jacrev (on a subspace)", &jf, &jr, tol)?;
         checked.push(Law::JacfwdJacrev);
     }
     // Hessian symmetry of a scalar function of the first non-empty
-    // differentiated input (on a subspace of SUBSPACE directions if the
-    // input is big).
-    {
-        let i0 = x.iter().position(|t| t.numel() > 0).unwrap_or(0);
-        let x0 = x[i0].clone();
-        let (f3, rest, u3) = (f.clone(), x.clone(), u.clone());
-        let g = move |x0: &Tensor<B>| {
-            let mut xs = rest.clone();
-            xs[i0] = x0.clone();
-            (f3(&xs) * &u3).sum()
-        };
-        let n = x0.numel();
-        let h = if n <= 24 {
-            guarded(|| hessian_ref(g, &x0))?.reshape_to([n, n])
-        } else {
-            let dirs: Vec<Tensor<B>> = (0..SUBSPACE).map(|j| probe(&x0, 5.0 + j as f64)).collect();
-            let on_subspace = move |c: &Tensor<B>| {
-                g(&(0..SUBSPACE).fold(x0.clone(), |acc, j| acc + &dirs[j] * &c.select(0, j as isize)))
-            };
-            guarded(|| hessian_ref(on_subspace, &Tensor::<B>::zeros([SUBSPACE], DType::F64)))?
-        };
-        close("hessian symmetry", &h, &h.t(), tol * 100.0)?;
-        checked.push(Law::HessianSymmetry);
-    }
+    // differentiated input.
+    let (f3, u3) = (f.clone(), u.clone());
+    let scalar = move |xs: &Vec<Tensor<B>>| (f3(xs) * &u3).sum();
+    let h = hessian_matrix(scalar, &x, DType::F64, probe).map_err(|e| e.message)?;
+    close("hessian symmetry", &h, &h.t(), tol * 100.0)?;
+    checked.push(Law::HessianSymmetry);
     // Second order: the inner-product law for g(x) = J(x)^T u.
-    let (f4, u4) = (f.clone(), u.clone());
-    let g = move |xs: &Vec<Tensor<B>>| vjp(f4.clone(), xs).1(&u4);
-    let w: Vec<Tensor<B>> = x.iter().enumerate().map(|(k, t)| probe(t, 2.0 + k as f64)).collect();
-    let (_, gv) = guarded(|| jvp(g.clone(), &x, &v))?;
-    let (_, gback) = guarded(|| vjp(g, &x))?;
-    let gtw = guarded(|| gback(&w))?;
-    let (lhs, m1) = dot(&w, &gv);
-    let (rhs, m2) = dot(&gtw, &v);
+    let [(lhs, m1), (rhs, m2)] = second_order_products(f, &x, &u, &v, probe).map_err(|e| e.message)?;
     if !info.is_exempt(Law::SecondOrder) {
         if (lhs - rhs).abs() > tol * 10.0 * (1.0 + m1 + m2) {
             return Err(format!("second order: <w, H v> = {lhs} but <H^T w, v> = {rhs}"));
@@ -594,7 +387,7 @@ fn run_laws<B: Backend>(infos: &[OpInfo], cases: u32) -> Result<usize, String> {
     for info in infos {
         // Random ops are covered by vmap's randomness tests; the "_large"
         // entries exist to reach the backends' parallel kernels.
-        if matches!(info.op, Op::Rand | Op::Randn | Op::Random(_)) || info.name.ends_with("_large") {
+        if info.random || info.name.ends_with("_large") {
             continue;
         }
         checked += 1;
@@ -682,12 +475,7 @@ pub enum Requirement {
 /// - an op's own [`exemptions`](OpInfo::exemptions), each with its reason
 ///   (such a law is not run for that op at all).
 pub fn minimum_checks(info: &OpInfo, law: Law, cases: u32) -> Requirement {
-    let host = host_params(&info.op, 8);
-    let factory = matches!(
-        info.op,
-        Op::Arange | Op::ArangeRange | Op::Full { .. } | Op::Eye | Op::Linspace | Op::Rand | Op::Randn | Op::Random(_)
-    );
-    if factory || host.iter().all(|h| *h) {
+    if info.is_factory() {
         return Requirement::Exempt("a factory: no data argument to batch or differentiate");
     }
     if law.is_derivative() && !info.differentiable {
@@ -702,7 +490,7 @@ pub fn minimum_checks(info: &OpInfo, law: Law, cases: u32) -> Requirement {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalogue::Scale;
+    use crate::catalogue::{Op, Scale};
     use crate::strategies::ViewKind;
     use func_core::UnaryOp;
     use proptest::strategy::Just;

@@ -24,8 +24,10 @@
 //! println!("{report}");
 //! ```
 
-use crate::jacobians::{hessian_ref, jacfwd_ref, jacrev_ref};
-use crate::transform_laws::{dot, guarded};
+use crate::derivatives::{
+    hessian_matrix, jacobian_pairs, probe_like as probe, second_order_products, vjp_jvp_products,
+};
+use crate::transform_laws::guarded;
 use func_autodiff::{jvp, vjp};
 use func_batch::{Dims, VmapOptions, try_vmap};
 use func_core::{Backend, CustomOp, CustomRule, DType, Tensor, TensorTree};
@@ -309,11 +311,6 @@ impl Ctx<'_> {
     }
 }
 
-/// Deterministic, varied values in `[-1, 1]` shaped and typed like `like`.
-fn probe<B: Backend>(like: &Tensor<B>, salt: f64) -> Tensor<B> {
-    crate::transform_laws::probe(like, salt).to_dtype(like.dtype())
-}
-
 /// All outputs flattened and joined into one vector (one Jacobian).
 fn joined<B: Backend>(ys: &[Tensor<B>], dtype: DType) -> Tensor<B> {
     if ys.is_empty() {
@@ -429,8 +426,6 @@ fn vmap_law<B: Backend>(
     Ok(())
 }
 
-/// Subspace size for Jacobians and Hessians too large to build.
-const SUBSPACE: usize = 6;
 /// Largest Jacobian (elements) built whole.
 const JACOBIAN_LIMIT: usize = 4096;
 
@@ -482,42 +477,19 @@ fn derivative_laws<B: Backend>(
         }
         let law = UserLaw::VjpJvp;
         if opts.runs(law) {
-            let (_, back) = guarded(|| vjp(h.clone(), &x)).map_err(|e| ctx.fail(law, "vjp", e))?;
-            let jtu = guarded(|| back(&u)).map_err(|e| ctx.fail(law, "vjp_fn(u)", e))?;
-            let (lhs, m1) = dot(std::slice::from_ref(&u), std::slice::from_ref(&jv));
-            let (rhs, m2) = dot(&jtu, &v);
+            let [(lhs, m1), (rhs, m2)] =
+                vjp_jvp_products(h.clone(), &x, &u, &v, &jv).map_err(|e| ctx.fail(law, e.stage, e.message))?;
             report.add(law, ctx.close_scalar(law, "<J^T u, v> against <u, J v>", rhs, lhs, rtol * (1.0 + m1 + m2))?);
         }
         let law = UserLaw::JacfwdJacrev;
         if opts.runs(law) {
             let n_in: usize = x.iter().map(|t| t.numel()).sum();
-            if n_in * y.numel().max(1) <= JACOBIAN_LIMIT {
-                let jr = guarded(|| jacrev_ref(h.clone(), &x)).map_err(|e| ctx.fail(law, "jacrev", e))?;
-                let jf = guarded(|| jacfwd_ref(h.clone(), &x)).map_err(|e| ctx.fail(law, "jacfwd", e))?;
-                for (k, (a, b)) in jf.iter().zip(&jr).enumerate() {
-                    report.add(law, ctx.close(law, &format!("block of input leaf {}", diff[k]), a, b, rtol)?);
-                }
-            } else {
-                // c -> P h(x + V c) for SUBSPACE directions and projections.
-                let dirs: Vec<Vec<Tensor<B>>> = (0..SUBSPACE)
-                    .map(|j| x.iter().enumerate().map(|(k, t)| probe(t, 3.0 + j as f64 + 0.37 * k as f64)).collect())
-                    .collect();
-                let proj = Tensor::stack(&(0..SUBSPACE).map(|j| probe(&y, 7.0 + j as f64)).collect::<Vec<_>>(), 0);
-                let (h5, x5) = (h.clone(), x.clone());
-                let small = move |c: &Tensor<B>| {
-                    let xs: Vec<Tensor<B>> = x5
-                        .iter()
-                        .enumerate()
-                        .map(|(k, xk)| {
-                            (0..SUBSPACE).fold(xk.clone(), |acc, j| acc + &dirs[j][k] * &c.select(0, j as isize))
-                        })
-                        .collect();
-                    (&proj * &h5(&xs).reshape(&[1, -1])).sum_dims(&[1], false)
-                };
-                let c0 = Tensor::<B>::zeros([SUBSPACE], dtype);
-                let jr = guarded(|| jacrev_ref(small.clone(), &c0)).map_err(|e| ctx.fail(law, "jacrev", e))?;
-                let jf = guarded(|| jacfwd_ref(small, &c0)).map_err(|e| ctx.fail(law, "jacfwd", e))?;
-                report.add(law, ctx.close(law, "on a subspace", &jf, &jr, rtol)?);
+            let whole = n_in * y.numel().max(1) <= JACOBIAN_LIMIT;
+            let pairs = jacobian_pairs(h.clone(), &x, &y, whole, dtype, probe)
+                .map_err(|e| ctx.fail(law, e.stage, e.message))?;
+            for (k, (jf, jr)) in pairs.iter().enumerate() {
+                let what = if whole { format!("block of input leaf {}", diff[k]) } else { "on a subspace".to_string() };
+                report.add(law, ctx.close(law, &what, jf, jr, rtol)?);
             }
         }
     }
@@ -526,38 +498,15 @@ fn derivative_laws<B: Backend>(
     }
     let law = UserLaw::HessianSymmetry;
     if opts.runs(law) && y.numel() == 1 {
-        let i0 = x.iter().position(|t| t.numel() > 0).unwrap_or(0);
-        let (h3, rest, x0) = (h.clone(), x.clone(), x[i0].clone());
-        let scalar = move |x0: &Tensor<B>| {
-            let mut xs = rest.clone();
-            xs[i0] = x0.clone();
-            h3(&xs).sum()
-        };
-        let n = x0.numel();
-        let hm = if n <= 24 {
-            guarded(|| hessian_ref(scalar, &x0))
-                .map_err(|e| ctx.fail(law, "hessian", e))?
-                .reshape(&[n as isize, n as isize])
-        } else {
-            let dirs: Vec<Tensor<B>> = (0..SUBSPACE).map(|j| probe(&x0, 5.0 + j as f64)).collect();
-            let on_subspace = move |c: &Tensor<B>| {
-                scalar(&(0..SUBSPACE).fold(x0.clone(), |acc, j| acc + &dirs[j] * &c.select(0, j as isize)))
-            };
-            guarded(|| hessian_ref(on_subspace, &Tensor::<B>::zeros([SUBSPACE], dtype)))
-                .map_err(|e| ctx.fail(law, "hessian on a subspace", e))?
-        };
+        let h3 = h.clone();
+        let hm = hessian_matrix(move |xs: &Vec<Tensor<B>>| h3(xs).sum(), &x, dtype, probe)
+            .map_err(|e| ctx.fail(law, e.stage, e.message))?;
         report.add(law, ctx.close(law, "H^T against H", &hm.t(), &hm, rtol * 100.0)?);
     }
     let law = UserLaw::SecondOrder;
     if opts.runs(law) {
-        let (h4, u4) = (h.clone(), u.clone());
-        let gj = move |xs: &Vec<Tensor<B>>| vjp(h4.clone(), xs).1(&u4);
-        let w: Vec<Tensor<B>> = x.iter().enumerate().map(|(k, t)| probe(t, 2.0 + k as f64)).collect();
-        let (_, gv) = guarded(|| jvp(gj.clone(), &x, &v)).map_err(|e| ctx.fail(law, "jvp of vjp", e))?;
-        let (_, gback) = guarded(|| vjp(gj, &x)).map_err(|e| ctx.fail(law, "vjp of vjp", e))?;
-        let gtw = guarded(|| gback(&w)).map_err(|e| ctx.fail(law, "vjp of vjp", e))?;
-        let (lhs, m1) = dot(&w, &gv);
-        let (rhs, m2) = dot(&gtw, &v);
+        let [(lhs, m1), (rhs, m2)] =
+            second_order_products(h, &x, &u, &v, probe).map_err(|e| ctx.fail(law, e.stage, e.message))?;
         report.add(law, ctx.close_scalar(law, "<H^T w, v> against <w, H v>", rhs, lhs, rtol * 10.0 * (1.0 + m1 + m2))?);
     }
     Ok(())
