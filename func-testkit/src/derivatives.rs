@@ -36,6 +36,9 @@ fn stage<T>(stage: &'static str, f: impl FnOnce() -> T) -> Result<T, Panicked> {
 /// [`probe_like`] (in the dtype of the tensor they are shaped like).
 pub(crate) type Probe<B> = fn(&Tensor<B>, f64) -> Tensor<B>;
 
+/// Pairs `(jacfwd, jacrev)` of Jacobian blocks.
+pub(crate) type Pairs<B> = Vec<(Tensor<B>, Tensor<B>)>;
+
 /// A function of the differentiated inputs to one output tensor.
 pub(crate) trait LeavesFn<B: Backend>: Fn(&Vec<Tensor<B>>) -> Tensor<B> + Clone + Send + Sync + 'static {}
 impl<B: Backend, F: Fn(&Vec<Tensor<B>>) -> Tensor<B> + Clone + Send + Sync + 'static> LeavesFn<B> for F {}
@@ -101,7 +104,7 @@ pub(crate) fn jacobian_pairs<B: Backend>(
     whole: bool,
     dtype: DType,
     probe: Probe<B>,
-) -> Result<Vec<(Tensor<B>, Tensor<B>)>, Panicked> {
+) -> Result<Pairs<B>, Panicked> {
     let x = x.to_vec();
     if whole {
         let jr = stage("jacrev", || jacrev_ref(f.clone(), &x))?;
