@@ -7,10 +7,15 @@
 //!   the optimized backends are checked against;
 //! - [`RefStorage`], its storage: a dtype tag and the elements as `f64`;
 //! - [`golden`], the torch.func golden conformance cases and comparisons;
-//! - the op catalogue ([`catalogue()`], [`OpInfo`], [`Op`]) with proptest
-//!   [`strategies`] for every op's samples, and the backend-agreement law
-//!   [`check_backend`], which checks a backend against [`RefBackend`] on
-//!   every op with a tolerance per element or per reduced row ([`Scale`]);
+//! - the op catalogue ([`catalogue()`], [`OpInfo`], [`Op`]): every
+//!   primitive and composite op of the `Tensor` API, each entry with its
+//!   proptest [`strategies`] for samples, its tolerance [`Scale`] and its
+//!   properties (which arguments are read on the host ([`HostParams`]),
+//!   index arguments, in-place writes, views, randomness, law exemptions);
+//!   [`entries_for`] names the entries of every [`func_core::Primitive`];
+//! - the backend-agreement law [`check_backend`], which checks a backend
+//!   against [`RefBackend`] on every op with a tolerance per element or per
+//!   reduced row ([`Scale`]);
 //! - the aliasing law [`check_aliasing`]: for every view op, writes through
 //!   the view give the same values and input mutations with and without
 //!   vmap, grad and jvp;
@@ -43,6 +48,31 @@
 //! - [`custom_examples`]: custom ops with their own rules (`log1pexp` with a
 //!   custom JVP, a straight-through `round`, `clip_gradient` with a custom
 //!   VJP), checked against torch's `autograd.Function`.
+//!
+//! ## Adding an op
+//!
+//! An op is added in one place, its catalogue entry, plus the [`Op`]
+//! variant that evaluates it; every law reads the entry:
+//!
+//! 1. a variant of [`Op`], documenting its arguments, and its arm in
+//!    [`Op::apply`];
+//! 2. its entry in [`catalogue()`]: a unique name, the op, whether it is
+//!    differentiable, its [`Scale`], its sample strategy (a new one beside
+//!    the others of its family when none fits), and its properties with
+//!    [`OpInfo`]'s builder methods: [`host`](OpInfo::host) for parameters
+//!    it reads on the host (dims, sizes, seeds), [`index_arg`](OpInfo::index_arg),
+//!    [`writes_first`](OpInfo::writes_first) for an in-place op,
+//!    [`view`](OpInfo::view), [`random`](OpInfo::random), and
+//!    [`exempt`](OpInfo::exempt) (with the reason) for a law that does not
+//!    hold by design;
+//! 3. a new [`func_core::Primitive`] also names its entries in
+//!    [`entries_for`]: its match has no catch-all arm, so the crate does
+//!    not build until it does, and a test checks that the names exist;
+//! 4. an entry with [`Scale::Rows`] also needs its row rule in the
+//!    backend-agreement law's magnitudes.
+//!
+//! The laws then run the new entry: backend agreement, the transform laws,
+//! the functionalize law, and the aliasing law for a view.
 //!
 //! ## Checking a backend of your own
 //!

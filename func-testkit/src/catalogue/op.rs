@@ -7,7 +7,7 @@ use func_core::{ArgReduceOp, BinaryOp, CmpOp, DType, Distribution, ReduceOp, Una
 ///
 /// The arguments [`apply`](Op::apply) takes are listed per variant: `x`, `a`,
 /// `b`, ... are data tensors; `dims`, `params` and such are i64 parameter
-/// tensors (1-D, or 0-D for a single value) built with [`ArgSpec::ints`];
+/// tensors (1-D, or 0-D for a single value) built with [`ArgSpec::ints`](crate::ArgSpec::ints);
 /// `like` is a tensor whose shape and dtype (not values) a factory uses.
 /// Negative dims count from the end, as in the `Tensor` API.
 #[derive(Clone, Debug, PartialEq)]

@@ -230,35 +230,9 @@ pub fn catalogue() -> Vec<OpInfo> {
         .view(),
     );
     c.push(OpInfo::new("permute", Op::Permute, true, Ew, s_permute).host(HostParams::At(1)).view());
-    c.push(
-        OpInfo::new("transpose", Op::Transpose, true, Ew, || {
-            with_params(shape(1, 4), any_dtype(), Domain::Any, |s| {
-                let r = s.len();
-                params(
-                    ((0..r).prop_flat_map(move |a| signed(a, r)), (0..r).prop_flat_map(move |a| signed(a, r)))
-                        .prop_map(|(a, b)| vec![a, b])
-                        .boxed(),
-                )
-            })
-        })
-        .host(HostParams::At(1))
-        .view(),
-    );
+    c.push(OpInfo::new("transpose", Op::Transpose, true, Ew, s_dim_pair).host(HostParams::At(1)).view());
     c.push(OpInfo::new("t", Op::T, true, Ew, || unary_sample(shape(0, 4), any_dtype(), Domain::Any)).view());
-    c.push(
-        OpInfo::new("movedim", Op::Movedim, true, Ew, || {
-            with_params(shape(1, 4), any_dtype(), Domain::Any, |s| {
-                let r = s.len();
-                params(
-                    ((0..r).prop_flat_map(move |a| signed(a, r)), (0..r).prop_flat_map(move |a| signed(a, r)))
-                        .prop_map(|(a, b)| vec![a, b])
-                        .boxed(),
-                )
-            })
-        })
-        .host(HostParams::At(1))
-        .view(),
-    );
+    c.push(OpInfo::new("movedim", Op::Movedim, true, Ew, s_dim_pair).host(HostParams::At(1)).view());
     c.push(
         OpInfo::new("broadcast_to", Op::BroadcastTo, true, Ew, || {
             with_params(shape(0, 3), any_dtype(), Domain::Any, |s| params(broadcast_target(s, false)))

@@ -12,6 +12,12 @@ use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, Test
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+mod magnitudes;
+#[cfg(test)]
+mod tests;
+
+use magnitudes::magnitudes;
+
 /// Cases per op in [`check_backend`].
 pub const DEFAULT_CASES: u32 = 256;
 
@@ -395,9 +401,3 @@ fn compare(info: &OpInfo, sample: &Sample, got: &Output, want: &Output, opts: &C
 fn tolerance(rtol: f64, b: f64, m: f64) -> f64 {
     if m.is_finite() { rtol * (1.0 + b.abs() + m) } else { 0.0 }
 }
-
-mod magnitudes;
-#[cfg(test)]
-mod tests;
-
-use magnitudes::magnitudes;

@@ -231,6 +231,7 @@ fn index_at(op: &str, idx: &RefStorage, il: &Layout, o: &[usize], len: usize) ->
     Ok(t as usize)
 }
 
+// After the helpers and `ensure!`, which the kernels use.
 mod backend;
 #[cfg(test)]
 mod tests;

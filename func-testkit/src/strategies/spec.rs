@@ -5,7 +5,7 @@ use super::*;
 
 /// The largest number of logical elements a generated tensor argument has
 /// (some convolution and pooling samples go a little beyond it), except for
-/// the deliberately large arguments of [`large_shape`](super::large_shape).
+/// the deliberately large arguments of [`large_shape`].
 pub const MAX_NUMEL: usize = 200;
 
 /// How an [`ArgSpec`] is laid out in memory when built.

@@ -32,6 +32,13 @@ use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use std::collections::BTreeMap;
 
+mod autodiff;
+mod vmap;
+
+pub use autodiff::check_autodiff_sample;
+use vmap::{CHUNKED_EVERY, NESTED_SAMPLES};
+pub use vmap::{check_nested_vmap_sample, check_vmap_sample};
+
 /// An argument for the derivative laws: in f64 (integer and bool data as
 /// its values), its NaNs and infinities replaced by finite values (the vmap
 /// laws keep them), since derivatives are checked where the function is
@@ -115,13 +122,6 @@ pub(crate) fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
             .unwrap_or_default()
     })
 }
-
-mod autodiff;
-mod vmap;
-
-pub use autodiff::check_autodiff_sample;
-use vmap::{CHUNKED_EVERY, NESTED_SAMPLES};
-pub use vmap::{check_nested_vmap_sample, check_vmap_sample};
 
 /// Default number of samples per op for the transform laws.
 pub const TRANSFORM_CASES: u32 = 32;

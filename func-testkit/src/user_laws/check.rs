@@ -125,7 +125,7 @@ pub(super) fn joined<B: Backend>(ys: &[Tensor<B>], dtype: DType) -> Tensor<B> {
 pub(super) type LeafFn<B> = Arc<dyn Fn(&Vec<Tensor<B>>) -> Vec<Tensor<B>> + Send + Sync>;
 
 /// Check the transform laws of `f` at `inputs` (see the [module
-/// docs](self)): vmap against a loop for in_dims 0, -1 and None per leaf,
+/// docs](super)): vmap against a loop for in_dims 0, -1 and None per leaf,
 /// jvp against central differences, the vjp/jvp inner product, jacfwd
 /// against jacrev, Hessian symmetry when the output is one scalar, and the
 /// second-order inner product. Float leaves are differentiated and

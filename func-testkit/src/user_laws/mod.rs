@@ -37,6 +37,12 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
+mod check;
+mod prop;
+
+pub use check::check_laws;
+pub use prop::{check_custom_op, check_laws_prop};
+
 /// One law of [`check_laws`] and [`check_custom_op`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -206,9 +212,3 @@ impl fmt::Display for LawFailure {
 }
 
 impl std::error::Error for LawFailure {}
-
-mod check;
-mod prop;
-
-pub use check::check_laws;
-pub use prop::{check_custom_op, check_laws_prop};

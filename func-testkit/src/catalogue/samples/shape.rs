@@ -47,6 +47,19 @@ pub(crate) fn reshape_target(s: &[usize]) -> BoxedStrategy<Vec<i64>> {
     if n == 1 { prop_oneof![3 => general, 1 => Just(vec![])].boxed() } else { general.boxed() }
 }
 
+/// One data argument of rank 1 to 4 and two of its dims, each possibly
+/// negative (`transpose`, `movedim`).
+pub(crate) fn s_dim_pair() -> BoxedStrategy<Sample> {
+    with_params(shape(1, 4), any_dtype(), Domain::Any, |s| {
+        let r = s.len();
+        params(
+            ((0..r).prop_flat_map(move |a| signed(a, r)), (0..r).prop_flat_map(move |a| signed(a, r)))
+                .prop_map(|(a, b)| vec![a, b])
+                .boxed(),
+        )
+    })
+}
+
 pub(crate) fn s_permute() -> BoxedStrategy<Sample> {
     with_params(shape(0, 4), any_dtype(), Domain::Any, |s| {
         let r = s.len();
