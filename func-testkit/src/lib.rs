@@ -69,7 +69,8 @@
 //!    [`entries_for`]: its match has no catch-all arm, so the crate does
 //!    not build until it does, and a test checks that the names exist;
 //! 4. an entry with [`Scale::Rows`] also needs its row rule in the
-//!    backend-agreement law's magnitudes.
+//!    backend-agreement law's magnitudes, and a random op with a bounded
+//!    support names it in that law's check of a backend's own generator.
 //!
 //! The laws then run the new entry: backend agreement, the transform laws,
 //! the functionalize law, and the aliasing law for a view.

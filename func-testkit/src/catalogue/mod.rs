@@ -3,8 +3,8 @@
 //! inputs.
 //!
 //! An [`Op`] is evaluated with [`Op::apply`] on tensors of any backend; an
-//! [`OpInfo`] names it and generates [`Sample`](crate::Sample)s that respect its domain.
-//! [`catalogue`] lists every entry. The backend-agreement law
+//! [`OpInfo`] names it and generates [`Sample`](crate::Sample)s that
+//! respect its domain. [`catalogue`] lists every entry. The backend-agreement law
 //! ([`check_backend`](crate::check_backend)) runs each entry on a backend and
 //! on [`RefBackend`](crate::RefBackend) and compares; transform laws can use
 //! the same entries (those marked [`differentiable`](OpInfo::differentiable)
@@ -12,7 +12,8 @@
 //!
 //! Parameters that depend on the sampled shapes (dims, sizes, indices) are
 //! passed as extra i64 (or f64) tensor arguments, built with
-//! [`ArgSpec::ints`](crate::ArgSpec::ints); each variant of [`Op`] documents its arguments.
+//! [`ArgSpec::ints`](crate::ArgSpec::ints); each variant of [`Op`]
+//! documents its arguments.
 //!
 //! ## Layout
 //!
@@ -35,13 +36,16 @@
 //!    [`index_arg`](OpInfo::index_arg), [`writes_first`](OpInfo::writes_first)
 //!    for in-place ops, [`view`](OpInfo::view), [`random`](OpInfo::random),
 //!    and [`exempt`](OpInfo::exempt) for a law that does not hold by design.
-//!    Every law reads these fields: nothing else lists ops.
+//!    The laws read these fields instead of listing ops.
 //! 3. A new [`Primitive`](func_core::Primitive) also names its entries in
 //!    [`entries_for`] (the build fails until it does; a test checks the
 //!    names exist).
 //!
-//! An op with [`Scale::Rows`] also needs its row-magnitude rule in the
-//! backend-agreement law (it fails with "no magnitude rule" otherwise).
+//! The only per-op code left in the laws is computed from the op's own
+//! parameters: an op with [`Scale::Rows`] needs its row-magnitude rule in
+//! the backend-agreement law (which fails with "no magnitude rule"
+//! otherwise), and a random op with a bounded support (uniform) names it in
+//! that law's check of a backend's own generator.
 
 mod coverage;
 mod eval;
