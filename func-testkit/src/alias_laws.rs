@@ -26,30 +26,6 @@ use func_core::{Backend, DType, Tensor};
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
-/// Whether `op` returns a view of its first argument (sharing its storage
-/// when the layout allows).
-pub fn is_view_op(op: &Op) -> bool {
-    matches!(
-        op,
-        Op::Contiguous
-            | Op::Reshape
-            | Op::Permute
-            | Op::Transpose
-            | Op::T
-            | Op::Movedim
-            | Op::BroadcastTo
-            | Op::Expand
-            | Op::Slice
-            | Op::Select
-            | Op::Narrow
-            | Op::Squeeze
-            | Op::SqueezeDim
-            | Op::Unsqueeze
-            | Op::Flatten
-            | Op::Diagonal
-    )
-}
-
 const NB: usize = 3;
 
 /// The laws compare to this relative tolerance (values are f64).
@@ -205,7 +181,7 @@ pub fn check_alias_autodiff_sample<B: Backend>(info: &OpInfo, sample: &Sample) -
 pub fn check_aliasing<B: Backend>(cases: u32) {
     let mut failures = Vec::new();
     let mut checked = 0;
-    for info in catalogue().into_iter().filter(|i| is_view_op(&i.op)) {
+    for info in catalogue().into_iter().filter(|i| i.view) {
         checked += 1;
         let mut r = TestRunner::new_with_rng(
             Config { cases, ..Config::default() },

@@ -27,7 +27,7 @@
 use crate::catalogue::{Op, OpInfo, catalogue};
 use crate::laws::{F32_RTOL, F64_RTOL};
 use crate::strategies::{ArgSpec, Sample, ViewKind};
-use crate::transform_laws::{close, guarded, host_params};
+use crate::transform_laws::{close, guarded};
 use func_core::{Backend, DType, Tensor};
 use func_functionalize::{Graph, Remove, make_graph, try_functionalize};
 use proptest::strategy::{Strategy, ValueTree};
@@ -146,7 +146,7 @@ pub fn check_functionalize_sample<B: Backend>(
     harness: Harness,
 ) -> Result<bool, String> {
     let mut specs: Vec<ArgSpec> = sample.args.clone();
-    let host = host_params(&info.op, specs.len());
+    let host = info.host_params(specs.len());
     let m = (0..specs.len()).find(|&i| !host[i]).unwrap_or(0);
     if specs.is_empty() {
         return Ok(false);

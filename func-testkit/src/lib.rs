@@ -7,10 +7,15 @@
 //!   the optimized backends are checked against;
 //! - [`RefStorage`], its storage: a dtype tag and the elements as `f64`;
 //! - [`golden`], the torch.func golden conformance cases and comparisons;
-//! - the op catalogue ([`catalogue()`], [`OpInfo`], [`Op`]) with proptest
-//!   [`strategies`] for every op's samples, and the backend-agreement law
-//!   [`check_backend`], which checks a backend against [`RefBackend`] on
-//!   every op with a tolerance per element or per reduced row ([`Scale`]);
+//! - the op catalogue ([`catalogue()`], [`OpInfo`], [`Op`]): every
+//!   primitive and composite op of the `Tensor` API, each entry with its
+//!   proptest [`strategies`] for samples, its tolerance [`Scale`] and its
+//!   properties (which arguments are read on the host ([`HostParams`]),
+//!   index arguments, in-place writes, views, randomness, law exemptions);
+//!   [`entries_for`] names the entries of every [`func_core::Primitive`];
+//! - the backend-agreement law [`check_backend`], which checks a backend
+//!   against [`RefBackend`] on every op with a tolerance per element or per
+//!   reduced row ([`Scale`]);
 //! - the aliasing law [`check_aliasing`]: for every view op, writes through
 //!   the view give the same values and input mutations with and without
 //!   vmap, grad and jvp;
@@ -44,6 +49,32 @@
 //!   custom JVP, a straight-through `round`, `clip_gradient` with a custom
 //!   VJP), checked against torch's `autograd.Function`.
 //!
+//! ## Adding an op
+//!
+//! An op is added in one place, its catalogue entry, plus the [`Op`]
+//! variant that evaluates it; every law reads the entry:
+//!
+//! 1. a variant of [`Op`], documenting its arguments, and its arm in
+//!    [`Op::apply`];
+//! 2. its entry in [`catalogue()`]: a unique name, the op, whether it is
+//!    differentiable, its [`Scale`], its sample strategy (a new one beside
+//!    the others of its family when none fits), and its properties with
+//!    [`OpInfo`]'s builder methods: [`host`](OpInfo::host) for parameters
+//!    it reads on the host (dims, sizes, seeds), [`index_arg`](OpInfo::index_arg),
+//!    [`writes_first`](OpInfo::writes_first) for an in-place op,
+//!    [`view`](OpInfo::view), [`random`](OpInfo::random), and
+//!    [`exempt`](OpInfo::exempt) (with the reason) for a law that does not
+//!    hold by design;
+//! 3. a new [`func_core::Primitive`] also names its entries in
+//!    [`entries_for`]: its match has no catch-all arm, so the crate does
+//!    not build until it does, and a test checks that the names exist;
+//! 4. an entry with [`Scale::Rows`] also needs its row rule in the
+//!    backend-agreement law's magnitudes, and a random op with a bounded
+//!    support names it in that law's check of a backend's own generator.
+//!
+//! The laws then run the new entry: backend agreement, the transform laws,
+//! the functionalize law, and the aliasing law for a view.
+//!
 //! ## Checking a backend of your own
 //!
 //! ```no_run
@@ -75,6 +106,7 @@
 mod alias_laws;
 mod catalogue;
 pub mod custom_examples;
+mod derivatives;
 mod functionalize_laws;
 pub mod golden;
 pub mod jacobians;
@@ -86,8 +118,8 @@ mod trace;
 mod transform_laws;
 pub mod user_laws;
 
-pub use alias_laws::{check_alias_autodiff_sample, check_alias_vmap_sample, check_aliasing, is_view_op};
-pub use catalogue::{Law, Op, OpInfo, Scale, catalogue};
+pub use alias_laws::{check_alias_autodiff_sample, check_alias_vmap_sample, check_aliasing};
+pub use catalogue::{HostParams, Law, Op, OpInfo, Scale, catalogue, entries_for, entry_of, host_params, is_view_op};
 pub use functionalize_laws::{Harness, check_functionalize, check_functionalize_sample};
 pub use laws::{
     CheckOptions, DEFAULT_CASES, F32_RTOL, F64_RTOL, RngPolicy, check_backend, check_backend_with, check_op_with,
@@ -99,6 +131,6 @@ pub use strategies::{ArgSpec, Domain, Sample, ViewKind};
 pub use trace::record_primitives;
 pub use transform_laws::{
     Requirement, TRANSFORM_CASES, check_autodiff_sample, check_nested_vmap_sample, check_transforms,
-    check_transforms_with, check_vmap_sample, host_params, minimum_checks,
+    check_transforms_with, check_vmap_sample, minimum_checks,
 };
 pub use user_laws::{LawFailure, LawOptions, LawReport, UserLaw, check_custom_op, check_laws, check_laws_prop};
