@@ -55,7 +55,7 @@
 //!   two row blocks on two threads halve that. The `gemm` crate was not
 //!   measured against it; a packing cache for weights reused across calls
 //!   was not built.
-//! - **Buffer cache.** Freed buffers of 64 KiB and more are kept by size
+//! - **Buffer cache.** Freed buffers of 16 KiB and more are kept by size
 //!   class and reused, up to a bound (1 GiB by default), so a steady loop
 //!   of transform calls does no page faults after its first iteration; see
 //!   [`cache`] for the size classes, the bound ([`cache::set_limit`]) and
@@ -66,8 +66,21 @@
 //!   the inner loops are branch-free copies or adds, one (n, c) plane per
 //!   task.
 //!
-//! Elementwise math uses the reference definitions of [`UnaryOp`] and
-//! [`BinaryOp`] (bit-identical results); [`random`](func_core::Backend::random)
+//! - **Vectorized f32 transcendentals.** f32 `sin`, `cos`, `exp` and
+//!   `tanh` (and `sigmoid` through `exp`) are branch-free functions that
+//!   a loop vectorizes, not one C library call per element: an argument
+//!   reduction and polynomial in f64 (musl's for `sin` and `cos`), rounded
+//!   to f32 within one unit in the last place of the correctly rounded value
+//!   (tested on dense grids against the f64 library functions). The dense
+//!   single-threaded case is compiled for AVX2 when the CPU has it (runtime
+//!   detection). `sin` and `cos` of arguments beyond 4.2e8 in magnitude, or
+//!   of NaN, fall back to the library for the whole tensor. This took the
+//!   Hessian-vector product of `sum(sin(x))` on 2048 elements from 0.051 ms
+//!   to 0.022 ms.
+//!
+//! Other elementwise math uses the reference definitions of [`UnaryOp`] and
+//! [`BinaryOp`] (bit-identical results); f64 uses the library functions
+//! throughout; [`random`](func_core::Backend::random)
 //! uses [`func_core::random::sample`], so streams agree with every other
 //! backend.
 #![deny(missing_docs)]
