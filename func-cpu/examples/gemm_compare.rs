@@ -59,7 +59,17 @@ trait Num: Copy + Send + Sync + 'static + From<f32> {
 
 impl Num for f32 {
     const NAME: &'static str = "f32";
-    unsafe fn mm(m: usize, k: usize, n: usize, pa: *const Self, a: Op, pb: *const Self, b: Op, c: *mut Self, rsc: isize) {
+    unsafe fn mm(
+        m: usize,
+        k: usize,
+        n: usize,
+        pa: *const Self,
+        a: Op,
+        pb: *const Self,
+        b: Op,
+        c: *mut Self,
+        rsc: isize,
+    ) {
         // SAFETY: forwarded from the caller's contract.
         unsafe { matrixmultiply::sgemm(m, k, n, 1.0, pa, a.rs, a.cs, pb, b.rs, b.cs, 0.0, c, rsc, 1) }
     }
@@ -67,7 +77,17 @@ impl Num for f32 {
 
 impl Num for f64 {
     const NAME: &'static str = "f64";
-    unsafe fn mm(m: usize, k: usize, n: usize, pa: *const Self, a: Op, pb: *const Self, b: Op, c: *mut Self, rsc: isize) {
+    unsafe fn mm(
+        m: usize,
+        k: usize,
+        n: usize,
+        pa: *const Self,
+        a: Op,
+        pb: *const Self,
+        b: Op,
+        c: *mut Self,
+        rsc: isize,
+    ) {
         // SAFETY: forwarded from the caller's contract.
         unsafe { matrixmultiply::dgemm(m, k, n, 1.0, pa, a.rs, a.cs, pb, b.rs, b.cs, 0.0, c, rsc, 1) }
     }
@@ -92,7 +112,9 @@ unsafe fn gg<T: Num>(
 ) {
     let (zero, one) = (T::from(0.0), T::from(1.0));
     // SAFETY: forwarded from the caller's contract.
-    unsafe { gemm::gemm(m, n, k, c, 1, rsc, false, pa, a.cs, a.rs, pb, b.cs, b.rs, zero, one, false, false, false, par) }
+    unsafe {
+        gemm::gemm(m, n, k, c, 1, rsc, false, pa, a.cs, a.rs, pb, b.cs, b.rs, zero, one, false, false, false, par)
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -151,12 +173,26 @@ fn run<T: Num>(s: &Shape, threads: usize, reps: usize) {
         };
         let gm = |i: usize, c: &mut [T], par| {
             // SAFETY: as above.
-            unsafe { gg(m, k, n, pa.get().add(i * a_step), s.a, pb.get().add(i * b_step), s.b, c.as_mut_ptr(), n as isize, par) }
+            unsafe {
+                gg(
+                    m,
+                    k,
+                    n,
+                    pa.get().add(i * a_step),
+                    s.a,
+                    pb.get().add(i * b_step),
+                    s.b,
+                    c.as_mut_ptr(),
+                    n as isize,
+                    par,
+                )
+            }
         };
         if threads == 1 {
             let t = median(|| c.chunks_mut(m * n).enumerate().for_each(|(i, c)| mm(i, 0, m, c)), reps);
             line("mm", t);
-            let t = median(|| c.chunks_mut(m * n).enumerate().for_each(|(i, c)| gm(i, c, gemm::Parallelism::None)), reps);
+            let t =
+                median(|| c.chunks_mut(m * n).enumerate().for_each(|(i, c)| gm(i, c, gemm::Parallelism::None)), reps);
             line("gemm", t);
         } else {
             if batch > 1 {
@@ -201,7 +237,18 @@ fn run<T: Num>(s: &Shape, threads: usize, reps: usize) {
         let t = median(
             // SAFETY: as above.
             || unsafe {
-                gg(fm, k, fn_, fa.as_ptr(), fa_op, fb.as_ptr(), fb_op, fc.as_mut_ptr(), fn_ as isize, gemm::Parallelism::None)
+                gg(
+                    fm,
+                    k,
+                    fn_,
+                    fa.as_ptr(),
+                    fa_op,
+                    fb.as_ptr(),
+                    fb_op,
+                    fc.as_mut_ptr(),
+                    fn_ as isize,
+                    gemm::Parallelism::None,
+                )
             },
             reps,
         );
@@ -212,9 +259,28 @@ fn run<T: Num>(s: &Shape, threads: usize, reps: usize) {
 fn main() {
     let row = |k: usize| Op { rs: k as isize, cs: 1 };
     let tr = |k: usize| Op { rs: 1, cs: k as isize };
-    let sq = Shape { name: "matmul_256", batch: 1, m: 256, k: 256, n: 256, a: row(256), b: row(256), a_shared: false, b_shared: false };
-    let sq1024 =
-        Shape { name: "matmul_1024", batch: 1, m: 1024, k: 1024, n: 1024, a: row(1024), b: row(1024), a_shared: false, b_shared: false };
+    let sq = Shape {
+        name: "matmul_256",
+        batch: 1,
+        m: 256,
+        k: 256,
+        n: 256,
+        a: row(256),
+        b: row(256),
+        a_shared: false,
+        b_shared: false,
+    };
+    let sq1024 = Shape {
+        name: "matmul_1024",
+        batch: 1,
+        m: 1024,
+        k: 1024,
+        n: 1024,
+        a: row(1024),
+        b: row(1024),
+        a_shared: false,
+        b_shared: false,
+    };
     // ensemble: x [64, k] shared, w[i] [n, k] read as w^T.
     let ens = |k: usize, n: usize| Shape {
         name: "ensemble",
@@ -230,23 +296,103 @@ fn main() {
     let ensemble = [ens(784, 128), ens(128, 128), ens(128, 10)];
     let cnn = [
         // forward: w [o, k] shared @ cols [k, L]
-        Shape { name: "cnn conv1 fwd", batch: 64, m: 32, k: 9, n: 676, a: row(9), b: row(676), a_shared: true, b_shared: false },
-        Shape { name: "cnn conv2 fwd", batch: 64, m: 64, k: 288, n: 576, a: row(288), b: row(576), a_shared: true, b_shared: false },
+        Shape {
+            name: "cnn conv1 fwd",
+            batch: 64,
+            m: 32,
+            k: 9,
+            n: 676,
+            a: row(9),
+            b: row(676),
+            a_shared: true,
+            b_shared: false,
+        },
+        Shape {
+            name: "cnn conv2 fwd",
+            batch: 64,
+            m: 64,
+            k: 288,
+            n: 576,
+            a: row(288),
+            b: row(576),
+            a_shared: true,
+            b_shared: false,
+        },
         // weight gradients: g [o, L] @ cols^T [L, k]
-        Shape { name: "cnn conv1 dW", batch: 64, m: 32, k: 676, n: 9, a: row(676), b: tr(676), a_shared: false, b_shared: false },
-        Shape { name: "cnn conv2 dW", batch: 64, m: 64, k: 576, n: 288, a: row(576), b: tr(576), a_shared: false, b_shared: false },
+        Shape {
+            name: "cnn conv1 dW",
+            batch: 64,
+            m: 32,
+            k: 676,
+            n: 9,
+            a: row(676),
+            b: tr(676),
+            a_shared: false,
+            b_shared: false,
+        },
+        Shape {
+            name: "cnn conv2 dW",
+            batch: 64,
+            m: 64,
+            k: 576,
+            n: 288,
+            a: row(576),
+            b: tr(576),
+            a_shared: false,
+            b_shared: false,
+        },
         // input gradient of conv2: w^T [288, 64] shared @ g [64, 576]
-        Shape { name: "cnn conv2 dcols", batch: 64, m: 288, k: 64, n: 576, a: tr(288), b: row(576), a_shared: true, b_shared: false },
+        Shape {
+            name: "cnn conv2 dcols",
+            batch: 64,
+            m: 288,
+            k: 64,
+            n: 576,
+            a: tr(288),
+            b: row(576),
+            a_shared: true,
+            b_shared: false,
+        },
         // linear 9216 -> 128, batch folded into m; and its input gradient
-        Shape { name: "cnn fc1 fwd", batch: 1, m: 64, k: 9216, n: 128, a: row(9216), b: tr(9216), a_shared: false, b_shared: false },
-        Shape { name: "cnn fc1 dx", batch: 1, m: 64, k: 128, n: 9216, a: row(128), b: row(9216), a_shared: false, b_shared: false },
+        Shape {
+            name: "cnn fc1 fwd",
+            batch: 1,
+            m: 64,
+            k: 9216,
+            n: 128,
+            a: row(9216),
+            b: tr(9216),
+            a_shared: false,
+            b_shared: false,
+        },
+        Shape {
+            name: "cnn fc1 dx",
+            batch: 1,
+            m: 64,
+            k: 128,
+            n: 9216,
+            a: row(128),
+            b: row(9216),
+            a_shared: false,
+            b_shared: false,
+        },
     ];
     // Extra probes of the fc1 class (column-major `b`): `GEMM_PROBE_K=1000,2000`.
     let probes: Vec<Shape> = std::env::var("GEMM_PROBE_K")
         .unwrap_or_default()
         .split(',')
         .filter_map(|k| k.trim().parse::<usize>().ok())
-        .map(|k| Shape { name: "probe", batch: 1, m: 64, k, n: 128, a: row(k), b: tr(k), a_shared: false, b_shared: false })
+        .map(|k| Shape {
+            name: "probe",
+            batch: 1,
+            m: 64,
+            k,
+            n: 128,
+            a: row(k),
+            b: tr(k),
+            a_shared: false,
+            b_shared: false,
+        })
         .collect();
     let only: Vec<String> = std::env::args().skip(1).collect();
     let want = |s: &Shape| only.is_empty() || only.iter().any(|o| s.name.contains(o.as_str()));
