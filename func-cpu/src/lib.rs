@@ -86,10 +86,16 @@
 //!   product with the batch folded into `n` (the shared operand packed
 //!   once): 1.62 ms against 1.61 ms for the ten products with `gemm`
 //!   (1.99 against 2.10 with matrixmultiply). Packing is under 5% of these
-//!   products, so no cache is kept. On two threads the same runs could not
-//!   separate the strategies (the machine's second core was busy with
-//!   other work: every two-thread figure was within noise of the
-//!   one-thread one), so the threading layout above was kept. The
+//!   products, so no cache is kept. On two threads (a quieter run; one
+//!   thread gave the same order as above), running a batch's products as
+//!   rayon tasks, each on one thread, beat splitting each product across
+//!   both threads: ensemble 10 x 64x784x128 in 0.73 ms as tasks against
+//!   1.59 ms with `gemm`'s own `Parallelism::Rayon(2)`, CNN conv2 weight
+//!   grad 10.1 against 18.7 ms; a single 256x256x256 ran in 0.151 ms
+//!   (`gemm`, two threads) against 0.165 ms (matrixmultiply, two row
+//!   blocks) and 0.303 ms on one thread. One exception was left for
+//!   later: CNN conv1 (`k = 9`) ran in 0.163 ms as matrixmultiply tasks
+//!   against 0.343 ms with `gemm`. The
 //!   comparison is `examples/gemm_compare.rs` (`cargo run --release -p
 //!   func-cpu --example gemm_compare`).
 //! - **Buffer cache.** Freed buffers of 64 KiB and more are kept by size
