@@ -240,8 +240,40 @@ macro_rules! float_elem {
                 c: *mut Self,
                 rsc: isize,
             ) {
-                // SAFETY: forwarded from the caller's contract.
-                unsafe { $gemm(m, k, n, 1.0, a, rsa, csa, b, rsb, csb, 0.0, c, rsc, 1) }
+                if crate::matmul::packs_better(size_of::<Self>(), rsb, csb) {
+                    // SAFETY: forwarded from the caller's contract; with
+                    // beta = 0 matrixmultiply does not read `c`.
+                    unsafe { $gemm(m, k, n, 1.0, a, rsa, csa, b, rsb, csb, 0.0, c, rsc, 1) }
+                } else {
+                    // SAFETY: forwarded from the caller's contract (the
+                    // `gemm` crate takes column stride before row stride,
+                    // and `dst := alpha dst + beta lhs rhs`). With
+                    // `read_dst = false` it sets alpha to zero and only
+                    // writes `c` (gemm-common 0.19, `gemm_basic_generic`).
+                    unsafe {
+                        gemm::gemm(
+                            m,
+                            n,
+                            k,
+                            c,
+                            1,
+                            rsc,
+                            false,
+                            a,
+                            csa,
+                            rsa,
+                            b,
+                            csb,
+                            rsb,
+                            0.0,
+                            1.0,
+                            false,
+                            false,
+                            false,
+                            gemm::Parallelism::None,
+                        )
+                    }
+                }
             }
         }
     };

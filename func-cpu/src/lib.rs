@@ -36,25 +36,68 @@
 //!   leading or middle axes accumulates whole rows into the output, and with
 //!   few outputs the reduced elements are split across threads (combined in a
 //!   fixed order, so results are deterministic).
-//! - **Matmul** calls `matrixmultiply`'s gemm with the operands' own row and
-//!   column strides (transposed views are not copied), with beta = 0 into an
+//! - **Matmul** calls a blocked GEMM with the operands' own row and column
+//!   strides (transposed views are not copied), with beta = 0 into an
 //!   output that is not zero-filled first. An unbatched right operand is
 //!   folded into one large product. Rank-1 products (`k = 1`, the
 //!   per-sample weight gradients of a batched `grad`) are written directly,
 //!   each output element once; products of at most 1024 multiply-adds use
 //!   direct loops.
-//! - **One threading layer.** rayon is the only thread pool: matrixmultiply
-//!   is built without its `threading` feature, a batch of products runs its
-//!   products as rayon tasks, and a single large product is cut into row
-//!   blocks, one task each. (With both pools, the ten GEMMs of a vmapped
-//!   ensemble on two cores spent a third of their time in the scheduler.)
-//! - **GEMM choice.** `matrixmultiply` stays the GEMM: measured on the
-//!   benchmark machine (2 cores, AVX-512), its single-threaded sgemm at
-//!   256x256x256 runs within a few percent of the raw call through
-//!   `Tensor::matmul` (0.31-0.34 ms for both, noisy shared machine), and
-//!   two row blocks on two threads halve that. The `gemm` crate was not
-//!   measured against it; a packing cache for weights reused across calls
-//!   was not built.
+//! - **One threading layer.** rayon is the only thread pool: both GEMM
+//!   libraries run single-threaded inside a call (matrixmultiply without
+//!   its `threading` feature, `gemm` with `Parallelism::None`), a batch of
+//!   products runs its products as rayon tasks, and a single large product
+//!   is cut into row blocks, one task each. (With two pools, the ten GEMMs
+//!   of a vmapped ensemble on two cores spent a third of their time in the
+//!   scheduler.)
+//! - **GEMM choice: the `gemm` crate, and `matrixmultiply` for one shape
+//!   class.** Both are pure Rust and read arbitrary strides. `gemm` (with
+//!   its `x86-v4` feature: AVX-512 kernels, picked at run time) is the
+//!   default; `matrixmultiply` takes the products whose right operand is
+//!   column-major with a column stride that is a multiple of 4 KiB (`x @
+//!   w^T` with 1024 or 9216 inputs in f32), which `gemm` reads unpacked
+//!   with every row in the same cache sets. Measured on the benchmark
+//!   machine (2 cores, AVX-512, shared and loaded), one thread, median ms,
+//!   `matrixmultiply` / `gemm`, f32 unless noted, `^T` an operand read
+//!   through its transpose:
+//!
+//!   | product (as the workloads issue it) | matrixmultiply | gemm |
+//!   |---|---|---|
+//!   | 256x256x256 | 0.325 | 0.295 |
+//!   | 1024x1024x1024 | 34.6 | 28.6 |
+//!   | ensemble, 10 x (64x784 @ 784x128^T) | 2.10 | 1.61 |
+//!   | the same, f64 | 3.23 | 3.26 |
+//!   | ensemble, 10 x (64x128 @ 128x128^T) | 0.286 | 0.235 |
+//!   | the same, f64 | 0.425 | 0.421 |
+//!   | ensemble, 10 x (64x128 @ 128x10^T) | 0.062 | 0.035 |
+//!   | the same, f64 | 0.068 | 0.056 |
+//!   | CNN conv1, 64 x (32x9 @ 9x676) | 0.396 | 0.382 |
+//!   | CNN conv2, 64 x (64x288 @ 288x576) | 25.7 | 25.0 |
+//!   | CNN conv1 weight grad, 64 x (32x676 @ 676x9^T) | 1.22 | 0.69 |
+//!   | CNN conv2 weight grad, 64 x (64x576 @ 576x288^T) | 37.1 | 32.7 |
+//!   | CNN conv2 input grad, 64 x (288x64^T @ 64x576) | 24.3 | 24.0 |
+//!   | CNN fc1, 64x9216 @ 9216x128^T | 2.96 | 4.69 |
+//!   | CNN fc1 input grad, 64x128 @ 128x9216 | 1.72 | 1.70 |
+//!   | 64xk @ kx128^T, k = 784 / 1000 / 2000 | 0.257 / 0.310 / 0.539 | 0.139 / 0.180 / 0.477 |
+//!   | the same, k = 1024 / 2048 (4 KiB strides) | 0.431 / 0.632 | 0.614 / 1.176 |
+//!
+//!   *A packing cache* for an operand shared across a batch (the ensemble's
+//!   minibatch, packed once per model today) was bounded by timing one
+//!   product with the batch folded into `n` (the shared operand packed
+//!   once): 1.62 ms against 1.61 ms for the ten products with `gemm`
+//!   (1.99 against 2.10 with matrixmultiply). Packing is under 5% of these
+//!   products, so no cache is kept. On two threads (a quieter run; one
+//!   thread gave the same order as above), running a batch's products as
+//!   rayon tasks, each on one thread, beat splitting each product across
+//!   both threads: ensemble 10 x 64x784x128 in 0.73 ms as tasks against
+//!   1.59 ms with `gemm`'s own `Parallelism::Rayon(2)`, CNN conv2 weight
+//!   grad 10.1 against 18.7 ms; a single 256x256x256 ran in 0.151 ms
+//!   (`gemm`, two threads) against 0.165 ms (matrixmultiply, two row
+//!   blocks) and 0.303 ms on one thread. One exception was left for
+//!   later: CNN conv1 (`k = 9`) ran in 0.163 ms as matrixmultiply tasks
+//!   against 0.343 ms with `gemm`. The
+//!   comparison is `examples/gemm_compare.rs` (`cargo run --release -p
+//!   func-cpu --example gemm_compare`).
 //! - **Buffer cache.** Freed buffers of 16 KiB and more are kept by size
 //!   class and reused, up to a bound (1 GiB by default), so a steady loop
 //!   of transform calls does no page faults after its first iteration; see
@@ -88,6 +131,8 @@
 pub mod cache;
 mod conv;
 mod elem;
+#[cfg(test)]
+mod gemm_tests;
 mod kernels;
 mod matmul;
 mod strided;

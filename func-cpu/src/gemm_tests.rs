@@ -1,0 +1,168 @@
+//! The GEMM paths of [`Cpu::matmul`] against a naive f64 product: the `gemm`
+//! crate, the `matrixmultiply` path for column-major right operands with
+//! aliasing strides (NOTE: [gemm choice] in matmul.rs), row blocks, batches
+//! as tasks, rank-1 and tiny products; odd sizes, transposed, sliced,
+//! offset and broadcast operands, `k = 0`, f32 and f64.
+
+use super::*;
+use crate::matmul::packs_better;
+use func_core::Shape;
+
+/// Deterministic values in [-1, 1], not a lattice (no exact cancellations).
+fn vals(n: usize) -> Vec<f64> {
+    (0..n).map(|i| ((i as f64) * 0.618_033_988_7 + 0.1).sin()).collect()
+}
+
+fn storage(v: &[f64], dt: DType) -> CpuStorage {
+    Cpu.from_host(HostData::from_f64(v, dt)).unwrap()
+}
+
+/// `v` as the backend stores it in `dt` (rounded to f32 when `dt` is f32).
+fn stored(v: &[f64], dt: DType) -> Vec<f64> {
+    HostData::from_f64(v, dt).to_f64_vec()
+}
+
+/// The batched product the naive way, in f64, and for each output element
+/// the sum of `|a_ip b_pj|` (the scale of its rounding error).
+fn naive(a: &[f64], la: &Layout, b: &[f64], lb: &Layout) -> (Vec<f64>, Vec<f64>) {
+    let nd = la.ndim();
+    let (m, k, n) = (la.dims()[nd - 2], la.dims()[nd - 1], lb.dims()[nd - 1]);
+    let ea: Vec<f64> = la.offsets().map(|o| a[o]).collect();
+    let eb: Vec<f64> = lb.offsets().map(|o| b[o]).collect();
+    let batch: usize = la.dims()[..nd - 2].iter().product();
+    let (mut out, mut scale) = (vec![0.0; batch * m * n], vec![0.0; batch * m * n]);
+    for bi in 0..batch {
+        for i in 0..m {
+            for j in 0..n {
+                let at = (bi * m + i) * n + j;
+                for p in 0..k {
+                    let x = ea[(bi * m + i) * k + p] * eb[(bi * k + p) * n + j];
+                    out[at] += x;
+                    scale[at] += x.abs();
+                }
+            }
+        }
+    }
+    (out, scale)
+}
+
+/// The matrix `[rows, cols]` read through its transpose: a column-major
+/// view of a contiguous `[cols, rows]` buffer (column stride `rows`).
+fn t2(rows: usize, cols: usize) -> Layout {
+    Layout::contiguous([cols, rows]).permute(&[1, 0])
+}
+
+/// `[batch, rows, cols]` with each matrix read through its transpose.
+fn t3(batch: usize, rows: usize, cols: usize) -> Layout {
+    Layout::contiguous([batch, cols, rows]).permute(&[0, 2, 1])
+}
+
+/// Check `Cpu.matmul` on `(la, lb)` over one buffer of values, in f32 and f64.
+fn check(la: &Layout, lb: &Layout) {
+    let len = la.storage_span().max(lb.storage_span());
+    let v = vals(len);
+    for dt in [DType::F32, DType::F64] {
+        let (s, r) = (storage(&v, dt), stored(&v, dt));
+        let got = Cpu.matmul(&s, la, &s, lb).unwrap();
+        assert_eq!(got.dtype(), dt);
+        let got = Cpu.to_host(&got, &Layout::contiguous([got.len()])).unwrap().to_f64_vec();
+        let (want, scale) = naive(&r, la, &r, lb);
+        assert_eq!(got.len(), want.len(), "{dt} {la:?} {lb:?}");
+        // The error bound of a k-term dot product: a few units of roundoff
+        // of the sum of the magnitudes of its terms.
+        let eps = if dt == DType::F32 { 1e-5 } else { 1e-13 };
+        for (i, ((g, w), sc)) in got.iter().zip(&want).zip(&scale).enumerate() {
+            assert!((g - w).abs() <= eps * (1.0 + sc), "{dt} {la:?} {lb:?}: element {i} is {g}, expected {w}");
+        }
+    }
+}
+
+#[test]
+fn column_major_right_operands_with_aliasing_strides_go_to_matrixmultiply() {
+    // 1024 f32 = 4 KiB, 512 f64 = 4 KiB: same cache sets, packed first.
+    assert!(packs_better(4, 1, 1024));
+    assert!(packs_better(4, 1, 9216));
+    assert!(packs_better(8, 1, 512));
+    assert!(packs_better(4, -1, 2048));
+    // Strides that do not alias, row-major and broadcast operands: gemm.
+    assert!(!packs_better(4, 1, 784));
+    assert!(!packs_better(8, 1, 784));
+    assert!(!packs_better(4, 1, 512));
+    assert!(!packs_better(4, 1024, 1));
+    assert!(!packs_better(4, 9216, 1));
+    assert!(!packs_better(4, 1, 1));
+    assert!(!packs_better(4, 1, 0));
+    assert!(!packs_better(4, 0, 1024));
+}
+
+#[test]
+fn gemm_path_odd_sizes_and_layouts() {
+    // Odd sizes around the kernels' register tiles, row-major.
+    check(&Layout::contiguous([17, 33]), &Layout::contiguous([33, 19]));
+    check(&Layout::contiguous([67, 45]), &Layout::contiguous([45, 129]));
+    // Transposed left, right, and both.
+    check(&t2(23, 41), &Layout::contiguous([41, 29]));
+    check(&Layout::contiguous([23, 41]), &t2(41, 29));
+    check(&t2(31, 37), &t2(37, 43));
+    // One row, one column (gemv-like) and a tall-skinny product.
+    check(&Layout::contiguous([1, 300]), &Layout::contiguous([300, 70]));
+    check(&Layout::contiguous([70, 300]), &Layout::contiguous([300, 1]));
+    check(&Layout::contiguous([513, 3]), &Layout::contiguous([3, 9]));
+    // Sliced operands: every other row of `a`, a column window of `b`, at an offset.
+    check(&Layout::contiguous([40, 30]).slice(0, 1, 40, 2), &Layout::contiguous([30, 50]).slice(1, 3, 40, 1));
+    // Broadcast rows (stride 0) in the left operand.
+    check(&Layout::contiguous([1, 25]).broadcast_to(&Shape::from([20, 25])), &Layout::contiguous([25, 21]));
+}
+
+#[test]
+fn matrixmultiply_path_for_aliasing_column_major_weights() {
+    // `x @ w^T` with w [n, k], k = 1024 (f32: 4 KiB) and 512 (f64: 4 KiB);
+    // odd m and n.
+    check(&Layout::contiguous([13, 1024]), &t2(1024, 11));
+    check(&Layout::contiguous([9, 512]), &t2(512, 35));
+    // The same read through a batch of transposed weights.
+    check(&Layout::contiguous([3, 5, 1024]), &t3(3, 1024, 7));
+}
+
+#[test]
+fn k_zero_gives_zeros_and_empty_products_are_empty() {
+    let v = vals(16);
+    for dt in [DType::F32, DType::F64] {
+        let s = storage(&v, dt);
+        let out = Cpu.matmul(&s, &Layout::contiguous([3, 0]), &s, &Layout::contiguous([0, 5])).unwrap();
+        assert_eq!(Cpu.to_host(&out, &Layout::contiguous([15])).unwrap().to_f64_vec(), vec![0.0; 15]);
+        let out = Cpu.matmul(&s, &Layout::contiguous([2, 3, 0]), &s, &Layout::contiguous([2, 0, 4])).unwrap();
+        assert_eq!(Cpu.to_host(&out, &Layout::contiguous([24])).unwrap().to_f64_vec(), vec![0.0; 24]);
+        let out = Cpu.matmul(&s, &Layout::contiguous([0, 4]), &s, &Layout::contiguous([4, 3])).unwrap();
+        assert_eq!(out.len(), 0);
+    }
+}
+
+#[test]
+fn batched_products_as_tasks_and_with_shared_operands() {
+    // An ensemble's layer: one minibatch x [m, k] shared by ten models'
+    // weights, each read through its transpose (`x @ w[i]^T`).
+    let x = Layout::contiguous([16, 100]).broadcast_to(&Shape::from([10, 16, 100]));
+    check(&x, &t3(10, 100, 24));
+    // Each model on its own minibatch.
+    check(&Layout::contiguous([10, 16, 100]), &t3(10, 100, 24));
+    // A shared left operand (an im2col weight), batched right operand.
+    check(&Layout::contiguous([8, 27]).broadcast_to(&Shape::from([12, 8, 27])), &Layout::contiguous([12, 27, 50]));
+    // A shared right operand: the batch is folded into the rows.
+    check(&Layout::contiguous([6, 9, 31]), &Layout::contiguous([31, 13]).broadcast_to(&Shape::from([6, 31, 13])));
+    // Odd batch of odd transposed products, and a batch of tiny ones.
+    check(&t3(7, 19, 23), &t3(7, 23, 5));
+    check(&Layout::contiguous([33, 3, 4]), &Layout::contiguous([33, 4, 2]));
+    // Rank-1 products (k = 1), batched.
+    check(&Layout::contiguous([9, 17, 1]), &Layout::contiguous([9, 1, 21]));
+}
+
+#[test]
+fn large_products_split_into_row_blocks() {
+    // More than `PAR_GEMM` multiply-adds in one product: row blocks, with
+    // a partial last block (m not a multiple of the block).
+    check(&Layout::contiguous([203, 151]), &Layout::contiguous([151, 171]));
+    check(&t2(203, 151), &t2(151, 171));
+    // Two products, each large enough to split.
+    check(&Layout::contiguous([2, 130, 120]), &t3(2, 120, 110));
+}
