@@ -57,41 +57,30 @@ trait Num: Copy + Send + Sync + 'static + From<f32> {
     unsafe fn mm(m: usize, k: usize, n: usize, a: *const Self, a: Op, b: *const Self, b: Op, c: *mut Self, rsc: isize);
 }
 
-impl Num for f32 {
-    const NAME: &'static str = "f32";
-    unsafe fn mm(
-        m: usize,
-        k: usize,
-        n: usize,
-        pa: *const Self,
-        a: Op,
-        pb: *const Self,
-        b: Op,
-        c: *mut Self,
-        rsc: isize,
-    ) {
-        // SAFETY: forwarded from the caller's contract.
-        unsafe { matrixmultiply::sgemm(m, k, n, 1.0, pa, a.rs, a.cs, pb, b.rs, b.cs, 0.0, c, rsc, 1) }
-    }
+macro_rules! num {
+    ($t:ident, $gemm:path) => {
+        impl Num for $t {
+            const NAME: &'static str = stringify!($t);
+            unsafe fn mm(
+                m: usize,
+                k: usize,
+                n: usize,
+                pa: *const Self,
+                a: Op,
+                pb: *const Self,
+                b: Op,
+                c: *mut Self,
+                rsc: isize,
+            ) {
+                // SAFETY: forwarded from the caller's contract.
+                unsafe { $gemm(m, k, n, 1.0, pa, a.rs, a.cs, pb, b.rs, b.cs, 0.0, c, rsc, 1) }
+            }
+        }
+    };
 }
 
-impl Num for f64 {
-    const NAME: &'static str = "f64";
-    unsafe fn mm(
-        m: usize,
-        k: usize,
-        n: usize,
-        pa: *const Self,
-        a: Op,
-        pb: *const Self,
-        b: Op,
-        c: *mut Self,
-        rsc: isize,
-    ) {
-        // SAFETY: forwarded from the caller's contract.
-        unsafe { matrixmultiply::dgemm(m, k, n, 1.0, pa, a.rs, a.cs, pb, b.rs, b.cs, 0.0, c, rsc, 1) }
-    }
-}
+num!(f32, matrixmultiply::sgemm);
+num!(f64, matrixmultiply::dgemm);
 
 /// `gemm::gemm` with beta = 1 and a write-only destination.
 ///

@@ -320,17 +320,23 @@ pub fn check_sample_with<B: Backend>(
     compare(info, sample, &got, &want, opts)
 }
 
-/// [`RngPolicy::Own`]: the reference's shape and dtype, the same values for
-/// the same seed (`got` against `again`), and values in the support.
-fn check_own_random(info: &OpInfo, sample: &Sample, got: &Output, again: &Output, want: &Output) -> Result<(), String> {
-    let head = format!("op `{}` on backend `{}`", info.name, got.backend);
-    let args = format!("arguments:\n{sample}");
+/// The backend's output has the reference's dtype and shape.
+fn same_kind(head: &str, args: &str, got: &Output, want: &Output) -> Result<(), String> {
     if got.dtype != want.dtype || got.shape != want.shape {
         return Err(format!(
             "{head}: output is {}{:?}, the reference backend's is {}{:?}\n{args}",
             got.dtype, got.shape, want.dtype, want.shape
         ));
     }
+    Ok(())
+}
+
+/// [`RngPolicy::Own`]: the reference's shape and dtype, the same values for
+/// the same seed (`got` against `again`), and values in the support.
+fn check_own_random(info: &OpInfo, sample: &Sample, got: &Output, again: &Output, want: &Output) -> Result<(), String> {
+    let head = format!("op `{}` on backend `{}`", info.name, got.backend);
+    let args = format!("arguments:\n{sample}");
+    same_kind(&head, &args, got, want)?;
     if let Some(i) = got.floats.iter().zip(&again.floats).position(|(a, b)| a.to_bits() != b.to_bits()) {
         return Err(format!(
             "{head}: two draws with the same seed differ at flat element {i} ({:e} and {:e}): \
@@ -357,12 +363,7 @@ fn check_own_random(info: &OpInfo, sample: &Sample, got: &Output, again: &Output
 fn compare(info: &OpInfo, sample: &Sample, got: &Output, want: &Output, opts: &CheckOptions) -> Result<(), String> {
     let head = format!("op `{}` on backend `{}`", info.name, got.backend);
     let args = format!("arguments:\n{sample}");
-    if got.dtype != want.dtype || got.shape != want.shape {
-        return Err(format!(
-            "{head}: output is {}{:?}, the reference backend's is {}{:?}\n{args}",
-            got.dtype, got.shape, want.dtype, want.shape
-        ));
-    }
+    same_kind(&head, &args, got, want)?;
     if !want.dtype.is_float() {
         return match got.ints.iter().zip(&want.ints).position(|(a, b)| a != b) {
             None => Ok(()),
