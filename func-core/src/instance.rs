@@ -48,12 +48,12 @@ pub fn default_backend<B: Backend>() -> Result<B> {
     if let Some(b) = scoped {
         return Ok(b);
     }
-    if ANY_GLOBAL.load(Ordering::Acquire) {
-        if let Some(map) = GLOBAL.get() {
-            let map = map.read().unwrap_or_else(|e| e.into_inner());
-            if let Some(b) = map.get(&TypeId::of::<B>()).and_then(|b| b.downcast_ref::<B>()) {
-                return Ok(b.clone());
-            }
+    if ANY_GLOBAL.load(Ordering::Acquire)
+        && let Some(map) = GLOBAL.get()
+    {
+        let map = map.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(b) = map.get(&TypeId::of::<B>()).and_then(|b| b.downcast_ref::<B>()) {
+            return Ok(b.clone());
         }
     }
     B::default_instance()

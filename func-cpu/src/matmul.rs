@@ -40,7 +40,7 @@ const SMALL: usize = 1024;
 /// read through its transpose, as `x @ w^T` does) whose column stride is a
 /// multiple of 4 KiB.
 pub(crate) fn packs_better(elem_size: usize, rsb: isize, csb: isize) -> bool {
-    rsb.unsigned_abs() == 1 && csb.unsigned_abs() > 1 && (csb.unsigned_abs() * elem_size) % ALIASING == 0
+    rsb.unsigned_abs() == 1 && csb.unsigned_abs() > 1 && (csb.unsigned_abs() * elem_size).is_multiple_of(ALIASING)
 }
 
 /// The stride, in bytes, at which rows of an operand read unpacked alias in

@@ -372,17 +372,17 @@ pub(crate) fn map2<A: Copy + Sync, B: Copy + Sync, U: Pooled>(
     f: impl Fn(A, B) -> U + Sync,
 ) -> Result<Vec<U>> {
     let n = la.numel();
-    if n < PAR_MIN {
-        if let (Some(ra), Some(rb)) = (dense(la), dense(lb)) {
-            let (a, b) = (&a[ra], &b[rb]);
-            if a.len() == n && b.len() == n {
-                let fill = |out: &mut [Out<U>]| {
-                    out.iter_mut().zip(a).zip(b).for_each(|((y, &x), &z)| y.put(f(x, z)));
-                };
-                // SAFETY: `a` and `b` have `n` elements each (checked just
-                // above), so the zip writes all `n` output elements.
-                return unsafe { build(n, fill) };
-            }
+    if n < PAR_MIN
+        && let (Some(ra), Some(rb)) = (dense(la), dense(lb))
+    {
+        let (a, b) = (&a[ra], &b[rb]);
+        if a.len() == n && b.len() == n {
+            let fill = |out: &mut [Out<U>]| {
+                out.iter_mut().zip(a).zip(b).for_each(|((y, &x), &z)| y.put(f(x, z)));
+            };
+            // SAFETY: `a` and `b` have `n` elements each (checked just
+            // above), so the zip writes all `n` output elements.
+            return unsafe { build(n, fill) };
         }
     }
     let p = Plan::new(la.dims(), [&istrides(la), &istrides(lb)], [la.offset() as isize, lb.offset() as isize]);

@@ -186,15 +186,16 @@ impl VMath for f32 {
     }
     fn map_v(v: &[Self], l: &Layout, f: impl Fn(Self) -> Self + Copy + Sync) -> Result<Vec<Self>> {
         #[cfg(target_arch = "x86_64")]
-        if let Some(r) = dense(l) {
-            if r.len() < PAR_MIN && std::arch::is_x86_feature_detected!("avx2") {
-                let src = &v[r];
-                // SAFETY: the CPU has AVX2 (checked just above), which is
-                // all `fill_avx2` is compiled for; it writes every element
-                // of the output it is given (one per element of `src`, and
-                // `build` gives it `src.len()`), as `build` requires.
-                return unsafe { build(src.len(), |o| fill_avx2(o, src, f)) };
-            }
+        if let Some(r) = dense(l)
+            && r.len() < PAR_MIN
+            && std::arch::is_x86_feature_detected!("avx2")
+        {
+            let src = &v[r];
+            // SAFETY: the CPU has AVX2 (checked just above), which is
+            // all `fill_avx2` is compiled for; it writes every element
+            // of the output it is given (one per element of `src`, and
+            // `build` gives it `src.len()`), as `build` requires.
+            return unsafe { build(src.len(), |o| fill_avx2(o, src, f)) };
         }
         map1(v, l, f)
     }

@@ -57,18 +57,18 @@ fn pick<B: Backend>(op: &str, logp: &Tensor<B>, cd: usize, target: &Tensor<B>) -
         ));
     }
     let classes = logp.dims()[cd];
-    if let Ok(values) = target.try_to_vec::<i64>() {
-        if let Some(v) = values.iter().find(|&&v| v < 0 || v as u64 >= classes as u64) {
-            return Err(Error::invalid(
-                op,
-                format!(
-                    "Target {v} is out of bounds: targets must be class indices in [0, {classes}) for an input \
+    if let Ok(values) = target.try_to_vec::<i64>()
+        && let Some(v) = values.iter().find(|&&v| v < 0 || v as u64 >= classes as u64)
+    {
+        return Err(Error::invalid(
+            op,
+            format!(
+                "Target {v} is out of bounds: targets must be class indices in [0, {classes}) for an input \
                      with {classes} classes (input shape {}, target shape {})",
-                    logp.shape(),
-                    target.shape()
-                ),
-            ));
-        }
+                logp.shape(),
+                target.shape()
+            ),
+        ));
     }
     let picked = logp.try_gather(cd as isize, &target.unsqueeze(cd as isize))?.try_squeeze_dim(cd as isize)?;
     Ok(-picked)

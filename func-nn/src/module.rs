@@ -195,15 +195,15 @@ pub trait Module<B: Backend>: Send + Sync + 'static {
         }
         let mut mismatch = Vec::new();
         self.visit(&mut |n, _, t| {
-            if let Some(v) = state.get(n) {
-                if v.dims() != t.dims() {
-                    mismatch.push(format!(
-                        "size mismatch for {n}: copying a param with shape {} from checkpoint, the shape in current \
+            if let Some(v) = state.get(n)
+                && v.dims() != t.dims()
+            {
+                mismatch.push(format!(
+                    "size mismatch for {n}: copying a param with shape {} from checkpoint, the shape in current \
                          model is {}.",
-                        v.shape(),
-                        t.shape()
-                    ));
-                }
+                    v.shape(),
+                    t.shape()
+                ));
             }
         });
         if !mismatch.is_empty() {
@@ -214,10 +214,10 @@ pub trait Module<B: Backend>: Send + Sync + 'static {
         }
         let mut err = None;
         self.visit(&mut |n, _, t| {
-            if let (Some(v), None) = (state.get(n), &err) {
-                if let Err(e) = t.try_copy_(v) {
-                    err = Some(e);
-                }
+            if let (Some(v), None) = (state.get(n), &err)
+                && let Err(e) = t.try_copy_(v)
+            {
+                err = Some(e);
             }
         });
         match err {

@@ -294,10 +294,10 @@ impl<B: Backend> Tensor<B> {
         // place it is selected), with derivative 0, as torch's.
         let bound = |v: f64| constant::<B>(v, self.dtype());
         let nan_or_zero = self.try_binary_scalar(BinaryOp::Mul, 0.0)?;
-        if let (Some(lo), Some(hi)) = (min, max) {
-            if lo > hi {
-                return Tensor::try_where_(&self.ne(self), &nan_or_zero, &bound(hi)?);
-            }
+        if let (Some(lo), Some(hi)) = (min, max)
+            && lo > hi
+        {
+            return Tensor::try_where_(&self.ne(self), &nan_or_zero, &bound(hi)?);
         }
         let mut inside: Option<Tensor<B>> = None;
         let mut outside = nan_or_zero;

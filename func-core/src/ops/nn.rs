@@ -131,7 +131,11 @@ impl<B: Backend> Tensor<B> {
         let geom = ConvGeom { h: out.0, w: out.1, kernel, stride, padding, dilation };
         geom.check("fold", self.shape())?;
         let kk = kernel.0 * kernel.1;
-        if self.ndim() != 3 || kk == 0 || self.dims()[1] % kk != 0 || self.dims()[2] != geom.out_h() * geom.out_w() {
+        if self.ndim() != 3
+            || kk == 0
+            || !self.dims()[1].is_multiple_of(kk)
+            || self.dims()[2] != geom.out_h() * geom.out_w()
+        {
             return Err(Error::invalid_shape(
                 "fold",
                 self.shape(),
@@ -308,10 +312,10 @@ impl<B: Backend> Tensor<B> {
         // Concrete targets (and grad/jvp tracers) are checked by value; under
         // vmap the values cannot be read, and the gather's own range check
         // reports them.
-        if let Ok(values) = t.try_to_vec::<i64>() {
-            if let Some(&v) = values.iter().find(|&&v| v < 0 || v as u64 >= classes as u64) {
-                panic!("{}", out_of_bounds(format!("Target {v}")));
-            }
+        if let Ok(values) = t.try_to_vec::<i64>()
+            && let Some(&v) = values.iter().find(|&&v| v < 0 || v as u64 >= classes as u64)
+        {
+            panic!("{}", out_of_bounds(format!("Target {v}")));
         }
         let picked = logp
             .try_gather(1, &t.unsqueeze(1))

@@ -358,7 +358,7 @@ fn infer_shape(shape: &[isize], numel: usize) -> std::result::Result<Shape, Stri
     }
     let mut out: DimVec<usize> = shape.iter().map(|&d| d.max(0) as usize).collect();
     if let Some(i) = infer {
-        if known == 0 || numel % known != 0 {
+        if known == 0 || !numel.is_multiple_of(known) {
             return Err("the inferred dimension is not a whole number".into());
         }
         out[i] = numel / known;

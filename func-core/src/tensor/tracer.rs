@@ -134,14 +134,13 @@ impl<B: Backend> Tensor<B> {
     /// it with the root. Does nothing if `self` already has alias info.
     pub(crate) fn set_alias(&self, alias: Alias<B>) {
         let root = alias.root.clone();
-        if let Repr::Tracer(t) = &self.inner.repr {
-            if t.alias.set(alias).is_ok() {
-                if let Repr::Tracer(r) = &root.inner.repr {
-                    let mut v = r.views.lock().unwrap_or_else(|p| p.into_inner());
-                    v.retain(|w| w.strong_count() > 0);
-                    v.push(Arc::downgrade(&self.inner));
-                }
-            }
+        if let Repr::Tracer(t) = &self.inner.repr
+            && t.alias.set(alias).is_ok()
+            && let Repr::Tracer(r) = &root.inner.repr
+        {
+            let mut v = r.views.lock().unwrap_or_else(|p| p.into_inner());
+            v.retain(|w| w.strong_count() > 0);
+            v.push(Arc::downgrade(&self.inner));
         }
     }
 

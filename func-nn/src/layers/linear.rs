@@ -151,7 +151,7 @@ impl<B: Backend> Conv2d<B> {
     ) -> Self {
         let groups = cfg.opts.groups;
         assert!(
-            groups > 0 && in_channels % groups == 0 && out_channels % groups == 0,
+            groups > 0 && in_channels.is_multiple_of(groups) && out_channels.is_multiple_of(groups),
             "Conv2d: in_channels ({in_channels}) and out_channels ({out_channels}) must be divisible by groups \
              ({groups}), and groups must be positive"
         );
@@ -241,13 +241,13 @@ impl<B: Backend> Module<B> for Embedding<B> {
             ));
         }
         let n = self.weight.dims()[0];
-        if let Ok(values) = x.try_to_vec::<i64>() {
-            if let Some(v) = values.iter().find(|&&v| v < 0 || v as u64 >= n as u64) {
-                return Err(Error::invalid(
-                    "Embedding",
-                    format!("index {v} is out of range for a table of {n} embeddings (shape {})", self.weight.shape()),
-                ));
-            }
+        if let Ok(values) = x.try_to_vec::<i64>()
+            && let Some(v) = values.iter().find(|&&v| v < 0 || v as u64 >= n as u64)
+        {
+            return Err(Error::invalid(
+                "Embedding",
+                format!("index {v} is out of range for a table of {n} embeddings (shape {})", self.weight.shape()),
+            ));
         }
         let flat = x.try_reshape(&[-1])?;
         let rows = self.weight.try_gather(0, &flat.unsqueeze(1).try_expand(&[-1, self.weight.dims()[1] as isize])?)?;

@@ -398,7 +398,7 @@ impl<B: Backend> GroupNorm<B> {
     /// When `num_groups` is 0 or does not divide `num_channels`.
     pub fn new(num_groups: usize, num_channels: usize, eps: f64, affine: bool, dtype: DType) -> Self {
         assert!(
-            num_groups > 0 && num_channels % num_groups == 0,
+            num_groups > 0 && num_channels.is_multiple_of(num_groups),
             "GroupNorm: num_channels must be divisible by num_groups (got {num_channels} and {num_groups})"
         );
         let (weight, bias) = if affine {

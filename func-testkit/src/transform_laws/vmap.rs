@@ -68,7 +68,7 @@ pub fn check_vmap_sample<B: Backend>(info: &OpInfo, sample: &Sample, choice: usi
             close(&format!("vmap in_dims {in_dims}: input {i} after the call"), b, &want, 1e-10)?;
         }
     }
-    if choice % CHUNKED_EVERY != 0 {
+    if !choice.is_multiple_of(CHUNKED_EVERY) {
         return Ok(vec![Law::Vmap]);
     }
     // Fresh inputs: the first call may have mutated `batched`.
