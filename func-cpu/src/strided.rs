@@ -424,13 +424,25 @@ pub(crate) fn map3<A: Copy + Sync, B: Copy + Sync, C: Copy + Sync, U: Pooled>(
     let fill = |out: &mut [Out<U>]| {
         p.drive(out, 1, 1, |o, [oa, ob, oc]| {
             let (ua, ub, uc, m) = (oa as usize, ob as usize, oc as usize, o.len());
-            if (sa, sb, sc) == (1, 1, 1) {
-                for (((y, &x), &z), &w) in o.iter_mut().zip(&a[ua..ua + m]).zip(&b[ub..ub + m]).zip(&c[uc..uc + m]) {
-                    y.put(f(x, z, w));
+            // Unit strides and broadcast scalars (`where(x <= 0, 0, x)`, as
+            // relu and its derivative select) as slice loops that vectorize.
+            match (sa, sb, sc) {
+                (1, 1, 1) => {
+                    let abc = o.iter_mut().zip(&a[ua..ua + m]).zip(&b[ub..ub + m]).zip(&c[uc..uc + m]);
+                    abc.for_each(|(((y, &x), &z), &w)| y.put(f(x, z, w)));
                 }
-            } else {
-                for (j, y) in o.iter_mut().enumerate() {
-                    y.put(f(a[at(oa, j, sa)], b[at(ob, j, sb)], c[at(oc, j, sc)]));
+                (1, 0, 1) => {
+                    let z = b[ub];
+                    o.iter_mut().zip(&a[ua..ua + m]).zip(&c[uc..uc + m]).for_each(|((y, &x), &w)| y.put(f(x, z, w)));
+                }
+                (1, 1, 0) => {
+                    let w = c[uc];
+                    o.iter_mut().zip(&a[ua..ua + m]).zip(&b[ub..ub + m]).for_each(|((y, &x), &z)| y.put(f(x, z, w)));
+                }
+                _ => {
+                    for (j, y) in o.iter_mut().enumerate() {
+                        y.put(f(a[at(oa, j, sa)], b[at(ob, j, sb)], c[at(oc, j, sc)]));
+                    }
                 }
             }
         })

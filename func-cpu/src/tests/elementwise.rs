@@ -66,11 +66,14 @@ fn binary_compare_select_match_reference() {
                     let want: Vec<f64> = ea.iter().zip(&eb).map(|(&x, &y)| op.apply(x, y) as u8 as f64).collect();
                     assert_eq!(got, want, "{op:?} {dt}");
                 }
-                let lc = &layouts()[2];
-                let got = host(&Cpu.select(&c, lc, &a, &la, &b, &lb).unwrap());
-                let m = lc.offsets().map(|o| mask[o]);
-                let want: Vec<f64> = m.zip(ea.iter().zip(&eb)).map(|(m, (&x, &y))| if m { x } else { y }).collect();
-                assert_eq!(got, want);
+                // A contiguous mask (with contiguous or broadcast-scalar
+                // branches: the slice loops) and a strided one.
+                for lc in [&layouts()[0], &layouts()[2]] {
+                    let got = host(&Cpu.select(&c, lc, &a, &la, &b, &lb).unwrap());
+                    let m = lc.offsets().map(|o| mask[o]);
+                    let want: Vec<f64> = m.zip(ea.iter().zip(&eb)).map(|(m, (&x, &y))| if m { x } else { y }).collect();
+                    assert_eq!(got, want, "select {dt} mask {lc:?} a {la:?} b {lb:?}");
+                }
             }
         }
     }
