@@ -43,6 +43,10 @@ pub(crate) fn one_hot_rows<B: Backend>(start: usize, len: usize, n: usize, dtype
 
 /// The result of `prim` on `args` computed from the one-hot structure of an
 /// argument, or `None` when the general rule applies.
+///
+/// A shortcut, not a rule: it is deliberately partial (three primitives),
+/// and its catch-all arm sends every other primitive to the exhaustive
+/// batching rules in `rules::apply`, which a new primitive must still join.
 pub(crate) fn shortcut<B: Backend>(it: &BatchInterp, prim: &Primitive, args: &[Arg<B>]) -> Result<Option<Tensor<B>>> {
     match prim {
         Primitive::Reshape { shape } => {

@@ -241,11 +241,15 @@ macro_rules! float_elem {
                 rsc: isize,
             ) {
                 if crate::matmul::packs_better(size_of::<Self>(), rsb, csb) {
-                    // SAFETY: forwarded from the caller's contract; with
-                    // beta = 0 matrixmultiply does not read `c`.
+                    // SAFETY: forwarded from `Real::gemm`'s contract, which
+                    // `matmul::matmul` establishes (storage spans checked in
+                    // `Cpu::matmul`, strides converted exactly, `c` a fresh
+                    // exclusive buffer); with beta = 0 matrixmultiply does
+                    // not read `c`.
                     unsafe { $gemm(m, k, n, 1.0, a, rsa, csa, b, rsb, csb, 0.0, c, rsc, 1) }
                 } else {
-                    // SAFETY: forwarded from the caller's contract (the
+                    // SAFETY: forwarded from `Real::gemm`'s contract, which
+                    // `matmul::matmul` establishes as above (the
                     // `gemm` crate takes column stride before row stride,
                     // and `dst := alpha dst + beta lhs rhs`). With
                     // `read_dst = false` it sets alpha to zero and only
