@@ -90,6 +90,28 @@ pub(crate) fn binary<B: Backend>(
     })
 }
 
+// NOTE: [gradient layout] A matmul's right operand is often a transposed
+// view: `linear` computes `x @ w^T`. Its gradient `a^T g` is then computed
+// row-major in `b`'s shape, so the weight's own gradient (its transpose)
+// comes out permuted, and reshaping or flattening it (a Jacobian's rows, an
+// optimizer's flat view) copies it with a strided pass. When `b` is
+// column-major the rule computes `(g^T a)^T` instead: the same sums, with the
+// gradient laid out as `b` is, so the weight's gradient is contiguous (as
+// PyTorch lays gradients out like their parameters).
+
+/// Whether a concrete tensor of rank >= 2 is stored column-major in its last
+/// two dims (a transposed view); `false` for tracers and vectors.
+pub(crate) fn column_major<B: Backend>(t: &Tensor<B>) -> bool {
+    match t.concrete() {
+        Some((_, l)) if l.ndim() >= 2 => {
+            let (d, s) = (l.dims(), l.strides());
+            let nd = l.ndim();
+            d[nd - 2] > 1 && d[nd - 1] > 1 && s[nd - 2] == 1 && s[nd - 1] != 1
+        }
+        _ => false,
+    }
+}
+
 /// Sum `t` down to `shape` (the adjoint of broadcasting `shape` to
 /// `t.shape()`).
 pub(crate) fn unbroadcast<B: Backend>(t: &Tensor<B>, shape: &Shape) -> Result<Tensor<B>> {

@@ -227,7 +227,15 @@ pub(crate) fn vjp_rule<B: Backend>(
             let (na, nb) = (need(0), need(1));
             Box::new(move |g| {
                 let ga = if na { Some(derivs::unbroadcast(&g.try_matmul(&b.t())?, a.shape())?) } else { None };
-                let gb = if nb { Some(derivs::unbroadcast(&a.t().try_matmul(g)?, b.shape())?) } else { None };
+                let gb = if !nb {
+                    None
+                } else if derivs::column_major(&b) {
+                    // `(g^T a)^T`: the gradient comes out with `b`'s layout
+                    // (NOTE: [gradient layout]).
+                    Some(derivs::unbroadcast(&g.t().try_matmul(&a)?.t(), b.shape())?)
+                } else {
+                    Some(derivs::unbroadcast(&a.t().try_matmul(g)?, b.shape())?)
+                };
                 Ok(vec![ga, gb])
             })
         }

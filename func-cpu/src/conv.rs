@@ -6,7 +6,7 @@
 
 use crate::elem::{Arith, Elem};
 use crate::kernels::err;
-use crate::strided::{PAR_MIN, out_filled};
+use crate::strided::{PAR_MIN, out_alloc, out_filled};
 use func_core::{ConvGeom, Layout, Result};
 use rayon::prelude::*;
 
@@ -60,30 +60,51 @@ pub(crate) fn im2col<T: Elem>(x: &[T], l: &Layout, g: &ConvGeom) -> Result<Vec<T
     let (oh, ow) = (g.out_h(), g.out_w());
     let (s, off) = (l.strides(), l.offset());
     let plane = size("im2col", &[kh, kw, oh, ow])?;
-    let mut out = out_filled(size("im2col", &[nb, c, plane])?, T::default())?;
-    planes(&mut out, plane, nb * c * plane, |p, o| {
+    let len = size("im2col", &[nb, c, plane])?;
+    // Every tap covers every output position unless the padding or the
+    // geometry leaves some positions outside the image; only then is a plane
+    // zero-filled first. Each task writes its own planes, so the first touch
+    // of a fresh buffer (page faults, the kernel's zeroing) runs on every
+    // thread, and no element is written twice.
+    let taps = (0..kh).flat_map(|i| (0..kw).map(move |j| (i, j)));
+    let full =
+        taps.clone().all(|(i, j)| valid(oh, h, sh, i * dh, ph) == (0, oh) && valid(ow, w, sw, j * dw, pw) == (0, ow));
+    let mut out = out_alloc::<T>(len)?;
+    planes(&mut out.spare_capacity_mut()[..len], plane, nb * c * plane, |p, o| {
+        if !full {
+            o.iter_mut().for_each(|y| {
+                y.write(T::default());
+            });
+        }
         let base = off + (p / c) * s[0] + (p % c) * s[1];
-        for i in 0..kh {
+        for (i, j) in taps.clone() {
             let (ylo, yhi) = valid(oh, h, sh, i * dh, ph);
-            for j in 0..kw {
-                let (xlo, xhi) = valid(ow, w, sw, j * dw, pw);
-                if xlo == xhi {
-                    continue;
-                }
-                let row = &mut o[(i * kw + j) * oh * ow..][..oh * ow];
-                let x0 = xlo * sw + j * dw - pw;
-                for oy in ylo..yhi {
-                    let rb = base + (oy * sh + i * dh - ph) * s[2];
-                    let r = &mut row[oy * ow + xlo..oy * ow + xhi];
-                    if sw == 1 && s[3] == 1 {
-                        r.copy_from_slice(&x[rb + x0..rb + x0 + r.len()]);
-                    } else {
-                        r.iter_mut().enumerate().for_each(|(t, y)| *y = x[rb + (x0 + t * sw) * s[3]]);
-                    }
+            let (xlo, xhi) = valid(ow, w, sw, j * dw, pw);
+            if xlo == xhi {
+                continue;
+            }
+            let row = &mut o[(i * kw + j) * oh * ow..][..oh * ow];
+            let x0 = xlo * sw + j * dw - pw;
+            for oy in ylo..yhi {
+                let rb = base + (oy * sh + i * dh - ph) * s[2];
+                let r = &mut row[oy * ow + xlo..oy * ow + xhi];
+                if sw == 1 && s[3] == 1 {
+                    r.iter_mut().zip(&x[rb + x0..rb + x0 + (xhi - xlo)]).for_each(|(y, &v)| {
+                        y.write(v);
+                    });
+                } else {
+                    r.iter_mut().enumerate().for_each(|(t, y)| {
+                        y.write(x[rb + (x0 + t * sw) * s[3]]);
+                    });
                 }
             }
         }
     });
+    // SAFETY: the planes of `plane` elements cover all `len` elements, and
+    // each plane was either zero-filled first or, when `full`, written
+    // whole: every tap writes rows `0..oh`, columns `0..ow` of its block
+    // of `oh * ow`, and the `kh * kw` blocks tile the plane.
+    unsafe { out.set_len(len) };
     Ok(out)
 }
 

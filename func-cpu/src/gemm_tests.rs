@@ -166,3 +166,33 @@ fn large_products_split_into_row_blocks() {
     // Two products, each large enough to split.
     check(&Layout::contiguous([2, 130, 120]), &t3(2, 120, 110));
 }
+
+#[test]
+fn batch_dims_over_which_b_is_broadcast_fold_into_rows() {
+    let bc = |l: Layout, dims: &[usize]| l.broadcast_to(&Shape::from(dims));
+    // b shared over the inner batch dim only: [4, 3, 5, 7] @ [4, (3), 7, 6]
+    // folds the 3 into m (m = 15, a batch of 4).
+    check(&Layout::contiguous([4, 3, 5, 7]), &bc(Layout::contiguous([4, 1, 7, 6]), &[4, 3, 7, 6]));
+    // The same batch dim, but `a`'s slices are not one row stride apart:
+    // no fold.
+    check(
+        &Layout::contiguous([3, 4, 5, 7]).permute(&[1, 0, 2, 3]),
+        &bc(Layout::contiguous([4, 1, 7, 6]), &[4, 3, 7, 6]),
+    );
+    // m = 1 rows taken from a wider buffer: the fold's row stride is the
+    // batch dim's own.
+    check(&Layout::contiguous([4, 3, 2, 7]).slice(2, 0, 1, 1), &bc(Layout::contiguous([4, 1, 7, 6]), &[4, 3, 7, 6]));
+    // Size-1 dims between folded ones, and a fully shared b (one product).
+    check(&Layout::contiguous([2, 1, 3, 5, 7]), &bc(Layout::contiguous([7, 6]), &[2, 1, 3, 7, 6]));
+    // A Jacobian's shape under `vmap(jvp)`: a varies over dims 0 and 2, b
+    // over dim 1; dim 2 folds (m = 4 * 8), dims 0 and 1 stay a batch.
+    check(
+        &bc(Layout::contiguous([2, 1, 4, 1, 8, 9]), &[2, 3, 4, 1, 8, 9]),
+        &bc(Layout::contiguous([1, 3, 1, 1, 9, 10]), &[2, 3, 4, 1, 9, 10]),
+    );
+    // Both operands broadcast over a batch dim: nothing to fold (row stride 0).
+    check(&bc(Layout::contiguous([1, 5, 7]), &[3, 5, 7]), &bc(Layout::contiguous([7, 6]), &[3, 7, 6]));
+    check(&bc(Layout::contiguous([1, 1, 7]), &[3, 1, 7]), &bc(Layout::contiguous([7, 6]), &[3, 7, 6]));
+    // A fold large enough to split into row blocks.
+    check(&Layout::contiguous([2, 6, 40, 60]), &bc(Layout::contiguous([2, 1, 60, 90]), &[2, 6, 60, 90]));
+}

@@ -122,9 +122,9 @@ pub(crate) fn matmul<T: Real>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Res
         None if m == 0 || n == 0 => 0,
         None => return Err(err_size(la, lb)),
     };
-    let Some(batch) = batch.filter(|_| len > 0 && k > 0) else {
+    if len == 0 || k == 0 {
         return out_filled(len, T::ZERO);
-    };
+    }
     // Every element is written below (by gemm with beta = 0, which does not
     // read `c`, by `outer`, or by `small` after zeroing): no zero-fill.
     let mut out = out_alloc::<T>(len)?;
@@ -140,9 +140,10 @@ pub(crate) fn matmul<T: Real>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Res
             // layouts (`check` in lib.rs), and a layout's span is computed
             // without overflow (func-core's NOTE: [layout invariant]), so every
             // element addressed from these offsets with these strides (exact
-            // conversions: `istrides`) is in bounds of `a` and `b`; the rows
-            // folded into `rows` step by one stride `rs` (a one-dimensional
-            // plan of the layout's own elements); `c` is a distinct,
+            // conversions: `istrides`) is in bounds of `a` and `b`; the batch
+            // dims folded into `rows` were folded only where the layout's own
+            // strides make row `r` of the fold sit at `r * rs` (NOTE: [batch
+            // folding]), so the rows addressed are the layout's own; `c` is a distinct,
             // exclusively borrowed, contiguous buffer of `rows * n` elements
             // (uninitialized is allowed: with beta = 0 gemm only writes it).
             unsafe {
@@ -151,6 +152,13 @@ pub(crate) fn matmul<T: Real>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Res
             }
         }
     };
+    // NOTE: [batch folding] A batch dim over which `b` is broadcast (stride 0)
+    // and whose `a` slices follow each other at one row stride is more rows of
+    // one product: `[.., t, m, k] @ [k, n]` is `[t*m, k] @ [k, n]`. Folding
+    // the trailing such dims (the output's rows then also follow each other)
+    // turns many thin products into fewer tall ones, which pack `b` once per
+    // product instead of once per slice: a layer's shared weight gradient
+    // under `vmap(jacrev)` folds the Jacobian's rows into M.
     // NOTE: [one threading layer] rayon is the only source of threads: the
     // GEMM runs single-threaded, and a product large enough to share is cut
     // into row blocks, one task each (each packs `b` itself, a cost of
@@ -168,19 +176,28 @@ pub(crate) fn matmul<T: Real>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Res
             product(cb.len() / n, oa + (i * block) as isize * rs, ob, rs, cb);
         });
     };
-    // Unbatched right operand and the batch and m rows of `a` at one stride:
-    // one product with the batch folded into m.
-    if bdims.iter().zip(&sb).all(|(&d, &s)| d == 1 || s == 0) {
-        let rows = Plan::new(&la.dims()[..nd - 1], [&sa[..nd - 1]], [la.offset() as isize]);
-        if rows.outer.is_empty() {
-            let c = &mut out.spare_capacity_mut()[..len];
-            split(batch * m, la.offset() as isize, lb.offset() as isize, rows.istr[0], c);
-            // SAFETY: `product` wrote all `len` elements (`len <= capacity`).
-            unsafe { out.set_len(len) };
-            return Ok(out);
+    // Fold the trailing batch dims over which `b` is broadcast into the rows
+    // of `a` (NOTE: [batch folding]).
+    let (mut rows, mut rs, mut nb) = (m, rsa, nd - 2);
+    while let Some(d) = nb.checked_sub(1) {
+        let r = if rows == 1 { sa[d] } else { rs };
+        let folds =
+            la.dims()[d] == 1 || (sb[d] == 0 && r != 0 && r.checked_mul(rows as isize).is_some_and(|s| s == sa[d]));
+        if !folds {
+            break;
         }
+        (rows, rs, nb) = (rows * la.dims()[d], r, d);
     }
-    let p = Plan::new(bdims, [&sa[..nd - 2], &sb[..nd - 2]], [la.offset() as isize, lb.offset() as isize]);
+    let (m, rsa, bdims) = (rows, rs, &bdims[..nb]);
+    let batch = len / (m * n);
+    if nb == 0 {
+        let c = &mut out.spare_capacity_mut()[..len];
+        split(m, la.offset() as isize, lb.offset() as isize, rsa, c);
+        // SAFETY: `product` wrote all `len` elements (`len <= capacity`).
+        unsafe { out.set_len(len) };
+        return Ok(out);
+    }
+    let p = Plan::new(bdims, [&sa[..nb], &sb[..nb]], [la.offset() as isize, lb.offset() as isize]);
     let mut offs = try_alloc(batch)?;
     p.walk(0, batch, |_, len, [oa, ob]| {
         offs.extend((0..len as isize).map(|j| (oa + j * p.istr[0], ob + j * p.istr[1])));

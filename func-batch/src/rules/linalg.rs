@@ -19,6 +19,8 @@ fn pad_after_batch<B: Backend>(t: &Tensor<B>, n: usize) -> Result<Tensor<B>> {
 ///
 /// - Only `a` batched and `b` a plain matrix: fold the batch into M and run
 ///   one GEMM `[B*..*m, k] @ [k, n]`.
+/// - A plain matrix times a batch whose transpose folds into a matrix, for
+///   `k > 1`: the transposed product `(b^T a^T)^T` folds the batch into M.
 /// - Otherwise align the batch dimension in front of the broadcast batch dims
 ///   (size-1 dims after it where one side has fewer) and run one batched
 ///   matmul; an unbatched side broadcasts with stride 0.
@@ -36,10 +38,14 @@ pub(crate) fn matmul<B: Backend>(_it: &BatchInterp, a: &Arg<B>, b: &Arg<B>) -> R
             batched(flat.try_matmul(&b.value)?.try_reshape_to(out_shape)?)
         }
         (true, false) => batched(pad_after_batch(&a.value, rank - ra)?.try_matmul(&b.value)?),
-        (false, true) if ra == 2 && foldable_transpose(&b.value) => {
+        (false, true) if ra == 2 && a.value.dims()[1] > 1 && foldable_transpose(&b.value) => {
             // A plain matrix times a batch: `(b^T a^T)^T`, so the batch folds
             // into the rows of one GEMM (the common case of stacked weights
-            // used as `w.t()`, whose transpose is contiguous).
+            // used as `w.t()`, whose transpose is contiguous). Not for a
+            // rank-1 product (`k = 1`): an outer product is memory-bound and
+            // gains nothing from one GEMM, while the transposed formulation
+            // leaves its result permuted, so a later reshape (a Jacobian's
+            // flatten) would copy it with a strided pass.
             let bt = b.value.transpose(-1, -2);
             let k = bt.dims()[bt.ndim() - 1];
             let rows: usize = bt.dims()[..bt.ndim() - 1].iter().product();

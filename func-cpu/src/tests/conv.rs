@@ -33,8 +33,14 @@ fn im2col_matches_reference_and_col2im_is_its_adjoint() {
         ConvGeom { h: 7, w: 7, kernel: (3, 2), stride: (2, 3), padding: (3, 1), dilation: (1, 2) },
         ConvGeom { h: 2, w: 2, kernel: (5, 5), stride: (1, 1), padding: (0, 0), dilation: (1, 1) },
         ConvGeom { h: 32, w: 32, kernel: (3, 3), stride: (1, 1), padding: (1, 1), dilation: (1, 1) },
+        // No padding: every tap covers every output position, and the
+        // columns are written without a zero-fill first.
+        ConvGeom { h: 32, w: 32, kernel: (3, 3), stride: (1, 1), padding: (0, 0), dilation: (1, 1) },
+        ConvGeom { h: 9, w: 11, kernel: (3, 2), stride: (2, 3), padding: (0, 0), dilation: (2, 1) },
     ];
-    for g in geoms {
+    // Twice over: the second pass takes the first pass's freed buffers from
+    // the buffer cache, so stale values left anywhere would show.
+    for g in geoms.iter().chain(&geoms).copied() {
         let (nb, c) = (2, 3);
         let strided = Layout::contiguous([nb, g.w, c, g.h]).permute(&[0, 2, 3, 1]); // [N, C, H, W]
         for xl in [Layout::contiguous([nb, c, g.h, g.w]), strided] {

@@ -1,0 +1,62 @@
+//! Gradient layouts (NOTE: [gradient layout] in the crate): a weight read
+//! through its transpose, as `linear` reads it (`x @ w^T`), gets a gradient
+//! laid out like the weight, so flattening it is a view, not a copy.
+
+use func_autodiff::grad;
+use func_batch::vmap;
+use func_core::Tensor;
+use func_testkit::RefBackend;
+
+type T = Tensor<RefBackend>;
+
+fn vals(n: usize, f: impl Fn(f64) -> f64) -> Vec<f64> {
+    (0..n).map(|i| f(i as f64)).collect()
+}
+
+/// Whether a concrete tensor is stored contiguously (row-major).
+fn contiguous(t: &T) -> bool {
+    t.concrete().is_some_and(|(_, l)| l.is_contiguous())
+}
+
+/// Elementwise comparison, tolerance scaled to each element; the count checked.
+fn close(got: &T, want: &[f64]) -> usize {
+    let got = got.to_vec::<f64>();
+    assert_eq!(got.len(), want.len());
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!((g - w).abs() <= 1e-12 * (1.0 + w.abs()), "element {i}: {g} vs {w}");
+    }
+    got.len()
+}
+
+#[test]
+fn a_linear_weight_gets_a_contiguous_gradient() {
+    let (n, i, o) = (3, 4, 5);
+    let x = T::from_vec(vals(n * i, |t| (t * 0.37).sin()), [n, i]);
+    let w = T::from_vec(vals(o * i, |t| (t * 0.61).cos()), [o, i]);
+    let c = T::from_vec(vals(n * o, |t| 0.5 - (t * 0.23).sin()), [n, o]);
+    // loss = sum(c * (x @ w^T)): d loss / d w[p, q] = sum_r c[r, p] x[r, q].
+    let (xv, cv) = (x.to_vec::<f64>(), c.to_vec::<f64>());
+    let want: Vec<f64> = (0..o * i).map(|e| (0..n).map(|r| cv[r * o + e / i] * xv[r * i + e % i]).sum()).collect();
+    let g = grad(|w: &T| (&x.linear(w, None) * &c).sum())(&w);
+    assert_eq!(g.dims(), &[o, i]);
+    assert_eq!(close(&g, &want), o * i);
+    assert!(contiguous(&g), "the weight's gradient is laid out as the weight");
+    // Flattening it is a view of the same storage.
+    let flat = g.reshape(&[-1]);
+    assert!(std::sync::Arc::ptr_eq(flat.concrete().unwrap().0, g.concrete().unwrap().0));
+}
+
+#[test]
+fn per_sample_linear_weight_gradients_are_contiguous() {
+    let (n, i, o) = (3, 4, 5);
+    let xs = T::from_vec(vals(n * i, |t| (t * 0.37).sin()), [n, i]);
+    let w = T::from_vec(vals(o * i, |t| (t * 0.61).cos()), [o, i]);
+    let c = T::from_vec(vals(o, |t| 0.5 - (t * 0.23).sin()), [o]);
+    // Per sample: d (c . (w x_r)) / d w[p, q] = c[p] x_r[q].
+    let (xv, cv) = (xs.to_vec::<f64>(), c.to_vec::<f64>());
+    let want: Vec<f64> = (0..n * o * i).map(|e| cv[(e / i) % o] * xv[(e / (o * i)) * i + e % i]).collect();
+    let g = vmap(|x: &T| grad(|w: &T| (&x.linear(w, None) * &c).sum())(&w))(&xs);
+    assert_eq!(g.dims(), &[n, o, i]);
+    assert_eq!(close(&g, &want), n * o * i);
+    assert!(contiguous(&g), "per-sample weight gradients are laid out as the weights");
+}
