@@ -15,7 +15,12 @@
 //! the same buffers, measured in the same run for comparison. Rows with
 //! `"system": "func-rs-nn"` run the same workload through func-nn modules
 //! and `functional_call` (`stack_module_state` for the ensembles), to show
-//! what the module layer costs over plain parameter dicts.
+//! what the module layer costs over plain parameter dicts. Rows with
+//! `"system": "func-rs-graph"` (MAML and Lennard-Jones) run the same
+//! function captured once with `make_graph` and replayed with
+//! `Graph::eval`, the analog of calling a `jax.jit`-compiled function: the
+//! transforms' rules run once, at capture, and each call runs only the
+//! captured primitives.
 //!
 //! `--peak` reports memory instead of time: each named workload runs once,
 //! in a fresh process of its own, and the line gives its peak resident set
@@ -282,6 +287,11 @@ fn main() {
             report(work, "func-rs-nn", measure(f, 1));
         }
     };
+    let run_graph = |work: &str, f: &mut dyn FnMut()| {
+        if wanted(work) && !peak {
+            report(work, "func-rs-graph", measure(f, 1));
+        }
+    };
 
     // Per-sample gradients.
     {
@@ -480,10 +490,17 @@ fn main() {
         let per_task =
             vmap_with(grad(task_loss), VmapOptions::new().in_dims((None, Some(0), Some(0), Some(0), Some(0))));
         let inputs = (p, xs, ys, xq, yq);
-        run("maml_sine_outer_grad_t4", &mut || {
-            let (grads, ..) = per_task(&inputs);
+        let outer = |inputs: &(Params, Tensor, Tensor, Tensor, Tensor)| {
+            let (grads, ..) = per_task(inputs);
             let mean: Params = grads.iter().map(|(k, v)| (k.clone(), v.mean_dims(&[0], false))).collect();
-            black_box(mean);
+            mean
+        };
+        run("maml_sine_outer_grad_t4", &mut || {
+            black_box(outer(&inputs));
+        });
+        let graph = make_graph(outer, &inputs);
+        run_graph("maml_sine_outer_grad_t4", &mut || {
+            black_box(graph.eval(&inputs));
         });
     }
     if wanted("lj_forces_1000") || wanted("lj_train_step_1000") {
@@ -506,10 +523,19 @@ fn main() {
         run("lj_forces_1000", &mut || {
             black_box(forces(&p, &r));
         });
+        let graph = make_graph(|(p, r): &(Params, Tensor)| forces(p, r), &(p.clone(), r.clone()));
+        let inputs = (p.clone(), r.clone());
+        run_graph("lj_forces_1000", &mut || {
+            black_box(graph.eval(&inputs));
+        });
         let mse = |a: &Tensor, b: &Tensor| (a - b).square().mean();
         let step = grad(|p: &Params| mse(&model(p, &r), &e_t) + mse(&forces(p, &r), &f_t));
         run("lj_train_step_1000", &mut || {
             black_box(step(&p));
+        });
+        let graph = make_graph(step, &p);
+        run_graph("lj_train_step_1000", &mut || {
+            black_box(graph.eval(&p));
         });
     }
 

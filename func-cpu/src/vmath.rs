@@ -161,8 +161,9 @@ pub(crate) trait VMath: Copy {
     fn exp_v(self) -> Self;
     fn tanh_v(self) -> Self;
     /// `f` over the elements of `(v, l)` into a new contiguous buffer, as
-    /// [`map1`], with the dense single-threaded case compiled for AVX2 when
-    /// the CPU has it (twice the lanes of the baseline SSE2).
+    /// [`map1`], with the dense single-threaded case compiled for AVX-512F
+    /// or AVX2 when the CPU has them (four or two times the lanes of the
+    /// baseline SSE2).
     fn map_v(v: &[Self], l: &Layout, f: impl Fn(Self) -> Self + Copy + Sync) -> Result<Vec<Self>>;
 }
 
@@ -188,14 +189,20 @@ impl VMath for f32 {
         #[cfg(target_arch = "x86_64")]
         if let Some(r) = dense(l)
             && r.len() < PAR_MIN
-            && std::arch::is_x86_feature_detected!("avx2")
         {
             let src = &v[r];
-            // SAFETY: the CPU has AVX2 (checked just above), which is
-            // all `fill_avx2` is compiled for; it writes every element
-            // of the output it is given (one per element of `src`, and
-            // `build` gives it `src.len()`), as `build` requires.
-            return unsafe { build(src.len(), |o| fill_avx2(o, src, f)) };
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the CPU has AVX-512F (checked just above), which
+                // is all `fill_avx512` is compiled for; it writes every
+                // element of the output it is given (one per element of
+                // `src`, and `build` gives it `src.len()`), as `build`
+                // requires.
+                return unsafe { build(src.len(), |o| fill_avx512(o, src, f)) };
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: as above, with AVX2 for `fill_avx2`.
+                return unsafe { build(src.len(), |o| fill_avx2(o, src, f)) };
+            }
         }
         map1(v, l, f)
     }
@@ -215,6 +222,25 @@ impl VMath for f32 {
 #[target_feature(enable = "avx2")]
 unsafe fn fill_avx2(out: &mut [Out<f32>], src: &[f32], f: impl Fn(f32) -> f32) {
     assert_eq!(out.len(), src.len(), "fill_avx2: output and input lengths differ");
+    for (y, &x) in out.iter_mut().zip(src) {
+        y.put(f(x));
+    }
+}
+
+/// `out[i] = f(src[i])` compiled for AVX-512F (eight f64 lanes, which the
+/// f32 functions compute in).
+///
+/// # Panics
+///
+/// If `out` and `src` differ in length (as [`fill_avx2`]).
+///
+/// # Safety
+///
+/// The CPU must support AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn fill_avx512(out: &mut [Out<f32>], src: &[f32], f: impl Fn(f32) -> f32) {
+    assert_eq!(out.len(), src.len(), "fill_avx512: output and input lengths differ");
     for (y, &x) in out.iter_mut().zip(src) {
         y.put(f(x));
     }
@@ -326,6 +352,34 @@ mod vmath_tests {
             }
         }
         assert_eq!(checked, 20_000);
+    }
+
+    /// Each compiled variant the CPU can run, called directly (`map_v`
+    /// picks only the widest), against the scalar functions' bits.
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn each_compiled_variant_gives_the_scalar_functions_bits() {
+        let xs: Vec<f32> = grid(50.0).into_iter().take(3001).collect();
+        let mut checked = 0;
+        for f in [sin_f32, cos_f32, exp_f32, tanh_f32] {
+            let mut variants = Vec::new();
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU has AVX2; `fill_avx2` writes every element.
+                variants.push(unsafe { build(xs.len(), |o| fill_avx2(o, &xs, f)) }.expect("avx2"));
+            }
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the CPU has AVX-512F; `fill_avx512` writes every element.
+                variants.push(unsafe { build(xs.len(), |o| fill_avx512(o, &xs, f)) }.expect("avx512"));
+            }
+            for got in &variants {
+                for (g, &x) in got.iter().zip(&xs) {
+                    assert_eq!(g.to_bits(), f(x).to_bits(), "at {x:e}");
+                    checked += 1;
+                }
+            }
+        }
+        eprintln!("compiled variants checked on {checked} values");
+        assert!(checked == 0 || checked % 12_004 == 0, "{checked}");
     }
 
     #[test]
