@@ -6,6 +6,7 @@
 //! threading layer]).
 
 use crate::elem::Real;
+use crate::par;
 use crate::strided::{Plan, istrides, out_alloc, out_filled, try_alloc};
 use func_core::{Error, Layout, Result};
 use rayon::prelude::*;
@@ -18,6 +19,14 @@ const PAR_FLOPS: usize = 1 << 18;
 /// From this many multiply-adds, one product is split into row blocks that
 /// run as rayon tasks.
 const PAR_GEMM: usize = 1 << 20;
+/// Below this many multiply-adds, a product split into row blocks runs its
+/// first block on the calling thread (NOTE: [calling thread works] in
+/// par.rs): the 256^3 product then ran at two-thread speed in every
+/// process, where handing both blocks to the pool ran about half the
+/// processes at one-thread speed. Above it the pool takes every block: the
+/// ensemble's 1280x784x64 product ran 30% slower with the caller taking one
+/// (a cause not found yet).
+const CALLER_GEMM: usize = 1 << 25;
 /// Row blocks are multiples of this many rows (the GEMM kernels' register
 /// tile height), so no block ends in a partial tile.
 const ROW_TILE: usize = 8;
@@ -161,7 +170,8 @@ pub(crate) fn matmul<T: Real>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Res
     // under `vmap(jacrev)` folds the Jacobian's rows into M.
     // NOTE: [one threading layer] rayon is the only source of threads: the
     // GEMM runs single-threaded, and a product large enough to share is cut
-    // into row blocks, one task each (each packs `b` itself, a cost of
+    // into row blocks, one task each (the caller runs one: NOTE: [calling
+    // thread works] in par.rs; each packs `b` itself, a cost of
     // `k * n` against `rows * k * n / threads` of work). A batch of products
     // runs its products as tasks instead. Nesting two thread pools on few
     // cores spends the time in the scheduler.
@@ -172,9 +182,13 @@ pub(crate) fn matmul<T: Real>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Res
             return product(rows, oa, ob, rs, c);
         }
         let block = rows.div_ceil(threads.min(rows / ROW_TILE)).next_multiple_of(ROW_TILE);
-        c.par_chunks_mut(block * n).enumerate().for_each(|(i, cb)| {
-            product(cb.len() / n, oa + (i * block) as isize * rs, ob, rs, cb);
-        });
+        let run =
+            |i: usize, cb: &mut [MaybeUninit<T>]| product(cb.len() / n, oa + (i * block) as isize * rs, ob, rs, cb);
+        if work < CALLER_GEMM {
+            par::chunks(c, block * n, run);
+        } else {
+            c.par_chunks_mut(block * n).enumerate().for_each(|(i, cb)| run(i, cb));
+        }
     };
     // Fold the trailing batch dims over which `b` is broadcast into the rows
     // of `a` (NOTE: [batch folding]).
