@@ -208,7 +208,8 @@ impl VMath for f32 {
     }
 }
 
-/// `out[i] = f(src[i])` compiled for AVX2.
+/// `fill_*`: `out[i] = f(src[i])`, one function per instruction set, each
+/// compiled with that target feature so the loop vectorizes to its width.
 ///
 /// # Panics
 ///
@@ -217,34 +218,29 @@ impl VMath for f32 {
 ///
 /// # Safety
 ///
-/// The CPU must support AVX2.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn fill_avx2(out: &mut [Out<f32>], src: &[f32], f: impl Fn(f32) -> f32) {
-    assert_eq!(out.len(), src.len(), "fill_avx2: output and input lengths differ");
-    for (y, &x) in out.iter_mut().zip(src) {
-        y.put(f(x));
-    }
+/// The CPU must support the function's target feature.
+macro_rules! fill_for {
+    ($($name:ident: $feature:literal),*) => {$(
+        #[doc = concat!("`out[i] = f(src[i])` compiled for `", $feature, "` (see `fill_for`).")]
+        ///
+        /// # Panics
+        ///
+        /// If `out` and `src` differ in length.
+        ///
+        /// # Safety
+        ///
+        #[doc = concat!("The CPU must support `", $feature, "`.")]
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $feature)]
+        unsafe fn $name(out: &mut [Out<f32>], src: &[f32], f: impl Fn(f32) -> f32) {
+            assert_eq!(out.len(), src.len(), concat!(stringify!($name), ": output and input lengths differ"));
+            for (y, &x) in out.iter_mut().zip(src) {
+                y.put(f(x));
+            }
+        }
+    )*};
 }
-
-/// `out[i] = f(src[i])` compiled for AVX-512F (eight f64 lanes, which the
-/// f32 functions compute in).
-///
-/// # Panics
-///
-/// If `out` and `src` differ in length (as [`fill_avx2`]).
-///
-/// # Safety
-///
-/// The CPU must support AVX-512F.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn fill_avx512(out: &mut [Out<f32>], src: &[f32], f: impl Fn(f32) -> f32) {
-    assert_eq!(out.len(), src.len(), "fill_avx512: output and input lengths differ");
-    for (y, &x) in out.iter_mut().zip(src) {
-        y.put(f(x));
-    }
-}
+fill_for!(fill_avx2: "avx2", fill_avx512: "avx512f");
 
 impl VMath for f64 {
     const TRIG_FALLBACK: bool = false;
