@@ -283,7 +283,7 @@ fn main() {
         }
     };
     let run_nn = |work: &str, f: &mut dyn FnMut()| {
-        if wanted(work) {
+        if wanted(work) && !peak {
             report(work, "func-rs-nn", measure(f, 1));
         }
     };
