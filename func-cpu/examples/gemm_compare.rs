@@ -366,6 +366,18 @@ fn main() {
             b_shared: false,
         },
     ];
+    // The empirical NTK's contraction: J1 [200, P] @ J2^T [P, 50], P = 216320.
+    let ntk = Shape {
+        name: "ntk contraction",
+        batch: 1,
+        m: 200,
+        k: 216_320,
+        n: 50,
+        a: row(216_320),
+        b: tr(216_320),
+        a_shared: false,
+        b_shared: false,
+    };
     // Extra probes of the fc1 class (column-major `b`): `GEMM_PROBE_K=1000,2000`.
     let probes: Vec<Shape> = std::env::var("GEMM_PROBE_K")
         .unwrap_or_default()
@@ -397,7 +409,7 @@ fn main() {
                 run::<f64>(s, threads, 41);
             }
         }
-        for s in cnn.iter().chain(&probes) {
+        for s in cnn.iter().chain(std::iter::once(&ntk)).chain(&probes) {
             if want(s) {
                 run::<f32>(s, threads, 9);
             }
