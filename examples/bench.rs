@@ -523,8 +523,8 @@ fn main() {
         run("lj_forces_1000", &mut || {
             black_box(forces(&p, &r));
         });
-        let graph = make_graph(|(p, r): &(Params, Tensor)| forces(p, r), &(p.clone(), r.clone()));
         let inputs = (p.clone(), r.clone());
+        let graph = make_graph(|(p, r): &(Params, Tensor)| forces(p, r), &inputs);
         run_graph("lj_forces_1000", &mut || {
             black_box(graph.eval(&inputs));
         });

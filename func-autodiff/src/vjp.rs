@@ -225,16 +225,16 @@ pub(crate) fn vjp_rule<B: Backend>(
         Primitive::Matmul => {
             let (a, b) = (primals[0].clone(), primals[1].clone());
             let (na, nb) = (need(0), need(1));
+            // `(g^T a)^T` for a column-major `b`: the gradient comes out with
+            // `b`'s layout (NOTE: [gradient layout]).
+            let b_col_major = derivs::column_major(&b);
             Box::new(move |g| {
                 let ga = if na { Some(derivs::unbroadcast(&g.try_matmul(&b.t())?, a.shape())?) } else { None };
-                let gb = if !nb {
-                    None
-                } else if derivs::column_major(&b) {
-                    // `(g^T a)^T`: the gradient comes out with `b`'s layout
-                    // (NOTE: [gradient layout]).
-                    Some(derivs::unbroadcast(&g.t().try_matmul(&a)?.t(), b.shape())?)
+                let gb = if nb {
+                    let p = if b_col_major { g.t().try_matmul(&a)?.t() } else { a.t().try_matmul(g)? };
+                    Some(derivs::unbroadcast(&p, b.shape())?)
                 } else {
-                    Some(derivs::unbroadcast(&a.t().try_matmul(g)?, b.shape())?)
+                    None
                 };
                 Ok(vec![ga, gb])
             })

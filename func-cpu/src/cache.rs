@@ -170,33 +170,32 @@ const HUGE_PAGE: usize = 2 << 20;
 /// 4 KiB (the fault handling, not the zeroing, was most of the cost of
 /// filling fresh buffers of hundreds of MB). Advice only: where huge pages
 /// are unavailable the call fails and changes nothing.
+#[cfg(target_os = "linux")]
 fn huge_pages<T>(mut v: Vec<T>) -> Vec<T> {
     let bytes = v.capacity().saturating_mul(size_of::<T>());
-    if cfg!(target_os = "linux") && bytes >= HUGE_BYTES {
+    if bytes >= HUGE_BYTES {
         let start = v.as_mut_ptr() as usize;
         let (lo, hi) = (start.next_multiple_of(HUGE_PAGE), (start + bytes) / HUGE_PAGE * HUGE_PAGE);
         if hi > lo {
-            advise_huge(lo, hi - lo);
+            // SAFETY: `lo..hi` lies inside `v`'s allocation (its pointer and
+            // capacity in bytes, rounded inwards to 2 MiB boundaries), which
+            // this function owns. `MADV_HUGEPAGE` only changes how the kernel
+            // backs those pages: their contents and their validity as memory
+            // are unchanged, so no reference is affected. The result is
+            // ignored (advice).
+            unsafe {
+                libc::madvise(lo as *mut libc::c_void, hi - lo, libc::MADV_HUGEPAGE);
+            }
         }
     }
     v
 }
 
-#[cfg(target_os = "linux")]
-fn advise_huge(addr: usize, len: usize) {
-    // SAFETY: `addr..addr + len` lies inside the allocation of a vector that
-    // the caller owns exclusively (`huge_pages` computes it from the
-    // vector's pointer and capacity, rounded inwards to page boundaries).
-    // `MADV_HUGEPAGE` only changes how the kernel backs those pages: their
-    // contents and their validity as memory are unchanged, so no reference
-    // is affected. The result is ignored (advice).
-    unsafe {
-        libc::madvise(addr as *mut libc::c_void, len, libc::MADV_HUGEPAGE);
-    }
-}
-
+/// Huge-page advice is Linux's; elsewhere buffers are used as allocated.
 #[cfg(not(target_os = "linux"))]
-fn advise_huge(_addr: usize, _len: usize) {}
+fn huge_pages<T>(v: Vec<T>) -> Vec<T> {
+    v
+}
 
 /// Return a buffer that is no longer used: kept when it is large enough and
 /// the cache has room, else freed.

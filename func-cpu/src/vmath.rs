@@ -200,7 +200,9 @@ impl VMath for f32 {
                 return unsafe { build(src.len(), |o| fill_avx512(o, src, f)) };
             }
             if std::arch::is_x86_feature_detected!("avx2") {
-                // SAFETY: as above, with AVX2 for `fill_avx2`.
+                // SAFETY: the CPU has AVX2 (checked just above), which is
+                // all `fill_avx2` is compiled for; it writes every element of
+                // the output (one per element of `src`), as `build` requires.
                 return unsafe { build(src.len(), |o| fill_avx2(o, src, f)) };
             }
         }
