@@ -13,6 +13,7 @@ fn parts<'a, B: Backend>(t: &'a Tensor<B>, op: &str) -> Result<(&'a Arc<StorageC
     t.concrete().ok_or_else(|| Error::invalid(op, "internal: a tracer reached the backend"))
 }
 
+#[inline]
 fn fresh<B: Backend>(be: &B, s: B::Storage, shape: Shape) -> Result<Tensor<B>> {
     Tensor::from_backend_storage(be.clone(), s, Layout::try_contiguous(shape)?)
 }

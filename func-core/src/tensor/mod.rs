@@ -17,8 +17,10 @@ pub(crate) enum Repr<B: Backend> {
     Tracer(Tracer<B>),
 }
 
+/// A tensor's contents. The shape is stored once: in a concrete tensor's
+/// layout, or in the tracer (construction copies this struct into its `Arc`,
+/// so it is kept small).
 pub(crate) struct Inner<B: Backend> {
-    pub(crate) shape: Shape,
     pub(crate) dtype: DType,
     pub(crate) repr: Repr<B>,
 }
@@ -86,9 +88,10 @@ impl<B: Backend> Clone for Tensor<B> {
 impl<B: Backend> Tensor<B> {
     // ----- construction of handles -------------------------------------------------------------
 
+    #[inline]
     pub(crate) fn from_storage(storage: Arc<StorageCell<B>>, layout: Layout, dtype: DType) -> Tensor<B> {
         Tensor {
-            inner: Arc::new(Inner { shape: layout.shape().clone(), dtype, repr: Repr::Concrete { storage, layout } }),
+            inner: Arc::new(Inner { dtype, repr: Repr::Concrete { storage, layout } }),
         }
     }
 
@@ -101,6 +104,7 @@ impl<B: Backend> Tensor<B> {
     ///
     /// When `layout` addresses elements past the end of the storage
     /// (`layout.storage_span() > storage_len`).
+    #[inline]
     pub fn from_backend_storage(be: B, storage: B::Storage, layout: Layout) -> Result<Tensor<B>> {
         let (len, dtype) = (be.storage_len(&storage), be.storage_dtype(&storage));
         // The span never overflows (NOTE: [layout invariant]), so this bounds every element.
@@ -154,13 +158,17 @@ impl<B: Backend> Tensor<B> {
     // ----- metadata ---------------------------------------------------------------------------
 
     /// The shape.
+    #[inline]
     pub fn shape(&self) -> &Shape {
-        &self.inner.shape
+        match &self.inner.repr {
+            Repr::Concrete { layout, .. } => layout.shape(),
+            Repr::Tracer(t) => &t.shape,
+        }
     }
 
     /// The sizes as a slice (`t.dims()[0]` is the leading size).
     pub fn dims(&self) -> &[usize] {
-        &self.inner.shape.0
+        &self.shape().0
     }
 
     /// The element type.
@@ -170,12 +178,12 @@ impl<B: Backend> Tensor<B> {
 
     /// Number of dimensions.
     pub fn ndim(&self) -> usize {
-        self.inner.shape.ndim()
+        self.shape().ndim()
     }
 
     /// Number of elements.
     pub fn numel(&self) -> usize {
-        self.inner.shape.numel()
+        self.shape().numel()
     }
 
     /// Size of dimension `dim` (negative counts from the end).

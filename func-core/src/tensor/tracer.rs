@@ -20,10 +20,12 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 /// is re-derived from it (NOTE: [writes through traced views]). The data is
 /// behind a lock so it can be rebound ([`Tensor::rebind_tracer`]).
 pub(crate) struct Tracer<B: Backend> {
+    pub(crate) shape: Shape,
     level: Level,
     data: RwLock<Arc<dyn Any + Send + Sync>>,
-    /// Set once, on a fresh view tracer.
-    alias: OnceLock<Alias<B>>,
+    /// Set once, on a fresh view tracer (boxed: most tracers are roots, and
+    /// a small tracer is cheap to construct).
+    alias: OnceLock<Box<Alias<B>>>,
     /// On a root: the views taken of it (pruned when they die).
     views: Mutex<Vec<Weak<Inner<B>>>>,
 }
@@ -41,9 +43,9 @@ impl<B: Backend> Tensor<B> {
     pub fn new_tracer<T: Any + Send + Sync>(level: &Level, shape: Shape, dtype: DType, data: T) -> Tensor<B> {
         Tensor {
             inner: Arc::new(Inner {
-                shape,
                 dtype,
                 repr: Repr::Tracer(Tracer {
+                    shape,
                     level: level.clone(),
                     data: RwLock::new(Arc::new(data)),
                     alias: OnceLock::new(),
@@ -125,7 +127,7 @@ impl<B: Backend> Tensor<B> {
 
     pub(crate) fn alias(&self) -> Option<&Alias<B>> {
         match &self.inner.repr {
-            Repr::Tracer(t) => t.alias.get(),
+            Repr::Tracer(t) => t.alias.get().map(|a| &**a),
             Repr::Concrete { .. } => None,
         }
     }
@@ -135,7 +137,7 @@ impl<B: Backend> Tensor<B> {
     pub(crate) fn set_alias(&self, alias: Alias<B>) {
         let root = alias.root.clone();
         if let Repr::Tracer(t) = &self.inner.repr
-            && t.alias.set(alias).is_ok()
+            && t.alias.set(Box::new(alias)).is_ok()
             && let Repr::Tracer(r) = &root.inner.repr
         {
             let mut v = r.views.lock().unwrap_or_else(|p| p.into_inner());
