@@ -386,6 +386,11 @@ pub(crate) fn map2<A: Copy + Sync, B: Copy + Sync, U: Pooled>(
         }
     }
     let p = Plan::new(la.dims(), [&istrides(la), &istrides(lb)], [la.offset() as isize, lb.offset() as isize]);
+    if n < PAR_MIN
+        && let Some(v) = map2_rows(a, la, b, lb, &p, &f)
+    {
+        return v;
+    }
     let [sa, sb] = p.istr;
     let fill = |out: &mut [Out<U>]| {
         p.drive(out, 1, 1, |o, [oa, ob]| {
@@ -406,6 +411,58 @@ pub(crate) fn map2<A: Copy + Sync, B: Copy + Sync, U: Pooled>(
     };
     // SAFETY: the plan's drive visits every output element.
     unsafe { build(n, fill) }
+}
+
+/// [`map2`] where one operand is dense and the other is one row (the
+/// plan's inner run) repeated over every outer position, as a bias added
+/// across a batch: a loop over rows with no per-row offset arithmetic.
+/// `None` when the operands are not of that form.
+fn map2_rows<A: Copy, B: Copy, U: Pooled>(
+    a: &[A],
+    la: &Layout,
+    b: &[B],
+    lb: &Layout,
+    p: &Plan<2>,
+    f: &impl Fn(A, B) -> U,
+) -> Option<Result<Vec<U>>> {
+    let (n, w) = (p.numel, p.inner);
+    if p.istr != [1, 1] || p.outer.is_empty() || w == 0 {
+        return None;
+    }
+    let repeats = |k: usize| p.ostr[k].iter().all(|&s| s == 0);
+    let row = |base: isize, src_len: usize| {
+        let start = usize::try_from(base).ok()?;
+        (start.checked_add(w)? <= src_len).then_some(start..start + w)
+    };
+    // The dense operand covers exactly the `n` elements in order; the row
+    // lies inside the other operand's storage.
+    if repeats(1)
+        && let (Some(ra), Some(rb)) = (dense(la).filter(|r| r.len() == n), row(p.base[1], b.len()))
+    {
+        let (a, z) = (&a[ra], &b[rb]);
+        let fill = |out: &mut [Out<U>]| {
+            for (o, x) in out.chunks_mut(w).zip(a.chunks(w)) {
+                o.iter_mut().zip(x).zip(z).for_each(|((y, &x), &z)| y.put(f(x, z)));
+            }
+        };
+        // SAFETY: `a` has `n` elements, a multiple of `w` (the plan's
+        // inner run), and `z` has `w`: the chunks pair up and every output
+        // element is written.
+        return Some(unsafe { build(n, fill) });
+    }
+    if repeats(0)
+        && let (Some(rb), Some(ra)) = (dense(lb).filter(|r| r.len() == n), row(p.base[0], a.len()))
+    {
+        let (x, b) = (&a[ra], &b[rb]);
+        let fill = |out: &mut [Out<U>]| {
+            for (o, z) in out.chunks_mut(w).zip(b.chunks(w)) {
+                o.iter_mut().zip(x).zip(z).for_each(|((y, &x), &z)| y.put(f(x, z)));
+            }
+        };
+        // SAFETY: as above, with the operands' roles exchanged.
+        return Some(unsafe { build(n, fill) });
+    }
+    None
 }
 
 /// `f` applied elementwise to three operands of one shape.

@@ -129,3 +129,48 @@ fn within_ulps_f32(a: &[f64], b: &[f64], n: u32) -> bool {
     a.len() == b.len()
         && a.iter().zip(b).all(|(&x, &y)| (x.is_nan() && y.is_nan()) || (key(x) - key(y)).unsigned_abs() <= n as u64)
 }
+
+/// A dense operand against one row repeated over the outer positions (a
+/// bias across a batch) takes a row loop (`map2_rows`); in either operand
+/// order, at a nonzero offset, with size-1 dimensions, and beside layouts
+/// that look alike but must take the general path (a transposed dense
+/// operand, a row with a stride, a repeat over only some outer dims).
+#[test]
+fn a_row_repeated_over_a_dense_operand() {
+    let v = vals(4000);
+    let mut checked = 0;
+    for dt in FLOATS {
+        let (s, r) = (st(&v, dt), rounded(&v, dt));
+        let cases = [
+            (Layout::contiguous([50, 16]), Layout::new([50, 16], &[0, 1], 0)),
+            (Layout::new([7, 3, 16], &[48, 16, 1], 5), Layout::new([7, 3, 16], &[0, 0, 1], 100)),
+            (Layout::contiguous([9, 1, 4, 1, 6]), Layout::new([9, 1, 4, 1, 6], &[0, 5, 6, 9, 1], 33)),
+            // Repeated over one outer dim only: general path.
+            (Layout::contiguous([5, 4, 8]), Layout::new([5, 4, 8], &[0, 8, 1], 3)),
+            // The row strided: general path.
+            (Layout::contiguous([6, 10]), Layout::new([6, 10], &[0, 2], 1)),
+            // The "dense" operand transposed: general path.
+            (Layout::contiguous([16, 12]).permute(&[1, 0]), Layout::new([12, 16], &[0, 1], 2)),
+            // One row only (no outer dims).
+            (Layout::contiguous([1, 16]), Layout::new([1, 16], &[0, 1], 40)),
+        ];
+        for (dense, row) in &cases {
+            for (la, lb) in [(dense, row), (row, dense)] {
+                for op in [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Div] {
+                    let got = host(&Cpu.binary(op, &s, la, &s, lb).unwrap());
+                    let want: Vec<f64> = elems(&r, la)
+                        .iter()
+                        .zip(elems(&r, lb))
+                        .map(|(&x, y)| match dt {
+                            DType::F32 => op.apply_f32(x as f32, y as f32) as f64,
+                            _ => op.apply_f64(x, y),
+                        })
+                        .collect();
+                    assert!(same(&got, &want), "{op:?} {dt} {la:?} {lb:?}");
+                    checked += got.len();
+                }
+            }
+        }
+    }
+    assert_eq!(checked, 2 * 3 * 2 * (800 + 336 + 216 + 160 + 60 + 192 + 16));
+}
