@@ -12,7 +12,12 @@ use func_core::{
     Backend, CustomOp, CustomOpRef, CustomRule, Error, Interpreter, Level, Outputs, Primitive, ReduceOp, Result, Shape,
     Tensor, bind, bind_multi, check_count, missing_rule, reenter,
 };
+use smallvec::SmallVec;
 use std::sync::{Arc, Mutex};
+
+/// Per-operand lists of one operation, inline for the usual few operands
+/// (this runs on every traced operation).
+type PerOperand<T> = SmallVec<[T; 3]>;
 
 /// Cotangents for each operand of a primitive (`None`: zero or not needed).
 type Cotangents<B> = Vec<Option<Tensor<B>>>;
@@ -26,7 +31,7 @@ pub(crate) type MultiPullback<B> = Box<dyn Fn(&[Option<Tensor<B>>]) -> Result<Co
 
 pub(crate) struct Node<B: Backend> {
     /// For each operand, the node it came from (if it was traced here).
-    pub(crate) parents: Vec<Option<usize>>,
+    pub(crate) parents: PerOperand<Option<usize>>,
     /// `None` for an input (a leaf), and for the outputs of a multi-output
     /// node (their cotangents are read by the node that owns them).
     pub(crate) pullback: Option<Pullback<B>>,
@@ -69,7 +74,7 @@ impl<B: Backend> Tape<B> {
     /// Record an operation reading `parents`: it depends on an input when a
     /// parent does (one lock for the lookup and the push). Returns the node
     /// and whether it depends on an input.
-    pub(crate) fn push_op(&self, parents: Vec<Option<usize>>, pullback: Option<Pullback<B>>) -> (usize, bool) {
+    pub(crate) fn push_op(&self, parents: PerOperand<Option<usize>>, pullback: Option<Pullback<B>>) -> (usize, bool) {
         let mut n = self.nodes.lock().unwrap_or_else(|p| p.into_inner());
         let depends = parents.iter().flatten().any(|&p| n[p].depends);
         n.push(Node { parents, pullback, multi: None, depends });
@@ -134,14 +139,14 @@ pub(crate) struct VjpInterp<B: Backend> {
 impl<B: Backend> VjpInterp<B> {
     /// A fresh input (leaf) tracer.
     pub(crate) fn input(&self, primal: Tensor<B>) -> (Tensor<B>, usize) {
-        let node = self.tape.push(Node { parents: vec![], pullback: None, multi: None, depends: true });
+        let node = self.tape.push(Node { parents: PerOperand::new(), pullback: None, multi: None, depends: true });
         (self.make(primal, node), node)
     }
 
     /// A tracer of this level that depends on no input: a leaf no cotangent
     /// flows out of.
     fn constant(&self, primal: Tensor<B>) -> Tensor<B> {
-        let node = self.tape.push(Node { parents: vec![], pullback: None, multi: None, depends: false });
+        let node = self.tape.push(Node { parents: PerOperand::new(), pullback: None, multi: None, depends: false });
         self.make(primal, node)
     }
 
@@ -329,10 +334,11 @@ pub(crate) fn vjp_rule<B: Backend>(
 impl<B: Backend> VjpInterp<B> {
     /// A primitive with one output.
     fn process_one(&self, prim: &Primitive, args: &[&Tensor<B>]) -> Result<Tensor<B>> {
-        let (primals, parents): (Vec<_>, Vec<_>) = args.iter().map(|a| self.unwrap(a)).unzip();
-        let refs: Vec<&Tensor<B>> = primals.iter().collect();
+        let (primals, parents): (PerOperand<_>, PerOperand<_>) = args.iter().map(|a| self.unwrap(a)).unzip();
+        let refs: PerOperand<&Tensor<B>> = primals.iter().collect();
         let y = bind(prim.clone(), &refs)?;
-        let needs: Vec<bool> = parents.iter().zip(&primals).map(|(p, x)| p.is_some() && x.dtype().is_float()).collect();
+        let needs: PerOperand<bool> =
+            parents.iter().zip(&primals).map(|(p, x)| p.is_some() && x.dtype().is_float()).collect();
         if prim.is_factory() && y.dtype().is_float() {
             // NOTE: [factories belong to the transform] A buffer made inside
             // the function is a leaf of this tape, so traced values can be
@@ -350,7 +356,7 @@ impl<B: Backend> VjpInterp<B> {
             return Ok(y);
         }
         let pullback = vjp_rule(prim, &primals, &y, &needs)?;
-        let parents: Vec<Option<usize>> =
+        let parents: PerOperand<Option<usize>> =
             parents.into_iter().zip(&needs).map(|(p, &n)| if n { p } else { None }).collect();
         let (node, _) = self.tape.push_op(parents, Some(pullback));
         Ok(self.make(y, node))
@@ -388,17 +394,17 @@ impl<B: Backend> VjpInterp<B> {
             let needs = needs.clone();
             Box::new(move |cts| transposed_jvp(&*op, name, &xs, &outs, &needs, cts))
         };
-        let parents: Vec<Option<usize>> =
+        let parents: PerOperand<Option<usize>> =
             parents.into_iter().zip(&needs).map(|(p, &n)| if n { p } else { None }).collect();
         let (first, depends) = self.tape.push_op(parents, None);
         let mut result = Outputs::new();
         for y in ys {
             if y.dtype().is_float() {
-                let node = self.tape.push(Node { parents: vec![], pullback: None, multi: None, depends });
+                let node = self.tape.push(Node { parents: PerOperand::new(), pullback: None, multi: None, depends });
                 result.push(self.make(y, node));
             } else {
                 // Keep the output ranges contiguous: a placeholder node.
-                self.tape.push(Node { parents: vec![], pullback: None, multi: None, depends: false });
+                self.tape.push(Node { parents: PerOperand::new(), pullback: None, multi: None, depends: false });
                 result.push(y);
             }
         }
@@ -505,7 +511,7 @@ impl<B: Backend> Interpreter<B> for VjpInterp<B> {
         let node = match sn {
             Some(n) => n,
             // A constant written in: the tensor no longer depends on anything.
-            None => self.tape.push(Node { parents: vec![], pullback: None, multi: None, depends: false }),
+            None => self.tape.push(Node { parents: PerOperand::new(), pullback: None, multi: None, depends: false }),
         };
         dst.rebind_tracer(&self.make(sp, node))
     }
