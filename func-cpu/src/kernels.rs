@@ -223,27 +223,88 @@ pub(crate) fn arg_reduce<T: Elem>(op: ArgReduceOp, v: &[T], l: &Layout, axis: us
     }
     let max = op == ArgReduceOp::ArgMax;
     let si = p.istr[0];
-    p.drive(&mut out, n, 1, |o, [off]| {
-        for (j, y) in o.iter_mut().enumerate() {
-            let b = off + j as isize * si;
-            let (mut bi, mut bv) = (0, v[b as usize]);
-            if !bv.isnan() {
-                for i in 1..n {
-                    let x = v[(b + i as isize * sa) as usize];
-                    if x.isnan() {
-                        bi = i;
-                        break;
-                    }
-                    if if max { x > bv } else { x < bv } {
-                        (bi, bv) = (i, x);
-                    }
+    // The search down one column from element `b`: the first NaN wins and
+    // ends it, else a strictly better value wins (ties keep the first).
+    let column = |b: isize| -> i64 {
+        let (mut bi, mut bv) = (0, v[b as usize]);
+        if !bv.isnan() {
+            for i in 1..n {
+                let x = v[(b + i as isize * sa) as usize];
+                if x.isnan() {
+                    bi = i;
+                    break;
+                }
+                if if max { x > bv } else { x < bv } {
+                    (bi, bv) = (i, x);
                 }
             }
-            *y = bi as i64;
+        }
+        bi as i64
+    };
+    p.drive(&mut out, n, 1, |o, [off]| {
+        if si == 1 && u32::try_from(n).is_ok() {
+            // Neighbouring outputs read neighbouring elements.
+            if max {
+                arg_rows(o, v, (off, sa, n), |x, b| x > b, column);
+            } else {
+                arg_rows(o, v, (off, sa, n), |x, b| x < b, column);
+            }
+            return;
+        }
+        for (j, y) in o.iter_mut().enumerate() {
+            *y = column(off + j as isize * si);
         }
     });
     Ok(out)
 }
+
+/// The arg-reduction of `o.len()` neighbouring columns: column `j` holds
+/// the `n` elements `v[off + j + i * sa]`, `n` fitting in `u32`. Blocks of
+/// [`ARG_W`] columns update a row of running best values one reduced
+/// position at a time, which vectorizes across the columns (a loop down
+/// each column does not); the rest of the columns go to `column`. The
+/// update is the column loop's: a strictly `better` value wins (ties keep
+/// the first index), and a NaN wins over any non-NaN, after which the
+/// column's value is NaN and nothing is better (the first NaN wins).
+#[inline(always)]
+fn arg_rows<T: Elem>(
+    o: &mut [i64],
+    v: &[T],
+    (off, sa, n): (isize, isize, usize),
+    better: impl Fn(T, T) -> bool,
+    column: impl Fn(isize) -> i64,
+) {
+    let done = (o.len() / ARG_W * ARG_W) as isize;
+    let mut blocks = o.chunks_exact_mut(ARG_W);
+    for (c, oc) in (&mut blocks).enumerate() {
+        let base = off + (c * ARG_W) as isize;
+        let row = |i: usize| -> [T; ARG_W] {
+            let start = (base + i as isize * sa) as usize;
+            v[start..start + ARG_W].try_into().unwrap_or_else(|_| unreachable!("a slice of ARG_W elements"))
+        };
+        let (mut best, mut at) = (row(0), [0u32; ARG_W]);
+        for i in 1..n {
+            let x = row(i);
+            // Fresh arrays written in full, with selects and
+            // non-short-circuit `&`, `|`: no branch and no conditional
+            // store in the loop.
+            let (mut nb, mut na) = ([T::default(); ARG_W], [0u32; ARG_W]);
+            for j in 0..ARG_W {
+                let take = better(x[j], best[j]) | (x[j].isnan() & !best[j].isnan());
+                nb[j] = if take { x[j] } else { best[j] };
+                na[j] = if take { i as u32 } else { at[j] };
+            }
+            (best, at) = (nb, na);
+        }
+        oc.iter_mut().zip(&at).for_each(|(y, &k)| *y = i64::from(k));
+    }
+    for (j, y) in blocks.into_remainder().iter_mut().enumerate() {
+        *y = column(off + done + j as isize);
+    }
+}
+
+/// Columns per block of [`arg_rows`].
+const ARG_W: usize = 16;
 
 /// Inclusive scan along `axis` on a contiguous copy, accumulating in
 /// `T::Acc` (f64 for f32, as the reference backend) and rounding each output.

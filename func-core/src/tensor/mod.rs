@@ -90,9 +90,7 @@ impl<B: Backend> Tensor<B> {
 
     #[inline]
     pub(crate) fn from_storage(storage: Arc<StorageCell<B>>, layout: Layout, dtype: DType) -> Tensor<B> {
-        Tensor {
-            inner: Arc::new(Inner { dtype, repr: Repr::Concrete { storage, layout } }),
-        }
+        Tensor { inner: Arc::new(Inner { dtype, repr: Repr::Concrete { storage, layout } }) }
     }
 
     /// Wrap a storage that the instance `be` made, holding `layout`'s

@@ -129,3 +129,63 @@ fn arg_reduce_and_cumsum() {
         }
     }
 }
+
+/// Arg-reductions whose outputs read neighbouring elements take blocks of
+/// columns at a time (`arg_rows`); against a naive search down each column
+/// (first extreme on ties, first NaN wins), with many ties and scattered
+/// NaNs, on blocks with and without a remainder, length-1 axes, offsets and
+/// gaps, and a transposed layout for contrast.
+#[test]
+fn arg_reduce_over_neighbouring_columns_matches_a_naive_search() {
+    let n = 4000;
+    let v: Vec<f64> = (0..n)
+        .map(|i| if i % 97 == 13 || i % 211 == 5 { f64::NAN } else { ((i * 7 + i / 3) % 4) as f64 - 1.0 })
+        .collect();
+    let cases = [
+        (Layout::contiguous([3, 5, 35]), 1),
+        (Layout::contiguous([6, 16]), 0),
+        (Layout::contiguous([4, 1, 40]), 1),
+        (Layout::new([4, 33], &[40, 1], 3), 0),
+        (Layout::new([2, 9, 48], &[1000, 50, 1], 7), 1),
+        (Layout::contiguous([20, 18]).permute(&[1, 0]), 1),
+    ];
+    let mut checked = 0;
+    for dt in [DType::F32, DType::F64, DType::I64] {
+        let r: Vec<f64> =
+            if dt == DType::I64 { v.iter().map(|x| if x.is_nan() { 3.0 } else { *x }).collect() } else { v.clone() };
+        let s = st(&r, dt);
+        for (l, axis) in &cases {
+            for op in [ArgReduceOp::ArgMax, ArgReduceOp::ArgMin] {
+                let got = host(&Cpu.arg_reduce(op, &s, l, *axis).unwrap());
+                let e = elems(&r, l);
+                let mut out_dims = l.dims().to_vec();
+                out_dims[*axis] = 1;
+                let want: Vec<f64> = indices(&out_dims)
+                    .iter()
+                    .map(|idx| {
+                        let at = |i: usize| {
+                            let mut p = idx.clone();
+                            p[*axis] = i;
+                            e[flat(&p, l.dims())]
+                        };
+                        let mut best = 0;
+                        for i in 0..l.dims()[*axis] {
+                            let (x, b) = (at(i), at(best));
+                            if b.is_nan() {
+                                break;
+                            }
+                            let better = if op == ArgReduceOp::ArgMax { x > b } else { x < b };
+                            if x.is_nan() || better {
+                                best = i;
+                            }
+                        }
+                        best as f64
+                    })
+                    .collect();
+                assert_eq!(got, want, "{op:?} {dt} {l:?} axis {axis}");
+                checked += got.len();
+            }
+        }
+    }
+    assert_eq!(checked, 3 * 2 * (105 + 16 + 160 + 33 + 96 + 18));
+}
