@@ -468,19 +468,41 @@ pub(crate) fn scatter_add<T: Arith>(
     let n = bl.dims()[axis];
     let mut so: DimVec<isize> = bl.shape().contiguous_strides().iter().map(|&s| s as isize).collect();
     let sax = std::mem::replace(&mut so[axis], 0);
-    let p = Plan::new(il.dims(), [&istrides(il), &istrides(sl), &so], [il.offset() as isize, sl.offset() as isize, 0]);
-    let [si, ss, sd] = p.istr;
-    let mut bad = false;
-    p.walk(0, p.numel, |_, len, [oi, os, od]| {
-        for j in 0..len as isize {
-            let i = idx[(oi + j * si) as usize];
-            if (0..n as i64).contains(&i) {
-                let t = (od + j * sd + i as isize * sax) as usize;
-                out[t] = T::plus(out[t], src[(os + j * ss) as usize]);
-            } else {
-                bad = true;
+    let (si, ss) = (istrides(il), istrides(sl));
+    // Add the index positions of `dims` (strides `si`, `ss`, `so` from
+    // bases `oi`, `os` into `idx`/`src` and 0 into `dst`) into `dst`;
+    // whether every index was in range.
+    let scatter = |dst: &mut [T], dims: &[usize], [si, ss, so]: [&[isize]; 3], [oi, os]: [isize; 2]| -> bool {
+        let p = Plan::new(dims, [si, ss, so], [oi, os, 0]);
+        let [ji, js, jd] = p.istr;
+        let mut ok = true;
+        p.walk(0, p.numel, |_, len, [oi, os, od]| {
+            for j in 0..len as isize {
+                let i = idx[(oi + j * ji) as usize];
+                if (0..n as i64).contains(&i) {
+                    let t = (od + j * jd + i as isize * sax) as usize;
+                    dst[t] = T::plus(dst[t], src[(os + j * js) as usize]);
+                } else {
+                    ok = false;
+                }
             }
-        }
-    });
+        });
+        ok
+    };
+    let offs = [il.offset() as isize, sl.offset() as isize];
+    // Index positions that differ in a dimension other than `axis` write
+    // different output elements: with `axis` not the first dimension, each
+    // index of the first dimension owns one block of the (contiguous)
+    // output, and the blocks are filled in parallel.
+    let blocks = il.dims().first().copied().unwrap_or(0);
+    let block = so.first().copied().unwrap_or(0) as usize;
+    let bad = if axis > 0 && blocks > 1 && il.numel() >= PAR_MIN && block > 0 {
+        !out.par_chunks_mut(block).take(blocks).enumerate().all(|(b, dst)| {
+            let b = b as isize;
+            scatter(dst, &il.dims()[1..], [&si[1..], &ss[1..], &so[1..]], [offs[0] + b * si[0], offs[1] + b * ss[0]])
+        })
+    } else {
+        !scatter(&mut out, il.dims(), [&si, &ss, &so], offs)
+    };
     if bad { Err(bad_index("scatter_add", n)) } else { Ok(out) }
 }
