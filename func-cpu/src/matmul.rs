@@ -69,6 +69,17 @@ fn small<T: Real>(
     n: usize,
     c: &mut [MaybeUninit<T>],
 ) {
+    if n == 1 {
+        // A matrix-vector product: one running sum per row, in the order
+        // (and so with the rounding) of the loop below, without its
+        // one-element inner loops.
+        for (i, y) in c.iter_mut().enumerate() {
+            let ra = oa + i as isize * rsa;
+            let dot = (0..k as isize).fold(T::ZERO, |s, p| s + a[(ra + p * csa) as usize] * b[(ob + p * rsb) as usize]);
+            y.write(dot);
+        }
+        return;
+    }
     let c = zeroed(c);
     for (i, row) in c.chunks_exact_mut(n).enumerate() {
         for p in 0..k as isize {

@@ -52,6 +52,12 @@ fn matmul_matches_reference() {
         (Layout::contiguous([4, 20, 30]), Layout::contiguous([30, 25]).broadcast_to(&Shape::from([4, 30, 25]))),
         (t(&[3, 30, 20]), Layout::contiguous([3, 30, 25])),
         (Layout::contiguous([1, 30]).broadcast_to(&Shape::from([20, 30])), t(&[25, 30])),
+        // Small matrix-vector products (n = 1): contiguous, transposed, a
+        // strided column, and batched.
+        (Layout::contiguous([20, 40]), Layout::contiguous([40, 1])),
+        (t(&[40, 20]), t(&[1, 40])),
+        (Layout::contiguous([6, 30]), Layout::contiguous([30, 3]).slice(1, 2, 3, 1)),
+        (Layout::contiguous([4, 20, 40]), t(&[4, 1, 40])),
         (Layout::contiguous([0, 4]), Layout::contiguous([4, 5])),
         (Layout::contiguous([3, 0]), Layout::contiguous([0, 5])),
         (Layout::contiguous([3, 4]), Layout::contiguous([4, 0])),
