@@ -439,30 +439,29 @@ fn map2_rows<A: Copy, B: Copy, U: Pooled>(
     if repeats(1)
         && let (Some(ra), Some(rb)) = (dense(la).filter(|r| r.len() == n), row(p.base[1], b.len()))
     {
-        let (a, z) = (&a[ra], &b[rb]);
-        let fill = |out: &mut [Out<U>]| {
-            for (o, x) in out.chunks_mut(w).zip(a.chunks(w)) {
-                o.iter_mut().zip(x).zip(z).for_each(|((y, &x), &z)| y.put(f(x, z)));
-            }
-        };
-        // SAFETY: `a` has `n` elements, a multiple of `w` (the plan's
-        // inner run), and `z` has `w`: the chunks pair up and every output
-        // element is written.
-        return Some(unsafe { build(n, fill) });
+        return Some(fill_rows(&a[ra], &b[rb], f));
     }
     if repeats(0)
         && let (Some(rb), Some(ra)) = (dense(lb).filter(|r| r.len() == n), row(p.base[0], a.len()))
     {
-        let (x, b) = (&a[ra], &b[rb]);
-        let fill = |out: &mut [Out<U>]| {
-            for (o, z) in out.chunks_mut(w).zip(b.chunks(w)) {
-                o.iter_mut().zip(x).zip(z).for_each(|((y, &x), &z)| y.put(f(x, z)));
-            }
-        };
-        // SAFETY: as above, with the operands' roles exchanged.
-        return Some(unsafe { build(n, fill) });
+        return Some(fill_rows(&b[rb], &a[ra], |z, x| f(x, z)));
     }
     None
+}
+
+/// `g(d, r)` for each element `d` of `dense` and the element `r` of `row`
+/// at its position within its row (`dense` read as rows of `row.len()`).
+fn fill_rows<X: Copy, Y: Copy, U: Pooled>(dense: &[X], row: &[Y], g: impl Fn(X, Y) -> U) -> Result<Vec<U>> {
+    let w = row.len().max(1);
+    let fill = |out: &mut [Out<U>]| {
+        for (o, d) in out.chunks_mut(w).zip(dense.chunks(w)) {
+            o.iter_mut().zip(d).zip(row).for_each(|((y, &x), &z)| y.put(g(x, z)));
+        }
+    };
+    // SAFETY: the output has `dense.len()` elements, and its chunks pair
+    // with chunks of `dense` of the same lengths, each at most `w` (or
+    // there are no elements): every element is written.
+    unsafe { build(dense.len(), fill) }
 }
 
 /// `f` applied elementwise to three operands of one shape.
