@@ -217,7 +217,6 @@ pub(crate) fn arg_reduce<T: Elem>(op: ArgReduceOp, v: &[T], l: &Layout, axis: us
     let mut dims: DimVec<usize> = l.dims().into();
     dims[axis] = 1;
     let p = Plan::new(&dims, [&st], [l.offset() as isize]);
-    let mut out = out_filled(p.numel, 0i64)?;
     if p.numel > 0 && n == 0 {
         return Err(err(op.name(), "cannot reduce over an empty axis"));
     }
@@ -241,21 +240,25 @@ pub(crate) fn arg_reduce<T: Elem>(op: ArgReduceOp, v: &[T], l: &Layout, axis: us
         }
         bi as i64
     };
-    p.drive(&mut out, n, 1, |o, [off]| {
-        if si == 1 && u32::try_from(n).is_ok() {
-            // Neighbouring outputs read neighbouring elements.
-            if max {
-                arg_rows(o, v, (off, sa, n), |x, b| x > b, column);
-            } else {
-                arg_rows(o, v, (off, sa, n), |x, b| x < b, column);
+    let fill = |out: &mut [Out<i64>]| {
+        p.drive(out, n, 1, |o, [off]| {
+            if si == 1 && u32::try_from(n).is_ok() {
+                // Neighbouring outputs read neighbouring elements.
+                if max {
+                    arg_rows(o, v, (off, sa, n), |x, b| x > b, column);
+                } else {
+                    arg_rows(o, v, (off, sa, n), |x, b| x < b, column);
+                }
+                return;
             }
-            return;
-        }
-        for (j, y) in o.iter_mut().enumerate() {
-            *y = column(off + j as isize * si);
-        }
-    });
-    Ok(out)
+            for (j, y) in o.iter_mut().enumerate() {
+                y.put(column(off + j as isize * si));
+            }
+        })
+    };
+    // SAFETY: the plan's drive visits every output element, and both paths
+    // write every element of each run they are given.
+    unsafe { build(p.numel, fill) }
 }
 
 /// The arg-reduction of `o.len()` neighbouring columns: column `j` holds
@@ -268,7 +271,7 @@ pub(crate) fn arg_reduce<T: Elem>(op: ArgReduceOp, v: &[T], l: &Layout, axis: us
 /// column's value is NaN and nothing is better (the first NaN wins).
 #[inline(always)]
 fn arg_rows<T: Elem>(
-    o: &mut [i64],
+    o: &mut [Out<i64>],
     v: &[T],
     (off, sa, n): (isize, isize, usize),
     better: impl Fn(T, T) -> bool,
@@ -296,10 +299,10 @@ fn arg_rows<T: Elem>(
             }
             (best, at) = (nb, na);
         }
-        oc.iter_mut().zip(&at).for_each(|(y, &k)| *y = i64::from(k));
+        oc.iter_mut().zip(&at).for_each(|(y, &k)| y.put(i64::from(k)));
     }
     for (j, y) in blocks.into_remainder().iter_mut().enumerate() {
-        *y = column(off + done + j as isize);
+        y.put(column(off + done + j as isize));
     }
 }
 
