@@ -117,28 +117,70 @@ impl<const N: usize> Plan<N> {
     /// first element.
     #[inline]
     pub fn walk(&self, e0: usize, e1: usize, mut f: impl FnMut(usize, usize, [isize; N])) {
+        self.walk_lines(e0, e1, |e, rows, len, off, step| {
+            for r in 0..rows {
+                f(e + r * len, len, std::array::from_fn(|k| off[k] + r as isize * step[k]));
+            }
+        });
+    }
+
+    /// [`walk`](Self::walk) in groups: `f(position, rows, len, offsets,
+    /// steps)` stands for `rows` consecutive runs of `len` elements, the
+    /// `r`-th starting at `offsets + r * steps` (the strides of the last
+    /// outer dimension). Whole inner runs come in groups as long as the
+    /// last outer dimension allows; a partial run comes alone (`rows` = 1).
+    /// A kernel that loops over the rows itself pays one call, and one
+    /// dispatch on the inner strides, per group instead of per run.
+    #[inline]
+    pub fn walk_lines(&self, e0: usize, e1: usize, mut f: impl FnMut(usize, usize, usize, [isize; N], [isize; N])) {
         if e0 >= e1 || self.inner == 0 {
             return;
         }
-        let (nd, inner) = (self.outer.len(), self.inner);
-        let mut idx: DimVec<usize> = DimVec::from_elem(0, nd);
+        let inner = self.inner;
+        let Some(last) = self.outer.len().checked_sub(1) else {
+            // One run: the inner dimension holds every element.
+            f(e0, 1, e1 - e0, std::array::from_fn(|k| self.base[k] + e0 as isize * self.istr[k]), [0; N]);
+            return;
+        };
+        let mut idx: DimVec<usize> = DimVec::from_elem(0, last + 1);
         let mut off = self.base;
         let mut rem = e0 / inner;
-        for d in (0..nd).rev() {
+        for d in (0..=last).rev() {
             idx[d] = rem % self.outer[d];
             rem /= self.outer[d];
             off.iter_mut().zip(&self.ostr).for_each(|(o, s)| *o += idx[d] as isize * s[d]);
         }
+        // The last outer dimension is stepped in a tight loop; the odometer
+        // over the dimensions before it moves once per line of it.
+        let (lines, step): (usize, [isize; N]) = (self.outer[last], std::array::from_fn(|k| self.ostr[k][last]));
+        let mut i = idx[last];
         let (mut e, mut j) = (e0, e0 % inner);
-        while e < e1 {
-            let len = (inner - j).min(e1 - e);
-            f(e, len, std::array::from_fn(|k| off[k] + j as isize * self.istr[k]));
-            e += len;
-            j = 0;
-            // Wrapping steps: a position past the end of a dimension may leave
-            // isize, but it is never used, and the rewind restores the exact
-            // (in-range) offset, which two's complement arithmetic preserves.
-            for d in (0..nd).rev() {
+        // Wrapping steps: a position past the end of a dimension may leave
+        // isize, but it is never used, and the rewind restores the exact
+        // (in-range) offset, which two's complement arithmetic preserves.
+        loop {
+            while i < lines && e < e1 {
+                let rows = if j == 0 { (lines - i).min((e1 - e) / inner) } else { 0 };
+                if rows > 0 {
+                    f(e, rows, inner, off, step);
+                    e += rows * inner;
+                    i += rows;
+                    off.iter_mut().zip(step).for_each(|(o, s)| *o = o.wrapping_add(s.wrapping_mul(rows as isize)));
+                } else {
+                    let len = (inner - j).min(e1 - e);
+                    f(e, 1, len, std::array::from_fn(|k| off[k] + j as isize * self.istr[k]), step);
+                    e += len;
+                    j = 0;
+                    i += 1;
+                    off.iter_mut().zip(step).for_each(|(o, s)| *o = o.wrapping_add(s));
+                }
+            }
+            if e >= e1 {
+                return;
+            }
+            off.iter_mut().zip(step).for_each(|(o, s)| *o = o.wrapping_sub(s.wrapping_mul(lines as isize)));
+            i = 0;
+            for d in (0..last).rev() {
                 idx[d] += 1;
                 off.iter_mut().zip(&self.ostr).for_each(|(o, s)| *o = o.wrapping_add(s[d]));
                 if idx[d] < self.outer[d] {
@@ -157,17 +199,32 @@ impl<const N: usize> Plan<N> {
     /// least `grain` elements when `out.len() * cost` is large. Elementwise
     /// work (`cost == 1`) on a transposed operand is visited in tiles.
     pub fn drive<U: Send>(&self, out: &mut [U], cost: usize, grain: usize, f: impl Fn(&mut [U], [isize; N]) + Sync) {
+        self.drive_lines(out, cost, grain, |o, len, off, step| for_runs(o, len, off, step, &f));
+    }
+
+    /// [`drive`](Self::drive) in groups of runs, as
+    /// [`walk_lines`](Self::walk_lines): `f(segment, len, offsets, steps)`
+    /// fills `segment`, runs of `len` elements (the `r`-th read at `offsets
+    /// + r * steps`); see [`for_runs`].
+    pub fn drive_lines<U: Send>(
+        &self,
+        out: &mut [U],
+        cost: usize,
+        grain: usize,
+        f: impl Fn(&mut [U], usize, [isize; N], [isize; N]) + Sync,
+    ) {
         let n = out.len();
         let par = n.saturating_mul(cost.max(1)) >= PAR_MIN && n >= 2;
         if cost <= 1 && n >= 4 * TILE * TILE && self.transposed() {
             let block = self.outer[self.outer.len() - 1] * self.inner;
             let unit = TILE * self.inner;
+            let run = |o: &mut [U], off| f(o, o.len(), off, [0; N]);
             let tiles = |(p, b): (usize, &mut [U])| {
-                b.chunks_mut(unit).enumerate().for_each(|(u, o)| self.tiles(p * block + u * unit, o, &f));
+                b.chunks_mut(unit).enumerate().for_each(|(u, o)| self.tiles(p * block + u * unit, o, &run));
             };
             if par && block >= PAR_MIN {
                 out.par_chunks_mut(block).enumerate().for_each(|(p, b)| {
-                    b.par_chunks_mut(unit).enumerate().for_each(|(u, o)| self.tiles(p * block + u * unit, o, &f));
+                    b.par_chunks_mut(unit).enumerate().for_each(|(u, o)| self.tiles(p * block + u * unit, o, &run));
                 });
             } else if par {
                 out.par_chunks_mut(block).enumerate().for_each(tiles);
@@ -175,12 +232,14 @@ impl<const N: usize> Plan<N> {
                 out.chunks_mut(block).enumerate().for_each(tiles);
             }
         } else if !par {
-            self.walk(0, n, |e, len, off| f(&mut out[e..e + len], off));
+            self.walk_lines(0, n, |e, rows, len, off, step| f(&mut out[e..e + rows * len], len, off, step));
         } else {
             let chunk = (CHUNK / cost.max(1)).max(grain).max(1);
             out.par_chunks_mut(chunk).enumerate().for_each(|(c, o)| {
                 let e0 = c * chunk;
-                self.walk(e0, e0 + o.len(), |e, len, off| f(&mut o[e - e0..e - e0 + len], off));
+                self.walk_lines(e0, e0 + o.len(), |e, rows, len, off, step| {
+                    f(&mut o[e - e0..e - e0 + rows * len], len, off, step)
+                });
             });
         }
     }
@@ -229,6 +288,23 @@ const TILE_COLS: usize = 8;
 #[inline(always)]
 fn at(off: isize, j: usize, s: isize) -> usize {
     (off + j as isize * s) as usize
+}
+
+/// `g(run, offsets)` for each run of `len` elements of a group from
+/// [`Plan::drive_lines`], the `r`-th at `offsets + r * steps`. Kernels call
+/// it inside each arm of their dispatch on the inner strides, so that the
+/// loop over the rows holds no dispatch.
+#[inline(always)]
+pub(crate) fn for_runs<U, const N: usize>(
+    o: &mut [U],
+    len: usize,
+    off: [isize; N],
+    step: [isize; N],
+    mut g: impl FnMut(&mut [U], [isize; N]),
+) {
+    for (r, run) in o.chunks_mut(len.max(1)).enumerate() {
+        g(run, std::array::from_fn(|k| off[k] + r as isize * step[k]));
+    }
 }
 
 /// An output element: initialized (`U`) or not yet (`MaybeUninit<U>`), so
@@ -319,16 +395,18 @@ pub(crate) fn map1_raw<T: Copy + Sync, U: Copy>(
 ) {
     let p = Plan::new(dims, [strides], [base]);
     let s = p.istr[0];
-    p.drive(out, 1, 1, |o, [off]| {
-        let (u, m) = (off as usize, o.len());
-        match s {
-            1 => o.iter_mut().zip(&src[u..u + m]).for_each(|(y, &x)| y.put(f(x))),
-            0 => {
-                let x = f(src[u]);
-                o.iter_mut().for_each(|y| y.put(x));
-            }
-            _ => o.iter_mut().enumerate().for_each(|(j, y)| y.put(f(src[at(off, j, s)]))),
-        }
+    p.drive_lines(out, 1, 1, |o, len, off, step| match s {
+        1 => for_runs(o, len, off, step, |o, [off]| {
+            let (u, m) = (off as usize, o.len());
+            o.iter_mut().zip(&src[u..u + m]).for_each(|(y, &x)| y.put(f(x)));
+        }),
+        0 => for_runs(o, len, off, step, |o, [off]| {
+            let x = f(src[off as usize]);
+            o.iter_mut().for_each(|y| y.put(x));
+        }),
+        _ => for_runs(o, len, off, step, |o, [off]| {
+            o.iter_mut().enumerate().for_each(|(j, y)| y.put(f(src[at(off, j, s)])));
+        }),
     });
 }
 
@@ -393,20 +471,22 @@ pub(crate) fn map2<A: Copy + Sync, B: Copy + Sync, U: Pooled>(
     }
     let [sa, sb] = p.istr;
     let fill = |out: &mut [Out<U>]| {
-        p.drive(out, 1, 1, |o, [oa, ob]| {
-            let (ua, ub, m) = (oa as usize, ob as usize, o.len());
-            match (sa, sb) {
-                (1, 1) => o.iter_mut().zip(&a[ua..ua + m]).zip(&b[ub..ub + m]).for_each(|((y, &x), &z)| y.put(f(x, z))),
-                (1, 0) => {
-                    let z = b[ub];
-                    o.iter_mut().zip(&a[ua..ua + m]).for_each(|(y, &x)| y.put(f(x, z)));
-                }
-                (0, 1) => {
-                    let x = a[ua];
-                    o.iter_mut().zip(&b[ub..ub + m]).for_each(|(y, &z)| y.put(f(x, z)));
-                }
-                _ => o.iter_mut().enumerate().for_each(|(j, y)| y.put(f(a[at(oa, j, sa)], b[at(ob, j, sb)]))),
-            }
+        p.drive_lines(out, 1, 1, |o, len, off, step| match (sa, sb) {
+            (1, 1) => for_runs(o, len, off, step, |o, [oa, ob]| {
+                let (ua, ub, m) = (oa as usize, ob as usize, o.len());
+                o.iter_mut().zip(&a[ua..ua + m]).zip(&b[ub..ub + m]).for_each(|((y, &x), &z)| y.put(f(x, z)));
+            }),
+            (1, 0) => for_runs(o, len, off, step, |o, [oa, ob]| {
+                let (ua, z, m) = (oa as usize, b[ob as usize], o.len());
+                o.iter_mut().zip(&a[ua..ua + m]).for_each(|(y, &x)| y.put(f(x, z)));
+            }),
+            (0, 1) => for_runs(o, len, off, step, |o, [oa, ob]| {
+                let (x, ub, m) = (a[oa as usize], ob as usize, o.len());
+                o.iter_mut().zip(&b[ub..ub + m]).for_each(|(y, &z)| y.put(f(x, z)));
+            }),
+            _ => for_runs(o, len, off, step, |o, [oa, ob]| {
+                o.iter_mut().enumerate().for_each(|(j, y)| y.put(f(a[at(oa, j, sa)], b[at(ob, j, sb)])));
+            }),
         })
     };
     // SAFETY: the plan's drive visits every output element.
@@ -478,29 +558,27 @@ pub(crate) fn map3<A: Copy + Sync, B: Copy + Sync, C: Copy + Sync, U: Pooled>(
     );
     let [sa, sb, sc] = p.istr;
     let fill = |out: &mut [Out<U>]| {
-        p.drive(out, 1, 1, |o, [oa, ob, oc]| {
-            let (ua, ub, uc, m) = (oa as usize, ob as usize, oc as usize, o.len());
-            // Unit strides and broadcast scalars (`where(x <= 0, 0, x)`, as
-            // relu and its derivative select) as slice loops that vectorize.
-            match (sa, sb, sc) {
-                (1, 1, 1) => {
-                    let abc = o.iter_mut().zip(&a[ua..ua + m]).zip(&b[ub..ub + m]).zip(&c[uc..uc + m]);
-                    abc.for_each(|(((y, &x), &z), &w)| y.put(f(x, z, w)));
+        // Unit strides and broadcast scalars (`where(x <= 0, 0, x)`, as
+        // relu and its derivative select) as slice loops that vectorize.
+        p.drive_lines(out, 1, 1, |o, len, off, step| match (sa, sb, sc) {
+            (1, 1, 1) => for_runs(o, len, off, step, |o, [oa, ob, oc]| {
+                let (ua, ub, uc, m) = (oa as usize, ob as usize, oc as usize, o.len());
+                let abc = o.iter_mut().zip(&a[ua..ua + m]).zip(&b[ub..ub + m]).zip(&c[uc..uc + m]);
+                abc.for_each(|(((y, &x), &z), &w)| y.put(f(x, z, w)));
+            }),
+            (1, 0, 1) => for_runs(o, len, off, step, |o, [oa, ob, oc]| {
+                let (ua, z, uc, m) = (oa as usize, b[ob as usize], oc as usize, o.len());
+                o.iter_mut().zip(&a[ua..ua + m]).zip(&c[uc..uc + m]).for_each(|((y, &x), &w)| y.put(f(x, z, w)));
+            }),
+            (1, 1, 0) => for_runs(o, len, off, step, |o, [oa, ob, oc]| {
+                let (ua, ub, w, m) = (oa as usize, ob as usize, c[oc as usize], o.len());
+                o.iter_mut().zip(&a[ua..ua + m]).zip(&b[ub..ub + m]).for_each(|((y, &x), &z)| y.put(f(x, z, w)));
+            }),
+            _ => for_runs(o, len, off, step, |o, [oa, ob, oc]| {
+                for (j, y) in o.iter_mut().enumerate() {
+                    y.put(f(a[at(oa, j, sa)], b[at(ob, j, sb)], c[at(oc, j, sc)]));
                 }
-                (1, 0, 1) => {
-                    let z = b[ub];
-                    o.iter_mut().zip(&a[ua..ua + m]).zip(&c[uc..uc + m]).for_each(|((y, &x), &w)| y.put(f(x, z, w)));
-                }
-                (1, 1, 0) => {
-                    let w = c[uc];
-                    o.iter_mut().zip(&a[ua..ua + m]).zip(&b[ub..ub + m]).for_each(|((y, &x), &z)| y.put(f(x, z, w)));
-                }
-                _ => {
-                    for (j, y) in o.iter_mut().enumerate() {
-                        y.put(f(a[at(oa, j, sa)], b[at(ob, j, sb)], c[at(oc, j, sc)]));
-                    }
-                }
-            }
+            }),
         })
     };
     // SAFETY: the plan's drive visits every output element.

@@ -174,3 +174,101 @@ fn a_row_repeated_over_a_dense_operand() {
     }
     assert_eq!(checked, 2 * 3 * 2 * (800 + 336 + 216 + 160 + 60 + 192 + 16));
 }
+
+/// `Plan::walk_lines` hands out every element of any range exactly once,
+/// at its own offsets, with groups of several rows only of whole runs.
+#[test]
+fn grouped_runs_cover_every_element_at_its_offsets() {
+    use crate::strided::Plan;
+    // (dims, strides of two operands): broadcast inner runs, a transposed
+    // operand, size-1 and merged dimensions, negative strides (flips).
+    /// Dimensions, the strides of two operands, their base offsets.
+    type Case<'a> = (&'a [usize], [&'a [isize]; 2], [isize; 2]);
+    let cases: [Case; 5] = [
+        (&[3, 4, 5, 7], [&[140, 35, 0, 1], &[0, 0, 7, 1]], [0, 0]),
+        (&[3, 4, 5, 7], [&[140, 35, 7, 1], &[0, 1, 4, 0]], [0, 2]),
+        (&[2, 1, 6, 3], [&[18, 18, 3, 1], &[0, 0, -3, 1]], [0, 15]),
+        (&[5, 9], [&[9, 1], &[1, 5]], [0, 0]),
+        (&[11], [&[1], &[0]], [3, 4]),
+    ];
+    let mut checked = 0;
+    for (dims, strides, base) in cases {
+        let p = Plan::new(dims, strides, base);
+        let n: usize = dims.iter().product();
+        let want: Vec<[isize; 2]> = indices(dims)
+            .iter()
+            .map(|idx| {
+                std::array::from_fn(|k| {
+                    base[k] + idx.iter().zip(strides[k]).map(|(&i, &s)| i as isize * s).sum::<isize>()
+                })
+            })
+            .collect();
+        for e0 in 0..=n {
+            for e1 in e0..=n {
+                let mut got = vec![None; n];
+                p.walk_lines(e0, e1, |e, rows, len, off, step| {
+                    assert!(rows >= 1 && len >= 1, "{dims:?} {e0}..{e1}: an empty group");
+                    assert!(rows == 1 || len == p.inner, "{dims:?} {e0}..{e1}: several partial runs in one group");
+                    for r in 0..rows {
+                        for j in 0..len {
+                            let at = e + r * len + j;
+                            assert!(got[at].is_none(), "{dims:?} {e0}..{e1}: element {at} visited twice");
+                            got[at] =
+                                Some(std::array::from_fn(|k| off[k] + r as isize * step[k] + j as isize * p.istr[k]));
+                        }
+                    }
+                });
+                for (at, g) in got.iter().enumerate() {
+                    let expect = (e0..e1).contains(&at).then_some(want[at]);
+                    assert_eq!(*g, expect, "{dims:?} {e0}..{e1}: element {at}");
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 100_000, "only {checked} element positions checked");
+}
+
+/// Short inner runs under broadcasting (the shapes of a batched Hessian's
+/// products), serial and parallel, with runs that do not divide the
+/// parallel chunks: every unary, binary and select kernel path against a
+/// naive evaluation.
+#[test]
+fn short_broadcast_runs_match_a_naive_evaluation() {
+    let mut checked = 0;
+    for (b0, w) in [(3, 13), (40, 13), (30, 16)] {
+        let dims = [b0, 8, 9, w];
+        let shape = Shape::from(dims);
+        let n = shape.numel();
+        let v = vals(b0 * 8 * 9 * w + 50);
+        let mask: Vec<bool> = (0..v.len()).map(|i| i % 5 < 2).collect();
+        let c = Cpu.from_host(HostData::Bool(mask.clone())).unwrap();
+        let layouts = [
+            Layout::new(dims, &[8 * w, w, 0, 1], 0),
+            Layout::contiguous([9, w]).broadcast_to(&shape),
+            Layout::new(dims, &[72, 9, 1, 0], 0),
+            Layout::contiguous([w, 9, 8, b0]).permute(&[3, 2, 1, 0]),
+            Layout::new(dims, &[8 * 9 * w, 9 * w, w, 1], 50),
+        ];
+        for dt in FLOATS {
+            let (s, r) = (st(&v, dt), rounded(&v, dt));
+            for la in &layouts {
+                let ea = elems(&r, la);
+                assert_eq!(host(&Cpu.unary(UnaryOp::Neg, &s, la).unwrap()), ea.iter().map(|x| -x).collect::<Vec<_>>());
+                for lb in &layouts {
+                    let eb = elems(&r, lb);
+                    let got = host(&Cpu.binary(BinaryOp::Mul, &s, la, &s, lb).unwrap());
+                    let want: Vec<f64> = ea.iter().zip(&eb).map(|(x, y)| rounded(&[x * y], dt)[0]).collect();
+                    assert!(same(&got, &want), "mul {dt} {la:?} {lb:?} (n = {n})");
+                    let lc = &layouts[(checked / n) % layouts.len()];
+                    let got = host(&Cpu.select(&c, lc, &s, la, &s, lb).unwrap());
+                    let m = lc.offsets().map(|o| mask[o]);
+                    let want: Vec<f64> = m.zip(ea.iter().zip(&eb)).map(|(m, (&x, &y))| if m { x } else { y }).collect();
+                    assert_eq!(got, want, "select {dt} {lc:?} {la:?} {lb:?}");
+                    checked += n;
+                }
+            }
+        }
+    }
+    assert!(checked > 1_000_000, "only {checked} elements checked");
+}
