@@ -19,7 +19,7 @@
 //! the copy keeps it in its own row only.
 
 use crate::interp::{Arg, BatchInterp};
-use func_core::{Backend, BinaryOp, DType, Primitive, Result, Shape, Tensor};
+use func_core::{Backend, BinaryOp, DType, HostData, Primitive, Result, Shape, Tensor};
 
 /// What is known of a batched value `v` (batch of `size`, `n` elements per
 /// example): `v.reshape([size, n])[i, j]` is `scale[j]` (or 1) when
@@ -31,14 +31,16 @@ pub(crate) struct Basis<B: Backend> {
     pub(crate) scale: Option<Tensor<B>>,
 }
 
-/// Rows `start..start + len` of the `n x n` identity, `[len, n]`: zeros and
-/// one diagonal (no comparison pass over the block).
+/// Rows `start..start + len` of the `n x n` identity, `[len, n]`, written
+/// once on the host and handed to the backend in one call (no zero-fill
+/// and diagonal write through the in-place machinery).
 pub(crate) fn one_hot_rows<B: Backend>(start: usize, len: usize, n: usize, dtype: DType) -> Result<Tensor<B>> {
-    let rows = Tensor::<B>::try_zeros([len, n], dtype)?;
-    if len > 0 {
-        rows.diagonal(start as isize, 0, 1).try_copy_(&Tensor::try_full([], 1.0, dtype)?)?;
-    }
-    Ok(rows)
+    let shape = Shape::from([len, n]);
+    let numel = shape.check("one-hot basis")?;
+    // Element `i` is row `i / n`, column `i % n` (no element when n = 0).
+    let data =
+        HostData::try_from_fn("one-hot basis", &shape, dtype, numel, |i| f64::from(u8::from(i % n == start + i / n)));
+    Tensor::try_from_host(data?, shape)
 }
 
 /// The result of `prim` on `args` computed from the one-hot structure of an
