@@ -302,6 +302,10 @@ pub(crate) fn for_runs<U, const N: usize>(
     step: [isize; N],
     mut g: impl FnMut(&mut [U], [isize; N]),
 ) {
+    if o.len() <= len {
+        // One run (a partial run, or one row of a tile): no row loop.
+        return g(o, off);
+    }
     for (r, run) in o.chunks_mut(len.max(1)).enumerate() {
         g(run, std::array::from_fn(|k| off[k] + r as isize * step[k]));
     }
@@ -531,18 +535,33 @@ fn map2_rows<A: Copy, B: Copy, U: Pooled>(
 
 /// `g(d, r)` for each element `d` of `dense` and the element `r` of `row`
 /// at its position within its row (`dense` read as rows of `row.len()`).
+///
+/// A short row is first repeated into a pattern of about [`PATTERN`]
+/// elements, so that the loop runs over long stretches (one loop prologue
+/// per pattern, not per row: a 16-element bias row costs as much again in
+/// loop setup as in arithmetic otherwise).
 fn fill_rows<X: Copy, Y: Copy, U: Pooled>(dense: &[X], row: &[Y], g: impl Fn(X, Y) -> U) -> Result<Vec<U>> {
     let w = row.len().max(1);
+    let reps = (PATTERN / w).max(1);
+    let mut pattern: Vec<Y> = try_alloc(row.len() * reps)?;
+    for _ in 0..reps {
+        pattern.extend_from_slice(row);
+    }
+    let span = pattern.len().max(1);
     let fill = |out: &mut [Out<U>]| {
-        for (o, d) in out.chunks_mut(w).zip(dense.chunks(w)) {
-            o.iter_mut().zip(d).zip(row).for_each(|((y, &x), &z)| y.put(g(x, z)));
+        for (o, d) in out.chunks_mut(span).zip(dense.chunks(span)) {
+            o.iter_mut().zip(d).zip(&pattern).for_each(|((y, &x), &z)| y.put(g(x, z)));
         }
     };
     // SAFETY: the output has `dense.len()` elements, and its chunks pair
-    // with chunks of `dense` of the same lengths, each at most `w` (or
-    // there are no elements): every element is written.
+    // with chunks of `dense` of the same lengths, each at most `span`, the
+    // length of `pattern` (or there are no elements): every element is
+    // written.
     unsafe { build(dense.len(), fill) }
 }
+
+/// Elements a repeated row is expanded to in [`fill_rows`].
+const PATTERN: usize = 1024;
 
 /// `f` applied elementwise to three operands of one shape.
 pub(crate) fn map3<A: Copy + Sync, B: Copy + Sync, C: Copy + Sync, U: Pooled>(

@@ -153,6 +153,11 @@ fn a_row_repeated_over_a_dense_operand() {
             (Layout::contiguous([16, 12]).permute(&[1, 0]), Layout::new([12, 16], &[0, 1], 2)),
             // One row only (no outer dims).
             (Layout::contiguous([1, 16]), Layout::new([1, 16], &[0, 1], 40)),
+            // More rows than one repeated pattern holds, of a width that
+            // does not divide it (the last pattern partly used), and a
+            // row longer than a pattern.
+            (Layout::contiguous([300, 7]), Layout::new([300, 7], &[0, 1], 11)),
+            (Layout::new([3, 1100], &[1100, 1], 600), Layout::new([3, 1100], &[0, 1], 9)),
         ];
         for (dense, row) in &cases {
             for (la, lb) in [(dense, row), (row, dense)] {
@@ -172,7 +177,7 @@ fn a_row_repeated_over_a_dense_operand() {
             }
         }
     }
-    assert_eq!(checked, 2 * 3 * 2 * (800 + 336 + 216 + 160 + 60 + 192 + 16));
+    assert_eq!(checked, 2 * 3 * 2 * (800 + 336 + 216 + 160 + 60 + 192 + 16 + 2100 + 3300));
 }
 
 /// `Plan::walk_lines` hands out every element of any range exactly once,
