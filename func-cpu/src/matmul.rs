@@ -32,6 +32,58 @@ const CALLER_GEMM: usize = 1 << 25;
 const ROW_TILE: usize = 8;
 /// Up to this many multiply-adds, a direct loop beats gemm's packing.
 const SMALL: usize = 1024;
+/// A product whose contraction is at least this many times its larger
+/// output side is split along `k` (NOTE: [long k]).
+const LONG_K: usize = 64;
+
+// NOTE: [long k] A product with a long contraction and a small output (a
+// Gram matrix `J J^T` of Jacobians: 200 x 216320 x 50 in the NTK workload)
+// is split along `k`, one slice per thread, each into its own output, and
+// the partial outputs are summed. Split by rows instead, each thread would
+// stream all of `b` and fill half-height kernel tiles (100 rows against
+// 64-row tiles); split along `k`, each streams half of both operands over
+// the full height. The summation order differs from one thread's (the
+// slices' sums are added at the end), so the result may differ from the
+// one-thread product by rounding.
+
+/// The product split along `k` (NOTE: [long k]): the caller computes the
+/// first slice into `c`, the pool the others into a temporary buffer, which
+/// is then added to `c`. `false` (nothing written) when the temporary
+/// buffer cannot be allocated; the caller then splits by rows.
+fn split_k<T: Real>(
+    product: &(impl Fn(usize, usize, isize, isize, isize, &mut [MaybeUninit<T>]) + Sync),
+    (rows, k, n): (usize, usize, usize),
+    (oa, ob, rs): (isize, isize, isize),
+    (csa, rsb): (isize, isize),
+    c: &mut [MaybeUninit<T>],
+) -> bool {
+    let parts = rayon::current_num_threads().min(k);
+    let slice = k.div_ceil(parts);
+    let parts = k.div_ceil(slice);
+    let size = rows * n;
+    let Ok(mut tmp) = out_alloc::<T>((parts - 1) * size) else {
+        return false;
+    };
+    let spare = &mut tmp.spare_capacity_mut()[..(parts - 1) * size];
+    rayon::in_place_scope(|s| {
+        for (p, t) in spare.chunks_mut(size).enumerate() {
+            let k0 = (p + 1) * slice;
+            let kk = slice.min(k - k0);
+            s.spawn(move |_| product(rows, kk, oa + k0 as isize * csa, ob + k0 as isize * rsb, rs, t));
+        }
+        product(rows, slice, oa, ob, rs, c);
+    });
+    // SAFETY: each of the `parts - 1` chunks of `size` that make up `spare`
+    // got one slice's product, which writes every element of its output.
+    unsafe { tmp.set_len((parts - 1) * size) };
+    // SAFETY: the first slice's product wrote every element of `c` (as
+    // above), and `MaybeUninit<T>` has the layout of `T`.
+    let c = unsafe { &mut *(c as *mut [MaybeUninit<T>] as *mut [T]) };
+    for part in tmp.chunks_exact(size) {
+        c.iter_mut().zip(part).for_each(|(y, &z)| *y = *y + z);
+    }
+    true
+}
 
 // NOTE: [gemm choice] The `gemm` crate is the GEMM: on this project's
 // benchmark machine (AVX-512) it ran the workloads' products in up to 45%
@@ -150,7 +202,9 @@ pub(crate) fn matmul<T: Real>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Res
     let mut out = out_alloc::<T>(len)?;
     let (sa, sb) = (istrides(la), istrides(lb));
     let (rsa, csa, rsb, csb) = (sa[nd - 2], sa[nd - 1], sb[nd - 2], sb[nd - 1]);
-    let product = |rows: usize, oa: isize, ob: isize, rs: isize, c: &mut [MaybeUninit<T>]| {
+    // `rows x k x n` from the operands at `oa`, `ob` (a slice `k` of the
+    // contraction when the product is split along it: NOTE: [long k]).
+    let product = |rows: usize, k: usize, oa: isize, ob: isize, rs: isize, c: &mut [MaybeUninit<T>]| {
         if k == 1 {
             outer((a, oa, rs, csa), (b, ob, rsb, csb), n, c);
         } else if rows.saturating_mul(k).saturating_mul(n) <= SMALL {
@@ -189,12 +243,19 @@ pub(crate) fn matmul<T: Real>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Res
     let threads = rayon::current_num_threads();
     let split = |rows: usize, oa: isize, ob: isize, rs: isize, c: &mut [MaybeUninit<T>]| {
         let work = rows.saturating_mul(k).saturating_mul(n);
+        if threads >= 2
+            && work >= PAR_GEMM
+            && k >= LONG_K * rows.max(n)
+            && split_k(&product, (rows, k, n), (oa, ob, rs), (csa, rsb), c)
+        {
+            return;
+        }
         if threads < 2 || work < PAR_GEMM || rows < 2 * ROW_TILE {
-            return product(rows, oa, ob, rs, c);
+            return product(rows, k, oa, ob, rs, c);
         }
         let block = rows.div_ceil(threads.min(rows / ROW_TILE)).next_multiple_of(ROW_TILE);
         let run =
-            |i: usize, cb: &mut [MaybeUninit<T>]| product(cb.len() / n, oa + (i * block) as isize * rs, ob, rs, cb);
+            |i: usize, cb: &mut [MaybeUninit<T>]| product(cb.len() / n, k, oa + (i * block) as isize * rs, ob, rs, cb);
         if work < CALLER_GEMM {
             par::chunks(c, block * n, run);
         } else {
@@ -232,7 +293,7 @@ pub(crate) fn matmul<T: Real>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Res
     // Products as tasks when there are enough of them to share evenly (or
     // each is too small to split); else each product is split itself.
     if batch > 1 && flops.saturating_mul(batch) >= PAR_FLOPS && (batch >= 2 * threads || flops < PAR_GEMM) {
-        spare.par_chunks_mut(m * n).zip(&offs).for_each(|(c, &(oa, ob))| product(m, oa, ob, rsa, c));
+        spare.par_chunks_mut(m * n).zip(&offs).for_each(|(c, &(oa, ob))| product(m, k, oa, ob, rsa, c));
     } else {
         spare.chunks_mut(m * n).zip(&offs).for_each(|(c, &(oa, ob))| split(m, oa, ob, rsa, c));
     }

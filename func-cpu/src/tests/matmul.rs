@@ -76,3 +76,45 @@ fn matmul_matches_reference() {
     let f = st(&v[..20], DType::F32);
     assert!(Cpu.matmul(&f, &Layout::contiguous([4, 5]), &f, &Layout::contiguous([4, 5])).is_err());
 }
+
+/// Products with a long contraction and a small output, split along `k`
+/// across threads (NOTE: [long k]): contiguous, transposed, at an offset,
+/// batched, and with an uneven last slice, against a naive product. Each
+/// element is held to the rounding bound of its own sum, `k * eps *
+/// sum(|a| |b|)`, a tight check in f64 (a slice read at a wrong offset, or
+/// left out, is off by a sizeable part of the sum).
+#[test]
+fn long_contractions_split_along_k_match_a_naive_product() {
+    let (k, big) = (40_001, 1_000_000);
+    let v = vals(big);
+    let t = |shape: &[usize], offset: usize| {
+        let mut perm: Vec<usize> = (0..shape.len()).collect();
+        perm.swap(shape.len() - 1, shape.len() - 2);
+        let mut rev = shape.to_vec();
+        rev.swap(shape.len() - 1, shape.len() - 2);
+        let l = Layout::contiguous(&rev[..]).permute(&perm);
+        Layout::new(l.shape().clone(), l.strides(), offset)
+    };
+    let cases = [
+        (Layout::contiguous([6, k]), Layout::contiguous([k, 5])),
+        (t(&[6, k], 7), t(&[k, 5], 300_000)),
+        (Layout::new([7, k], &[k, 1], 13), Layout::contiguous([k, 3])),
+        (Layout::contiguous([2, 6, k]), Layout::new([2, k, 5], &[5 * k, 5, 1], 500_000)),
+    ];
+    let mut checked = 0;
+    for dt in FLOATS {
+        let (s, r) = (st(&v, dt), rounded(&v, dt));
+        let eps = if dt == DType::F32 { f32::EPSILON as f64 } else { f64::EPSILON };
+        for (la, lb) in &cases {
+            let got = host(&Cpu.matmul(&s, la, &s, lb).unwrap());
+            let want = naive_matmul(&r, la, &r, lb);
+            let abs: Vec<f64> = r.iter().map(|x| x.abs()).collect();
+            let bound = naive_matmul(&abs, la, &abs, lb);
+            for ((g, w), b) in got.iter().zip(&want).zip(&bound) {
+                assert!((g - w).abs() <= k as f64 * eps * b, "{dt} {la:?} {lb:?}: {g} against {w} (bound {b})");
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 2 * (30 + 30 + 21 + 60));
+}
