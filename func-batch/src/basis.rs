@@ -31,17 +31,47 @@ pub(crate) struct Basis<B: Backend> {
     pub(crate) scale: Option<Tensor<B>>,
 }
 
-/// Rows `start..start + len` of the `n x n` identity, `[len, n]`, written
-/// once on the host and handed to the backend in one call (no zero-fill
-/// and diagonal write through the in-place machinery).
+/// Rows `start..start + len` of the `n x n` identity, `[len, n]`.
+///
+/// A small block (up to [`HOST_BASIS`] elements) is written on the host and
+/// handed to the backend in one call: the in-place machinery a diagonal
+/// write goes through costs more than the block itself (a sixth of a
+/// 16 x 16 `jacrev`). A large one is zero-filled by the backend, which
+/// reuses its cached buffers, and then gets its diagonal: a fresh host
+/// buffer of a 2048 x 2048 basis page-faults in all of its 16 MB.
 pub(crate) fn one_hot_rows<B: Backend>(start: usize, len: usize, n: usize, dtype: DType) -> Result<Tensor<B>> {
     let shape = Shape::from([len, n]);
     let numel = shape.check("one-hot basis")?;
-    // Element `i` is row `i / n`, column `i % n` (no element when n = 0).
-    let data =
-        HostData::try_from_fn("one-hot basis", &shape, dtype, numel, |i| f64::from(u8::from(i % n == start + i / n)));
-    Tensor::try_from_host(data?, shape)
+    if numel > HOST_BASIS {
+        let rows = Tensor::<B>::try_zeros(shape, dtype)?;
+        if len > 0 {
+            rows.diagonal(start as isize, 0, 1).try_copy_(&Tensor::try_full([], 1.0, dtype)?)?;
+        }
+        return Ok(rows);
+    }
+    fn block<T: Clone>(shape: &Shape, (start, len, n): (usize, usize, usize), zero: T, one: T) -> Result<Vec<T>> {
+        let mut v = func_core::alloc::try_filled("one-hot basis", shape, len * n, zero)?;
+        (0..len).for_each(|r| v[r * n + start + r] = one.clone());
+        Ok(v)
+    }
+    let at = (start, len, n);
+    let data = match dtype {
+        DType::F32 => HostData::F32(block(&shape, at, 0.0, 1.0)?),
+        DType::F64 => HostData::F64(block(&shape, at, 0.0, 1.0)?),
+        DType::I64 => HostData::I64(block(&shape, at, 0, 1)?),
+        DType::Bool => HostData::Bool(block(&shape, at, false, true)?),
+        // Any other element type, through its conversion from f64 (element
+        // `i` is row `i / n`, column `i % n`).
+        dtype => HostData::try_from_fn("one-hot basis", &shape, dtype, numel, |i| {
+            f64::from(u8::from(i % n == start + i / n))
+        })?,
+    };
+    Tensor::try_from_host(data, shape)
 }
+
+/// The largest one-hot block, in elements, written on the host
+/// ([`one_hot_rows`]).
+const HOST_BASIS: usize = 1 << 16;
 
 /// The result of `prim` on `args` computed from the one-hot structure of an
 /// argument, or `None` when the general rule applies.
