@@ -541,8 +541,9 @@ fn map2_rows<A: Copy, B: Copy, U: Pooled>(
 /// per pattern, not per row: a 16-element bias row costs as much again in
 /// loop setup as in arithmetic otherwise).
 fn fill_rows<X: Copy, Y: Copy, U: Pooled>(dense: &[X], row: &[Y], g: impl Fn(X, Y) -> U) -> Result<Vec<U>> {
+    // No more repetitions than there are rows: a small output is one pattern.
     let w = row.len().max(1);
-    let reps = (PATTERN / w).max(1);
+    let reps = (PATTERN / w).clamp(1, (dense.len() / w).max(1));
     let mut pattern: Vec<Y> = try_alloc(row.len() * reps)?;
     for _ in 0..reps {
         pattern.extend_from_slice(row);
