@@ -126,7 +126,7 @@ pub(crate) fn reduce<T: crate::cache::Pooled + Sync, A: Copy + Send + Sync>(
     id: A,
     step: impl Fn(A, T) -> A + Copy + Sync,
     comb: impl Fn(A, A) -> A + Copy + Sync,
-    finish: impl Fn(A) -> T,
+    finish: impl Fn(A) -> T + Sync,
 ) -> Result<Vec<T>> {
     if axes.windows(2).any(|w| w[0] >= w[1]) || axes.last().is_some_and(|&a| a >= l.ndim()) {
         return Err(err("reduce", format!("axes {axes:?} must be sorted, distinct and below {}", l.ndim())));
@@ -141,6 +141,17 @@ pub(crate) fn reduce<T: crate::cache::Pooled + Sync, A: Copy + Send + Sync>(
             kd.push(n);
             ks.push(s);
         }
+    }
+    if rd.iter().product::<usize>() == 1 {
+        // Every reduced axis has size 1 (the batch axis of a per-sample
+        // gradient): each output folds its one element, a strided map.
+        // SAFETY: `map1_raw` writes every element of the output (a plan
+        // visits each exactly once), and the output has the kept numel.
+        return unsafe {
+            crate::strided::build(kd.iter().product(), |o| {
+                crate::strided::map1_raw(o, v, &kd, &ks, l.offset() as isize, |x| finish(step(id, x)))
+            })
+        };
     }
     let kp = Plan::new(&kd, [&ks], [l.offset() as isize]);
     let rp = Plan::new(&rd, [&rs], [0]);

@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
 /// Work (in elements) below which a kernel runs on the calling thread.
-pub(crate) const PAR_MIN: usize = 1 << 15;
+pub(crate) const PAR_MIN: usize = 1 << 17;
 /// Elements per rayon task.
 pub(crate) const CHUNK: usize = 1 << 14;
 
@@ -235,7 +235,7 @@ impl<const N: usize> Plan<N> {
             self.walk_lines(0, n, |e, rows, len, off, step| f(&mut out[e..e + rows * len], len, off, step));
         } else {
             let chunk = (CHUNK / cost.max(1)).max(grain).max(1);
-            out.par_chunks_mut(chunk).enumerate().for_each(|(c, o)| {
+            crate::par::chunks(out, chunk, |c, o| {
                 let e0 = c * chunk;
                 self.walk_lines(e0, e0 + o.len(), |e, rows, len, off, step| {
                     f(&mut o[e - e0..e - e0 + rows * len], len, off, step)

@@ -21,7 +21,7 @@
 // The polynomial and split-constant digits are musl's and Cephes', kept as published.
 #![allow(clippy::excessive_precision)]
 
-use crate::strided::{Out, PAR_MIN, Slot, build, dense, map1};
+use crate::strided::{CHUNK, Out, Slot, build, dense, map1};
 use func_core::{Layout, Result};
 
 /// 1.5 * 2^52: adding it rounds an f64 of magnitude below 2^51 to an
@@ -229,28 +229,50 @@ impl VMath for f32 {
     }
     fn map_v(v: &[Self], l: &Layout, f: impl Fn(Self) -> Self + Copy + Sync) -> Result<Vec<Self>> {
         #[cfg(target_arch = "x86_64")]
-        if let Some(r) = dense(l)
-            && r.len() < PAR_MIN
-        {
+        if let Some(r) = dense(l) {
             let src = &v[r];
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                // SAFETY: the CPU has AVX-512F (checked just above), which
-                // is all `fill_avx512` is compiled for; it writes every
-                // element of the output it is given (one per element of
-                // `src`, and `build` gives it `src.len()`), as `build`
-                // requires.
-                return unsafe { build(src.len(), |o| fill_avx512(o, src, f)) };
-            }
-            if std::arch::is_x86_feature_detected!("avx2") {
-                // SAFETY: the CPU has AVX2 (checked just above), which is
-                // all `fill_avx2` is compiled for; it writes every element of
-                // the output (one per element of `src`), as `build` requires.
-                return unsafe { build(src.len(), |o| fill_avx2(o, src, f)) };
+            let (avx512, avx2) =
+                (std::arch::is_x86_feature_detected!("avx512f"), std::arch::is_x86_feature_detected!("avx2"));
+            if avx512 || avx2 {
+                // `out` and `part` have one length (asserted by the fills).
+                let fill = |out: &mut [Out<f32>], part: &[f32]| {
+                    if avx512 {
+                        // SAFETY: the CPU has AVX-512F (detected above), which
+                        // is all `fill_avx512` is compiled for.
+                        unsafe { fill_avx512(out, part, f) }
+                    } else {
+                        // SAFETY: the CPU has AVX2 (detected above), which is
+                        // all `fill_avx2` is compiled for.
+                        unsafe { fill_avx2(out, part, f) }
+                    }
+                };
+                // SAFETY: both branches write every element of the output:
+                // the fill writes one per element of `src` (`build` gives it
+                // `src.len()`), and `par::chunks` hands every chunk of the
+                // output, with its index, to exactly one call, whose part of
+                // `src` has the chunk's length.
+                return unsafe {
+                    build(src.len(), |o| {
+                        if o.len() < PAR_MAP {
+                            fill(o, src)
+                        } else {
+                            crate::par::chunks(o, CHUNK, |i, oc| {
+                                let s0 = i * CHUNK;
+                                fill(oc, &src[s0..s0 + oc.len()])
+                            })
+                        }
+                    })
+                };
             }
         }
         map1(v, l, f)
     }
 }
+
+/// Elements of a dense transcendental map (some 0.5-1 ns each, vectorized)
+/// from which it is split over threads, the caller working on the first
+/// share (NOTE: [calling thread works] in `par`).
+const PAR_MAP: usize = 1 << 15;
 
 /// `fill_*`: `out[i] = f(src[i])`, one function per instruction set, each
 /// compiled with that target feature so the loop vectorizes to its width.
@@ -381,17 +403,23 @@ mod vmath_tests {
 
     #[test]
     fn the_vectorized_maps_give_the_scalar_functions_bits() {
-        let xs: Vec<f32> = grid(50.0).into_iter().take(5000).collect();
-        let l = Layout::contiguous(&[xs.len()][..]);
+        // One map on the calling thread, and one split over threads in
+        // chunks (a length that is not a whole number of chunks).
         let mut checked = 0;
-        for f in [sin_f32, cos_f32, exp_f32, tanh_f32] {
-            let got = f32::map_v(&xs, &l, f).expect("map");
-            for (g, &x) in got.iter().zip(&xs) {
-                assert_eq!(g.to_bits(), f(x).to_bits(), "at {x:e}");
-                checked += 1;
+        for n in [5000, 2 * PAR_MAP + 1234] {
+            let xs: Vec<f32> = grid(50.0).into_iter().take(n).collect();
+            assert_eq!(xs.len(), n);
+            let l = Layout::contiguous(&[n][..]);
+            for f in [sin_f32, cos_f32, exp_f32, tanh_f32] {
+                let got = f32::map_v(&xs, &l, f).expect("map");
+                assert_eq!(got.len(), n);
+                for (g, &x) in got.iter().zip(&xs) {
+                    assert_eq!(g.to_bits(), f(x).to_bits(), "at {x:e}");
+                    checked += 1;
+                }
             }
         }
-        assert_eq!(checked, 20_000);
+        assert_eq!(checked, 4 * (5000 + 2 * PAR_MAP + 1234));
     }
 
     /// Each compiled variant the CPU can run, called directly (`map_v`

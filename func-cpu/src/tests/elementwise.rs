@@ -87,7 +87,7 @@ fn binary_compare_select_match_reference() {
 
 #[test]
 fn large_elementwise_takes_the_parallel_path() {
-    let n = 300;
+    let n = crate::strided::PAR_MIN.isqrt() + 30;
     let v = vals(n * n);
     for dt in FLOATS {
         let (s, r) = (st(&v, dt), rounded(&v, dt));
@@ -100,8 +100,14 @@ fn large_elementwise_takes_the_parallel_path() {
                 elems(&r, la).iter().zip(elems(&r, lb)).map(|(x, y)| rounded(&[x * y], dt)[0]).collect();
             assert!(same(&got, &want));
         }
-        for l in [Layout::contiguous([4, 100, 100]).permute(&[0, 2, 1]), Layout::contiguous([64, 64]).permute(&[1, 0])]
-        {
+        // Transposed blocks smaller and larger than the parallel threshold
+        // (tiles within a block, and blocks split across threads), and a
+        // small one (serial).
+        for l in [
+            Layout::contiguous([15, 100, 100]).permute(&[0, 2, 1]),
+            Layout::contiguous([1, 380, 380]).permute(&[0, 2, 1]),
+            Layout::contiguous([64, 64]).permute(&[1, 0]),
+        ] {
             let c = Layout::contiguous(l.shape().clone());
             let got = host(&Cpu.binary(BinaryOp::Add, &s, &l, &s, &c).unwrap());
             let want: Vec<f64> =
@@ -241,7 +247,7 @@ fn grouped_runs_cover_every_element_at_its_offsets() {
 #[test]
 fn short_broadcast_runs_match_a_naive_evaluation() {
     let mut checked = 0;
-    for (b0, w) in [(3, 13), (40, 13), (30, 16)] {
+    for (b0, w) in [(3, 13), (150, 13), (120, 16)] {
         let dims = [b0, 8, 9, w];
         let shape = Shape::from(dims);
         let n = shape.numel();

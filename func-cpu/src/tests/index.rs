@@ -53,7 +53,7 @@ fn gather_and_scatter_add() {
         assert!(Cpu.gather(&s, &l2, 0, &s, &il).is_err() || dt == DType::I64);
     }
     // Big enough for the parallel gather.
-    let n = 50_000;
+    let n = crate::strided::PAR_MIN + 20_000;
     let xv = vals(n);
     let x = st(&xv, DType::F64);
     let iv: Vec<i64> = (0..n as i64).map(|i| (i * 13) % n as i64).collect();
@@ -74,9 +74,9 @@ fn large_scatter_add_fills_leading_blocks_in_parallel() {
     for dt in [DType::F64, DType::F32] {
         // (base dims, axis, index dims, index layout permuted?)
         let cases: [(&[usize], usize, &[usize], bool); 3] = [
-            (&[8, 16, 4, 300], 2, &[8, 16, 1, 300], false),
-            (&[9, 5, 1000], 1, &[7, 9, 1000], false),
-            (&[300, 4, 40], 2, &[40, 4, 300], true),
+            (&[8, 16, 4, 1200], 2, &[8, 16, 1, 1200], false),
+            (&[9, 5, 3000], 1, &[7, 9, 3000], false),
+            (&[1000, 4, 40], 2, &[40, 4, 1000], true),
         ];
         for (bdims, axis, idims, permuted) in cases {
             let bn: usize = bdims.iter().product();
@@ -115,5 +115,5 @@ fn large_scatter_add_fills_leading_blocks_in_parallel() {
             assert!(Cpu.scatter_add(&bs, &bl, axis, &bad, &il, &src, &sl).is_err());
         }
     }
-    assert_eq!(checked, 2 * (8 * 16 * 4 * 300 + 9 * 5 * 1000 + 300 * 4 * 40));
+    assert_eq!(checked, 2 * (8 * 16 * 4 * 1200 + 9 * 5 * 3000 + 1000 * 4 * 40));
 }
