@@ -120,7 +120,8 @@
 //!   comparison is `examples/gemm_compare.rs` (`cargo run --release -p
 //!   func-cpu --example gemm_compare`).
 //! - **Buffer cache.** Freed buffers of 16 KiB and more are kept by size
-//!   class and reused, up to a bound (1 GiB by default), so a steady loop
+//!   class and reused, up to a bound (a quarter of physical memory, at
+//!   most 4 GiB, by default), so a steady loop
 //!   of transform calls does no page faults after its first iteration; see
 //!   [`cache`] for the size classes, the bound ([`cache::set_limit`]) and
 //!   how to release it ([`cache::empty`]). Outputs that a kernel writes in

@@ -79,10 +79,27 @@ fn buffer_cache_reuses_freed_buffers_within_its_bound() {
     assert!(cache::cached_bytes() <= 1 << 20, "lowering the limit releases what is above it");
     drop(Cpu.full(0.0, DType::F64, n).unwrap());
     assert!(cache::cached_bytes() <= 1 << 20);
-    cache::set_limit(cache::DEFAULT_LIMIT);
-    assert_eq!(cache::limit(), cache::DEFAULT_LIMIT);
+    cache::set_limit(cache::default_limit());
+    assert_eq!(cache::limit(), cache::default_limit());
     // Emptying releases the buffers: the next allocation is a fresh one.
     drop(Cpu.full(0.0, DType::F64, n).unwrap());
     cache::empty();
     assert!(cache::cached_bytes() < n * 8, "empty() releases the cached buffers");
+}
+
+/// The default bound is a quarter of physical memory, at most 4 GiB: on
+/// Linux, against `MemTotal` in `/proc/meminfo` (the same count, read
+/// another way).
+#[test]
+fn the_default_cache_bound_is_a_quarter_of_memory_at_most_4_gib() {
+    let d = cache::default_limit();
+    assert!(d > 0 && d <= cache::MAX_DEFAULT_LIMIT, "{d}");
+    if let Ok(info) = std::fs::read_to_string("/proc/meminfo") {
+        let kib: usize = info
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("MemTotal in /proc/meminfo");
+        assert_eq!(d, (kib * 1024 / 4).min(cache::MAX_DEFAULT_LIMIT), "MemTotal {kib} kB");
+    }
 }
