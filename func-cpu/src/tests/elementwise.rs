@@ -107,6 +107,9 @@ fn large_elementwise_takes_the_parallel_path() {
             Layout::contiguous([15, 100, 100]).permute(&[0, 2, 1]),
             Layout::contiguous([1, 380, 380]).permute(&[0, 2, 1]),
             Layout::contiguous([64, 64]).permute(&[1, 0]),
+            // Columns 256 elements apart: the narrow tiles of a conflict stride.
+            Layout::contiguous([300, 256]).permute(&[1, 0]),
+            Layout::contiguous([2, 256, 260]).slice(2, 0, 256, 1).permute(&[0, 2, 1]),
         ] {
             let c = Layout::contiguous(l.shape().clone());
             let got = host(&Cpu.binary(BinaryOp::Add, &s, &l, &s, &c).unwrap());
