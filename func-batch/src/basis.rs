@@ -101,9 +101,12 @@ pub(crate) fn shortcut<B: Backend>(it: &BatchInterp, prim: &Primitive, args: &[A
             let value = a.value.try_mul(&o.value)?;
             let factor = o.value.try_broadcast_to(per.clone())?.try_reshape_to([per.numel()])?;
             let Some(basis) = &a.basis else { return Ok(None) };
+            // The scale must keep the factor's value at this product: the
+            // factor may be a view of `o`, which a later write below this
+            // level (unseen here) could change, so it is copied.
             let scale = match &basis.scale {
                 Some(s) => s.try_mul(&factor)?,
-                None => factor,
+                None => func_core::bind(Primitive::Copy, &[&factor])?,
             };
             Ok(Some(it.wrap_basis(value, Some(Basis { shift: basis.shift, scale: Some(scale) }))))
         }
@@ -134,7 +137,13 @@ pub(crate) fn shortcut<B: Backend>(it: &BatchInterp, prim: &Primitive, args: &[A
             if size > hi {
                 parts.push(Tensor::try_zeros([size - hi, n2], b.value.dtype())?);
             }
-            let joined = if parts.len() == 1 { parts.remove(0) } else { Tensor::try_cat(&parts, 0)? };
+            // A new tensor, as the product is: unscaled rows alone are a view
+            // of `b`, which a later write of either would reach through.
+            let joined = match (parts.len(), &basis.scale) {
+                (1, Some(_)) => parts.remove(0),
+                (1, None) => func_core::bind(Primitive::Copy, &[&parts[0]])?,
+                _ => Tensor::try_cat(&parts, 0)?,
+            };
             let mut dims = vec![size];
             dims.extend_from_slice(&per[..per.len() - 1]);
             dims.push(n2);

@@ -83,3 +83,56 @@ fn rows_past_the_template_are_an_error() {
         .unwrap_err();
     assert!(matches!(err, func_core::Error::Transform { .. }), "{err}");
 }
+
+/// The scale of a product with an unbatched tensor is that tensor's value
+/// at the product: writing the tensor afterwards (a write below the vmap
+/// level, which vmap does not see) changes neither the product nor a later
+/// matmul of it, as with dense rows.
+#[test]
+fn a_scale_written_after_the_product_keeps_its_old_value() {
+    let w = seq(&[5, 3]);
+    let run = |one_hot: bool| -> Vec<f64> {
+        let d = seq(&[5]);
+        let f = |e: &T| -> Result<T> {
+            let y = e.try_mul(&d)?;
+            d.add_scalar_(10.0);
+            y.try_matmul(&w)
+        };
+        let got: T = if one_hot {
+            try_vmap_one_hot(f, &VmapOptions::new(), &T::zeros([5], DType::F64), 0, 5).unwrap()
+        } else {
+            try_vmap(f, VmapOptions::new())(&dense_rows(0, 5, 5)).unwrap()
+        };
+        got.to_vec::<f64>()
+    };
+    let (got, want) = (run(true), run(false));
+    assert_eq!(got.len(), 15);
+    assert_eq!(got, want);
+}
+
+/// A matmul of one-hot rows is a new tensor, as the dense product is: a
+/// later write of the matrix does not reach it, and a write of it does not
+/// reach the matrix.
+#[test]
+fn a_matmul_of_one_hot_rows_does_not_alias_the_matrix() {
+    let run = |one_hot: bool| -> (Vec<f64>, Vec<f64>) {
+        let (w, v) = (seq(&[5, 3]), seq(&[5, 3]));
+        let f = |e: &T| -> Result<T> {
+            let y = e.try_matmul(&w)?;
+            w.add_scalar_(10.0);
+            let z = e.try_matmul(&v)?;
+            z.add_scalar_(100.0);
+            Ok(&y + &z)
+        };
+        let got: T = if one_hot {
+            try_vmap_one_hot(f, &VmapOptions::new(), &T::zeros([5], DType::F64), 0, 5).unwrap()
+        } else {
+            try_vmap(f, VmapOptions::new())(&dense_rows(0, 5, 5)).unwrap()
+        };
+        (got.to_vec::<f64>(), v.to_vec::<f64>())
+    };
+    let (got, want) = (run(true), run(false));
+    assert_eq!(got.0.len(), 15);
+    assert_eq!(got, want);
+    assert_eq!(want.1, seq(&[5, 3]).to_vec::<f64>(), "the matrix is unchanged");
+}
