@@ -157,6 +157,21 @@ fn batched_products_as_tasks_and_with_shared_operands() {
     check(&Layout::contiguous([9, 17, 1]), &Layout::contiguous([9, 1, 21]));
 }
 
+/// One row times a matrix (`m = 1`, `row_product`): dot products down
+/// contiguous columns (with a 4 KiB-aliasing column stride, and with a
+/// strided row), scaled rows of a row-major `b`, an offset `b`, and a batch
+/// of single rows.
+#[test]
+fn single_rows_times_a_matrix() {
+    check(&Layout::contiguous([1, 1024]), &t2(1024, 40));
+    check(&Layout::contiguous([1, 1000]), &t2(1000, 37));
+    check(&t2(1, 300), &t2(300, 33));
+    check(&Layout::new([1, 300], &[0, 3], 5), &t2(300, 20));
+    check(&Layout::contiguous([1, 300]), &Layout::contiguous([300, 45]));
+    check(&Layout::contiguous([1, 300]), &Layout::new([300, 40], &[50, 1], 7));
+    check(&Layout::contiguous([3, 1, 200]), &t3(3, 200, 30));
+}
+
 #[test]
 fn large_products_split_into_row_blocks() {
     // More than `PAR_GEMM` multiply-adds in one product: row blocks, with
