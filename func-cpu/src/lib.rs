@@ -54,7 +54,10 @@
 //!   folded into one large product. Rank-1 products (`k = 1`, the
 //!   per-sample weight gradients of a batched `grad`) are written directly,
 //!   each output element once; products of at most 1024 multiply-adds use
-//!   direct loops.
+//!   direct loops, and a single row times a matrix (`m = 1`) is a dot
+//!   product per output down contiguous columns of `b` (or a sum of its
+//!   scaled rows), reading `b` once: `[1, 2048] @ [2048, 32]` with a
+//!   column-major `b` took 84-107 µs as a GEMM, 7.2 µs so.
 //! - **One threading layer.** rayon is the only thread pool: both GEMM
 //!   libraries run single-threaded inside a call (matrixmultiply without
 //!   its `threading` feature, `gemm` with `Parallelism::None`), a batch of
