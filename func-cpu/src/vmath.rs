@@ -246,11 +246,16 @@ impl VMath for f32 {
                         unsafe { fill_avx2(out, part, f) }
                     }
                 };
-                // SAFETY: both branches write every element of the output:
-                // the fill writes one per element of `src` (`build` gives it
-                // `src.len()`), and `par::chunks` hands every chunk of the
-                // output, with its index, to exactly one call, whose part of
-                // `src` has the chunk's length.
+                // SAFETY: `build` requires every element of the output to be
+                // written, and both branches write them all: each fill writes
+                // one output element per element of its part of `src`, and
+                // asserts (`assert_eq!`, a panic before any write) that the
+                // output and the part have one length. Serially the part is
+                // all of `src`, whose length `build` gives the output; split,
+                // `par::chunks` hands each `CHUNK`-sized chunk of the output,
+                // with its index `i`, to exactly one call, whose part
+                // `src[i * CHUNK..][..len]` has the chunk's length (in bounds:
+                // the chunks tile the output, which is as long as `src`).
                 return unsafe {
                     build(src.len(), |o| {
                         if o.len() < PAR_MAP {
