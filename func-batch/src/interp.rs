@@ -10,6 +10,7 @@ use crate::Randomness;
 use crate::basis::Basis;
 use crate::rules;
 use func_core::{Backend, Error, Interpreter, Level, Outputs, Primitive, Result, Shape, Tensor};
+use smallvec::SmallVec;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The data of a batch tracer: the value one level down, batch at dim 0,
@@ -90,7 +91,9 @@ impl<B: Backend> Interpreter<B> for BatchInterp {
     }
 
     fn process(&self, prim: &Primitive, args: &[&Tensor<B>]) -> Result<Outputs<B>> {
-        let args: Vec<Arg<B>> = args.iter().map(|t| self.unwrap(t)).collect();
+        // Up to four operands inline (more go to the heap): no allocation
+        // per rule dispatch for almost every primitive.
+        let args: SmallVec<[Arg<B>; 4]> = args.iter().map(|t| self.unwrap(t)).collect();
         rules::apply(self, prim, &args)
     }
 

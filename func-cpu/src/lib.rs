@@ -122,6 +122,18 @@
 //!   against 0.343 ms with `gemm`. The
 //!   comparison is `examples/gemm_compare.rs` (`cargo run --release -p
 //!   func-cpu --example gemm_compare`).
+//!
+//!   *A direct register-tiled kernel* for small f32 products (8 rows by
+//!   two AVX-512 vectors of columns held in registers over the whole
+//!   contraction, `b` read in place or copied row-major and zero-padded,
+//!   rows of `a` read in place) was tried in place of `gemm` below 2^18
+//!   multiply-adds, on the MAML and Lennard-Jones shapes, and not kept: it
+//!   was no faster. Two alternating runs, µs per `Tensor::matmul` call,
+//!   direct / `gemm`: 16x16x16 0.58-0.78 / 0.70; 4 x (40x20x40), `a`
+//!   transposed, 7.0-10.0 / 5.2-5.4; 4 x (20x40x40^T) 8.7-8.8 / 6.7;
+//!   80x40x40 4.6-4.7 / 4.0-5.0; 1000x16x16 8.7 / 6.3; 64 x (16x16x16)
+//!   17.1-18.5 / 17.5-22.6. `gemm`'s packing and dispatch are not what
+//!   these products pay for.
 //! - **Buffer cache.** Freed buffers of 16 KiB and more are kept by size
 //!   class and reused, up to a bound (a quarter of physical memory, at
 //!   most 4 GiB, by default), so a steady loop
