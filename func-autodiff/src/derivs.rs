@@ -16,6 +16,9 @@ pub(crate) enum Partial<B: Backend> {
     Zero,
     /// A tensor of the operand's shape.
     T(Tensor<B>),
+    /// `v op t` for a fused backward op (`tanh_backward(v, y)`): the
+    /// product with the partial in one pass, without forming it.
+    Fused(BinaryOp, Tensor<B>),
 }
 
 impl<B: Backend> Partial<B> {
@@ -26,12 +29,9 @@ impl<B: Backend> Partial<B> {
             Partial::NegOne => Some(v.try_unary(UnaryOp::Neg)?),
             Partial::Zero => None,
             Partial::T(d) => Some(v.try_mul(d)?),
+            Partial::Fused(op, t) => Some(v.try_binary(*op, t)?),
         })
     }
-}
-
-fn scalar<B: Backend>(v: f64, like: &Tensor<B>) -> Tensor<B> {
-    Tensor::full(Shape::scalar(), v, like.dtype())
 }
 
 /// `dy/dx` of a unary op at `x`, with `y = op(x)` already computed.
@@ -42,10 +42,10 @@ pub(crate) fn unary<B: Backend>(op: UnaryOp, x: &Tensor<B>, y: &Tensor<B>) -> Re
         UnaryOp::Log => Partial::T(x.recip()),
         UnaryOp::Sin => Partial::T(x.cos()),
         UnaryOp::Cos => Partial::T(x.sin().neg()),
-        UnaryOp::Tanh => Partial::T(scalar(1.0, y).try_sub(&y.square())?),
+        UnaryOp::Tanh => Partial::Fused(BinaryOp::TanhBackward, y.clone()),
         UnaryOp::Sqrt => Partial::T((y * 2.0).recip()),
         UnaryOp::Abs => Partial::T(x.sign()),
-        UnaryOp::Sigmoid => Partial::T(y * &(scalar(1.0, y) - y)),
+        UnaryOp::Sigmoid => Partial::Fused(BinaryOp::SigmoidBackward, y.clone()),
         UnaryOp::Log1p => Partial::T((x + 1.0).recip()),
         UnaryOp::Expm1 => Partial::T(y + 1.0),
         UnaryOp::Erf => Partial::T(x.square().neg().exp() * std::f64::consts::FRAC_2_SQRT_PI),
@@ -87,6 +87,10 @@ pub(crate) fn binary<B: Backend>(
             let db = (lose_b.to_dtype(a.dtype()) + &tie).neg() + 1.0;
             (Partial::T(da), Partial::T(db))
         }
+        // y = a (1 - b^2): dy/da = 1 - b^2 (applied fused), dy/db = -2 a b.
+        BinaryOp::TanhBackward => (Partial::Fused(op, b.clone()), Partial::T((a * b) * -2.0)),
+        // y = a b (1 - b): dy/da = b (1 - b) (fused), dy/db = a (1 - 2 b).
+        BinaryOp::SigmoidBackward => (Partial::Fused(op, b.clone()), Partial::T(a * &(b * -2.0 + 1.0))),
     })
 }
 

@@ -57,6 +57,8 @@ pub(crate) fn binary_arith<T: Arith>(op: BinaryOp, a: &[T], la: &Layout, b: &[T]
         BinaryOp::Maximum => map2(a, la, b, lb, T::max_nan),
         BinaryOp::Minimum => map2(a, la, b, lb, T::min_nan),
         BinaryOp::Pow => map2(a, la, b, lb, move |x, y| T::bin_ref(op, x, y)),
+        BinaryOp::TanhBackward => map2(a, la, b, lb, |g, y| T::times(g, T::minus(T::ONE, T::times(y, y)))),
+        BinaryOp::SigmoidBackward => map2(a, la, b, lb, |g, y| T::times(g, T::times(y, T::minus(T::ONE, y)))),
     }
 }
 

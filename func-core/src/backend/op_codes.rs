@@ -71,6 +71,8 @@ macro_rules! binary_float_apply {
                         a.min(b)
                     }
                 }
+                BinaryOp::TanhBackward => a * (1.0 - b * b),
+                BinaryOp::SigmoidBackward => a * (b * (1.0 - b)),
             }
         }
     };
@@ -198,11 +200,18 @@ pub enum BinaryOp {
     Maximum,
     /// Elementwise minimum (NaN-propagating).
     Minimum,
+    /// `a * (1 - b * b)`: a cotangent (or tangent) `a` through `tanh`, given
+    /// its output `b` (torch's `tanh_backward(grad_output, output)`). One
+    /// pass where the rule would run three (floats only).
+    TanhBackward,
+    /// `a * (b * (1 - b))`: `a` through `sigmoid`, given its output `b`
+    /// (torch's `sigmoid_backward(grad_output, output)`; floats only).
+    SigmoidBackward,
 }
 
 impl BinaryOp {
     /// Every binary op.
-    pub const ALL: [BinaryOp; 7] = [
+    pub const ALL: [BinaryOp; 9] = [
         BinaryOp::Add,
         BinaryOp::Sub,
         BinaryOp::Mul,
@@ -210,6 +219,8 @@ impl BinaryOp {
         BinaryOp::Pow,
         BinaryOp::Maximum,
         BinaryOp::Minimum,
+        BinaryOp::TanhBackward,
+        BinaryOp::SigmoidBackward,
     ];
 
     /// Lower-case name.
@@ -222,6 +233,8 @@ impl BinaryOp {
             BinaryOp::Pow => "pow",
             BinaryOp::Maximum => "maximum",
             BinaryOp::Minimum => "minimum",
+            BinaryOp::TanhBackward => "tanh_backward",
+            BinaryOp::SigmoidBackward => "sigmoid_backward",
         }
     }
 
@@ -234,7 +247,9 @@ impl BinaryOp {
         apply_f32, f32
     );
 
-    /// Apply to `i64`s (`Pow` is an error one level up; division by zero gives 0).
+    /// Apply to `i64`s (`Pow` is an error one level up, and the float-only
+    /// ops never get here: integers are cast to f32 first; division by zero
+    /// gives 0).
     pub fn apply_i64(self, a: i64, b: i64) -> i64 {
         match self {
             BinaryOp::Add => a.wrapping_add(b),
@@ -251,6 +266,8 @@ impl BinaryOp {
             BinaryOp::Pow => a.wrapping_pow(b.clamp(0, u32::MAX as i64) as u32),
             BinaryOp::Maximum => a.max(b),
             BinaryOp::Minimum => a.min(b),
+            BinaryOp::TanhBackward => a.wrapping_mul(1i64.wrapping_sub(b.wrapping_mul(b))),
+            BinaryOp::SigmoidBackward => a.wrapping_mul(b.wrapping_mul(1i64.wrapping_sub(b))),
         }
     }
 }

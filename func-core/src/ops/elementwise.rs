@@ -28,14 +28,15 @@ macro_rules! unary_methods {
 /// integers give floats (as torch's do), and two bools follow torch: `+` and
 /// `maximum` are logical or, `*` and `minimum` logical and (run as maximum
 /// and minimum of 0/1 values on `i64`; the caller casts back to bool), `/` is
-/// true division, and `-` and `pow` are errors.
+/// true division, and `-` and `pow` are errors. The float-only ops (`/`,
+/// `pow`, the activation backwards) cast integer and bool operands to f32.
 pub(crate) fn binary_plan(op: BinaryOp, a: DType, b: DType, sa: &Shape, sb: &Shape) -> Result<(BinaryOp, DType)> {
     let dtype = a.promote(b);
     if dtype == DType::Bool {
         return match op {
             BinaryOp::Add | BinaryOp::Maximum => Ok((BinaryOp::Maximum, DType::I64)),
             BinaryOp::Mul | BinaryOp::Minimum => Ok((BinaryOp::Minimum, DType::I64)),
-            BinaryOp::Div => Ok((BinaryOp::Div, DType::F32)),
+            BinaryOp::Div | BinaryOp::TanhBackward | BinaryOp::SigmoidBackward => Ok((op, DType::F32)),
             BinaryOp::Sub => Err(Error::dtype(
                 "sub",
                 DType::Bool,
@@ -54,7 +55,7 @@ pub(crate) fn binary_plan(op: BinaryOp, a: DType, b: DType, sa: &Shape, sb: &Sha
             )),
         };
     }
-    let float_only = matches!(op, BinaryOp::Pow | BinaryOp::Div);
+    let float_only = matches!(op, BinaryOp::Pow | BinaryOp::Div | BinaryOp::TanhBackward | BinaryOp::SigmoidBackward);
     Ok((op, if float_only && !dtype.is_float() { DType::F32 } else { dtype }))
 }
 

@@ -51,7 +51,11 @@ impl Op {
                 BinaryOp::Sub => *v - a(0),
                 BinaryOp::Mul => *v * a(0),
                 BinaryOp::Div => *v / a(0),
-                BinaryOp::Pow | BinaryOp::Maximum | BinaryOp::Minimum => ok(scalar(*v, a(0)).try_binary(*b, a(0))),
+                BinaryOp::Pow
+                | BinaryOp::Maximum
+                | BinaryOp::Minimum
+                | BinaryOp::TanhBackward
+                | BinaryOp::SigmoidBackward => ok(scalar(*v, a(0)).try_binary(*b, a(0))),
             },
             Op::Compare(c) => ok(a(0).try_compare(*c, a(1))),
             Op::CompareScalar(c, v) => match c {

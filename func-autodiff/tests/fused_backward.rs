@@ -1,0 +1,78 @@
+//! The derivatives of `tanh` and `sigmoid` run as one fused kernel
+//! (`BinaryOp::TanhBackward`, `BinaryOp::SigmoidBackward`, as torch's
+//! `tanh_backward` and `sigmoid_backward`), in reverse and forward mode,
+//! and differentiate again (second order) to the known closed forms.
+
+use func_autodiff::{grad, jvp};
+use func_core::{Tensor, with_backend};
+use func_testkit::{Profiled, RefBackend};
+
+type P = Profiled<RefBackend>;
+type T = Tensor<P>;
+
+fn xs() -> Vec<f64> {
+    (0..41).map(|i| -4.0 + 0.2 * i as f64).collect()
+}
+
+/// Elementwise comparison, tolerance scaled to each element; the count checked.
+fn close(got: &T, want: &[f64]) -> usize {
+    let got = got.to_vec::<f64>();
+    assert_eq!(got.len(), want.len());
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!((g - w).abs() <= 1e-12 * (1.0 + w.abs()), "element {i}: {g} vs {w}");
+    }
+    got.len()
+}
+
+fn sigmoid(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+#[test]
+fn tanh_and_sigmoid_derivatives_are_one_fused_kernel() {
+    let prof = Profiled::new(RefBackend);
+    let mut checked = 0;
+    with_backend(prof.clone(), || {
+        let x = T::from_vec(xs(), [41]);
+        // Reverse mode: the cotangent through tanh is one `tanh_backward`.
+        prof.reset();
+        let g = grad(|x: &T| x.tanh().sum())(&x);
+        assert_eq!(prof.calls("binary tanhbackward"), 1, "{prof}");
+        assert_eq!(prof.calls("binary mul") + prof.calls("binary sub"), 0, "{prof}");
+        checked += close(&g, &xs().iter().map(|x| 1.0 - x.tanh().powi(2)).collect::<Vec<_>>());
+        prof.reset();
+        let g = grad(|x: &T| x.sigmoid().sum())(&x);
+        assert_eq!(prof.calls("binary sigmoidbackward"), 1, "{prof}");
+        assert_eq!(prof.calls("binary mul") + prof.calls("binary sub"), 0, "{prof}");
+        checked += close(&g, &xs().iter().map(|&x| sigmoid(x) * (1.0 - sigmoid(x))).collect::<Vec<_>>());
+        // Forward mode: the tangent through tanh, with a tangent of 3s.
+        prof.reset();
+        let t = T::from_vec(vec![3.0; 41], [41]);
+        let (_, dy) = jvp(|x: &T| x.tanh(), &x, &t);
+        assert_eq!(prof.calls("binary tanhbackward"), 1, "{prof}");
+        checked += close(&dy, &xs().iter().map(|x| 3.0 * (1.0 - x.tanh().powi(2))).collect::<Vec<_>>());
+    });
+    assert_eq!(checked, 3 * 41);
+}
+
+#[test]
+fn the_fused_kernels_differentiate_to_the_second_derivatives() {
+    let mut checked = 0;
+    with_backend(Profiled::new(RefBackend), || {
+        let x = T::from_vec(xs(), [41]);
+        // d/dx sum(tanh'(x)) = tanh''(x) = -2 tanh(x) (1 - tanh(x)^2).
+        let d2 = grad(|x: &T| grad(|x: &T| x.tanh().sum())(x).sum())(&x);
+        let want: Vec<f64> = xs().iter().map(|x| -2.0 * x.tanh() * (1.0 - x.tanh().powi(2))).collect();
+        checked += close(&d2, &want);
+        // sigmoid'' = s (1 - s) (1 - 2 s).
+        let d2 = grad(|x: &T| grad(|x: &T| x.sigmoid().sum())(x).sum())(&x);
+        let want: Vec<f64> = xs().iter().map(|&x| sigmoid(x) * (1.0 - sigmoid(x)) * (1.0 - 2.0 * sigmoid(x))).collect();
+        checked += close(&d2, &want);
+        // Forward over reverse: the derivative of tanh' along a tangent of 2s.
+        let t = T::from_vec(vec![2.0; 41], [41]);
+        let (_, dd) = jvp(|x: &T| grad(|x: &T| x.tanh().sum())(x), &x, &t);
+        let want: Vec<f64> = xs().iter().map(|x| 2.0 * -2.0 * x.tanh() * (1.0 - x.tanh().powi(2))).collect();
+        checked += close(&dd, &want);
+    });
+    assert_eq!(checked, 3 * 41);
+}
