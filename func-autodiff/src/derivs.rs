@@ -19,6 +19,10 @@ pub(crate) enum Partial<B: Backend> {
     /// `v op t` for a fused backward op (`tanh_backward(v, y)`): the
     /// product with the partial in one pass, without forming it.
     Fused(BinaryOp, Tensor<B>),
+    /// The product `a c`, applied as `a (c v)`: `c` and `v` first, then the
+    /// factor `a` (a fused backward's incoming gradient, often the largest
+    /// operand: batched over a Jacobian's basis) in one product.
+    Prod(Tensor<B>, Tensor<B>),
 }
 
 impl<B: Backend> Partial<B> {
@@ -30,6 +34,7 @@ impl<B: Backend> Partial<B> {
             Partial::Zero => None,
             Partial::T(d) => Some(v.try_mul(d)?),
             Partial::Fused(op, t) => Some(v.try_binary(*op, t)?),
+            Partial::Prod(a, c) => Some(a.try_mul(&v.try_mul(c)?)?),
         })
     }
 }
@@ -87,10 +92,10 @@ pub(crate) fn binary<B: Backend>(
             let db = (lose_b.to_dtype(a.dtype()) + &tie).neg() + 1.0;
             (Partial::T(da), Partial::T(db))
         }
-        // y = a (1 - b^2): dy/da = 1 - b^2 (applied fused), dy/db = -2 a b.
-        BinaryOp::TanhBackward => (Partial::Fused(op, b.clone()), Partial::T((a * b) * -2.0)),
+        // y = a (1 - b^2): dy/da = 1 - b^2 (applied fused), dy/db = a (-2 b).
+        BinaryOp::TanhBackward => (Partial::Fused(op, b.clone()), Partial::Prod(a.clone(), b * -2.0)),
         // y = a b (1 - b): dy/da = b (1 - b) (fused), dy/db = a (1 - 2 b).
-        BinaryOp::SigmoidBackward => (Partial::Fused(op, b.clone()), Partial::T(a * &(b * -2.0 + 1.0))),
+        BinaryOp::SigmoidBackward => (Partial::Fused(op, b.clone()), Partial::Prod(a.clone(), b * -2.0 + 1.0)),
     })
 }
 

@@ -8,8 +8,9 @@
 //! carries what is known of its value ([`Basis`]): row `i` of the batch
 //! (each example flattened) is zero except at column `i + shift`, where it
 //! is 1, or `scale[i + shift]` after an elementwise product with an
-//! unbatched tensor. Reshapes keep that knowledge and such products scale
-//! it; a matmul of such a value with an unbatched matrix becomes a copy of
+//! unbatched tensor (or a fused `tanh_backward` / `sigmoid_backward` of it
+//! and an unbatched output, as a vjp of `tanh` runs). Reshapes keep that
+//! knowledge and such products scale it; a matmul of such a value with an unbatched matrix becomes a copy of
 //! (scaled) matrix rows. The batched value itself is always there, so every
 //! other rule simply uses it. The knowledge is dropped for good at the first
 //! in-place write at the level (the write may change the values).
@@ -76,7 +77,8 @@ const HOST_BASIS: usize = 1 << 16;
 /// The result of `prim` on `args` computed from the one-hot structure of an
 /// argument, or `None` when the general rule applies.
 ///
-/// A shortcut, not a rule: it is deliberately partial (three primitives),
+/// A shortcut, not a rule: it is deliberately partial (reshape, matmul and
+/// the products that scale: `mul` and the fused activation backwards),
 /// and its catch-all arm sends every other primitive to the exhaustive
 /// batching rules in `rules::apply`, which a new primitive must still join.
 pub(crate) fn shortcut<B: Backend>(it: &BatchInterp, prim: &Primitive, args: &[Arg<B>]) -> Result<Option<Tensor<B>>> {
@@ -87,10 +89,15 @@ pub(crate) fn shortcut<B: Backend>(it: &BatchInterp, prim: &Primitive, args: &[A
             dims.extend_from_slice(shape.dims());
             Ok(Some(it.wrap_basis(a.value.try_reshape_to(dims)?, a.basis.clone())))
         }
-        Primitive::Binary(BinaryOp::Mul) => {
+        Primitive::Binary(op @ (BinaryOp::Mul | BinaryOp::TanhBackward | BinaryOp::SigmoidBackward)) => {
+            // A product scales the one-hot value by the unbatched operand (on
+            // either side). A fused activation backward (`tanh_backward(v,
+            // y)`, the tangent or cotangent through tanh) is linear in its
+            // first operand only: it scales by `op(1, y)` (`1 - y^2`).
+            let mul = *op == BinaryOp::Mul;
             let (a, o) = match (&args[0], &args[1]) {
                 (a, o) if a.basis.is_some() && !o.batched => (a, o),
-                (o, a) if a.basis.is_some() && !o.batched => (a, o),
+                (o, a) if mul && a.basis.is_some() && !o.batched => (a, o),
                 _ => return Ok(None),
             };
             let per = Shape::from(&a.value.dims()[1..]);
@@ -98,15 +105,18 @@ pub(crate) fn shortcut<B: Backend>(it: &BatchInterp, prim: &Primitive, args: &[A
             if !fits || o.value.dtype() != a.value.dtype() {
                 return Ok(None);
             }
-            let value = a.value.try_mul(&o.value)?;
-            let factor = o.value.try_broadcast_to(per.clone())?.try_reshape_to([per.numel()])?;
+            let value = a.value.try_binary(*op, &o.value)?;
+            let factor = if mul { o.value.clone() } else { o.value.ones_like().try_binary(*op, &o.value)? };
+            let factor = factor.try_broadcast_to(per.clone())?.try_reshape_to([per.numel()])?;
             let Some(basis) = &a.basis else { return Ok(None) };
             // The scale must keep the factor's value at this product: the
             // factor may be a view of `o`, which a later write below this
-            // level (unseen here) could change, so it is copied.
+            // level (unseen here) could change, so it is copied (a fused
+            // backward's factor is a new tensor already).
             let scale = match &basis.scale {
                 Some(s) => s.try_mul(&factor)?,
-                None => func_core::bind(Primitive::Copy, &[&factor])?,
+                None if mul => func_core::bind(Primitive::Copy, &[&factor])?,
+                None => factor,
             };
             Ok(Some(it.wrap_basis(value, Some(Basis { shift: basis.shift, scale: Some(scale) }))))
         }

@@ -2,8 +2,8 @@
 //! and matmuls of one-hot rows with a matrix run as row copies (no matmul).
 
 use func_batch::{VmapOptions, try_vmap, try_vmap_one_hot};
-use func_core::{DType, Result, Tensor};
-use func_testkit::{RefBackend, record_primitives};
+use func_core::{BinaryOp, DType, Result, Tensor, with_backend};
+use func_testkit::{Profiled, RefBackend};
 
 type T = Tensor<RefBackend>;
 type Case<'a> = Box<dyn Fn(&T) -> Result<T> + 'a>;
@@ -29,6 +29,12 @@ fn one_hot_rows_give_the_values_of_the_dense_rows() {
         Box::new(|e: &T| e.try_mul(&d)?.try_matmul(&w)),
         Box::new(|e: &T| (&d * e).reshape_to([1, 5]).try_matmul(&w)),
         Box::new(|e: &T| Ok(e.try_matmul(&w)? + e.sum())),
+        // Through the fused activation backwards (as a vjp of tanh or
+        // sigmoid runs), then a matmul; and an unscaled one first.
+        Box::new(|e: &T| e.try_binary(BinaryOp::TanhBackward, &d)?.try_matmul(&w)),
+        Box::new(|e: &T| e.try_mul(&d)?.try_binary(BinaryOp::SigmoidBackward, &(&d * 0.3))?.try_matmul(&w)),
+        // Linear in its first operand only: a one-hot second operand is dense.
+        Box::new(|e: &T| d.try_binary(BinaryOp::TanhBackward, e)?.try_matmul(&w)),
     ];
     for f in &fs {
         for (start, len) in [(0, 5), (1, 2), (4, 1)] {
@@ -53,16 +59,51 @@ fn rows_split_over_a_tree_of_leaves() {
     assert_eq!(got.to_vec::<f64>(), want.to_vec::<f64>());
 }
 
+/// Counted as kernel calls (the Profiled backend sees every kernel, whichever
+/// rule ran): the one-hot rows' product is a row copy, the dense rows' a
+/// matmul.
 #[test]
 fn a_matmul_of_one_hot_rows_runs_no_matmul() {
-    let w = seq(&[6, 3]);
-    let zeros = T::zeros([6], DType::F64);
-    let (y, names) = record_primitives(
-        |z: &T| try_vmap_one_hot(|e: &T| Ok(e.matmul(&w).tanh()), &VmapOptions::new(), z, 0, 6).unwrap(),
-        &zeros,
-    );
-    assert!(!names.contains(&"matmul"), "{names:?}");
-    assert_eq!(y.to_vec::<f64>(), w.tanh().to_vec::<f64>());
+    type P = Tensor<Profiled<RefBackend>>;
+    let prof = Profiled::new(RefBackend);
+    with_backend(prof.clone(), || {
+        let w = P::from_vec((0..18).map(|i| i as f64 * 0.25 - 1.0).collect::<Vec<_>>(), [6, 3]);
+        let f = |e: &P| Ok(e.matmul(&w).tanh());
+        prof.reset();
+        let y = try_vmap_one_hot(f, &VmapOptions::new(), &P::zeros([6], DType::F64), 0, 6).unwrap();
+        assert_eq!(prof.calls("matmul"), 0, "{prof}");
+        let want = try_vmap(f, VmapOptions::new())(&P::eye(6, DType::F64)).unwrap();
+        assert_eq!(prof.calls("matmul"), 1, "{prof}");
+        assert_eq!(y.to_vec::<f64>(), w.tanh().to_vec::<f64>());
+        assert_eq!(y.to_vec::<f64>(), want.to_vec::<f64>());
+    });
+}
+
+/// A Jacobian of `tanh(x @ w)`, by `jacrev`'s one-hot cotangents: the
+/// cotangent through tanh (`tanh_backward`) stays a scaled one-hot, so the
+/// backward matmul is a copy of scaled rows of `w^T`: no matmul kernel runs.
+#[test]
+fn a_matmul_after_a_fused_tanh_backward_runs_no_matmul() {
+    let prof = Profiled::new(RefBackend);
+    with_backend(prof.clone(), || {
+        let seq = |shape: &[usize]| {
+            let n: usize = shape.iter().product();
+            Tensor::<Profiled<RefBackend>>::from_vec(
+                (0..n).map(|i| i as f64 * 0.25 - 1.0).collect::<Vec<_>>(),
+                shape.to_vec(),
+            )
+        };
+        let (w, y) = (seq(&[6, 3]), seq(&[3]) * 0.5);
+        let f = |e: &Tensor<Profiled<RefBackend>>| e.try_binary(BinaryOp::TanhBackward, &y)?.try_matmul(&w.t());
+        let zeros = Tensor::<Profiled<RefBackend>>::zeros([3], DType::F64);
+        prof.reset();
+        let got = try_vmap_one_hot(f, &VmapOptions::new(), &zeros, 0, 3).unwrap();
+        assert_eq!(prof.calls("matmul"), 0, "{prof}");
+        let rows = Tensor::<Profiled<RefBackend>>::eye(3, DType::F64);
+        let want = try_vmap(f, VmapOptions::new())(&rows).unwrap();
+        assert_eq!(prof.calls("matmul"), 1, "{prof}");
+        assert_eq!(got.to_vec::<f64>(), want.to_vec::<f64>());
+    });
 }
 
 #[test]
