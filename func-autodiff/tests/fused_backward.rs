@@ -7,21 +7,14 @@ use func_autodiff::{grad, jvp};
 use func_core::{Tensor, with_backend};
 use func_testkit::{Profiled, RefBackend};
 
+mod common;
+use common::close;
+
 type P = Profiled<RefBackend>;
 type T = Tensor<P>;
 
 fn xs() -> Vec<f64> {
     (0..41).map(|i| -4.0 + 0.2 * i as f64).collect()
-}
-
-/// Elementwise comparison, tolerance scaled to each element; the count checked.
-fn close(got: &T, want: &[f64]) -> usize {
-    let got = got.to_vec::<f64>();
-    assert_eq!(got.len(), want.len());
-    for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        assert!((g - w).abs() <= 1e-12 * (1.0 + w.abs()), "element {i}: {g} vs {w}");
-    }
-    got.len()
 }
 
 fn sigmoid(x: f64) -> f64 {

@@ -7,6 +7,9 @@ use func_batch::vmap;
 use func_core::Tensor;
 use func_testkit::RefBackend;
 
+mod common;
+use common::close;
+
 type T = Tensor<RefBackend>;
 
 fn vals(n: usize, f: impl Fn(f64) -> f64) -> Vec<f64> {
@@ -16,16 +19,6 @@ fn vals(n: usize, f: impl Fn(f64) -> f64) -> Vec<f64> {
 /// Whether a concrete tensor is stored contiguously (row-major).
 fn contiguous(t: &T) -> bool {
     t.concrete().is_some_and(|(_, l)| l.is_contiguous())
-}
-
-/// Elementwise comparison, tolerance scaled to each element; the count checked.
-fn close(got: &T, want: &[f64]) -> usize {
-    let got = got.to_vec::<f64>();
-    assert_eq!(got.len(), want.len());
-    for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        assert!((g - w).abs() <= 1e-12 * (1.0 + w.abs()), "element {i}: {g} vs {w}");
-    }
-    got.len()
 }
 
 #[test]
