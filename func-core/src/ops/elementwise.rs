@@ -29,7 +29,8 @@ macro_rules! unary_methods {
 /// `maximum` are logical or, `*` and `minimum` logical and (run as maximum
 /// and minimum of 0/1 values on `i64`; the caller casts back to bool), `/` is
 /// true division, and `-` and `pow` are errors. The float-only ops (`/`,
-/// `pow`, the activation backwards) cast integer and bool operands to f32.
+/// `pow`, the activation backwards) cast integer operands to f32, and so do
+/// `/` and the activation backwards bool ones.
 pub(crate) fn binary_plan(op: BinaryOp, a: DType, b: DType, sa: &Shape, sb: &Shape) -> Result<(BinaryOp, DType)> {
     let dtype = a.promote(b);
     if dtype == DType::Bool {
