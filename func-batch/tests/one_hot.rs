@@ -2,15 +2,17 @@
 //! and matmuls of one-hot rows with a matrix run as row copies (no matmul).
 
 use func_batch::{VmapOptions, try_vmap, try_vmap_one_hot};
-use func_core::{BinaryOp, DType, Result, Tensor, with_backend};
+use func_core::{Backend, BinaryOp, DType, Result, Tensor, with_backend};
 use func_testkit::{Profiled, RefBackend};
 
 type T = Tensor<RefBackend>;
+/// Tensors on the kernel-counting backend.
+type P = Tensor<Profiled<RefBackend>>;
 type Case<'a> = Box<dyn Fn(&T) -> Result<T> + 'a>;
 
-fn seq(shape: &[usize]) -> T {
+fn seq<B: Backend>(shape: &[usize]) -> Tensor<B> {
     let n: usize = shape.iter().product();
-    T::from_vec((0..n).map(|i| i as f64 * 0.25 - 1.0).collect::<Vec<_>>(), shape.to_vec())
+    Tensor::from_vec((0..n).map(|i| i as f64 * 0.25 - 1.0).collect::<Vec<_>>(), shape.to_vec())
 }
 
 /// Rows `start..start + len` of the n x n identity, dense.
@@ -64,10 +66,9 @@ fn rows_split_over_a_tree_of_leaves() {
 /// matmul.
 #[test]
 fn a_matmul_of_one_hot_rows_runs_no_matmul() {
-    type P = Tensor<Profiled<RefBackend>>;
     let prof = Profiled::new(RefBackend);
     with_backend(prof.clone(), || {
-        let w = P::from_vec((0..18).map(|i| i as f64 * 0.25 - 1.0).collect::<Vec<_>>(), [6, 3]);
+        let w: P = seq(&[6, 3]);
         let f = |e: &P| Ok(e.matmul(&w).tanh());
         prof.reset();
         let y = try_vmap_one_hot(f, &VmapOptions::new(), &P::zeros([6], DType::F64), 0, 6).unwrap();
@@ -86,20 +87,13 @@ fn a_matmul_of_one_hot_rows_runs_no_matmul() {
 fn a_matmul_after_a_fused_tanh_backward_runs_no_matmul() {
     let prof = Profiled::new(RefBackend);
     with_backend(prof.clone(), || {
-        let seq = |shape: &[usize]| {
-            let n: usize = shape.iter().product();
-            Tensor::<Profiled<RefBackend>>::from_vec(
-                (0..n).map(|i| i as f64 * 0.25 - 1.0).collect::<Vec<_>>(),
-                shape.to_vec(),
-            )
-        };
-        let (w, y) = (seq(&[6, 3]), seq(&[3]) * 0.5);
-        let f = |e: &Tensor<Profiled<RefBackend>>| e.try_binary(BinaryOp::TanhBackward, &y)?.try_matmul(&w.t());
-        let zeros = Tensor::<Profiled<RefBackend>>::zeros([3], DType::F64);
+        let (w, y): (P, P) = (seq(&[6, 3]), seq::<Profiled<RefBackend>>(&[3]) * 0.5);
+        let f = |e: &P| e.try_binary(BinaryOp::TanhBackward, &y)?.try_matmul(&w.t());
+        let zeros = P::zeros([3], DType::F64);
         prof.reset();
         let got = try_vmap_one_hot(f, &VmapOptions::new(), &zeros, 0, 3).unwrap();
         assert_eq!(prof.calls("matmul"), 0, "{prof}");
-        let rows = Tensor::<Profiled<RefBackend>>::eye(3, DType::F64);
+        let rows = P::eye(3, DType::F64);
         let want = try_vmap(f, VmapOptions::new())(&rows).unwrap();
         assert_eq!(prof.calls("matmul"), 1, "{prof}");
         assert_eq!(got.to_vec::<f64>(), want.to_vec::<f64>());
@@ -175,5 +169,5 @@ fn a_matmul_of_one_hot_rows_does_not_alias_the_matrix() {
     let (got, want) = (run(true), run(false));
     assert_eq!(got.0.len(), 15);
     assert_eq!(got, want);
-    assert_eq!(want.1, seq(&[5, 3]).to_vec::<f64>(), "the matrix is unchanged");
+    assert_eq!(want.1, seq::<RefBackend>(&[5, 3]).to_vec::<f64>(), "the matrix is unchanged");
 }
