@@ -48,6 +48,8 @@ pub(crate) fn unary<B: Backend>(op: UnaryOp, x: &Tensor<B>, y: &Tensor<B>) -> Re
         UnaryOp::Sin => Partial::T(x.cos()),
         UnaryOp::Cos => Partial::T(x.sin().neg()),
         UnaryOp::Tanh => Partial::Fused(BinaryOp::TanhBackward, y.clone()),
+        // `v` where `y > 0` (or is NaN), else 0: the derivative at 0 is 0, as torch.
+        UnaryOp::Relu => Partial::Fused(BinaryOp::ReluBackward, y.clone()),
         UnaryOp::Sqrt => Partial::T((y * 2.0).recip()),
         UnaryOp::Abs => Partial::T(x.sign()),
         UnaryOp::Sigmoid => Partial::Fused(BinaryOp::SigmoidBackward, y.clone()),
@@ -93,6 +95,9 @@ pub(crate) fn binary<B: Backend>(
             (Partial::T(da), Partial::T(db))
         }
         // y = a (1 - b^2): dy/da = 1 - b^2 (applied fused), dy/db = a (-2 b).
+        // y = (b <= 0 ? 0 : a): dy/da is the same mask (fused), dy/db = 0
+        // (almost everywhere).
+        BinaryOp::ReluBackward => (Partial::Fused(op, b.clone()), Partial::Zero),
         BinaryOp::TanhBackward => (Partial::Fused(op, b.clone()), Partial::Prod(a.clone(), b * -2.0)),
         // y = a b (1 - b): dy/da = b (1 - b) (fused), dy/db = a (1 - 2 b).
         BinaryOp::SigmoidBackward => (Partial::Fused(op, b.clone()), Partial::Prod(a.clone(), b * -2.0 + 1.0)),

@@ -44,11 +44,13 @@
 //!   [rules are tensor programs]. Zero tangents and cotangents are symbolic;
 //!   an input the output does not use gets a zero gradient.
 //! - **Fused activation derivatives.** The tangent or cotangent through
-//!   `tanh` and `sigmoid` is one elementwise op of the output,
-//!   `BinaryOp::TanhBackward` (`v (1 - y^2)`) and `BinaryOp::SigmoidBackward`
-//!   (`v y (1 - y)`), as torch's `tanh_backward` and `sigmoid_backward`:
+//!   `tanh`, `sigmoid` and `relu` is one elementwise op of the output,
+//!   `BinaryOp::TanhBackward` (`v (1 - y^2)`), `BinaryOp::SigmoidBackward`
+//!   (`v y (1 - y)`) and `BinaryOp::ReluBackward` (`y <= 0 ? 0 : v`), as
+//!   torch's `tanh_backward`, `sigmoid_backward` and `threshold_backward`:
 //!   one kernel and one dispatch through the enclosing transforms where the
-//!   formula would run three. They are primitives with partials of their
+//!   formula would run three (two for relu, whose forward is one primitive
+//!   too, `UnaryOp::Relu`, where it was a comparison and a select). They are primitives with partials of their
 //!   own, so higher orders (`hessian`, the Lennard-Jones training step's
 //!   gradient of forces) differentiate them again; func-batch keeps a
 //!   one-hot basis through them, as through a product, so Jacobians of

@@ -1,7 +1,8 @@
-//! The derivatives of `tanh` and `sigmoid` run as one fused kernel
-//! (`BinaryOp::TanhBackward`, `BinaryOp::SigmoidBackward`, as torch's
-//! `tanh_backward` and `sigmoid_backward`), in reverse and forward mode,
-//! and differentiate again (second order) to the known closed forms.
+//! The derivatives of `tanh`, `sigmoid` and `relu` run as one fused kernel
+//! (`BinaryOp::TanhBackward`, `BinaryOp::SigmoidBackward`,
+//! `BinaryOp::ReluBackward`, as torch's `tanh_backward`, `sigmoid_backward`
+//! and `threshold_backward`), in reverse and forward mode, and differentiate
+//! again (second order) to the known closed forms.
 
 use func_autodiff::{grad, jvp};
 use func_core::{Tensor, with_backend};
@@ -68,4 +69,45 @@ fn the_fused_kernels_differentiate_to_the_second_derivatives() {
         checked += close(&dd, &want);
     });
     assert_eq!(checked, 3 * 41);
+}
+
+/// Relu points: both signs, both zeros (derivative 0 at 0, as torch).
+fn relu_xs() -> Vec<f64> {
+    vec![-3.0, -0.5, -0.0, 0.0, 1e-300, 0.25, 2.0, 7.5]
+}
+
+#[test]
+fn relu_and_its_derivative_are_one_kernel_each() {
+    let prof = Profiled::new(RefBackend);
+    let mut checked = 0;
+    with_backend(prof.clone(), || {
+        let x = T::from_vec(relu_xs(), [8]);
+        prof.reset();
+        let y = x.relu();
+        assert_eq!((prof.calls("unary relu"), prof.total_calls()), (1, 1), "{prof}");
+        checked += close(&y, &relu_xs().iter().map(|&x| if x > 0.0 { x } else { 0.0 }).collect::<Vec<_>>());
+        // `-0.0` gives `+0.0`, as the select it replaces did.
+        assert!(y.to_vec::<f64>()[2].is_sign_positive());
+        let mask: Vec<f64> = relu_xs().iter().map(|&x| if x > 0.0 { 1.0 } else { 0.0 }).collect();
+        prof.reset();
+        let g = grad(|x: &T| x.relu().sum())(&x);
+        assert_eq!(prof.calls("binary relubackward"), 1, "{prof}");
+        assert_eq!(prof.calls("compare le") + prof.calls("select"), 0, "{prof}");
+        checked += close(&g, &mask);
+        let t = T::from_vec(vec![3.0; 8], [8]);
+        let (_, dy) = jvp(|x: &T| x.relu(), &x, &t);
+        checked += close(&dy, &mask.iter().map(|m| 3.0 * m).collect::<Vec<_>>());
+        // The second derivative is zero, in reverse and forward over reverse.
+        let d2 = grad(|x: &T| grad(|x: &T| x.relu().sum())(x).sum())(&x);
+        checked += close(&d2, &[0.0; 8]);
+        let (_, dd) = jvp(|x: &T| grad(|x: &T| (x.relu() * x.relu()).sum())(x), &x, &t);
+        // d/dx 2 relu(x) relu'(x) = 2 relu'(x)^2: 6 where x > 0.
+        checked += close(&dd, &mask.iter().map(|m| 6.0 * m).collect::<Vec<_>>());
+        // NaN propagates forward, and its cotangent passes (torch's
+        // threshold_backward passes where `x <= 0` is false).
+        let n = T::from_vec(vec![f64::NAN], [1]);
+        assert!(n.relu().to_vec::<f64>()[0].is_nan());
+        assert_eq!(grad(|x: &T| x.relu().sum())(&n).to_vec::<f64>(), [1.0]);
+    });
+    assert_eq!(checked, 5 * 8);
 }

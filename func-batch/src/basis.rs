@@ -89,11 +89,14 @@ pub(crate) fn shortcut<B: Backend>(it: &BatchInterp, prim: &Primitive, args: &[A
             dims.extend_from_slice(shape.dims());
             Ok(Some(it.wrap_basis(a.value.try_reshape_to(dims)?, a.basis.clone())))
         }
-        Primitive::Binary(op @ (BinaryOp::Mul | BinaryOp::TanhBackward | BinaryOp::SigmoidBackward)) => {
+        Primitive::Binary(
+            op @ (BinaryOp::Mul | BinaryOp::TanhBackward | BinaryOp::SigmoidBackward | BinaryOp::ReluBackward),
+        ) => {
             // A product scales the one-hot value by the unbatched operand (on
             // either side). A fused activation backward (`tanh_backward(v,
             // y)`, the tangent or cotangent through tanh) is linear in its
-            // first operand only: it scales by `op(1, y)` (`1 - y^2`).
+            // first operand only: it scales by `op(1, y)` (`1 - y^2`, or
+            // relu's 0/1 mask).
             let mul = *op == BinaryOp::Mul;
             let (a, o) = match (&args[0], &args[1]) {
                 (a, o) if a.basis.is_some() && !o.batched => (a, o),

@@ -35,8 +35,11 @@ fn one_hot_rows_give_the_values_of_the_dense_rows() {
         // sigmoid runs), then a matmul; and an unscaled one first.
         Box::new(|e: &T| e.try_binary(BinaryOp::TanhBackward, &d)?.try_matmul(&w)),
         Box::new(|e: &T| e.try_mul(&d)?.try_binary(BinaryOp::SigmoidBackward, &(&d * 0.3))?.try_matmul(&w)),
+        // Relu's mask (as a vjp of relu runs): some entries are cut.
+        Box::new(|e: &T| e.try_binary(BinaryOp::ReluBackward, &(&d + 0.6))?.try_matmul(&w)),
         // Linear in its first operand only: a one-hot second operand is dense.
         Box::new(|e: &T| d.try_binary(BinaryOp::TanhBackward, e)?.try_matmul(&w)),
+        Box::new(|e: &T| (&d + 0.6).try_binary(BinaryOp::ReluBackward, e)?.try_matmul(&w)),
     ];
     for f in &fs {
         for (start, len) in [(0, 5), (1, 2), (4, 1)] {
@@ -80,24 +83,31 @@ fn a_matmul_of_one_hot_rows_runs_no_matmul() {
     });
 }
 
-/// A Jacobian of `tanh(x @ w)`, by `jacrev`'s one-hot cotangents: the
-/// cotangent through tanh (`tanh_backward`) stays a scaled one-hot, so the
-/// backward matmul is a copy of scaled rows of `w^T`: no matmul kernel runs.
+/// A Jacobian of `tanh(x @ w)` (or of sigmoid or relu), by `jacrev`'s
+/// one-hot cotangents: the cotangent through the activation (`tanh_backward`
+/// and the others) stays a scaled one-hot, so the backward matmul is a copy
+/// of scaled rows of `w^T`: no matmul kernel runs.
 #[test]
-fn a_matmul_after_a_fused_tanh_backward_runs_no_matmul() {
+fn a_matmul_after_a_fused_activation_backward_runs_no_matmul() {
     let prof = Profiled::new(RefBackend);
+    let mut checked = 0;
     with_backend(prof.clone(), || {
-        let (w, y): (P, P) = (seq(&[6, 3]), seq::<Profiled<RefBackend>>(&[3]) * 0.5);
-        let f = |e: &P| e.try_binary(BinaryOp::TanhBackward, &y)?.try_matmul(&w.t());
-        let zeros = P::zeros([3], DType::F64);
-        prof.reset();
-        let got = try_vmap_one_hot(f, &VmapOptions::new(), &zeros, 0, 3).unwrap();
-        assert_eq!(prof.calls("matmul"), 0, "{prof}");
-        let rows = P::eye(3, DType::F64);
-        let want = try_vmap(f, VmapOptions::new())(&rows).unwrap();
-        assert_eq!(prof.calls("matmul"), 1, "{prof}");
-        assert_eq!(got.to_vec::<f64>(), want.to_vec::<f64>());
+        // y = [-0.5, -0.375, -0.25] + 0.4: relu's mask keeps two of three.
+        let (w, y): (P, P) = (seq(&[6, 3]), seq::<Profiled<RefBackend>>(&[3]) * 0.5 + 0.4);
+        for op in [BinaryOp::TanhBackward, BinaryOp::SigmoidBackward, BinaryOp::ReluBackward] {
+            let f = |e: &P| e.try_binary(op, &y)?.try_matmul(&w.t());
+            let zeros = P::zeros([3], DType::F64);
+            prof.reset();
+            let got = try_vmap_one_hot(f, &VmapOptions::new(), &zeros, 0, 3).unwrap();
+            assert_eq!(prof.calls("matmul"), 0, "{op:?}: {prof}");
+            let rows = P::eye(3, DType::F64);
+            let want = try_vmap(f, VmapOptions::new())(&rows).unwrap();
+            assert_eq!(prof.calls("matmul"), 1, "{op:?}: {prof}");
+            assert_eq!(got.to_vec::<f64>(), want.to_vec::<f64>(), "{op:?}");
+            checked += got.numel();
+        }
     });
+    assert_eq!(checked, 3 * 18);
 }
 
 #[test]

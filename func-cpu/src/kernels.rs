@@ -33,6 +33,7 @@ pub(crate) fn unary_real<T: Real + VMath>(op: UnaryOp, v: &[T], l: &Layout) -> R
         UnaryOp::Exp => T::map_v(v, l, T::exp_v),
         UnaryOp::Log => map1(v, l, |x: T| x.ln()),
         UnaryOp::Tanh => T::map_v(v, l, T::tanh_v),
+        UnaryOp::Relu => map1(v, l, |x: T| if x <= T::zero() { T::zero() } else { x }),
         UnaryOp::Sin if T::TRIG_FALLBACK => with_fallback(T::map_v(v, l, T::sin_v)?, library),
         UnaryOp::Cos if T::TRIG_FALLBACK => with_fallback(T::map_v(v, l, T::cos_v)?, library),
         UnaryOp::Sigmoid => map1(v, l, |x: T| {
@@ -57,6 +58,7 @@ pub(crate) fn binary_arith<T: Arith>(op: BinaryOp, a: &[T], la: &Layout, b: &[T]
         BinaryOp::Maximum => map2(a, la, b, lb, T::max_nan),
         BinaryOp::Minimum => map2(a, la, b, lb, T::min_nan),
         BinaryOp::Pow => map2(a, la, b, lb, move |x, y| T::bin_ref(op, x, y)),
+        BinaryOp::ReluBackward => map2(a, la, b, lb, |g, y| if y <= T::ZERO { T::ZERO } else { g }),
         BinaryOp::TanhBackward => map2(a, la, b, lb, |g, y| T::times(g, T::minus(T::ONE, T::times(y, y)))),
         BinaryOp::SigmoidBackward => map2(a, la, b, lb, |g, y| T::times(g, T::times(y, T::minus(T::ONE, y)))),
     }

@@ -85,6 +85,8 @@ def finite(op, x):
         return -m
     if op == "abs":
         return abs(m)
+    if op == "relu":
+        return m if x > 0 else mpmath.mpf(0)
     if op == "sign":
         return mpmath.mpf(1 if x > 0 else -1 if x < 0 else 0)
     if op == "exp":
@@ -135,6 +137,7 @@ NON_FINITE = {
     "floor": (INF, -INF),
     "ceil": (INF, -INF),
     "round": (INF, -INF),
+    "relu": (INF, 0.0),
 }
 
 # The sign of a zero result: the input's for odd functions and roundings
@@ -200,6 +203,7 @@ INPUTS = {
     "round": COMMON + [2.5, 3.5, -1.5, -3.5, 0.49999999999999994, -0.49999999999999994, 3.7, -3.7,
                        4503599627370495.5, 4503599627370496.5, 4503599627370497.0, -4503599627370495.5,
                        8388607.5, -8388607.5, 8388608.5, 8388609.0, 1e16, 5.5, 6.5, -6.5],
+    "relu": COMMON + [-5e-324, -1e-300, 1e-310, 3.0e38, -3.0e38, 1.7976931348623157e308],
 }
 
 

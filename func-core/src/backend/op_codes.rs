@@ -41,6 +41,13 @@ macro_rules! unary_float_apply {
                 UnaryOp::Floor => x.floor(),
                 UnaryOp::Ceil => x.ceil(),
                 UnaryOp::Round => x.round_ties_even(),
+                UnaryOp::Relu => {
+                    if x <= 0.0 {
+                        0.0
+                    } else {
+                        x
+                    }
+                }
             }
         }
     };
@@ -73,6 +80,13 @@ macro_rules! binary_float_apply {
                 }
                 BinaryOp::TanhBackward => a * (1.0 - b * b),
                 BinaryOp::SigmoidBackward => a * (b * (1.0 - b)),
+                BinaryOp::ReluBackward => {
+                    if b <= 0.0 {
+                        0.0
+                    } else {
+                        a
+                    }
+                }
             }
         }
     };
@@ -113,11 +127,14 @@ pub enum UnaryOp {
     Ceil,
     /// Round half to even (as `torch.round`).
     Round,
+    /// `max(x, 0)`, as `x <= 0 ? 0 : x`: NaN propagates and `-0.0` gives
+    /// `0.0` (also for i64).
+    Relu,
 }
 
 impl UnaryOp {
     /// Every unary op, for catalogues and exhaustive tests.
-    pub const ALL: [UnaryOp; 16] = [
+    pub const ALL: [UnaryOp; 17] = [
         UnaryOp::Neg,
         UnaryOp::Exp,
         UnaryOp::Log,
@@ -134,6 +151,7 @@ impl UnaryOp {
         UnaryOp::Floor,
         UnaryOp::Ceil,
         UnaryOp::Round,
+        UnaryOp::Relu,
     ];
 
     /// Lower-case name, as in error messages.
@@ -155,12 +173,13 @@ impl UnaryOp {
             UnaryOp::Floor => "floor",
             UnaryOp::Ceil => "ceil",
             UnaryOp::Round => "round",
+            UnaryOp::Relu => "relu",
         }
     }
 
     /// Whether the op is defined on i64 (otherwise floats only).
     pub fn supports_int(self) -> bool {
-        matches!(self, UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Sign)
+        matches!(self, UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Sign | UnaryOp::Relu)
     }
 
     unary_float_apply!(
@@ -178,6 +197,7 @@ impl UnaryOp {
             UnaryOp::Neg => x.wrapping_neg(),
             UnaryOp::Abs => x.wrapping_abs(),
             UnaryOp::Sign => x.signum(),
+            UnaryOp::Relu => x.max(0),
             _ => x,
         }
     }
@@ -207,11 +227,16 @@ pub enum BinaryOp {
     /// `a * (b * (1 - b))`: `a` through `sigmoid`, given its output `b`
     /// (torch's `sigmoid_backward(grad_output, output)`; floats only).
     SigmoidBackward,
+    /// `b <= 0 ? 0 : a`: `a` through `relu`, given its output (or input)
+    /// `b` (torch's `threshold_backward(grad_output, self, 0)`): one pass
+    /// where the rule would run a comparison and a select. Also for i64;
+    /// on bools it is `a and b`.
+    ReluBackward,
 }
 
 impl BinaryOp {
     /// Every binary op.
-    pub const ALL: [BinaryOp; 9] = [
+    pub const ALL: [BinaryOp; 10] = [
         BinaryOp::Add,
         BinaryOp::Sub,
         BinaryOp::Mul,
@@ -221,6 +246,7 @@ impl BinaryOp {
         BinaryOp::Minimum,
         BinaryOp::TanhBackward,
         BinaryOp::SigmoidBackward,
+        BinaryOp::ReluBackward,
     ];
 
     /// Lower-case name.
@@ -235,6 +261,7 @@ impl BinaryOp {
             BinaryOp::Minimum => "minimum",
             BinaryOp::TanhBackward => "tanh_backward",
             BinaryOp::SigmoidBackward => "sigmoid_backward",
+            BinaryOp::ReluBackward => "relu_backward",
         }
     }
 
@@ -268,6 +295,13 @@ impl BinaryOp {
             BinaryOp::Minimum => a.min(b),
             BinaryOp::TanhBackward => a.wrapping_mul(1i64.wrapping_sub(b.wrapping_mul(b))),
             BinaryOp::SigmoidBackward => a.wrapping_mul(b.wrapping_mul(1i64.wrapping_sub(b))),
+            BinaryOp::ReluBackward => {
+                if b <= 0 {
+                    0
+                } else {
+                    a
+                }
+            }
         }
     }
 }

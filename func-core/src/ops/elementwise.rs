@@ -29,14 +29,15 @@ macro_rules! unary_methods {
 /// `maximum` are logical or, `*` and `minimum` logical and (run as maximum
 /// and minimum of 0/1 values on `i64`; the caller casts back to bool), `/` is
 /// true division, and `-` and `pow` are errors. The float-only ops (`/`,
-/// `pow`, the activation backwards) cast integer operands to f32, and so do
-/// `/` and the activation backwards bool ones.
+/// `pow`, the tanh and sigmoid backwards) cast integer operands to f32, and
+/// so do `/` and those backwards bool ones; the relu backward of bools is
+/// their logical and.
 pub(crate) fn binary_plan(op: BinaryOp, a: DType, b: DType, sa: &Shape, sb: &Shape) -> Result<(BinaryOp, DType)> {
     let dtype = a.promote(b);
     if dtype == DType::Bool {
         return match op {
             BinaryOp::Add | BinaryOp::Maximum => Ok((BinaryOp::Maximum, DType::I64)),
-            BinaryOp::Mul | BinaryOp::Minimum => Ok((BinaryOp::Minimum, DType::I64)),
+            BinaryOp::Mul | BinaryOp::Minimum | BinaryOp::ReluBackward => Ok((BinaryOp::Minimum, DType::I64)),
             BinaryOp::Div | BinaryOp::TanhBackward | BinaryOp::SigmoidBackward => Ok((op, DType::F32)),
             BinaryOp::Sub => Err(Error::dtype(
                 "sub",
@@ -80,10 +81,11 @@ impl<B: Backend> Tensor<B> {
         }
         let ok_dtype = self.dtype().is_float() || (self.dtype() == DType::I64 && op.supports_int());
         if !ok_dtype {
+            let expected = if op.supports_int() { "a floating point or i64" } else { "a floating point" };
             return Err(Error::dtype(
                 op.name(),
                 self.dtype(),
-                "expected a floating point tensor; cast it with .to_dtype(DType::F32) first",
+                format!("expected {expected} tensor; cast it with .to_dtype(DType::F32) first"),
             ));
         }
         bind(Primitive::Unary(op), &[self])

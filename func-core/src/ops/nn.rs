@@ -3,9 +3,8 @@
 //! matmul), pooling and losses.
 
 use super::{norm_dim, ok};
-use crate::eval::constant;
 use crate::interp::bind;
-use crate::{Backend, ConvGeom, DType, Error, Primitive, Result, Tensor};
+use crate::{Backend, ConvGeom, DType, Error, Primitive, Result, Tensor, UnaryOp};
 
 /// Options of [`Tensor::conv2d`], with PyTorch's defaults.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,10 +27,16 @@ impl Default for Conv2dOptions {
 
 impl<B: Backend> Tensor<B> {
     /// `max(x, 0)` (derivative 0 at 0, as PyTorch).
+    ///
+    /// One primitive ([`UnaryOp::Relu`]), whose derivative is one more
+    /// ([`BinaryOp::ReluBackward`](crate::BinaryOp::ReluBackward)); NaN propagates and the derivative at 0
+    /// is 0, as torch. Also for i64.
+    ///
+    /// # Panics
+    ///
+    /// On a bool tensor (as torch).
     pub fn relu(&self) -> Tensor<B> {
-        // `x <= 0 ? 0 : x`: NaN propagates and the derivative at 0 is 0, as torch.
-        let zero = ok(constant::<B>(0.0, self.dtype()));
-        Tensor::where_(&self.le_scalar(0.0), &zero, self)
+        ok(self.try_unary(UnaryOp::Relu))
     }
 
     /// GELU, exact form `x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2))`.

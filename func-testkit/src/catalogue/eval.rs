@@ -55,7 +55,8 @@ impl Op {
                 | BinaryOp::Maximum
                 | BinaryOp::Minimum
                 | BinaryOp::TanhBackward
-                | BinaryOp::SigmoidBackward => ok(scalar(*v, a(0)).try_binary(*b, a(0))),
+                | BinaryOp::SigmoidBackward
+                | BinaryOp::ReluBackward => ok(scalar(*v, a(0)).try_binary(*b, a(0))),
             },
             Op::Compare(c) => ok(a(0).try_compare(*c, a(1))),
             Op::CompareScalar(c, v) => match c {
@@ -185,7 +186,6 @@ impl Op {
                 let p = usizes(a(1));
                 a(0).avg_pool2d((p[0], p[1]), (p[2], p[3]), (p[4], p[5]))
             }
-            Op::Relu => a(0).relu(),
             Op::Gelu => a(0).gelu(),
             Op::Softmax => a(0).softmax(int(a(1))),
             Op::LogSoftmax => a(0).log_softmax(int(a(1))),

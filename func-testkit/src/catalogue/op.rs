@@ -177,8 +177,6 @@ pub enum Op {
     /// `x.avg_pool2d(kernel, stride, padding)`: `[x, (kh, kw, sh, sw, ph, pw)]`.
     AvgPool2d,
     // ----- activations and losses ----------------------------------------------------------
-    /// `x.relu()`: `[x]`.
-    Relu,
     /// `x.gelu()`: `[x]`.
     Gelu,
     /// `x.softmax(dim)`: `[x, dim (0-D)]`.

@@ -306,7 +306,6 @@ pub fn catalogue() -> Vec<OpInfo> {
     c.push(OpInfo::new("avg_pool2d", Op::AvgPool2d, true, AbsOp, || s_pool(Domain::Finite)).host(HostParams::At(1)));
 
     // Activations and losses.
-    c.push(OpInfo::new("relu", Op::Relu, true, Ew, || unary_sample(shape(0, 4), float_dtype(), Domain::Any)));
     c.push(OpInfo::new("gelu", Op::Gelu, true, Ew, || unary_sample(shape(0, 4), float_dtype(), Domain::Any)));
     c.push(
         OpInfo::new("softmax", Op::Softmax, true, Rows, || {

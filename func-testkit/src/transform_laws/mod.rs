@@ -291,7 +291,7 @@ mod tests {
         }
         assert!(!err.contains("`vmap vs a loop`"), "{err}");
         // relu at a kink: finite differences skip every sample.
-        let info = fixed("relu_at_zero", Op::Relu, vec![0.0, 0.0]);
+        let info = fixed("relu_at_zero", Op::Unary(UnaryOp::Relu), vec![0.0, 0.0]);
         let err = run_laws::<crate::RefBackend>(&[info], 8).unwrap_err();
         assert!(err.contains("relu_at_zero: law `jvp vs finite differences` checked on 0 samples"), "{err}");
         assert!(!err.contains("<u, J v>"), "{err}");
