@@ -1,6 +1,7 @@
 //! The GEMM paths of [`Cpu::matmul`] against a naive f64 product: the `gemm`
-//! crate, the `matrixmultiply` path for column-major right operands with
-//! aliasing strides (NOTE: [gemm choice] in matmul.rs), row blocks, batches
+//! crate, column-major right operands with aliasing strides (repacked:
+//! NOTE: [aliasing columns] in matmul.rs; or read by `matrixmultiply`:
+//! NOTE: [gemm choice]), row blocks, batches
 //! as tasks, rank-1 and tiny products; odd sizes, transposed, sliced,
 //! offset and broadcast operands, `k = 0`, f32 and f64.
 
@@ -115,13 +116,70 @@ fn gemm_path_odd_sizes_and_layouts() {
 }
 
 #[test]
-fn matrixmultiply_path_for_aliasing_column_major_weights() {
+fn aliasing_column_major_weights_are_repacked() {
     // `x @ w^T` with w [n, k], k = 1024 (f32: 4 KiB) and 512 (f64: 4 KiB);
-    // odd m and n.
-    check(&Layout::contiguous([13, 1024]), &t2(1024, 11));
-    check(&Layout::contiguous([9, 512]), &t2(512, 35));
-    // The same read through a batch of transposed weights.
-    check(&Layout::contiguous([3, 5, 1024]), &t3(3, 1024, 7));
+    // odd m and n; below `REPACK_ROWS` rows (read in place by
+    // matrixmultiply) and from it (repacked).
+    for m in [13, 129] {
+        check(&Layout::contiguous([m, 1024]), &t2(1024, 11));
+        check(&Layout::contiguous([m, 512]), &t2(512, 35));
+        // The same read through a batch of transposed weights (one copy each).
+        check(&Layout::contiguous([3, m, 1024]), &t3(3, 1024, 7));
+        // One weight broadcast over the batch (copied once), and rows of the
+        // weight at an offset (a window of w's rows: columns 2..13 of w^T).
+        check(&Layout::contiguous([3, m, 1024]), &t2(1024, 7).broadcast_to(&Shape::from([3, 1024, 7])));
+        check(&Layout::contiguous([m, 1024]), &Layout::contiguous([16, 1024]).slice(0, 2, 13, 1).permute(&[1, 0]));
+    }
+}
+
+#[test]
+fn a_repacked_operand_keeps_every_element_and_its_broadcasts() {
+    // [2 (broadcast), 3, 1024, 5]: three distinct column-major matrices.
+    let lb = Layout::contiguous([3, 5, 1024]).permute(&[0, 2, 1]).broadcast_to(&Shape::from([2, 3, 1024, 5]));
+    let v: Vec<f32> = vals(lb.storage_span()).iter().map(|&x| x as f32).collect();
+    let (copy, strides) = crate::matmul::repack(&v, &lb).expect("a small copy is allocated");
+    let ks = 1024 + 16;
+    assert_eq!(&strides[..], &[0, (ks * 5) as isize, 1, ks as isize]);
+    assert_eq!(copy.len(), 3 * 5 * ks);
+    // Column stride 1040 f32 = 4160 bytes: no longer a multiple of 4 KiB.
+    assert!(!packs_better(4, strides[2], strides[3]));
+    let mut checked = 0;
+    for (index, from) in lb.offsets().enumerate() {
+        let (j, i, t) = (index % 5, (index / 5) % 1024, (index / 5120) % 3);
+        assert_eq!(copy[t * ks * 5 + j * ks + i], v[from], "element {index}");
+        checked += 1;
+    }
+    assert_eq!(checked, 2 * 3 * 1024 * 5);
+}
+
+#[test]
+fn matrixmultiply_reads_aliasing_operands_in_place() {
+    // The fallback when a repacked copy cannot be allocated: `Real::gemm`
+    // itself sends an aliasing column-major `b` to matrixmultiply.
+    let (m, k, n) = (5, 1024, 3);
+    let a = vals(m * k);
+    let b = vals(n * k);
+    let mut c = vec![f64::NAN; m * n];
+    // SAFETY: `a` is [m, k] row-major (m*k elements), `b` is [k, n]
+    // column-major read from a [n, k] buffer (n*k elements), and `c` is a
+    // distinct [m, n] row-major buffer; every addressed element is in bounds.
+    unsafe {
+        <f64 as crate::elem::Real>::gemm(
+            (m, k, n),
+            a.as_ptr(),
+            k as isize,
+            1,
+            b.as_ptr(),
+            1,
+            k as isize,
+            c.as_mut_ptr(),
+            n as isize,
+        )
+    };
+    let (want, scale) = naive(&a, &Layout::contiguous([m, k]), &b, &t2(k, n));
+    for (i, ((g, w), sc)) in c.iter().zip(&want).zip(&scale).enumerate() {
+        assert!((g - w).abs() <= 1e-13 * (1.0 + sc), "element {i}: {g} vs {w}");
+    }
 }
 
 #[test]

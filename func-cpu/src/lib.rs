@@ -80,7 +80,11 @@
 //!   default; `matrixmultiply` takes the products whose right operand is
 //!   column-major with a column stride that is a multiple of 4 KiB (`x @
 //!   w^T` with 1024 or 9216 inputs in f32), which `gemm` reads unpacked
-//!   with every row in the same cache sets. Measured on the benchmark
+//!   with every row in the same cache sets, unless the product has at
+//!   least 128 rows: then that operand is copied once with padded columns
+//!   and `gemm` reads the copy (NOTE: [aliasing columns] in matmul.rs: the
+//!   NTK's `[200,9216] @ [9216,50]^T` 2.5-2.7 -> 1.4-1.6 ms, copy
+//!   included, on a 2-core AMD EPYC with AVX-512). Measured on the benchmark
 //!   machine (2 cores, AVX-512, shared and loaded), one thread, median ms,
 //!   `matrixmultiply` / `gemm`, f32 unless noted, `^T` an operand read
 //!   through its transpose:

@@ -5,10 +5,11 @@
 //! ones take direct loops; threads come from rayon only (NOTE: [one
 //! threading layer]).
 
+use crate::cache;
 use crate::elem::Real;
 use crate::par;
 use crate::strided::{Plan, istrides, out_alloc, out_filled, try_alloc};
-use func_core::{Error, Layout, Result};
+use func_core::{DimVec, Error, Layout, Result};
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
@@ -94,7 +95,8 @@ fn split_k<T: Real>(
 // inputs ran 1.5-1.9x slower. `gemm` computes a row-major output as the
 // transposed product and reads that operand unpacked, one row per step,
 // rows 4 KiB apart, which all map to the same L1 cache sets;
-// matrixmultiply packs it first. Such products go to matrixmultiply.
+// matrixmultiply packs it first. Such products go to matrixmultiply, unless
+// they are tall enough to repay a padded copy (NOTE: [aliasing columns]).
 
 /// Whether a product is better served by `matrixmultiply` than by the
 /// `gemm` crate (NOTE: [gemm choice]): a column-major right operand (`b`
@@ -213,6 +215,91 @@ fn outer<T: Real>((a, oa, rsa, _): Mat<'_, T>, (b, ob, _, csb): Mat<'_, T>, n: u
     }
 }
 
+// NOTE: [aliasing columns] A column-major right operand (`x @ w^T`, and the
+// transposed Jacobians of an NTK contraction) whose column stride is a
+// multiple of 4 KiB is read by `gemm` one column per step, 4 KiB apart, all
+// in the same L1 sets; matrixmultiply packs it but ran these shapes at half
+// `gemm`'s speed on an unaliased operand. So before the product it is
+// copied once, column-major with each column padded by 64 bytes, and `gemm`
+// reads the copy: `[64,9216] @ [9216,128]^T` 2.2-2.5 ms (matrixmultiply) ->
+// 1.0 ms + 0.19 ms for the copy; `[64,1024] @ [1024,1024]^T` 1.7-2.4 ->
+// 1.0 + 0.17 (best of 7, two threads, the copy made beforehand). In the
+// product itself, best of 7 over two alternating runs: `[200,9216] @
+// [9216,50]^T` (the NTK's conv-weight Jacobian contraction) 2.47-2.68 ->
+// 1.44-1.63 ms; `[64,9216] @ [9216,128]^T` 1.56-1.58 -> 1.31-1.42; but
+// `[64,1024] @ [1024,1024]^T` 1.59-1.66 -> 1.69-1.81, where the 4 MB copy
+// is a quarter of the product. So only products of at least
+// `REPACK_ROWS` rows repack. Broadcast batch dims stay broadcast in the
+// copy (one copy per distinct matrix). When the copy cannot be allocated the product
+// reads the operand in place and goes to matrixmultiply (NOTE: [gemm
+// choice]).
+
+/// Products with at least this many rows repack an aliasing right operand
+/// (NOTE: [aliasing columns]): the copy costs `k n` against the product's
+/// `m k n`, and at 64 rows it was not always repaid.
+const REPACK_ROWS: usize = 128;
+
+/// Bytes of padding after each column of a repacked operand.
+const COLUMN_PAD: usize = 64;
+
+/// The matrices of `b` (`[.., k, n]`, column-major) copied column-major with
+/// columns `k + COLUMN_PAD / size` apart, with the strides of the copy
+/// (broadcast batch dims keep stride 0); `None` when the copy's size
+/// overflows or cannot be allocated (NOTE: [aliasing columns]).
+pub(crate) fn repack<T: Real>(b: &[T], lb: &Layout) -> Option<(Vec<T>, DimVec<isize>)> {
+    let (nd, dims, src) = (lb.ndim(), lb.dims(), istrides(lb));
+    let (k, n) = (dims[nd - 2], dims[nd - 1]);
+    let ks = k.checked_add(COLUMN_PAD / size_of::<T>())?;
+    let mut strides: DimVec<isize> = DimVec::from_elem(0, nd);
+    strides[nd - 2] = 1;
+    strides[nd - 1] = isize::try_from(ks).ok()?;
+    let mut size = ks.checked_mul(n)?;
+    for d in (0..nd - 2).rev() {
+        if src[d] != 0 && dims[d] > 1 {
+            strides[d] = isize::try_from(size).ok()?;
+            size = size.checked_mul(dims[d])?;
+        }
+    }
+    isize::try_from(size).ok()?;
+    // From the buffer cache (and given back after the product): a fresh
+    // allocation of megabytes per call paid its page faults every time.
+    let mut out = out_filled(size, T::ZERO).ok()?;
+    // Every distinct matrix: an odometer over the batch dims that are not
+    // broadcast.
+    let mut index: DimVec<usize> = DimVec::from_elem(0, nd - 2);
+    loop {
+        let (mut from, mut to) = (lb.offset() as isize, 0isize);
+        for d in 0..nd - 2 {
+            from += index[d] as isize * src[d];
+            to += index[d] as isize * strides[d];
+        }
+        for j in 0..n as isize {
+            // In bounds: `Cpu::matmul` checked the layout's span against
+            // `b` (indexing is checked regardless), and the copy holds
+            // every `to + j * ks + i` (its size is the product above).
+            let column = (to + j * strides[nd - 1]) as usize;
+            let dst = &mut out[column..column + k];
+            let first = from + j * src[nd - 1];
+            if src[nd - 2] == 1 {
+                dst.copy_from_slice(&b[first as usize..first as usize + k]);
+            } else {
+                for (i, y) in dst.iter_mut().enumerate() {
+                    *y = b[(first + i as isize * src[nd - 2]) as usize];
+                }
+            }
+        }
+        // Next batch index (only the dims the copy does not broadcast).
+        let Some(d) = (0..nd - 2).rev().find(|&d| strides[d] != 0 && index[d] + 1 < dims[d]) else {
+            break;
+        };
+        index[d] += 1;
+        for e in d + 1..nd - 2 {
+            index[e] = 0;
+        }
+    }
+    Some((out, strides))
+}
+
 fn err_size(la: &Layout, lb: &Layout) -> Error {
     Error::shape_mismatch("matmul", la.shape(), lb.shape(), "give a product whose number of elements overflows usize")
 }
@@ -239,6 +326,17 @@ pub(crate) fn matmul<T: Real>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Res
     // read `c`, by `outer`, or by `small` after zeroing): no zero-fill.
     let mut out = out_alloc::<T>(len)?;
     let (sa, sb) = (istrides(la), istrides(lb));
+    // A right operand whose columns alias in the L1 cache is copied once
+    // with padded columns (NOTE: [aliasing columns]).
+    let repacked = if k > 1 && m >= REPACK_ROWS && packs_better(size_of::<T>(), sb[nd - 2], sb[nd - 1]) {
+        repack(b, lb)
+    } else {
+        None
+    };
+    let (b, sb, b_off) = match repacked.as_ref() {
+        Some((buf, strides)) => (&buf[..], strides.clone(), 0),
+        None => (b, sb, lb.offset() as isize),
+    };
     let (rsa, csa, rsb, csb) = (sa[nd - 2], sa[nd - 1], sb[nd - 2], sb[nd - 1]);
     // `rows x k x n` from the operands at `oa`, `ob` (a slice `k` of the
     // contraction when the product is split along it: NOTE: [long k]).
@@ -318,12 +416,15 @@ pub(crate) fn matmul<T: Real>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Res
     let batch = len / (m * n);
     if nb == 0 {
         let c = &mut out.spare_capacity_mut()[..len];
-        split(m, la.offset() as isize, lb.offset() as isize, rsa, c);
+        split(m, la.offset() as isize, b_off, rsa, c);
         // SAFETY: `product` wrote all `len` elements (`len <= capacity`).
         unsafe { out.set_len(len) };
+        if let Some((buf, _)) = repacked {
+            cache::give(buf);
+        }
         return Ok(out);
     }
-    let p = Plan::new(bdims, [&sa[..nb], &sb[..nb]], [la.offset() as isize, lb.offset() as isize]);
+    let p = Plan::new(bdims, [&sa[..nb], &sb[..nb]], [la.offset() as isize, b_off]);
     let mut offs = try_alloc(batch)?;
     p.walk(0, batch, |_, len, [oa, ob]| {
         offs.extend((0..len as isize).map(|j| (oa + j * p.istr[0], ob + j * p.istr[1])));
@@ -340,5 +441,8 @@ pub(crate) fn matmul<T: Real>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Res
     // SAFETY: the `batch` chunks of `m * n` cover all `len` elements, and
     // `product` wrote each chunk.
     unsafe { out.set_len(len) };
+    if let Some((buf, _)) = repacked {
+        cache::give(buf);
+    }
     Ok(out)
 }
