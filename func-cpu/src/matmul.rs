@@ -230,9 +230,9 @@ fn outer<T: Real>((a, oa, rsa, _): Mat<'_, T>, (b, ob, _, csb): Mat<'_, T>, n: u
 // `[64,1024] @ [1024,1024]^T` 1.59-1.66 -> 1.69-1.81, where the 4 MB copy
 // is a quarter of the product. So only products of at least
 // `REPACK_ROWS` rows repack. Broadcast batch dims stay broadcast in the
-// copy (one copy per distinct matrix). When the copy cannot be allocated the product
-// reads the operand in place and goes to matrixmultiply (NOTE: [gemm
-// choice]).
+// copy (one copy per distinct matrix). When the copy cannot be allocated,
+// the product reads the operand in place and goes to matrixmultiply
+// (NOTE: [gemm choice]).
 
 /// Products with at least this many rows repack an aliasing right operand
 /// (NOTE: [aliasing columns]): the copy costs `k n` against the product's
@@ -352,11 +352,17 @@ pub(crate) fn matmul<T: Real>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Res
             // layouts (`check` in lib.rs), and a layout's span is computed
             // without overflow (func-core's NOTE: [layout invariant]), so every
             // element addressed from these offsets with these strides (exact
-            // conversions: `istrides`) is in bounds of `a` and `b`; the batch
-            // dims folded into `rows` were folded only where the layout's own
-            // strides make row `r` of the fold sit at `r * rs` (NOTE: [batch
-            // folding]), so the rows addressed are the layout's own; `c` is a distinct,
-            // exclusively borrowed, contiguous buffer of `rows * n` elements
+            // conversions: `istrides`) is in bounds of `a` and `b`. A
+            // repacked `b` (NOTE: [aliasing columns]) is addressed with the
+            // strides `repack` returned, from offset 0: its buffer holds
+            // `ks * n` elements per distinct matrix, for every index of the
+            // batch dims with a nonzero stride (sizes checked there), and
+            // broadcast dims have stride 0, so every element addressed is in
+            // bounds of the copy. The batch dims folded into `rows` were
+            // folded only where the layout's own strides make row `r` of the
+            // fold sit at `r * rs` (NOTE: [batch folding]), so the rows
+            // addressed are the layout's own. `c` is a distinct, exclusively
+            // borrowed, contiguous buffer of `rows * n` elements
             // (uninitialized is allowed: with beta = 0 gemm only writes it).
             unsafe {
                 let (pa, pb) = (a.as_ptr().offset(oa), b.as_ptr().offset(ob));
