@@ -111,6 +111,22 @@ pub(crate) fn reduce_arith<T: Arith>(op: ReduceOp, v: &[T], l: &Layout, axes: &[
     }
 }
 
+// NOTE: [lane blocks] A sum over the rows of a `[rows, c]` block (a weight
+// gradient's column sums, `[1000, 16]` over axis 0 in the Lennard-Jones
+// workload) once folded each element into one lane of a 64-wide accumulator
+// array. Its length was only known at run time, so the compiled loop
+// (baseline x86-64) loaded and stored the accumulator for every element:
+// 3.4 us for `[1000, 16]`. With `c` a multiple of `LANES`, each block of
+// `LANES` outputs keeps two fixed-size accumulators (even and odd rows, to
+// overlap the additions' latency) in registers across all the rows. Rows of
+// up to 64 outputs only: each block reads every row, which stays cheap
+// while the rows' lines are shared by few blocks. Best of 7: `[1000, 16]`
+// 3.44 -> 2.55 us, `[4, 20, 40]` over axis 1 1.10 -> 0.82 us; instructions
+// for both, 137 K -> 68 K (callgrind).
+
+/// Outputs per register-held accumulator block (NOTE: [lane blocks]).
+const LANES: usize = 8;
+
 /// Reduce over `axes`: elements are folded into accumulators of type `A`
 /// (f64 for f32 sums) by `step`, partial accumulators are combined by the
 /// associative `comb` with identity `id`, and `finish` converts the results.
@@ -166,7 +182,38 @@ pub(crate) fn reduce<T: crate::cache::Pooled + Sync, A: Copy + Send + Sync>(
         let cols = ksi == 1 && rsi != 1 && (kp.inner >= 4 || rsi == kp.inner as isize);
         // Fold the reduced elements e0..e1 into the outputs `o` whose first kept offset is `ko`.
         let acc = |o: &mut [A], ko: isize, e0: usize, e1: usize| {
-            if cols && o.len() == kp.inner && rsi == kp.inner as isize && o.len() <= 32 {
+            if cols && o.len() == kp.inner && rsi == kp.inner as isize && o.len() <= 64 && o.len().is_multiple_of(LANES)
+            {
+                // Consecutive reduced elements are consecutive rows of a
+                // multiple of `LANES` outputs: each block of `LANES` outputs
+                // folds the rows through two register-sized accumulators
+                // (even and odd rows), so no accumulator round-trips through
+                // memory (NOTE: [lane blocks]).
+                let c = o.len();
+                rp.walk(e0, e1, |_, len, [ro]| {
+                    let s = (ko + ro) as usize;
+                    let rows = &v[s..s + len * c];
+                    for (j, oj) in o.chunks_exact_mut(LANES).enumerate() {
+                        let (mut x0, mut x1) = ([id; LANES], [id; LANES]);
+                        let mut pairs = rows.chunks_exact(2 * c);
+                        for p in &mut pairs {
+                            let (r0, r1) = (&p[j * LANES..][..LANES], &p[c + j * LANES..][..LANES]);
+                            for i in 0..LANES {
+                                x0[i] = step(x0[i], r0[i]);
+                                x1[i] = step(x1[i], r1[i]);
+                            }
+                        }
+                        if let Some(r) = pairs.remainder().get(j * LANES..(j + 1) * LANES) {
+                            for i in 0..LANES {
+                                x0[i] = step(x0[i], r[i]);
+                            }
+                        }
+                        for i in 0..LANES {
+                            oj[i] = comb(oj[i], comb(x0[i], x1[i]));
+                        }
+                    }
+                });
+            } else if cols && o.len() == kp.inner && rsi == kp.inner as isize && o.len() <= 32 {
                 // Consecutive reduced elements are consecutive narrow rows:
                 // fold each contiguous run of rows through a wide accumulator.
                 let (c, mut wide) = (o.len(), [id; 64]);

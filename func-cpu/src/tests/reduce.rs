@@ -71,6 +71,38 @@ fn reduce_matches_reference() {
     }
 }
 
+/// Column sums of rows of a multiple of 8 outputs (up to 64) fold in
+/// register blocks (NOTE: [lane blocks] in kernels.rs): even and odd row
+/// counts (the odd one ends in a single row), one to eight blocks, rows
+/// inside a batch, and NaN in one column.
+#[test]
+fn column_sums_of_narrow_rows_fold_in_lane_blocks() {
+    let v = vals(40_000);
+    let cases: Vec<(Layout, Vec<usize>)> = vec![
+        (Layout::contiguous([1000, 16]), vec![0]),
+        (Layout::contiguous([999, 16]), vec![0]),
+        (Layout::contiguous([1, 8]), vec![0]),
+        (Layout::contiguous([7, 8]), vec![0]),
+        (Layout::contiguous([50, 24]), vec![0]),
+        (Layout::contiguous([3, 64]), vec![0]),
+        (Layout::contiguous([4, 20, 40]), vec![1]),
+        (Layout::contiguous([2, 501, 32]), vec![1]),
+        // Not lane blocks: 72 outputs, and 20 (not a multiple of 8).
+        (Layout::contiguous([30, 72]), vec![0]),
+        (Layout::contiguous([30, 20]), vec![0]),
+    ];
+    for (l, axes) in cases {
+        check_reduce(&v, &l, &axes);
+    }
+    let mut with_nan = vals(99 * 16);
+    with_nan[37 * 16 + 5] = f64::NAN;
+    for op in [ReduceOp::Max, ReduceOp::Min, ReduceOp::Sum] {
+        let got = host(&Cpu.reduce(op, &st(&with_nan, DType::F32), &Layout::contiguous([99, 16]), &[0]).unwrap());
+        let nans: Vec<usize> = (0..16).filter(|&j| got[j].is_nan()).collect();
+        assert_eq!(nans, [5], "{op:?}");
+    }
+}
+
 #[test]
 fn large_reductions_take_every_path() {
     // Most cases hold more elements than the parallel threshold
