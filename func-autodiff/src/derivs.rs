@@ -94,10 +94,10 @@ pub(crate) fn binary<B: Backend>(
             let db = (lose_b.to_dtype(a.dtype()) + &tie).neg() + 1.0;
             (Partial::T(da), Partial::T(db))
         }
-        // y = a (1 - b^2): dy/da = 1 - b^2 (applied fused), dy/db = a (-2 b).
         // y = (b <= 0 ? 0 : a): dy/da is the same mask (fused), dy/db = 0
         // (almost everywhere).
         BinaryOp::ReluBackward => (Partial::Fused(op, b.clone()), Partial::Zero),
+        // y = a (1 - b^2): dy/da = 1 - b^2 (applied fused), dy/db = a (-2 b).
         BinaryOp::TanhBackward => (Partial::Fused(op, b.clone()), Partial::Prod(a.clone(), b * -2.0)),
         // y = a b (1 - b): dy/da = b (1 - b) (fused), dy/db = a (1 - 2 b).
         BinaryOp::SigmoidBackward => (Partial::Fused(op, b.clone()), Partial::Prod(a.clone(), b * -2.0 + 1.0)),

@@ -50,8 +50,8 @@
 //!   torch's `tanh_backward`, `sigmoid_backward` and `threshold_backward`:
 //!   one kernel and one dispatch through the enclosing transforms where the
 //!   formula would run three (two for relu, whose forward is one primitive
-//!   too, `UnaryOp::Relu`, where it was a comparison and a select). They are primitives with partials of their
-//!   own, so higher orders (`hessian`, the Lennard-Jones training step's
+//!   too, `UnaryOp::Relu`, where it was a comparison and a select). They
+//!   are primitives with partials of their own, so higher orders (`hessian`, the Lennard-Jones training step's
 //!   gradient of forces) differentiate them again; func-batch keeps a
 //!   one-hot basis through them, as through a product, so Jacobians of
 //!   `tanh` layers stay row copies. In the benchmark runner's loop this

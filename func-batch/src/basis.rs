@@ -8,10 +8,11 @@
 //! carries what is known of its value ([`Basis`]): row `i` of the batch
 //! (each example flattened) is zero except at column `i + shift`, where it
 //! is 1, or `scale[i + shift]` after an elementwise product with an
-//! unbatched tensor (or a fused `tanh_backward` / `sigmoid_backward` of it
-//! and an unbatched output, as a vjp of `tanh` runs). Reshapes keep that
-//! knowledge and such products scale it; a matmul of such a value with an unbatched matrix becomes a copy of
-//! (scaled) matrix rows. The batched value itself is always there, so every
+//! unbatched tensor (or a fused `tanh_backward`, `sigmoid_backward` or
+//! `relu_backward` of it and an unbatched output, as a vjp of `tanh` runs).
+//! Reshapes keep that knowledge and such products scale it; a matmul of
+//! such a value with an unbatched matrix becomes a copy of (scaled) matrix
+//! rows. The batched value itself is always there, so every
 //! other rule simply uses it. The knowledge is dropped for good at the first
 //! in-place write at the level (the write may change the values).
 //!

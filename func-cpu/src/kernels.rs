@@ -182,8 +182,9 @@ pub(crate) fn reduce<T: crate::cache::Pooled + Sync, A: Copy + Send + Sync>(
         let cols = ksi == 1 && rsi != 1 && (kp.inner >= 4 || rsi == kp.inner as isize);
         // Fold the reduced elements e0..e1 into the outputs `o` whose first kept offset is `ko`.
         let acc = |o: &mut [A], ko: isize, e0: usize, e1: usize| {
-            if cols && o.len() == kp.inner && rsi == kp.inner as isize && o.len() <= 64 && o.len().is_multiple_of(LANES)
-            {
+            // Whole rows of `o.len()` outputs, one after another.
+            let rows_of_o = cols && o.len() == kp.inner && rsi == kp.inner as isize;
+            if rows_of_o && o.len() <= 64 && o.len().is_multiple_of(LANES) {
                 // Consecutive reduced elements are consecutive rows of a
                 // multiple of `LANES` outputs: each block of `LANES` outputs
                 // folds the rows through two register-sized accumulators
@@ -213,7 +214,7 @@ pub(crate) fn reduce<T: crate::cache::Pooled + Sync, A: Copy + Send + Sync>(
                         }
                     }
                 });
-            } else if cols && o.len() == kp.inner && rsi == kp.inner as isize && o.len() <= 32 {
+            } else if rows_of_o && o.len() <= 32 {
                 // Consecutive reduced elements are consecutive narrow rows:
                 // fold each contiguous run of rows through a wide accumulator.
                 let (c, mut wide) = (o.len(), [id; 64]);

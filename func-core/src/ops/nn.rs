@@ -26,11 +26,11 @@ impl Default for Conv2dOptions {
 }
 
 impl<B: Backend> Tensor<B> {
-    /// `max(x, 0)` (derivative 0 at 0, as PyTorch).
+    /// `max(x, 0)`, also for i64: NaN propagates and the derivative at 0 is
+    /// 0, as PyTorch.
     ///
     /// One primitive ([`UnaryOp::Relu`]), whose derivative is one more
-    /// ([`BinaryOp::ReluBackward`](crate::BinaryOp::ReluBackward)); NaN propagates and the derivative at 0
-    /// is 0, as torch. Also for i64.
+    /// ([`BinaryOp::ReluBackward`](crate::BinaryOp::ReluBackward)).
     ///
     /// # Panics
     ///
