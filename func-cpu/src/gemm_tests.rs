@@ -2,7 +2,7 @@
 //! crate, column-major right operands with aliasing strides (repacked:
 //! NOTE: [aliasing columns] in matmul.rs; or read by `matrixmultiply`:
 //! NOTE: [gemm choice]), row blocks, batches
-//! as tasks, rank-1 and tiny products; odd sizes, transposed, sliced,
+//! as tasks, rank-1, single-row, single-column and tiny products; odd sizes, transposed, sliced,
 //! offset and broadcast operands, `k = 0`, f32 and f64.
 
 use super::*;
@@ -228,6 +228,25 @@ fn single_rows_times_a_matrix() {
     check(&Layout::contiguous([1, 300]), &Layout::contiguous([300, 45]));
     check(&Layout::contiguous([1, 300]), &Layout::new([300, 40], &[50, 1], 7));
     check(&Layout::contiguous([3, 1, 200]), &t3(3, 200, 30));
+}
+
+/// `n = 1` (NOTE: [thin products] in matmul.rs): a dot product per row of
+/// a row-major `a`, scaled columns of a column-major `a` summed in blocks
+/// of 16 outputs (whole blocks, a partial last block, fewer than one
+/// block), `small`'s loop for an `a` with neither stride 1, a strided `b`,
+/// and batches; and one row times a row-major `b` of exactly one block.
+#[test]
+fn matrices_times_a_single_column() {
+    for m in [7usize, 16, 40, 1000] {
+        check(&Layout::contiguous([m, 16]), &Layout::contiguous([16, 1]));
+        check(&Layout::contiguous([m, 37]), &t2(37, 1));
+        check(&t2(m, 16), &Layout::contiguous([16, 1]));
+        check(&t2(m, 1000), &Layout::new([1000, 1], &[3, 1], 2));
+    }
+    check(&Layout::new([50, 30], &[70, 2], 1), &Layout::contiguous([30, 1]));
+    check(&Layout::contiguous([3, 64, 20]), &Layout::contiguous([3, 20, 1]));
+    check(&t3(3, 64, 20), &Layout::contiguous([20, 1]).broadcast_to(&Shape::from([3, 20, 1])));
+    check(&Layout::contiguous([1, 1000]), &Layout::contiguous([1000, 16]));
 }
 
 #[test]

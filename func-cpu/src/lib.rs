@@ -57,7 +57,13 @@
 //!   direct loops, and a single row times a matrix (`m = 1`) is a dot
 //!   product per output down contiguous columns of `b` (or a sum of its
 //!   scaled rows), reading `b` once: `[1, 2048] @ [2048, 32]` with a
-//!   column-major `b` took 84-107 µs as a GEMM, 7.2 µs so.
+//!   column-major `b` took 84-107 µs as a GEMM, 7.2 µs so. A matrix times
+//!   a single column (`n = 1`) is likewise a dot product per row of `a`,
+//!   or a sum of its scaled columns. These loops are compiled for AVX-512F
+//!   or AVX2 when the CPU has them, and sum blocks of 16 outputs in
+//!   registers: the Lennard-Jones model's thin products `[16, 1000] @
+//!   [1000, 1]`, `[1, 1000] @ [1000, 16]` and `[1000, 16] @ [16, 1]` took
+//!   6.2, 3.7 and 4.7 µs, now 1.3, 1.4 and 2.9 µs.
 //! - **One threading layer.** rayon is the only thread pool: both GEMM
 //!   libraries run single-threaded inside a call (matrixmultiply without
 //!   its `threading` feature, `gemm` with `Parallelism::None`), a batch of

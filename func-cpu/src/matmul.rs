@@ -116,6 +116,7 @@ type Mat<'a, T> = (&'a [T], isize, isize, isize);
 /// `c = a b` for a contiguous `c` with `n` columns, by direct loops: `c` is
 /// zeroed, then each row of `c` accumulates rows of `b` scaled by entries of
 /// `a`.
+#[inline(always)]
 fn small<T: Real>(
     (a, oa, rsa, csa): Mat<'_, T>,
     (b, ob, rsb, csb): Mat<'_, T>,
@@ -156,9 +157,15 @@ fn small<T: Real>(
 /// column-major `b` took 84-107 µs through matrixmultiply (whose path an
 /// 8 KiB column stride takes, NOTE: [gemm choice]), 10-16 µs row-major
 /// through `gemm`.
+#[inline(always)]
 fn row_product<T: Real>(am: Mat<'_, T>, bm: Mat<'_, T>, k: usize, n: usize, c: &mut [MaybeUninit<T>]) {
     let ((a, oa, _, csa), (b, ob, rsb, csb)) = (am, bm);
     if rsb != 1 {
+        if csb == 1 {
+            let (x, row) =
+                (|p: usize| a[(oa + p as isize * csa) as usize], |p: usize| (ob + p as isize * rsb) as usize);
+            return scaled_sum(c, k, x, b, row);
+        }
         return small(am, bm, k, n, c);
     }
     let ao = oa as usize;
@@ -175,6 +182,7 @@ fn row_product<T: Real>(am: Mat<'_, T>, bm: Mat<'_, T>, k: usize, n: usize, c: &
 
 /// `sum(x[i] * y[i])` over slices of one length, in eight running sums (so
 /// the loop vectorizes) added in order, then the remainder.
+#[inline(always)]
 fn dot<T: Real>(x: &[T], y: &[T]) -> T {
     let mut acc = [T::ZERO; 8];
     let (xs, ys) = (x.chunks_exact(8), y.chunks_exact(8));
@@ -187,7 +195,143 @@ fn dot<T: Real>(x: &[T], y: &[T]) -> T {
     tail.fold(acc.iter().fold(T::ZERO, |s, &v| s + v), |s, (&p, &q)| s + p * q)
 }
 
+/// `a` times one column of `b` (`n = 1`: a matrix-vector product), reading
+/// `a` once in memory order: a dot product per row when `a`'s rows are
+/// contiguous (`h @ w^T` for a one-output layer), a sum of scaled columns
+/// of `a` when its columns are (`h^T @ g`, that layer's weight gradient
+/// under a Jacobian), else `small`'s loop. `gemm` took 4.7 µs for
+/// `[1000, 16] @ [16, 1]` and 6.2 µs for `[16, 1000] @ [1000, 1]` (the
+/// Lennard-Jones model's last layer and its gradient), 3 GFLOP/s (NOTE:
+/// [thin products]).
+#[inline(always)]
+fn col_product<T: Real>(am: Mat<'_, T>, bm: Mat<'_, T>, k: usize, c: &mut [MaybeUninit<T>]) {
+    let ((a, oa, rsa, csa), (b, ob, rsb, _)) = (am, bm);
+    if csa == 1 && rsb == 1 {
+        let x = &b[ob as usize..ob as usize + k];
+        for (i, y) in c.iter_mut().enumerate() {
+            let ra = (oa + i as isize * rsa) as usize;
+            y.write(dot(&a[ra..ra + k], x));
+        }
+    } else if rsa == 1 {
+        let (x, col) = (|p: usize| b[(ob + p as isize * rsb) as usize], |p: usize| (oa + p as isize * csa) as usize);
+        scaled_sum(c, k, x, a, col);
+    } else {
+        small(am, bm, k, 1, c);
+    }
+}
+
+// NOTE: [thin products] A product with one row or one column (a layer with
+// one input or one output, and its gradients) does `k` multiply-adds per
+// output: a GEMM's packing and tiling cost more than the arithmetic. Such
+// products run as dot products or as sums of scaled rows or columns, reading
+// each operand once in memory order, in a loop compiled for AVX-512F or
+// AVX2 when the CPU has them (runtime detection, as vmath's maps), so that
+// it vectorizes to the register width instead of baseline SSE2's four f32
+// lanes. The tiny products (`SMALL`) take the same loops.
+
+/// Which direct loop a product takes (NOTE: [thin products]).
+#[derive(Clone, Copy)]
+enum Thin {
+    /// `small`: any shape up to `SMALL` multiply-adds.
+    Small,
+    /// `row_product`: one row.
+    Row,
+    /// `col_product`: one column.
+    Col,
+}
+
+/// The direct loop `kind` for `c = a b` (`c`: rows of `n` elements).
+#[inline(always)]
+fn thin_body<T: Real>(kind: Thin, am: Mat<'_, T>, bm: Mat<'_, T>, k: usize, n: usize, c: &mut [MaybeUninit<T>]) {
+    match kind {
+        Thin::Small => small(am, bm, k, n, c),
+        Thin::Row => row_product(am, bm, k, n, c),
+        Thin::Col => col_product(am, bm, k, c),
+    }
+}
+
+macro_rules! thin_for {
+    ($($name:ident: $feature:literal),*) => {$(
+        #[doc = concat!("[`thin_body`] compiled for `", $feature, "`.")]
+        ///
+        /// # Safety
+        ///
+        #[doc = concat!("The CPU must support `", $feature, "`.")]
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $feature)]
+        unsafe fn $name<T: Real>(
+            kind: Thin,
+            am: Mat<'_, T>,
+            bm: Mat<'_, T>,
+            k: usize,
+            n: usize,
+            c: &mut [MaybeUninit<T>],
+        ) {
+            thin_body(kind, am, bm, k, n, c)
+        }
+    )*};
+}
+thin_for!(thin_avx2: "avx2", thin_avx512: "avx512f");
+
+/// [`thin_body`] in the widest instruction set the CPU has.
+fn thin<T: Real>(kind: Thin, am: Mat<'_, T>, bm: Mat<'_, T>, k: usize, n: usize, c: &mut [MaybeUninit<T>]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F (detected just above).
+            return unsafe { thin_avx512(kind, am, bm, k, n, c) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (detected just above).
+            return unsafe { thin_avx2(kind, am, bm, k, n, c) };
+        }
+    }
+    thin_body(kind, am, bm, k, n, c)
+}
+
+/// Outputs accumulated together in [`scaled_sum`]: one 512-bit register
+/// of f32.
+const BLOCK: usize = 16;
+
+/// `c[j] = sum over p < k of x(p) * v[at(p) + j]`: a sum of `k` scaled
+/// contiguous vectors (rows or columns of an operand), each block of
+/// `BLOCK` outputs accumulated in a fixed-size array (registers) over all
+/// `p`, rather than in `c` through memory; the last, partial block in a
+/// loop of its own length. Every output sums in order of `p`.
+#[inline(always)]
+fn scaled_sum<T: Real>(
+    c: &mut [MaybeUninit<T>],
+    k: usize,
+    x: impl Fn(usize) -> T,
+    v: &[T],
+    at: impl Fn(usize) -> usize,
+) {
+    let (blocks, rest) = c.as_chunks_mut::<BLOCK>();
+    for (b, out) in blocks.iter_mut().enumerate() {
+        let mut acc = [T::ZERO; BLOCK];
+        for p in 0..k {
+            let (s, r) = (x(p), at(p) + b * BLOCK);
+            let r = &v[r..r + BLOCK];
+            for l in 0..BLOCK {
+                acc[l] = acc[l] + s * r[l];
+            }
+        }
+        out.iter_mut().zip(acc).for_each(|(y, v)| {
+            y.write(v);
+        });
+    }
+    let (j, w) = (blocks.len() * BLOCK, rest.len());
+    if w > 0 {
+        let out = zeroed(rest);
+        for p in 0..k {
+            let (s, r) = (x(p), at(p) + j);
+            out.iter_mut().zip(&v[r..r + w]).for_each(|(y, &z)| *y = *y + s * z);
+        }
+    }
+}
+
 /// Zero `c` and view it as initialized.
+#[inline(always)]
 fn zeroed<T: Real>(c: &mut [MaybeUninit<T>]) -> &mut [T] {
     c.iter_mut().for_each(|x| {
         x.write(T::ZERO);
@@ -344,9 +488,11 @@ pub(crate) fn matmul<T: Real>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Res
         if k == 1 {
             outer((a, oa, rs, csa), (b, ob, rsb, csb), n, c);
         } else if rows.saturating_mul(k).saturating_mul(n) <= SMALL {
-            small((a, oa, rs, csa), (b, ob, rsb, csb), k, n, c);
+            thin(Thin::Small, (a, oa, rs, csa), (b, ob, rsb, csb), k, n, c);
         } else if rows == 1 {
-            row_product((a, oa, rs, csa), (b, ob, rsb, csb), k, n, c);
+            thin(Thin::Row, (a, oa, rs, csa), (b, ob, rsb, csb), k, n, c);
+        } else if n == 1 {
+            thin(Thin::Col, (a, oa, rs, csa), (b, ob, rsb, csb), k, n, c);
         } else {
             // SAFETY: `Cpu::matmul` checked `storage_span() <= len` for both
             // layouts (`check` in lib.rs), and a layout's span is computed
