@@ -1,7 +1,7 @@
 //! The GEMM paths of [`Cpu::matmul`] against a naive f64 product: the `gemm`
 //! crate, column-major right operands with aliasing strides (repacked:
 //! NOTE: [aliasing columns] in matmul.rs; or read by `matrixmultiply`:
-//! NOTE: [gemm choice]), row blocks, batches
+//! NOTE: [gemm choice]), row and column blocks, batches
 //! as tasks, rank-1, single-row, single-column and tiny products; odd sizes, transposed, sliced,
 //! offset and broadcast operands, `k = 0`, f32 and f64.
 
@@ -257,6 +257,19 @@ fn large_products_split_into_row_blocks() {
     check(&t2(203, 151), &t2(151, 171));
     // Two products, each large enough to split.
     check(&Layout::contiguous([2, 130, 120]), &t3(2, 120, 110));
+}
+
+/// Products of fewer than 128 rows and more than `PAR_GEMM` multiply-adds
+/// share their columns between threads (NOTE: [column blocks] in
+/// matmul.rs): a partial last block, a transposed `b`, an aliasing
+/// column-major `b` (read by matrixmultiply), and a batch of two products,
+/// each split.
+#[test]
+fn short_products_split_into_column_blocks() {
+    check(&Layout::contiguous([64, 300]), &Layout::contiguous([300, 100]));
+    check(&Layout::contiguous([100, 200]), &t2(200, 70));
+    check(&Layout::contiguous([16, 1024]), &t2(1024, 80));
+    check(&t3(2, 64, 200), &Layout::contiguous([2, 200, 96]));
 }
 
 #[test]

@@ -98,6 +98,71 @@ fn split_k<T: Real>(
 // matrixmultiply packs it first. Such products go to matrixmultiply, unless
 // they are tall enough to repay a padded copy (NOTE: [aliasing columns]).
 
+// NOTE: [column blocks] A product too short to share by rows (fewer than
+// `COL_SPLIT_ROWS`) is shared by columns instead: each thread runs the full
+// height against its own block of `b`'s columns, writing its block of `c`'s
+// columns (row stride `n`). Split by rows, each thread would run
+// half-height kernel tiles (the GEMM's tile is 64 rows with AVX-512) and
+// pack all of `b`; by columns, full tiles, and each packs its half of `b`.
+
+/// Products with fewer rows than this are shared by column blocks (NOTE:
+/// [column blocks]).
+const COL_SPLIT_ROWS: usize = 128;
+/// Column blocks are multiples of this many columns.
+const COL_TILE: usize = 16;
+
+/// A pointer to the output that column blocks write through from several
+/// threads, each to its own columns.
+#[derive(Clone, Copy)]
+struct Cols<T>(*mut T);
+// SAFETY: the blocks written through it are disjoint (see `split_cols`), so
+// sharing the pointer between threads lets no two write one element.
+unsafe impl<T: Send> Send for Cols<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Sync for Cols<T> {}
+
+impl<T> Cols<T> {
+    /// The pointer (a method, so that closures capture the whole `Cols`).
+    fn ptr(self) -> *mut T {
+        self.0
+    }
+}
+
+/// `c = a b` (`rows x k x n`, `c` contiguous with row stride `n`) as column
+/// blocks, one per thread, the calling thread running the first (NOTE:
+/// [column blocks], [calling thread works] in par.rs).
+fn split_cols<T: Real>(
+    (rows, k, n): (usize, usize, usize),
+    (a, oa, rsa, csa): Mat<'_, T>,
+    (b, ob, rsb, csb): Mat<'_, T>,
+    threads: usize,
+    c: &mut [MaybeUninit<T>],
+) {
+    debug_assert_eq!(c.len(), rows * n);
+    let width = n.div_ceil(threads).next_multiple_of(COL_TILE);
+    let out = Cols(c.as_mut_ptr().cast::<T>());
+    let run = move |j: usize| {
+        let w = width.min(n - j);
+        // SAFETY: as for `product`'s GEMM call (the operands' spans were
+        // checked in `Cpu::matmul`, strides converted exactly), with `b`
+        // offset by `j` columns (`j + w <= n`, so every column addressed is
+        // one of `b`'s). The block writes rows `0..rows`, columns `j..j + w`
+        // of `c`, at `j + i * n + jj`, all below `rows * n = c.len()`; the
+        // blocks' column ranges are disjoint, so no element is written by
+        // two threads, and `c` is borrowed exclusively for the whole scope.
+        unsafe {
+            let (pa, pb) = (a.as_ptr().offset(oa), b.as_ptr().offset(ob + j as isize * csb));
+            T::gemm((rows, k, w), pa, rsa, csa, pb, rsb, csb, out.ptr().add(j), n as isize);
+        }
+    };
+    rayon::in_place_scope(|s| {
+        for j in (width..n).step_by(width) {
+            s.spawn(move |_| run(j));
+        }
+        run(0);
+    });
+}
+
 /// Whether a product is better served by `matrixmultiply` than by the
 /// `gemm` crate (NOTE: [gemm choice]): a column-major right operand (`b`
 /// read through its transpose, as `x @ w^T` does) whose column stride is a
@@ -525,7 +590,7 @@ pub(crate) fn matmul<T: Real>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Res
     // under `vmap(jacrev)` folds the Jacobian's rows into M.
     // NOTE: [one threading layer] rayon is the only source of threads: the
     // GEMM runs single-threaded, and a product large enough to share is cut
-    // into row blocks, one task each (the caller runs one: NOTE: [calling
+    // into row blocks (or column blocks: NOTE: [column blocks]), one task each (the caller runs one: NOTE: [calling
     // thread works] in par.rs; each packs `b` itself, a cost of
     // `k * n` against `rows * k * n / threads` of work). A batch of products
     // runs its products as tasks instead. Nesting two thread pools on few
@@ -539,6 +604,9 @@ pub(crate) fn matmul<T: Real>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Res
             && split_k(&product, (rows, k, n), (oa, ob, rs), (csa, rsb), c)
         {
             return;
+        }
+        if threads >= 2 && work >= PAR_GEMM && k > 1 && rows < COL_SPLIT_ROWS && n >= 2 * COL_TILE {
+            return split_cols((rows, k, n), (a, oa, rs, csa), (b, ob, rsb, csb), threads, c);
         }
         if threads < 2 || work < PAR_GEMM || rows < 2 * ROW_TILE {
             return product(rows, k, oa, ob, rs, c);
