@@ -590,11 +590,12 @@ pub(crate) fn matmul<T: Real>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Res
     // under `vmap(jacrev)` folds the Jacobian's rows into M.
     // NOTE: [one threading layer] rayon is the only source of threads: the
     // GEMM runs single-threaded, and a product large enough to share is cut
-    // into row blocks (or column blocks: NOTE: [column blocks]), one task each (the caller runs one: NOTE: [calling
-    // thread works] in par.rs; each packs `b` itself, a cost of
-    // `k * n` against `rows * k * n / threads` of work). A batch of products
-    // runs its products as tasks instead. Nesting two thread pools on few
-    // cores spends the time in the scheduler.
+    // into row blocks (or column blocks: NOTE: [column blocks]), one task
+    // each (the caller runs one: NOTE: [calling thread works] in par.rs;
+    // each packs `b` itself, a cost of `k * n` against
+    // `rows * k * n / threads` of work). A batch of products runs its
+    // products as tasks instead. Nesting two thread pools on few cores
+    // spends the time in the scheduler.
     let threads = rayon::current_num_threads();
     let split = |rows: usize, oa: isize, ob: isize, rs: isize, c: &mut [MaybeUninit<T>]| {
         let work = rows.saturating_mul(k).saturating_mul(n);
