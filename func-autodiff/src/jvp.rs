@@ -5,7 +5,7 @@
 //! integer/bool results never carry one.
 
 use crate::derivs;
-use crate::vjp::check_shapes;
+use crate::vjp::{PerOperand, check_shapes};
 use func_core::{
     Backend, CustomOpRef, CustomRule, DType, Error, Interpreter, Level, Outputs, Primitive, Result, Tensor, bind,
     bind_multi, check_count, missing_rule, reenter,
@@ -196,8 +196,10 @@ impl<B: Backend> Interpreter<B> for JvpInterp {
         if let Primitive::Custom(c) = prim {
             return self.custom(c, args);
         }
-        let (primals, tans): (Vec<_>, Vec<_>) = args.iter().map(|a| self.unwrap(a)).unzip();
-        let refs: Vec<&Tensor<B>> = primals.iter().collect();
+        // Operands inline (most primitives have one to three): a dispatch
+        // allocates nothing of its own.
+        let (primals, tans): (PerOperand<_>, PerOperand<_>) = args.iter().map(|a| self.unwrap(a)).unzip();
+        let refs: PerOperand<&Tensor<B>> = primals.iter().collect();
         let y = bind(prim.clone(), &refs)?;
         let t = jvp_rule(prim, &primals, &tans, &y)?;
         // NOTE: [factories belong to the transform] A factory output, or any

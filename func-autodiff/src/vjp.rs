@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 
 /// Per-operand lists of one operation, inline for the usual few operands
 /// (this runs on every traced operation).
-type PerOperand<T> = SmallVec<[T; 3]>;
+pub(crate) type PerOperand<T> = SmallVec<[T; 3]>;
 
 /// Cotangents for each operand of a primitive (`None`: zero or not needed).
 type Cotangents<B> = Vec<Option<Tensor<B>>>;
