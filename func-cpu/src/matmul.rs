@@ -138,7 +138,8 @@ fn split_cols<T: Real>(
     threads: usize,
     c: &mut [MaybeUninit<T>],
 ) {
-    debug_assert_eq!(c.len(), rows * n);
+    // The bound the blocks' writes rely on (SAFETY below).
+    assert_eq!(c.len(), rows * n, "split_cols: the output is not rows x n");
     let width = n.div_ceil(threads).next_multiple_of(COL_TILE);
     let out = Cols(c.as_mut_ptr().cast::<T>());
     let run = move |j: usize| {
@@ -147,9 +148,10 @@ fn split_cols<T: Real>(
         // checked in `Cpu::matmul`, strides converted exactly), with `b`
         // offset by `j` columns (`j + w <= n`, so every column addressed is
         // one of `b`'s). The block writes rows `0..rows`, columns `j..j + w`
-        // of `c`, at `j + i * n + jj`, all below `rows * n = c.len()`; the
-        // blocks' column ranges are disjoint, so no element is written by
-        // two threads, and `c` is borrowed exclusively for the whole scope.
+        // of `c`, at `j + i * n + jj`, all below `rows * n = c.len()`
+        // (asserted above); the blocks' column ranges are disjoint, so no
+        // element is written by two threads, and `c` is borrowed exclusively
+        // for the whole scope.
         unsafe {
             let (pa, pb) = (a.as_ptr().offset(oa), b.as_ptr().offset(ob + j as isize * csb));
             T::gemm((rows, k, w), pa, rsa, csa, pb, rsb, csb, out.ptr().add(j), n as isize);
