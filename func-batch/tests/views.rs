@@ -89,3 +89,26 @@ fn sibling_views_see_a_write_through_one_of_them() {
     let firsts: Vec<f64> = (0..3).flat_map(|r| [want[r * 4], want[r * 4 + 1]]).collect();
     assert_eq!(out.to_vec::<f64>(), firsts);
 }
+
+#[test]
+fn a_long_chain_of_views_is_written_through_and_dropped() {
+    // 60,000 views, each of the one before: a write through the last
+    // reaches the input (the chain is replayed in order), and the chain is
+    // freed without recursing once per link (which overflowed the stack).
+    const LINKS: usize = 30_000;
+    let xs = seq(&[3, 4]);
+    let got = xs.deep_copy();
+    let out = vmap(|x: &T| {
+        let mut v = x.clone();
+        for _ in 0..LINKS {
+            v = v.unsqueeze(0).squeeze_dim(0);
+        }
+        assert!(v.view_root().is_some(), "the last view is a view of the input");
+        v.add_scalar_(1.0);
+        v.sum()
+    })(&got);
+    let want: Vec<f64> = xs.to_vec::<f64>().iter().map(|x| x + 1.0).collect();
+    assert_eq!(got.to_vec::<f64>(), want);
+    let sums: Vec<f64> = want.chunks(4).map(|r| r.iter().sum()).collect();
+    assert_eq!(out.to_vec::<f64>(), sums);
+}

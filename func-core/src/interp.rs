@@ -360,7 +360,7 @@ pub fn bind_multi<B: Backend>(prim: Primitive, args: &[&Tensor<B>]) -> Result<Ou
     }
     if let (Primitive::Reshape { shape }, Some(x)) = (&prim, args.first()) {
         // NOTE: [view or copy]
-        if x.numel() == shape.numel() && x.layout().reshape(shape).is_none() {
+        if x.numel() == shape.numel() && !x.reshapes_to(shape) {
             let c = bind(Primitive::Copy, &[x])?;
             return bind(prim, &[&c]).map(|t| [t].into());
         }

@@ -23,8 +23,18 @@ pub type DimVec<T> = SmallVec<[T; 6]>;
 /// assert_eq!(s.numel(), 24);
 /// assert_eq!(s.to_string(), "[2, 3, 4]");
 /// ```
-#[derive(Clone, PartialEq, Eq, Hash, Default)]
+#[derive(PartialEq, Eq, Hash, Default)]
 pub struct Shape(pub(crate) DimVec<usize>);
+
+// By hand: `SmallVec`'s own `Clone` copies element by element through
+// `Extend`; the sizes are `Copy`, so one `memcpy` does (shapes are cloned
+// on every traced operation).
+impl Clone for Shape {
+    #[inline]
+    fn clone(&self) -> Self {
+        Shape(DimVec::from_slice(&self.0))
+    }
+}
 
 impl Shape {
     /// The shape of a scalar (no dimensions).

@@ -32,11 +32,19 @@ use smallvec::SmallVec;
 /// bounds every element, and every stride of a dimension of size > 1 and
 /// every element offset fits in `isize`. Constructors check this and return
 /// an error (`try_` forms) or panic with the error's message.
-#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+#[derive(PartialEq, Eq, Hash, Debug)]
 pub struct Layout {
     shape: Shape,
     strides: DimVec<usize>,
     offset: usize,
+}
+
+// By hand, as `Shape`'s: the strides are `Copy`, so one `memcpy` each.
+impl Clone for Layout {
+    #[inline]
+    fn clone(&self) -> Self {
+        Layout { shape: self.shape.clone(), strides: DimVec::from_slice(&self.strides), offset: self.offset }
+    }
 }
 
 /// The span `offset + sum((d - 1) * s) + 1` of a layout with elements, or

@@ -141,11 +141,29 @@ impl Layout {
     ///
     /// Returns `None` also when `shape` has a different number of elements.
     pub fn reshape(&self, shape: &Shape) -> Option<Layout> {
+        if self.is_contiguous() {
+            return (shape.try_numel().ok()? == self.numel()).then(|| Layout {
+                shape: shape.clone(),
+                strides: shape.contiguous_strides(),
+                offset: self.offset,
+            });
+        }
+        self.reshape_strided(shape)
+    }
+
+    /// Whether [`reshape`](Self::reshape) to `shape` gives a view, without
+    /// building it (a contiguous layout always does).
+    pub fn reshapes_to(&self, shape: &Shape) -> bool {
+        if self.is_contiguous() {
+            return shape.try_numel().ok() == Some(self.numel());
+        }
+        self.reshape_strided(shape).is_some()
+    }
+
+    /// [`reshape`](Self::reshape) of a layout that may not be contiguous.
+    fn reshape_strided(&self, shape: &Shape) -> Option<Layout> {
         if shape.try_numel().ok()? != self.numel() {
             return None;
-        }
-        if self.is_contiguous() {
-            return Some(Layout { shape: shape.clone(), strides: shape.contiguous_strides(), offset: self.offset });
         }
         // General case: split the old shape into contiguous chunks and map the
         // new dimensions onto them (torch's computeStride).

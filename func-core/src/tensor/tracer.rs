@@ -4,6 +4,7 @@
 use super::{Inner, Repr, Tensor};
 use crate::interp::Level;
 use crate::{Backend, DType, Error, Layout, Primitive, Result, Shape};
+use smallvec::SmallVec;
 use std::any::Any;
 use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 
@@ -23,18 +24,64 @@ pub(crate) struct Tracer<B: Backend> {
     pub(crate) shape: Shape,
     level: Level,
     data: RwLock<Arc<dyn Any + Send + Sync>>,
-    /// Set once, on a fresh view tracer (boxed: most tracers are roots, and
-    /// a small tracer is cheap to construct).
-    alias: OnceLock<Box<Alias<B>>>,
-    /// On a root: the views taken of it (pruned when they die).
-    views: Mutex<Vec<Weak<Inner<B>>>>,
+    /// Set once, on a fresh view tracer (held inline: a separate allocation
+    /// per traced view cost more than the space it saves on roots).
+    alias: OnceLock<Alias<B>>,
+    /// On a root: the views taken of it (pruned when they die; most roots
+    /// have one or two, held inline).
+    views: Mutex<SmallVec<[Weak<Inner<B>>; 2]>>,
 }
 
 /// How a view tracer derives from its root.
 pub(crate) struct Alias<B: Backend> {
     pub(crate) root: Tensor<B>,
-    pub(crate) chain: Vec<Primitive>,
+    /// The view primitives from the root, last first.
+    pub(crate) chain: Chain,
     pub(crate) layout: Layout,
+}
+
+/// The view primitives from a root to one of its views, as a list shared
+/// by the views taken of each other: a view of a view adds one link and
+/// copies nothing.
+#[derive(Clone)]
+pub(crate) struct Chain(Arc<Link>);
+
+struct Link {
+    prim: Primitive,
+    prev: Option<Chain>,
+}
+
+// Unlinked one link at a time: dropping a chain of a million views (a loop
+// of reshapes under a transform) must not recurse once per link.
+impl Drop for Link {
+    fn drop(&mut self) {
+        let mut prev = self.prev.take();
+        while let Some(Chain(link)) = prev {
+            match Arc::try_unwrap(link) {
+                Ok(mut link) => prev = link.prev.take(),
+                Err(_) => break,
+            }
+        }
+    }
+}
+
+impl Chain {
+    /// The chain of `prev` (none: a view of the root itself) followed by `prim`.
+    pub(crate) fn then(prev: Option<&Chain>, prim: Primitive) -> Chain {
+        Chain(Arc::new(Link { prim, prev: prev.cloned() }))
+    }
+
+    /// The primitives from the root on.
+    pub(crate) fn prims(&self) -> Vec<&Primitive> {
+        let mut out = Vec::new();
+        let mut at = Some(self);
+        while let Some(c) = at {
+            out.push(&c.0.prim);
+            at = c.0.prev.as_ref();
+        }
+        out.reverse();
+        out
+    }
 }
 
 impl<B: Backend> Tensor<B> {
@@ -49,7 +96,7 @@ impl<B: Backend> Tensor<B> {
                     level: level.clone(),
                     data: RwLock::new(Arc::new(data)),
                     alias: OnceLock::new(),
-                    views: Mutex::new(Vec::new()),
+                    views: Mutex::new(SmallVec::new()),
                 }),
             }),
         }
@@ -119,6 +166,19 @@ impl<B: Backend> Tensor<B> {
         }
     }
 
+    /// Whether `reshape` to `shape` is a view of this tensor's layout
+    /// ([`layout`](Self::layout)`.reshapes_to(shape)`, without building
+    /// the layout of a root tracer, which is contiguous).
+    pub(crate) fn reshapes_to(&self, shape: &Shape) -> bool {
+        match &self.inner.repr {
+            Repr::Concrete { layout, .. } => layout.reshapes_to(shape),
+            Repr::Tracer(t) => match t.alias.get() {
+                Some(a) => a.layout.reshapes_to(shape),
+                None => shape.try_numel().ok() == Some(t.shape.numel()),
+            },
+        }
+    }
+
     /// For a tracer that is a view of another tracer of its level: that
     /// root tracer (NOTE: [traced views]). `None` for roots and concrete data.
     pub fn view_root(&self) -> Option<&Tensor<B>> {
@@ -127,7 +187,7 @@ impl<B: Backend> Tensor<B> {
 
     pub(crate) fn alias(&self) -> Option<&Alias<B>> {
         match &self.inner.repr {
-            Repr::Tracer(t) => t.alias.get().map(|a| &**a),
+            Repr::Tracer(t) => t.alias.get(),
             Repr::Concrete { .. } => None,
         }
     }
@@ -137,7 +197,7 @@ impl<B: Backend> Tensor<B> {
     pub(crate) fn set_alias(&self, alias: Alias<B>) {
         let root = alias.root.clone();
         if let Repr::Tracer(t) = &self.inner.repr
-            && t.alias.set(Box::new(alias)).is_ok()
+            && t.alias.set(alias).is_ok()
             && let Repr::Tracer(r) = &root.inner.repr
         {
             let mut v = r.views.lock().unwrap_or_else(|p| p.into_inner());
