@@ -73,16 +73,11 @@ impl BatchInterp {
         if a.batched {
             return Ok(a.value.clone());
         }
+        // Broadcasting prepends the batch dimension: one view, no reshape.
         let mut shape = Shape::from([self.size]);
         shape.extend_from_slice(a.value.dims());
-        a.value.try_reshape_to(prepend_one(a.value.shape()))?.try_broadcast_to(shape)
+        a.value.try_broadcast_to(shape)
     }
-}
-
-pub(crate) fn prepend_one(s: &Shape) -> Shape {
-    let mut out = Shape::from([1]);
-    out.extend_from_slice(s);
-    out
 }
 
 impl<B: Backend> Interpreter<B> for BatchInterp {
