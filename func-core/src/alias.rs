@@ -27,7 +27,7 @@
 //! level below.
 
 use crate::interp::{bind, bind_copy};
-use crate::tensor::{Alias, Chain};
+use crate::tensor::Alias;
 use crate::{Backend, Error, Layout, Primitive, Result, Shape, Tensor};
 
 /// Whether `prim` makes a view of its (first) operand.
@@ -61,12 +61,12 @@ pub(crate) fn attach<B: Backend>(prim: &Primitive, x: &Tensor<B>, out: &Tensor<B
     if !is_view_prim(prim) || x.level_id() != Some(level) || out.level_id() != Some(level) || out.same_handle(x) {
         return;
     }
+    let Some(layout) = view_layout(prim, &x.layout()) else { return };
     let (root, prev) = match x.alias() {
-        Some(a) => (a.root.clone(), Some(&a.chain)),
+        Some(a) => (a.root.clone(), Some(a.clone())),
         None => (x.clone(), None),
     };
-    let Some(layout) = view_layout(prim, &x.layout()) else { return };
-    out.set_alias(Alias { root, chain: Chain::then(prev, prim.clone()), layout });
+    out.set_alias(Alias::new(root, prev, prim.clone(), layout));
 }
 
 /// The error for a write into a broadcast or otherwise overlapping view,
@@ -138,7 +138,7 @@ pub(crate) fn refresh_views<B: Backend>(root: &Tensor<B>) -> Result<()> {
     for v in root.live_views() {
         let Some(a) = v.alias() else { continue };
         let mut t = root.clone();
-        for p in a.chain.prims() {
+        for p in a.chain() {
             t = bind(p.clone(), &[&t])?;
         }
         if t.level_id() == v.level_id() {

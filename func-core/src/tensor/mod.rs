@@ -5,8 +5,8 @@ mod storage;
 mod tracer;
 
 pub use storage::StorageCell;
+pub(crate) use tracer::Alias;
 use tracer::Tracer;
-pub(crate) use tracer::{Alias, Chain};
 
 use crate::interp;
 use crate::{Backend, DType, Error, Layout, Primitive, Result, Shape};

@@ -24,60 +24,54 @@ pub(crate) struct Tracer<B: Backend> {
     pub(crate) shape: Shape,
     level: Level,
     data: RwLock<Arc<dyn Any + Send + Sync>>,
-    /// Set once, on a fresh view tracer (held inline: a separate allocation
-    /// per traced view cost more than the space it saves on roots).
-    alias: OnceLock<Alias<B>>,
+    /// Set once, on a fresh view tracer.
+    alias: OnceLock<Arc<Alias<B>>>,
     /// On a root: the views taken of it (pruned when they die; most roots
     /// have one or two, held inline).
     views: Mutex<SmallVec<[Weak<Inner<B>>; 2]>>,
 }
 
-/// How a view tracer derives from its root.
+/// How a view tracer derives from its root: the root, the view primitive
+/// that made it, and the alias record of the view it was taken of (`None`
+/// for a view of the root itself). The records of views taken of each other
+/// form a list, so a view of a view adds one record (one allocation) and
+/// copies nothing.
 pub(crate) struct Alias<B: Backend> {
     pub(crate) root: Tensor<B>,
-    /// The view primitives from the root, last first.
-    pub(crate) chain: Chain,
+    prim: Primitive,
+    prev: Option<Arc<Alias<B>>>,
+    /// The view's virtual layout into the root.
     pub(crate) layout: Layout,
 }
 
-/// The view primitives from a root to one of its views, as a list shared
-/// by the views taken of each other: a view of a view adds one link and
-/// copies nothing.
-#[derive(Clone)]
-pub(crate) struct Chain(Arc<Link>);
-
-struct Link {
-    prim: Primitive,
-    prev: Option<Chain>,
-}
-
-// Unlinked one link at a time: dropping a chain of a million views (a loop
-// of reshapes under a transform) must not recurse once per link.
-impl Drop for Link {
+// Unlinked one record at a time: dropping a chain of a million views (a
+// loop of reshapes under a transform) must not recurse once per record.
+impl<B: Backend> Drop for Alias<B> {
     fn drop(&mut self) {
         let mut prev = self.prev.take();
-        while let Some(Chain(link)) = prev {
-            match Arc::try_unwrap(link) {
-                Ok(mut link) => prev = link.prev.take(),
+        while let Some(a) = prev {
+            match Arc::try_unwrap(a) {
+                Ok(mut a) => prev = a.prev.take(),
                 Err(_) => break,
             }
         }
     }
 }
 
-impl Chain {
-    /// The chain of `prev` (none: a view of the root itself) followed by `prim`.
-    pub(crate) fn then(prev: Option<&Chain>, prim: Primitive) -> Chain {
-        Chain(Arc::new(Link { prim, prev: prev.cloned() }))
+impl<B: Backend> Alias<B> {
+    /// The record of a view made by `prim` of `root`, or of the view whose
+    /// record is `prev`, with virtual layout `layout`.
+    pub(crate) fn new(root: Tensor<B>, prev: Option<Arc<Alias<B>>>, prim: Primitive, layout: Layout) -> Self {
+        Alias { root, prim, prev, layout }
     }
 
-    /// The primitives from the root on.
-    pub(crate) fn prims(&self) -> Vec<&Primitive> {
-        let mut out = Vec::new();
-        let mut at = Some(self);
-        while let Some(c) = at {
-            out.push(&c.0.prim);
-            at = c.0.prev.as_ref();
+    /// The view primitives from the root to this view, in order.
+    pub(crate) fn chain(&self) -> Vec<&Primitive> {
+        let mut out = vec![&self.prim];
+        let mut at = self.prev.as_deref();
+        while let Some(a) = at {
+            out.push(&a.prim);
+            at = a.prev.as_deref();
         }
         out.reverse();
         out
@@ -185,7 +179,7 @@ impl<B: Backend> Tensor<B> {
         self.alias().map(|a| &a.root)
     }
 
-    pub(crate) fn alias(&self) -> Option<&Alias<B>> {
+    pub(crate) fn alias(&self) -> Option<&Arc<Alias<B>>> {
         match &self.inner.repr {
             Repr::Tracer(t) => t.alias.get(),
             Repr::Concrete { .. } => None,
@@ -197,7 +191,7 @@ impl<B: Backend> Tensor<B> {
     pub(crate) fn set_alias(&self, alias: Alias<B>) {
         let root = alias.root.clone();
         if let Repr::Tracer(t) = &self.inner.repr
-            && t.alias.set(alias).is_ok()
+            && t.alias.set(Arc::new(alias)).is_ok()
             && let Repr::Tracer(r) = &root.inner.repr
         {
             let mut v = r.views.lock().unwrap_or_else(|p| p.into_inner());
