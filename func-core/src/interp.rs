@@ -159,69 +159,91 @@ type AnyFrame = Arc<dyn Any + Send + Sync>;
 /// nest transforms over two backends: each backend's stack is its own).
 /// Entries are never removed, so after the first use a slot change does
 /// not allocate.
-type Slots = RefCell<Vec<(TypeId, Option<AnyFrame>)>>;
+type Slots = RefCell<Vec<Slot>>;
 
-thread_local! {
-    /// The current frame of each backend type.
-    static CURRENT: Slots = const { RefCell::new(Vec::new()) };
-    // The frame whose interpreter's rule is running (see [`reenter`]).
-    static RULE_OWNER: Slots = const { RefCell::new(Vec::new()) };
+/// The frames of one backend type on this thread.
+struct Slot {
+    key: TypeId,
+    /// The current frame.
+    current: Option<AnyFrame>,
+    /// The frame whose interpreter's rule is running (see [`reenter`]).
+    owner: Option<AnyFrame>,
 }
 
-/// A slot's previous content, to put back.
-type Saved = (TypeId, Option<AnyFrame>);
+thread_local! {
+    /// The frames of each backend type. One thread-local for both frames,
+    /// so that running a rule (which sets both, and restores both) is one
+    /// access each way.
+    static SLOTS: Slots = const { RefCell::new(Vec::new()) };
+}
 
-/// The frame of backend `B` in `slots`.
-fn get_slot<B: Backend>(slots: &'static std::thread::LocalKey<Slots>) -> Option<Arc<Frame<B>>> {
-    slots.with(|c| {
+/// Which of a slot's frames to read.
+#[derive(Clone, Copy)]
+enum Which {
+    Current,
+    Owner,
+}
+
+/// The `which` frame of backend `B`.
+fn get_slot<B: Backend>(which: Which) -> Option<Arc<Frame<B>>> {
+    SLOTS.with(|c| {
         let c = c.borrow();
-        let f = c.iter().find(|(t, _)| *t == TypeId::of::<B>())?.1.as_ref()?;
+        let slot = c.iter().find(|s| s.key == TypeId::of::<B>())?;
+        let f = match which {
+            Which::Current => slot.current.as_ref(),
+            Which::Owner => slot.owner.as_ref(),
+        }?;
         if f.is::<Frame<B>>() { f.clone().downcast::<Frame<B>>().ok() } else { None }
     })
 }
 
-/// Put `value` in the slot of `key`, returning what was there. The caller
-/// drops the old frame after the borrow ends: dropping a frame may drop an
-/// interpreter, whose destructor may run tensor code.
-fn replace_slot(slots: &'static std::thread::LocalKey<Slots>, key: TypeId, value: Option<AnyFrame>) -> Saved {
-    let prev = slots.with(|c| {
+/// Replace the frames of the slot of `key` that are given (`Some`),
+/// returning what was there. The caller drops the old frames after the
+/// borrow ends: dropping a frame may drop an interpreter, whose destructor
+/// may run tensor code.
+fn replace_slot(key: TypeId, current: Option<Option<AnyFrame>>, owner: Option<Option<AnyFrame>>) -> Saved {
+    SLOTS.with(|c| {
         let mut c = c.borrow_mut();
-        match c.iter().position(|(t, _)| *t == key) {
-            Some(i) => std::mem::replace(&mut c[i].1, value),
+        let i = match c.iter().position(|s| s.key == key) {
+            Some(i) => i,
             None => {
-                c.push((key, value));
-                None
+                c.push(Slot { key, current: None, owner: None });
+                c.len() - 1
             }
+        };
+        let slot = &mut c[i];
+        Saved {
+            key,
+            current: current.map(|f| std::mem::replace(&mut slot.current, f)),
+            owner: owner.map(|f| std::mem::replace(&mut slot.owner, f)),
         }
-    });
-    (key, prev)
+    })
+}
+
+/// A slot's previous frames, to put back (`None`: left unchanged).
+struct Saved {
+    key: TypeId,
+    current: Option<Option<AnyFrame>>,
+    owner: Option<Option<AnyFrame>>,
 }
 
 /// The current frame for backend `B` on this thread (`None`: evaluate on the
 /// backend).
 pub(crate) fn current_frame<B: Backend>() -> Option<Arc<Frame<B>>> {
-    get_slot::<B>(&CURRENT)
+    get_slot::<B>(Which::Current)
 }
 
-fn set_current<B: Backend>(frame: Option<Arc<Frame<B>>>) -> Saved {
-    replace_slot(&CURRENT, TypeId::of::<B>(), frame.map(|f| f as AnyFrame))
-}
-
-/// RAII guard that sets the current frame and restores the previous one on
-/// drop (also when unwinding from a panic).
+/// RAII guard that sets the current frame (and the rule's owner) and
+/// restores the previous ones on drop (also when unwinding from a panic).
 pub(crate) struct FrameGuard {
     prev: Option<Saved>,
-    prev_owner: Option<Saved>,
     level: Option<Level>,
 }
 
 impl Drop for FrameGuard {
     fn drop(&mut self) {
-        if let Some((key, prev)) = self.prev.take() {
-            drop(replace_slot(&CURRENT, key, prev));
-        }
-        if let Some((key, prev)) = self.prev_owner.take() {
-            drop(replace_slot(&RULE_OWNER, key, prev));
+        if let Some(Saved { key, current, owner }) = self.prev.take() {
+            drop(replace_slot(key, current, owner));
         }
         if let Some(level) = &self.level {
             level.kill();
@@ -231,14 +253,15 @@ impl Drop for FrameGuard {
 
 /// Make `frame` current until the guard drops.
 pub(crate) fn set_frame<B: Backend>(frame: Option<Arc<Frame<B>>>) -> FrameGuard {
-    FrameGuard { prev: Some(set_current(frame)), prev_owner: None, level: None }
+    FrameGuard { prev: Some(replace_slot(TypeId::of::<B>(), Some(frame.map(|f| f as AnyFrame)), None)), level: None }
 }
 
 /// Run the rule of `owner`'s interpreter: the current frame becomes the
 /// parent, and `owner` is remembered for [`reenter`].
 fn enter_rule<B: Backend>(owner: &Arc<Frame<B>>) -> FrameGuard {
-    let prev_owner = replace_slot(&RULE_OWNER, TypeId::of::<B>(), Some(owner.clone() as AnyFrame));
-    FrameGuard { prev: Some(set_current(owner.parent.clone())), prev_owner: Some(prev_owner), level: None }
+    let parent = owner.parent.clone().map(|f| f as AnyFrame);
+    let prev = replace_slot(TypeId::of::<B>(), Some(parent), Some(Some(owner.clone() as AnyFrame)));
+    FrameGuard { prev: Some(prev), level: None }
 }
 
 /// Run `f` with the interpreter whose rule is running installed again as the
@@ -247,7 +270,7 @@ fn enter_rule<B: Backend>(owner: &Arc<Frame<B>>) -> FrameGuard {
 /// has no rule for, by running the op's forward on its own tracers (NOTE:
 /// [custom op rules]). Outside of a rule, `f` runs unchanged.
 pub fn reenter<B: Backend, R>(f: impl FnOnce() -> R) -> R {
-    let owner = get_slot::<B>(&RULE_OWNER);
+    let owner = get_slot::<B>(Which::Owner);
     match owner {
         Some(frame) => {
             let _guard = set_frame(Some(frame));
@@ -306,7 +329,8 @@ pub fn with_interpreter<B: Backend, R>(interp: Arc<dyn Interpreter<B>>, f: impl 
     let level = interp.level().clone();
     let parent = current_frame::<B>();
     let frame = Arc::new(Frame { interp, parent });
-    let _guard = FrameGuard { prev: Some(set_current(Some(frame))), prev_owner: None, level: Some(level) };
+    let prev = replace_slot(TypeId::of::<B>(), Some(Some(frame as AnyFrame)), None);
+    let _guard = FrameGuard { prev: Some(prev), level: Some(level) };
     f()
 }
 
