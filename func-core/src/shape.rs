@@ -11,7 +11,10 @@ pub const MAX_NUMEL: usize = isize::MAX as usize;
 
 /// Inline capacity of shapes and strides: tensors of up to six dimensions
 /// never allocate for their metadata.
-pub type DimVec<T> = SmallVec<[T; 6]>;
+pub type DimVec<T> = SmallVec<[T; INLINE_DIMS]>;
+
+/// The inline capacity of a [`DimVec`].
+const INLINE_DIMS: usize = 6;
 
 /// The shape of a tensor: its size along each dimension.
 ///
@@ -82,15 +85,23 @@ impl Shape {
     /// [`Error::InvalidShape`] naming `op` when a size or the number of
     /// elements is too large.
     pub fn check(&self, op: &str) -> Result<usize> {
-        if let Some(d) = self.0.iter().find(|&&d| d > MAX_NUMEL) {
+        // One pass (this runs on every new tensor): the largest size, and
+        // the product with a flag for overflow.
+        let (mut largest, mut n, mut overflow) = (0usize, 1usize, false);
+        for &d in &self.0 {
+            largest = largest.max(d);
+            let (p, o) = n.overflowing_mul(d);
+            (n, overflow) = (p, overflow | o);
+        }
+        if largest > MAX_NUMEL {
             return Err(Error::invalid_shape(
                 op,
                 self,
-                format!("size {d} is larger than the maximum size of a dimension ({MAX_NUMEL})"),
+                format!("size {largest} is larger than the maximum size of a dimension ({MAX_NUMEL})"),
             ));
         }
-        match self.0.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)) {
-            Some(n) if n <= MAX_NUMEL => Ok(n),
+        match n {
+            n if !overflow && n <= MAX_NUMEL => Ok(n),
             _ => Err(Error::invalid_shape(
                 op,
                 self,
@@ -111,9 +122,19 @@ impl Shape {
     /// shape without elements may saturate at `usize::MAX` (they address
     /// nothing).
     pub fn contiguous_strides(&self) -> DimVec<usize> {
-        let mut strides: DimVec<usize> = SmallVec::from_elem(0, self.0.len());
+        let nd = self.0.len();
         let mut acc = 1usize;
-        for i in (0..self.0.len()).rev() {
+        if nd <= INLINE_DIMS {
+            // Filled in a fixed-size array, which becomes the inline buffer.
+            let mut buf = [0usize; INLINE_DIMS];
+            for i in (0..nd).rev() {
+                buf[i] = acc;
+                acc = acc.saturating_mul(self.0[i]);
+            }
+            return DimVec::from_buf_and_len(buf, nd);
+        }
+        let mut strides: DimVec<usize> = SmallVec::from_elem(0, nd);
+        for i in (0..nd).rev() {
             strides[i] = acc;
             acc = acc.saturating_mul(self.0[i]);
         }
