@@ -3,7 +3,7 @@
 //! differentiable and batchable (NOTE: [rules are tensor programs]).
 
 use func_core::{Backend, ReduceOp};
-use func_core::{BinaryOp, CmpOp, DType, Error, Result, Shape, Tensor, UnaryOp};
+use func_core::{BinaryOp, CmpOp, DType, Error, Layout, Result, Shape, Tensor, UnaryOp};
 
 /// A partial derivative of an elementwise op: often a constant, kept
 /// symbolic so that no multiplication by one is ever run.
@@ -113,16 +113,23 @@ pub(crate) fn binary<B: Backend>(
 // gradient laid out as `b` is, so the weight's gradient is contiguous (as
 // PyTorch lays gradients out like their parameters).
 
-/// Whether a concrete tensor of rank >= 2 is stored column-major in its last
-/// two dims (a transposed view); `false` for tracers and vectors.
+/// Whether a tensor of rank >= 2 is laid out column-major in its last two
+/// dims (a transposed view): a concrete tensor's layout, or a traced view's
+/// virtual layout into its root (so a weight transposed inside a
+/// higher-order transform is recognized as it is outside); `false` for
+/// vectors.
 pub(crate) fn column_major<B: Backend>(t: &Tensor<B>) -> bool {
+    let nd = t.ndim();
+    if nd < 2 {
+        return false;
+    }
+    let col = |l: &Layout| {
+        let (d, s) = (l.dims(), l.strides());
+        d[nd - 2] > 1 && d[nd - 1] > 1 && s[nd - 2] == 1 && s[nd - 1] != 1
+    };
     match t.concrete() {
-        Some((_, l)) if l.ndim() >= 2 => {
-            let (d, s) = (l.dims(), l.strides());
-            let nd = l.ndim();
-            d[nd - 2] > 1 && d[nd - 1] > 1 && s[nd - 2] == 1 && s[nd - 1] != 1
-        }
-        _ => false,
+        Some((_, l)) => col(l),
+        None => col(&t.layout()),
     }
 }
 

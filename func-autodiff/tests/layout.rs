@@ -53,3 +53,32 @@ fn per_sample_linear_weight_gradients_are_contiguous() {
     assert_eq!(close(&g, &want), n * o * i);
     assert!(contiguous(&g), "per-sample weight gradients are laid out as the weights");
 }
+
+#[test]
+fn stacked_weight_gradients_are_contiguous() {
+    // An ensemble's per-model gradients: the weights are batched by `vmap`,
+    // so the transposed weight `w^T` inside `grad` is a traced view, whose
+    // virtual layout is column-major (NOTE: [gradient layout]).
+    let (m, n, i, o) = (2, 3, 4, 5);
+    let x = T::from_vec(vals(n * i, |t| (t * 0.37).sin()), [n, i]);
+    let ws = T::from_vec(vals(m * o * i, |t| (t * 0.61).cos()), [m, o, i]);
+    let c = T::from_vec(vals(n * o, |t| 0.5 - (t * 0.23).sin()), [n, o]);
+    // loss = sum(c * tanh(x @ w^T)): d loss / d w[p, q] = sum_r c[r, p]
+    // (1 - tanh(y[r, p])^2) x[r, q], with y = x @ w^T for each model.
+    let (xv, wv, cv) = (x.to_vec::<f64>(), ws.to_vec::<f64>(), c.to_vec::<f64>());
+    let want: Vec<f64> = (0..m * o * i)
+        .map(|e| {
+            let (k, p, q) = (e / (o * i), (e / i) % o, e % i);
+            (0..n)
+                .map(|r| {
+                    let y: f64 = (0..i).map(|t| xv[r * i + t] * wv[(k * o + p) * i + t]).sum();
+                    cv[r * o + p] * (1.0 - y.tanh().powi(2)) * xv[r * i + q]
+                })
+                .sum()
+        })
+        .collect();
+    let g = vmap(|w: &T| grad(|w: &T| (&x.linear(w, None).tanh() * &c).sum())(w))(&ws);
+    assert_eq!(g.dims(), &[m, o, i]);
+    assert_eq!(close(&g, &want), m * o * i);
+    assert!(contiguous(&g), "stacked weight gradients are laid out as the stacked weights");
+}
