@@ -5,7 +5,7 @@
 //! order]).
 
 use crate::tensor::StorageCell;
-use crate::{Backend, BinaryOp, DType, Error, HostData, Layout, Primitive, Result, Shape, Tensor};
+use crate::{Backend, BinaryOp, DType, DimVec, Error, HostData, Layout, Primitive, Result, Shape, Tensor};
 use smallvec::SmallVec;
 use std::sync::Arc;
 
@@ -16,6 +16,85 @@ fn parts<'a, B: Backend>(t: &'a Tensor<B>, op: &str) -> Result<(&'a Arc<StorageC
 #[inline]
 fn fresh<B: Backend>(be: &B, s: B::Storage, shape: Shape) -> Result<Tensor<B>> {
     Tensor::from_backend_storage(be.clone(), s, Layout::try_contiguous(shape)?)
+}
+
+// NOTE: [output layout] An elementwise result is laid out in the memory
+// order of its operands, as PyTorch's TensorIterator lays it out: the first
+// operand that covers the whole result densely (no broadcast dimension, no
+// gap) sets the order, and the backend runs over the permuted operands, so
+// `relu(x^T)` and `x^T + y^T` are passes in memory order that return
+// transposed tensors, not transpositions into row-major order element by
+// element. The result is row-major when that operand is (the common case)
+// or when no operand qualifies. Values are the same either way; only the
+// strides differ, and `contiguous()` or a reshape that cannot be a view
+// copies as before. Weight gradients read through `w^T` come out transposed
+// (NOTE: [gradient layout] in func-autodiff), and this keeps the updates
+// and sums built from them in their layout.
+
+/// The order of dimensions, outermost first, in which `l` is contiguous,
+/// when it covers its shape densely but not in row-major order.
+fn memory_order(l: &Layout) -> Option<DimVec<usize>> {
+    let (d, s) = (l.dims(), l.strides());
+    // A broadcast dimension is not dense (checked first: it is the common
+    // non-contiguous operand, and cheap to reject).
+    if d.len() < 2 || d.iter().zip(s).any(|(&n, &st)| n > 1 && st == 0) || l.is_contiguous() {
+        return None;
+    }
+    let mut perm: DimVec<usize> = (0..d.len()).collect();
+    // Stable: dimensions of equal stride (size 1) keep their order.
+    perm.sort_by(|&i, &j| s[j].cmp(&s[i]));
+    // Dense in that order: each stride is the number of elements inside it.
+    let mut inside = 1usize;
+    for &p in perm.iter().rev().filter(|&&p| d[p] != 1) {
+        if s[p] != inside {
+            return None;
+        }
+        inside = inside.checked_mul(d[p])?;
+    }
+    Some(perm)
+}
+
+/// An elementwise primitive over operands of one shape: `run` is given the
+/// operands' layouts, permuted into the memory order of the result (NOTE:
+/// [output layout]), and returns the result's storage in that order.
+#[inline(always)]
+fn elementwise<B: Backend>(
+    be: &B,
+    layouts: &[&Layout],
+    run: impl FnOnce(&[&Layout]) -> Result<B::Storage>,
+) -> Result<Tensor<B>> {
+    // The first operand that is dense, if it is row-major, keeps row-major order.
+    if layouts[0].is_contiguous() {
+        return fresh(be, run(layouts)?, layouts[0].shape().clone());
+    }
+    match output_order(layouts) {
+        None => fresh(be, run(layouts)?, layouts[0].shape().clone()),
+        Some(perm) => permuted(be, layouts, &perm, run),
+    }
+}
+
+/// The memory order of the first dense operand when it is not row-major
+/// (NOTE: [output layout]); `None` for row-major.
+#[inline(never)]
+fn output_order(layouts: &[&Layout]) -> Option<DimVec<usize>> {
+    layouts.iter().find_map(|l| if l.is_contiguous() { Some(None) } else { memory_order(l).map(Some) }).flatten()
+}
+
+/// [`elementwise`] over the operands permuted by `perm`, with the result
+/// permuted back.
+fn permuted<B: Backend>(
+    be: &B,
+    layouts: &[&Layout],
+    perm: &[usize],
+    run: impl FnOnce(&[&Layout]) -> Result<B::Storage>,
+) -> Result<Tensor<B>> {
+    let permuted: SmallVec<[Layout; 3]> = layouts.iter().map(|l| l.permute(perm)).collect();
+    let refs: SmallVec<[&Layout; 3]> = permuted.iter().collect();
+    let out = run(&refs)?;
+    let mut inverse: DimVec<usize> = DimVec::from_elem(0, perm.len());
+    perm.iter().enumerate().for_each(|(i, &p)| inverse[p] = i);
+    let layout = Layout::try_contiguous(permuted[0].shape().clone())?.permute(&inverse);
+    Tensor::from_backend_storage(be.clone(), out, layout)
 }
 
 /// A backend reports allocation failures for a flat buffer; name the
@@ -70,26 +149,25 @@ pub(crate) fn eval<B: Backend>(prim: &Primitive, args: &[&Tensor<B>]) -> Result<
         }
         Primitive::Unary(u) => {
             let (s, l) = arg(0)?;
-            fresh(be, be.unary(*u, &*s.read(op)?, l)?, l.shape().clone())
+            elementwise(be, &[l], |ls| be.unary(*u, &*s.read(op)?, ls[0]))
         }
         Primitive::Binary(b) => {
             let ((sa, la), (sb, lb)) = (arg(0)?, arg(1)?);
-            let out = with_reads(&[sa, sb], op, |r| be.binary(*b, r[0], la, r[1], lb))?;
-            fresh(be, out, la.shape().clone())
+            elementwise(be, &[la, lb], |ls| with_reads(&[sa, sb], op, |r| be.binary(*b, r[0], ls[0], r[1], ls[1])))
         }
         Primitive::Compare(c) => {
             let ((sa, la), (sb, lb)) = (arg(0)?, arg(1)?);
-            let out = with_reads(&[sa, sb], op, |r| be.compare(*c, r[0], la, r[1], lb))?;
-            fresh(be, out, la.shape().clone())
+            elementwise(be, &[la, lb], |ls| with_reads(&[sa, sb], op, |r| be.compare(*c, r[0], ls[0], r[1], ls[1])))
         }
         Primitive::Select => {
             let ((sc, lc), (sa, la), (sb, lb)) = (arg(0)?, arg(1)?, arg(2)?);
-            let out = with_reads(&[sc, sa, sb], op, |r| be.select(r[0], lc, r[1], la, r[2], lb))?;
-            fresh(be, out, la.shape().clone())
+            elementwise(be, &[lc, la, lb], |ls| {
+                with_reads(&[sc, sa, sb], op, |r| be.select(r[0], ls[0], r[1], ls[1], r[2], ls[2]))
+            })
         }
         Primitive::Cast(d) => {
             let (s, l) = arg(0)?;
-            fresh(be, be.cast(&*s.read(op)?, l, *d)?, l.shape().clone())
+            elementwise(be, &[l], |ls| be.cast(&*s.read(op)?, ls[0], *d))
         }
         Primitive::Copy => {
             let (s, l) = arg(0)?;

@@ -161,9 +161,8 @@ impl Layout {
     /// Whether the elements are row-major and dense (offset may be nonzero).
     pub fn is_contiguous(&self) -> bool {
         let mut expected = 1usize;
-        for i in (0..self.ndim()).rev() {
-            let d = self.shape.0[i];
-            if d != 1 && self.strides[i] != expected {
+        for (&d, &s) in self.shape.0.iter().zip(self.strides.iter()).rev() {
+            if d != 1 && s != expected {
                 return false;
             }
             expected = expected.saturating_mul(d);
