@@ -29,7 +29,11 @@ fn fresh<B: Backend>(be: &B, s: B::Storage, shape: Shape) -> Result<Tensor<B>> {
 // strides differ, and `contiguous()` or a reshape that cannot be a view
 // copies as before. Weight gradients read through `w^T` come out transposed
 // (NOTE: [gradient layout] in func-autodiff), and this keeps the updates
-// and sums built from them in their layout.
+// and sums built from them in their layout. A product of two column-major
+// matrices (`x^T @ w^T`) is computed as `(w x)^T`: the backend multiplies
+// row-major operands, its fast case, and the result is the transposed
+// view. `[64,128]^T @ [128,128]^T` through the gemm crate: 23 -> 20 us;
+// `[64,128]^T @ [128,10]^T`: 3.4 -> 1.7 us.
 
 /// The order of dimensions, outermost first, in which `l` is contiguous,
 /// when it covers its shape densely but not in row-major order.
@@ -52,6 +56,13 @@ fn memory_order(l: &Layout) -> Option<DimVec<usize>> {
         inside = inside.checked_mul(d[p])?;
     }
     Some(perm)
+}
+
+/// Whether a matrix (the last two dims) is stored column-major: rows one
+/// element apart, columns further (a transposed view), both dims above 1.
+fn column_major(l: &Layout) -> bool {
+    let (d, s, nd) = (l.dims(), l.strides(), l.ndim());
+    d[nd - 2] > 1 && d[nd - 1] > 1 && s[nd - 2] == 1 && s[nd - 1] > 1
 }
 
 /// An elementwise primitive over operands of one shape: `run` is given the
@@ -199,6 +210,18 @@ pub(crate) fn eval<B: Backend>(prim: &Primitive, args: &[&Tensor<B>]) -> Result<
             let mut sb_shape = batch.clone();
             sb_shape.0.extend([k, n]);
             let (la2, lb2) = (la.try_broadcast_to(&sa_shape)?, lb.try_broadcast_to(&sb_shape)?);
+            if column_major(&la2) && column_major(&lb2) {
+                // `(b^T a^T)^T` over row-major operands (NOTE: [output layout]).
+                let mut swap: DimVec<usize> = (0..la2.ndim()).collect();
+                let nd = swap.len();
+                swap.swap(nd - 2, nd - 1);
+                let (at, bt) = (la2.permute(&swap), lb2.permute(&swap));
+                let out = with_reads(&[sa, sb], op, |r| be.matmul(r[1], &bt, r[0], &at))?;
+                let mut t_shape = batch;
+                t_shape.0.extend([n, m]);
+                let layout = Layout::try_contiguous(t_shape)?.permute(&swap);
+                return Tensor::from_backend_storage(be.clone(), out, layout);
+            }
             let out = with_reads(&[sa, sb], op, |r| be.matmul(r[0], &la2, r[1], &lb2))?;
             let mut out_shape = batch;
             out_shape.0.extend([m, n]);

@@ -107,3 +107,56 @@ fn a_permuted_3d_operand_keeps_its_order_through_compare_select_and_cast() {
     // the values in logical order.
     assert_eq!(clipped.reshape(&[24]).to_vec::<f64>(), clipped.to_vec::<f64>());
 }
+
+/// `a @ b` by loops over row-major copies (`a`: [.., m, k], `b`: [.., k, n],
+/// equal batch dims).
+fn product(a: &T, b: &T) -> Vec<f64> {
+    let (nd, x, y) = (a.ndim(), a.to_vec::<f64>(), b.to_vec::<f64>());
+    let (m, k, n) = (a.dims()[nd - 2], a.dims()[nd - 1], b.dims()[nd - 1]);
+    let batch = x.len() / (m * k);
+    let mut out = Vec::new();
+    for t in 0..batch {
+        for i in 0..m {
+            for j in 0..n {
+                out.push((0..k).map(|p| x[t * m * k + i * k + p] * y[t * k * n + p * n + j]).sum());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_product_of_column_major_matrices_is_column_major() {
+    let mut checked = 0;
+    // [3, 4]^T @ [5, 3]^T, and a batch of three [2, 4]^T @ [3, 2]^T.
+    for (a, b) in [
+        (
+            T::from_vec(vals(12, |t| (t * 0.3).sin()), [3, 4]).t(),
+            T::from_vec(vals(15, |t| (t * 0.2).cos()), [5, 3]).t(),
+        ),
+        (
+            T::from_vec(vals(24, |t| (t * 0.5).sin()), [3, 2, 4]).transpose(1, 2),
+            T::from_vec(vals(18, |t| 1.0 - t * 0.1), [3, 3, 2]).transpose(1, 2),
+        ),
+    ] {
+        let r = a.matmul(&b);
+        let nd = r.ndim();
+        assert_eq!(close(&r, &product(&a, &b)), r.numel());
+        assert!(dense(&r) && order(&r)[nd - 2..] == [nd - 1, nd - 2], "{:?}", r.layout());
+        checked += 1;
+    }
+    assert_eq!(checked, 2);
+    // One row-major operand: a row-major result.
+    let a = T::from_vec(vals(12, |t| t * 0.25), [4, 3]);
+    let b = T::from_vec(vals(15, |t| (t * 0.2).cos()), [5, 3]).t();
+    let r = a.matmul(&b);
+    assert!(r.layout().is_contiguous());
+    assert_eq!(close(&r, &product(&a, &b)), r.numel());
+}
+
+/// The number of elements of `t` within 1e-12 (relative, per element) of `want`.
+fn close(t: &T, want: &[f64]) -> usize {
+    let got = t.to_vec::<f64>();
+    assert_eq!(got.len(), want.len());
+    got.iter().zip(want).filter(|&(&g, &w)| (g - w).abs() <= 1e-12 * w.abs().max(1.0)).count()
+}
