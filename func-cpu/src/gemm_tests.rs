@@ -301,3 +301,30 @@ fn batch_dims_over_which_b_is_broadcast_fold_into_rows() {
     // A fold large enough to split into row blocks.
     check(&Layout::contiguous([2, 6, 40, 60]), &bc(Layout::contiguous([2, 1, 60, 90]), &[2, 6, 60, 90]));
 }
+
+#[test]
+fn products_of_a_small_row_major_and_a_wide_column_major_operand_run_transposed() {
+    use crate::matmul::transposes_better;
+    // `x @ w^T` with few rows and many output columns: computed as
+    // `(w x^T)^T` and copied back (NOTE: [transposed product]).
+    assert!(transposes_better((64, 784, 128), (784, 1), (1, 784)));
+    assert!(transposes_better((32, 512, 256), (512, 1), (1, 512)));
+    // Not when the copy would eat the gain, when `a` is the larger, or for
+    // other layouts.
+    assert!(!transposes_better((64, 128, 128), (128, 1), (1, 128)));
+    assert!(!transposes_better((1280, 784, 64), (784, 1), (1, 784)));
+    assert!(!transposes_better((64, 784, 128), (784, 1), (128, 1)));
+    assert!(!transposes_better((64, 784, 128), (1, 64), (1, 784)));
+    let mut checked = 0;
+    for (m, k, n) in [(5, 97, 33), (16, 300, 130), (64, 784, 128)] {
+        assert!(transposes_better((m, k, n), (k as isize, 1), (1, k as isize)), "{m}x{k}x{n}");
+        check(&Layout::contiguous([m, k]), &t2(k, n));
+        // Batched, with the rows of `a` at an offset and a broadcast weight.
+        check(
+            &Layout::contiguous([3, m + 1, k]).slice(1, 1, m + 1, 1),
+            &t2(k, n).broadcast_to(&Shape::from([3, k, n])),
+        );
+        checked += 2;
+    }
+    assert_eq!(checked, 6);
+}

@@ -63,7 +63,15 @@
 //!   or AVX2 when the CPU has them, and sum blocks of 16 outputs in
 //!   registers: the Lennard-Jones model's thin products `[16, 1000] @
 //!   [1000, 1]`, `[1, 1000] @ [1000, 16]` and `[1000, 16] @ [16, 1]` took
-//!   6.2, 3.7 and 4.7 µs, now 1.3, 1.4 and 2.9 µs.
+//!   6.2, 3.7 and 4.7 µs, now 1.3, 1.4 and 2.9 µs. `x @ w^T` with few
+//!   rows and many output columns is computed as `(w x^T)^T` into scratch
+//!   and copied back, because `gemm` gathers the operand it reads against
+//!   the grain into panels, and `x` is then the smaller (NOTE: [transposed
+//!   product] in matmul.rs: `[64,784] @ [784,128]^T` 140 -> 125 µs on one
+//!   thread). A product of two column-major operands never reaches this
+//!   backend as such: func-core computes it as `(b^T a^T)^T` over
+//!   row-major operands and returns the transposed view (its NOTE:
+//!   [output layout]).
 //! - **One threading layer.** rayon is the only thread pool: both GEMM
 //!   libraries run single-threaded inside a call (matrixmultiply without
 //!   its `threading` feature, `gemm` with `Parallelism::None`), a batch of

@@ -409,21 +409,83 @@ fn zeroed<T: Real>(c: &mut [MaybeUninit<T>]) -> &mut [T] {
 }
 
 /// The rank-1 product (`k = 1`) `c[i, j] = a[i, 0] * b[0, j]`, written once
-/// per element: memory-bound, so no packing and no zero-fill first.
+/// per element: memory-bound, so no packing and no zero-fill first. A
+/// strided row `b` (a column-major activation: NOTE: [output layout] in
+/// func-core) is gathered once, so every output row is a contiguous loop.
 fn outer<T: Real>((a, oa, rsa, _): Mat<'_, T>, (b, ob, _, csb): Mat<'_, T>, n: usize, c: &mut [MaybeUninit<T>]) {
+    let gathered: Vec<T>;
+    let row_b = if csb == 1 {
+        &b[ob as usize..ob as usize + n]
+    } else {
+        gathered = (0..n).map(|j| b[(ob + j as isize * csb) as usize]).collect();
+        &gathered[..]
+    };
     for (i, row) in c.chunks_exact_mut(n).enumerate() {
         let x = a[(oa + i as isize * rsa) as usize];
-        if csb == 1 {
-            let bo = ob as usize;
-            row.iter_mut().zip(&b[bo..bo + n]).for_each(|(y, &z)| {
-                y.write(x * z);
-            });
-        } else {
-            row.iter_mut().enumerate().for_each(|(j, y)| {
-                y.write(x * b[(ob + j as isize * csb) as usize]);
-            });
-        }
+        row.iter_mut().zip(row_b).for_each(|(y, &z)| {
+            y.write(x * z);
+        });
     }
+}
+
+// NOTE: [transposed product] `x @ w^T` (a row-major `a`, a column-major
+// `b`) reads one operand against the grain whichever way it is computed,
+// and the gemm crate gathers that operand into panels: `b` (`k x n`) for
+// the product as given, `a` (`m x k`) for `(b^T a^T)^T`. When `a` is much
+// the smaller, the product is computed transposed into a scratch buffer and
+// copied into `c` transposed (`m n` more element moves). One thread:
+// `[64,784] @ [784,128]^T` 140 -> 125 us through the transposed form alone;
+// `[32,512] @ [512,256]^T` 332 -> 86 us. The other way round it loses
+// (`[1280,784] @ [784,64]^T` 1130 -> 1450 us), and for `[64,128] @
+// [128,128]^T` (23 -> 21 us) the copy eats the gain, hence the margin in
+// `transposes_better`.
+
+/// Whether `rows x k x n` with these strides runs faster transposed (NOTE:
+/// [transposed product]): `a` row-major, `b` column-major, and the panels
+/// saved (`(n - rows) k`) at least four times the elements copied back.
+pub(crate) fn transposes_better(
+    (rows, k, n): (usize, usize, usize),
+    (rsa, csa): (isize, isize),
+    (rsb, csb): (isize, isize),
+) -> bool {
+    csa == 1
+        && rsa != 1
+        && rsb == 1
+        && csb != 1
+        && rows < n
+        && (n - rows).saturating_mul(k) >= rows.saturating_mul(n).saturating_mul(4)
+}
+
+/// `c = a b` computed as `(b^T a^T)^T` into a scratch buffer, then copied
+/// into `c` (NOTE: [transposed product]). `false` (nothing written) when
+/// the scratch buffer cannot be allocated.
+fn transposed<T: Real>(
+    (rows, k, n): (usize, usize, usize),
+    (a, oa, rs, csa): Mat<'_, T>,
+    (b, ob, rsb, csb): Mat<'_, T>,
+    c: &mut [MaybeUninit<T>],
+) -> bool {
+    let Ok(mut t) = out_alloc::<T>(rows * n) else {
+        return false;
+    };
+    // SAFETY: the elements addressed are those of the direct product (see
+    // the call in `matmul`, whose bounds argument holds unchanged): `b^T`
+    // is `b` read with its strides swapped, `a^T` likewise, so the same
+    // elements are read, in bounds of `a` and `b`. `t` is a fresh,
+    // exclusively owned buffer with capacity for the `n * rows` elements
+    // written (row stride `rows`); with beta = 0 the GEMM only writes it.
+    unsafe {
+        let (pa, pb) = (a.as_ptr().offset(oa), b.as_ptr().offset(ob));
+        T::gemm((n, k, rows), pb, csb, rsb, pa, csa, rs, t.as_mut_ptr(), rows as isize);
+        t.set_len(rows * n);
+    }
+    for (i, row) in c.chunks_exact_mut(n).enumerate() {
+        row.iter_mut().enumerate().for_each(|(j, y)| {
+            y.write(t[j * rows + i]);
+        });
+    }
+    cache::give(t);
+    true
 }
 
 // NOTE: [aliasing columns] A column-major right operand (`x @ w^T`, and the
@@ -560,7 +622,11 @@ pub(crate) fn matmul<T: Real>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Res
             thin(Thin::Row, (a, oa, rs, csa), (b, ob, rsb, csb), k, n, c);
         } else if n == 1 {
             thin(Thin::Col, (a, oa, rs, csa), (b, ob, rsb, csb), k, n, c);
-        } else {
+        } else if !(transposes_better((rows, k, n), (rs, csa), (rsb, csb))
+            && transposed((rows, k, n), (a, oa, rs, csa), (b, ob, rsb, csb), c))
+        {
+            // The product as given (not computed transposed: NOTE:
+            // [transposed product]).
             // SAFETY: `Cpu::matmul` checked `storage_span() <= len` for both
             // layouts (`check` in lib.rs), and a layout's span is computed
             // without overflow (func-core's NOTE: [layout invariant]), so every
