@@ -465,19 +465,25 @@ fn transposed<T: Real>(
     (b, ob, rsb, csb): Mat<'_, T>,
     c: &mut [MaybeUninit<T>],
 ) -> bool {
-    let Ok(mut t) = out_alloc::<T>(rows * n) else {
+    // `c` is `rows` whole output rows (every caller passes such a block):
+    // the GEMM below writes exactly `len` elements.
+    let len = c.len();
+    assert_eq!(rows.checked_mul(n), Some(len), "matmul: a block of {rows} rows of {n} has {len} elements");
+    let Ok(mut t) = out_alloc::<T>(len) else {
         return false;
     };
     // SAFETY: the elements addressed are those of the direct product (see
     // the call in `matmul`, whose bounds argument holds unchanged): `b^T`
     // is `b` read with its strides swapped, `a^T` likewise, so the same
     // elements are read, in bounds of `a` and `b`. `t` is a fresh,
-    // exclusively owned buffer with capacity for the `n * rows` elements
-    // written (row stride `rows`); with beta = 0 the GEMM only writes it.
+    // exclusively owned buffer with capacity for the `len = n * rows`
+    // elements written (row stride `rows`); with beta = 0 the GEMM writes
+    // all of them and reads none, so `set_len` covers written elements
+    // only.
     unsafe {
         let (pa, pb) = (a.as_ptr().offset(oa), b.as_ptr().offset(ob));
         T::gemm((n, k, rows), pb, csb, rsb, pa, csa, rs, t.as_mut_ptr(), rows as isize);
-        t.set_len(rows * n);
+        t.set_len(len);
     }
     for (i, row) in c.chunks_exact_mut(n).enumerate() {
         row.iter_mut().enumerate().for_each(|(j, y)| {
