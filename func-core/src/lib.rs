@@ -18,6 +18,11 @@
 //! - **Views are metadata.** reshape (when possible), permute, broadcast,
 //!   slice, select, squeeze/unsqueeze, diagonal cost no copy (NOTE: [views are
 //!   metadata]).
+//! - **Results keep their operands' memory order**, as PyTorch's elementwise
+//!   operations do: `relu(x.t())` and `&a.t() + &b.t()` are stored
+//!   transposed, and a product of two transposed matrices is the transposed
+//!   view of `b^T a^T` (NOTE: [output layout]). Values never depend on it;
+//!   [`Tensor::contiguous`] gives a row-major copy when one is needed.
 //! - **Views behave the same traced and eager.** Every tensor has a
 //!   [`Layout`] ([`Tensor::layout`]): a tracer's is virtual, into its alias
 //!   root. View-or-copy is decided from it (NOTE: [view or copy]), and a
