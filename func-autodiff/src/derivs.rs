@@ -3,7 +3,7 @@
 //! differentiable and batchable (NOTE: [rules are tensor programs]).
 
 use func_core::{Backend, ReduceOp};
-use func_core::{BinaryOp, CmpOp, DType, Error, Layout, Result, Shape, Tensor, UnaryOp};
+use func_core::{BinaryOp, CmpOp, DType, Error, Result, Shape, Tensor, UnaryOp};
 
 /// A partial derivative of an elementwise op: often a constant, kept
 /// symbolic so that no multiplication by one is ever run.
@@ -119,17 +119,9 @@ pub(crate) fn binary<B: Backend>(
 /// higher-order transform is recognized as it is outside); `false` for
 /// vectors.
 pub(crate) fn column_major<B: Backend>(t: &Tensor<B>) -> bool {
-    let nd = t.ndim();
-    if nd < 2 {
-        return false;
-    }
-    let col = |l: &Layout| {
-        let (d, s) = (l.dims(), l.strides());
-        d[nd - 2] > 1 && d[nd - 1] > 1 && s[nd - 2] == 1 && s[nd - 1] != 1
-    };
     match t.concrete() {
-        Some((_, l)) => col(l),
-        None => col(&t.layout()),
+        Some((_, l)) => l.is_column_major(),
+        None => t.layout().is_column_major(),
     }
 }
 

@@ -58,13 +58,6 @@ fn memory_order(l: &Layout) -> Option<DimVec<usize>> {
     Some(perm)
 }
 
-/// Whether a matrix (the last two dims) is stored column-major: rows one
-/// element apart, columns further (a transposed view), both dims above 1.
-fn column_major(l: &Layout) -> bool {
-    let (d, s, nd) = (l.dims(), l.strides(), l.ndim());
-    d[nd - 2] > 1 && d[nd - 1] > 1 && s[nd - 2] == 1 && s[nd - 1] > 1
-}
-
 /// An elementwise primitive over operands of one shape: `run` is given the
 /// operands' layouts, permuted into the memory order of the result (NOTE:
 /// [output layout]), and returns the result's storage in that order.
@@ -210,7 +203,7 @@ pub(crate) fn eval<B: Backend>(prim: &Primitive, args: &[&Tensor<B>]) -> Result<
             let mut sb_shape = batch.clone();
             sb_shape.0.extend([k, n]);
             let (la2, lb2) = (la.try_broadcast_to(&sa_shape)?, lb.try_broadcast_to(&sb_shape)?);
-            if column_major(&la2) && column_major(&lb2) {
+            if la2.is_column_major() && lb2.is_column_major() {
                 // `(b^T a^T)^T` over row-major operands (NOTE: [output layout]).
                 let mut swap: DimVec<usize> = (0..la2.ndim()).collect();
                 let nd = swap.len();

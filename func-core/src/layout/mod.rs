@@ -170,6 +170,23 @@ impl Layout {
         true
     }
 
+    /// Whether the matrices in the last two dimensions are stored
+    /// column-major (a transposed view): rows one element apart, columns
+    /// further, both dimensions above 1. `false` below two dimensions.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use func_core::Layout;
+    /// assert!(Layout::contiguous([3, 4]).permute(&[1, 0]).is_column_major());
+    /// assert!(!Layout::contiguous([3, 4]).is_column_major());
+    /// assert!(!Layout::contiguous([4]).is_column_major());
+    /// ```
+    pub fn is_column_major(&self) -> bool {
+        let (d, s, nd) = (self.dims(), &self.strides, self.ndim());
+        nd >= 2 && d[nd - 2] > 1 && d[nd - 1] > 1 && s[nd - 2] == 1 && s[nd - 1] > 1
+    }
+
     /// Whether two different elements of the layout share one storage
     /// location: a broadcast (stride-0) dimension of size > 1, or strides
     /// that make elements collide (a layout built with [`Layout::new`]).
