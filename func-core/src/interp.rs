@@ -348,13 +348,18 @@ pub fn with_interpreter<B: Backend, R>(interp: Arc<dyn Interpreter<B>>, f: impl 
 /// When an operand is a tracer whose transform has returned (it escaped) or
 /// that belongs to a transform not running on this thread.
 pub fn bind<B: Backend>(prim: Primitive, args: &[&Tensor<B>]) -> Result<Tensor<B>> {
-    let name = prim.name();
+    // Only a custom op can return other than one output; its name is read
+    // here, before `prim` moves (not for every op: this is the hot path).
+    let custom = if let Primitive::Custom(c) = &prim { Some(c.name()) } else { None };
     let outs = bind_multi(prim, args)?;
     let n = outs.len();
     let mut it = outs.into_iter();
     match (it.next(), n) {
         (Some(t), 1) => Ok(t),
-        _ => Err(Error::invalid(name, format!("expected one output but the operation returned {n}; use bind_multi"))),
+        _ => Err(Error::invalid(
+            custom.unwrap_or("bind"),
+            format!("expected one output but the operation returned {n}; use bind_multi"),
+        )),
     }
 }
 
@@ -405,7 +410,7 @@ pub fn bind_multi<B: Backend>(prim: Primitive, args: &[&Tensor<B>]) -> Result<Ou
         frame = f.parent.clone();
     }
     for a in args {
-        check_concrete(a, prim.name());
+        check_concrete(a, || prim.name());
     }
     match &prim {
         Primitive::Custom(c) => {
@@ -452,8 +457,8 @@ pub(crate) fn bind_copy<B: Backend>(dst: &Tensor<B>, src: &Tensor<B>, op: &str) 
         }
         frame = f.parent.clone();
     }
-    check_concrete(dst, op);
-    check_concrete(src, op);
+    check_concrete(dst, || op);
+    check_concrete(src, || op);
     crate::eval::write_concrete(dst, src, op)
 }
 
@@ -478,15 +483,16 @@ pub(crate) fn lower_for_read<B: Backend>(t: &Tensor<B>, op: &str) -> Result<Tens
                 t = f.interp.lower_for_read(&t, op)?;
             }
             None => {
-                check_concrete(&t, op);
+                check_concrete(&t, || op);
                 return Err(Error::invalid(op, "tracer outside its transform"));
             }
         }
     }
 }
 
-fn check_concrete<B: Backend>(t: &Tensor<B>, op: &str) {
+fn check_concrete<'a, B: Backend>(t: &Tensor<B>, op: impl FnOnce() -> &'a str) {
     if let Some(level) = t.level() {
+        let op = op();
         if level.is_alive() {
             panic!(
                 "{op}: got a tracer of a {} transform (level {}) that is still running, but outside of it: \

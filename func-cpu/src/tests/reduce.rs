@@ -106,28 +106,28 @@ fn column_sums_of_narrow_rows_fold_in_lane_blocks() {
 #[test]
 fn large_reductions_take_every_path() {
     // Most cases hold more elements than the parallel threshold
-    // (`PAR_MIN`, 128K).
-    let v = vals(200_000);
+    // (`PAR_MIN`, 512K).
+    let v = vals(700_000);
     let cases: Vec<(Layout, Vec<usize>)> = vec![
-        (Layout::contiguous([500, 300]), vec![0]),
-        (Layout::contiguous([500, 300]), vec![1]),
-        (Layout::contiguous([500, 300]), vec![0, 1]),
-        (Layout::contiguous([300, 500]).permute(&[1, 0]), vec![1]),
-        (Layout::contiguous([300, 500]).permute(&[1, 0]), vec![0]),
-        (Layout::contiguous([50000, 3]), vec![0]),
-        (Layout::contiguous([3, 50000]), vec![1]),
-        (Layout::contiguous([25, 100, 60]), vec![1]),
-        (Layout::contiguous([25, 100, 60]), vec![0, 2]),
-        (Layout::contiguous([2, 20000, 4]), vec![1]),
+        (Layout::contiguous([1000, 600]), vec![0]),
+        (Layout::contiguous([1000, 600]), vec![1]),
+        (Layout::contiguous([1000, 600]), vec![0, 1]),
+        (Layout::contiguous([600, 1000]).permute(&[1, 0]), vec![1]),
+        (Layout::contiguous([600, 1000]).permute(&[1, 0]), vec![0]),
+        (Layout::contiguous([200000, 3]), vec![0]),
+        (Layout::contiguous([3, 200000]), vec![1]),
+        (Layout::contiguous([100, 100, 60]), vec![1]),
+        (Layout::contiguous([100, 100, 60]), vec![0, 2]),
+        (Layout::contiguous([2, 80000, 4]), vec![1]),
         (Layout::contiguous([20, 50, 4]), vec![1]),
         (Layout::contiguous([20, 50, 4]), vec![0, 1]),
         (Layout::contiguous([5000, 4]), vec![1]),
-        (Layout::contiguous([500, 1]).broadcast_to(&Shape::from([500, 300])), vec![0]),
+        (Layout::contiguous([1000, 1]).broadcast_to(&Shape::from([1000, 600])), vec![0]),
         // Only size-1 axes reduced (a per-sample batch of one): a strided map.
-        (Layout::contiguous([50, 1, 3000]), vec![1]),
-        (Layout::contiguous([3000, 1, 20]).permute(&[2, 1, 0]), vec![1]),
-        (Layout::contiguous([1, 400, 1, 300]), vec![0, 2]),
-        (Layout::contiguous([50000, 3]), vec![]),
+        (Layout::contiguous([200, 1, 3000]), vec![1]),
+        (Layout::contiguous([30000, 1, 20]).permute(&[2, 1, 0]), vec![1]),
+        (Layout::contiguous([1, 1000, 1, 600]), vec![0, 2]),
+        (Layout::contiguous([200000, 3]), vec![]),
     ];
     for (l, axes) in cases {
         check_reduce(&v, &l, &axes);
