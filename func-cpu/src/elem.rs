@@ -88,12 +88,29 @@ pub(crate) trait Arith: Elem {
 
 /// Floating-point element types, with a gemm.
 pub(crate) trait Real: Arith + Float {
-    /// `C = A B` for row/column-strided `A` (m×k), `B` (k×n) and `C` (m×n).
+    /// `C = A B` for row/column-strided `A` (m×k), `B` (k×n) and `C` (m×n),
+    /// or `C += A B` when `add`: through matrixmultiply or the `gemm` crate
+    /// (NOTE: [gemm choice] in matmul.rs).
     ///
     /// # Safety
     ///
     /// Every element the strides address must be in bounds, and `C`'s
-    /// elements must not alias each other or `A`/`B`.
+    /// elements must not alias each other or `A`/`B`. When `add`, every
+    /// element of `C` must be initialized (it is read); otherwise `C` is only
+    /// written.
+    unsafe fn gemm_with(
+        mkn: (usize, usize, usize),
+        a: (*const Self, isize, isize),
+        b: (*const Self, isize, isize),
+        c: (*mut Self, isize),
+        add: bool,
+    );
+
+    /// `C = A B` ([`gemm_with`](Self::gemm_with) without `add`).
+    ///
+    /// # Safety
+    ///
+    /// As [`gemm_with`](Self::gemm_with).
     #[allow(clippy::too_many_arguments)]
     unsafe fn gemm(
         mkn: (usize, usize, usize),
@@ -105,7 +122,10 @@ pub(crate) trait Real: Arith + Float {
         csb: isize,
         c: *mut Self,
         rsc: isize,
-    );
+    ) {
+        // SAFETY: the caller's contract, forwarded; `C` is only written.
+        unsafe { Self::gemm_with(mkn, (a, rsa, csa), (b, rsb, csb), (c, rsc), false) }
+    }
 }
 
 macro_rules! storage_fns {
@@ -229,31 +249,28 @@ macro_rules! float_elem {
         }
 
         impl Real for $t {
-            unsafe fn gemm(
+            unsafe fn gemm_with(
                 (m, k, n): (usize, usize, usize),
-                a: *const Self,
-                rsa: isize,
-                csa: isize,
-                b: *const Self,
-                rsb: isize,
-                csb: isize,
-                c: *mut Self,
-                rsc: isize,
+                (a, rsa, csa): (*const Self, isize, isize),
+                (b, rsb, csb): (*const Self, isize, isize),
+                (c, rsc): (*mut Self, isize),
+                add: bool,
             ) {
                 if crate::matmul::packs_better(size_of::<Self>(), rsb, csb) {
-                    // SAFETY: forwarded from `Real::gemm`'s contract, which
-                    // `matmul::matmul` establishes (storage spans checked in
-                    // `Cpu::matmul`, strides converted exactly, `c` a fresh
-                    // exclusive buffer); with beta = 0 matrixmultiply does
-                    // not read `c`.
-                    unsafe { $gemm(m, k, n, 1.0, a, rsa, csa, b, rsb, csb, 0.0, c, rsc, 1) }
+                    // SAFETY: forwarded from `Real::gemm_with`'s contract,
+                    // which `matmul::matmul` establishes (storage spans
+                    // checked in `Cpu::matmul`, strides converted exactly,
+                    // `c` an exclusive buffer); with beta = 0 matrixmultiply
+                    // does not read `c`, and beta = 1 (`add`) is passed only
+                    // for an initialized `c`.
+                    unsafe { $gemm(m, k, n, 1.0, a, rsa, csa, b, rsb, csb, if add { 1.0 } else { 0.0 }, c, rsc, 1) }
                 } else {
-                    // SAFETY: forwarded from `Real::gemm`'s contract, which
-                    // `matmul::matmul` establishes as above (the
-                    // `gemm` crate takes column stride before row stride,
-                    // and `dst := alpha dst + beta lhs rhs`). With
+                    // SAFETY: forwarded as above (the `gemm` crate takes
+                    // column stride before row stride, and
+                    // `dst := alpha dst + beta lhs rhs`). With
                     // `read_dst = false` it sets alpha to zero and only
-                    // writes `c` (gemm-common 0.19, `gemm_basic_generic`).
+                    // writes `c` (gemm-common 0.19, `gemm_basic_generic`);
+                    // `read_dst = true` (`add`) reads `c`, initialized.
                     unsafe {
                         gemm::gemm(
                             m,
@@ -262,14 +279,14 @@ macro_rules! float_elem {
                             c,
                             1,
                             rsc,
-                            false,
+                            add,
                             a,
                             csa,
                             rsa,
                             b,
                             csb,
                             rsb,
-                            0.0,
+                            1.0,
                             1.0,
                             false,
                             false,

@@ -328,3 +328,34 @@ fn products_of_a_small_row_major_and_a_wide_column_major_operand_run_transposed(
     }
     assert_eq!(checked, 6);
 }
+
+#[test]
+fn long_products_of_k_contiguous_operands_take_their_last_columns_as_dot_products() {
+    use crate::matmul::takes_tail_columns;
+    // `J1 @ J2^T` with a width one to four columns past a multiple of 16:
+    // the full tiles through the GEMM, slice by slice of `k`, the rest as
+    // dot products (NOTE: [tail columns]).
+    assert!(takes_tail_columns((200, 108160, 50), 1, 1));
+    assert!(takes_tail_columns((8, 4096, 20), 1, 1));
+    // Not for a multiple of 16, more than four extra columns, a short `k`,
+    // or an operand not contiguous along `k`.
+    assert!(!takes_tail_columns((200, 108160, 48), 1, 1));
+    assert!(!takes_tail_columns((200, 108160, 16 + 5), 1, 1));
+    assert!(!takes_tail_columns((200, 4095, 50), 1, 1));
+    assert!(!takes_tail_columns((200, 108160, 50), 200, 1));
+    assert!(!takes_tail_columns((200, 108160, 50), 1, 50));
+    let mut checked = 0;
+    // Split along `k` into slices of 4500 (two threads) or whole (one), by
+    // rows into blocks of 128, and a batch with `a` at an offset; the last
+    // slice of `k` is partial in each.
+    for (m, k, n) in [(40, 9000, 17), (256, 4500, 50), (36, 9000, 36)] {
+        check(&Layout::contiguous([m, k]), &t2(k, n));
+        checked += 1;
+    }
+    check(
+        &Layout::contiguous([2, 41, 9000]).slice(1, 1, 41, 1),
+        &t2(9000, 18).broadcast_to(&Shape::from([2, 9000, 18])),
+    );
+    checked += 1;
+    assert_eq!(checked, 4);
+}

@@ -75,7 +75,15 @@
 //!   thread). A product of two column-major operands never reaches this
 //!   backend as such: func-core computes it as `(b^T a^T)^T` over
 //!   row-major operands and returns the transposed view (its NOTE:
-//!   [output layout]).
+//!   [output layout]). The GEMM's kernel tile is 16 output columns high
+//!   (it computes a row-major product as its transpose), so a width just
+//!   past a multiple of 16 pays a whole tile for a few columns: when both
+//!   operands are contiguous along a long `k` (a Gram matrix of Jacobians,
+//!   `J1 J2^T`), the full tiles go to the GEMM one 1024-slice of `k` at a
+//!   time and the last one to four columns are dot products over the slice
+//!   while it is in cache (NOTE: [tail columns] in matmul.rs: the NTK's
+//!   `[200, 216320] @ [216320, 50]` 29.1 -> 27.0-28.2 ms, `[200, 9216] @
+//!   [9216, 50]` 1.44 -> 1.34 ms).
 //! - **One threading layer.** rayon is the only thread pool: both GEMM
 //!   libraries run single-threaded inside a call (matrixmultiply without
 //!   its `threading` feature, `gemm` with `Parallelism::None`), a batch of

@@ -456,6 +456,84 @@ pub(crate) fn transposes_better(
         && (n - rows).saturating_mul(k) >= rows.saturating_mul(n).saturating_mul(4)
 }
 
+// NOTE: [tail columns] The GEMM computes a row-major product as its
+// transpose, whose kernel tile is 16 output columns high: a width that is
+// not a multiple of 16 ends in a tile of a few columns that costs a whole
+// one. `[200, 216320] @ [216320, 50]` (the NTK workload's contraction of
+// Jacobians, `J1 J2^T`) ran at 77 GFLOP/s on one thread where the first 48
+// columns alone ran at 90. When both operands are contiguous along `k`
+// (`J J^T`) and the contraction is long, the full tiles go to the GEMM one
+// slice of `k` at a time (accumulating), and the last few columns are dot
+// products over the same slice while it is still in cache: 28.0 -> 25.8 ms
+// on one thread. The tail columns sum slice by slice, so they may differ
+// from the GEMM's order by rounding.
+
+/// Most tail columns computed as dot products (NOTE: [tail columns]).
+const TAIL_MAX: usize = 4;
+/// The slice of `k` per step (NOTE: [tail columns]): 200 rows of f32 are
+/// 800 KiB, within L2.
+const TAIL_K: usize = 1024;
+
+/// Whether [`tail_columns`] computes a `rows x k x n` product (NOTE: [tail
+/// columns]): both operands contiguous along `k`, a long `k`, and a width
+/// past its last full tile by at most `TAIL_MAX` columns.
+pub(crate) fn takes_tail_columns((rows, k, n): (usize, usize, usize), csa: isize, rsb: isize) -> bool {
+    let r = n % COL_TILE;
+    csa == 1 && rsb == 1 && n > COL_TILE && (1..=TAIL_MAX).contains(&r) && k >= 4 * TAIL_K && rows >= ROW_TILE
+}
+
+/// `c = a b` with the last `n % COL_TILE` columns as dot products (NOTE:
+/// [tail columns]). `false` (nothing written) when the product is not one
+/// such (layouts, width, length of `k`) or the sums cannot be allocated.
+fn tail_columns<T: Real>(
+    (rows, k, n): (usize, usize, usize),
+    (a, oa, rsa, csa): Mat<'_, T>,
+    (b, ob, rsb, csb): Mat<'_, T>,
+    c: &mut [MaybeUninit<T>],
+) -> bool {
+    if !takes_tail_columns((rows, k, n), csa, rsb) {
+        return false;
+    }
+    let r = n % COL_TILE;
+    // `c` is `rows` whole output rows (every caller passes such a block).
+    assert_eq!(rows.checked_mul(n), Some(c.len()), "matmul: a block of {rows} rows of {n} has {} elements", c.len());
+    let Ok(mut sums) = crate::strided::try_filled(rows * r, T::ZERO) else {
+        return false;
+    };
+    let n0 = n - r;
+    let mut part = [const { MaybeUninit::<T>::uninit() }; TAIL_MAX];
+    let out = c.as_mut_ptr().cast::<T>();
+    for k0 in (0..k).step_by(TAIL_K) {
+        let kc = TAIL_K.min(k - k0);
+        // SAFETY: the elements addressed are a subset of the whole
+        // product's: rows `0..rows` of `a` from `oa`, its columns `k0..k0 +
+        // kc` (`csa = 1`), and columns `0..n0` of `b` from `ob`, its rows
+        // `k0..k0 + kc` (`rsb = 1`), all within the spans `Cpu::matmul`
+        // checked (see `product`'s call). The GEMM writes rows `0..rows`,
+        // columns `0..n0 < n` of `c` at row stride `n`, within `rows * n =
+        // c.len()` (asserted above); `c` is borrowed exclusively. The first
+        // slice (`k0 = 0`) only writes those elements; every later one adds
+        // to them, written by the first.
+        unsafe {
+            let (pa, pb) = (a.as_ptr().offset(oa + k0 as isize), b.as_ptr().offset(ob + k0 as isize));
+            T::gemm_with((rows, kc, n0), (pa, rsa, 1), (pb, 1, csb), (out, n as isize), k0 > 0);
+        }
+        let tail = ob + n0 as isize * csb + k0 as isize;
+        for (i, s) in sums.chunks_exact_mut(r).enumerate() {
+            let ra = oa + i as isize * rsa + k0 as isize;
+            thin(Thin::Row, (a, ra, rsa, 1), (b, tail, 1, csb), kc, r, &mut part[..r]);
+            // SAFETY: `row_product` wrote all `r` elements of `part[..r]`.
+            s.iter_mut().zip(&part[..r]).for_each(|(s, p)| *s = *s + unsafe { p.assume_init() });
+        }
+    }
+    for (row, s) in c.chunks_exact_mut(n).zip(sums.chunks_exact(r)) {
+        row[n0..].iter_mut().zip(s).for_each(|(y, &v)| {
+            y.write(v);
+        });
+    }
+    true
+}
+
 /// `c = a b` computed as `(b^T a^T)^T` into a scratch buffer, then copied
 /// into `c` (NOTE: [transposed product]). `false` (nothing written) when
 /// the scratch buffer cannot be allocated.
@@ -628,11 +706,13 @@ pub(crate) fn matmul<T: Real>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Res
             thin(Thin::Row, (a, oa, rs, csa), (b, ob, rsb, csb), k, n, c);
         } else if n == 1 {
             thin(Thin::Col, (a, oa, rs, csa), (b, ob, rsb, csb), k, n, c);
-        } else if !(transposes_better((rows, k, n), (rs, csa), (rsb, csb))
+        } else if !((transposes_better((rows, k, n), (rs, csa), (rsb, csb))
             && transposed((rows, k, n), (a, oa, rs, csa), (b, ob, rsb, csb), c))
+            || tail_columns((rows, k, n), (a, oa, rs, csa), (b, ob, rsb, csb), c))
         {
-            // The product as given (not computed transposed: NOTE:
-            // [transposed product]).
+            // The product as given (not computed transposed, NOTE:
+            // [transposed product], nor with tail columns, NOTE: [tail
+            // columns]).
             // SAFETY: `Cpu::matmul` checked `storage_span() <= len` for both
             // layouts (`check` in lib.rs), and a layout's span is computed
             // without overflow (func-core's NOTE: [layout invariant]), so every
