@@ -7,10 +7,10 @@
 //! tracer made by [`try_vmap_one_hot`](crate::try_vmap_one_hot) therefore
 //! carries what is known of its value ([`Basis`]): row `i` of the batch
 //! (each example flattened) is zero except at column `i + shift`, where it
-//! is 1, or `scale[i + shift]` after an elementwise product with an
-//! unbatched tensor (or a fused `tanh_backward`, `sigmoid_backward` or
-//! `relu_backward` of it and an unbatched output, as a vjp of `tanh` runs).
-//! Reshapes keep that knowledge and such products scale it; a matmul of
+//! is 1, or a scale after an elementwise product with an unbatched tensor
+//! (or a fused `tanh_backward`, `sigmoid_backward` or `relu_backward` of it
+//! and an unbatched output, as a vjp of `tanh` runs): the product's own
+//! diagonal, a view. Reshapes keep that knowledge; a matmul of
 //! such a value with an unbatched matrix becomes a copy of (scaled) matrix
 //! rows. The batched value itself is always there, so every
 //! other rule simply uses it. The knowledge is dropped for good at the first
@@ -24,12 +24,14 @@ use crate::interp::{Arg, BatchInterp};
 use func_core::{Backend, BinaryOp, DType, HostData, Primitive, Result, Shape, Tensor};
 
 /// What is known of a batched value `v` (batch of `size`, `n` elements per
-/// example): `v.reshape([size, n])[i, j]` is `scale[j]` (or 1) when
-/// `j == i + shift` and 0 otherwise.
+/// example): `v.reshape([size, n])[i, j]` is 0 unless `j == i + shift`,
+/// and those entries (the diagonal at offset `shift`) are 1, or `scale`.
 #[derive(Clone)]
 pub(crate) struct Basis<B: Backend> {
     pub(crate) shift: isize,
-    /// `[n]`, unbatched, one level down.
+    /// The entries at `j == i + shift` in order of `i`: the first is row
+    /// `max(0, -shift)`'s. Unbatched, one level down (a view of the value's
+    /// diagonal).
     pub(crate) scale: Option<Tensor<B>>,
 }
 
@@ -97,11 +99,10 @@ pub(crate) fn shortcut<B: Backend>(it: &BatchInterp, prim: &Primitive, args: &[A
             // either side). A fused activation backward (`tanh_backward(v,
             // y)`, the tangent or cotangent through tanh) is linear in its
             // first operand only: it scales by `op(1, y)` (`1 - y^2`, or
-            // relu's 0/1 mask).
-            let mul = *op == BinaryOp::Mul;
+            // relu's 0/1 mask), and zeros stay zeros.
             let (a, o) = match (&args[0], &args[1]) {
                 (a, o) if a.basis.is_some() && !o.batched => (a, o),
-                (o, a) if mul && a.basis.is_some() && !o.batched => (a, o),
+                (o, a) if *op == BinaryOp::Mul && a.basis.is_some() && !o.batched => (a, o),
                 _ => return Ok(None),
             };
             let per = Shape::from(&a.value.dims()[1..]);
@@ -109,19 +110,16 @@ pub(crate) fn shortcut<B: Backend>(it: &BatchInterp, prim: &Primitive, args: &[A
             if !fits || o.value.dtype() != a.value.dtype() {
                 return Ok(None);
             }
-            let value = a.value.try_binary(*op, &o.value)?;
-            let factor = if mul { o.value.clone() } else { o.value.ones_like().try_binary(*op, &o.value)? };
-            let factor = factor.try_broadcast_to(per.clone())?.try_reshape_to([per.numel()])?;
             let Some(basis) = &a.basis else { return Ok(None) };
-            // The scale must keep the factor's value at this product: the
-            // factor may be a view of `o`, which a later write below this
-            // level (unseen here) could change, so it is copied (a fused
-            // backward's factor is a new tensor already).
-            let scale = match &basis.scale {
-                Some(s) => s.try_mul(&factor)?,
-                None if mul => func_core::bind(Primitive::Copy, &[&factor])?,
-                None => factor,
-            };
+            let value = a.value.try_binary(*op, &o.value)?;
+            // Row `i`'s one entry is now `op(old entry, o[j])`, which the
+            // product has just computed: the new scale is that diagonal of
+            // the value, a view (no kernel). Nothing else holds the fresh
+            // value, and a write at this level drops the basis, so the view
+            // keeps the values of this product.
+            let size = value.dims()[0];
+            let rows = if value.ndim() == 2 { value.clone() } else { value.try_reshape_to([size, per.numel()])? };
+            let scale = func_core::bind(Primitive::Diagonal { offset: basis.shift, dim1: 0, dim2: 1 }, &[&rows])?;
             Ok(Some(it.wrap_basis(value, Some(Basis { shift: basis.shift, scale: Some(scale) }))))
         }
         Primitive::Matmul => {
@@ -144,7 +142,10 @@ pub(crate) fn shortcut<B: Backend>(it: &BatchInterp, prim: &Primitive, args: &[A
                 let first = (lo as isize + basis.shift) as usize;
                 let mut rows = b.value.try_narrow(0, first, hi - lo)?;
                 if let Some(s) = &basis.scale {
-                    rows = rows.try_mul(&s.try_narrow(0, first, hi - lo)?.unsqueeze(1))?;
+                    // Rows `lo..hi` are the scale's entries: the diagonal of
+                    // the value's `[size, k]` rows at offset `shift`.
+                    debug_assert_eq!(s.numel(), hi - lo);
+                    rows = rows.try_mul(&s.unsqueeze(1))?;
                 }
                 parts.push(rows);
             }

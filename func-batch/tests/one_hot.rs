@@ -64,6 +64,32 @@ fn rows_split_over_a_tree_of_leaves() {
     assert_eq!(got.to_vec::<f64>(), want.to_vec::<f64>());
 }
 
+/// Scaled one-hot rows whose ones start past a leaf (a negative shift in
+/// `b`, rows past the end in `a`), scaled twice before the product: the
+/// values of the dense rows.
+#[test]
+fn scaled_rows_split_over_a_tree_of_leaves() {
+    let (wa, wb) = (seq(&[2, 4]), seq(&[3, 4]));
+    let (da, db) = (seq(&[2]) + 3.0, seq(&[3]) * 0.5);
+    let f = |(a, b): &(T, T)| {
+        let a = a.try_mul(&da)?.try_binary(BinaryOp::TanhBackward, &(&da * 0.1))?;
+        let b = b.try_binary(BinaryOp::SigmoidBackward, &db)?.try_mul(&db)?;
+        Ok(a.try_matmul(&wa)? + b.try_matmul(&wb)?)
+    };
+    let template = (T::zeros([2], DType::F64), T::zeros([3], DType::F64));
+    let mut checked = 0;
+    for (start, len) in [(0, 5), (1, 3), (2, 1), (3, 2), (0, 1)] {
+        let got: T = try_vmap_one_hot(f, &VmapOptions::new(), &template, start, len).unwrap();
+        let rows = dense_rows(start, len, 5);
+        let dense = (rows.narrow(1, 0, 2), rows.narrow(1, 2, 3));
+        let want: T = try_vmap(f, VmapOptions::new())(&dense).unwrap();
+        assert_eq!(got.dims(), want.dims());
+        assert_eq!(got.to_vec::<f64>(), want.to_vec::<f64>(), "rows {start}..{}", start + len);
+        checked += got.numel();
+    }
+    assert_eq!(checked, 4 * 12);
+}
+
 /// Counted as kernel calls (the Profiled backend sees every kernel, whichever
 /// rule ran): the one-hot rows' product is a row copy, the dense rows' a
 /// matmul.
