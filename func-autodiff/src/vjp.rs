@@ -12,7 +12,7 @@ use func_core::{
     Backend, CustomOp, CustomOpRef, CustomRule, Error, Interpreter, Level, Outputs, Primitive, ReduceOp, Result, Shape,
     Tensor, bind, bind_multi, check_count, missing_rule, reenter,
 };
-use smallvec::SmallVec;
+use smallvec::{SmallVec, smallvec};
 use std::sync::{Arc, Mutex};
 
 /// Per-operand lists of one operation, inline for the usual few operands
@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 pub(crate) type PerOperand<T> = SmallVec<[T; 3]>;
 
 /// Cotangents for each operand of a primitive (`None`: zero or not needed).
-type Cotangents<B> = Vec<Option<Tensor<B>>>;
+type Cotangents<B> = PerOperand<Option<Tensor<B>>>;
 
 /// A pullback: the output cotangent to the operands' cotangents.
 pub(crate) type Pullback<B> = Box<dyn Fn(&Tensor<B>) -> Result<Cotangents<B>> + Send + Sync>;
@@ -184,29 +184,29 @@ pub(crate) fn vjp_rule<B: Backend>(
         | Primitive::Compare(_)
         | Primitive::ArgReduce { .. } => {
             let n = primals.len();
-            Box::new(move |_g| Ok(vec![None; n]))
+            Box::new(move |_g| Ok(smallvec![None; n]))
         }
         Primitive::Unary(op) => {
             let d = derivs::unary(*op, &primals[0], y)?;
-            Box::new(move |g| Ok(vec![d.scale(g)?]))
+            Box::new(move |g| Ok(smallvec![d.scale(g)?]))
         }
         Primitive::Binary(op) => {
             let (da, db) = derivs::binary(*op, &primals[0], &primals[1], y)?;
             let (na, nb) = (need(0), need(1));
-            Box::new(move |g| Ok(vec![if na { da.scale(g)? } else { None }, if nb { db.scale(g)? } else { None }]))
+            Box::new(move |g| Ok(smallvec![if na { da.scale(g)? } else { None }, if nb { db.scale(g)? } else { None }]))
         }
         Primitive::Select => {
             let c = primals[0].clone();
             Box::new(move |g| {
                 let z = g.zeros_like();
-                Ok(vec![None, Some(Tensor::try_where_(&c, g, &z)?), Some(Tensor::try_where_(&c, &z, g)?)])
+                Ok(smallvec![None, Some(Tensor::try_where_(&c, g, &z)?), Some(Tensor::try_where_(&c, &z, g)?)])
             })
         }
         Primitive::Cast(_) => {
             let d = primals[0].dtype();
-            Box::new(move |g| Ok(vec![if d.is_float() { Some(g.try_to_dtype(d)?) } else { None }]))
+            Box::new(move |g| Ok(smallvec![if d.is_float() { Some(g.try_to_dtype(d)?) } else { None }]))
         }
-        Primitive::Copy => Box::new(|g| Ok(vec![Some(g.clone())])),
+        Primitive::Copy => Box::new(|g| Ok(smallvec![Some(g.clone())])),
         Primitive::Reduce { op, axes, keepdim } => {
             let shape = dims_of(&primals[0]);
             let (axes, keepdim) = (axes.to_vec(), *keepdim);
@@ -217,7 +217,7 @@ pub(crate) fn vjp_rule<B: Backend>(
             };
             Box::new(move |g| {
                 let e = derivs::expand_reduced(g, &axes, keepdim, &shape)?;
-                Ok(vec![Some(match &weights {
+                Ok(smallvec![Some(match &weights {
                     Some(w) => e.try_mul(w)?,
                     None => e,
                 })])
@@ -225,7 +225,7 @@ pub(crate) fn vjp_rule<B: Backend>(
         }
         Primitive::Cumsum { axis } => {
             let a = *axis as isize;
-            Box::new(move |g| Ok(vec![Some(g.flip(&[a]).cumsum(a).flip(&[a]))]))
+            Box::new(move |g| Ok(smallvec![Some(g.flip(&[a]).cumsum(a).flip(&[a]))]))
         }
         Primitive::Matmul => {
             let (a, b) = (primals[0].clone(), primals[1].clone());
@@ -241,29 +241,29 @@ pub(crate) fn vjp_rule<B: Backend>(
                 } else {
                     None
                 };
-                Ok(vec![ga, gb])
+                Ok(smallvec![ga, gb])
             })
         }
         Primitive::Reshape { .. } => {
             let shape = dims_of(&primals[0]);
-            Box::new(move |g| Ok(vec![Some(g.try_reshape_to(shape.clone())?)]))
+            Box::new(move |g| Ok(smallvec![Some(g.try_reshape_to(shape.clone())?)]))
         }
         Primitive::Permute { perm } => {
             let inv = derivs::inverse_perm(perm);
-            Box::new(move |g| Ok(vec![Some(g.try_permute(&inv)?)]))
+            Box::new(move |g| Ok(smallvec![Some(g.try_permute(&inv)?)]))
         }
         Primitive::BroadcastTo { .. } => {
             let shape = dims_of(&primals[0]);
-            Box::new(move |g| Ok(vec![Some(derivs::unbroadcast(g, &shape)?)]))
+            Box::new(move |g| Ok(smallvec![Some(derivs::unbroadcast(g, &shape)?)]))
         }
         Primitive::Slice { axis, start, step, .. } => {
             let (axis, start, step) = (*axis, *start, *step);
             let n = primals[0].dims()[axis];
-            Box::new(move |g| Ok(vec![Some(derivs::unslice(g, axis, start, step, n)?)]))
+            Box::new(move |g| Ok(smallvec![Some(derivs::unslice(g, axis, start, step, n)?)]))
         }
         Primitive::Diagonal { offset, dim1, dim2 } => {
             let (shape, offset, d1, d2) = (dims_of(&primals[0]), *offset, *dim1, *dim2);
-            Box::new(move |g| Ok(vec![Some(derivs::undiagonal(g, &shape, offset, d1, d2)?)]))
+            Box::new(move |g| Ok(smallvec![Some(derivs::undiagonal(g, &shape, offset, d1, d2)?)]))
         }
         Primitive::Concat { axis } => {
             let sizes: Vec<usize> = primals.iter().map(|p| p.dims()[*axis]).collect();
@@ -271,7 +271,7 @@ pub(crate) fn vjp_rule<B: Backend>(
             let a = *axis as isize;
             Box::new(move |g| {
                 let mut start = 0;
-                let mut out = Vec::with_capacity(sizes.len());
+                let mut out = Cotangents::with_capacity(sizes.len());
                 for (s, n) in sizes.iter().zip(&needs) {
                     out.push(if *n { Some(g.try_slice(a, start as isize, (start + s) as isize, 1)?) } else { None });
                     start += s;
@@ -289,18 +289,18 @@ pub(crate) fn vjp_rule<B: Backend>(
                         r = r.try_slice(d as isize, before as isize, (before + n) as isize, 1)?;
                     }
                 }
-                Ok(vec![Some(r)])
+                Ok(smallvec![Some(r)])
             })
         }
         Primitive::Flip { axes } => {
             let axes: Vec<isize> = axes.iter().map(|&a| a as isize).collect();
-            Box::new(move |g| Ok(vec![Some(g.flip(&axes))]))
+            Box::new(move |g| Ok(smallvec![Some(g.flip(&axes))]))
         }
         Primitive::Gather { axis } => {
             let (shape, idx, axis) = (dims_of(&primals[0]), primals[1].clone(), *axis);
             Box::new(move |g| {
                 let z = Tensor::zeros(shape.clone(), g.dtype());
-                Ok(vec![Some(z.try_scatter_add(axis as isize, &idx, g)?), None])
+                Ok(smallvec![Some(z.try_scatter_add(axis as isize, &idx, g)?), None])
             })
         }
         Primitive::ScatterAdd { axis } => {
@@ -308,20 +308,28 @@ pub(crate) fn vjp_rule<B: Backend>(
             let (nb, ns) = (need(0), need(2));
             Box::new(move |g| {
                 let gs = if ns { Some(g.try_gather(axis, &idx)?) } else { None };
-                Ok(vec![if nb { Some(g.clone()) } else { None }, None, gs])
+                Ok(smallvec![if nb { Some(g.clone()) } else { None }, None, gs])
             })
         }
         Primitive::Im2col(geom) => {
             let geom = *geom;
             Box::new(move |g| {
-                Ok(vec![Some(g.try_fold((geom.h, geom.w), geom.kernel, geom.stride, geom.padding, geom.dilation)?)])
+                Ok(smallvec![Some(g.try_fold(
+                    (geom.h, geom.w),
+                    geom.kernel,
+                    geom.stride,
+                    geom.padding,
+                    geom.dilation
+                )?)])
             })
         }
         Primitive::Col2im(geom) => {
             let geom = *geom;
-            Box::new(move |g| Ok(vec![Some(g.try_unfold(geom.kernel, geom.stride, geom.padding, geom.dilation)?)]))
+            Box::new(move |g| {
+                Ok(smallvec![Some(g.try_unfold(geom.kernel, geom.stride, geom.padding, geom.dilation)?)])
+            })
         }
-        Primitive::StopGradient => Box::new(|_g| Ok(vec![None])),
+        Primitive::StopGradient => Box::new(|_g| Ok(smallvec![None])),
         // NOTE: [view copies] (func-core): the view's pullback (a copy's is
         // the identity).
         Primitive::ViewCopy(view) => return vjp_rule(view, primals, y, needs),
@@ -388,7 +396,7 @@ impl<B: Backend> VjpInterp<B> {
                 let r = op.vjp(&xs, &outs, cts)?;
                 check_count(name, "vjp", "VJP rule", r.len(), xs.len())?;
                 check_shapes(name, "vjp", "VJP rule's cotangent", &r, &xs)?;
-                Ok(r)
+                Ok(r.into())
             })
         } else {
             let needs = needs.clone();
@@ -450,7 +458,7 @@ fn transposed_jvp<B: Backend>(
         .map(|(y, c)| c.clone().unwrap_or_else(|| y.zeros_like()))
         .collect();
     let got = back(&g)?;
-    let mut out: Cotangents<B> = vec![None; xs.len()];
+    let mut out: Cotangents<B> = smallvec![None; xs.len()];
     for (k, &i) in idx.iter().enumerate() {
         out[i] = Some(got[k].clone());
     }

@@ -88,7 +88,7 @@ pub(crate) fn shortcut<B: Backend>(it: &BatchInterp, prim: &Primitive, args: &[A
     match prim {
         Primitive::Reshape { shape } => {
             let a = &args[0];
-            let mut dims = vec![a.value.dims()[0]];
+            let mut dims = Shape::from([a.value.dims()[0]]);
             dims.extend_from_slice(shape.dims());
             Ok(Some(it.wrap_basis(a.value.try_reshape_to(dims)?, a.basis.clone())))
         }
@@ -159,7 +159,7 @@ pub(crate) fn shortcut<B: Backend>(it: &BatchInterp, prim: &Primitive, args: &[A
                 (1, None) => func_core::bind(Primitive::Copy, &[&parts[0]])?,
                 _ => Tensor::try_cat(&parts, 0)?,
             };
-            let mut dims = vec![size];
+            let mut dims = Shape::from([size]);
             dims.extend_from_slice(&per[..per.len() - 1]);
             dims.push(n2);
             Ok(Some(it.wrap(joined.try_reshape_to(dims)?)))

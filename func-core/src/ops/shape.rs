@@ -86,7 +86,7 @@ impl<B: Backend> Tensor<B> {
             ));
         }
         let perm: DimVec<usize> = dims.iter().map(|&d| norm_dim("permute", d, n)).collect::<Result<_>>()?;
-        let mut seen = vec![false; n];
+        let mut seen: DimVec<bool> = DimVec::from_elem(false, n);
         for &p in &perm {
             if std::mem::replace(&mut seen[p], true) {
                 return Err(Error::invalid("permute", format!("repeated dim {p} in {dims:?}")));
@@ -119,7 +119,7 @@ impl<B: Backend> Tensor<B> {
             return self.clone();
         }
         let (a, b) = (ok(norm_dim("transpose", d0, n)), ok(norm_dim("transpose", d1, n)));
-        let mut perm: Vec<isize> = (0..n as isize).collect();
+        let mut perm: DimVec<isize> = (0..n as isize).collect();
         perm.swap(a, b);
         self.permute(&perm)
     }
@@ -141,7 +141,7 @@ impl<B: Backend> Tensor<B> {
             return self.clone();
         }
         let (s, d) = (ok(norm_dim("movedim", src, n)), ok(norm_dim("movedim", dst, n)));
-        let mut order: Vec<isize> = (0..n as isize).filter(|&i| i as usize != s).collect();
+        let mut order: DimVec<isize> = (0..n as isize).filter(|&i| i as usize != s).collect();
         order.insert(d, s as isize);
         self.permute(&order)
     }
@@ -270,7 +270,7 @@ impl<B: Backend> Tensor<B> {
 
     /// Remove every size-1 dimension (a view).
     pub fn squeeze(&self) -> Tensor<B> {
-        let shape: Vec<usize> = self.dims().iter().copied().filter(|&d| d != 1).collect();
+        let shape = Shape(self.dims().iter().copied().filter(|&d| d != 1).collect());
         self.reshape_to(shape)
     }
 
@@ -296,7 +296,7 @@ impl<B: Backend> Tensor<B> {
             return self.reshape_to([1]);
         }
         let (s, e) = (ok(norm_dim("flatten", start, self.ndim())), ok(norm_dim("flatten", end, self.ndim())));
-        let mut shape: Vec<usize> = self.dims()[..s].to_vec();
+        let mut shape = Shape::from(&self.dims()[..s]);
         shape.push(self.dims()[s..=e.max(s)].iter().product());
         shape.extend_from_slice(&self.dims()[e.max(s) + 1..]);
         self.reshape_to(shape)
