@@ -89,7 +89,11 @@ impl<B: Backend> Tape<B> {
 
     /// Run the tape backwards from `seeds` (node, cotangent) and return the
     /// cotangents of `wanted` nodes (`None` where nothing flowed).
-    pub(crate) fn backward(&self, seeds: Vec<(usize, Tensor<B>)>, wanted: &[usize]) -> Result<Vec<Option<Tensor<B>>>> {
+    pub(crate) fn backward(
+        &self,
+        seeds: impl IntoIterator<Item = (usize, Tensor<B>)>,
+        wanted: &[usize],
+    ) -> Result<Vec<Option<Tensor<B>>>> {
         let nodes = self.nodes.lock().unwrap_or_else(|p| p.into_inner());
         let mut ct: Vec<Option<Tensor<B>>> = vec![None; nodes.len()];
         let mut top = 0;

@@ -26,7 +26,7 @@ pub(crate) fn check_float<B: Backend>(transform: &str, leaves: &[Tensor<B>]) -> 
 }
 
 /// Rebuild an owned copy of `x`'s structure with `leaves`.
-pub(crate) fn like<B: Backend, X: TensorTree<B>>(x: &X, leaves: Vec<Tensor<B>>) -> X {
+pub(crate) fn like<B: Backend, X: TensorTree<B>>(x: &X, leaves: impl IntoIterator<Item = Tensor<B>>) -> X {
     x.rebuild(&mut leaves.into_iter())
 }
 

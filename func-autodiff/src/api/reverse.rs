@@ -3,20 +3,25 @@
 use super::common::{check_float, fail, like};
 use crate::vjp::{Tape, VjpInterp};
 use func_core::{Backend, DType, Error, Level, Result, Shape, Tensor, TensorTree, TreeDef, with_interpreter};
+use smallvec::SmallVec;
 use std::sync::Arc;
+
+/// A per-leaf list of one call: inline for the usual one or two leaves (a
+/// Jacobian of a small function makes several such lists per call).
+type Leaves<T> = SmallVec<[T; 2]>;
 
 /// What a `vjp_fn` owns: the tape and how to read it.
 pub(crate) struct VjpState<B: Backend, X> {
     tape: Arc<Tape<B>>,
-    inputs: Vec<(usize, Shape, DType)>,
-    outputs: Vec<Option<usize>>,
+    inputs: Leaves<(usize, Shape, DType)>,
+    outputs: Leaves<Option<usize>>,
     /// Each output leaf's dtype: a cotangent is cast to it, as torch does.
-    out_dtypes: Vec<DType>,
+    out_dtypes: Leaves<DType>,
     out_def: TreeDef,
     template: X,
     /// NOTE: [inputs written back] Inputs that `f` wrote into: (input
     /// index, the caller's tensor, its value at the end of `f`).
-    writes: Vec<(usize, Tensor<B>, Tensor<B>)>,
+    writes: Leaves<(usize, Tensor<B>, Tensor<B>)>,
     /// Whether `writes` reached the callers' tensors.
     written: std::sync::atomic::AtomicBool,
 }
@@ -79,7 +84,7 @@ impl<B: Backend, X: TensorTree<B>> VjpState<B, X> {
                 ),
             ));
         }
-        let mut seeds: Vec<(usize, Tensor<B>)> = Vec::with_capacity(leaves.len());
+        let mut seeds: Leaves<(usize, Tensor<B>)> = Leaves::with_capacity(leaves.len());
         for ((n, c), &dtype) in self.outputs.iter().zip(leaves).zip(&self.out_dtypes) {
             if let Some(n) = *n {
                 // torch casts the cotangent to the output's dtype (an f64
@@ -102,9 +107,9 @@ impl<B: Backend, X: TensorTree<B>> VjpState<B, X> {
                 seeds.push((n, c));
             }
         }
-        let wanted: Vec<usize> = self.inputs.iter().map(|(n, _, _)| *n).collect();
+        let wanted: Leaves<usize> = self.inputs.iter().map(|(n, _, _)| *n).collect();
         let cts = self.tape.backward(seeds, &wanted)?;
-        let grads: Vec<Tensor<B>> = cts
+        let grads: Leaves<Tensor<B>> = cts
             .into_iter()
             .zip(&self.inputs)
             .map(|(c, (_, shape, dtype))| match c {
@@ -148,12 +153,12 @@ where
     let tape = Tape::new();
     let interp = Arc::new(VjpInterp { level: Level::new("vjp"), tape: tape.clone() });
     let it = interp.clone();
-    let metas: Vec<(Shape, DType)> = leaves.iter().map(|l| (l.shape().clone(), l.dtype())).collect();
-    let template = like(primals, leaves.clone());
-    let originals = leaves.clone();
+    let metas: Leaves<(Shape, DType)> = leaves.iter().map(|l| (l.shape().clone(), l.dtype())).collect();
+    let template = like(primals, leaves.iter().cloned());
+    let originals: Leaves<Tensor<B>> = leaves.iter().cloned().collect();
     let (y, outputs, nodes, aux, finals) = with_interpreter::<B, _>(interp, move || -> Result<_> {
-        let mut nodes = Vec::with_capacity(leaves.len());
-        let wrapped: Vec<Tensor<B>> = leaves
+        let mut nodes = Leaves::with_capacity(leaves.len());
+        let wrapped: Leaves<Tensor<B>> = leaves
             .into_iter()
             .map(|l| {
                 let (t, n) = it.input(l);
@@ -161,11 +166,11 @@ where
                 t
             })
             .collect();
-        let (y, aux) = f(&like(primals, wrapped.clone()))?;
+        let (y, aux) = f(&like(primals, wrapped.iter().cloned()))?;
         // An input `f` wrote into holds a new primal now.
-        let finals: Vec<Tensor<B>> = wrapped.iter().map(|w| it.unwrap(w).0).collect();
-        let mut outs = Vec::new();
-        let mut prims = Vec::new();
+        let finals: Leaves<Tensor<B>> = wrapped.iter().map(|w| it.unwrap(w).0).collect();
+        let mut outs = Leaves::new();
+        let mut prims = Leaves::new();
         for (i, l) in y.leaves().iter().enumerate() {
             if !l.dtype().is_float() {
                 return Err(Error::transform(
@@ -181,7 +186,7 @@ where
             prims.push(p);
             outs.push(n);
         }
-        let aux_leaves: Vec<Tensor<B>> = aux.leaves().iter().map(|l| it.unwrap(l).0).collect();
+        let aux_leaves: Leaves<Tensor<B>> = aux.leaves().iter().map(|l| it.unwrap(l).0).collect();
         Ok((like(&y, prims), outs, nodes, like(&aux, aux_leaves), finals))
     })?;
     let writes = originals
