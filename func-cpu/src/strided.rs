@@ -487,7 +487,7 @@ pub(crate) fn map2<A: Copy + Sync, B: Copy + Sync, U: Pooled>(
             };
             // SAFETY: `a` and `b` have `n` elements each (checked just
             // above), so the zip writes all `n` output elements.
-            return unsafe { build(n, fill) };
+            return unsafe { build(n, |o| wide(|| fill(o))) };
         }
     }
     let p = Plan::new(la.dims(), [&istrides(la), &istrides(lb)], [la.offset() as isize, lb.offset() as isize]);
@@ -496,28 +496,97 @@ pub(crate) fn map2<A: Copy + Sync, B: Copy + Sync, U: Pooled>(
     {
         return v;
     }
-    let [sa, sb] = p.istr;
+    #[cfg(target_arch = "x86_64")]
+    let avx2 = std::arch::is_x86_feature_detected!("avx2");
     let fill = |out: &mut [Out<U>]| {
-        p.drive_lines(out, 1, 1, |o, len, off, step| match (sa, sb) {
-            (1, 1) => for_runs(o, len, off, step, |o, [oa, ob]| {
-                let (ua, ub, m) = (oa as usize, ob as usize, o.len());
-                o.iter_mut().zip(&a[ua..ua + m]).zip(&b[ub..ub + m]).for_each(|((y, &x), &z)| y.put(f(x, z)));
-            }),
-            (1, 0) => for_runs(o, len, off, step, |o, [oa, ob]| {
-                let (ua, z, m) = (oa as usize, b[ob as usize], o.len());
-                o.iter_mut().zip(&a[ua..ua + m]).for_each(|(y, &x)| y.put(f(x, z)));
-            }),
-            (0, 1) => for_runs(o, len, off, step, |o, [oa, ob]| {
-                let (x, ub, m) = (a[oa as usize], ob as usize, o.len());
-                o.iter_mut().zip(&b[ub..ub + m]).for_each(|(y, &z)| y.put(f(x, z)));
-            }),
-            _ => for_runs(o, len, off, step, |o, [oa, ob]| {
-                o.iter_mut().enumerate().for_each(|(j, y)| y.put(f(a[at(oa, j, sa)], b[at(ob, j, sb)])));
-            }),
+        p.drive_lines(out, 1, 1, |o, len, off, step| {
+            let group = (len, off, step);
+            #[cfg(target_arch = "x86_64")]
+            if avx2 {
+                // SAFETY: the CPU has AVX2 (detected above).
+                return unsafe { runs2_avx2(o, group, (a, b), p.istr, &f) };
+            }
+            runs2(o, group, (a, b), p.istr, &f)
         })
     };
     // SAFETY: the plan's drive visits every output element.
     unsafe { build(n, fill) }
+}
+
+/// Fill `o`, a group of runs of `len` elements (the `r`-th read at `off +
+/// r * step`) from [`Plan::drive_lines`], with `f` of the elements of `a`
+/// and `b`, whose inner strides are `strides`: unit strides and broadcast
+/// scalars as slice loops that vectorize.
+#[inline(always)]
+fn runs2<A: Copy, B: Copy, U>(
+    o: &mut [Out<U>],
+    (len, off, step): (usize, [isize; 2], [isize; 2]),
+    (a, b): (&[A], &[B]),
+    [sa, sb]: [isize; 2],
+    f: &impl Fn(A, B) -> U,
+) where
+    Out<U>: Slot<U>,
+{
+    match (sa, sb) {
+        (1, 1) => for_runs(o, len, off, step, |o, [oa, ob]| {
+            let (ua, ub, m) = (oa as usize, ob as usize, o.len());
+            o.iter_mut().zip(&a[ua..ua + m]).zip(&b[ub..ub + m]).for_each(|((y, &x), &z)| y.put(f(x, z)));
+        }),
+        (1, 0) => for_runs(o, len, off, step, |o, [oa, ob]| {
+            let (ua, z, m) = (oa as usize, b[ob as usize], o.len());
+            o.iter_mut().zip(&a[ua..ua + m]).for_each(|(y, &x)| y.put(f(x, z)));
+        }),
+        (0, 1) => for_runs(o, len, off, step, |o, [oa, ob]| {
+            let (x, ub, m) = (a[oa as usize], ob as usize, o.len());
+            o.iter_mut().zip(&b[ub..ub + m]).for_each(|(y, &z)| y.put(f(x, z)));
+        }),
+        _ => for_runs(o, len, off, step, |o, [oa, ob]| {
+            o.iter_mut().enumerate().for_each(|(j, y)| y.put(f(a[at(oa, j, sa)], b[at(ob, j, sb)])));
+        }),
+    }
+}
+
+/// [`runs2`] compiled for AVX2.
+///
+/// # Safety
+///
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn runs2_avx2<A: Copy, B: Copy, U>(
+    o: &mut [Out<U>],
+    group: (usize, [isize; 2], [isize; 2]),
+    ab: (&[A], &[B]),
+    strides: [isize; 2],
+    f: &impl Fn(A, B) -> U,
+) where
+    Out<U>: Slot<U>,
+{
+    runs2(o, group, ab, strides, f)
+}
+
+/// Run `f`, compiled for AVX2 when the CPU has it (x86-64), so that the
+/// elementwise loops it holds, inlined into it, use 256-bit vectors. (A
+/// loop behind a closure that is not inlined, as [`Plan::drive_lines`]'s
+/// callback, stays at the build's baseline: [`map2`] calls [`runs2_avx2`]
+/// per group of runs instead.)
+#[inline(always)]
+fn wide<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        /// `f()` compiled for AVX2.
+        ///
+        /// # Safety
+        ///
+        /// The CPU must support AVX2.
+        #[target_feature(enable = "avx2")]
+        unsafe fn avx2<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        // SAFETY: the CPU has AVX2 (detected just above).
+        return unsafe { avx2(f) };
+    }
+    f()
 }
 
 /// [`map2`] where one operand is dense and the other is one row (the
@@ -581,7 +650,7 @@ fn fill_rows<X: Copy, Y: Copy, U: Pooled>(dense: &[X], row: &[Y], g: impl Fn(X, 
     // with chunks of `dense` of the same lengths, each at most `span`, the
     // length of `pattern` (or there are no elements): every element is
     // written.
-    unsafe { build(dense.len(), fill) }
+    unsafe { build(dense.len(), |o| wide(|| fill(o))) }
 }
 
 /// Elements a repeated row is expanded to in [`fill_rows`].
