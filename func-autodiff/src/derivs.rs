@@ -125,6 +125,68 @@ pub(crate) fn column_major<B: Backend>(t: &Tensor<B>) -> bool {
     }
 }
 
+/// The cotangents of `a @ b` (`torch.matmul`: a 1-D `a` is a row, a 1-D
+/// `b` a column) for the product's cotangent `g`, each only if `need`ed.
+///
+/// A vector times a matrix, or a matrix times a vector, has a vector's
+/// cotangent that is again such a product (`g @ b^T`, `a^T @ g`), taken as
+/// it is. Otherwise the vectors are viewed as a row and a column, `g` with
+/// their dimensions restored, and the matrix cotangents are summed over
+/// broadcast batch dimensions and viewed back. With `b_col_major` (a
+/// column-major `b`), `b`'s cotangent is `(g^T a)^T`, laid out as `b` is
+/// (NOTE: [gradient layout]).
+pub(crate) fn matmul_cotangents<B: Backend>(
+    g: &Tensor<B>,
+    (a, b): (&Tensor<B>, &Tensor<B>),
+    (na, nb): (bool, bool),
+    b_col_major: bool,
+) -> Result<[Option<Tensor<B>>; 2]> {
+    let (va, vb) = (a.ndim() == 1, b.ndim() == 1);
+    let fast_a = va && b.ndim() == 2;
+    let fast_b = vb && a.ndim() == 2;
+    // The general case's matrices (views), made only when it is taken.
+    let general = || -> [Tensor<B>; 3] {
+        let a2 = if va { a.unsqueeze(0) } else { a.clone() };
+        let b2 = if vb { b.unsqueeze(1) } else { b.clone() };
+        let mut g2 = g.clone();
+        if vb {
+            g2 = g2.unsqueeze(-1);
+        }
+        if va {
+            g2 = g2.unsqueeze(-2);
+        }
+        [a2, b2, g2]
+    };
+    // `t` summed down to `m`'s shape, then viewed as `x` (a vector) if
+    // `m` stands for it.
+    let back = |t: &Tensor<B>, m: &Tensor<B>, x: &Tensor<B>| -> Result<Tensor<B>> {
+        let t = unbroadcast(t, m.shape())?;
+        if x.ndim() == 1 { t.try_reshape_to(x.shape().clone()) } else { Ok(t) }
+    };
+    let mut mats = None;
+    let ga = if !na {
+        None
+    } else if fast_a {
+        Some(g.try_matmul(&b.t())?)
+    } else {
+        let [a2, b2, g2] = mats.get_or_insert_with(general);
+        Some(back(&g2.try_matmul(&b2.t())?, a2, a)?)
+    };
+    let gb = if !nb {
+        None
+    } else if fast_b {
+        Some(a.t().try_matmul(g)?)
+    } else {
+        let [a2, b2, g2] = match &mut mats {
+            Some(m) => m,
+            None => mats.insert(general()),
+        };
+        let p = if b_col_major && !vb { g2.t().try_matmul(a2)?.t() } else { a2.t().try_matmul(g2)? };
+        Some(back(&p, b2, b)?)
+    };
+    Ok([ga, gb])
+}
+
 /// Sum `t` down to `shape` (the adjoint of broadcasting `shape` to
 /// `t.shape()`).
 pub(crate) fn unbroadcast<B: Backend>(t: &Tensor<B>, shape: &Shape) -> Result<Tensor<B>> {

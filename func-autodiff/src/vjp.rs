@@ -238,13 +238,7 @@ pub(crate) fn vjp_rule<B: Backend>(
             // `b`'s layout (NOTE: [gradient layout]).
             let b_col_major = derivs::column_major(&b);
             Box::new(move |g| {
-                let ga = if na { Some(derivs::unbroadcast(&g.try_matmul(&b.t())?, a.shape())?) } else { None };
-                let gb = if nb {
-                    let p = if b_col_major { g.t().try_matmul(&a)?.t() } else { a.t().try_matmul(g)? };
-                    Some(derivs::unbroadcast(&p, b.shape())?)
-                } else {
-                    None
-                };
+                let [ga, gb] = derivs::matmul_cotangents(g, (&a, &b), (na, nb), b_col_major)?;
                 Ok(smallvec![ga, gb])
             })
         }

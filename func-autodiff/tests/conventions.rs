@@ -78,3 +78,42 @@ fn max_pool2d_first_maximum_per_sample_and_in_jacobians() {
     let rows = j.reshape(&[4, 16]).sum_dims(&[1], false);
     close(&rows, &[1.0; 4]);
 }
+
+#[test]
+fn matmul_with_a_vector_operand_has_the_vector_products_gradients() {
+    // f(a, b) = sum(c * (a @ b)) with a fixed weight c of the product's
+    // shape. Closed forms, computed with elementwise products and sums
+    // only: for a [k] @ b [.., k, n], grad a = sum over (.., n) of b * c
+    // and grad b = a[:, None] * c[.., None, :]; for a [.., m, k] @ b [k],
+    // grad a = c[.., None] * b and grad b = sum over (.., m) of a * c[.., None];
+    // for a dot product, grad a = c * b and grad b = c * a.
+    let seq = |shape: &[usize], shift: f64| {
+        let n: usize = shape.iter().product();
+        T::from_vec((0..n).map(|i| (i as f64 * 0.37 + shift).sin()).collect::<Vec<_>>(), shape.to_vec())
+    };
+    let mut checked = 0;
+    let (m, k, n) = (3, 4, 2);
+    let cases: [(&[usize], &[usize]); 5] =
+        [(&[k], &[k, n]), (&[k], &[2, k, n]), (&[m, k], &[k]), (&[2, m, k], &[k]), (&[k], &[k])];
+    for (sa, sb) in cases {
+        let (a, b) = (seq(sa, 0.1), seq(sb, 0.7));
+        let c = seq(a.matmul(&b).dims(), 1.3);
+        let (ga, gb) = grad(|(a, b): &(T, T)| (&c * &a.matmul(b)).sum())(&(a.clone(), b.clone()));
+        let (wa, wb) = if sa.len() == 1 && sb.len() == 1 {
+            (&c * &b, &c * &a)
+        } else if sa.len() == 1 {
+            // b [.., k, n], c [.., n].
+            let prod = &b * &c.unsqueeze(-2);
+            let lead: Vec<isize> = (0..sb.len() as isize - 2).chain([sb.len() as isize - 1]).collect();
+            (prod.sum_dims(&lead, false), &a.unsqueeze(-1) * &c.unsqueeze(-2))
+        } else {
+            // a [.., m, k], c [.., m].
+            let prod = &a * &c.unsqueeze(-1);
+            let lead: Vec<isize> = (0..sa.len() as isize - 1).collect();
+            (&c.unsqueeze(-1) * &b, prod.sum_dims(&lead, false))
+        };
+        assert_eq!((ga.dims(), gb.dims()), (a.dims(), b.dims()), "{sa:?} @ {sb:?}");
+        checked += close(&ga, &wa.to_vec::<f64>()) + close(&gb, &wb.to_vec::<f64>());
+    }
+    assert_eq!(checked, 4 + 8 + 4 + 16 + 12 + 4 + 24 + 4 + 4 + 4);
+}

@@ -261,3 +261,46 @@ fn new_zeros_under_vmap_is_batched_and_takes_batched_writes() {
     let e = T::ones([2], DType::F32).new_zeros([3]);
     assert_eq!((e.dtype(), e.to_vec::<f32>()), (DType::F32, vec![0.0; 3]));
 }
+
+#[test]
+fn vmapped_vector_products_match_a_loop() {
+    use func_testkit::record_primitives;
+    // `torch.matmul` with a 1-D operand on either side, batched on either
+    // or both sides, against a loop over the examples.
+    let (bsz, m, k, n) = (3, 2, 4, 5);
+    let lhs: [&[usize]; 3] = [&[k], &[m, k], &[2, m, k]];
+    let rhs: [&[usize]; 3] = [&[k], &[k, n], &[2, k, n]];
+    let mut checked = 0;
+    for a_shape in lhs {
+        for b_shape in rhs {
+            if a_shape.len() > 1 && b_shape.len() > 1 {
+                continue;
+            }
+            for (ba, bb) in [(true, false), (false, true), (true, true)] {
+                let batch = |shape: &[usize], on: bool, shift: f64| {
+                    let full: Vec<usize> =
+                        if on { [bsz].iter().chain(shape).copied().collect() } else { shape.to_vec() };
+                    seq(&full) + shift
+                };
+                let (a, b) = (batch(a_shape, ba, 0.25), batch(b_shape, bb, -0.5));
+                let dims = VmapOptions::new().in_dims((ba.then_some(0), bb.then_some(0)));
+                let (got, names) = record_primitives(
+                    |(a, b): &(T, T)| vmap_with(|(x, y): &(T, T)| x.matmul(y), dims.clone())(&(a.clone(), b.clone())),
+                    &(a.clone(), b.clone()),
+                );
+                let pick = |t: &T, on: bool, i: usize| if on { t.select(0, i as isize) } else { t.clone() };
+                let want = T::stack(&(0..bsz).map(|i| pick(&a, ba, i).matmul(&pick(&b, bb, i))).collect::<Vec<_>>(), 0);
+                assert_eq!(got.dims(), want.dims(), "{a_shape:?} ({ba}) @ {b_shape:?} ({bb})");
+                assert_eq!(got.to_vec::<f64>(), want.to_vec::<f64>(), "{a_shape:?} ({ba}) @ {b_shape:?} ({bb})");
+                assert_eq!(names.iter().filter(|n| **n == "matmul").count(), 1, "{names:?}");
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 15);
+    // A batch of vectors times a plain matrix is the one product of the
+    // physical operands: no reshape around it.
+    let (w, xs) = (seq(&[k, n]), seq(&[bsz, k]));
+    let (_, names) = record_primitives(|xs: &T| vmap(|x: &T| x.matmul(&w))(xs), &xs);
+    assert_eq!(names, vec!["matmul"], "{names:?}");
+}

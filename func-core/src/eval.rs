@@ -193,6 +193,38 @@ pub(crate) fn eval<B: Backend>(prim: &Primitive, args: &[&Tensor<B>]) -> Result<
         }
         Primitive::Matmul => {
             let ((sa, la), (sb, lb)) = (arg(0)?, arg(1)?);
+            // A 1-D operand is a row (`a`) or a column (`b`) vector: a view
+            // as a matrix here, and its dimension dropped from the result.
+            let as_matrix = |l: &Layout, dims: [usize; 2]| {
+                l.reshape(&Shape::from(dims)).ok_or_else(|| {
+                    Error::invalid("matmul", format!("internal: a vector of shape {} is not a matrix view", l.shape()))
+                })
+            };
+            if la.ndim() == 0 || lb.ndim() == 0 {
+                return Err(Error::shape_mismatch("matmul", la.shape(), lb.shape(), "need to be at least 1D"));
+            }
+            let (va, vb) = (la.ndim() == 1, lb.ndim() == 1);
+            let (la, lb) = (
+                &if va { as_matrix(la, [1, la.numel()])? } else { la.clone() },
+                &if vb { as_matrix(lb, [lb.numel(), 1])? } else { lb.clone() },
+            );
+            // The product's tensor, with the vectors' dimensions dropped.
+            let product = |out: B::Storage, l: Layout| -> Result<Tensor<B>> {
+                let l = if va || vb {
+                    let (dims, nd) = (l.dims(), l.ndim());
+                    let mut shape = Shape::from(&dims[..nd - 2]);
+                    shape.extend((!va).then_some(dims[nd - 2]).into_iter().chain((!vb).then_some(dims[nd - 1])));
+                    l.reshape(&shape).ok_or_else(|| {
+                        Error::invalid(
+                            "matmul",
+                            format!("internal: a product of shape {} is not a view as {shape}", l.shape()),
+                        )
+                    })?
+                } else {
+                    l
+                };
+                Tensor::from_backend_storage(be.clone(), out, l)
+            };
             let (ra, rb) = (la.ndim(), lb.ndim());
             let batch = Shape::broadcast(&la.dims()[..ra - 2], &lb.dims()[..rb - 2]).ok_or_else(|| {
                 Error::shape_mismatch("matmul", la.shape(), lb.shape(), "have batch dimensions that do not broadcast")
@@ -212,13 +244,12 @@ pub(crate) fn eval<B: Backend>(prim: &Primitive, args: &[&Tensor<B>]) -> Result<
                 let out = with_reads(&[sa, sb], op, |r| be.matmul(r[1], &bt, r[0], &at))?;
                 let mut t_shape = batch;
                 t_shape.0.extend([n, m]);
-                let layout = Layout::try_contiguous(t_shape)?.permute(&swap);
-                return Tensor::from_backend_storage(be.clone(), out, layout);
+                return product(out, Layout::try_contiguous(t_shape)?.permute(&swap));
             }
             let out = with_reads(&[sa, sb], op, |r| be.matmul(r[0], &la2, r[1], &lb2))?;
             let mut out_shape = batch;
             out_shape.0.extend([m, n]);
-            fresh(be, out, out_shape)
+            product(out, Layout::try_contiguous(out_shape)?)
         }
         Primitive::Reshape { shape } => {
             let (s, l) = arg(0)?;

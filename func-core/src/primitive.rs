@@ -18,8 +18,10 @@ use crate::{
 /// rule may rely on them):
 /// - `Binary`, `Compare`: two operands of equal shape and dtype.
 /// - `Select`: `(cond: bool, a, b)`, all of one shape; `a`, `b` of one dtype.
-/// - `Matmul`: `(a [.., m, k], b [.., k, n])`, both of rank >= 2, batch
-///   dimensions broadcastable (not necessarily equal).
+/// - `Matmul`: `(a [.., m, k], b [.., k, n])`, batch dimensions
+///   broadcastable (not necessarily equal); either may be 1-D, as in
+///   `torch.matmul`: `a [k]` is a row and `b [k]` a column, and their
+///   dimension (`m` or `n`) is absent from the result.
 /// - `Concat`: one or more operands, equal except along `axis`.
 /// - `Gather`: `(input, index: i64)`; index shape equals the input's except
 ///   along `axis`. `ScatterAdd`: `(base, index, src)`, index and src of one

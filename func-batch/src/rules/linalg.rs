@@ -15,7 +15,8 @@ fn pad_after_batch<B: Backend>(t: &Tensor<B>, n: usize) -> Result<Tensor<B>> {
     t.try_reshape_to(shape)
 }
 
-/// Logical `a [.., m, k] @ b [.., k, n]` (ranks >= 2, batch dims broadcast).
+/// Logical `a [.., m, k] @ b [.., k, n]` (batch dims broadcast; a 1-D
+/// operand is a vector, see [`vector`]).
 ///
 /// - Only `a` batched and `b` a plain matrix: fold the batch into M and run
 ///   one GEMM `[B*..*m, k] @ [k, n]`.
@@ -24,8 +25,11 @@ fn pad_after_batch<B: Backend>(t: &Tensor<B>, n: usize) -> Result<Tensor<B>> {
 /// - Otherwise align the batch dimension in front of the broadcast batch dims
 ///   (size-1 dims after it where one side has fewer) and run one batched
 ///   matmul; an unbatched side broadcasts with stride 0.
-pub(crate) fn matmul<B: Backend>(_it: &BatchInterp, a: &Arg<B>, b: &Arg<B>) -> Result<Out<B>> {
+pub(crate) fn matmul<B: Backend>(it: &BatchInterp, a: &Arg<B>, b: &Arg<B>) -> Result<Out<B>> {
     let (ra, rb) = (a.value.ndim() - a.batched as usize, b.value.ndim() - b.batched as usize);
+    if ra == 1 || rb == 1 {
+        return vector(it, a, b, ra, rb);
+    }
     let rank = ra.max(rb);
     match (a.batched, b.batched) {
         (true, false) if rb == 2 => {
@@ -63,6 +67,44 @@ pub(crate) fn matmul<B: Backend>(_it: &BatchInterp, a: &Arg<B>, b: &Arg<B>) -> R
         }
         (false, false) => Ok(Out { value: a.value.try_matmul(&b.value)?, batched: false }),
     }
+}
+
+/// [`matmul`] with a 1-D logical operand (`a` a row, `b` a column, as
+/// `torch.matmul` takes them).
+///
+/// - Where the physical operands' product is the batch of products, it is
+///   taken as it is: a batch times a plain vector, a batch of vectors
+///   times a plain matrix (`x @ W` per example: `[B, k] @ [k, n]`), a plain
+///   vector times a batch. A plain matrix times a batch of vectors
+///   (`W @ x`) is `[B, k] @ [k, m]` of the matrix's transpose.
+/// - Otherwise the vectors become a row (`[.., 1, k]`) and a column
+///   (`[.., k, 1]`), the product of matrices is batched as above, and the
+///   added dimensions are dropped from it.
+fn vector<B: Backend>(it: &BatchInterp, a: &Arg<B>, b: &Arg<B>, ra: usize, rb: usize) -> Result<Out<B>> {
+    match (a.batched, b.batched) {
+        (false, false) => return Ok(Out { value: a.value.try_matmul(&b.value)?, batched: false }),
+        // `[B, .., m, k] @ [k]`, and `[B, k] @ [k, n]`.
+        (true, false) if rb == 1 || (ra == 1 && rb == 2) => return batched(a.value.try_matmul(&b.value)?),
+        // `[k] @ [B, .., k, n]`.
+        (false, true) if ra == 1 && rb >= 2 => return batched(a.value.try_matmul(&b.value)?),
+        // `[m, k] @ [k]` per example: `[B, k] @ [k, m]`.
+        (false, true) if rb == 1 && ra == 2 => return batched(b.value.try_matmul(&a.value.t())?),
+        _ => {}
+    }
+    // The batch dimension is in front: a vector's dimension is the last.
+    let row = |x: &Arg<B>| Arg { value: x.value.unsqueeze(-2), batched: x.batched, basis: None };
+    let col = |x: &Arg<B>| Arg { value: x.value.unsqueeze(-1), batched: x.batched, basis: None };
+    let a2 = if ra == 1 { row(a) } else { Arg { value: a.value.clone(), batched: a.batched, basis: None } };
+    let b2 = if rb == 1 { col(b) } else { Arg { value: b.value.clone(), batched: b.batched, basis: None } };
+    let out = matmul(it, &a2, &b2)?;
+    let mut value = out.value;
+    if rb == 1 {
+        value = value.try_squeeze_dim(-1)?;
+    }
+    if ra == 1 {
+        value = value.try_squeeze_dim(if rb == 1 { -1 } else { -2 })?;
+    }
+    Ok(Out { value, batched: out.batched })
 }
 
 /// Whether the transpose of a concrete batched right operand folds into a

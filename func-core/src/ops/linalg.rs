@@ -6,7 +6,8 @@ use crate::{Backend, Error, Primitive, Result, Tensor};
 
 impl<B: Backend> Tensor<B> {
     /// `torch.matmul`: matrix product with NumPy-broadcast batch dimensions;
-    /// a 1-D operand is a vector (a dimension added, then removed).
+    /// a 1-D operand is a vector (a row on the left, a column on the right,
+    /// its dimension absent from the result).
     ///
     /// # Errors
     ///
@@ -32,18 +33,22 @@ impl<B: Backend> Tensor<B> {
                 ),
             ));
         }
-        let a = if self.ndim() == 1 { self.unsqueeze(0) } else { self.clone() };
-        let b = if other.ndim() == 1 { other.unsqueeze(1) } else { other.clone() };
-        let (ra, rb) = (a.ndim(), b.ndim());
-        if a.dims()[ra - 1] != b.dims()[rb - 2] {
+        // A 1-D operand is a vector, which the primitive takes as it is
+        // (a row on the left, a column on the right, its dimension absent
+        // from the result): no traced reshapes around the product.
+        let (da, db) = (self.dims(), other.dims());
+        let (ra, rb) = (da.len(), db.len());
+        let k = da[ra - 1];
+        let kb = if rb == 1 { db[0] } else { db[rb - 2] };
+        if k != kb {
             return Err(Error::shape_mismatch(
                 "matmul",
                 self.shape(),
                 other.shape(),
-                format!("cannot be multiplied ({} is not {})", a.dims()[ra - 1], b.dims()[rb - 2]),
+                format!("cannot be multiplied ({k} is not {kb})"),
             ));
         }
-        if crate::Shape::broadcast(&a.dims()[..ra - 2], &b.dims()[..rb - 2]).is_none() {
+        if crate::Shape::broadcast(&da[..ra.saturating_sub(2)], &db[..rb.saturating_sub(2)]).is_none() {
             return Err(Error::shape_mismatch(
                 "matmul",
                 self.shape(),
@@ -51,14 +56,7 @@ impl<B: Backend> Tensor<B> {
                 "have batch dimensions that do not broadcast",
             ));
         }
-        let mut out = bind(Primitive::Matmul, &[&a, &b])?;
-        if other.ndim() == 1 {
-            out = out.try_squeeze_dim(-1)?;
-        }
-        if self.ndim() == 1 {
-            out = out.try_squeeze_dim(if other.ndim() == 1 { -1 } else { -2 })?;
-        }
-        Ok(out)
+        bind(Primitive::Matmul, &[self, other])
     }
 
     /// `torch.matmul`.
