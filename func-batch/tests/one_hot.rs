@@ -183,11 +183,20 @@ fn a_scale_written_after_the_product_keeps_its_old_value() {
 
 /// A matmul of one-hot rows is a new tensor, as the dense product is: a
 /// later write of the matrix does not reach it, and a write of it does not
-/// reach the matrix.
+/// reach the matrix. Also for a column-major matrix (`w^T`), whose rows are
+/// copied in memory order.
 #[test]
 fn a_matmul_of_one_hot_rows_does_not_alias_the_matrix() {
+    for transposed in [false, true] {
+        one_hot_rows_of_a_matrix_do_not_alias_it(transposed);
+    }
+}
+
+fn one_hot_rows_of_a_matrix_do_not_alias_it(transposed: bool) {
+    let matrix = || if transposed { seq::<RefBackend>(&[3, 5]).t() } else { seq(&[5, 3]) };
     let run = |one_hot: bool| -> (Vec<f64>, Vec<f64>) {
-        let (w, v) = (seq(&[5, 3]), seq(&[5, 3]));
+        let (w, v) = (matrix(), matrix());
+        assert_eq!(w.layout().is_column_major(), transposed);
         let f = |e: &T| -> Result<T> {
             let y = e.try_matmul(&w)?;
             w.add_scalar_(10.0);
@@ -205,5 +214,5 @@ fn a_matmul_of_one_hot_rows_does_not_alias_the_matrix() {
     let (got, want) = (run(true), run(false));
     assert_eq!(got.0.len(), 15);
     assert_eq!(got, want);
-    assert_eq!(want.1, seq::<RefBackend>(&[5, 3]).to_vec::<f64>(), "the matrix is unchanged");
+    assert_eq!(want.1, matrix().to_vec::<f64>(), "the matrix is unchanged");
 }
