@@ -496,8 +496,14 @@ pub(crate) fn map2<A: Copy + Sync, B: Copy + Sync, U: Pooled>(
     {
         return v;
     }
+    // Not for large outputs, which are memory-bound: there 32-byte stores
+    // made `jacrev` 32 -> 2048 (a `[2048, 2048]` `tanh_backward` pass is
+    // most of it) 8-15% slower in alternating runs, and no faster in any
+    // large row. (A large buffer comes from `mmap` and starts 16 bytes past
+    // a page, the system allocator's header, so half of the 32-byte stores
+    // straddle two cache lines, the likely cause.)
     #[cfg(target_arch = "x86_64")]
-    let avx2 = std::arch::is_x86_feature_detected!("avx2");
+    let avx2 = n < PAR_MIN && std::arch::is_x86_feature_detected!("avx2");
     let fill = |out: &mut [Out<U>]| {
         p.drive_lines(out, 1, 1, |o, len, off, step| {
             let group = (len, off, step);
