@@ -183,17 +183,17 @@ fn a_scale_written_after_the_product_keeps_its_old_value() {
 
 /// A matmul of one-hot rows is a new tensor, as the dense product is: a
 /// later write of the matrix does not reach it, and a write of it does not
-/// reach the matrix. Also for a column-major matrix (`w^T`), whose rows are
-/// copied in memory order.
+/// reach the matrix. Also for a column-major matrix (`w^T`), small (copied
+/// row-major) and large (copied in memory order).
 #[test]
 fn a_matmul_of_one_hot_rows_does_not_alias_the_matrix() {
-    for transposed in [false, true] {
-        one_hot_rows_of_a_matrix_do_not_alias_it(transposed);
+    for (rows, cols, transposed) in [(5, 3, false), (5, 3, true), (8, 2048, true)] {
+        one_hot_rows_of_a_matrix_do_not_alias_it(rows, cols, transposed);
     }
 }
 
-fn one_hot_rows_of_a_matrix_do_not_alias_it(transposed: bool) {
-    let matrix = || if transposed { seq::<RefBackend>(&[3, 5]).t() } else { seq(&[5, 3]) };
+fn one_hot_rows_of_a_matrix_do_not_alias_it(rows: usize, cols: usize, transposed: bool) {
+    let matrix = || if transposed { seq::<RefBackend>(&[cols, rows]).t() } else { seq(&[rows, cols]) };
     let run = |one_hot: bool| -> (Vec<f64>, Vec<f64>) {
         let (w, v) = (matrix(), matrix());
         assert_eq!(w.layout().is_column_major(), transposed);
@@ -205,14 +205,14 @@ fn one_hot_rows_of_a_matrix_do_not_alias_it(transposed: bool) {
             Ok(&y + &z)
         };
         let got: T = if one_hot {
-            try_vmap_one_hot(f, &VmapOptions::new(), &T::zeros([5], DType::F64), 0, 5).unwrap()
+            try_vmap_one_hot(f, &VmapOptions::new(), &T::zeros([rows], DType::F64), 0, rows).unwrap()
         } else {
-            try_vmap(f, VmapOptions::new())(&dense_rows(0, 5, 5)).unwrap()
+            try_vmap(f, VmapOptions::new())(&dense_rows(0, rows, rows)).unwrap()
         };
         (got.to_vec::<f64>(), v.to_vec::<f64>())
     };
     let (got, want) = (run(true), run(false));
-    assert_eq!(got.0.len(), 15);
+    assert_eq!(got.0.len(), rows * cols);
     assert_eq!(got, want);
     assert_eq!(want.1, matrix().to_vec::<f64>(), "the matrix is unchanged");
 }
