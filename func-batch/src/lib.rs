@@ -229,7 +229,7 @@ where
     F: Fn(&X) -> Result<Y> + ?Sized,
 {
     let tree = x.tree_def();
-    let leaves = x.leaves();
+    let leaves = x.leaves_inline();
     let dims = opts.in_dims.per_leaf(&tree, "in_dims")?;
     let mut in_dims = Vec::with_capacity(leaves.len());
     let mut sizes = Vec::new();
@@ -349,7 +349,7 @@ where
         let y = f(&xin)?;
         let out_dims = opts.out_dims.per_leaf(&y.tree_def(), "out_dims")?;
         let outs: Vec<Tensor<B>> = y
-            .leaves()
+            .leaves_inline()
             .iter()
             .zip(&out_dims)
             .map(|(leaf, od)| {
@@ -425,7 +425,7 @@ where
     Y: TensorTree<B>,
     F: Fn(&X) -> Result<Y>,
 {
-    let leaves = template.leaves();
+    let leaves = template.leaves_inline();
     let n: usize = leaves.iter().map(Tensor::numel).sum();
     if len == 0 || start.checked_add(len).is_none_or(|end| end > n) {
         return Err(Error::transform(

@@ -95,6 +95,13 @@ pub trait TensorTree<B: Backend>: Sized {
     /// The structure of this tree.
     fn tree_def(&self) -> TreeDef;
 
+    /// The leaves, held inline when there are at most two: a single tensor's
+    /// leaf list allocates nothing (the transforms flatten their inputs and
+    /// outputs on every call).
+    fn leaves_inline(&self) -> smallvec::SmallVec<[Tensor<B>; 2]> {
+        smallvec::SmallVec::from_vec(self.leaves())
+    }
+
     /// The leaves as a vector.
     fn leaves(&self) -> Vec<Tensor<B>> {
         let mut v = Vec::new();
@@ -121,6 +128,9 @@ fn next_leaf<B: Backend>(leaves: &mut dyn Iterator<Item = Tensor<B>>) -> Tensor<
 impl<B: Backend> TensorTree<B> for Tensor<B> {
     fn flatten_into(&self, out: &mut Vec<Tensor<B>>) {
         out.push(self.clone());
+    }
+    fn leaves_inline(&self) -> smallvec::SmallVec<[Tensor<B>; 2]> {
+        smallvec::smallvec![self.clone()]
     }
     fn rebuild(&self, leaves: &mut dyn Iterator<Item = Tensor<B>>) -> Self {
         next_leaf(leaves)

@@ -123,8 +123,8 @@ where
     F: Fn(&X) -> Result<(Y, A)> + ?Sized,
 {
     let (y, vjp_fn, aux) = try_vjp_aux(|x: &X| f(x), x).map_err(|e| rename(e, "jacrev"))?;
-    let ys = y.leaves();
-    let xs = x.leaves();
+    let ys = y.leaves_inline();
+    let xs = x.leaves_inline();
     let m: usize = ys.iter().map(Tensor::numel).sum();
     // rows[j]: the chunks of input leaf j's rows, each [len] ++ x_j shape.
     let mut rows: Vec<Vec<Tensor<B>>> = vec![Vec::new(); xs.len()];
@@ -139,7 +139,7 @@ where
         for start in (0..m).step_by(chunk) {
             let len = chunk.min(m - start);
             let g: X = try_vmap_one_hot(pull, &vopts, &y, start, len)?;
-            for (j, l) in g.leaves().into_iter().enumerate() {
+            for (j, l) in g.leaves_inline().into_iter().enumerate() {
                 rows[j].push(l);
             }
         }
@@ -169,7 +169,7 @@ where
     A: TensorTree<B>,
     F: Fn(&X) -> Result<(Y, A)> + ?Sized,
 {
-    let xs = x.leaves();
+    let xs = x.leaves_inline();
     for (i, l) in xs.iter().enumerate() {
         if !l.dtype().is_float() {
             return Err(Error::transform(
@@ -188,7 +188,7 @@ where
         // No input directions: evaluate once for the output's shapes.
         let (y, aux) = f(x)?;
         let cols = y
-            .leaves()
+            .leaves_inline()
             .iter()
             .map(|l| Tensor::try_zeros(prefixed(&[0], l.shape()), l.dtype()))
             .collect::<Result<Vec<_>>>()?;
@@ -205,7 +205,7 @@ where
         for start in (0..n).step_by(chunk) {
             let len = chunk.min(n - start);
             let (ty, aux): (Y, A) = try_vmap_one_hot(push, &vopts, x, start, len)?;
-            let leaves = ty.leaves();
+            let leaves = ty.leaves_inline();
             if chunks.is_empty() {
                 chunks = vec![Vec::new(); leaves.len()];
             }

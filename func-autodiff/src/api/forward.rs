@@ -22,7 +22,7 @@ where
     F: Fn(&X) -> Result<(Y, A)> + ?Sized,
 {
     let (pd, td) = (primals.tree_def(), tangents.tree_def());
-    let (pl, tl) = (primals.leaves(), tangents.leaves());
+    let (pl, tl) = (primals.leaves_inline(), tangents.leaves_inline());
     // A float tangent of another float dtype is accepted, as torch does.
     let dtypes_fit =
         |p: &Tensor<B>, t: &Tensor<B>| p.dtype() == t.dtype() || (p.dtype().is_float() && t.dtype().is_float());
@@ -51,7 +51,7 @@ where
     let (y, ys, ts, aux, finals) = with_interpreter::<B, _>(interp, move || -> Result<_> {
         let wrapped: Vec<Tensor<B>> = pl.into_iter().zip(tl).map(|(p, t)| it.wrap(p, Some(t), true)).collect();
         let (y, aux) = f(&like(primals, wrapped.clone()))?;
-        let (ys, ts): (Vec<_>, Vec<_>) = y.leaves().iter().map(|l| it.unwrap(l)).unzip();
+        let (ys, ts): (Vec<_>, Vec<_>) = y.leaves_inline().iter().map(|l| it.unwrap(l)).unzip();
         let aux_leaves: Vec<Tensor<B>> = aux.leaves().iter().map(|l| it.unwrap(l).0).collect();
         // An input `f` wrote into holds a new primal now.
         let finals: Vec<Tensor<B>> = wrapped.iter().map(|w| it.unwrap(w).0).collect();

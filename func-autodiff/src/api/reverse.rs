@@ -73,7 +73,7 @@ impl<B: Backend, X: TensorTree<B>> VjpState<B, X> {
     pub(crate) fn pull<Y: TensorTree<B>>(&self, ct: &Y) -> Result<X> {
         self.check_not_overwritten()?;
         let cd = ct.tree_def();
-        let leaves = ct.leaves();
+        let leaves = ct.leaves_inline();
         if cd != self.out_def {
             return Err(Error::transform(
                 "vjp",
@@ -148,7 +148,7 @@ where
     A: TensorTree<B>,
     F: Fn(&X) -> Result<(Y, A)> + ?Sized,
 {
-    let leaves = primals.leaves();
+    let leaves = primals.leaves_inline();
     check_float("vjp", &leaves)?;
     let tape = Tape::new();
     let interp = Arc::new(VjpInterp { level: Level::new("vjp"), tape: tape.clone() });
@@ -171,7 +171,7 @@ where
         let finals: Leaves<Tensor<B>> = wrapped.iter().map(|w| it.unwrap(w).0).collect();
         let mut outs = Leaves::new();
         let mut prims = Leaves::new();
-        for (i, l) in y.leaves().iter().enumerate() {
+        for (i, l) in y.leaves_inline().iter().enumerate() {
             if !l.dtype().is_float() {
                 return Err(Error::transform(
                     "vjp",
@@ -197,7 +197,7 @@ where
         .map(|(i, (o, f))| (i, o, f))
         .collect();
     let inputs = nodes.into_iter().zip(metas).map(|(n, (s, d))| (n, s, d)).collect();
-    let out_dtypes = y.leaves().iter().map(Tensor::dtype).collect();
+    let out_dtypes = y.leaves_inline().iter().map(Tensor::dtype).collect();
     let state = Arc::new(VjpState {
         tape,
         inputs,
