@@ -156,7 +156,7 @@ pub(crate) fn shortcut<B: Backend>(it: &BatchInterp, prim: &Primitive, args: &[A
             // of `b`, which a later write of either would reach through.
             let joined = match (parts.len(), &basis.scale) {
                 (1, Some(_)) => parts.remove(0),
-                (1, None) => copy_in_memory_order(&parts[0])?,
+                (1, None) => func_core::bind(Primitive::Copy, &[&parts[0]])?,
                 _ => Tensor::try_cat(&parts, 0)?,
             };
             let mut dims = Shape::from([size]);
@@ -165,25 +165,5 @@ pub(crate) fn shortcut<B: Backend>(it: &BatchInterp, prim: &Primitive, args: &[A
             Ok(Some(it.wrap(joined.try_reshape_to(dims)?)))
         }
         _ => Ok(None),
-    }
-}
-
-/// Elements from which [`copy_in_memory_order`] keeps a column-major
-/// matrix's layout (64 KiB of f32, past the first-level cache).
-const MEMORY_ORDER_COPY: usize = 1 << 14;
-
-/// A fresh copy of the matrix `t`; a large one laid out in `t`'s memory
-/// order: rows of a transposed weight (`x @ w^T`'s `w^T`, column-major) are
-/// copied as the transpose of a row-major copy of `w`'s rows, a pass in
-/// memory order (the values are the same; a row-major copy is a strided
-/// transposition, 28-40 µs for `[32, 2048]`, where this is a `memcpy`:
-/// `jacfwd` 32 -> 2048 took 54 µs, now 28). Not for small ones, whose
-/// transposition is cheap while a column-major result costs later
-/// operations more (`hessian` at `D = 16`: +20% instructions).
-fn copy_in_memory_order<B: Backend>(t: &Tensor<B>) -> Result<Tensor<B>> {
-    if t.numel() >= MEMORY_ORDER_COPY && t.layout().is_column_major() {
-        Ok(func_core::bind(Primitive::Copy, &[&t.t()])?.t())
-    } else {
-        func_core::bind(Primitive::Copy, &[t])
     }
 }

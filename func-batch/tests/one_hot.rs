@@ -183,8 +183,8 @@ fn a_scale_written_after_the_product_keeps_its_old_value() {
 
 /// A matmul of one-hot rows is a new tensor, as the dense product is: a
 /// later write of the matrix does not reach it, and a write of it does not
-/// reach the matrix. Also for a column-major matrix (`w^T`), small (copied
-/// row-major) and large (copied in memory order).
+/// reach the matrix. Also for a column-major matrix (`w^T`), small and
+/// large.
 #[test]
 fn a_matmul_of_one_hot_rows_does_not_alias_the_matrix() {
     for (rows, cols, transposed) in [(5, 3, false), (5, 3, true), (8, 2048, true)] {
