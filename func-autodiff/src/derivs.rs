@@ -144,18 +144,18 @@ pub(crate) fn matmul_cotangents<B: Backend>(
     let (va, vb) = (a.ndim() == 1, b.ndim() == 1);
     let fast_a = va && b.ndim() == 2;
     let fast_b = vb && a.ndim() == 2;
-    // The general case's matrices (views), made only when it is taken.
-    let general = || -> [Tensor<B>; 3] {
-        let a2 = if va { a.unsqueeze(0) } else { a.clone() };
-        let b2 = if vb { b.unsqueeze(1) } else { b.clone() };
-        let mut g2 = g.clone();
-        if vb {
-            g2 = g2.unsqueeze(-1);
-        }
-        if va {
-            g2 = g2.unsqueeze(-2);
-        }
-        [a2, b2, g2]
+    // The general case's matrices (views), made only when it is taken: the
+    // vectors as a row and a column, `g` with their dimensions restored.
+    let general = (na && !fast_a) || (nb && !fast_b);
+    let [a2, b2, g2] = if general {
+        let g2 = if vb { g.unsqueeze(-1) } else { g.clone() };
+        [
+            if va { a.unsqueeze(0) } else { a.clone() },
+            if vb { b.unsqueeze(1) } else { b.clone() },
+            if va { g2.unsqueeze(-2) } else { g2 },
+        ]
+    } else {
+        [a.clone(), b.clone(), g.clone()]
     };
     // `t` summed down to `m`'s shape, then viewed as `x` (a vector) if
     // `m` stands for it.
@@ -163,26 +163,18 @@ pub(crate) fn matmul_cotangents<B: Backend>(
         let t = unbroadcast(t, m.shape())?;
         if x.ndim() == 1 { t.try_reshape_to(x.shape().clone()) } else { Ok(t) }
     };
-    let mut mats = None;
-    let ga = if !na {
-        None
-    } else if fast_a {
-        Some(g.try_matmul(&b.t())?)
-    } else {
-        let [a2, b2, g2] = mats.get_or_insert_with(general);
-        Some(back(&g2.try_matmul(&b2.t())?, a2, a)?)
+    let ga = match (na, fast_a) {
+        (false, _) => None,
+        (true, true) => Some(g.try_matmul(&b.t())?),
+        (true, false) => Some(back(&g2.try_matmul(&b2.t())?, &a2, a)?),
     };
-    let gb = if !nb {
-        None
-    } else if fast_b {
-        Some(a.t().try_matmul(g)?)
-    } else {
-        let [a2, b2, g2] = match &mut mats {
-            Some(m) => m,
-            None => mats.insert(general()),
-        };
-        let p = if b_col_major && !vb { g2.t().try_matmul(a2)?.t() } else { a2.t().try_matmul(g2)? };
-        Some(back(&p, b2, b)?)
+    let gb = match (nb, fast_b) {
+        (false, _) => None,
+        (true, true) => Some(a.t().try_matmul(g)?),
+        (true, false) => {
+            let p = if b_col_major && !vb { g2.t().try_matmul(&a2)?.t() } else { a2.t().try_matmul(&g2)? };
+            Some(back(&p, &b2, b)?)
+        }
     };
     Ok([ga, gb])
 }

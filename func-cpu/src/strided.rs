@@ -486,7 +486,8 @@ pub(crate) fn map2<A: Copy + Sync, B: Copy + Sync, U: Pooled>(
                 out.iter_mut().zip(a).zip(b).for_each(|((y, &x), &z)| y.put(f(x, z)));
             };
             // SAFETY: `a` and `b` have `n` elements each (checked just
-            // above), so the zip writes all `n` output elements.
+            // above), so the zip writes all `n` output elements (`wide`
+            // runs `fill` once, on the whole output).
             return unsafe { build(n, |o| wide(|| fill(o))) };
         }
     }
@@ -655,7 +656,7 @@ fn fill_rows<X: Copy, Y: Copy, U: Pooled>(dense: &[X], row: &[Y], g: impl Fn(X, 
     // SAFETY: the output has `dense.len()` elements, and its chunks pair
     // with chunks of `dense` of the same lengths, each at most `span`, the
     // length of `pattern` (or there are no elements): every element is
-    // written.
+    // written (`wide` runs `fill` once, on the whole output).
     unsafe { build(dense.len(), |o| wide(|| fill(o))) }
 }
 

@@ -156,7 +156,7 @@ where
     let metas: Leaves<(Shape, DType)> = leaves.iter().map(|l| (l.shape().clone(), l.dtype())).collect();
     let template = like(primals, leaves.iter().cloned());
     let originals: Leaves<Tensor<B>> = leaves.iter().cloned().collect();
-    let (y, outputs, nodes, aux, finals) = with_interpreter::<B, _>(interp, move || -> Result<_> {
+    let (y, outputs, out_dtypes, nodes, aux, finals) = with_interpreter::<B, _>(interp, move || -> Result<_> {
         let mut nodes = Leaves::with_capacity(leaves.len());
         let wrapped: Leaves<Tensor<B>> = leaves
             .into_iter()
@@ -169,8 +169,7 @@ where
         let (y, aux) = f(&like(primals, wrapped.iter().cloned()))?;
         // An input `f` wrote into holds a new primal now.
         let finals: Leaves<Tensor<B>> = wrapped.iter().map(|w| it.unwrap(w).0).collect();
-        let mut outs = Leaves::new();
-        let mut prims = Leaves::new();
+        let (mut outs, mut prims, mut dtypes) = (Leaves::new(), Leaves::new(), Leaves::new());
         for (i, l) in y.leaves_inline().iter().enumerate() {
             if !l.dtype().is_float() {
                 return Err(Error::transform(
@@ -185,9 +184,10 @@ where
             let (p, n) = it.unwrap(l);
             prims.push(p);
             outs.push(n);
+            dtypes.push(l.dtype());
         }
         let aux_leaves: Leaves<Tensor<B>> = aux.leaves().iter().map(|l| it.unwrap(l).0).collect();
-        Ok((like(&y, prims), outs, nodes, like(&aux, aux_leaves), finals))
+        Ok((like(&y, prims), outs, dtypes, nodes, like(&aux, aux_leaves), finals))
     })?;
     let writes = originals
         .into_iter()
@@ -197,7 +197,6 @@ where
         .map(|(i, (o, f))| (i, o, f))
         .collect();
     let inputs = nodes.into_iter().zip(metas).map(|(n, (s, d))| (n, s, d)).collect();
-    let out_dtypes = y.leaves_inline().iter().map(Tensor::dtype).collect();
     let state = Arc::new(VjpState {
         tape,
         inputs,
