@@ -12,7 +12,6 @@ use crate::cache::{self, Pooled};
 use func_core::{DimVec, Layout, Result, Shape};
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
-use std::ops::Range;
 
 /// Work (in elements) below which a kernel runs on the calling thread
 /// ("Parallelism only where it pays" in the crate docs: 1 << 17 split
@@ -495,10 +494,6 @@ struct Transposed {
 /// Output rows per band, and the block size, of a transposing copy (NOTE:
 /// [transposing copy]).
 const BAND: usize = 8;
-/// Output columns per panel of a transposing copy: the bands of a matrix
-/// go over one panel before the next, so that a pass down the bands reads
-/// `PANEL` source rows (pages, for a large matrix) at a time.
-const PANEL: usize = 64;
 
 impl Transposed {
     /// The transposed matrices of `p`, if its last outer dimension is
@@ -531,11 +526,8 @@ impl Transposed {
             // The offset of the matrix's element (r0, 0): the plan's
             // elements lie in `src`.
             let base = base as usize + r0;
-            for c0 in (0..cols).step_by(PANEL) {
-                let span = c0..cols.min(c0 + PANEL);
-                for (b, band) in o.chunks_mut(BAND * cols).enumerate() {
-                    self.band(band, src, base + b * BAND, span.clone(), avx);
-                }
+            for (b, band) in o.chunks_mut(BAND * cols).enumerate() {
+                self.band(band, src, base + b * BAND, avx);
             }
         };
         if n >= PAR_MIN {
@@ -549,25 +541,24 @@ impl Transposed {
         Ok(v)
     }
 
-    /// Write columns `span` of `band`, up to [`BAND`] whole output rows,
-    /// whose element `(i, j)` is `src[first + i + j * stride]`.
-    fn band<T: Copy>(&self, band: &mut [MaybeUninit<T>], src: &[T], first: usize, span: Range<usize>, avx: bool) {
+    /// Write `band`, up to [`BAND`] whole output rows, whose element `(i,
+    /// j)` is `src[first + i + j * stride]`: every element of it.
+    fn band<T: Copy>(&self, band: &mut [MaybeUninit<T>], src: &[T], first: usize, avx: bool) {
         let (cols, stride) = (self.cols, self.stride);
         let h = band.len() / cols;
         // One past the last element read (all lie in `src`: they are the plan's).
-        let end = first + (span.end - 1) * stride + h;
-        let fits = band.len() == h * cols && span.start < span.end && span.end <= cols && end <= src.len();
+        let end = first + (cols - 1) * stride + h;
+        let fits = band.len() == h * cols && end <= src.len();
         assert!(fits, "strided::copy: a band's reads or writes leave their buffers");
-        let mut done = span.start;
+        let mut done = 0;
         #[cfg(target_arch = "x86_64")]
         if avx && h == BAND && matches!(size_of::<T>(), 4 | 8) {
             // SAFETY: the CPU has AVX (`avx` is its detection), `T` is 4 or
-            // 8 bytes, `band` is BAND rows of `cols`, `span` lies in
-            // `0..cols`, and every read lies before `end <= src.len()`
-            // (asserted above).
-            done = unsafe { simd::band8(band, src, first, (cols, stride), span.clone()) };
+            // 8 bytes, `band` is BAND rows of `cols`, and every read lies
+            // before `end <= src.len()` (asserted above).
+            done = unsafe { simd::band8(band, src, first, (cols, stride)) };
         }
-        for j in done..span.end {
+        for j in done..cols {
             let at = first + j * stride;
             for (i, &x) in src[at..at + h].iter().enumerate() {
                 band[i * cols + j].write(x);
@@ -581,9 +572,8 @@ mod simd {
     use super::BAND;
     use std::arch::x86_64::*;
     use std::mem::MaybeUninit;
-    use std::ops::Range;
 
-    /// Write whole blocks of columns `span` of `band` (8 rows of `cols`),
+    /// Write the whole blocks of columns of `band` (8 rows of `cols`),
     /// element `(i, j)` being `src[first + i + j * stride]`, in 8 x 8
     /// blocks transposed in AVX registers as raw bits (shuffles only: every
     /// bit pattern, NaN payloads included, is kept). Returns the first
@@ -592,23 +582,22 @@ mod simd {
     /// # Safety
     ///
     /// The CPU must support AVX; `size_of::<T>()` must be 4 or 8;
-    /// `band.len() == 8 * cols`; `span.end <= cols`; `first + (span.end -
-    /// 1) * stride + 8 <= src.len()`.
+    /// `band.len() == 8 * cols`; `first + (cols - 1) * stride + 8 <=
+    /// src.len()`.
     #[target_feature(enable = "avx")]
     pub(super) unsafe fn band8<T: Copy>(
         band: &mut [MaybeUninit<T>],
         src: &[T],
         first: usize,
         (cols, stride): (usize, usize),
-        span: Range<usize>,
     ) -> usize {
-        let full = span.end - (span.end - span.start) % BAND;
+        let full = cols - cols % BAND;
         let (s, o) = (src.as_ptr(), band.as_mut_ptr().cast::<T>());
-        for c0 in (span.start..full).step_by(BAND) {
+        for c0 in (0..full).step_by(BAND) {
             let at = first + c0 * stride;
             // SAFETY (the block): the caller's bounds put every read, at
             // `at + j * stride + i` for `i, j < 8`, in `src` (`c0 + 7 <
-            // span.end`), and every write, at `i * cols + c0 + k` for `i, k <
+            // cols`), and every write, at `i * cols + c0 + k` for `i, k <
             // 8`, in `band`. Loads and stores are unaligned. The stored
             // lanes are bit copies of elements of `src`, so valid `T`s.
             unsafe {
