@@ -7,15 +7,16 @@
 //! primitive's own axes by one.
 
 use crate::Randomness;
-use crate::basis::Basis;
+use crate::basis::{self, Basis, Force, Value};
 use crate::rules;
 use func_core::{Backend, Error, Interpreter, Level, Outputs, Primitive, Result, Shape, Tensor};
 use smallvec::SmallVec;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 
 /// The data of a batch tracer: the value one level down, batch at dim 0,
 /// and what is known of its structure (NOTE: [one-hot bases]).
-pub(crate) struct Batched<B: Backend>(pub(crate) Tensor<B>, pub(crate) Option<Basis<B>>);
+pub(crate) struct Batched<B: Backend>(pub(crate) Value<B>, pub(crate) Option<Basis<B>>);
 
 /// One operand as a rule sees it: the value one level down, and whether it
 /// carries the batch dimension at 0.
@@ -23,7 +24,13 @@ pub(crate) struct Batched<B: Backend>(pub(crate) Tensor<B>, pub(crate) Option<Ba
 pub(crate) struct Arg<B: Backend> {
     pub(crate) value: Tensor<B>,
     pub(crate) batched: bool,
-    /// The one-hot structure of a batched value, while it is known.
+}
+
+/// One operand as the one-hot shortcuts see it: the value possibly not
+/// computed yet, and its one-hot structure while it is known.
+pub(crate) struct Peek<B: Backend> {
+    pub(crate) value: Value<B>,
+    pub(crate) batched: bool,
     pub(crate) basis: Option<Basis<B>>,
 }
 
@@ -39,32 +46,71 @@ pub(crate) struct BatchInterp {
     /// Set by the first in-place write at this level: from then on no
     /// one-hot structure is relied on (a write may have changed the values).
     pub(crate) written: AtomicBool,
+    /// Whether this level's inputs are one-hot bases (NOTE: [one-hot
+    /// bases]): only then are the shortcuts tried.
+    pub(crate) one_hot: bool,
+    /// The lazy values made at this level, computed before its first write.
+    lazy: Mutex<Vec<Weak<dyn Force>>>,
 }
 
 impl BatchInterp {
-    pub(crate) fn new(size: usize, offset: usize, randomness: Randomness) -> BatchInterp {
-        BatchInterp { level: Level::new("vmap"), size, offset, randomness, written: AtomicBool::new(false) }
+    pub(crate) fn new(size: usize, offset: usize, randomness: Randomness, one_hot: bool) -> BatchInterp {
+        BatchInterp {
+            level: Level::new("vmap"),
+            size,
+            offset,
+            randomness,
+            written: AtomicBool::new(false),
+            one_hot,
+            lazy: Mutex::new(Vec::new()),
+        }
     }
 
     pub(crate) fn wrap<B: Backend>(&self, value: Tensor<B>) -> Tensor<B> {
-        self.wrap_basis(value, None)
-    }
-
-    /// A batch tracer whose value has the one-hot structure `basis`.
-    pub(crate) fn wrap_basis<B: Backend>(&self, value: Tensor<B>, basis: Option<Basis<B>>) -> Tensor<B> {
         let shape = Shape::from(&value.dims()[1..]);
-        Tensor::new_tracer(&self.level, shape, value.dtype(), Batched(value, basis))
+        Tensor::new_tracer(&self.level, shape, value.dtype(), Batched(Value::Dense(value), None))
     }
 
-    pub(crate) fn unwrap<B: Backend>(&self, t: &Tensor<B>) -> Arg<B> {
+    /// A batch tracer of `value` (maybe lazy) with the one-hot structure
+    /// `basis`.
+    pub(crate) fn wrap_value<B: Backend>(&self, value: Value<B>, basis: Option<Basis<B>>) -> Tensor<B> {
+        if let Value::Lazy(node, _) = &value {
+            let node: Arc<dyn Force> = node.clone();
+            self.lazy.lock().unwrap_or_else(|p| p.into_inner()).push(Arc::downgrade(&node));
+        }
+        let (shape, dtype) = (Shape::from(&value.dims()[1..]), value.dtype());
+        Tensor::new_tracer(&self.level, shape, dtype, Batched(value, basis))
+    }
+
+    /// `t` as a rule sees it, its value computed if it was lazy.
+    ///
+    /// # Errors
+    ///
+    /// What computing a lazy value reports.
+    pub(crate) fn unwrap<B: Backend>(&self, t: &Tensor<B>) -> Result<Arg<B>> {
+        Ok(match t.tracer_data::<Batched<B>>(&self.level) {
+            Some(b) => Arg { value: b.0.get()?, batched: true },
+            None => Arg { value: t.clone(), batched: false },
+        })
+    }
+
+    /// `t` as the one-hot shortcuts see it.
+    fn peek<B: Backend>(&self, t: &Tensor<B>) -> Peek<B> {
         match t.tracer_data::<Batched<B>>(&self.level) {
-            Some(b) => Arg {
+            Some(b) => Peek {
                 value: b.0.clone(),
                 batched: true,
                 basis: if self.written.load(Ordering::Relaxed) { None } else { b.1.clone() },
             },
-            None => Arg { value: t.clone(), batched: false, basis: None },
+            None => Peek { value: Value::Dense(t.clone()), batched: false, basis: None },
         }
+    }
+
+    /// Compute every lazy value of this level that is still held (before
+    /// a write: NOTE: [one-hot bases]).
+    fn force_lazy(&self) -> Result<()> {
+        let lazy = std::mem::take(&mut *self.lazy.lock().unwrap_or_else(|p| p.into_inner()));
+        lazy.iter().filter_map(Weak::upgrade).try_for_each(|n| n.force())
     }
 
     /// `a`'s value with the batch dimension, broadcasting an unbatched value
@@ -88,12 +134,22 @@ impl<B: Backend> Interpreter<B> for BatchInterp {
     fn process(&self, prim: &Primitive, args: &[&Tensor<B>]) -> Result<Outputs<B>> {
         // Up to four operands inline (more go to the heap): no allocation
         // per rule dispatch for almost every primitive.
-        let args: SmallVec<[Arg<B>; 4]> = args.iter().map(|t| self.unwrap(t)).collect();
+        let args: SmallVec<[Arg<B>; 4]> = if self.one_hot && !matches!(prim, Primitive::Custom(_)) {
+            let peeks: SmallVec<[Peek<B>; 4]> = args.iter().map(|t| self.peek(t)).collect();
+            if peeks.iter().any(|a| a.basis.is_some())
+                && let Some(t) = basis::shortcut(self, prim, &peeks)?
+            {
+                return Ok([t].into());
+            }
+            peeks.into_iter().map(|p| Ok(Arg { value: p.value.get()?, batched: p.batched })).collect::<Result<_>>()?
+        } else {
+            args.iter().map(|t| self.unwrap(t)).collect::<Result<_>>()?
+        };
         rules::apply(self, prim, &args)
     }
 
     fn copy_into(&self, dst: &Tensor<B>, src: &Tensor<B>, op: &str) -> Result<()> {
-        let (d, s) = (self.unwrap(dst), self.unwrap(src));
+        let (d, s) = (self.unwrap(dst)?, self.unwrap(src)?);
         if !d.batched {
             return Err(Error::transform(
                 "vmap",
@@ -111,8 +167,10 @@ impl<B: Backend> Interpreter<B> for BatchInterp {
         }
         // NOTE: [in-place through views] The batched value one level down is
         // written in place, reaching real storage at the bottom of the stack.
-        // NOTE: [one-hot bases] The written storage may be a basis.
+        // NOTE: [one-hot bases] The written storage may be a basis, or an
+        // operand of a lazy value.
         self.written.store(true, Ordering::Relaxed);
+        self.force_lazy()?;
         let s = self.materialize(&s)?;
         d.value.try_copy_(&s)
     }

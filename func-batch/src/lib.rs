@@ -64,8 +64,8 @@ mod rules;
 
 pub use dims::Dims;
 
-use basis::{Basis, one_hot_rows};
-use func_core::{Backend, Error, Result, Tensor, TensorTree, with_interpreter};
+use basis::{Basis, Value};
+use func_core::{Backend, Error, Result, Shape, Tensor, TensorTree, with_interpreter};
 use interp::BatchInterp;
 use std::sync::Arc;
 
@@ -325,7 +325,7 @@ fn run_level<B, X, Y, F>(
     in_dims: &[Option<usize>],
     offset: usize,
     size: usize,
-    bases: Option<Vec<Basis<B>>>,
+    bases: Option<Vec<(Value<B>, Basis<B>)>>,
 ) -> Result<Y>
 where
     B: Backend,
@@ -333,16 +333,19 @@ where
     Y: TensorTree<B>,
     F: Fn(&X) -> Result<Y> + ?Sized,
 {
-    let interp = Arc::new(BatchInterp::new(size, offset, opts.randomness));
-    let mut bases = bases.map(Vec::into_iter);
-    let moved: Vec<Tensor<B>> = leaves
-        .iter()
-        .zip(in_dims)
-        .map(|(l, d)| match d {
-            Some(d) => interp.wrap_basis(l.movedim(*d as isize, 0), bases.as_mut().and_then(Iterator::next)),
-            None => l.clone(),
-        })
-        .collect();
+    let interp = Arc::new(BatchInterp::new(size, offset, opts.randomness, bases.is_some()));
+    let moved: Vec<Tensor<B>> = match bases {
+        // One-hot inputs: one basis per leaf, every leaf batched at 0.
+        Some(bases) => bases.into_iter().map(|(v, b)| interp.wrap_value(v, Some(b))).collect(),
+        None => leaves
+            .iter()
+            .zip(in_dims)
+            .map(|(l, d)| match d {
+                Some(d) => interp.wrap(l.movedim(*d as isize, 0)),
+                None => l.clone(),
+            })
+            .collect(),
+    };
     let it = interp.clone();
     with_interpreter::<B, _>(interp, move || {
         let xin = x.rebuild(&mut moved.into_iter());
@@ -353,7 +356,7 @@ where
             .iter()
             .zip(&out_dims)
             .map(|(leaf, od)| {
-                let a = it.unwrap(leaf);
+                let a = it.unwrap(leaf)?;
                 match od {
                     None if a.batched => Err(Error::transform(
                         "vmap",
@@ -438,20 +441,16 @@ where
             ),
         ));
     }
-    let rows = one_hot_rows::<B>(start, len, n, leaves[0].dtype())?;
+    // Row `i` of leaf `l` (its elements `off..off + k` of the whole row)
+    // has its 1 at column `start + i - off`, when that is in `0..k`.
     let mut off = 0;
-    let mut pieces = Vec::with_capacity(leaves.len());
     let mut bases = Vec::with_capacity(leaves.len());
     for l in &leaves {
-        let k = l.numel();
-        let part = if leaves.len() == 1 { rows.clone() } else { rows.try_narrow(1, off, k)? };
-        let mut dims = vec![len];
+        let (k, shift) = (l.numel(), start as isize - off as isize);
+        let mut dims = Shape::from([len]);
         dims.extend_from_slice(l.dims());
-        let part = part.try_reshape_to(dims)?;
-        pieces.push(if part.dtype() == l.dtype() { part } else { part.try_to_dtype(l.dtype())? });
-        bases.push(Basis { shift: start as isize - off as isize, scale: None });
+        bases.push((basis::one_hot(len, k, shift, dims, l.dtype())?, Basis { shift, scale: None }));
         off += k;
     }
-    let in_dims = vec![Some(0); leaves.len()];
-    run_level(&f, opts, template, &pieces, &in_dims, 0, len, Some(bases))
+    run_level(&f, opts, template, &[], &[], 0, len, Some(bases))
 }

@@ -216,3 +216,95 @@ fn one_hot_rows_of_a_matrix_do_not_alias_it(rows: usize, cols: usize, transposed
     assert_eq!(got, want);
     assert_eq!(want.1, matrix().to_vec::<f64>(), "the matrix is unchanged");
 }
+
+/// Bases above 65536 elements are deferred (NOTE: [one-hot bases]): their
+/// values are computed only when a rule other than the shortcuts reads
+/// them, and then equal the dense rows' exactly. `n = 300` (90000
+/// elements) with rows that make both deferred (`len * n > 65536`) and
+/// small (computed at once) bases.
+#[test]
+fn deferred_bases_give_the_values_of_the_dense_rows() {
+    let n = 300;
+    let w = seq(&[n, 3]);
+    let d = seq(&[n]) * 0.01;
+    let fs: Vec<Case> = vec![
+        Box::new(|e: &T| e.try_matmul(&w)),
+        Box::new(|e: &T| e.try_mul(&d)?.try_matmul(&w)),
+        Box::new(|e: &T| (&d * e).reshape_to([1, n]).try_matmul(&w)),
+        // Read by other rules: the basis, and products of it, computed.
+        Box::new(|e: &T| Ok(e.try_matmul(&w)? + e.sum())),
+        Box::new(|e: &T| Ok(e.try_binary(BinaryOp::TanhBackward, &d)?.tanh())),
+        Box::new(|e: &T| Ok(e.try_mul(&d)?.try_binary(BinaryOp::SigmoidBackward, &(&d * 0.3))?.sum_dims(&[0], true))),
+        Box::new(|e: &T| {
+            let y = e.try_binary(BinaryOp::ReluBackward, &(&d + 0.6))?;
+            Ok(y.try_matmul(&w)? + y.try_matmul(&w.t().contiguous().t())?.sum())
+        }),
+        // Linear in its first operand only: a one-hot second operand is dense.
+        Box::new(|e: &T| d.try_binary(BinaryOp::TanhBackward, e)?.try_matmul(&w)),
+    ];
+    let mut checked = 0;
+    for f in &fs {
+        for (start, len) in [(0, n), (40, 250), (299, 1), (7, 200)] {
+            let got: T = try_vmap_one_hot(f, &VmapOptions::new(), &T::zeros([n], DType::F64), start, len).unwrap();
+            let want: T = try_vmap(f, VmapOptions::new())(&dense_rows(start, len, n)).unwrap();
+            assert_eq!(got.dims(), want.dims());
+            assert_eq!(got.to_vec::<f64>(), want.to_vec::<f64>(), "rows {start}..{}", start + len);
+            checked += got.numel();
+        }
+    }
+    // Six cases of [len, 3], one of [len, n], one of [len, 1]; 751 rows each.
+    assert_eq!(checked, (6 * 3 + n + 1) * 751);
+}
+
+/// A deferred Jacobian row block of `tanh(x @ w)`'s pullback never builds
+/// the identity: no diagonal is written, no matmul runs, and no kernel sees
+/// more than one example's elements and the result.
+#[test]
+fn a_deferred_basis_is_never_built_by_the_shortcuts() {
+    let prof = Profiled::new(RefBackend);
+    with_backend(prof.clone(), || {
+        let n = 400;
+        let (w, y): (P, P) = (seq(&[3, n]), seq::<Profiled<RefBackend>>(&[n]) * 0.001);
+        let f = |e: &P| e.try_binary(BinaryOp::TanhBackward, &y)?.try_matmul(&w.t());
+        prof.reset();
+        let got = try_vmap_one_hot(f, &VmapOptions::new(), &P::zeros([n], DType::F64), 0, n).unwrap();
+        assert_eq!((prof.calls("matmul"), prof.calls("write_strided")), (0, 0), "{prof}");
+        let want = try_vmap(f, VmapOptions::new())(&P::eye(n, DType::F64)).unwrap();
+        assert_eq!(got.to_vec::<f64>(), want.to_vec::<f64>());
+        assert_eq!(got.numel(), 3 * n);
+    });
+}
+
+/// Writes and deferred values. A product made before an in-place write of
+/// the basis at the level keeps the basis's old values (every deferred
+/// value is computed before the write); a product whose unbatched operand
+/// is written afterwards (below the level, unseen by vmap) keeps that
+/// operand's old values. Both against the dense rows.
+#[test]
+fn deferred_values_are_not_changed_by_later_writes() {
+    let n = 300;
+    let w = seq(&[n, 2]);
+    let run = |one_hot: bool, write_basis: bool| -> Vec<f64> {
+        let d = seq(&[n]) * 0.01;
+        let f = |e: &T| -> Result<T> {
+            let y = e.try_mul(&d)?;
+            if write_basis {
+                e.mul_scalar_(2.0);
+            } else {
+                d.add_scalar_(10.0);
+            }
+            Ok(y.try_matmul(&w)? + y.sum() + e.try_matmul(&w)?)
+        };
+        let got: T = if one_hot {
+            try_vmap_one_hot(f, &VmapOptions::new(), &T::zeros([n], DType::F64), 0, n).unwrap()
+        } else {
+            try_vmap(f, VmapOptions::new())(&dense_rows(0, n, n)).unwrap()
+        };
+        got.to_vec::<f64>()
+    };
+    for write_basis in [true, false] {
+        let (got, want) = (run(true, write_basis), run(false, write_basis));
+        assert_eq!(got.len(), 2 * n);
+        assert_eq!(got, want, "write_basis: {write_basis}");
+    }
+}

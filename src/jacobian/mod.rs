@@ -34,7 +34,10 @@
 //! once, and the batched pass runs `ceil(n / c)` times. The batched pass
 //! knows its inputs are one-hot ([`func_batch::try_vmap_one_hot`]): the
 //! first matmul of `f` with a weight copies the weight's rows instead of
-//! multiplying it by an identity.
+//! multiplying it by an identity. A chunk of more than 65536 elements is
+//! not even built unless a rule needs its values: `jacrev` of `tanh(w @ x)`
+//! with 2048 outputs scales and copies rows of `w` and never holds the
+//! `2048 x 2048` identity (its peak memory is the Jacobian's).
 
 use func_autodiff::{try_jvp_aux, try_vjp_aux};
 use func_batch::{Randomness, VmapOptions, try_vmap_one_hot};

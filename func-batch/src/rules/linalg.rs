@@ -92,10 +92,10 @@ fn vector<B: Backend>(it: &BatchInterp, a: &Arg<B>, b: &Arg<B>, ra: usize, rb: u
         _ => {}
     }
     // The batch dimension is in front: a vector's dimension is the last.
-    let row = |x: &Arg<B>| Arg { value: x.value.unsqueeze(-2), batched: x.batched, basis: None };
-    let col = |x: &Arg<B>| Arg { value: x.value.unsqueeze(-1), batched: x.batched, basis: None };
-    let a2 = if ra == 1 { row(a) } else { Arg { value: a.value.clone(), batched: a.batched, basis: None } };
-    let b2 = if rb == 1 { col(b) } else { Arg { value: b.value.clone(), batched: b.batched, basis: None } };
+    let row = |x: &Arg<B>| Arg { value: x.value.unsqueeze(-2), batched: x.batched };
+    let col = |x: &Arg<B>| Arg { value: x.value.unsqueeze(-1), batched: x.batched };
+    let a2 = if ra == 1 { row(a) } else { a.clone() };
+    let b2 = if rb == 1 { col(b) } else { b.clone() };
     let out = matmul(it, &a2, &b2)?;
     let mut value = out.value;
     if rb == 1 {

@@ -31,11 +31,6 @@ pub(crate) fn apply<B: Backend>(it: &BatchInterp, prim: &Primitive, args: &[Arg<
     if let Primitive::Custom(c) = prim {
         return custom::custom(it, c, args);
     }
-    if args.iter().any(|a| a.basis.is_some())
-        && let Some(t) = crate::basis::shortcut(it, prim, args)?
-    {
-        return Ok([t].into());
-    }
     let out = one(it, prim, args)?;
     Ok([if out.batched { it.wrap(out.value) } else { out.value }].into())
 }
