@@ -53,8 +53,9 @@ pub(crate) struct Basis<B: Backend> {
 #[derive(Clone)]
 pub(crate) enum Value<B: Backend> {
     Dense(Tensor<B>),
-    /// The node's value viewed with these dimensions (a reshape).
-    Lazy(Arc<Node<B>>, Shape),
+    /// A node's value viewed with other dimensions (boxed: a batch tracer's
+    /// operands are moved around on every rule dispatch).
+    Lazy(Arc<(Arc<Node<B>>, Shape)>),
 }
 
 /// A lazily computed batched value.
@@ -76,14 +77,14 @@ impl<B: Backend> Value<B> {
     pub(crate) fn dims(&self) -> &[usize] {
         match self {
             Value::Dense(t) => t.dims(),
-            Value::Lazy(_, dims) => dims.dims(),
+            Value::Lazy(view) => view.1.dims(),
         }
     }
 
     pub(crate) fn dtype(&self) -> DType {
         match self {
             Value::Dense(t) => t.dtype(),
-            Value::Lazy(node, _) => node.dtype,
+            Value::Lazy(view) => view.0.dtype,
         }
     }
 
@@ -91,10 +92,19 @@ impl<B: Backend> Value<B> {
     pub(crate) fn get(&self) -> Result<Tensor<B>> {
         match self {
             Value::Dense(t) => Ok(t.clone()),
-            Value::Lazy(node, dims) => {
-                let v = node.get()?;
+            Value::Lazy(view) => {
+                let (v, dims) = (view.0.get()?, &view.1);
                 if v.dims() == dims.dims() { Ok(v) } else { v.try_reshape_to(dims.clone()) }
             }
+        }
+    }
+
+    /// The value, computed now if it was not yet ([`get`](Self::get)
+    /// without a clone of a computed one).
+    pub(crate) fn into_tensor(self) -> Result<Tensor<B>> {
+        match self {
+            Value::Dense(t) => Ok(t),
+            lazy => lazy.get(),
         }
     }
 
@@ -102,7 +112,7 @@ impl<B: Backend> Value<B> {
     fn reshaped(&self, dims: Shape) -> Result<Value<B>> {
         Ok(match self {
             Value::Dense(t) => Value::Dense(t.try_reshape_to(dims)?),
-            Value::Lazy(node, _) => Value::Lazy(node.clone(), dims),
+            Value::Lazy(view) => Value::Lazy(Arc::new((view.0.clone(), dims))),
         })
     }
 }
@@ -151,7 +161,7 @@ pub(crate) fn one_hot<B: Backend>(len: usize, n: usize, shift: isize, dims: Shap
     if len.saturating_mul(n) <= HOST_BASIS {
         return Ok(Value::Dense(one_hot_rows(len, n, shift, dtype)?.try_reshape_to(dims)?));
     }
-    Ok(Value::Lazy(Node::new(Make::OneHot { len, n, shift }, dtype), dims))
+    Ok(Value::Lazy(Arc::new((Node::new(Make::OneHot { len, n, shift }, dtype), dims))))
 }
 
 /// The `[len, n]` rows whose row `i` is zero except for a 1 at column `i +
@@ -270,7 +280,7 @@ pub(crate) fn shortcut<B: Backend>(it: &BatchInterp, prim: &Primitive, args: &[P
             // not reach the deferred product.
             let o = func_core::bind(Primitive::Copy, &[o])?;
             let make = Make::Binary { op: *op, a: a.value.clone(), o, o_first };
-            let value = Value::Lazy(Node::new(make, dtype), Shape::from(a.value.dims()));
+            let value = Value::Lazy(Arc::new((Node::new(make, dtype), Shape::from(a.value.dims()))));
             Ok(Some(it.wrap_value(value, Some(Basis { shift: basis.shift, scale: Some(scale) }))))
         }
         Primitive::Matmul => {

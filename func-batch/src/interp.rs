@@ -74,8 +74,8 @@ impl BatchInterp {
     /// A batch tracer of `value` (maybe lazy) with the one-hot structure
     /// `basis`.
     pub(crate) fn wrap_value<B: Backend>(&self, value: Value<B>, basis: Option<Basis<B>>) -> Tensor<B> {
-        if let Value::Lazy(node, _) = &value {
-            let node: Arc<dyn Force> = node.clone();
+        if let Value::Lazy(view) = &value {
+            let node: Arc<dyn Force> = view.0.clone();
             self.lazy.lock().unwrap_or_else(|p| p.into_inner()).push(Arc::downgrade(&node));
         }
         let (shape, dtype) = (Shape::from(&value.dims()[1..]), value.dtype());
@@ -141,7 +141,10 @@ impl<B: Backend> Interpreter<B> for BatchInterp {
             {
                 return Ok([t].into());
             }
-            peeks.into_iter().map(|p| Ok(Arg { value: p.value.get()?, batched: p.batched })).collect::<Result<_>>()?
+            peeks
+                .into_iter()
+                .map(|p| Ok(Arg { value: p.value.into_tensor()?, batched: p.batched }))
+                .collect::<Result<_>>()?
         } else {
             args.iter().map(|t| self.unwrap(t)).collect::<Result<_>>()?
         };
