@@ -76,7 +76,13 @@ impl BatchInterp {
     pub(crate) fn wrap_value<B: Backend>(&self, value: Value<B>, basis: Option<Basis<B>>) -> Tensor<B> {
         if let Value::Lazy(view) = &value {
             let node: Arc<dyn Force> = view.0.clone();
-            self.lazy.lock().unwrap_or_else(|p| p.into_inner()).push(Arc::downgrade(&node));
+            let mut lazy = self.lazy.lock().unwrap_or_else(|p| p.into_inner());
+            // Dropped values are pruned each time the list reaches a power
+            // of two (from 64).
+            if lazy.len() >= 64 && lazy.len().is_power_of_two() {
+                lazy.retain(|w| w.strong_count() > 0);
+            }
+            lazy.push(Arc::downgrade(&node));
         }
         let (shape, dtype) = (Shape::from(&value.dims()[1..]), value.dtype());
         Tensor::new_tracer(&self.level, shape, dtype, Batched(value, basis))
