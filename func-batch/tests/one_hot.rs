@@ -241,6 +241,8 @@ fn deferred_bases_give_the_values_of_the_dense_rows() {
         }),
         // Linear in its first operand only: a one-hot second operand is dense.
         Box::new(|e: &T| d.try_binary(BinaryOp::TanhBackward, e)?.try_matmul(&w)),
+        // The basis itself is the output.
+        Box::new(|e: &T| Ok(e.clone())),
     ];
     let mut checked = 0;
     for f in &fs {
@@ -252,8 +254,8 @@ fn deferred_bases_give_the_values_of_the_dense_rows() {
             checked += got.numel();
         }
     }
-    // Six cases of [len, 3], one of [len, n], one of [len, 1]; 751 rows each.
-    assert_eq!(checked, (6 * 3 + n + 1) * 751);
+    // Six cases of [len, 3], two of [len, n], one of [len, 1]; 751 rows each.
+    assert_eq!(checked, (6 * 3 + 2 * n + 1) * 751);
 }
 
 /// A deferred Jacobian row block of `tanh(x @ w)`'s pullback never builds
@@ -307,4 +309,30 @@ fn deferred_values_are_not_changed_by_later_writes() {
         assert_eq!(got.len(), 2 * n);
         assert_eq!(got, want, "write_basis: {write_basis}");
     }
+}
+
+/// Rows split over two leaves, one deferred (`350 x 200` elements) and one
+/// computed at once (`350 x 150`), scaled twice and read both by the
+/// shortcuts and by other rules: the values of the dense rows.
+#[test]
+fn deferred_and_small_leaves_of_one_tree() {
+    let (wa, wb) = (seq(&[200, 4]), seq(&[150, 4]));
+    let (da, db) = (seq(&[200]) * 0.01 + 3.0, seq(&[150]) * 0.005);
+    let f = |(a, b): &(T, T)| {
+        let a = a.try_mul(&da)?.try_binary(BinaryOp::TanhBackward, &(&da * 0.1))?;
+        let b = b.try_binary(BinaryOp::SigmoidBackward, &db)?.try_mul(&db)?;
+        Ok(a.try_matmul(&wa)? + b.try_matmul(&wb)? + a.sum() + b.sum())
+    };
+    let template = (T::zeros([200], DType::F64), T::zeros([150], DType::F64));
+    let mut checked = 0;
+    for (start, len) in [(0, 350), (150, 200), (199, 2)] {
+        let got: T = try_vmap_one_hot(f, &VmapOptions::new(), &template, start, len).unwrap();
+        let rows = dense_rows(start, len, 350);
+        let dense = (rows.narrow(1, 0, 200), rows.narrow(1, 200, 150));
+        let want: T = try_vmap(f, VmapOptions::new())(&dense).unwrap();
+        assert_eq!(got.dims(), want.dims());
+        assert_eq!(got.to_vec::<f64>(), want.to_vec::<f64>(), "rows {start}..{}", start + len);
+        checked += got.numel();
+    }
+    assert_eq!(checked, 4 * (350 + 200 + 2));
 }
