@@ -186,8 +186,11 @@ pub(crate) fn tanh_f32(x: f32) -> f32 {
 /// a NaN argument): the common case stays one vectorized pass, and the rare
 /// one still gets the library's answer.
 pub(crate) fn with_fallback<T: Copy + PartialEq>(out: Vec<T>, redo: impl FnOnce() -> Result<Vec<T>>) -> Result<Vec<T>> {
+    // A branch-free fold per block of 64 (vectorized, where `any` would
+    // test one element per branch: a fifth of `hvp_fwdrev_2048`'s
+    // instructions), stopping at the first block with a NaN.
     #[allow(clippy::eq_op)]
-    let has_nan = out.iter().any(|&y| y != y);
+    let has_nan = out.chunks(64).any(|c| c.iter().fold(false, |nan, &y| nan | (y != y)));
     if has_nan { redo() } else { Ok(out) }
 }
 
@@ -404,6 +407,15 @@ mod vmath_tests {
         assert_eq!(redone, vec![1.0, 2.0]);
         let kept = with_fallback(vec![0.5f32, 0.25], || Ok(vec![9.0f32])).expect("kept");
         assert_eq!(kept, vec![0.5, 0.25]);
+        // A NaN at any position of a buffer of several 64-element blocks
+        // (the scan goes by block), and none.
+        let redo = || Ok(vec![7.0f32]);
+        for at in 0..200 {
+            let mut out = vec![0.5f32; 200];
+            out[at] = f32::NAN;
+            assert_eq!(with_fallback(out, redo).expect("redo"), vec![7.0], "NaN at {at}");
+        }
+        assert_eq!(with_fallback(vec![0.5f32; 200], redo).expect("kept").len(), 200);
     }
 
     #[test]
