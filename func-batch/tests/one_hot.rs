@@ -69,25 +69,35 @@ fn rows_split_over_a_tree_of_leaves() {
 /// values of the dense rows.
 #[test]
 fn scaled_rows_split_over_a_tree_of_leaves() {
-    let (wa, wb) = (seq(&[2, 4]), seq(&[3, 4]));
-    let (da, db) = (seq(&[2]) + 3.0, seq(&[3]) * 0.5);
+    let checked = scaled_rows_of_two_leaves((2, 3), &[(0, 5), (1, 3), (2, 1), (3, 2), (0, 1)], false);
+    assert_eq!(checked, 4 * 12);
+}
+
+/// Rows `blocks` (start, len) of the identity split over two leaves of
+/// `ka` and `kb` elements, each scaled twice, then multiplied by a matrix
+/// (and, with `sums`, also read by `sum`), against vmap over the dense
+/// rows; the number of elements compared.
+fn scaled_rows_of_two_leaves((ka, kb): (usize, usize), blocks: &[(usize, usize)], sums: bool) -> usize {
+    let (wa, wb) = (seq(&[ka, 4]), seq(&[kb, 4]));
+    let (da, db) = (seq(&[ka]) * 0.01 + 3.0, seq(&[kb]) * 0.005);
     let f = |(a, b): &(T, T)| {
         let a = a.try_mul(&da)?.try_binary(BinaryOp::TanhBackward, &(&da * 0.1))?;
         let b = b.try_binary(BinaryOp::SigmoidBackward, &db)?.try_mul(&db)?;
-        Ok(a.try_matmul(&wa)? + b.try_matmul(&wb)?)
+        let y = a.try_matmul(&wa)? + b.try_matmul(&wb)?;
+        Ok(if sums { y + a.sum() + b.sum() } else { y })
     };
-    let template = (T::zeros([2], DType::F64), T::zeros([3], DType::F64));
+    let template = (T::zeros([ka], DType::F64), T::zeros([kb], DType::F64));
     let mut checked = 0;
-    for (start, len) in [(0, 5), (1, 3), (2, 1), (3, 2), (0, 1)] {
+    for &(start, len) in blocks {
         let got: T = try_vmap_one_hot(f, &VmapOptions::new(), &template, start, len).unwrap();
-        let rows = dense_rows(start, len, 5);
-        let dense = (rows.narrow(1, 0, 2), rows.narrow(1, 2, 3));
+        let rows = dense_rows(start, len, ka + kb);
+        let dense = (rows.narrow(1, 0, ka), rows.narrow(1, ka, kb));
         let want: T = try_vmap(f, VmapOptions::new())(&dense).unwrap();
         assert_eq!(got.dims(), want.dims());
         assert_eq!(got.to_vec::<f64>(), want.to_vec::<f64>(), "rows {start}..{}", start + len);
         checked += got.numel();
     }
-    assert_eq!(checked, 4 * 12);
+    checked
 }
 
 /// Counted as kernel calls (the Profiled backend sees every kernel, whichever
@@ -316,23 +326,6 @@ fn deferred_values_are_not_changed_by_later_writes() {
 /// shortcuts and by other rules: the values of the dense rows.
 #[test]
 fn deferred_and_small_leaves_of_one_tree() {
-    let (wa, wb) = (seq(&[200, 4]), seq(&[150, 4]));
-    let (da, db) = (seq(&[200]) * 0.01 + 3.0, seq(&[150]) * 0.005);
-    let f = |(a, b): &(T, T)| {
-        let a = a.try_mul(&da)?.try_binary(BinaryOp::TanhBackward, &(&da * 0.1))?;
-        let b = b.try_binary(BinaryOp::SigmoidBackward, &db)?.try_mul(&db)?;
-        Ok(a.try_matmul(&wa)? + b.try_matmul(&wb)? + a.sum() + b.sum())
-    };
-    let template = (T::zeros([200], DType::F64), T::zeros([150], DType::F64));
-    let mut checked = 0;
-    for (start, len) in [(0, 350), (150, 200), (199, 2)] {
-        let got: T = try_vmap_one_hot(f, &VmapOptions::new(), &template, start, len).unwrap();
-        let rows = dense_rows(start, len, 350);
-        let dense = (rows.narrow(1, 0, 200), rows.narrow(1, 200, 150));
-        let want: T = try_vmap(f, VmapOptions::new())(&dense).unwrap();
-        assert_eq!(got.dims(), want.dims());
-        assert_eq!(got.to_vec::<f64>(), want.to_vec::<f64>(), "rows {start}..{}", start + len);
-        checked += got.numel();
-    }
+    let checked = scaled_rows_of_two_leaves((200, 150), &[(0, 350), (150, 200), (199, 2)], true);
     assert_eq!(checked, 4 * (350 + 200 + 2));
 }
