@@ -129,11 +129,16 @@ impl<B: Backend> Node<B> {
         }
         let v = match &self.make {
             Make::OneHot { len, n, shift } => one_hot_rows(*len, *n, *shift, self.dtype)?,
-            Make::Binary { op, a, o, o_first: false } => a.get()?.try_binary(*op, o)?,
-            Make::Binary { op, a, o, o_first: true } => o.try_binary(*op, &a.get()?)?,
+            Make::Binary { op, a, o, o_first } => product(*op, &a.get()?, o, *o_first)?,
         };
         Ok(self.value.get_or_init(|| v).clone())
     }
+}
+
+/// `op(a, o)`, or `op(o, a)` when `o_first`: a scaling product with the
+/// unbatched `o` on the side it was given.
+fn product<B: Backend>(op: BinaryOp, a: &Tensor<B>, o: &Tensor<B>, o_first: bool) -> Result<Tensor<B>> {
+    if o_first { o.try_binary(op, a) } else { a.try_binary(op, o) }
 }
 
 /// A lazy value that can be computed now (NOTE: [one-hot bases]: before
@@ -252,7 +257,7 @@ pub(crate) fn shortcut<B: Backend>(it: &BatchInterp, prim: &Primitive, args: &[P
                 // view (no kernel). Nothing else holds the fresh value, and
                 // a write at this level drops the basis, so the view keeps
                 // the values of this product.
-                let value = if o_first { o.try_binary(*op, v)? } else { v.try_binary(*op, o)? };
+                let value = product(*op, v, o, o_first)?;
                 let size = value.dims()[0];
                 let rows = if value.ndim() == 2 { value.clone() } else { value.try_reshape_to([size, per.numel()])? };
                 let scale = func_core::bind(Primitive::Diagonal { offset: basis.shift, dim1: 0, dim2: 1 }, &[&rows])?;
@@ -271,7 +276,7 @@ pub(crate) fn shortcut<B: Backend>(it: &BatchInterp, prim: &Primitive, args: &[P
                     Some(s) => s.clone(),
                     None => Tensor::try_ones([hi - lo], dtype)?,
                 };
-                if o_first { entries.try_binary(*op, &old)? } else { old.try_binary(*op, &entries)? }
+                product(*op, &old, &entries, o_first)?
             } else {
                 Tensor::try_zeros([0], dtype)?
             };

@@ -281,7 +281,7 @@ where
             return Err(Error::transform("vmap", "chunk_size should be a positive integer or None, but got 0"));
         }
         Some(c) if c < size => c,
-        _ => return run_level(f, opts, x, &leaves, &in_dims, 0, size, None),
+        _ => return run_level(f, opts, x, Inputs::Mapped(&leaves, &in_dims), 0, size),
     };
     // Chunked: run each piece under its own level, then join the pieces.
     let mut pieces: Vec<Vec<Tensor<B>>> = Vec::new();
@@ -297,7 +297,7 @@ where
                 None => l.clone(),
             })
             .collect();
-        let y: Y = run_level(f, opts, x, &part, &in_dims, start, len, None)?;
+        let y: Y = run_level(f, opts, x, Inputs::Mapped(&part, &in_dims), start, len)?;
         if template.is_none() {
             out_dims = opts.out_dims.per_leaf(&y.tree_def(), "out_dims")?;
         }
@@ -316,16 +316,21 @@ where
     Ok(template.rebuild(&mut joined.into_iter()))
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The inputs of one vmap level, one per leaf of `x`.
+enum Inputs<'a, B: Backend> {
+    /// Leaves, each mapped over its dimension (`None`: not mapped).
+    Mapped(&'a [Tensor<B>], &'a [Option<usize>]),
+    /// One-hot bases (NOTE: [one-hot bases]), each batched at 0.
+    OneHot(Vec<(Value<B>, Basis<B>)>),
+}
+
 fn run_level<B, X, Y, F>(
     f: &F,
     opts: &VmapOptions,
     x: &X,
-    leaves: &[Tensor<B>],
-    in_dims: &[Option<usize>],
+    inputs: Inputs<'_, B>,
     offset: usize,
     size: usize,
-    bases: Option<Vec<(Value<B>, Basis<B>)>>,
 ) -> Result<Y>
 where
     B: Backend,
@@ -333,11 +338,10 @@ where
     Y: TensorTree<B>,
     F: Fn(&X) -> Result<Y> + ?Sized,
 {
-    let interp = Arc::new(BatchInterp::new(size, offset, opts.randomness, bases.is_some()));
-    let moved: Vec<Tensor<B>> = match bases {
-        // One-hot inputs: one basis per leaf, every leaf batched at 0.
-        Some(bases) => bases.into_iter().map(|(v, b)| interp.wrap_value(v, Some(b))).collect(),
-        None => leaves
+    let interp = Arc::new(BatchInterp::new(size, offset, opts.randomness, matches!(inputs, Inputs::OneHot(_))));
+    let moved: Vec<Tensor<B>> = match inputs {
+        Inputs::OneHot(bases) => bases.into_iter().map(|(v, b)| interp.wrap_value(v, Some(b))).collect(),
+        Inputs::Mapped(leaves, in_dims) => leaves
             .iter()
             .zip(in_dims)
             .map(|(l, d)| match d {
@@ -452,5 +456,5 @@ where
         bases.push((basis::one_hot(len, k, shift, dims, l.dtype())?, Basis { shift, scale: None }));
         off += k;
     }
-    run_level(&f, opts, template, &[], &[], 0, len, Some(bases))
+    run_level(&f, opts, template, Inputs::OneHot(bases), 0, len)
 }

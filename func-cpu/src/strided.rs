@@ -595,7 +595,7 @@ mod simd {
         let (s, o) = (src.as_ptr(), band.as_mut_ptr().cast::<T>());
         for c0 in (0..full).step_by(BAND) {
             let at = first + c0 * stride;
-            // SAFETY (the block): the caller's bounds put every read, at
+            // SAFETY: the caller's bounds put every read of this block, at
             // `at + j * stride + i` for `i, j < 8`, in `src` (`c0 + 7 <
             // cols`), and every write, at `i * cols + c0 + k` for `i, k <
             // 8`, in `band`. Loads and stores are unaligned. The stored
@@ -675,9 +675,9 @@ pub(crate) fn map2<A: Copy + Sync, B: Copy + Sync, U: Pooled>(
         return v;
     }
     // Not for large outputs, which are memory-bound: there 32-byte stores
-    // made `jacrev` 32 -> 2048 (a `[2048, 2048]` `tanh_backward` pass is
-    // most of it) 8-15% slower in alternating runs, and no faster in any
-    // large row. (A large buffer comes from `mmap` and starts 16 bytes past
+    // made `jacrev` 32 -> 2048 8-15% slower in alternating runs (measured
+    // when a `[2048, 2048]` `tanh_backward` pass was most of it, before
+    // its one-hot basis was deferred), and no faster in any large row. (A large buffer comes from `mmap` and starts 16 bytes past
     // a page, the system allocator's header, so half of the 32-byte stores
     // straddle two cache lines, the likely cause.)
     #[cfg(target_arch = "x86_64")]
