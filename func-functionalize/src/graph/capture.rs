@@ -163,5 +163,6 @@ where
         &mut *interp.rec.lock().unwrap_or_else(|p| p.into_inner()),
         Recording { nodes: Vec::new(), next: 0, constants: Vec::new() },
     );
-    Graph { inputs, nodes: rec.nodes, outputs, num_vars: rec.next, template, _input: PhantomData }
+    let last_use = super::last_uses(&rec.nodes, &outputs, rec.next);
+    Graph { inputs, nodes: rec.nodes, outputs, num_vars: rec.next, last_use, template, _input: PhantomData }
 }

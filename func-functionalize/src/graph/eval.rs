@@ -56,7 +56,15 @@ impl<B: Backend, X, Y> Graph<B, X, Y> {
                 .flatten()
                 .ok_or_else(|| Error::invalid("Graph::eval", format!("internal: {id} is read before it is defined")))
         };
-        for node in &self.nodes {
+        // NOTE: [dead values] A variable is dropped after the last node that
+        // reads it (one no node reads, as soon as it is defined), as XLA's
+        // buffer assignment reuses a buffer after its last use: its buffer
+        // then goes back to the backend's allocator while it is still in
+        // cache, and serves a later node, instead of every intermediate
+        // living to the end of the call. Dropping a reference never changes
+        // a value: a view of the variable, or a write through one, holds its
+        // storage itself.
+        for (i, node) in self.nodes.iter().enumerate() {
             let values: Vec<Tensor<B>> = node.inputs.iter().map(|&id| get(&env, id)).collect::<Result<_>>()?;
             let outs: Vec<Tensor<B>> = match &node.op {
                 NodeOp::Constant(t) => vec![t.clone()],
@@ -69,8 +77,16 @@ impl<B: Backend, X, Y> Graph<B, X, Y> {
                     vec![values[0].clone()]
                 }
             };
+            drop(values);
+            for id in &node.inputs {
+                if self.last_use[id.0] == i {
+                    env[id.0] = None;
+                }
+            }
             for (v, t) in node.outputs.iter().zip(outs) {
-                env[v.id.0] = Some(t);
+                if self.last_use[v.id.0] > i {
+                    env[v.id.0] = Some(t);
+                }
             }
         }
         self.outputs.iter().map(|&id| get(&env, id)).collect()
