@@ -104,22 +104,15 @@ impl<B: Backend> Tape<B> {
                 None => g,
             });
         }
-        // A cotangent is taken (dropped) once its node's pullback has read
-        // it, so its buffer serves the rest of the pass (as `Graph::eval`
-        // drops dead values). The `wanted` nodes are inputs, leaves without a
-        // pullback: theirs are never read here, and are returned below. The
-        // pullbacks themselves stay: a vjp function may be called again.
-        let read = |ct: &mut [Option<Tensor<B>>], i: usize| ct.get_mut(i).and_then(Option::take);
         for i in (0..top).rev() {
             let parent_cts = if let Some((pb, outs)) = nodes[i].multi.as_ref() {
-                let cts: Vec<Option<Tensor<B>>> = outs.clone().map(|o| read(&mut ct, o)).collect();
+                let cts: Vec<Option<Tensor<B>>> = outs.clone().map(|o| ct.get(o).cloned().flatten()).collect();
                 if cts.iter().all(Option::is_none) {
                     continue;
                 }
                 pb(&cts)?
             } else {
-                let Some(pb) = nodes[i].pullback.as_ref() else { continue };
-                let Some(g) = read(&mut ct, i) else { continue };
+                let (Some(g), Some(pb)) = (ct[i].clone(), nodes[i].pullback.as_ref()) else { continue };
                 pb(&g)?
             };
             for (p, c) in nodes[i].parents.iter().zip(parent_cts) {

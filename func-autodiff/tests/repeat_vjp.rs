@@ -1,6 +1,5 @@
 //! A vjp function is called many times: each call runs the backward pass
-//! anew, dropping each cotangent once its pullback has read it, and must not
-//! consume anything the next call needs.
+//! anew, and must not consume anything the next call needs.
 
 use func_autodiff::vjp;
 use func_core::Tensor;
