@@ -164,5 +164,5 @@ where
         Recording { nodes: Vec::new(), next: 0, constants: Vec::new() },
     );
     let last_use = super::last_uses(&rec.nodes, &outputs, rec.next);
-    Graph { inputs, nodes: rec.nodes, outputs, num_vars: rec.next, last_use, template, _input: PhantomData }
+    Graph { inputs, nodes: rec.nodes, outputs, last_use, template, _input: PhantomData }
 }

@@ -46,7 +46,7 @@ impl<B: Backend, X, Y> Graph<B, X, Y> {
                 ));
             }
         }
-        let mut env: Vec<Option<Tensor<B>>> = vec![None; self.num_vars];
+        let mut env: Vec<Option<Tensor<B>>> = vec![None; self.last_use.len()];
         for (v, t) in self.inputs.iter().zip(inputs) {
             env[v.id.0] = Some(t.clone());
         }
@@ -77,7 +77,6 @@ impl<B: Backend, X, Y> Graph<B, X, Y> {
                     vec![values[0].clone()]
                 }
             };
-            drop(values);
             for id in &node.inputs {
                 if self.last_use[id.0] == i {
                     env[id.0] = None;

@@ -133,9 +133,9 @@ pub struct Graph<B: Backend, X, Y> {
     inputs: Vec<Var>,
     nodes: Vec<Node<B>>,
     outputs: Vec<VarId>,
-    num_vars: usize,
-    /// For each variable, the index of the last node that reads it
-    /// ([`KEEP`] for the graph's outputs): NOTE: [dead values] in eval.rs.
+    /// For each variable (`last_use.len()` is their number), the index of
+    /// the last node that reads it ([`KEEP`] for the graph's outputs):
+    /// NOTE: [dead values] in eval.rs.
     last_use: Vec<usize>,
     template: Y,
     _input: PhantomData<fn(&X)>,
@@ -214,7 +214,7 @@ mod tests {
         };
         let g = make_graph(f, &T::from_vec(vec![0.5f64, 1.0, 2.0], [3]));
         let (mut checked, mut dropped_early, mut never_read) = (0, 0, 0);
-        for v in 0..g.num_vars {
+        for v in 0..g.last_use.len() {
             let id = VarId(v);
             let output = g.outputs.contains(&id);
             for i in 0..g.nodes.len() {
