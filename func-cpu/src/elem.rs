@@ -2,11 +2,13 @@
 //! method of [`Elem`] with an error default, overridden where meaningful.
 
 use crate::kernels::{self, binary_arith, unary_real};
+use crate::matmul::Mat;
 use crate::strided::map2;
-use crate::{CpuStorage, conv, matmul};
+use crate::{CpuStorage, conv, matmul, tiles};
 use func_core::{BinaryOp, ConvGeom, DType, Error, HostData, Layout, ReduceOp, Result, UnaryOp};
 use num_traits::Float;
 use std::fmt::Debug;
+use std::mem::MaybeUninit;
 
 /// The error for a kernel that does not support a dtype.
 pub(crate) fn unsupported(op: &str, dtype: DType) -> Error {
@@ -88,6 +90,12 @@ pub(crate) trait Arith: Elem {
 
 /// Floating-point element types, with a gemm.
 pub(crate) trait Real: Arith + Float {
+    /// `c = a b` (`c`: `m` contiguous rows of `n`) in register tiles
+    /// (NOTE: [small tiles] in tiles.rs); `false`, with nothing written,
+    /// when this type or the CPU has no such kernel or its scratch buffer
+    /// cannot be allocated.
+    fn tiled(mkn: (usize, usize, usize), a: Mat<'_, Self>, b: Mat<'_, Self>, c: &mut [MaybeUninit<Self>]) -> bool;
+
     /// `C = A B` for row/column-strided `A` (m×k), `B` (k×n) and `C` (m×n),
     /// or `C += A B` when `add`: through matrixmultiply or the `gemm` crate
     /// (NOTE: [gemm choice] in matmul.rs).
@@ -180,7 +188,7 @@ macro_rules! numeric_fns {
 }
 
 macro_rules! float_elem {
-    ($t:ident, $V:ident, $un:ident, $bin:ident, $gemm:path) => {
+    ($t:ident, $V:ident, $un:ident, $bin:ident, $gemm:path, $tiled:path) => {
         impl Elem for $t {
             const DTYPE: DType = DType::$V;
             fn to_f64(self) -> f64 {
@@ -249,6 +257,14 @@ macro_rules! float_elem {
         }
 
         impl Real for $t {
+            fn tiled(
+                mkn: (usize, usize, usize),
+                a: Mat<'_, Self>,
+                b: Mat<'_, Self>,
+                c: &mut [MaybeUninit<Self>],
+            ) -> bool {
+                $tiled(mkn, a, b, c)
+            }
             unsafe fn gemm_with(
                 (m, k, n): (usize, usize, usize),
                 (a, rsa, csa): (*const Self, isize, isize),
@@ -300,8 +316,8 @@ macro_rules! float_elem {
     };
 }
 
-float_elem!(f32, F32, apply_f32, apply_f32, matrixmultiply::sgemm);
-float_elem!(f64, F64, apply_f64, apply_f64, matrixmultiply::dgemm);
+float_elem!(f32, F32, apply_f32, apply_f32, matrixmultiply::sgemm, tiles::tiled_f32);
+float_elem!(f64, F64, apply_f64, apply_f64, matrixmultiply::dgemm, tiles::none);
 
 impl Elem for i64 {
     const DTYPE: DType = DType::I64;

@@ -359,3 +359,77 @@ fn long_products_of_k_contiguous_operands_take_their_last_columns_as_dot_product
     checked += 1;
     assert_eq!(checked, 4);
 }
+
+/// The f32 elements of a layout's storage, as `matmul` sees them.
+fn f32s(v: &[f64]) -> Vec<f32> {
+    v.iter().map(|&x| x as f32).collect()
+}
+
+/// `tiled_f32` called directly on `(la, lb)` (2-d layouts): `None` when it
+/// declines (no AVX-512F), else its product.
+fn tiled_direct(v: &[f32], la: &Layout, lb: &Layout) -> Option<Vec<f32>> {
+    let (m, k, n) = (la.dims()[0], la.dims()[1], lb.dims()[1]);
+    let (sa, sb) = (crate::strided::istrides(la), crate::strided::istrides(lb));
+    let mut c = vec![std::mem::MaybeUninit::<f32>::uninit(); m * n];
+    let am = (v, la.offset() as isize, sa[0], sa[1]);
+    let bm = (v, lb.offset() as isize, sb[0], sb[1]);
+    // SAFETY (of `assume_init` below): `tiled_f32` writes every element
+    // when it returns `true`.
+    crate::tiles::tiled_f32((m, k, n), am, bm, &mut c)
+        .then(|| c.into_iter().map(|x| unsafe { x.assume_init() }).collect())
+}
+
+/// Small f32 products in AVX-512 register tiles (NOTE: [small tiles] in
+/// tiles.rs): row counts around the four-row tile (a last partial tile),
+/// widths around the 16-lane vectors and the 48-column tile (masked last
+/// vectors), row-major, column-major (transposed in 16 x 16 blocks, with
+/// partial blocks) and strided right operands, transposed and sliced left
+/// operands, and batches. Each product is checked against the naive one
+/// through `Cpu::matmul` (f32 and f64), and, where the CPU has AVX-512F,
+/// `tiled_f32` itself must take it and give `Cpu::matmul`'s f32 result
+/// bit for bit (so the dispatch sent it there).
+#[test]
+fn small_f32_products_run_in_register_tiles() {
+    let avx512 = cfg!(target_arch = "x86_64") && std::arch::is_x86_feature_detected!("avx512f");
+    let (mut checked, mut tiled) = (0, 0);
+    for m in [4, 5, 7, 13, 80] {
+        for k in [2, 17, 40] {
+            for n in [2, 15, 16, 17, 33, 48, 49, 70] {
+                let pairs = [
+                    (Layout::contiguous([m, k]), Layout::contiguous([k, n])),
+                    (t2(m, k), Layout::contiguous([k, n])),
+                    (Layout::contiguous([m, k]), t2(k, n)),
+                    // Every other row of `a`; every other column of `b` at an offset.
+                    (
+                        Layout::contiguous([2 * m, k]).slice(0, 0, 2 * m, 2),
+                        Layout::contiguous([k, 2 * n + 1]).slice(1, 1, 2 * n + 1, 2),
+                    ),
+                ];
+                for (la, lb) in &pairs {
+                    check(la, lb);
+                    checked += 1;
+                    let v = f32s(&vals(la.storage_span().max(lb.storage_span())));
+                    let direct = tiled_direct(&v, la, lb);
+                    assert_eq!(direct.is_some(), avx512, "tiled_f32 {la:?} {lb:?}");
+                    let dispatched = (crate::matmul::SMALL + 1..=crate::matmul::TILED).contains(&(m * k * n));
+                    if let Some(direct) = direct.filter(|_| dispatched) {
+                        let s = Cpu.from_host(HostData::F32(v.clone())).unwrap();
+                        let got = Cpu.matmul(&s, la, &s, lb).unwrap();
+                        let got = Cpu.to_host(&got, &Layout::contiguous([m * n])).unwrap().to_f64_vec();
+                        let same = got.iter().zip(&direct).all(|(&g, &d)| g.to_bits() == (d as f64).to_bits());
+                        assert!(same, "{la:?} {lb:?}: Cpu::matmul did not take the register tiles");
+                        tiled += 1;
+                    }
+                }
+            }
+        }
+    }
+    // Batches: the MAML workload's products, per task and transposed.
+    check(&Layout::contiguous([4, 20, 40]), &t3(4, 40, 40));
+    check(&t3(4, 40, 20), &Layout::contiguous([4, 20, 40]));
+    check(&Layout::contiguous([4, 40, 40]), &t3(4, 40, 20));
+    assert_eq!(checked, 5 * 3 * 8 * 4);
+    // The products between `SMALL` and `TILED` multiply-adds: all but the
+    // tiny ones (m k n <= 1024) and the largest (80 x 40 x 48 and up).
+    assert_eq!(tiled, if avx512 { 316 } else { 0 });
+}

@@ -158,17 +158,25 @@
 //!   comparison is `examples/gemm_compare.rs` (`cargo run --release -p
 //!   func-cpu --example gemm_compare`).
 //!
-//!   *A direct register-tiled kernel* for small f32 products (8 rows by
-//!   two AVX-512 vectors of columns held in registers over the whole
-//!   contraction, `b` read in place or copied row-major and zero-padded,
-//!   rows of `a` read in place) was tried in place of `gemm` below 2^18
-//!   multiply-adds, on the MAML and Lennard-Jones shapes, and not kept: it
-//!   was no faster. Two alternating runs, µs per `Tensor::matmul` call,
-//!   direct / `gemm`: 16x16x16 0.58-0.78 / 0.70; 4 x (40x20x40), `a`
-//!   transposed, 7.0-10.0 / 5.2-5.4; 4 x (20x40x40^T) 8.7-8.8 / 6.7;
-//!   80x40x40 4.6-4.7 / 4.0-5.0; 1000x16x16 8.7 / 6.3; 64 x (16x16x16)
-//!   17.1-18.5 / 17.5-22.6. `gemm`'s packing and dispatch are not what
-//!   these products pay for.
+//!   *Small f32 products run in register tiles* when the CPU has AVX-512F:
+//!   above the direct loops' 1024 and up to 2^17 multiply-adds, with at
+//!   least four rows (NOTE: [small tiles] in tiles.rs). Four rows by up to
+//!   three 16-lane vectors of columns are summed in registers over the
+//!   whole contraction, with fused multiply-adds; rows of `a` are read in
+//!   place through their strides; `b` is read in place when its rows are
+//!   contiguous, else copied row-major first (a column-major `b`, `x @
+//!   w^T`, transposed in 16 x 16 blocks in registers); the last vector of a
+//!   row is loaded and stored under a lane mask. µs per `Tensor::matmul`
+//!   call, best of 2000, `gemm` / tiles (one run, repeated with the same
+//!   order): 80x40x40 3.94 / 3.31; 80x40x40^T 4.31 / 3.76; 4 x (20x40x40^T)
+//!   6.46 / 5.41; 4 x (40x20x40), `a` transposed, 5.23 / 3.75; 4 x
+//!   (40x40x20^T) 6.90 / 5.96; 64x16x16^T 1.16 / 0.88; 64x31x33 2.84 /
+//!   2.22; 64x128x10 3.79 / 2.82. At 2^19 (64x128x64) both ran at about
+//!   100 GFLOP/s on one thread. An earlier version in portable Rust, left
+//!   to the compiler to vectorize, was no faster than `gemm` and was not
+//!   kept: the compiler kept the sums in memory (51 µs for 80x40x40), so
+//!   these loops are written with the AVX-512 intrinsics. f64 products and
+//!   CPUs without AVX-512 keep the GEMM.
 //! - **Buffer cache.** Freed buffers of 16 KiB and more are kept by size
 //!   class and reused, up to a bound (a quarter of physical memory, at
 //!   most 4 GiB, by default), so a steady loop
@@ -238,6 +246,7 @@ mod par;
 mod strided;
 #[cfg(test)]
 mod tests;
+mod tiles;
 mod vmath;
 
 use elem::Elem;

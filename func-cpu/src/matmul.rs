@@ -9,6 +9,7 @@ use crate::cache;
 use crate::elem::Real;
 use crate::par;
 use crate::strided::{Plan, istrides, out_alloc, out_filled, try_alloc, try_filled};
+use crate::tiles;
 use func_core::{DimVec, Error, Layout, Result};
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
@@ -32,7 +33,12 @@ const CALLER_GEMM: usize = 1 << 25;
 /// tile height), so no block ends in a partial tile.
 const ROW_TILE: usize = 8;
 /// Up to this many multiply-adds, a direct loop beats gemm's packing.
-const SMALL: usize = 1024;
+pub(crate) const SMALL: usize = 1024;
+/// Up to this many multiply-adds, a product with at least
+/// [`tiles::TILE_ROWS`] rows runs in register tiles when the element type
+/// and CPU have them, instead of through gemm (NOTE: [small tiles] in
+/// tiles.rs).
+pub(crate) const TILED: usize = 1 << 17;
 /// A product whose contraction is at least this many times its larger
 /// output side is split along `k` (NOTE: [long k]).
 const LONG_K: usize = 64;
@@ -178,7 +184,7 @@ pub(crate) fn packs_better(elem_size: usize, rsb: isize, csb: isize) -> bool {
 const ALIASING: usize = 4096;
 
 /// A strided matrix operand: data, offset, row stride, column stride.
-type Mat<'a, T> = (&'a [T], isize, isize, isize);
+pub(crate) type Mat<'a, T> = (&'a [T], isize, isize, isize);
 
 /// `c = a b` for a contiguous `c` with `n` columns, by direct loops: `c` is
 /// zeroed, then each row of `c` accumulates rows of `b` scaled by entries of
@@ -707,6 +713,10 @@ pub(crate) fn matmul<T: Real>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Res
             thin(Thin::Row, (a, oa, rs, csa), (b, ob, rsb, csb), k, n, c);
         } else if n == 1 {
             thin(Thin::Col, (a, oa, rs, csa), (b, ob, rsb, csb), k, n, c);
+        } else if rows >= tiles::TILE_ROWS
+            && rows.saturating_mul(k).saturating_mul(n) <= TILED
+            && T::tiled((rows, k, n), (a, oa, rs, csa), (b, ob, rsb, csb), c)
+        {
         } else if !((transposes_better((rows, k, n), (rs, csa), (rsb, csb))
             && transposed((rows, k, n), (a, oa, rs, csa), (b, ob, rsb, csb), c))
             || tail_columns((rows, k, n), (a, oa, rs, csa), (b, ob, rsb, csb), c))

@@ -1,0 +1,312 @@
+//! Small f32 products in AVX-512 register tiles (NOTE: [small tiles]).
+
+use crate::matmul::Mat;
+use std::mem::MaybeUninit;
+
+// NOTE: [small tiles] Below `TILED` multiply-adds (in matmul.rs) the gemm
+// crate's setup (dispatch, blocking, packing both operands) costs more than
+// the arithmetic: the MAML workload's `[80, 40] @ [40, 40]` and `[4, 20,
+// 40] @ [4, 40, 40]`, or the Jacobian rows' `[64, 31] @ [31, 33]`, ran at
+// 40-60 GFLOP/s on one thread, against 100-110 for large products. With
+// AVX-512, such an f32 product is computed in tiles of `TILE_ROWS` rows by
+// up to `MAX_VECTORS` vectors of `LANES` columns, whose sums stay in
+// registers over all of `k`: per step of `k`, up to three vector loads of a
+// row of `b` and one broadcast of `a` per row feed up to twelve vector
+// multiply-adds. The last vector of a row is loaded and stored under a lane
+// mask, so no padding is needed and nothing outside the operands is read or
+// written. `a` is read in place through its strides (one element per row
+// and step), so a transposed `a` costs nothing; a `b` whose rows are not
+// contiguous (`x @ w^T`) is first copied row-major (`k n` moves, against
+// the product's `m k n` multiply-adds). A last partial tile of rows computes
+// its last row again in the spare registers and stores only its own rows.
+// Sums are fused multiply-adds in order of `k`, as the GEMM's kernels do,
+// so results differ from the direct loops' (`small` in matmul.rs) by
+// rounding only. Other element types and CPUs without AVX-512 keep the GEMM.
+
+/// Rows of one register tile (NOTE: [small tiles]).
+pub(crate) const TILE_ROWS: usize = 4;
+/// f32 lanes of one 512-bit register.
+#[cfg(target_arch = "x86_64")]
+const LANES: usize = 16;
+/// Vectors of columns in one tile: `TILE_ROWS * MAX_VECTORS` accumulators
+/// and `MAX_VECTORS` loads of `b` fit the 32 registers.
+#[cfg(target_arch = "x86_64")]
+const MAX_VECTORS: usize = 3;
+
+/// No register tiles for this element type: the GEMM computes the product.
+pub(crate) fn none<T>(_: (usize, usize, usize), _: Mat<'_, T>, _: Mat<'_, T>, _: &mut [MaybeUninit<T>]) -> bool {
+    false
+}
+
+/// The lowest and highest element offsets `o + i * s1 + j * s2` over `i <
+/// d1`, `j < d2` (`d1, d2 >= 1`), or `None` on overflow.
+#[cfg(target_arch = "x86_64")]
+fn span(o: isize, (d1, s1): (usize, isize), (d2, s2): (usize, isize)) -> Option<(isize, isize)> {
+    let e1 = isize::try_from(d1 - 1).ok()?.checked_mul(s1)?;
+    let e2 = isize::try_from(d2 - 1).ok()?.checked_mul(s2)?;
+    let lo = o.checked_add(e1.min(0))?.checked_add(e2.min(0))?;
+    let hi = o.checked_add(e1.max(0))?.checked_add(e2.max(0))?;
+    Some((lo, hi))
+}
+
+/// Whether offsets `lo..=hi` all index into a slice of `len` elements.
+#[cfg(target_arch = "x86_64")]
+fn within((lo, hi): (isize, isize), len: usize) -> bool {
+    lo >= 0 && usize::try_from(hi).is_ok_and(|hi| hi < len)
+}
+
+/// `c = a b` for f32 (`c`: `m` contiguous rows of `n`) in AVX-512 register
+/// tiles (NOTE: [small tiles]). `false`, with nothing written, without
+/// AVX-512F, when the row-major copy of `b` cannot be allocated, or when an
+/// operand's strides address elements outside it (which `Cpu::matmul`'s
+/// checks already exclude).
+pub(crate) fn tiled_f32(
+    (m, k, n): (usize, usize, usize),
+    (a, oa, rsa, csa): Mat<'_, f32>,
+    (b, ob, rsb, csb): Mat<'_, f32>,
+    c: &mut [MaybeUninit<f32>],
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if m == 0 || k == 0 || n == 0 || m.checked_mul(n) != Some(c.len()) || !is_x86_feature_detected!("avx512f") {
+            return false;
+        }
+        let Some(sa) = span(oa, (m, rsa), (k, csa)) else {
+            return false;
+        };
+        let Some(sb) = span(ob, (k, rsb), (n, csb)) else {
+            return false;
+        };
+        if !within(sa, a.len()) || !within(sb, b.len()) {
+            return false;
+        }
+        let packed: Vec<f32>;
+        let (b, ob, ldb) = if csb == 1 {
+            (b, ob, rsb)
+        } else {
+            let Some(len) = k.checked_mul(n) else {
+                return false;
+            };
+            let Ok(mut p) = crate::strided::try_alloc::<f32>(len) else {
+                return false;
+            };
+            if rsb == 1 {
+                // A column-major `b` (`x @ w^T`), transposed in registers.
+                // SAFETY: AVX-512F was detected above; the elements read,
+                // `ob + q + j * csb` for `q < k`, `j < n`, are offsets of
+                // `b` checked above (`rsb = 1`). `transpose_into` writes all
+                // `len = k * n` elements of the spare capacity (`p` was
+                // allocated with room for them), so `set_len` covers
+                // written elements only.
+                unsafe {
+                    kernel::transpose_into((k, n), (b.as_ptr().offset(ob), csb), &mut p.spare_capacity_mut()[..len]);
+                    p.set_len(len);
+                }
+            } else {
+                // In bounds: `b`'s offsets were checked above.
+                for q in 0..k as isize {
+                    let first = ob + q * rsb;
+                    p.extend((0..n as isize).map(|j| b[(first + j * csb) as usize]));
+                }
+            }
+            packed = p;
+            (&packed[..], 0, n as isize)
+        };
+        // SAFETY: AVX-512F was detected above. Every element of `a` the
+        // kernel reads, `oa + i * rsa + p * csa` for `i < m`, `p < k`, lies
+        // between the offsets `span` computed for those ranges, which were
+        // checked to index into `a`. Every element of `b` it reads (under
+        // the lane masks), `ob + p * ldb + j` for `p < k`, `j < n`, is in
+        // bounds: for the operand read in place, `ldb = rsb` and `csb = 1`,
+        // so these are the offsets checked above; for the copy, `ob = 0`,
+        // `ldb = n` and it holds `k * n` elements. The kernel writes `c`'s
+        // `m * n = c.len()` elements (checked above), a buffer borrowed
+        // exclusively, which aliases neither operand.
+        unsafe { kernel::tiles((m, k, n), (a.as_ptr().offset(oa), rsa, csa), (b.as_ptr().offset(ob), ldb), c) };
+        true
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = ((m, k, n), (a, oa, rsa, csa), (b, ob, rsb, csb), c);
+        false
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod kernel {
+    use super::{LANES, MAX_VECTORS, TILE_ROWS};
+    use std::arch::x86_64::{__m512, __mmask16, _mm512_fmadd_ps, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps};
+    use std::arch::x86_64::{_mm512_castpd_ps, _mm512_castps_pd, _mm512_shuffle_f32x4};
+    use std::arch::x86_64::{_mm512_set1_ps, _mm512_setzero_ps};
+    use std::arch::x86_64::{_mm512_unpackhi_pd, _mm512_unpackhi_ps, _mm512_unpacklo_pd, _mm512_unpacklo_ps};
+    use std::mem::MaybeUninit;
+
+    /// `c = a b`: `a` (`m x k`) at `pa` with row and column strides, `b`
+    /// (`k x n`) at `pb` with contiguous rows `ldb` apart, `c` the `m x n`
+    /// row-major output (NOTE: [small tiles]).
+    ///
+    /// # Safety
+    ///
+    /// The CPU must support AVX-512F; `pa + i * rsa + p * csa` (`i < m`,
+    /// `p < k`) and `pb + p * ldb + j` (`j < n`) must be readable f32s;
+    /// `c` must hold `m * n` elements.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn tiles(
+        (m, k, n): (usize, usize, usize),
+        (pa, rsa, csa): (*const f32, isize, isize),
+        (pb, ldb): (*const f32, isize),
+        c: &mut [MaybeUninit<f32>],
+    ) {
+        let pc = c.as_mut_ptr().cast::<f32>();
+        for i in (0..m).step_by(TILE_ROWS) {
+            // A last partial tile reads its last row again in the spare
+            // rows, and stores only its own.
+            let mut rows = [pa; TILE_ROWS];
+            for (r, row) in rows.iter_mut().enumerate() {
+                // SAFETY: row `min(i + r, m - 1) < m` of `a` (the caller's
+                // contract).
+                *row = unsafe { pa.offset((i + r).min(m - 1) as isize * rsa) };
+            }
+            let live = (m - i).min(TILE_ROWS);
+            let mut j = 0;
+            while j < n {
+                let w = (n - j).min(MAX_VECTORS * LANES);
+                let mut masks = [0 as __mmask16; MAX_VECTORS];
+                for (q, mask) in masks.iter_mut().enumerate() {
+                    let lanes = w.saturating_sub(q * LANES).min(LANES);
+                    *mask = ((1u32 << lanes) - 1) as __mmask16;
+                }
+                // SAFETY: columns `j..j + w` exist in `b` and `c` (`j + w <=
+                // n`), rows `i..i + live` in `c` (`i + live <= m`), and each
+                // vector of the tile has at least one lane in them (`w.div_ceil(LANES)`
+                // vectors), so the base addresses below are in bounds; lanes
+                // past `w` are masked off, neither read nor written.
+                unsafe {
+                    let (b, out) = (pb.add(j), pc.add(i * n + j));
+                    match w.div_ceil(LANES) {
+                        3 => tile::<3>(k, (rows, csa), (b, ldb), &masks, (out, n, live)),
+                        2 => tile::<2>(k, (rows, csa), (b, ldb), &masks, (out, n, live)),
+                        _ => tile::<1>(k, (rows, csa), (b, ldb), &masks, (out, n, live)),
+                    }
+                }
+                j += w;
+            }
+        }
+    }
+
+    /// `out[q * n + j] = pb[q + j * csb]` for `q < k`, `j < n`: the `k x n`
+    /// matrix at `pb` (column stride `csb`, row stride 1) copied row-major,
+    /// in blocks of `LANES x LANES` transposed in registers.
+    ///
+    /// # Safety
+    ///
+    /// AVX-512F; `pb + q + j * csb` readable for `q < k`, `j < n`; `out`
+    /// holds `k * n` elements (all of which are written).
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn transpose_into(
+        (k, n): (usize, usize),
+        (pb, csb): (*const f32, isize),
+        out: &mut [MaybeUninit<f32>],
+    ) {
+        assert!(k.checked_mul(n).is_some_and(|len| len <= out.len()), "transpose_into: the output is too small");
+        let po = out.as_mut_ptr().cast::<f32>();
+        for j in (0..n).step_by(LANES) {
+            let cols = (n - j).min(LANES);
+            let store = ((1u32 << cols) - 1) as __mmask16;
+            for q in (0..k).step_by(LANES) {
+                let rows = (k - q).min(LANES);
+                let load = ((1u32 << rows) - 1) as __mmask16;
+                // Block columns `j..j + cols`, rows `q..q + rows` of `b`: one
+                // register per column (zeros past `cols`).
+                let mut r = [_mm512_setzero_ps(); LANES];
+                for (c, r) in r.iter_mut().enumerate().take(cols) {
+                    // SAFETY: the lanes enabled read `pb + (q + l) + (j + c)
+                    // * csb` with `q + l < k`, `j + c < n`; the base address
+                    // is that of lane 0, in bounds.
+                    *r = unsafe { _mm512_maskz_loadu_ps(load, pb.offset((j + c) as isize * csb).add(q)) };
+                }
+                let r = transpose(r);
+                for (l, &v) in r.iter().enumerate().take(rows) {
+                    // SAFETY: the lanes enabled store `out[(q + l) * n + j +
+                    // c]` with `q + l < k`, `j + c < n`: below `k * n`.
+                    unsafe { _mm512_mask_storeu_ps(po.add((q + l) * n + j), store, v) };
+                }
+            }
+        }
+    }
+
+    /// The 16 x 16 transpose of 16 registers: lane `c` of result `l` is lane
+    /// `l` of input `c`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn transpose(mut r: [__m512; LANES]) -> [__m512; LANES] {
+        let mut t = [_mm512_setzero_ps(); LANES];
+        // Pairs of inputs interleaved by element, then by element pair
+        // (within each 128-bit lane), then 128-bit lanes exchanged twice.
+        for i in (0..LANES).step_by(2) {
+            t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+            t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+        }
+        for g in (0..LANES).step_by(4) {
+            let pd = |i: usize| _mm512_castps_pd(t[g + i]);
+            r[g] = _mm512_castpd_ps(_mm512_unpacklo_pd(pd(0), pd(2)));
+            r[g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(pd(0), pd(2)));
+            r[g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(pd(1), pd(3)));
+            r[g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(pd(1), pd(3)));
+        }
+        for h in (0..LANES).step_by(8) {
+            for i in h..h + 4 {
+                t[i] = _mm512_shuffle_f32x4::<0x88>(r[i], r[i + 4]);
+                t[i + 4] = _mm512_shuffle_f32x4::<0xdd>(r[i], r[i + 4]);
+            }
+        }
+        for i in 0..LANES / 2 {
+            r[i] = _mm512_shuffle_f32x4::<0x88>(t[i], t[i + 8]);
+            r[i + 8] = _mm512_shuffle_f32x4::<0xdd>(t[i], t[i + 8]);
+        }
+        r
+    }
+
+    /// One tile: rows `rows` of `a` (column stride `csa`) times `V` vectors
+    /// of columns of `b` from `pb` (rows `ldb` apart), summed over `k` in
+    /// registers, stored under `masks` to the first `live` rows of `out`
+    /// (rows `n` apart).
+    ///
+    /// # Safety
+    ///
+    /// AVX-512F; `rows[r] + p * csa` readable for `p < k`; for `p < k` and
+    /// `q < V`, the lanes of `masks[q]` at `pb + p * ldb + q * LANES` readable
+    /// and, for `r < live`, at `out + r * n + q * LANES` writable, each such
+    /// base address in bounds.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn tile<const V: usize>(
+        k: usize,
+        (rows, csa): ([*const f32; TILE_ROWS], isize),
+        (pb, ldb): (*const f32, isize),
+        masks: &[__mmask16; MAX_VECTORS],
+        (out, n, live): (*mut f32, usize, usize),
+    ) {
+        let mut acc: [[__m512; V]; TILE_ROWS] = [[_mm512_setzero_ps(); V]; TILE_ROWS];
+        for p in 0..k as isize {
+            let mut v = [_mm512_setzero_ps(); V];
+            for (q, v) in v.iter_mut().enumerate() {
+                // SAFETY: the caller's contract (masked lanes only).
+                *v = unsafe { _mm512_maskz_loadu_ps(masks[q], pb.offset(p * ldb).add(q * LANES)) };
+            }
+            for (r, acc) in acc.iter_mut().enumerate() {
+                // SAFETY: the caller's contract.
+                let x = _mm512_set1_ps(unsafe { *rows[r].offset(p * csa) });
+                for (acc, &v) in acc.iter_mut().zip(&v) {
+                    *acc = _mm512_fmadd_ps(x, v, *acc);
+                }
+            }
+        }
+        for (r, acc) in acc.iter().enumerate().take(live) {
+            for (q, &acc) in acc.iter().enumerate() {
+                // SAFETY: the caller's contract (masked lanes only).
+                unsafe { _mm512_mask_storeu_ps(out.add(r * n + q * LANES), masks[q], acc) };
+            }
+        }
+    }
+}
