@@ -2,7 +2,8 @@
 //! `matrixmultiply` for one shape class: NOTE: [gemm choice]), both of which
 //! read operands through arbitrary row and column strides: transposed and
 //! other strided views are never copied. Rank-1 products (`k = 1`) and tiny
-//! ones take direct loops; threads come from rayon only (NOTE: [one
+//! ones take direct loops, small f32 ones AVX-512 register tiles (NOTE:
+//! [small tiles] in tiles.rs); threads come from rayon only (NOTE: [one
 //! threading layer]).
 
 use crate::cache;
@@ -717,6 +718,7 @@ pub(crate) fn matmul<T: Real>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Res
             && rows.saturating_mul(k).saturating_mul(n) <= TILED
             && T::tiled((rows, k, n), (a, oa, rs, csa), (b, ob, rsb, csb), c)
         {
+            // Computed in register tiles (NOTE: [small tiles] in tiles.rs).
         } else if !((transposes_better((rows, k, n), (rs, csa), (rsb, csb))
             && transposed((rows, k, n), (a, oa, rs, csa), (b, ob, rsb, csb), c))
             || tail_columns((rows, k, n), (a, oa, rs, csa), (b, ob, rsb, csb), c))
