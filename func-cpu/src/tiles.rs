@@ -17,7 +17,12 @@ use std::mem::MaybeUninit;
 // written. `a` is read in place through its strides (one element per row
 // and step), so a transposed `a` costs nothing; a `b` whose rows are not
 // contiguous (`x @ w^T`) is first copied row-major (`k n` moves, against
-// the product's `m k n` multiply-adds). A last partial tile of rows computes
+// the product's `m k n` multiply-adds) in a buffer each thread keeps between
+// products: allocated per product, `batch_hessian_B64_31to33` (one such
+// copy per call) ran 1.25-1.26x its time before the tiles in two alternating
+// runs, at equal instruction counts (cause not found); with the kept buffer,
+// 0.91-1.00x.
+// A last partial tile of rows computes
 // its last row again in the spare registers and stores only its own rows.
 // Sums are fused multiply-adds in order of `k`, as the GEMM's kernels do,
 // so results differ from the direct loops' (`small` in matmul.rs) by
@@ -57,7 +62,8 @@ fn within((lo, hi): (isize, isize), len: usize) -> bool {
 
 /// `c = a b` for f32 (`c`: `m` contiguous rows of `n`) in AVX-512 register
 /// tiles (NOTE: [small tiles]). `false`, with nothing written, without
-/// AVX-512F, when the row-major copy of `b` cannot be allocated, or when an
+/// AVX-512F, when the row-major copy of `b` (in a per-thread buffer kept
+/// between calls) cannot be allocated, or when an
 /// operand's strides address elements outside it (which `Cpu::matmul`'s
 /// checks already exclude).
 pub(crate) fn tiled_f32(
@@ -80,24 +86,33 @@ pub(crate) fn tiled_f32(
         if !within(sa, a.len()) || !within(sb, b.len()) {
             return false;
         }
-        let packed: Vec<f32>;
-        let (b, ob, ldb) = if csb == 1 {
-            (b, ob, rsb)
-        } else {
-            let Some(len) = k.checked_mul(n) else {
+        if csb == 1 {
+            // SAFETY: AVX-512F was detected above; `c` holds `m * n`
+            // elements, and every offset of `a` (`oa + i * rsa + p * csa`)
+            // and of `b` (`ob + p * rsb + j`, `csb = 1`) lies within the
+            // spans checked above.
+            unsafe { run((m, k, n), (a, oa, rsa, csa), (b, ob, rsb), c) };
+            return true;
+        }
+        let Some(len) = k.checked_mul(n) else {
+            return false;
+        };
+        // The row-major copy goes to this thread's scratch buffer, kept
+        // between calls (a product never runs another inside it). It grows
+        // to the largest `k * n` copied on the thread: under `matmul`'s
+        // bound (`TILED` multiply-adds, at least `TILE_ROWS` rows), 128 KiB.
+        PACKED.with_borrow_mut(|p| {
+            p.clear();
+            if p.try_reserve_exact(len).is_err() {
                 return false;
-            };
-            let Ok(mut p) = crate::strided::try_alloc::<f32>(len) else {
-                return false;
-            };
+            }
             if rsb == 1 {
                 // A column-major `b` (`x @ w^T`), transposed in registers.
                 // SAFETY: AVX-512F was detected above; the elements read,
                 // `ob + q + j * csb` for `q < k`, `j < n`, are offsets of
                 // `b` checked above (`rsb = 1`). `transpose_into` writes all
-                // `len = k * n` elements of the spare capacity (`p` was
-                // allocated with room for them), so `set_len` covers
-                // written elements only.
+                // `len = k * n` elements of the spare capacity (reserved
+                // just above), so `set_len` covers written elements only.
                 unsafe {
                     kernel::transpose_into((k, n), (b.as_ptr().offset(ob), csb), &mut p.spare_capacity_mut()[..len]);
                     p.set_len(len);
@@ -109,27 +124,47 @@ pub(crate) fn tiled_f32(
                     p.extend((0..n as isize).map(|j| b[(first + j * csb) as usize]));
                 }
             }
-            packed = p;
-            (&packed[..], 0, n as isize)
-        };
-        // SAFETY: AVX-512F was detected above. Every element of `a` the
-        // kernel reads, `oa + i * rsa + p * csa` for `i < m`, `p < k`, lies
-        // between the offsets `span` computed for those ranges, which were
-        // checked to index into `a`. Every element of `b` it reads (under
-        // the lane masks), `ob + p * ldb + j` for `p < k`, `j < n`, is in
-        // bounds: for the operand read in place, `ldb = rsb` and `csb = 1`,
-        // so these are the offsets checked above; for the copy, `ob = 0`,
-        // `ldb = n` and it holds `k * n` elements. The kernel writes `c`'s
-        // `m * n = c.len()` elements (checked above), a buffer borrowed
-        // exclusively, which aliases neither operand.
-        unsafe { kernel::tiles((m, k, n), (a.as_ptr().offset(oa), rsa, csa), (b.as_ptr().offset(ob), ldb), c) };
-        true
+            // SAFETY: AVX-512F was detected above; `c` holds `m * n`
+            // elements; `a`'s offsets lie within the span checked above, and
+            // the copy holds `k` rows of `n` (offsets `p * n + j`).
+            unsafe { run((m, k, n), (a, oa, rsa, csa), (p, 0, n as isize), c) };
+            true
+        })
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
         let _ = ((m, k, n), (a, oa, rsa, csa), (b, ob, rsb, csb), c);
         false
     }
+}
+
+#[cfg(target_arch = "x86_64")]
+thread_local! {
+    /// The row-major copy of a right operand whose rows are not contiguous
+    /// (NOTE: [small tiles]), kept per thread between products.
+    static PACKED: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The register-tile product of [`tiled_f32`] on checked operands.
+///
+/// # Safety
+///
+/// AVX-512F; `c` holds `m * n` elements; every offset `oa + i * rsa + p *
+/// csa` (`i < m`, `p < k`) indexes into `a` and every `ob + p * ldb + j`
+/// (`j < n`) into `b`.
+#[cfg(target_arch = "x86_64")]
+unsafe fn run(
+    (m, k, n): (usize, usize, usize),
+    (a, oa, rsa, csa): Mat<'_, f32>,
+    (b, ob, ldb): (&[f32], isize, isize),
+    c: &mut [MaybeUninit<f32>],
+) {
+    // SAFETY: the caller's contract: AVX-512F, and every element of `a`
+    // and `b` the kernel reads (`a` at `oa + i * rsa + p * csa`, `b` at `ob
+    // + p * ldb + j`, under the lane masks) in bounds; the kernel writes
+    // `c`'s `m * n = c.len()` elements, a buffer borrowed exclusively,
+    // which aliases neither operand.
+    unsafe { kernel::tiles((m, k, n), (a.as_ptr().offset(oa), rsa, csa), (b.as_ptr().offset(ob), ldb), c) };
 }
 
 #[cfg(target_arch = "x86_64")]
