@@ -164,8 +164,9 @@
 //!   three 16-lane vectors of columns are summed in registers over the
 //!   whole contraction, with fused multiply-adds; rows of `a` are read in
 //!   place through their strides; `b` is read in place when its rows are
-//!   contiguous, else copied row-major first (a column-major `b`, `x @
-//!   w^T`, transposed in 16 x 16 blocks in registers); the last vector of a
+//!   contiguous, else copied row-major first, into a buffer each thread
+//!   keeps (a column-major `b`, `x @ w^T`, transposed in 16 x 16 blocks in
+//!   registers); the last vector of a
 //!   row is loaded and stored under a lane mask. µs per `Tensor::matmul`
 //!   call, best of 2000, `gemm` / tiles (one run, repeated with the same
 //!   order): 80x40x40 3.94 / 3.31; 80x40x40^T 4.31 / 3.76; 4 x (20x40x40^T)
