@@ -21,9 +21,8 @@ use std::mem::MaybeUninit;
 // products: allocated per product, `batch_hessian_B64_31to33` (one such
 // copy per call) ran 1.25-1.26x its time before the tiles in two alternating
 // runs, at equal instruction counts (cause not found); with the kept buffer,
-// 0.91-1.00x.
-// A last partial tile of rows computes
-// its last row again in the spare registers and stores only its own rows.
+// 0.91-1.00x. A last partial tile of rows computes its last row again in the
+// spare registers and stores only its own rows.
 // Sums are fused multiply-adds in order of `k`, as the GEMM's kernels do,
 // so results differ from the direct loops' (`small` in matmul.rs) by
 // rounding only. Other element types and CPUs without AVX-512 keep the GEMM.
