@@ -106,12 +106,11 @@ pub(crate) fn tiled_f32(
                 return false;
             }
             if rsb == 1 {
-                // A column-major `b` (`x @ w^T`), transposed in registers.
-                // SAFETY: AVX-512F was detected above; the elements read,
-                // `ob + q + j * csb` for `q < k`, `j < n`, are offsets of
-                // `b` checked above (`rsb = 1`). `transpose_into` writes all
-                // `len = k * n` elements of the spare capacity (reserved
-                // just above), so `set_len` covers written elements only.
+                // A column-major `b` (`x @ w^T`), transposed in registers:
+                // it reads `ob + q + j * csb` (`q < k`, `j < n`, `rsb = 1`)
+                // and writes all `len = k * n` reserved elements.
+                // SAFETY: AVX-512F detected; `b`'s span checked above; so
+                // `set_len` covers written elements only.
                 unsafe {
                     kernel::transpose_into((k, n), (b.as_ptr().offset(ob), csb), &mut p.spare_capacity_mut()[..len]);
                     p.set_len(len);
@@ -158,11 +157,10 @@ unsafe fn run(
     (b, ob, ldb): (&[f32], isize, isize),
     c: &mut [MaybeUninit<f32>],
 ) {
-    // SAFETY: the caller's contract: AVX-512F, and every element of `a`
-    // and `b` the kernel reads (`a` at `oa + i * rsa + p * csa`, `b` at `ob
-    // + p * ldb + j`, under the lane masks) in bounds; the kernel writes
-    // `c`'s `m * n = c.len()` elements, a buffer borrowed exclusively,
-    // which aliases neither operand.
+    // The kernel reads `a` at `oa + i * rsa + p * csa` and `b` at `ob + p *
+    // ldb + j` (under lane masks), and writes `c`'s `m * n` elements.
+    // SAFETY: the caller's contract (AVX-512F, those offsets in bounds, `c`
+    // of `m * n`); `c` is borrowed exclusively, aliasing neither operand.
     unsafe { kernel::tiles((m, k, n), (a.as_ptr().offset(oa), rsa, csa), (b.as_ptr().offset(ob), ldb), c) };
 }
 
@@ -210,11 +208,10 @@ mod kernel {
                     let lanes = w.saturating_sub(q * LANES).min(LANES);
                     *mask = ((1u32 << lanes) - 1) as __mmask16;
                 }
-                // SAFETY: columns `j..j + w` exist in `b` and `c` (`j + w <=
-                // n`), rows `i..i + live` in `c` (`i + live <= m`), and each
-                // vector of the tile has at least one lane in them (`w.div_ceil(LANES)`
-                // vectors), so the base addresses below are in bounds; lanes
-                // past `w` are masked off, neither read nor written.
+                // Each of the `w.div_ceil(LANES)` vectors has a lane in columns
+                // `j..j + w`; lanes past `w` are masked off (not accessed).
+                // SAFETY: `j + w <= n` and `i + live <= m` (the loops' bounds),
+                // so every base address below is in bounds of `b` and `c`.
                 unsafe {
                     let (b, out) = (pb.add(j), pc.add(i * n + j));
                     match w.div_ceil(LANES) {
