@@ -15,7 +15,7 @@ fn parts<'a, B: Backend>(t: &'a Tensor<B>, op: &str) -> Result<(&'a Arc<StorageC
 
 #[inline]
 fn fresh<B: Backend>(be: &B, s: B::Storage, shape: Shape) -> Result<Tensor<B>> {
-    Tensor::from_backend_storage(be.clone(), s, Layout::try_contiguous(shape)?)
+    Tensor::from_contiguous_storage(be.clone(), s, shape)
 }
 
 // NOTE: [output layout] An elementwise result is laid out in the memory

@@ -81,6 +81,14 @@ impl Layout {
         Ok(Layout { shape, strides, offset })
     }
 
+    /// The row-major layout of a `shape` whose [`Shape::check`] passed (the
+    /// invariant then holds: a contiguous layout spans its elements).
+    #[inline(always)]
+    pub(crate) fn contiguous_of_checked(shape: Shape) -> Layout {
+        let strides = shape.contiguous_strides();
+        Layout { shape, strides, offset: 0 }
+    }
+
     /// A row-major contiguous layout of `shape` at offset 0.
     ///
     /// # Errors

@@ -143,6 +143,15 @@ impl<B: Backend> Tensor<B> {
     /// and `minimum` logical and (the result is bool), `/` is true division
     /// (float).
     pub fn try_binary(&self, op: BinaryOp, other: &Tensor<B>) -> Result<Tensor<B>> {
+        // Same shape and dtype (the common case): the operands as they are,
+        // without the handle clones of broadcasting and casting (each an
+        // atomic reference count update and its undo).
+        if self.dtype() == other.dtype() && self.dims() == other.dims() {
+            let (prim_op, dtype) = binary_plan(op, self.dtype(), other.dtype(), self.shape(), other.shape())?;
+            if dtype == self.dtype() {
+                return bind(Primitive::Binary(prim_op), &[self, other]);
+            }
+        }
         let (a, b) = self.try_broadcast_pair(other, op.name())?;
         let (prim_op, dtype) = binary_plan(op, a.dtype(), b.dtype(), self.shape(), other.shape())?;
         let logical = a.dtype() == DType::Bool && dtype != DType::Bool && prim_op != BinaryOp::Div;

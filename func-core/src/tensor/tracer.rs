@@ -1,7 +1,7 @@
 //! Tracers: the [`Tensor`]s a running transform owns, and the alias
 //! information of traced views (NOTE: [traced views]).
 
-use super::{Inner, Repr, Tensor};
+use super::{Inner, Repr, Tensor, new_inner};
 use crate::interp::Level;
 use crate::{Backend, DType, Error, Layout, Primitive, Result, Shape};
 use smallvec::SmallVec;
@@ -82,13 +82,14 @@ impl<B: Backend> Tensor<B> {
     /// Make a tracer of `level` with logical `shape` and `dtype`, carrying a
     /// transform's own `data`. Used by transform crates.
     pub fn new_tracer<T: Any + Send + Sync>(level: &Level, shape: Shape, dtype: DType, data: T) -> Tensor<B> {
+        let data: Arc<dyn Any + Send + Sync> = Arc::new(data);
         Tensor {
-            inner: Arc::new(Inner {
+            inner: new_inner(|| Inner {
                 dtype,
                 repr: Repr::Tracer(Tracer {
                     shape,
                     level: level.clone(),
-                    data: RwLock::new(Arc::new(data)),
+                    data: RwLock::new(data),
                     alias: OnceLock::new(),
                     views: Mutex::new(SmallVec::new()),
                 }),

@@ -2,21 +2,26 @@ use super::*;
 use func_core::{ArgReduceOp, BinaryOp, CmpOp, ConvGeom, Distribution, HostData, Layout, ReduceOp, Result, UnaryOp};
 use proptest::test_runner::TestRunner;
 
-/// The reference backend with a wrong matmul: the first output element
-/// is off by 1e-3.
-#[derive(Clone, Copy, Debug, Default)]
-struct Skewed;
+/// The reference backend with one fault.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+enum Faulty {
+    /// A wrong matmul: the first output element is off by 1e-3.
+    #[default]
+    Skewed,
+    /// Binary kernels return one element fewer than their output holds.
+    Short,
+}
 
 type S = crate::RefStorage;
 
-impl Backend for Skewed {
+impl Backend for Faulty {
     type Storage = S;
 
     fn default_instance() -> func_core::Result<Self> {
-        Ok(Skewed)
+        Ok(Faulty::Skewed)
     }
     fn name(&self) -> &'static str {
-        "skewed"
+        "faulty"
     }
     fn storage_dtype(&self, s: &S) -> DType {
         RefBackend.storage_dtype(s)
@@ -37,7 +42,13 @@ impl Backend for Skewed {
         RefBackend.unary(op, s, l)
     }
     fn binary(&self, op: BinaryOp, a: &S, la: &Layout, b: &S, lb: &Layout) -> Result<S> {
-        RefBackend.binary(op, a, la, b, lb)
+        let out = RefBackend.binary(op, a, la, b, lb)?;
+        if *self != Faulty::Short {
+            return Ok(out);
+        }
+        let n = RefBackend.storage_len(&out);
+        let v = RefBackend.to_host(&out, &Layout::contiguous([n]))?.to_f64_vec();
+        RefBackend.from_host(HostData::from_f64(&v[..n.saturating_sub(1)], RefBackend.storage_dtype(&out)))
     }
     fn compare(&self, op: CmpOp, a: &S, la: &Layout, b: &S, lb: &Layout) -> Result<S> {
         RefBackend.compare(op, a, la, b, lb)
@@ -56,6 +67,9 @@ impl Backend for Skewed {
     }
     fn matmul(&self, a: &S, la: &Layout, b: &S, lb: &Layout) -> Result<S> {
         let out = RefBackend.matmul(a, la, b, lb)?;
+        if *self != Faulty::Skewed {
+            return Ok(out);
+        }
         let n = RefBackend.storage_len(&out);
         let mut v = RefBackend.to_host(&out, &Layout::contiguous([n]))?.to_f64_vec();
         if let Some(x) = v.first_mut() {
@@ -108,14 +122,29 @@ fn entry(name: &str) -> OpInfo {
 
 #[test]
 fn a_wrong_kernel_is_reported_with_op_args_and_element() {
-    let err = check_op_with(&Skewed, &entry("matmul"), &opts(64)).unwrap_err();
-    assert!(err.contains("op `matmul` on backend `skewed`"), "{err}");
+    let err = check_op_with(&Faulty::Skewed, &entry("matmul"), &opts(64)).unwrap_err();
+    assert!(err.contains("op `matmul` on backend `faulty`"), "{err}");
     assert!(err.contains("differs at element [0, 0] (flat 0)"), "{err}");
     assert!(err.contains("arg 0:") && err.contains("arg 1:"), "{err}");
     // Composites over the wrong kernel fail too; the others pass.
-    assert!(check_op_with(&Skewed, &entry("linear"), &opts(64)).is_err());
-    assert!(check_op_with(&Skewed, &entry("add"), &opts(64)).is_ok());
-    assert!(check_op_with(&Skewed, &entry("sum_dims"), &opts(64)).is_ok());
+    assert!(check_op_with(&Faulty::Skewed, &entry("linear"), &opts(64)).is_err());
+    assert!(check_op_with(&Faulty::Skewed, &entry("add"), &opts(64)).is_ok());
+    assert!(check_op_with(&Faulty::Skewed, &entry("sum_dims"), &opts(64)).is_ok());
+}
+
+/// A kernel output with fewer elements than its shape holds is an error
+/// when the result is wrapped as a tensor (its layout must fit the
+/// storage), never a tensor that reads past its storage.
+#[test]
+fn a_short_kernel_output_is_an_error_naming_the_counts() {
+    let err = func_core::with_backend(Faulty::Short, || {
+        let a = Tensor::<Faulty>::ones([2, 3], DType::F32);
+        a.try_add(&a)
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("from_backend_storage"), "{err}");
+    assert!(err.contains("addresses 6 elements, but the faulty storage holds 5"), "{err}");
 }
 
 /// A sample of `name` from its strategy whose first argument is `dtype`.
