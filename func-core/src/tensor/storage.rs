@@ -25,8 +25,15 @@ pub struct StorageCell<B: Backend> {
 }
 
 impl<B: Backend> StorageCell<B> {
+    /// A new cell holding `s`, written into its `Arc`'s allocation (NOTE:
+    /// [tensors built in place]).
+    #[inline]
     pub(crate) fn new(backend: B, s: B::Storage) -> Arc<Self> {
-        Arc::new(StorageCell { id: NEXT_STORAGE_ID.fetch_add(1, Ordering::Relaxed), backend, lock: RwLock::new(s) })
+        let id = NEXT_STORAGE_ID.fetch_add(1, Ordering::Relaxed);
+        let mut cell = Arc::<Self>::new_uninit();
+        Arc::get_mut(&mut cell).expect("a new Arc is unique").write(StorageCell { id, backend, lock: RwLock::new(s) });
+        // SAFETY: `write` initialized the value just above.
+        unsafe { cell.assume_init() }
     }
 
     /// The backend instance that made this storage; operations on it run
