@@ -28,11 +28,11 @@ pub(crate) struct Inner<B: Backend> {
 /// `Arc::new(make())`, with the value written into the new allocation
 /// (NOTE: [tensors built in place]).
 #[inline(always)]
-pub(crate) fn new_inner<B: Backend>(make: impl FnOnce() -> Inner<B>) -> Arc<Inner<B>> {
-    let mut inner = Arc::<Inner<B>>::new_uninit();
-    Arc::get_mut(&mut inner).expect("a new Arc is unique").write(make());
+pub(crate) fn new_arc<T>(make: impl FnOnce() -> T) -> Arc<T> {
+    let mut arc = Arc::<T>::new_uninit();
+    Arc::get_mut(&mut arc).expect("a new Arc is unique").write(make());
     // SAFETY: `write` initialized the value just above.
-    unsafe { inner.assume_init() }
+    unsafe { arc.assume_init() }
 }
 
 /// An n-dimensional array on backend `B`, or a tracer of a running transform.
@@ -100,7 +100,7 @@ impl<B: Backend> Tensor<B> {
 
     #[inline]
     pub(crate) fn from_storage(storage: Arc<StorageCell<B>>, layout: Layout, dtype: DType) -> Tensor<B> {
-        Tensor { inner: new_inner(|| Inner { dtype, repr: Repr::Concrete { storage, layout } }) }
+        Tensor { inner: new_arc(|| Inner { dtype, repr: Repr::Concrete { storage, layout } }) }
     }
 
     /// Wrap a storage that the instance `be` made, holding `layout`'s
@@ -136,7 +136,7 @@ impl<B: Backend> Tensor<B> {
     ///
     /// NOTE: [tensors built in place] A new tensor's contents (its layout
     /// alone is 120 bytes) are written into the new `Arc`'s allocation
-    /// (`new_inner`). Built on the stack and moved through the constructors
+    /// (`new_arc`). Built on the stack and moved through the constructors
     /// (`Layout::try_contiguous`, `from_backend_storage`, `Arc::new`), they
     /// took three 136-byte `memcpy` calls per result: 17% of the cycles of
     /// an eager one-element add in `perf`, most likely stalls of the copies'
@@ -151,7 +151,7 @@ impl<B: Backend> Tensor<B> {
         }
         let storage = StorageCell::new(be, storage);
         Ok(Tensor {
-            inner: new_inner(|| Inner {
+            inner: new_arc(|| Inner {
                 dtype,
                 repr: Repr::Concrete { storage, layout: Layout::contiguous_of_checked(shape) },
             }),

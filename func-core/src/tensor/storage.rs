@@ -30,10 +30,7 @@ impl<B: Backend> StorageCell<B> {
     #[inline]
     pub(crate) fn new(backend: B, s: B::Storage) -> Arc<Self> {
         let id = NEXT_STORAGE_ID.fetch_add(1, Ordering::Relaxed);
-        let mut cell = Arc::<Self>::new_uninit();
-        Arc::get_mut(&mut cell).expect("a new Arc is unique").write(StorageCell { id, backend, lock: RwLock::new(s) });
-        // SAFETY: `write` initialized the value just above.
-        unsafe { cell.assume_init() }
+        super::new_arc(|| StorageCell { id, backend, lock: RwLock::new(s) })
     }
 
     /// The backend instance that made this storage; operations on it run

@@ -1,7 +1,7 @@
 //! Tracers: the [`Tensor`]s a running transform owns, and the alias
 //! information of traced views (NOTE: [traced views]).
 
-use super::{Inner, Repr, Tensor, new_inner};
+use super::{Inner, Repr, Tensor, new_arc};
 use crate::interp::Level;
 use crate::{Backend, DType, Error, Layout, Primitive, Result, Shape};
 use smallvec::SmallVec;
@@ -84,7 +84,7 @@ impl<B: Backend> Tensor<B> {
     pub fn new_tracer<T: Any + Send + Sync>(level: &Level, shape: Shape, dtype: DType, data: T) -> Tensor<B> {
         let data: Arc<dyn Any + Send + Sync> = Arc::new(data);
         Tensor {
-            inner: new_inner(|| Inner {
+            inner: new_arc(|| Inner {
                 dtype,
                 repr: Repr::Tracer(Tracer {
                     shape,
