@@ -190,7 +190,10 @@
 //!   Linux, so the first write faults once per 2 MiB, not once per 4 KiB:
 //!   on the NTK-by-vector-products workload, whose batched im2col columns
 //!   are 900 MB, page-fault handling was a fifth of the time, and the row
-//!   went from 1.14-1.25 s to 0.65-0.93 s with the advice.
+//!   went from 1.14-1.25 s to 0.65-0.93 s with the advice. Smaller
+//!   buffers, and each operation's small objects (tensor handles, tracer
+//!   data), come from the global allocator: the README's benchmark section
+//!   gives what a faster one does for workloads of many small operations.
 //! - **Batch folding.** Trailing batch dims over which the right operand of
 //!   a batched matmul is broadcast fold into the rows of one product, so a
 //!   shared weight meets a tall matrix once rather than many thin ones.
