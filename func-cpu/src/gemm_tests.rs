@@ -136,7 +136,7 @@ fn aliasing_column_major_weights_are_repacked() {
 fn a_repacked_operand_keeps_every_element_and_its_broadcasts() {
     // [2 (broadcast), 3, 1024, 5]: three distinct column-major matrices.
     let lb = Layout::contiguous([3, 5, 1024]).permute(&[0, 2, 1]).broadcast_to(&Shape::from([2, 3, 1024, 5]));
-    let v: Vec<f32> = vals(lb.storage_span()).iter().map(|&x| x as f32).collect();
+    let v = f32s(&vals(lb.storage_span()));
     let (copy, strides) = crate::matmul::repack(&v, &lb).expect("a small copy is allocated");
     let ks = 1024 + 16;
     assert_eq!(&strides[..], &[0, (ks * 5) as isize, 1, ks as isize]);
