@@ -89,7 +89,7 @@ pub(crate) trait Arith: Elem {
 }
 
 /// Floating-point element types, with a gemm.
-pub(crate) trait Real: Arith + Float {
+pub(crate) trait Real: Arith + Float + crate::stream::Streamed {
     /// `c = a b` (`c`: `m` contiguous rows of `n`) in register tiles
     /// (NOTE: [small tiles] in tiles.rs); `false`, with nothing written,
     /// when this type or the CPU has no such kernel or its scratch buffer

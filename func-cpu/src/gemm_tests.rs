@@ -433,3 +433,40 @@ fn small_f32_products_run_in_register_tiles() {
     // tiny ones (m k n <= 1024) and the largest (80 x 40 x 48 and up).
     assert_eq!(tiled, if avx512 { 316 } else { 0 });
 }
+
+/// Batched rank-1 products whose output is above the streaming threshold
+/// (NOTE: [streamed stores] in stream.rs), with an odd row length (rows
+/// start at every alignment) and a strided right operand: every element is
+/// one product, so it must equal `x * z` exactly, in f32 and f64.
+#[test]
+fn rank_1_products_larger_than_the_cache_are_exact() {
+    let (batch, n) = (4usize, 4099usize);
+    for dt in [DType::F32, DType::F64] {
+        let size = if dt == DType::F32 { 4 } else { 8 };
+        let m = crate::stream::stream_threshold().div_ceil(batch * n * size) + 1;
+        let la = Layout::contiguous([batch, m, 1]);
+        // `b` read with column stride 2 (gathered once per product).
+        let lb = Layout::new([batch, 1, n], &[2 * n, 2 * n, 2], 0);
+        let (av, bv) = (vals(batch * m), vals(2 * batch * n));
+        let (sa, sb) = (storage(&av, dt), storage(&bv, dt));
+        let got = Cpu.matmul(&sa, &la, &sb, &lb).unwrap();
+        let got = Cpu.to_host(&got, &Layout::contiguous([got.len()])).unwrap().to_f64_vec();
+        assert_eq!(got.len(), batch * m * n);
+        assert!(got.len() * size >= crate::stream::stream_threshold());
+        let (ar, br) = (stored(&av, dt), stored(&bv, dt));
+        let mut checked = 0usize;
+        for p in 0..batch {
+            for i in 0..m {
+                for j in 0..n {
+                    let x = ar[p * m + i] * br[p * 2 * n + 2 * j];
+                    // f32: the product of two f32 rounded once to f32.
+                    let want = if dt == DType::F32 { x as f32 as f64 } else { x };
+                    let g = got[(p * m + i) * n + j];
+                    assert!(g == want, "{dt}: [{p}, {i}, {j}] is {g}, expected {want}");
+                    checked += 1;
+                }
+            }
+        }
+        assert_eq!(checked, batch * m * n);
+    }
+}

@@ -9,6 +9,7 @@
 use crate::cache;
 use crate::elem::Real;
 use crate::par;
+use crate::stream;
 use crate::strided::{Plan, istrides, out_alloc, out_filled, try_alloc, try_filled};
 use crate::tiles;
 use func_core::{DimVec, Error, Layout, Result};
@@ -419,7 +420,16 @@ fn zeroed<T: Real>(c: &mut [MaybeUninit<T>]) -> &mut [T] {
 /// per element: memory-bound, so no packing and no zero-fill first. A
 /// strided row `b` (a column-major activation: NOTE: [output layout] in
 /// func-core) is gathered once, so every output row is a contiguous loop.
-fn outer<T: Real>((a, oa, rsa, _): Mat<'_, T>, (b, ob, _, csb): Mat<'_, T>, n: usize, c: &mut [MaybeUninit<T>]) {
+/// With `stream` (a whole output larger than the cache), the rows are written
+/// with non-temporal stores where the CPU has them (NOTE: [streamed stores]
+/// in stream.rs).
+fn outer<T: Real>(
+    (a, oa, rsa, _): Mat<'_, T>,
+    (b, ob, _, csb): Mat<'_, T>,
+    n: usize,
+    stream: bool,
+    c: &mut [MaybeUninit<T>],
+) {
     let gathered: Vec<T>;
     let row_b = if csb == 1 {
         &b[ob as usize..ob as usize + n]
@@ -427,6 +437,10 @@ fn outer<T: Real>((a, oa, rsa, _): Mat<'_, T>, (b, ob, _, csb): Mat<'_, T>, n: u
         gathered = (0..n).map(|j| b[(ob + j as isize * csb) as usize]).collect();
         &gathered[..]
     };
+    let xs = (0..c.len() / n.max(1)).map(|i| a[(oa + i as isize * rsa) as usize]);
+    if stream && T::scaled_rows(xs, row_b, c) {
+        return;
+    }
     for (i, row) in c.chunks_exact_mut(n).enumerate() {
         let x = a[(oa + i as isize * rsa) as usize];
         row.iter_mut().zip(row_b).for_each(|(y, &z)| {
@@ -690,6 +704,9 @@ pub(crate) fn matmul<T: Real>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Res
     // Every element is written below (by gemm with beta = 0, which does not
     // read `c`, by `outer`, or by `small` after zeroing): no zero-fill.
     let mut out = out_alloc::<T>(len)?;
+    // A rank-1 output larger than the cache is streamed (NOTE: [streamed
+    // stores] in stream.rs).
+    let stream = k == 1 && len.saturating_mul(size_of::<T>()) >= stream::stream_threshold();
     let (sa, sb) = (istrides(la), istrides(lb));
     // A right operand whose columns alias in the L1 cache is copied once
     // with padded columns (NOTE: [aliasing columns]).
@@ -707,7 +724,7 @@ pub(crate) fn matmul<T: Real>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Res
     // contraction when the product is split along it: NOTE: [long k]).
     let product = |rows: usize, k: usize, oa: isize, ob: isize, rs: isize, c: &mut [MaybeUninit<T>]| {
         if k == 1 {
-            outer((a, oa, rs, csa), (b, ob, rsb, csb), n, c);
+            outer((a, oa, rs, csa), (b, ob, rsb, csb), n, stream, c);
         } else if rows.saturating_mul(k).saturating_mul(n) <= SMALL {
             thin(Thin::Small, (a, oa, rs, csa), (b, ob, rsb, csb), k, n, c);
         } else if rows == 1 {
