@@ -6,7 +6,8 @@
 
 use crate::elem::{Arith, Elem};
 use crate::kernels::err;
-use crate::strided::{PAR_MIN, out_alloc, out_filled};
+use crate::matmul::zeroed;
+use crate::strided::{PAR_MIN, out_alloc};
 use func_core::{ConvGeom, Layout, Result};
 use rayon::prelude::*;
 
@@ -121,8 +122,19 @@ pub(crate) fn col2im<T: Arith>(x: &[T], l: &Layout, g: &ConvGeom) -> Result<Vec<
     }
     let c = ckk / taps;
     let (s, off) = (l.strides(), l.offset());
-    let mut out = out_filled(size("col2im", &[nb, c, h, w])?, T::ZERO)?;
-    planes(&mut out, h * w, l.numel(), |p, o| {
+    let n_out = size("col2im", &[nb, c, h, w])?;
+    let mut out = out_alloc::<T>(n_out)?;
+    // NOTE: [col2im streams its columns] The columns are usually far larger
+    // than the image (9 times for a 3x3 kernel) and read once, a tap row of
+    // `ow` elements at a time: the loop is bound by reading them. Each plane
+    // is zeroed just before its sums (it is then in L1), rather than in a
+    // pass over the whole output first, and the columns are prefetched 16
+    // KiB ahead of the row being read: `[200, 288, 784]` columns (180 MB,
+    // the NTK workload's conv input gradients) folded in 14.1 -> 7.8 ms on
+    // two threads, 28.5 -> 17.7 ms on one, on a Sapphire Rapids VM
+    // (prefetching 4 KiB ahead: 9.5 ms; 2 KiB: 10.5 ms).
+    planes(&mut out.spare_capacity_mut()[..n_out], h * w, l.numel(), |p, o| {
+        let o = zeroed(o);
         let base = off + (p / c) * s[0] + (p % c) * taps * s[1];
         for i in 0..kh {
             let (ylo, yhi) = valid(oh, h, sh, i * dh, ph);
@@ -138,6 +150,7 @@ pub(crate) fn col2im<T: Arith>(x: &[T], l: &Layout, g: &ConvGeom) -> Result<Vec<
                     let cb = rb + (oy * ow + xlo) * s[2];
                     let n = xhi - xlo;
                     if sw == 1 && s[2] == 1 {
+                        prefetch(x, cb + PREFETCH_AHEAD / size_of::<T>().max(1));
                         let dst = &mut o[ob + x0..ob + x0 + n];
                         dst.iter_mut().zip(&x[cb..cb + n]).for_each(|(y, &v)| *y = T::plus(*y, v));
                     } else {
@@ -150,5 +163,34 @@ pub(crate) fn col2im<T: Arith>(x: &[T], l: &Layout, g: &ConvGeom) -> Result<Vec<
             }
         }
     });
+    // SAFETY: the planes of `h * w` elements cover all `n_out` elements, and
+    // `zeroed` wrote every element of each plane before the sums.
+    unsafe { out.set_len(n_out) };
     Ok(out)
+}
+
+/// How far ahead of the row being read [`col2im`] prefetches its columns
+/// (NOTE: [col2im streams its columns]).
+const PREFETCH_AHEAD: usize = 16 << 10;
+
+/// Ask the CPU to bring the two cache lines from `x[at]` on into the cache.
+/// A hint: an index past the end prefetches nothing useful but is harmless
+/// (prefetches do not fault), and the address is computed without
+/// dereferencing.
+#[inline(always)]
+fn prefetch<T>(x: &[T], at: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        let p = x.as_ptr().wrapping_add(at).cast::<i8>();
+        // SAFETY: a prefetch reads no memory architecturally and cannot
+        // fault, whatever the address (Intel SDM, PREFETCHh); the pointers
+        // are computed with `wrapping_add`, which is defined for any offset.
+        unsafe {
+            _mm_prefetch(p, _MM_HINT_T0);
+            _mm_prefetch(p.wrapping_add(64), _MM_HINT_T0);
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (x, at);
 }

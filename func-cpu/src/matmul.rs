@@ -7,7 +7,7 @@
 //! threading layer]).
 
 use crate::cache;
-use crate::elem::Real;
+use crate::elem::{Arith, Real};
 use crate::par;
 use crate::stream;
 use crate::strided::{Plan, istrides, out_alloc, out_filled, try_alloc, try_filled};
@@ -407,7 +407,7 @@ fn scaled_sum<T: Real>(
 
 /// Zero `c` and view it as initialized.
 #[inline(always)]
-fn zeroed<T: Real>(c: &mut [MaybeUninit<T>]) -> &mut [T] {
+pub(crate) fn zeroed<T: Arith>(c: &mut [MaybeUninit<T>]) -> &mut [T] {
     c.iter_mut().for_each(|x| {
         x.write(T::ZERO);
     });

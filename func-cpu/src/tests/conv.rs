@@ -25,6 +25,32 @@ fn naive_im2col(x: &[f64], l: &Layout, g: &ConvGeom) -> Vec<f64> {
     out
 }
 
+/// col2im the naive way: every column element added to the image element
+/// its tap and position read (none for a position in the padding), in f64.
+fn naive_col2im(y: &[f64], l: &Layout, g: &ConvGeom) -> Vec<f64> {
+    let e = elems(y, l);
+    let &[nb, rows, _] = l.dims() else { panic!() };
+    let ((kh, kw), (oh, ow)) = (g.kernel, (g.out_h(), g.out_w()));
+    let c = rows / (kh * kw);
+    let mut out = vec![0.0; nb * c * g.h * g.w];
+    for ni in 0..nb {
+        for ci in 0..c {
+            for (i, j) in (0..kh).flat_map(|i| (0..kw).map(move |j| (i, j))) {
+                for (oy, ox) in (0..oh).flat_map(|oy| (0..ow).map(move |ox| (oy, ox))) {
+                    let iy = (oy * g.stride.0 + i * g.dilation.0) as isize - g.padding.0 as isize;
+                    let ix = (ox * g.stride.1 + j * g.dilation.1) as isize - g.padding.1 as isize;
+                    if iy >= 0 && ix >= 0 && (iy as usize) < g.h && (ix as usize) < g.w {
+                        let row = (ci * kh + i) * kw + j;
+                        out[flat(&[ni, ci, iy as usize, ix as usize], &[nb, c, g.h, g.w])] +=
+                            e[flat(&[ni, row, oy * ow + ox], &[nb, rows, oh * ow])];
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
 #[test]
 fn im2col_matches_reference_and_col2im_is_its_adjoint() {
     let geoms = [
@@ -40,6 +66,7 @@ fn im2col_matches_reference_and_col2im_is_its_adjoint() {
     ];
     // Twice over: the second pass takes the first pass's freed buffers from
     // the buffer cache, so stale values left anywhere would show.
+    let mut checked = 0usize;
     for g in geoms.iter().chain(&geoms).copied() {
         // The 32x32 images give more columns than the parallel threshold.
         let (nb, c) = (if g.h == 32 { 6 } else { 2 }, 3);
@@ -57,6 +84,12 @@ fn im2col_matches_reference_and_col2im_is_its_adjoint() {
                 let y = st(&yv, dt);
                 let yl = Layout::contiguous([nb, rows, g.out_h() * g.out_w()]);
                 let back = host(&Cpu.col2im(&y, &yl, &g).unwrap());
+                // Element by element: each sums at most kh * kw terms, in
+                // the same tap order as the naive loop.
+                let want = naive_col2im(&yv, &yl, &g);
+                let tol = if dt == DType::F32 { 1e-6 } else { 1e-14 };
+                assert!(close(&back, &want, tol), "col2im {g:?} {dt}");
+                checked += back.len();
                 let lhs: f64 = cols.iter().zip(&yv).map(|(a, b)| a * b).sum();
                 let rhs: f64 = elems(&xv, &xl).iter().zip(&back).map(|(a, b)| a * b).sum();
                 assert!((lhs - rhs).abs() < 1e-3 * (1.0 + lhs.abs()), "{g:?} {lhs} {rhs}");
@@ -68,6 +101,7 @@ fn im2col_matches_reference_and_col2im_is_its_adjoint() {
             }
         }
     }
+    assert!(checked > 100_000, "{checked} col2im elements compared");
     let g = geoms[0];
     let x = st(&vals(60), DType::F32);
     assert!(Cpu.im2col(&x, &Layout::contiguous([2, 6, 5]), &g).is_err());
