@@ -264,6 +264,15 @@ pub(crate) fn give<T: Pooled>(mut v: Vec<T>) {
     pool.entry(class_down(cap)).or_default().push(v);
 }
 
+/// A buffer taken from the cache for scratch use, given back when dropped.
+pub(crate) struct Lent<T: Pooled>(pub(crate) Vec<T>);
+
+impl<T: Pooled> Drop for Lent<T> {
+    fn drop(&mut self) {
+        give(std::mem::take(&mut self.0));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -470,3 +470,39 @@ fn rank_1_products_larger_than_the_cache_are_exact() {
         assert_eq!(checked, batch * m * n);
     }
 }
+
+/// A batch of products (`k > 1`) whose whole output is above the streaming
+/// threshold: each product is computed into a scratch buffer and streamed
+/// to the output (NOTE: [streamed stores] in stream.rs). Every element
+/// against its f64 dot product, in f32 and f64; `b` transposed.
+#[test]
+fn batched_products_larger_than_the_cache_match_the_naive_product() {
+    let (m, k, n) = (64usize, 3usize, 1001usize);
+    for dt in [DType::F32, DType::F64] {
+        let size = if dt == DType::F32 { 4 } else { 8 };
+        let batch = crate::stream::stream_threshold().div_ceil(m * n * size) + 1;
+        let la = Layout::contiguous([batch, m, k]);
+        let lb = t3(batch, k, n);
+        let (av, bv) = (vals(batch * m * k), vals(batch * k * n + 5));
+        let (sa, sb) = (storage(&av, dt), storage(&bv, dt));
+        let got = Cpu.matmul(&sa, &la, &sb, &lb).unwrap();
+        let got = Cpu.to_host(&got, &Layout::contiguous([got.len()])).unwrap().to_f64_vec();
+        assert!(got.len() * size >= crate::stream::stream_threshold());
+        let (ar, br) = (stored(&av, dt), stored(&bv, dt));
+        let eps = if dt == DType::F32 { 1e-5 } else { 1e-13 };
+        let mut checked = 0usize;
+        for p in 0..batch {
+            for i in 0..m {
+                for j in 0..n {
+                    // `b[p, q, j]` of the transposed layout: `[batch, n, k]` in memory.
+                    let terms = (0..k).map(|q| ar[(p * m + i) * k + q] * br[(p * n + j) * k + q]);
+                    let (want, scale) = terms.fold((0.0, 0.0), |(s, a), t| (s + t, a + f64::abs(t)));
+                    let g = got[(p * m + i) * n + j];
+                    assert!((g - want).abs() <= eps * (1.0 + scale), "{dt}: [{p}, {i}, {j}] is {g}, expected {want}");
+                    checked += 1;
+                }
+            }
+        }
+        assert_eq!(checked, batch * m * n);
+    }
+}

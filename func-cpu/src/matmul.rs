@@ -41,6 +41,10 @@ pub(crate) const SMALL: usize = 1024;
 /// and CPU have them, instead of through gemm (NOTE: [small tiles] in
 /// tiles.rs).
 pub(crate) const TILED: usize = 1 << 17;
+/// The largest product of a batch computed into a scratch buffer and then
+/// streamed to an output larger than the cache (NOTE: [streamed stores] in
+/// stream.rs): half a 2 MiB L2, so the copy reads it from there.
+const STREAM_SCRATCH: usize = 1 << 20;
 /// A product whose contraction is at least this many times its larger
 /// output side is split along `k` (NOTE: [long k]).
 const LONG_K: usize = 64;
@@ -704,9 +708,10 @@ pub(crate) fn matmul<T: Real>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Res
     // Every element is written below (by gemm with beta = 0, which does not
     // read `c`, by `outer`, or by `small` after zeroing): no zero-fill.
     let mut out = out_alloc::<T>(len)?;
-    // A rank-1 output larger than the cache is streamed (NOTE: [streamed
-    // stores] in stream.rs).
-    let stream = k == 1 && len.saturating_mul(size_of::<T>()) >= stream::stream_threshold();
+    // An output larger than the cache is streamed (NOTE: [streamed stores]
+    // in stream.rs): rank-1 products directly, a batch of others through
+    // a scratch buffer.
+    let stream = len.saturating_mul(size_of::<T>()) >= stream::stream_threshold();
     let (sa, sb) = (istrides(la), istrides(lb));
     // A right operand whose columns alias in the L1 cache is copied once
     // with padded columns (NOTE: [aliasing columns]).
@@ -724,7 +729,7 @@ pub(crate) fn matmul<T: Real>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Res
     // contraction when the product is split along it: NOTE: [long k]).
     let product = |rows: usize, k: usize, oa: isize, ob: isize, rs: isize, c: &mut [MaybeUninit<T>]| {
         if k == 1 {
-            outer((a, oa, rs, csa), (b, ob, rsb, csb), n, stream, c);
+            outer((a, oa, rs, csa), (b, ob, rsb, csb), n, stream && k == 1, c);
         } else if rows.saturating_mul(k).saturating_mul(n) <= SMALL {
             thin(Thin::Small, (a, oa, rs, csa), (b, ob, rsb, csb), k, n, c);
         } else if rows == 1 {
@@ -838,7 +843,26 @@ pub(crate) fn matmul<T: Real>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Res
     let spare = &mut out.spare_capacity_mut()[..len];
     // Products as tasks when there are enough of them to share evenly (or
     // each is too small to split); else each product is split itself.
-    if batch > 1 && flops.saturating_mul(batch) >= PAR_FLOPS && (batch >= 2 * threads || flops < PAR_GEMM) {
+    if stream && k > 1 && m.saturating_mul(n).saturating_mul(size_of::<T>()) <= STREAM_SCRATCH {
+        // Each product into a scratch buffer in the cache, then streamed to
+        // the output (NOTE: [streamed stores] in stream.rs).
+        let scratch = || cache::take::<T>(m * n).ok().map(cache::Lent);
+        spare.par_chunks_mut(m * n).zip(&offs).for_each_init(scratch, |buf, (c, &(oa, ob))| match buf {
+            Some(cache::Lent(buf)) => {
+                let tmp = &mut buf.spare_capacity_mut()[..m * n];
+                product(m, k, oa, ob, rsa, tmp);
+                // SAFETY: `product` wrote all `m * n` elements of `tmp`, and
+                // `MaybeUninit<T>` has the layout of `T`.
+                let tmp = unsafe { &*(tmp as *const [MaybeUninit<T>] as *const [T]) };
+                if !stream::copy(tmp, c) {
+                    c.iter_mut().zip(tmp).for_each(|(y, &v)| {
+                        y.write(v);
+                    });
+                }
+            }
+            None => product(m, k, oa, ob, rsa, c),
+        });
+    } else if batch > 1 && flops.saturating_mul(batch) >= PAR_FLOPS && (batch >= 2 * threads || flops < PAR_GEMM) {
         spare.par_chunks_mut(m * n).zip(&offs).for_each(|(c, &(oa, ob))| product(m, k, oa, ob, rsa, c));
     } else {
         spare.chunks_mut(m * n).zip(&offs).for_each(|(c, &(oa, ob))| split(m, oa, ob, rsa, c));
