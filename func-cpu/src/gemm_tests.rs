@@ -411,7 +411,7 @@ fn small_f32_products_run_in_register_tiles() {
                     let v = f32s(&vals(la.storage_span().max(lb.storage_span())));
                     let direct = tiled_direct(&v, la, lb);
                     assert_eq!(direct.is_some(), avx512, "tiled_f32 {la:?} {lb:?}");
-                    let dispatched = (crate::matmul::SMALL + 1..=crate::matmul::TILED).contains(&(m * k * n));
+                    let dispatched = m * k * n > crate::matmul::SMALL && crate::matmul::tiles_size((m, k, n));
                     if let Some(direct) = direct.filter(|_| dispatched) {
                         let s = Cpu.from_host(HostData::F32(v.clone())).unwrap();
                         let got = Cpu.matmul(&s, la, &s, lb).unwrap();
@@ -429,9 +429,10 @@ fn small_f32_products_run_in_register_tiles() {
     check(&t3(4, 40, 20), &Layout::contiguous([4, 20, 40]));
     check(&Layout::contiguous([4, 40, 40]), &t3(4, 40, 20));
     assert_eq!(checked, 5 * 3 * 8 * 4);
-    // The products between `SMALL` and `TILED` multiply-adds: all but the
-    // tiny ones (m k n <= 1024) and the largest (80 x 40 x 48 and up).
-    assert_eq!(tiled, if avx512 { 316 } else { 0 });
+    // The products above `SMALL` multiply-adds: all but the tiny ones
+    // (m k n <= 1024). The largest (80 x 40 x 48 and up, above `TILED`)
+    // are tiled for their short `k` (`TILED_SHORT_K`).
+    assert_eq!(tiled, if avx512 { 328 } else { 0 });
 }
 
 /// Batched rank-1 products whose output is above the streaming threshold

@@ -41,6 +41,25 @@ pub(crate) const SMALL: usize = 1024;
 /// and CPU have them, instead of through gemm (NOTE: [small tiles] in
 /// tiles.rs).
 pub(crate) const TILED: usize = 1 << 17;
+/// Up to this many multiply-adds, a product with a contraction of at most
+/// [`TILED_K`] also runs in register tiles: with a short `k` the gemm
+/// crate's packing is a larger share of the work. The Lennard-Jones model's
+/// `[1000, 16] @ [16, 16]^T` and `[1000, 16] @ [16, 16]` took 7.7 and 7.3
+/// us through gemm, 6.3 and 5.7 us in tiles (one thread, Sapphire Rapids);
+/// `[16, 1000] @ [1000, 16]`, with its long `k`, 6.7 against 7.0 us, so it
+/// stays with gemm.
+pub(crate) const TILED_SHORT_K: usize = 1 << 19;
+/// The longest contraction of a product tiled up to [`TILED_SHORT_K`].
+pub(crate) const TILED_K: usize = 64;
+
+/// Whether a product of `rows x k x n` (of more than [`SMALL`] multiply-adds
+/// and at least [`tiles::TILE_ROWS`] rows) is of the size computed in
+/// register tiles: at most [`TILED`] multiply-adds, or [`TILED_SHORT_K`]
+/// with a contraction of at most [`TILED_K`].
+pub(crate) fn tiles_size((rows, k, n): (usize, usize, usize)) -> bool {
+    let work = rows.saturating_mul(k).saturating_mul(n);
+    work <= TILED || (k <= TILED_K && work <= TILED_SHORT_K)
+}
 /// The largest product of a batch computed into a scratch buffer and then
 /// streamed to an output larger than the cache (NOTE: [streamed stores] in
 /// stream.rs): half a 2 MiB L2, so the copy reads it from there.
@@ -737,7 +756,7 @@ pub(crate) fn matmul<T: Real>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Res
         } else if n == 1 {
             thin(Thin::Col, (a, oa, rs, csa), (b, ob, rsb, csb), k, n, c);
         } else if rows >= tiles::TILE_ROWS
-            && rows.saturating_mul(k).saturating_mul(n) <= TILED
+            && tiles_size((rows, k, n))
             && T::tiled((rows, k, n), (a, oa, rs, csa), (b, ob, rsb, csb), c)
         {
             // Computed in register tiles (NOTE: [small tiles] in tiles.rs).

@@ -99,7 +99,8 @@ pub(crate) fn tiled_f32(
         // The row-major copy goes to this thread's scratch buffer, kept
         // between calls (a product never runs another inside it). It grows
         // to the largest `k * n` copied on the thread: under `matmul`'s
-        // bound (`TILED` multiply-adds, at least `TILE_ROWS` rows), 128 KiB.
+        // bounds (`tiles_size`, at least `TILE_ROWS` rows), 128 KiB, or
+        // 512 KiB for a contraction of at most `TILED_K`.
         PACKED.with_borrow_mut(|p| {
             p.clear();
             if p.try_reserve_exact(len).is_err() {
