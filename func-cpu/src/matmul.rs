@@ -748,7 +748,7 @@ pub(crate) fn matmul<T: Real>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Res
     // contraction when the product is split along it: NOTE: [long k]).
     let product = |rows: usize, k: usize, oa: isize, ob: isize, rs: isize, c: &mut [MaybeUninit<T>]| {
         if k == 1 {
-            outer((a, oa, rs, csa), (b, ob, rsb, csb), n, stream && k == 1, c);
+            outer((a, oa, rs, csa), (b, ob, rsb, csb), n, stream, c);
         } else if rows.saturating_mul(k).saturating_mul(n) <= SMALL {
             thin(Thin::Small, (a, oa, rs, csa), (b, ob, rsb, csb), k, n, c);
         } else if rows == 1 {
@@ -864,7 +864,9 @@ pub(crate) fn matmul<T: Real>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Res
     // each is too small to split); else each product is split itself.
     if stream && k > 1 && m.saturating_mul(n).saturating_mul(size_of::<T>()) <= STREAM_SCRATCH {
         // Each product into a scratch buffer in the cache, then streamed to
-        // the output (NOTE: [streamed stores] in stream.rs).
+        // the output (NOTE: [streamed stores] in stream.rs). An output of at
+        // least 64 MiB in products of at most 1 MiB is a batch of at least
+        // 64: enough tasks to share.
         let scratch = || cache::take::<T>(m * n).ok().map(cache::Lent);
         spare.par_chunks_mut(m * n).zip(&offs).for_each_init(scratch, |buf, (c, &(oa, ob))| match buf {
             Some(cache::Lent(buf)) => {

@@ -191,14 +191,19 @@ unsafe fn copy_avx512<T: Streamed>(src: &[T], dst: &mut [MaybeUninit<T>]) {
 mod tests {
     use super::*;
 
+    /// Whether the streaming kernels run here (else they must return `false`).
+    fn avx512() -> bool {
+        #[cfg(target_arch = "x86_64")]
+        return std::arch::is_x86_feature_detected!("avx512f");
+        #[cfg(not(target_arch = "x86_64"))]
+        return false;
+    }
+
     /// Every element, at every alignment of the destination and every
     /// length around a line, in f32 and f64.
     #[test]
     fn streamed_copies_are_exact_at_every_alignment() {
-        #[cfg(target_arch = "x86_64")]
-        let avx512 = std::arch::is_x86_feature_detected!("avx512f");
-        #[cfg(not(target_arch = "x86_64"))]
-        let avx512 = false;
+        let avx512 = avx512();
         let mut checked = 0;
         for n in [0usize, 1, 7, 15, 16, 17, 31, 64, 100, 1000] {
             for skip in 0..16 {
@@ -230,10 +235,7 @@ mod tests {
     /// every tail length, against ordinary multiplication.
     #[test]
     fn streamed_rows_match_plain_products_at_every_alignment() {
-        #[cfg(target_arch = "x86_64")]
-        let avx512 = std::arch::is_x86_feature_detected!("avx512f");
-        #[cfg(not(target_arch = "x86_64"))]
-        let avx512 = false;
+        let avx512 = avx512();
         let mut checked = 0;
         for n in [1usize, 3, 15, 16, 17, 33, 100] {
             for skip in 0..16 {
