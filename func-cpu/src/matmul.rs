@@ -862,7 +862,7 @@ pub(crate) fn matmul<T: Real>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Res
     let spare = &mut out.spare_capacity_mut()[..len];
     // Products as tasks when there are enough of them to share evenly (or
     // each is too small to split); else each product is split itself.
-    if stream && k > 1 && m.saturating_mul(n).saturating_mul(size_of::<T>()) <= STREAM_SCRATCH {
+    if stream && k > 1 && m.saturating_mul(n).saturating_mul(size_of::<T>()) <= STREAM_SCRATCH && stream::available() {
         // Each product into a scratch buffer in the cache, then streamed to
         // the output (NOTE: [streamed stores] in stream.rs). An output of at
         // least 64 MiB in products of at most 1 MiB is a batch of at least

@@ -54,6 +54,23 @@ fn last_level_cache() -> Option<usize> {
     }
 }
 
+/// Whether this CPU has the streaming stores used here (AVX-512F).
+pub(crate) fn available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return std::arch::is_x86_feature_detected!("avx512f");
+    #[cfg(not(target_arch = "x86_64"))]
+    return false;
+}
+
+/// The number of elements of `row` before its first 64-byte boundary (all
+/// of them when it has none). `T` is 4 or 8 bytes and aligned to its size
+/// (the `Streamed` types), so the boundary falls on an element.
+#[cfg(target_arch = "x86_64")]
+fn line_head<T>(row: &[MaybeUninit<T>]) -> usize {
+    let misaligned = (row.as_ptr() as usize % 64) / size_of::<T>();
+    if misaligned == 0 { 0 } else { (64 / size_of::<T>() - misaligned).min(row.len()) }
+}
+
 /// The element types written with streaming stores: 4 or 8 bytes, aligned
 /// to their size, so that a 64-byte line holds whole elements.
 ///
@@ -72,7 +89,7 @@ macro_rules! streamed {
             fn scaled_rows(xs: impl Iterator<Item = Self>, b: &[Self], c: &mut [MaybeUninit<Self>]) -> bool {
                 #[cfg(target_arch = "x86_64")]
                 {
-                    if b.is_empty() || !std::arch::is_x86_feature_detected!("avx512f") {
+                    if b.is_empty() || !available() {
                         return false;
                     }
                     // SAFETY: the CPU has AVX-512F (checked just above).
@@ -100,10 +117,8 @@ macro_rules! streamed {
             let n = b.len();
             for (row, x) in c.chunks_exact_mut(n).zip(xs) {
                 // Ordinary stores up to the first 64-byte boundary of the
-                // row (elements are aligned to their size, so the boundary
-                // falls on an element), then whole lines, then the tail.
-                let misaligned = (row.as_ptr() as usize % 64) / size_of::<$t>();
-                let head = if misaligned == 0 { 0 } else { (LANES - misaligned).min(n) };
+                // row, then whole lines, then the tail.
+                let head = line_head(row);
                 for (y, &z) in row[..head].iter_mut().zip(&b[..head]) {
                     y.write(x * z);
                 }
@@ -139,7 +154,7 @@ streamed!(f64, 8, scaled_rows_f64, _mm512_set1_pd, _mm512_loadu_pd, _mm512_mul_p
 pub(crate) fn copy<T: Streamed>(src: &[T], dst: &mut [MaybeUninit<T>]) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        if src.len() != dst.len() || !std::arch::is_x86_feature_detected!("avx512f") {
+        if src.len() != dst.len() || !available() {
             return false;
         }
         // SAFETY: the CPU has AVX-512F (checked just above); the lengths
@@ -163,12 +178,9 @@ pub(crate) fn copy<T: Streamed>(src: &[T], dst: &mut [MaybeUninit<T>]) -> bool {
 #[target_feature(enable = "avx512f")]
 unsafe fn copy_avx512<T: Streamed>(src: &[T], dst: &mut [MaybeUninit<T>]) {
     use std::arch::x86_64::*;
-    // `Streamed` types are 4 or 8 bytes, aligned to their size, so the
-    // first 64-byte boundary of `dst` falls on an element and 64 bytes are
-    // a whole number of elements.
+    // `Streamed` types are 4 or 8 bytes: 64 bytes are whole elements.
     let lanes = 64 / size_of::<T>();
-    let misaligned = (dst.as_ptr() as usize % 64) / size_of::<T>();
-    let head = if misaligned == 0 { 0 } else { (lanes - misaligned).min(dst.len()) };
+    let head = line_head(dst);
     for (y, &z) in dst[..head].iter_mut().zip(&src[..head]) {
         y.write(z);
     }
@@ -191,43 +203,35 @@ unsafe fn copy_avx512<T: Streamed>(src: &[T], dst: &mut [MaybeUninit<T>]) {
 mod tests {
     use super::*;
 
-    /// Whether the streaming kernels run here (else they must return `false`).
-    fn avx512() -> bool {
-        #[cfg(target_arch = "x86_64")]
-        return std::arch::is_x86_feature_detected!("avx512f");
-        #[cfg(not(target_arch = "x86_64"))]
-        return false;
+    /// `copy` of `src` into a buffer `skip` elements past its start: exact
+    /// where the CPU streams (the count of elements compared), else `false`
+    /// and nothing compared.
+    fn check_copy<T: Streamed + PartialEq + std::fmt::Debug>(src: &[T], skip: usize) -> usize {
+        let mut buf = vec![MaybeUninit::<T>::uninit(); skip + src.len()];
+        assert_eq!(copy(src, &mut buf[skip..]), available());
+        if !available() {
+            return 0;
+        }
+        // SAFETY: `copy` wrote every element after `skip`.
+        let got: Vec<T> = buf[skip..].iter().map(|y| unsafe { y.assume_init() }).collect();
+        assert_eq!(got, src, "n {}, offset {skip}", src.len());
+        src.len()
     }
 
     /// Every element, at every alignment of the destination and every
     /// length around a line, in f32 and f64.
     #[test]
     fn streamed_copies_are_exact_at_every_alignment() {
-        let avx512 = avx512();
         let mut checked = 0;
         for n in [0usize, 1, 7, 15, 16, 17, 31, 64, 100, 1000] {
             for skip in 0..16 {
                 let src: Vec<f32> = (0..n).map(|j| j as f32 * 0.25 - 7.0).collect();
-                let mut buf = vec![MaybeUninit::<f32>::uninit(); skip + n];
-                assert_eq!(copy(&src, &mut buf[skip..]), avx512);
-                if avx512 {
-                    // SAFETY: `copy` wrote every element after `skip`.
-                    let got: Vec<f32> = buf[skip..].iter().map(|y| unsafe { y.assume_init() }).collect();
-                    assert_eq!(got, src, "n {n}, offset {skip}");
-                    checked += n;
-                }
+                checked += check_copy(&src, skip);
                 let src: Vec<f64> = src.iter().map(|&v| f64::from(v) / 3.0).collect();
-                let mut buf = vec![MaybeUninit::<f64>::uninit(); skip + n];
-                assert_eq!(copy(&src, &mut buf[skip..]), avx512);
-                if avx512 {
-                    // SAFETY: as above.
-                    let got: Vec<f64> = buf[skip..].iter().map(|y| unsafe { y.assume_init() }).collect();
-                    assert_eq!(got, src, "f64 n {n}, offset {skip}");
-                    checked += n;
-                }
+                checked += check_copy(&src, skip);
             }
         }
-        assert!(!avx512 || checked > 40_000, "{checked}");
+        assert!(!available() || checked > 40_000, "{checked}");
         assert!(!copy(&[1.0f32; 3], &mut [MaybeUninit::uninit(); 4]), "lengths differ");
     }
 
@@ -235,7 +239,7 @@ mod tests {
     /// every tail length, against ordinary multiplication.
     #[test]
     fn streamed_rows_match_plain_products_at_every_alignment() {
-        let avx512 = avx512();
+        let avx512 = available();
         let mut checked = 0;
         for n in [1usize, 3, 15, 16, 17, 33, 100] {
             for skip in 0..16 {
