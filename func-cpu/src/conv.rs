@@ -7,6 +7,7 @@
 use crate::elem::{Arith, Elem};
 use crate::kernels::err;
 use crate::matmul::zeroed;
+use crate::par;
 use crate::strided::{PAR_MIN, out_alloc};
 use func_core::{ConvGeom, Layout, Result};
 use rayon::prelude::*;
@@ -28,6 +29,7 @@ fn planes<T: Send>(out: &mut [T], plane: usize, work: usize, f: impl Fn(usize, &
     if work < PAR_MIN {
         out.chunks_mut(plane).enumerate().for_each(|(i, o)| f(i, o));
     } else {
+        par::linger();
         out.par_chunks_mut(plane).enumerate().for_each(|(i, o)| f(i, o));
     }
 }

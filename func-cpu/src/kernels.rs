@@ -2,6 +2,7 @@
 //! types.
 
 use crate::elem::{Arith, Elem, Real};
+use crate::par;
 use crate::strided::{
     CHUNK, Out, PAR_MIN, Plan, Slot, build, copy, copy_into, dense, fold, fold_slice, istrides, map1, map1_into,
     map1_raw, map2, map3, out_alloc, out_filled, try_filled,
@@ -251,6 +252,7 @@ pub(crate) fn reduce<T: crate::cache::Pooled + Sync, A: Copy + Send + Sync>(
         let few = || out_n < rayon::current_num_threads() * if cols { 64 } else { 2 };
         if out_n.saturating_mul(red_n) >= PAR_MIN && few() {
             let part = (CHUNK / out_n).max(64);
+            par::linger();
             let partials: Vec<Vec<A>> = (0..red_n.div_ceil(part))
                 .into_par_iter()
                 .map(|p| {
@@ -394,6 +396,7 @@ pub(crate) fn cumsum<T: Arith>(v: &[T], l: &Layout, axis: usize) -> Result<Vec<T
         }
     };
     if out.len() >= PAR_MIN && out.len() > block {
+        par::linger();
         out.par_chunks_mut(block).for_each_init(Vec::new, scan);
     } else {
         let mut acc = Vec::new();
@@ -563,6 +566,7 @@ pub(crate) fn scatter_add<T: Arith>(
     let blocks = il.dims().first().copied().unwrap_or(0);
     let block = so.first().copied().unwrap_or(0) as usize;
     let bad = if axis > 0 && blocks > 1 && il.numel() >= PAR_MIN && block > 0 {
+        par::linger();
         !out.par_chunks_mut(block).take(blocks).enumerate().all(|(b, dst)| {
             let b = b as isize;
             scatter(dst, &il.dims()[1..], [&si[1..], &ss[1..], &so[1..]], [offs[0] + b * si[0], offs[1] + b * ss[0]])

@@ -44,6 +44,15 @@
 //!   elements, `vmap(hessian)` over 64 inputs of 16 ran in 0.24-0.25 ms,
 //!   against 0.21 ms at 512K: its [64, 16, 16, 16] products no longer
 //!   wait for a second thread.)
+//! - **A worker that lingers.** Each parallel kernel keeps one worker of
+//!   the pool polling for work for [`spin_time`] (1 ms by default;
+//!   [`set_spin_time`], or `FUNC_CPU_SPIN_US`) after it, so that the next
+//!   kernel finds it awake: waking a sleeping worker cost 65-78 µs on the
+//!   two-vCPU benchmark VM, so a 256^3 product split in two took 0.12-0.15
+//!   ms, and 0.11 ms with a lingering worker; psg_mlp_b64 went from 1.29 to
+//!   1.03-1.15 ms (NOTE: [lingering worker] in par.rs). This is OpenMP's
+//!   spin-wait before blocking; the polling worker yields its core to any
+//!   other thread that wants it.
 //! - **Reductions** over axes that all have size 1 (the batch of one of a
 //!   per-sample gradient) are a strided map, one element per output (a
 //!   `[20, 10, 1, 32, 288]` sum over its unit axis: 3.9 ms on the general
@@ -261,6 +270,8 @@ mod strided;
 mod tests;
 mod tiles;
 mod vmath;
+
+pub use par::{DEFAULT_SPIN, SPIN_ENV, set_spin_time, spin_time};
 
 use elem::Elem;
 use func_core::{

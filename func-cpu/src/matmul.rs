@@ -97,6 +97,7 @@ fn split_k<T: Real>(
         return false;
     };
     let spare = &mut tmp.spare_capacity_mut()[..(parts - 1) * size];
+    par::linger();
     rayon::in_place_scope(|s| {
         for (p, t) in spare.chunks_mut(size).enumerate() {
             let k0 = (p + 1) * slice;
@@ -188,6 +189,7 @@ fn split_cols<T: Real>(
             T::gemm((rows, k, w), pa, rsa, csa, pb, rsb, csb, out.ptr().add(j), n as isize);
         }
     };
+    par::linger();
     rayon::in_place_scope(|s| {
         for j in (width..n).step_by(width) {
             s.spawn(move |_| run(j));
@@ -826,6 +828,7 @@ pub(crate) fn matmul<T: Real>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Res
         if work < CALLER_GEMM {
             par::chunks(c, block * n, run);
         } else {
+            par::linger();
             c.par_chunks_mut(block * n).enumerate().for_each(|(i, cb)| run(i, cb));
         }
     };
@@ -867,6 +870,7 @@ pub(crate) fn matmul<T: Real>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Res
         // the output (NOTE: [streamed stores] in stream.rs). An output of at
         // least 64 MiB in products of at most 1 MiB is a batch of at least
         // 64: enough tasks to share.
+        par::linger();
         let scratch = || cache::take::<T>(m * n).ok().map(cache::Lent);
         spare.par_chunks_mut(m * n).zip(&offs).for_each_init(scratch, |buf, (c, &(oa, ob))| match buf {
             Some(cache::Lent(buf)) => {
@@ -884,6 +888,7 @@ pub(crate) fn matmul<T: Real>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Res
             None => product(m, k, oa, ob, rsa, c),
         });
     } else if batch > 1 && flops.saturating_mul(batch) >= PAR_FLOPS && (batch >= 2 * threads || flops < PAR_GEMM) {
+        par::linger();
         spare.par_chunks_mut(m * n).zip(&offs).for_each(|(c, &(oa, ob))| product(m, k, oa, ob, rsa, c));
     } else {
         spare.chunks_mut(m * n).zip(&offs).for_each(|(c, &(oa, ob))| split(m, oa, ob, rsa, c));

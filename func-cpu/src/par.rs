@@ -11,6 +11,143 @@
 //! caller's own sleep and wake-up per call. The GEMM uses it for products
 //! below `CALLER_GEMM` multiply-adds (matmul.rs), where it was measured to
 //! help.
+//!
+//! NOTE: [lingering worker] A worker of the pool that has run out of work
+//! goes to sleep within microseconds, and waking it costs far more than
+//! that: on the two-vCPU benchmark VM an empty two-way region took 6-8 µs
+//! back to back, but 65-78 µs after a pause of 100 µs or more, because the
+//! sleeping worker's vCPU halts and the host must wake it. (With another
+//! thread keeping that vCPU busy it took 4-6 µs after any pause.) A kernel
+//! that splits 100 µs of work in two therefore ran closer to 170 µs than to
+//! 100. So each parallel region first arms a linger job (`linger`): one
+//! worker of the pool keeps polling the pool for work (`rayon::yield_now`,
+//! then `std::thread::yield_now`, which hands the core to any other thread
+//! that wants it) until [`spin_time`] has passed since the last region,
+//! then returns to rayon and sleeps. The next region's tasks are then
+//! picked up at once. This is the role of OpenMP's spin-wait before a
+//! thread blocks (`KMP_BLOCKTIME`, 200 ms by default in Intel's runtime,
+//! which torch's MKL builds use); at 1 ms the cost is bounded to one core
+//! for 1 ms after the last parallel kernel. Alternating runs, median ms, 0
+//! against 1 ms: matmul_f32_256 0.123-0.148 -> 0.109-0.114, psg_mlp_b64
+//! 1.29 -> 1.03-1.15, batch_hessian_B64_31to33 1.23 -> 1.06-1.09,
+//! hessian_512to32 1.15 -> 1.03; lj_train_step_1000, batched_hessian_B64_D16
+//! and maml unchanged. A low-priority (`SCHED_IDLE`) spinner thread that
+//! only kept the vCPU awake was tried first and made psg_mlp_b64 15%
+//! slower: rayon's idle workers call `sched_yield`, which handed their core
+//! to the spinner until the next scheduler tick.
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// The environment variable that sets the initial [`spin_time`], in
+/// microseconds.
+pub const SPIN_ENV: &str = "FUNC_CPU_SPIN_US";
+
+/// The default [`spin_time`]: 1 ms.
+pub const DEFAULT_SPIN: Duration = Duration::from_millis(1);
+
+fn spin_ns() -> &'static AtomicU64 {
+    static NS: OnceLock<AtomicU64> = OnceLock::new();
+    NS.get_or_init(|| {
+        let us = std::env::var(SPIN_ENV).ok().and_then(|v| v.trim().parse::<u64>().ok());
+        AtomicU64::new(us.map_or(nanos(DEFAULT_SPIN), |us| us.saturating_mul(1000)))
+    })
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// How long one worker of the thread pool keeps looking for work after the
+/// last parallel kernel, before it sleeps (NOTE: [lingering worker] in
+/// par.rs). A kernel that starts within that time finds it awake instead of
+/// paying tens of microseconds to wake it. Starts at [`DEFAULT_SPIN`], or
+/// at the microseconds in the `FUNC_CPU_SPIN_US` environment variable
+/// ([`SPIN_ENV`]) when it is set to a whole number.
+pub fn spin_time() -> Duration {
+    Duration::from_nanos(spin_ns().load(Ordering::Relaxed))
+}
+
+/// Sets [`spin_time`]. Zero turns the lingering off: the pool's workers
+/// then sleep as soon as they run out of work, which saves the CPU time a
+/// lingering worker spends polling, at the price of waking them for each
+/// parallel kernel. A longer time helps programs that leave longer gaps
+/// between parallel kernels.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// func_cpu::set_spin_time(Duration::ZERO);
+/// assert_eq!(func_cpu::spin_time(), Duration::ZERO);
+/// func_cpu::set_spin_time(func_cpu::DEFAULT_SPIN);
+/// ```
+pub fn set_spin_time(d: Duration) {
+    spin_ns().store(nanos(d), Ordering::Relaxed);
+}
+
+fn now_ns() -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    nanos(EPOCH.get_or_init(Instant::now).elapsed())
+}
+
+/// A worker of the pool polling for work until `deadline`.
+struct Linger {
+    /// Nanoseconds since `now_ns`'s epoch.
+    deadline: AtomicU64,
+    /// Whether a linger job is queued or running.
+    active: AtomicBool,
+}
+
+impl Linger {
+    const fn new() -> Self {
+        Linger { deadline: AtomicU64::new(0), active: AtomicBool::new(false) }
+    }
+
+    /// Extends the deadline to `ns` from now and starts a linger job unless
+    /// one is running.
+    fn arm(&'static self, ns: u64) {
+        if ns == 0 {
+            return;
+        }
+        self.deadline.store(now_ns().saturating_add(ns), Ordering::SeqCst);
+        if !self.active.load(Ordering::SeqCst) && !self.active.swap(true, Ordering::SeqCst) {
+            rayon::spawn(move || self.run());
+        }
+    }
+
+    fn run(&self) {
+        loop {
+            match rayon::yield_now() {
+                Some(rayon::Yield::Executed) => continue,
+                Some(rayon::Yield::Idle) => {}
+                None => {
+                    self.active.store(false, Ordering::SeqCst);
+                    return;
+                }
+            }
+            if now_ns() >= self.deadline.load(Ordering::SeqCst) {
+                self.active.store(false, Ordering::SeqCst);
+                // An `arm` between the load and the store saw this job
+                // active and started none: take its deadline over.
+                if now_ns() >= self.deadline.load(Ordering::SeqCst) || self.active.swap(true, Ordering::SeqCst) {
+                    return;
+                }
+            }
+            std::thread::yield_now();
+        }
+    }
+}
+
+static LINGER: Linger = Linger::new();
+
+/// Keeps one worker of the pool awake for [`spin_time`] (NOTE: [lingering
+/// worker]). Called at the start of every parallel region.
+pub(crate) fn linger() {
+    if rayon::current_num_threads() >= 2 {
+        LINGER.arm(spin_ns().load(Ordering::Relaxed));
+    }
+}
 
 /// `f(i, chunk)` for the `chunk`-sized chunks of `out` (the last may be
 /// shorter), in parallel: the chunks are cut into one contiguous share per
@@ -31,6 +168,7 @@ pub(crate) fn chunks<T: Send>(out: &mut [T], chunk: usize, f: impl Fn(usize, &mu
         part.chunks_mut(chunk).enumerate().for_each(|(i, o)| f(g * per + i, o));
     };
     let share = &share;
+    linger();
     let mut shares = out.chunks_mut(per * chunk).enumerate();
     let first = shares.next();
     rayon::in_place_scope(|s| {
@@ -45,7 +183,37 @@ pub(crate) fn chunks<T: Send>(out: &mut [T], chunk: usize, f: impl Fn(usize, &mu
 
 #[cfg(test)]
 mod tests {
-    use super::chunks;
+    use super::{Linger, chunks, now_ns};
+    use std::sync::atomic::Ordering;
+    use std::time::{Duration, Instant};
+
+    /// Waits (at most 10 s) for `l`'s job to return; the time it saw it gone.
+    fn ended(l: &Linger) -> u64 {
+        let start = Instant::now();
+        while l.active.load(Ordering::SeqCst) {
+            assert!(start.elapsed() < Duration::from_secs(10), "the linger job did not return");
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        now_ns()
+    }
+
+    #[test]
+    fn a_linger_job_runs_the_pools_work_until_its_deadline_and_can_be_rearmed() {
+        let l: &'static Linger = Box::leak(Box::new(Linger::new()));
+        l.arm(0);
+        assert!(!l.active.load(Ordering::SeqCst), "a zero spin time started a linger job");
+        for round in 0..3 {
+            let ns = 20_000_000;
+            l.arm(ns);
+            assert!(l.active.load(Ordering::SeqCst), "round {round}: arming started no linger job");
+            // Tasks sent to the pool while it lingers still run.
+            let mut v = vec![0usize; 4096];
+            chunks(&mut v, 512, |i, o| o.iter_mut().for_each(|x| *x = i + 1));
+            assert!(v.iter().enumerate().all(|(j, &x)| x == j / 512 + 1), "round {round}");
+            let deadline = l.deadline.load(Ordering::SeqCst);
+            assert!(ended(l) >= deadline, "round {round}: the linger job returned before its deadline");
+        }
+    }
 
     #[test]
     fn every_chunk_is_visited_once_with_its_index() {

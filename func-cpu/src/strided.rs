@@ -9,6 +9,7 @@
 //! and scalar-broadcast operands get tight loops the compiler vectorizes.
 
 use crate::cache::{self, Pooled};
+use crate::par;
 use func_core::{DimVec, Layout, Result, Shape};
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
@@ -224,6 +225,9 @@ impl<const N: usize> Plan<N> {
             let tiles = |(p, b): (usize, &mut [U])| {
                 b.chunks_mut(unit).enumerate().for_each(|(u, o)| self.tiles(p * block + u * unit, o, &run));
             };
+            if par {
+                par::linger();
+            }
             if par && block >= PAR_MIN {
                 out.par_chunks_mut(block).enumerate().for_each(|(p, b)| {
                     b.par_chunks_mut(unit).enumerate().for_each(|(u, o)| self.tiles(p * block + u * unit, o, &run));
