@@ -33,17 +33,19 @@
 //!   line; a row repeated over a dense operand (a bias) is first expanded
 //!   to a ~1024-element pattern, so the loop setup is paid once per
 //!   pattern.
-//! - **Parallelism only where it pays.** Elementwise work above 512K
+//! - **Parallelism only where it pays.** Elementwise work above 128K
 //!   elements is split over the threads, the calling thread taking the
 //!   first share; smaller tensors never touch the thread pool, so an
 //!   operation on a one-element tensor costs tens of nanoseconds. (A
-//!   thread of the pool takes tens of microseconds to wake on the two-vCPU
-//!   benchmark machine: splitting a 64K-element `mul` made it 11 µs against
-//!   5.9 on one thread, and a 262K-element one 38-47 µs against 38, while
-//!   1M elements ran in 63-67 µs against 93. With the bound at 128K
-//!   elements, `vmap(hessian)` over 64 inputs of 16 ran in 0.24-0.25 ms,
-//!   against 0.21 ms at 512K: its [64, 16, 16, 16] products no longer
-//!   wait for a second thread.)
+//!   sleeping thread of the pool takes tens of microseconds to wake on the
+//!   two-vCPU benchmark machine: splitting a 64K-element `mul` made it 11
+//!   µs against 5.9 on one thread, and a 262K-element one 38-47 µs against
+//!   38, while 1M elements ran in 63-67 µs against 93. So the bound was
+//!   512K until the pool kept a worker awake between kernels (next item);
+//!   since then 128K has been faster: `vmap(hessian)` over 64 inputs of 16
+//!   0.26 -> 0.17-0.22 ms, its [64, 16, 16, 16] products no longer waiting
+//!   for a second thread, psg_mlp_b64 1.19 -> 1.07 ms, the Jacobian rows
+//!   3-10% faster. 64K made those Jacobian rows twice as slow.)
 //! - **A worker that lingers.** Each parallel kernel keeps one worker of
 //!   the pool polling for work for [`spin_time`] (1 ms by default;
 //!   [`set_spin_time`], or `FUNC_CPU_SPIN_US`) after it, so that the next

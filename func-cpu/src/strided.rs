@@ -15,9 +15,11 @@ use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
 /// Work (in elements) below which a kernel runs on the calling thread
-/// ("Parallelism only where it pays" in the crate docs: 1 << 17 split
-/// 262K-element maps that ran no faster on two threads than on one).
-pub(crate) const PAR_MIN: usize = 1 << 19;
+/// ("Parallelism only where it pays" in the crate docs). 1 << 19 while
+/// each parallel kernel woke a sleeping worker; with a lingering one (NOTE:
+/// [lingering worker] in par.rs) 1 << 17 was faster on most rows and
+/// 1 << 16 made the Jacobian rows twice as slow.
+pub(crate) const PAR_MIN: usize = 1 << 17;
 /// Elements per rayon task.
 pub(crate) const CHUNK: usize = 1 << 14;
 
