@@ -97,15 +97,12 @@ fn split_k<T: Real>(
         return false;
     };
     let spare = &mut tmp.spare_capacity_mut()[..(parts - 1) * size];
-    par::linger();
-    rayon::in_place_scope(|s| {
-        for (p, t) in spare.chunks_mut(size).enumerate() {
-            let k0 = (p + 1) * slice;
-            let kk = slice.min(k - k0);
-            s.spawn(move |_| product(rows, kk, oa + k0 as isize * csa, ob + k0 as isize * rsb, rs, t));
-        }
-        product(rows, slice, oa, ob, rs, c);
+    let rest = spare.chunks_mut(size).enumerate().map(|(p, t)| {
+        let k0 = (p + 1) * slice;
+        let kk = slice.min(k - k0);
+        move || product(rows, kk, oa + k0 as isize * csa, ob + k0 as isize * rsb, rs, t)
     });
+    par::in_place(rest, || product(rows, slice, oa, ob, rs, c));
     // SAFETY: each of the `parts - 1` chunks of `size` that make up `spare`
     // got one slice's product, which writes every element of its output.
     unsafe { tmp.set_len((parts - 1) * size) };
@@ -189,13 +186,7 @@ fn split_cols<T: Real>(
             T::gemm((rows, k, w), pa, rsa, csa, pb, rsb, csb, out.ptr().add(j), n as isize);
         }
     };
-    par::linger();
-    rayon::in_place_scope(|s| {
-        for j in (width..n).step_by(width) {
-            s.spawn(move |_| run(j));
-        }
-        run(0);
-    });
+    par::in_place((width..n).step_by(width).map(|j| move || run(j)), || run(0));
 }
 
 /// Whether a product is better served by `matrixmultiply` than by the
@@ -888,8 +879,10 @@ pub(crate) fn matmul<T: Real>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Res
             None => product(m, k, oa, ob, rsa, c),
         });
     } else if batch > 1 && flops.saturating_mul(batch) >= PAR_FLOPS && (batch >= 2 * threads || flops < PAR_GEMM) {
-        par::linger();
-        spare.par_chunks_mut(m * n).zip(&offs).for_each(|(c, &(oa, ob))| product(m, k, oa, ob, rsa, c));
+        par::chunks(spare, m * n, |i, c| {
+            let (oa, ob) = offs[i];
+            product(m, k, oa, ob, rsa, c)
+        });
     } else {
         spare.chunks_mut(m * n).zip(&offs).for_each(|(c, &(oa, ob))| split(m, oa, ob, rsa, c));
     }
