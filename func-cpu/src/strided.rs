@@ -227,15 +227,13 @@ impl<const N: usize> Plan<N> {
             let tiles = |(p, b): (usize, &mut [U])| {
                 b.chunks_mut(unit).enumerate().for_each(|(u, o)| self.tiles(p * block + u * unit, o, &run));
             };
-            if par {
-                par::linger();
-            }
             if par && block >= PAR_MIN {
+                par::linger();
                 out.par_chunks_mut(block).enumerate().for_each(|(p, b)| {
                     b.par_chunks_mut(unit).enumerate().for_each(|(u, o)| self.tiles(p * block + u * unit, o, &run));
                 });
             } else if par {
-                out.par_chunks_mut(block).enumerate().for_each(tiles);
+                par::chunks(out, block, |p, b| tiles((p, b)));
             } else {
                 out.chunks_mut(block).enumerate().for_each(tiles);
             }
