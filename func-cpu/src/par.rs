@@ -207,8 +207,17 @@ pub(crate) fn in_place<'a, J: FnOnce() + Send + 'a>(rest: impl IntoIterator<Item
         if pending.load(Ordering::Acquire) != 0 {
             let limit = spin_ns().load(Ordering::Relaxed);
             let start = now_ns();
-            while pending.load(Ordering::Acquire) != 0 && now_ns().saturating_sub(start) < limit {
-                std::hint::spin_loop();
+            // A few microseconds of `pause` between yields: a thread that
+            // the pool's worker (or another program) is waiting to run
+            // gets the core.
+            'wait: while now_ns().saturating_sub(start) < limit {
+                for _ in 0..64 {
+                    if pending.load(Ordering::Acquire) == 0 {
+                        break 'wait;
+                    }
+                    std::hint::spin_loop();
+                }
+                std::thread::yield_now();
             }
         }
     });
