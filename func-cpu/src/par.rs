@@ -71,7 +71,9 @@ fn nanos(d: Duration) -> u64 {
 
 /// How long one worker of the thread pool keeps looking for work after the
 /// last parallel kernel, before it sleeps (NOTE: [lingering worker] in
-/// par.rs). A kernel that starts within that time finds it awake instead of
+/// par.rs), and at most how long a thread that split a kernel over the pool
+/// spins for the other shares before it blocks (NOTE: [the caller spins]).
+/// A kernel that starts within that time finds the worker awake instead of
 /// paying tens of microseconds to wake it. Starts at [`DEFAULT_SPIN`], or
 /// at the microseconds in the `FUNC_CPU_SPIN_US` environment variable
 /// ([`SPIN_ENV`]) when it is set to a whole number.
@@ -79,10 +81,10 @@ pub fn spin_time() -> Duration {
     Duration::from_nanos(spin_ns().load(Ordering::Relaxed))
 }
 
-/// Sets [`spin_time`]. Zero turns the lingering off: the pool's workers
-/// then sleep as soon as they run out of work, which saves the CPU time a
-/// lingering worker spends polling, at the price of waking them for each
-/// parallel kernel. A longer time helps programs that leave longer gaps
+/// Sets [`spin_time`]. Zero turns the spinning off: the pool's workers
+/// then sleep as soon as they run out of work, and a thread waiting for
+/// them blocks at once, which saves the CPU time spent polling, at the
+/// price of waking them for each parallel kernel. A longer time helps programs that leave longer gaps
 /// between parallel kernels.
 ///
 /// ```
