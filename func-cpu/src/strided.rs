@@ -224,7 +224,7 @@ impl<const N: usize> Plan<N> {
             let block = self.outer[self.outer.len() - 1] * self.inner;
             let unit = TILE * self.inner;
             let run = |o: &mut [U], off| f(o, o.len(), off, [0; N]);
-            let tiles = |(p, b): (usize, &mut [U])| {
+            let tiles = |p: usize, b: &mut [U]| {
                 b.chunks_mut(unit).enumerate().for_each(|(u, o)| self.tiles(p * block + u * unit, o, &run));
             };
             if par && block >= PAR_MIN {
@@ -233,9 +233,9 @@ impl<const N: usize> Plan<N> {
                     b.par_chunks_mut(unit).enumerate().for_each(|(u, o)| self.tiles(p * block + u * unit, o, &run));
                 });
             } else if par {
-                par::chunks(out, block, |p, b| tiles((p, b)));
+                par::chunks(out, block, tiles);
             } else {
-                out.chunks_mut(block).enumerate().for_each(tiles);
+                out.chunks_mut(block).enumerate().for_each(|(p, b)| tiles(p, b));
             }
         } else if !par {
             self.walk_lines(0, n, |e, rows, len, off, step| f(&mut out[e..e + rows * len], len, off, step));
