@@ -10,7 +10,6 @@ use crate::matmul::zeroed;
 use crate::par;
 use crate::strided::{PAR_MIN, out_alloc};
 use func_core::{ConvGeom, Layout, Result};
-use rayon::prelude::*;
 
 /// The output positions `o < out` whose input coordinate `o * s + off - pad`
 /// lies in `0..n`, as a range.
@@ -29,8 +28,7 @@ fn planes<T: Send>(out: &mut [T], plane: usize, work: usize, f: impl Fn(usize, &
     if work < PAR_MIN {
         out.chunks_mut(plane).enumerate().for_each(|(i, o)| f(i, o));
     } else {
-        par::linger();
-        out.par_chunks_mut(plane).enumerate().for_each(|(i, o)| f(i, o));
+        par::chunks(out, plane, f);
     }
 }
 

@@ -57,7 +57,11 @@
 //!   other thread that wants it. Likewise the calling thread, done with its
 //!   share of a kernel, spins for the pool's shares instead of blocking
 //!   (NOTE: [the caller spins]): matmul_f32_256 0.126-0.133 -> 0.103-0.108
-//!   ms, psg_mlp_b64 to 0.97-1.07 ms.
+//!   ms, psg_mlp_b64 to 0.97-1.07 ms. A kernel's share for the pool is
+//!   handed straight to the lingering worker rather than queued in rayon,
+//!   which would also wake the other, sleeping worker: three threads on two
+//!   vCPUs made the 256^3 product 0.13-0.24 ms in about half the processes
+//!   (NOTE: [handed to the lingering worker]).
 //! - **Reductions** over axes that all have size 1 (the batch of one of a
 //!   per-sample gradient) are a strided map, one element per output (a
 //!   `[20, 10, 1, 32, 288]` sum over its unit axis: 3.9 ms on the general

@@ -23,14 +23,6 @@ const PAR_FLOPS: usize = 1 << 18;
 /// From this many multiply-adds, one product is split into row blocks that
 /// run as rayon tasks.
 const PAR_GEMM: usize = 1 << 20;
-/// Below this many multiply-adds, a product split into row blocks runs its
-/// first block on the calling thread (NOTE: [calling thread works] in
-/// par.rs): the 256^3 product then ran at two-thread speed in every
-/// process, where handing both blocks to the pool ran about half the
-/// processes at one-thread speed. Above it the pool takes every block: the
-/// ensemble's 1280x784x64 product ran 30% slower with the caller taking one
-/// (a cause not found yet).
-const CALLER_GEMM: usize = 1 << 25;
 /// Row blocks are multiples of this many rows (the GEMM kernels' register
 /// tile height), so no block ends in a partial tile.
 const ROW_TILE: usize = 8;
@@ -816,12 +808,7 @@ pub(crate) fn matmul<T: Real>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Res
         let block = rows.div_ceil(threads.min(rows / ROW_TILE)).next_multiple_of(ROW_TILE);
         let run =
             |i: usize, cb: &mut [MaybeUninit<T>]| product(cb.len() / n, k, oa + (i * block) as isize * rs, ob, rs, cb);
-        if work < CALLER_GEMM {
-            par::chunks(c, block * n, run);
-        } else {
-            par::linger();
-            c.par_chunks_mut(block * n).enumerate().for_each(|(i, cb)| run(i, cb));
-        }
+        par::chunks(c, block * n, run);
     };
     // Fold the trailing batch dims over which `b` is broadcast into the rows
     // of `a` (NOTE: [batch folding]).

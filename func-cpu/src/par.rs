@@ -8,9 +8,13 @@
 //! half the processes: both workers were woken onto one vCPU while the
 //! caller slept on the other. A caller that keeps working keeps its vCPU,
 //! and the one woken worker lands on the idle one. It also saves the
-//! caller's own sleep and wake-up per call. The GEMM uses it for products
-//! below `CALLER_GEMM` multiply-adds (matmul.rs), where it was measured to
-//! help.
+//! caller's own sleep and wake-up per call. A product's row blocks and the
+//! im2col / col2im planes of a convolution go through `chunks` at every
+//! size: with the hand-off below, the ensemble's 1280x784x64 product
+//! (which rayon's own `par_chunks_mut` ran at one-thread speed in about half
+//! the processes, 1.0-1.1 ms for the workload against 0.68) took
+//! ensemble10_mlp_b64 to 0.56-0.68 ms in every process, and the planes
+//! took psg_cnn_b64 from 47.5-50 to 43-44 ms (alternating runs).
 //!
 //! NOTE: [lingering worker] A worker of the pool that has run out of work
 //! goes to sleep within microseconds, and waking it costs far more than
@@ -45,9 +49,29 @@
 //! finished after the caller. Spinning, matmul_f32_256 went 0.126-0.133 ->
 //! 0.103-0.108 ms, psg_mlp_b64 1.21-1.28 -> 0.97-1.07 ms,
 //! ensemble10_mlp_distinct_b64 0.82-0.89 -> 0.74 ms (alternating runs).
+//!
+//! NOTE: [handed to the lingering worker] The first of a region's tasks is
+//! handed straight to the lingering worker through a one-task slot
+//! (`Linger::hand`) instead of rayon's queue. A task pushed onto the queue
+//! from outside the pool makes rayon wake a sleeping worker as well, since
+//! it counts the lingering worker, busy in its linger job, as neither idle
+//! nor asleep: three threads then ran on two vCPUs, and a 256^3 product
+//! that the two took 0.103-0.111 ms over took 0.13-0.24 ms in about half of
+//! the processes that had run the ensemble or Lennard-Jones workloads
+//! before it (the woken worker's vCPU time came out of the product's). With
+//! the hand-off it took 0.092-0.111 ms in 8 of 8 such processes. The
+//! caller takes the task back and runs it itself when the worker has not
+//! started it by the time the caller's own share is done (the worker being
+//! descheduled, or its linger job just ending), so a hand-off never waits on
+//! a thread that is not running. The task borrows from the caller's stack:
+//! `Handoff` keeps the caller from returning, or unwinding past the borrow,
+//! before the task has run or been dropped.
 
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::any::Any;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::thread::Thread;
 use std::time::{Duration, Instant};
 
 /// The environment variable that sets the initial [`spin_time`], in
@@ -109,11 +133,44 @@ struct Linger {
     deadline: AtomicU64,
     /// Whether a linger job is queued or running.
     active: AtomicBool,
+    /// Whether a linger job is running and polls `slot`.
+    polling: AtomicBool,
+    /// A task handed to the linger job (NOTE: [handed to the lingering
+    /// worker]): null, or a reference to a `Handed` made by `Arc::into_raw`,
+    /// owned by whoever swaps it out.
+    slot: AtomicPtr<Handed>,
+}
+
+/// One task handed to the linger job, and how it ended.
+struct Handed {
+    /// The task, until the worker or its caller takes it. Its lifetime is
+    /// erased: the caller does not return before the task has run or been
+    /// dropped (`Handoff`).
+    job: Mutex<Option<Job>>,
+    /// Set by the worker once the task has run.
+    done: AtomicBool,
+    /// The task's panic, for the caller to resume.
+    panic: Mutex<Option<Box<dyn Any + Send>>>,
+    /// The caller, once it has stopped spinning and parks.
+    waiter: Mutex<Option<Thread>>,
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Nothing runs user code while holding these locks, so a poisoned lock
+    // still holds a consistent value.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Linger {
     const fn new() -> Self {
-        Linger { deadline: AtomicU64::new(0), active: AtomicBool::new(false) }
+        Linger {
+            deadline: AtomicU64::new(0),
+            active: AtomicBool::new(false),
+            polling: AtomicBool::new(false),
+            slot: AtomicPtr::new(std::ptr::null_mut()),
+        }
     }
 
     /// Extends the deadline to `ns` from now and starts a linger job unless
@@ -129,24 +186,153 @@ impl Linger {
     }
 
     fn run(&self) {
+        self.polling.store(true, Ordering::SeqCst);
         loop {
+            self.run_handed();
             match rayon::yield_now() {
                 Some(rayon::Yield::Executed) => continue,
                 Some(rayon::Yield::Idle) => {}
-                None => {
-                    self.active.store(false, Ordering::SeqCst);
-                    return;
-                }
+                None => break,
             }
             if now_ns() >= self.deadline.load(Ordering::SeqCst) {
                 self.active.store(false, Ordering::SeqCst);
                 // An `arm` between the load and the store saw this job
                 // active and started none: take its deadline over.
                 if now_ns() >= self.deadline.load(Ordering::SeqCst) || self.active.swap(true, Ordering::SeqCst) {
+                    self.polling.store(false, Ordering::SeqCst);
+                    // A task handed over before the store runs here; one
+                    // handed over after it is taken back by its caller.
+                    self.run_handed();
                     return;
                 }
             }
             std::thread::yield_now();
+        }
+        self.polling.store(false, Ordering::SeqCst);
+        self.active.store(false, Ordering::SeqCst);
+    }
+
+    /// Runs the task in `slot`, if any.
+    fn run_handed(&self) {
+        let p = self.slot.swap(std::ptr::null_mut(), Ordering::AcqRel);
+        if p.is_null() {
+            return;
+        }
+        // SAFETY: a non-null `slot` holds a reference made by `Arc::into_raw`
+        // in `hand`, and the swap made this thread its only owner (the
+        // caller's `compare_exchange` in `Handoff::finish` now fails).
+        let h = unsafe { Arc::from_raw(p) };
+        let job = lock(&h.job).take();
+        if let Some(job) = job
+            && let Err(e) = std::panic::catch_unwind(AssertUnwindSafe(job))
+        {
+            *lock(&h.panic) = Some(e);
+        }
+        h.done.store(true, Ordering::SeqCst);
+        if let Some(t) = lock(&h.waiter).take() {
+            t.unpark();
+        }
+    }
+
+    /// Hands `job` to the running linger job, or gives it back when none
+    /// polls or another task waits in the slot.
+    fn hand<'a>(&'static self, job: Box<dyn FnOnce() + Send + 'a>) -> Result<Handoff, Box<dyn FnOnce() + Send + 'a>> {
+        if !self.polling.load(Ordering::SeqCst) || !self.slot.load(Ordering::Relaxed).is_null() {
+            return Err(job);
+        }
+        // SAFETY: only the lifetime changes (same layout). The task runs or
+        // is dropped before the `Handoff` returned here is finished or
+        // dropped, and `in_place` holds that `Handoff` while everything the
+        // task borrows for `'a` is alive.
+        let erased: Job = unsafe { std::mem::transmute::<Box<dyn FnOnce() + Send + 'a>, Job>(job) };
+        let h = Arc::new(Handed {
+            job: Mutex::new(Some(erased)),
+            done: AtomicBool::new(false),
+            panic: Mutex::new(None),
+            waiter: Mutex::new(None),
+        });
+        let raw = Arc::into_raw(Arc::clone(&h)).cast_mut();
+        match self.slot.compare_exchange(std::ptr::null_mut(), raw, Ordering::AcqRel, Ordering::Relaxed) {
+            Ok(_) => Ok(Handoff { linger: self, h, raw, open: true }),
+            Err(_) => {
+                // SAFETY: `raw` was made by `Arc::into_raw` just above and
+                // was never published.
+                drop(unsafe { Arc::from_raw(raw) });
+                let job = lock(&h.job).take();
+                match job {
+                    // SAFETY: the lifetime erased above is restored; the
+                    // task was never shared.
+                    Some(job) => Err(unsafe { std::mem::transmute::<Job, Box<dyn FnOnce() + Send + 'a>>(job) }),
+                    None => unreachable!("an unpublished task was taken"),
+                }
+            }
+        }
+    }
+}
+
+/// A task handed to the linger job. Finishing it (or dropping it, when the
+/// caller unwinds) takes the task back if the worker has not started it, or
+/// waits until the worker has run it.
+struct Handoff {
+    linger: &'static Linger,
+    h: Arc<Handed>,
+    raw: *mut Handed,
+    open: bool,
+}
+
+impl Handoff {
+    /// Runs the task here if the worker has not taken it, else waits for
+    /// it; resumes its panic.
+    fn finish(mut self) {
+        self.open = false;
+        if let Some(job) = self.take_back() {
+            job();
+            return;
+        }
+        self.wait();
+        let panic = lock(&self.h.panic).take();
+        if let Some(e) = panic {
+            std::panic::resume_unwind(e);
+        }
+    }
+
+    /// The task, if it was still in the slot; `None` when the worker took
+    /// it.
+    fn take_back(&self) -> Option<Job> {
+        let back =
+            self.linger.slot.compare_exchange(self.raw, std::ptr::null_mut(), Ordering::AcqRel, Ordering::Relaxed);
+        if back.is_err() {
+            return None;
+        }
+        // SAFETY: the slot held `raw`, made by `Arc::into_raw` in `hand`, and
+        // the exchange made this thread its only owner.
+        drop(unsafe { Arc::from_raw(self.raw) });
+        let job = lock(&self.h.job).take();
+        debug_assert!(job.is_some(), "a task in the slot had been taken");
+        job
+    }
+
+    /// Waits for the worker that took the task: spins up to `spin_time`,
+    /// then parks until it unparks this thread.
+    fn wait(&self) {
+        if spin_until(|| self.h.done.load(Ordering::SeqCst)) {
+            return;
+        }
+        *lock(&self.h.waiter) = Some(std::thread::current());
+        // The worker sets `done` before it looks for a waiter.
+        while !self.h.done.load(Ordering::SeqCst) {
+            std::thread::park();
+        }
+    }
+}
+
+impl Drop for Handoff {
+    fn drop(&mut self) {
+        if self.open {
+            // Unwinding: drop a task not started, wait for one running.
+            if self.take_back().is_none() {
+                self.wait();
+            }
         }
     }
 }
@@ -197,38 +383,57 @@ pub(crate) fn in_place<'a, J: FnOnce() + Send + 'a>(rest: impl IntoIterator<Item
     linger();
     let pending = AtomicUsize::new(0);
     let pending = &pending;
+    let mut rest = rest.into_iter();
     rayon::in_place_scope(|s| {
-        for job in rest {
+        let spawn = |job: Box<dyn FnOnce() + Send + 'a>| {
             pending.fetch_add(1, Ordering::Relaxed);
             s.spawn(move |_| {
                 job();
                 pending.fetch_sub(1, Ordering::Release);
             });
-        }
-        first();
-        if pending.load(Ordering::Acquire) != 0 {
-            let limit = spin_ns().load(Ordering::Relaxed);
-            let start = now_ns();
-            // A few microseconds of `pause` between yields: a thread that
-            // the pool's worker (or another program) is waiting to run
-            // gets the core.
-            'wait: while now_ns().saturating_sub(start) < limit {
-                for _ in 0..64 {
-                    if pending.load(Ordering::Acquire) == 0 {
-                        break 'wait;
-                    }
-                    std::hint::spin_loop();
-                }
-                std::thread::yield_now();
+        };
+        let handoff = match rest.next().map(|job| LINGER.hand(Box::new(job))) {
+            Some(Ok(handoff)) => Some(handoff),
+            Some(Err(job)) => {
+                spawn(job);
+                None
             }
+            None => None,
+        };
+        rest.for_each(|job| spawn(Box::new(job)));
+        first();
+        if let Some(handoff) = handoff {
+            handoff.finish();
         }
+        spin_until(|| pending.load(Ordering::Acquire) == 0);
     });
+}
+
+/// Spins until `done()` or for [`spin_time`], whichever comes first; whether
+/// `done()` was seen.
+fn spin_until(done: impl Fn() -> bool) -> bool {
+    let limit = spin_ns().load(Ordering::Relaxed);
+    let start = now_ns();
+    while now_ns().saturating_sub(start) < limit {
+        // A few microseconds of `pause` between yields: a thread that the
+        // pool's worker (or another program) is waiting to run gets the
+        // core.
+        for _ in 0..64 {
+            if done() {
+                return true;
+            }
+            std::hint::spin_loop();
+        }
+        std::thread::yield_now();
+    }
+    done()
 }
 
 #[cfg(test)]
 mod tests {
     use super::{Linger, chunks, in_place, now_ns};
-    use std::sync::atomic::Ordering;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
     use std::time::{Duration, Instant};
 
     /// Waits (at most 10 s) for `l`'s job to return; the time it saw it gone.
@@ -257,6 +462,87 @@ mod tests {
             let deadline = l.deadline.load(Ordering::SeqCst);
             assert!(ended(l) >= deadline, "round {round}: the linger job returned before its deadline");
         }
+    }
+
+    /// A linger job of its own, running and polling its slot.
+    fn polling_linger() -> &'static Linger {
+        let l: &'static Linger = Box::leak(Box::new(Linger::new()));
+        l.arm(10_000_000_000);
+        let start = Instant::now();
+        while !l.polling.load(Ordering::SeqCst) {
+            assert!(start.elapsed() < Duration::from_secs(10), "the linger job did not start");
+            std::thread::yield_now();
+        }
+        l
+    }
+
+    /// Sends the job home: a deadline in the past ends it.
+    fn end(l: &Linger) {
+        l.deadline.store(0, Ordering::SeqCst);
+        ended(l);
+        let start = Instant::now();
+        while l.polling.load(Ordering::SeqCst) {
+            assert!(start.elapsed() < Duration::from_secs(10), "the ended linger job still polls");
+            std::thread::yield_now();
+        }
+    }
+
+    #[test]
+    fn a_task_handed_to_the_lingering_worker_runs_there_once_and_its_panic_reaches_the_caller() {
+        let l = polling_linger();
+        let caller = std::thread::current().id();
+        for round in 0..3 {
+            let ran = Mutex::new(Vec::new());
+            let handoff = l.hand(Box::new(|| ran.lock().expect("no panic").push(std::thread::current().id())));
+            let handoff = handoff.unwrap_or_else(|_| panic!("round {round}: a polling linger job refused the task"));
+            let start = Instant::now();
+            while !l.slot.load(Ordering::SeqCst).is_null() {
+                assert!(start.elapsed() < Duration::from_secs(10), "round {round}: the worker never took the task");
+                std::thread::yield_now();
+            }
+            handoff.finish();
+            let ran = ran.into_inner().expect("no panic");
+            assert_eq!(ran.len(), 1, "round {round}: the task ran {} times", ran.len());
+            assert_ne!(ran[0], caller, "round {round}: the task ran on the caller");
+        }
+        let handoff = l.hand(Box::new(|| panic!("the handed task failed"))).unwrap_or_else(|_| panic!("refused"));
+        let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handoff.finish()));
+        let msg = got.expect_err("the task's panic was lost");
+        assert_eq!(msg.downcast_ref::<&str>(), Some(&"the handed task failed"));
+        end(l);
+    }
+
+    #[test]
+    fn a_task_no_worker_took_runs_on_the_caller_or_is_dropped_unrun() {
+        // Polling, as far as `hand` can tell, but no job takes the slot.
+        let l: &'static Linger = Box::leak(Box::new(Linger::new()));
+        l.polling.store(true, Ordering::SeqCst);
+        let caller = std::thread::current().id();
+        let ran = Mutex::new(Vec::new());
+        let handoff = l.hand(Box::new(|| ran.lock().expect("no panic").push(std::thread::current().id())));
+        let handoff = handoff.unwrap_or_else(|_| panic!("a free slot refused the task"));
+        // A second task finds the slot taken and is given back.
+        assert!(l.hand(Box::new(|| {})).is_err(), "the slot took a second task");
+        handoff.finish();
+        assert_eq!(ran.into_inner().expect("no panic"), vec![caller]);
+        assert!(l.slot.load(Ordering::SeqCst).is_null(), "the slot kept the task");
+
+        // Dropped unfinished (the caller unwinding): dropped, not run.
+        let count = AtomicUsize::new(0);
+        let held = Arc::new(());
+        let h2 = Arc::clone(&held);
+        let handoff = l.hand(Box::new(|| {
+            let _h2 = h2;
+            count.fetch_add(1, Ordering::SeqCst);
+        }));
+        drop(handoff.unwrap_or_else(|_| panic!("a free slot refused the task")));
+        assert_eq!(count.load(Ordering::SeqCst), 0, "a dropped hand-off ran its task");
+        assert_eq!(Arc::strong_count(&held), 1, "the task was not dropped");
+        assert!(l.slot.load(Ordering::SeqCst).is_null(), "the slot kept the task");
+
+        // Not polling: given back.
+        l.polling.store(false, Ordering::SeqCst);
+        assert!(l.hand(Box::new(|| {})).is_err(), "a linger job that does not poll took a task");
     }
 
     #[test]
