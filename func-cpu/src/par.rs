@@ -509,6 +509,21 @@ mod tests {
         let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handoff.finish()));
         let msg = got.expect_err("the task's panic was lost");
         assert_eq!(msg.downcast_ref::<&str>(), Some(&"the handed task failed"));
+        // Dropped (the caller unwinding) while the worker runs it: the drop
+        // returns only once the task has ended.
+        let finished = AtomicUsize::new(0);
+        let handoff = l.hand(Box::new(|| {
+            std::thread::sleep(Duration::from_millis(30));
+            finished.store(1, Ordering::SeqCst);
+        }));
+        let handoff = handoff.unwrap_or_else(|_| panic!("refused"));
+        let start = Instant::now();
+        while !l.slot.load(Ordering::SeqCst).is_null() {
+            assert!(start.elapsed() < Duration::from_secs(10), "the worker never took the task");
+            std::thread::yield_now();
+        }
+        drop(handoff);
+        assert_eq!(finished.load(Ordering::SeqCst), 1, "the hand-off was dropped before its running task ended");
         end(l);
     }
 
@@ -543,6 +558,30 @@ mod tests {
         // Not polling: given back.
         l.polling.store(false, Ordering::SeqCst);
         assert!(l.hand(Box::new(|| {})).is_err(), "a linger job that does not poll took a task");
+    }
+
+    #[test]
+    fn regions_from_several_threads_at_once_each_run_every_task_once() {
+        // Callers race for the one slot: the losers' tasks go to rayon's
+        // queue, and every region still sees each of its chunks once.
+        let mut checked = 0usize;
+        std::thread::scope(|s| {
+            let runs: Vec<_> = (0..4usize)
+                .map(|t| {
+                    s.spawn(move || {
+                        for round in 0..300usize {
+                            let mut v = vec![0usize; 64 + t * 7 + round % 5];
+                            chunks(&mut v, 16, |i, o| o.iter_mut().for_each(|x| *x += i + 1));
+                            let want: Vec<usize> = (0..v.len()).map(|j| j / 16 + 1).collect();
+                            assert_eq!(v, want, "thread {t} round {round}");
+                        }
+                        300
+                    })
+                })
+                .collect();
+            checked = runs.into_iter().map(|r| r.join().expect("a caller panicked")).sum();
+        });
+        assert_eq!(checked, 1200);
     }
 
     #[test]
