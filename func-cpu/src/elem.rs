@@ -96,6 +96,11 @@ pub(crate) trait Real: Arith + Float + crate::stream::Streamed {
     /// cannot be allocated.
     fn tiled(mkn: (usize, usize, usize), a: Mat<'_, Self>, b: Mat<'_, Self>, c: &mut [MaybeUninit<Self>]) -> bool;
 
+    /// `out[i * n + j] = t[j * m + i]` (`t`: `n` rows of `m`) in registers;
+    /// `false`, with nothing written, when this type or the CPU has no such
+    /// kernel.
+    fn transpose(t: &[Self], mn: (usize, usize), out: &mut [MaybeUninit<Self>]) -> bool;
+
     /// `C = A B` for row/column-strided `A` (m×k), `B` (k×n) and `C` (m×n),
     /// or `C += A B` when `add`: through matrixmultiply or the `gemm` crate
     /// (NOTE: [gemm choice] in matmul.rs).
@@ -188,7 +193,7 @@ macro_rules! numeric_fns {
 }
 
 macro_rules! float_elem {
-    ($t:ident, $V:ident, $un:ident, $bin:ident, $gemm:path, $tiled:path) => {
+    ($t:ident, $V:ident, $un:ident, $bin:ident, $gemm:path, $tiled:path, $transpose:path) => {
         impl Elem for $t {
             const DTYPE: DType = DType::$V;
             fn to_f64(self) -> f64 {
@@ -265,6 +270,9 @@ macro_rules! float_elem {
             ) -> bool {
                 $tiled(mkn, a, b, c)
             }
+            fn transpose(t: &[Self], mn: (usize, usize), out: &mut [MaybeUninit<Self>]) -> bool {
+                $transpose(t, mn, out)
+            }
             unsafe fn gemm_with(
                 (m, k, n): (usize, usize, usize),
                 (a, rsa, csa): (*const Self, isize, isize),
@@ -316,8 +324,8 @@ macro_rules! float_elem {
     };
 }
 
-float_elem!(f32, F32, apply_f32, apply_f32, matrixmultiply::sgemm, tiles::tiled_f32);
-float_elem!(f64, F64, apply_f64, apply_f64, matrixmultiply::dgemm, tiles::none);
+float_elem!(f32, F32, apply_f32, apply_f32, matrixmultiply::sgemm, tiles::tiled_f32, tiles::transpose_f32);
+float_elem!(f64, F64, apply_f64, apply_f64, matrixmultiply::dgemm, tiles::none, tiles::no_transpose);
 
 impl Elem for i64 {
     const DTYPE: DType = DType::I64;

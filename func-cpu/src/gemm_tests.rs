@@ -507,3 +507,30 @@ fn batched_products_larger_than_the_cache_match_the_naive_product() {
         assert_eq!(checked, batch * m * n);
     }
 }
+
+#[test]
+fn the_register_transpose_matches_the_index_formula_at_odd_sizes() {
+    use std::mem::MaybeUninit;
+    let mut checked = 0;
+    for (m, n) in [(1usize, 1usize), (5, 33), (16, 16), (17, 3), (64, 128), (31, 47)] {
+        let t: Vec<f32> = vals(m * n).iter().map(|&v| v as f32).collect();
+        let mut out = vec![MaybeUninit::<f32>::uninit(); m * n];
+        if !crate::tiles::transpose_f32(&t, (m, n), &mut out) {
+            // No AVX-512 on this CPU: the copy back keeps its loop.
+            continue;
+        }
+        for i in 0..m {
+            for j in 0..n {
+                // SAFETY: `transpose_f32` returned true, so it wrote all
+                // `m * n` elements.
+                let got = unsafe { out[i * n + j].assume_init() };
+                assert_eq!(got.to_bits(), t[j * m + i].to_bits(), "{m}x{n} at ({i}, {j})");
+                checked += 1;
+            }
+        }
+    }
+    // Sizes that do not match write nothing.
+    let mut short = vec![MaybeUninit::<f32>::uninit(); 4];
+    assert!(!crate::tiles::transpose_f32(&[0.0; 6], (2, 3), &mut short));
+    assert!(checked == 0 || checked == 1 + 5 * 33 + 256 + 17 * 3 + 64 * 128 + 31 * 47, "{checked}");
+}

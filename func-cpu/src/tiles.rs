@@ -137,6 +137,37 @@ pub(crate) fn tiled_f32(
     }
 }
 
+/// `out[i * n + j] = t[j * m + i]` for `i < m`, `j < n`: the row-major
+/// `n x m` matrix `t` transposed into `out`, in `16 x 16` blocks transposed
+/// in AVX-512 registers (the copy back of a product computed transposed:
+/// NOTE: [transposed product] in matmul.rs). `false`, with nothing
+/// written, without AVX-512F or when `t` or `out` does not hold `m * n`
+/// elements.
+pub(crate) fn transpose_f32(t: &[f32], (m, n): (usize, usize), out: &mut [MaybeUninit<f32>]) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let fits = m.checked_mul(n).is_some_and(|len| len == t.len() && len == out.len());
+        if !fits || !is_x86_feature_detected!("avx512f") {
+            return false;
+        }
+        // SAFETY: AVX-512F was detected above; the kernel reads `t[q + j *
+        // m]` for `q < m`, `j < n`, at most `m * n - 1 < t.len()`, and
+        // writes all `m * n` elements of `out` (checked above).
+        unsafe { kernel::transpose_into((m, n), (t.as_ptr(), m as isize), out) };
+        true
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (t, (m, n), out);
+        false
+    }
+}
+
+/// No register transpose for this element type.
+pub(crate) fn no_transpose<T>(_: &[T], _: (usize, usize), _: &mut [MaybeUninit<T>]) -> bool {
+    false
+}
+
 #[cfg(target_arch = "x86_64")]
 thread_local! {
     /// The row-major copy of a right operand whose rows are not contiguous
