@@ -254,9 +254,7 @@ impl Linger {
         if !self.polling.load(Ordering::SeqCst) || !self.slot.load(Ordering::Relaxed).is_null() {
             return Err(job);
         }
-        if self.skip.load(Ordering::Relaxed) > 0 {
-            // Not exact under concurrent callers, and need not be.
-            self.skip.fetch_sub(1, Ordering::Relaxed);
+        if self.skip.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| s.checked_sub(1)).is_ok() {
             return Err(job);
         }
         // SAFETY: only the lifetime changes (same layout). The task runs or
