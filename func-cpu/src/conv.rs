@@ -19,8 +19,8 @@ fn valid(out: usize, n: usize, s: usize, off: usize, pad: usize) -> (usize, usiz
     (lo.min(hi), hi)
 }
 
-/// Run `f(plane index, plane)` over the `plane`-sized chunks of `out`, on
-/// rayon when `work` is large.
+/// Run `f(plane index, plane)` over the `plane`-sized chunks of `out`,
+/// split over the threads (`par::chunks`) when `work` is large.
 fn planes<T: Send>(out: &mut [T], plane: usize, work: usize, f: impl Fn(usize, &mut [T]) + Sync) {
     if out.is_empty() || plane == 0 {
         return;

@@ -369,8 +369,8 @@ pub(crate) fn linger() {
 /// shorter), in parallel: the chunks are cut into one contiguous share per
 /// thread of the pool, the calling thread runs the first share and the pool
 /// the others (NOTE: [calling thread works]). Inline when there is one share.
-/// For a few large, even chunks (the row blocks of one product); many small
-/// or uneven ones balance better through rayon's own splitting.
+/// For chunks of even cost (the row blocks of one product, the planes of a
+/// convolution); uneven ones balance better through rayon's own splitting.
 pub(crate) fn chunks<T: Send>(out: &mut [T], chunk: usize, f: impl Fn(usize, &mut [T]) + Sync) {
     let chunk = chunk.max(1);
     let count = out.len().div_ceil(chunk);
