@@ -37,10 +37,8 @@ impl JvpInterp {
 
     /// (primal, tangent) of `t` at this level.
     pub(crate) fn unwrap<B: Backend>(&self, t: &Tensor<B>) -> (Tensor<B>, Option<Tensor<B>>) {
-        match t.tracer_data::<Dual<B>>(&self.level) {
-            Some(d) => (d.primal.clone(), d.tangent.clone()),
-            None => (t.clone(), None),
-        }
+        t.with_tracer_data(&self.level, |d: &Dual<B>| (d.primal.clone(), d.tangent.clone()))
+            .unwrap_or_else(|| (t.clone(), None))
     }
 }
 

@@ -161,10 +161,8 @@ impl<B: Backend> VjpInterp<B> {
 
     /// (primal, node) of `t` at this level.
     pub(crate) fn unwrap(&self, t: &Tensor<B>) -> (Tensor<B>, Option<usize>) {
-        match t.tracer_data::<Rev<B>>(&self.level) {
-            Some(r) => (r.primal.clone(), Some(r.node)),
-            None => (t.clone(), None),
-        }
+        t.with_tracer_data(&self.level, |r: &Rev<B>| (r.primal.clone(), Some(r.node)))
+            .unwrap_or_else(|| (t.clone(), None))
     }
 }
 

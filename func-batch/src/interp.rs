@@ -94,22 +94,23 @@ impl BatchInterp {
     ///
     /// What computing a lazy value reports.
     pub(crate) fn unwrap<B: Backend>(&self, t: &Tensor<B>) -> Result<Arg<B>> {
-        Ok(match t.tracer_data::<Batched<B>>(&self.level) {
-            Some(b) => Arg { value: b.0.get()?, batched: true },
+        // The value is copied out and computed after the tracer's data is
+        // released (computing a lazy value runs operations).
+        Ok(match t.with_tracer_data(&self.level, |b: &Batched<B>| b.0.clone()) {
+            Some(v) => Arg { value: v.into_tensor()?, batched: true },
             None => Arg { value: t.clone(), batched: false },
         })
     }
 
     /// `t` as the one-hot shortcuts see it.
     fn peek<B: Backend>(&self, t: &Tensor<B>) -> Peek<B> {
-        match t.tracer_data::<Batched<B>>(&self.level) {
-            Some(b) => Peek {
-                value: b.0.clone(),
-                batched: true,
-                basis: if self.written.load(Ordering::Relaxed) { None } else { b.1.clone() },
-            },
-            None => Peek { value: Value::Dense(t.clone()), batched: false, basis: None },
-        }
+        let written = self.written.load(Ordering::Relaxed);
+        t.with_tracer_data(&self.level, |b: &Batched<B>| Peek {
+            value: b.0.clone(),
+            batched: true,
+            basis: if written { None } else { b.1.clone() },
+        })
+        .unwrap_or_else(|| Peek { value: Value::Dense(t.clone()), batched: false, basis: None })
     }
 
     /// Compute every lazy value of this level that is still held (before

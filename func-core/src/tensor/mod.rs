@@ -29,8 +29,18 @@ pub(crate) struct Inner<B: Backend> {
 /// (NOTE: [tensors built in place]).
 #[inline(always)]
 pub(crate) fn new_arc<T>(make: impl FnOnce() -> T) -> Arc<T> {
-    let mut arc = Arc::<T>::new_uninit();
-    Arc::get_mut(&mut arc).expect("a new Arc is unique").write(make());
+    let arc = Arc::<T>::new_uninit();
+    // Written through the allocation's pointer rather than `Arc::get_mut`,
+    // whose uniqueness check is an atomic compare-exchange on the weak
+    // count (two per new tensor, of the dozen atomic operations of an eager
+    // one-element add).
+    let slot = Arc::as_ptr(&arc).cast_mut();
+    // SAFETY: `arc` was created on the line above and has not been cloned
+    // or shared, so no other pointer to its value exists and nothing reads
+    // it while it is written; `slot` points into the live allocation
+    // (derived from the `Arc`'s own pointer) and is aligned for
+    // `MaybeUninit<T>`.
+    unsafe { (*slot).write(make()) };
     // SAFETY: `write` initialized the value just above.
     unsafe { arc.assume_init() }
 }

@@ -1,11 +1,44 @@
 //! [`StorageCell`]: the locked backend storage a tensor and its views share.
 
 use crate::{Backend, Error, Result};
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-/// Source of [`StorageCell::id`]s: every storage ever created gets a new one.
+/// Source of [`StorageCell::id`]s: every storage ever created gets a new
+/// one. Threads take them in blocks of [`ID_BLOCK`] (NOTE: [storage ids]).
 static NEXT_STORAGE_ID: AtomicU64 = AtomicU64::new(0);
+
+/// NOTE: [storage ids] Each thread takes ids from the global counter
+/// [`ID_BLOCK`] at a time and hands them out from a thread-local range, so
+/// a new storage costs no atomic operation (a locked add is some 20 cycles,
+/// of an eager one-element add's few hundred). Ids stay unique across
+/// threads; they are no longer in creation order across threads, which the
+/// lock order does not need (any one total order of the live cells will
+/// do). 2^64 ids in blocks of 2^16 last 2^48 blocks.
+const ID_BLOCK: u64 = 1 << 16;
+
+thread_local! {
+    /// The next id this thread hands out and the end of its block.
+    static IDS: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+}
+
+/// A storage id no other storage of this process has or had.
+#[inline]
+fn next_id() -> u64 {
+    IDS.with(|ids| {
+        let (next, end) = ids.get();
+        let next = if next < end {
+            next
+        } else {
+            let start = NEXT_STORAGE_ID.fetch_add(ID_BLOCK, Ordering::Relaxed);
+            ids.set((start, start + ID_BLOCK));
+            start
+        };
+        ids.set((next + 1, ids.get().1));
+        next
+    })
+}
 
 /// Backend storage shared by a tensor and all its views, behind a
 /// reader-writer lock.
@@ -29,7 +62,7 @@ impl<B: Backend> StorageCell<B> {
     /// [tensors built in place]).
     #[inline]
     pub(crate) fn new(backend: B, s: B::Storage) -> Arc<Self> {
-        let id = NEXT_STORAGE_ID.fetch_add(1, Ordering::Relaxed);
+        let id = next_id();
         super::new_arc(|| StorageCell { id, backend, lock: RwLock::new(s) })
     }
 

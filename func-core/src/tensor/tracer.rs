@@ -112,6 +112,25 @@ impl<B: Backend> Tensor<B> {
         }
     }
 
+    /// `f` of the data of this tensor if it is a tracer of `level` with data
+    /// type `T`, read in place: [`tracer_data`](Self::tracer_data) without
+    /// the reference count's increment and decrement (two atomic operations
+    /// on every operand of every traced operation).
+    ///
+    /// The tracer's data stays locked for reading while `f` runs: `f` must
+    /// not rebind this tracer ([`rebind_tracer`](Self::rebind_tracer)),
+    /// which would wait for that lock forever. Copy out what is needed (the
+    /// transforms clone a handle or two) and work on it after.
+    pub fn with_tracer_data<T: Any + Send + Sync, R>(&self, level: &Level, f: impl FnOnce(&T) -> R) -> Option<R> {
+        match &self.inner.repr {
+            Repr::Tracer(t) if t.level == *level => {
+                let d = t.data.read().unwrap_or_else(|p| p.into_inner());
+                d.downcast_ref::<T>().map(f)
+            }
+            _ => None,
+        }
+    }
+
     /// Rebind this tracer to the data of `from`, a tracer of the same level,
     /// shape and dtype: after it, this handle (and every clone of it) is the
     /// value `from` is. Transforms use it to express in-place writes.

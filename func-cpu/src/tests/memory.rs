@@ -103,3 +103,52 @@ fn the_default_cache_bound_is_a_quarter_of_memory_at_most_4_gib() {
         assert_eq!(d, (kib * 1024 / 4).min(cache::MAX_DEFAULT_LIMIT), "MemTotal {kib} kB");
     }
 }
+
+/// NOTE: [small buffers]: a buffer below `MIN_BYTES` freed on a thread
+/// serves that thread's next request of its size class, without the system
+/// allocator; each class keeps at most `SMALL_PER_CLASS`; `empty` frees the
+/// calling thread's. Runs on a thread of its own, whose lists no other test
+/// touches.
+#[test]
+fn small_buffers_are_reused_on_their_thread_up_to_the_bound() {
+    std::thread::spawn(|| {
+        let ptr = |s: &CpuStorage| match s {
+            CpuStorage::F32(v) => v.as_ptr() as usize,
+            other => panic!("expected f32 storage, got {}", other.dtype()),
+        };
+        // 37 elements: class 40 (four classes per power of two above 8).
+        let a = Cpu.full(1.5, DType::F32, 37).unwrap();
+        let first = ptr(&a);
+        drop(a);
+        let b = Cpu.full(2.5, DType::F32, 39).unwrap();
+        assert_eq!(ptr(&b), first, "a request of the same class reuses the freed buffer");
+        assert_eq!(host(&b), vec![2.5; 39], "every element of the reused buffer is written");
+        drop(b);
+        // A request of another class does not take it.
+        let c = Cpu.full(0.5, DType::F32, 5).unwrap();
+        assert_ne!(ptr(&c), first);
+        // Free more buffers of one class than the list keeps: only
+        // SMALL_PER_CLASS come back.
+        let many: Vec<CpuStorage> =
+            (0..cache::SMALL_PER_CLASS + 4).map(|_| Cpu.full(0.0, DType::F32, 37).unwrap()).collect();
+        let ptrs: std::collections::HashSet<usize> = many.iter().map(ptr).collect();
+        assert_eq!(ptrs.len(), cache::SMALL_PER_CLASS + 4, "live buffers are distinct");
+        drop(many);
+        let again: Vec<CpuStorage> =
+            (0..cache::SMALL_PER_CLASS + 4).map(|_| Cpu.full(0.0, DType::F32, 37).unwrap()).collect();
+        let reused = again.iter().filter(|s| ptrs.contains(&ptr(s))).count();
+        assert!(reused >= cache::SMALL_PER_CLASS, "{reused} of the kept buffers reused");
+        drop(again);
+        // After `empty`, the next request is a fresh allocation from the
+        // system allocator (which may hand back an address it just took:
+        // checked by the count of kept buffers instead).
+        cache::empty();
+        let kept = cache::small_kept::<f32>();
+        assert_eq!(kept, 0, "empty() frees this thread's small buffers");
+        let d = Cpu.full(3.0, DType::F32, 37).unwrap();
+        drop(d);
+        assert_eq!(cache::small_kept::<f32>(), 1, "a freed small buffer is kept");
+    })
+    .join()
+    .unwrap();
+}
