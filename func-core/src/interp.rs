@@ -394,12 +394,15 @@ pub fn bind_multi<B: Backend>(prim: Primitive, args: &[&Tensor<B>]) -> Result<Ou
             return bind(prim, &[&c]).map(|t| [t].into());
         }
     }
-    let mut frame = current_frame::<B>();
+    // The chain is walked by reference: `top` keeps every frame below it
+    // alive (each holds its parent), so no level costs a reference count.
+    let top = current_frame::<B>();
+    let mut frame = top.as_ref();
     while let Some(f) = frame {
         let id = f.interp.level().id();
         if prim.is_factory() || args.iter().any(|a| a.level_id() == Some(id)) {
             let out = {
-                let _guard = enter_rule(&f);
+                let _guard = enter_rule(f);
                 f.interp.process(&prim, args)?
             };
             if let (Some(x), Some(y)) = (args.first(), out.first()) {
@@ -407,7 +410,7 @@ pub fn bind_multi<B: Backend>(prim: Primitive, args: &[&Tensor<B>]) -> Result<Ou
             }
             return Ok(out);
         }
-        frame = f.parent.clone();
+        frame = f.parent.as_ref();
     }
     for a in args {
         check_concrete(a, || prim.name());

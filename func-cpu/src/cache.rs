@@ -172,36 +172,48 @@ macro_rules! pooled {
 pooled!(f32, f64, i64, bool);
 
 /// NOTE: [small buffers] Buffers below [`MIN_BYTES`] are kept per thread,
-/// up to [`SMALL_PER_CLASS`] of each size class, in a list no other thread
-/// sees: no lock, no atomic operation. Eager programs on small tensors
+/// up to [`SMALL_BYTES`] of each element type, in lists by size class that
+/// no other thread sees: no lock, no atomic operation. Eager programs on small tensors
 /// (MAML's `[4, 20, 40]` activations, scalar losses and constants) make and
 /// free a buffer per operation, and the system allocator's `malloc` and
 /// `free` were some 180 of the 2,260 instructions of a one-element add
-/// (callgrind). A thread keeps at most [`SMALL_PER_CLASS`] buffers of each
-/// class, 832 KiB of each element type at most (3.3 MiB for the four);
-/// they are freed when the thread exits, and [`empty`] frees the calling
-/// thread's. A cache limit of 0 ([`set_limit`]) keeps none.
+/// (callgrind). The bound is in bytes, not a count per class: a backward
+/// pass frees a burst of same-sized buffers (MAML's eager outer gradient
+/// has some eighty 12.8 KB activations and cotangents alive at its peak),
+/// and with eight kept per class the rest went back to `free`: MAML 2.7%
+/// slower. The buffers are freed when the thread exits, and [`empty`]
+/// frees the calling thread's. A cache limit of 0 ([`set_limit`]) keeps
+/// none.
 pub(crate) struct Small<T> {
     free: [Vec<Vec<T>>; SMALL_CLASSES],
+    /// Bytes held in `free`.
+    bytes: usize,
 }
 
 /// Size classes of buffers below [`MIN_BYTES`] (of one-byte elements, the
 /// most classes): see [`small_index`].
 const SMALL_CLASSES: usize = 56;
 
-/// The most freed buffers of one small size class a thread keeps.
-pub const SMALL_PER_CLASS: usize = 8;
+/// The most bytes of small freed buffers of one element type a thread keeps
+/// (1 MiB; 4 MiB for the four types).
+pub const SMALL_BYTES: usize = 1 << 20;
 
 impl<T> Small<T> {
     const fn new() -> Self {
-        Small { free: [const { Vec::new() }; SMALL_CLASSES] }
+        Small { free: [const { Vec::new() }; SMALL_CLASSES], bytes: 0 }
     }
 }
 
-/// How many small buffers of element type `T` this thread keeps.
+/// How many small buffers of element type `T` this thread keeps, and
+/// their bytes (counted two ways: the running count and the sum).
 #[cfg(test)]
-pub(crate) fn small_kept<T: Pooled>() -> usize {
-    T::small(|s| s.free.iter().map(Vec::len).sum()).unwrap_or(0)
+pub(crate) fn small_kept<T: Pooled>() -> (usize, usize) {
+    T::small(|s| {
+        let sum: usize = s.free.iter().flatten().map(|v| v.capacity() * size_of::<T>().max(1)).sum();
+        assert_eq!(sum, s.bytes, "the running count of kept bytes");
+        (s.free.iter().map(Vec::len).sum(), sum)
+    })
+    .unwrap_or((0, 0))
 }
 
 /// The index of size class `class` (a value of [`class_up`] or
@@ -251,7 +263,11 @@ pub(crate) fn take<T: Pooled>(n: usize) -> Result<Vec<T>> {
         let class = class_up(n);
         // NOTE: [small buffers]
         if let Some(i) = small_index(class).filter(|_| n > 0)
-            && let Some(Some(v)) = T::small(|s| s.free[i].pop())
+            && let Some(Some(v)) = T::small(|s| {
+                let v = s.free[i].pop()?;
+                s.bytes -= v.capacity() * size;
+                Some(v)
+            })
         {
             return Ok(v);
         }
@@ -329,7 +345,8 @@ pub(crate) fn give<T: Pooled>(mut v: Vec<T>) {
         if let Some(i) = small_index(class_down(cap)).filter(|_| cap > 0 && limit() > 0) {
             v.clear();
             T::small(|s| {
-                if s.free[i].len() < SMALL_PER_CLASS {
+                if s.bytes + bytes <= SMALL_BYTES {
+                    s.bytes += bytes;
                     s.free[i].push(std::mem::take(&mut v));
                 }
             });

@@ -106,9 +106,9 @@ fn the_default_cache_bound_is_a_quarter_of_memory_at_most_4_gib() {
 
 /// NOTE: [small buffers]: a buffer below `MIN_BYTES` freed on a thread
 /// serves that thread's next request of its size class, without the system
-/// allocator; each class keeps at most `SMALL_PER_CLASS`; `empty` frees the
-/// calling thread's. Runs on a thread of its own, whose lists no other test
-/// touches.
+/// allocator; a thread keeps at most `SMALL_BYTES` of one element type;
+/// `empty` frees the calling thread's. Runs on a thread of its own, whose
+/// lists no other test touches.
 #[test]
 fn small_buffers_are_reused_on_their_thread_up_to_the_bound() {
     std::thread::spawn(|| {
@@ -120,34 +120,33 @@ fn small_buffers_are_reused_on_their_thread_up_to_the_bound() {
         let a = Cpu.full(1.5, DType::F32, 37).unwrap();
         let first = ptr(&a);
         drop(a);
+        assert_eq!(cache::small_kept::<f32>(), (1, 160), "a freed small buffer is kept");
         let b = Cpu.full(2.5, DType::F32, 39).unwrap();
         assert_eq!(ptr(&b), first, "a request of the same class reuses the freed buffer");
         assert_eq!(host(&b), vec![2.5; 39], "every element of the reused buffer is written");
+        assert_eq!(cache::small_kept::<f32>(), (0, 0));
         drop(b);
         // A request of another class does not take it.
         let c = Cpu.full(0.5, DType::F32, 5).unwrap();
         assert_ne!(ptr(&c), first);
-        // Free more buffers of one class than the list keeps: only
-        // SMALL_PER_CLASS come back.
-        let many: Vec<CpuStorage> =
-            (0..cache::SMALL_PER_CLASS + 4).map(|_| Cpu.full(0.0, DType::F32, 37).unwrap()).collect();
+        drop(c);
+        // Buffers of 3,584 f32 (14,336 bytes, one class) worth twice the
+        // bound: freed, only what fits in SMALL_BYTES is kept.
+        let n = 2 * cache::SMALL_BYTES / (3584 * 4) + 1;
+        let many: Vec<CpuStorage> = (0..n).map(|_| Cpu.full(0.0, DType::F32, 3584).unwrap()).collect();
         let ptrs: std::collections::HashSet<usize> = many.iter().map(ptr).collect();
-        assert_eq!(ptrs.len(), cache::SMALL_PER_CLASS + 4, "live buffers are distinct");
+        assert_eq!(ptrs.len(), n, "live buffers are distinct");
         drop(many);
-        let again: Vec<CpuStorage> =
-            (0..cache::SMALL_PER_CLASS + 4).map(|_| Cpu.full(0.0, DType::F32, 37).unwrap()).collect();
+        let (count, bytes) = cache::small_kept::<f32>();
+        let fit = (cache::SMALL_BYTES - 160 - 20) / (3584 * 4);
+        assert!(bytes <= cache::SMALL_BYTES, "{bytes} bytes kept");
+        assert_eq!(count, 2 + fit, "the two earlier buffers and {fit} of the {n}");
+        let again: Vec<CpuStorage> = (0..n).map(|_| Cpu.full(0.0, DType::F32, 3584).unwrap()).collect();
         let reused = again.iter().filter(|s| ptrs.contains(&ptr(s))).count();
-        assert!(reused >= cache::SMALL_PER_CLASS, "{reused} of the kept buffers reused");
+        assert!(reused >= fit, "{reused} of the {fit} kept buffers reused");
         drop(again);
-        // After `empty`, the next request is a fresh allocation from the
-        // system allocator (which may hand back an address it just took:
-        // checked by the count of kept buffers instead).
         cache::empty();
-        let kept = cache::small_kept::<f32>();
-        assert_eq!(kept, 0, "empty() frees this thread's small buffers");
-        let d = Cpu.full(3.0, DType::F32, 37).unwrap();
-        drop(d);
-        assert_eq!(cache::small_kept::<f32>(), 1, "a freed small buffer is kept");
+        assert_eq!(cache::small_kept::<f32>(), (0, 0), "empty() frees this thread's small buffers");
     })
     .join()
     .unwrap();
