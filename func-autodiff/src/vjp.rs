@@ -13,7 +13,7 @@ use func_core::{
     Tensor, bind, bind_multi, check_count, missing_rule, reenter,
 };
 use smallvec::{SmallVec, smallvec};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 /// Per-operand lists of one operation, inline for the usual few operands
 /// (this runs on every traced operation).
@@ -56,8 +56,8 @@ impl<B: Backend> Tape<B> {
         n[node].multi = Some((pb, outputs));
     }
 
-    pub(crate) fn new() -> Arc<Tape<B>> {
-        Arc::new(Tape { nodes: Mutex::new(Vec::new()) })
+    pub(crate) fn new() -> Tape<B> {
+        Tape { nodes: Mutex::new(Vec::new()) }
     }
 
     /// Whether a recorded operation read node `node`'s value.
@@ -93,7 +93,7 @@ impl<B: Backend> Tape<B> {
         &self,
         seeds: impl IntoIterator<Item = (usize, Tensor<B>)>,
         wanted: &[usize],
-    ) -> Result<Vec<Option<Tensor<B>>>> {
+    ) -> Result<PerOperand<Option<Tensor<B>>>> {
         let nodes = self.nodes.lock().unwrap_or_else(|p| p.into_inner());
         let mut ct: Vec<Option<Tensor<B>>> = vec![None; nodes.len()];
         let mut top = 0;
@@ -137,7 +137,9 @@ pub(crate) struct Rev<B: Backend> {
 
 pub(crate) struct VjpInterp<B: Backend> {
     pub(crate) level: Level,
-    pub(crate) tape: Arc<Tape<B>>,
+    /// Held in the interpreter's allocation; a `vjp_fn` keeps the
+    /// interpreter to keep the tape.
+    pub(crate) tape: Tape<B>,
 }
 
 impl<B: Backend> VjpInterp<B> {

@@ -12,7 +12,8 @@ type Leaves<T> = SmallVec<[T; 2]>;
 
 /// What a `vjp_fn` owns: the tape and how to read it.
 pub(crate) struct VjpState<B: Backend, X> {
-    tape: Arc<Tape<B>>,
+    /// The recording's interpreter, for its tape.
+    interp: Arc<VjpInterp<B>>,
     inputs: Leaves<(usize, Shape, DType)>,
     outputs: Leaves<Option<usize>>,
     /// Each output leaf's dtype: a cotangent is cast to it, as torch does.
@@ -53,7 +54,7 @@ impl<B: Backend, X: TensorTree<B>> VjpState<B, X> {
         }
         for (i, dst, _) in &self.writes {
             let node = self.inputs[*i].0;
-            if self.tape.has_consumer(node) {
+            if self.interp.tape.has_consumer(node) {
                 return Err(Error::transform(
                     "vjp",
                     format!(
@@ -108,7 +109,7 @@ impl<B: Backend, X: TensorTree<B>> VjpState<B, X> {
             }
         }
         let wanted: Leaves<usize> = self.inputs.iter().map(|(n, _, _)| *n).collect();
-        let cts = self.tape.backward(seeds, &wanted)?;
+        let cts = self.interp.tape.backward(seeds, &wanted)?;
         let grads: Leaves<Tensor<B>> = cts
             .into_iter()
             .zip(&self.inputs)
@@ -134,13 +135,13 @@ where
 {
     let (y, state, aux) = vjp_record(f, primals)?;
     state.write_back()?;
-    Ok((y, state, aux))
+    Ok((y, Arc::new(state), aux))
 }
 
 /// Record `f` at `primals`; the inputs it wrote into are written back by
 /// [`VjpState::write_back`].
 #[allow(clippy::type_complexity)]
-pub(crate) fn vjp_record<B, X, Y, A, F>(f: &F, primals: &X) -> Result<(Y, Arc<VjpState<B, X>>, A)>
+pub(crate) fn vjp_record<B, X, Y, A, F>(f: &F, primals: &X) -> Result<(Y, VjpState<B, X>, A)>
 where
     B: Backend,
     X: TensorTree<B>,
@@ -150,9 +151,9 @@ where
 {
     let leaves = primals.leaves_inline();
     check_float("vjp", &leaves)?;
-    let tape = Tape::new();
-    let interp = Arc::new(VjpInterp { level: Level::new("vjp"), tape: tape.clone() });
+    let interp = Arc::new(VjpInterp { level: Level::new("vjp"), tape: Tape::new() });
     let it = interp.clone();
+    let kept = interp.clone();
     let metas: Leaves<(Shape, DType)> = leaves.iter().map(|l| (l.shape().clone(), l.dtype())).collect();
     let template = like(primals, leaves.iter().cloned());
     let originals: Leaves<Tensor<B>> = leaves.iter().cloned().collect();
@@ -197,8 +198,8 @@ where
         .map(|(i, (o, f))| (i, o, f))
         .collect();
     let inputs = nodes.into_iter().zip(metas).map(|(n, (s, d))| (n, s, d)).collect();
-    let state = Arc::new(VjpState {
-        tape,
+    let state = VjpState {
+        interp: kept,
         inputs,
         outputs,
         out_dtypes,
@@ -206,7 +207,7 @@ where
         template,
         writes,
         written: std::sync::atomic::AtomicBool::new(false),
-    });
+    };
     Ok((y, state, aux))
 }
 
