@@ -301,7 +301,7 @@ pub fn reenter<B: Backend, R>(f: impl FnOnce() -> R) -> R {
 /// impl Interpreter<RefBackend> for Identity {
 ///     fn level(&self) -> &Level { &self.0 }
 ///     fn process(&self, prim: &Primitive, args: &[&T]) -> Result<Outputs<RefBackend>> {
-///         let inner: Vec<T> = args.iter().map(|a| a.tracer_data::<T>(&self.0).map(|d| (*d).clone()).unwrap_or_else(|| (*a).clone())).collect();
+///         let inner: Vec<T> = args.iter().map(|a| a.with_tracer_data(&self.0, |d: &T| d.clone()).unwrap_or_else(|| (*a).clone())).collect();
 ///         let ys = bind_multi(prim.clone(), &inner.iter().collect::<Vec<_>>())?;
 ///         Ok(ys.into_iter().map(|y| Tensor::new_tracer(&self.0, y.shape().clone(), y.dtype(), y)).collect())
 ///     }

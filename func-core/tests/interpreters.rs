@@ -18,7 +18,7 @@ struct Counter {
 
 impl Counter {
     fn unwrap(&self, t: &T) -> T {
-        t.tracer_data::<T>(&self.level).map(|d| (*d).clone()).unwrap_or_else(|| t.clone())
+        t.with_tracer_data(&self.level, |d: &T| d.clone()).unwrap_or_else(|| t.clone())
     }
     fn wrap(&self, t: T) -> T {
         Tensor::new_tracer(&self.level, t.shape().clone(), t.dtype(), t)
@@ -213,4 +213,30 @@ fn reenter_outside_a_rule_runs_unchanged() {
     let x = T::from_vec(vec![2.0f64], [1]);
     let y = func_core::reenter::<RefBackend, _>(|| &x * &x);
     assert_eq!(vec_of(&y), vec![4.0]);
+}
+
+/// `with_tracer_data` reads a tracer's data in place: `Some` only for a
+/// tracer of the given level holding that type, and the data current after
+/// a rebind; `tracer_data` agrees on every case.
+#[test]
+fn tracer_data_is_read_in_place_only_at_its_level_and_type() {
+    let x = T::from_vec(vec![1.0f64, 2.0], [2]);
+    let (a, b) = (Level::new("a"), Level::new("b"));
+    let t = T::new_tracer(&a, x.shape().clone(), x.dtype(), x.clone());
+    let read = |t: &T, l: &Level| t.with_tracer_data(l, |d: &T| d.to_vec::<f64>());
+    let mut checked = 0;
+    let mut agree = |t: &T, l: &Level, want: Option<Vec<f64>>| {
+        assert_eq!(read(t, l), want);
+        assert_eq!(t.tracer_data::<T>(l).map(|d| d.to_vec::<f64>()), want, "tracer_data agrees");
+        checked += 1;
+    };
+    agree(&t, &a, Some(vec![1.0, 2.0]));
+    agree(&t, &b, None);
+    agree(&x, &a, None);
+    assert_eq!(t.with_tracer_data(&a, |d: &String| d.len()), None, "another data type");
+    // A rebind is seen by the next read.
+    let u = T::new_tracer(&a, x.shape().clone(), x.dtype(), T::from_vec(vec![5.0f64, 6.0], [2]));
+    t.rebind_tracer(&u).unwrap();
+    agree(&t, &a, Some(vec![5.0, 6.0]));
+    assert_eq!(checked, 4);
 }
