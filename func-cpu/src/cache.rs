@@ -8,8 +8,8 @@
 //!
 //! - **What is cached.** Buffers of [`CpuStorage`](crate::CpuStorage) of at
 //!   least [`MIN_BYTES`] in the shared pools described below. Smaller ones
-//!   are kept per thread, a few of each size class, in lists without locks
-//!   (NOTE: [small buffers]).
+//!   are kept per thread, up to [`SMALL_BYTES`] of each element type, in
+//!   lists without locks (NOTE: [small buffers]).
 //! - **Size classes.** A request is rounded up to a size class (four
 //!   classes per power of two, so at most 25% is over-allocated) and served
 //!   by a freed buffer of that class when there is one. A freed buffer is
@@ -34,7 +34,8 @@
 //!   `try_reserve_exact`: running out of memory is an
 //!   [`Error::OutOfMemory`](func_core::Error::OutOfMemory), never an abort.
 //!   A request that fails while buffers are cached empties the cache and
-//!   tries once more.
+//!   tries once more, unless it is larger than any address space
+//!   (`isize::MAX` bytes), which no emptying can serve.
 //!
 //! A buffer taken from the cache has length 0: kernels write every element
 //! before the buffer becomes a tensor, so reused memory is never read.
@@ -94,14 +95,14 @@ pub fn limit() -> usize {
     }
 }
 
-/// Bound the cache to `bytes` (0 disables it). When it holds more, it is
-/// emptied.
+/// Bound the cache to `bytes` (0 disables it, and frees the calling
+/// thread's small buffers). When it holds more, it is emptied.
 pub fn set_limit(bytes: usize) {
     // `usize::MAX` (no bound in practice) is stored one below, apart from
     // the "not set" marker.
     let bytes = bytes.min(UNSET - 1);
     LIMIT.store(bytes, Ordering::Relaxed);
-    if cached_bytes() > bytes {
+    if bytes == 0 || cached_bytes() > bytes {
         empty();
     }
 }
@@ -119,6 +120,11 @@ pub fn empty() {
     f64::pool().clear();
     i64::pool().clear();
     bool::pool().clear();
+    empty_small();
+}
+
+/// Free the calling thread's small buffers (NOTE: [small buffers]).
+pub(crate) fn empty_small() {
     f32::small(|s| *s = Small::new());
     f64::small(|s| *s = Small::new());
     i64::small(|s| *s = Small::new());
@@ -283,9 +289,12 @@ pub(crate) fn take<T: Pooled>(n: usize) -> Result<Vec<T>> {
     }
     // Allocate the whole class, so the buffer serves any request of it later;
     // the error names the size actually requested.
+    // A request past the address space (`isize::MAX` bytes) fails whatever
+    // the cache holds: the cache is emptied only for one that could fit.
+    let fits = n.checked_mul(size).is_some_and(|b| b <= isize::MAX as usize);
     match func_core::alloc::try_vec("cpu", &Shape::from([n]), class) {
         Ok(v) => Ok(huge_pages(v)),
-        Err(_) if cached_bytes() > 0 => {
+        Err(_) if fits && cached_bytes() > 0 => {
             empty();
             func_core::alloc::try_vec("cpu", &Shape::from([n]), class)
                 .or_else(|_| func_core::alloc::try_vec("cpu", &Shape::from([n]), n))

@@ -26,18 +26,22 @@ thread_local! {
 /// A storage id no other storage of this process has or had.
 #[inline]
 fn next_id() -> u64 {
-    IDS.with(|ids| {
+    // A storage made while this thread's locals are being destroyed (a
+    // thread-local's destructor computing with tensors) takes one id from
+    // the global counter.
+    IDS.try_with(|ids| {
         let (next, end) = ids.get();
         let next = if next < end {
             next
         } else {
             let start = NEXT_STORAGE_ID.fetch_add(ID_BLOCK, Ordering::Relaxed);
-            ids.set((start, start + ID_BLOCK));
+            ids.set((start, start.saturating_add(ID_BLOCK)));
             start
         };
         ids.set((next + 1, ids.get().1));
         next
     })
+    .unwrap_or_else(|_| NEXT_STORAGE_ID.fetch_add(1, Ordering::Relaxed))
 }
 
 /// Backend storage shared by a tensor and all its views, behind a

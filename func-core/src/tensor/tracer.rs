@@ -119,7 +119,7 @@ impl<B: Backend> Tensor<B> {
     ///
     /// The tracer's data stays locked for reading while `f` runs: `f` must
     /// not rebind this tracer ([`rebind_tracer`](Self::rebind_tracer)),
-    /// which would wait for that lock forever. Copy out what is needed (the
+    /// whose write lock would then deadlock or panic. Copy out what is needed (the
     /// transforms clone a handle or two) and work on it after.
     pub fn with_tracer_data<T: Any + Send + Sync, R>(&self, level: &Level, f: impl FnOnce(&T) -> R) -> Option<R> {
         match &self.inner.repr {
