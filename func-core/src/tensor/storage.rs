@@ -30,15 +30,12 @@ fn next_id() -> u64 {
     // thread-local's destructor computing with tensors) takes one id from
     // the global counter.
     IDS.try_with(|ids| {
-        let (next, end) = ids.get();
-        let next = if next < end {
-            next
-        } else {
-            let start = NEXT_STORAGE_ID.fetch_add(ID_BLOCK, Ordering::Relaxed);
-            ids.set((start, start.saturating_add(ID_BLOCK)));
-            start
-        };
-        ids.set((next + 1, ids.get().1));
+        let (mut next, mut end) = ids.get();
+        if next >= end {
+            next = NEXT_STORAGE_ID.fetch_add(ID_BLOCK, Ordering::Relaxed);
+            end = next.saturating_add(ID_BLOCK);
+        }
+        ids.set((next + 1, end));
         next
     })
     .unwrap_or_else(|_| NEXT_STORAGE_ID.fetch_add(1, Ordering::Relaxed))
