@@ -435,6 +435,39 @@ fn small_f32_products_run_in_register_tiles() {
     assert_eq!(tiled, if avx512 { 328 } else { 0 });
 }
 
+/// Products at most one vector wide, tiled at any height (NOTE: [narrow
+/// tiles] in tiles.rs): eight-row tiles with a partial last one and fewer
+/// rows than one, long contractions that went to gemm before (a weight
+/// gradient `h^T g`), a column-major right operand (copied row-major) up to
+/// the `NARROW_KN` bound, and one past it (gemm). Checked against the naive
+/// product, and where the CPU has AVX-512F, `Cpu::matmul`'s f32 result must
+/// be `tiled_f32`'s bit for bit exactly when `tiles_size` admits the shape.
+#[test]
+fn narrow_products_run_in_register_tiles_at_any_height() {
+    let avx512 = cfg!(target_arch = "x86_64") && std::arch::is_x86_feature_detected!("avx512f");
+    let (mut checked, mut tiled) = (0, 0);
+    let shapes = [(1000, 16, 16), (16, 1000, 16), (13, 3000, 9), (5, 700, 1 + 15), (300, 40, 7), (9, 8193, 16)];
+    for (m, k, n) in shapes {
+        for (la, lb) in [(Layout::contiguous([m, k]), Layout::contiguous([k, n])), (t2(m, k), t2(k, n))] {
+            check(&la, &lb);
+            checked += 1;
+            let admitted = crate::matmul::tiles_size((m, k, n));
+            assert_eq!(admitted, k * n <= crate::matmul::NARROW_KN, "{m}x{k}x{n}");
+            let v = f32s(&vals(la.storage_span().max(lb.storage_span())));
+            if let Some(direct) = tiled_direct(&v, &la, &lb).filter(|_| avx512) {
+                let s = Cpu.from_host(HostData::F32(v.clone())).unwrap();
+                let got = Cpu.matmul(&s, &la, &s, &lb).unwrap();
+                let got = Cpu.to_host(&got, &Layout::contiguous([m * n])).unwrap().to_f64_vec();
+                let same = got.iter().zip(&direct).all(|(&g, &d)| g.to_bits() == (d as f64).to_bits());
+                assert_eq!(same, admitted, "{la:?} {lb:?}: tiles taken {same}, admitted {admitted}");
+                tiled += usize::from(same);
+            }
+        }
+    }
+    assert_eq!(checked, 12);
+    assert_eq!(tiled, if avx512 { 10 } else { 0 });
+}
+
 /// Batched rank-1 products whose output is above the streaming threshold
 /// (NOTE: [streamed stores] in stream.rs), with an odd row length (rows
 /// start at every alignment) and a strided right operand: every element is

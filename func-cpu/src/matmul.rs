@@ -47,11 +47,18 @@ pub(crate) const TILED_K: usize = 64;
 /// Whether a product of `rows x k x n` (of more than [`SMALL`] multiply-adds
 /// and at least [`tiles::TILE_ROWS`] rows) is of the size computed in
 /// register tiles: at most [`TILED`] multiply-adds, or [`TILED_SHORT_K`]
-/// with a contraction of at most [`TILED_K`].
+/// with a contraction of at most [`TILED_K`], or at most [`tiles::NARROW`]
+/// columns wide with a right operand of at most [`NARROW_KN`] elements, at
+/// any height (NOTE: [narrow tiles] in tiles.rs).
 pub(crate) fn tiles_size((rows, k, n): (usize, usize, usize)) -> bool {
     let work = rows.saturating_mul(k).saturating_mul(n);
-    work <= TILED || (k <= TILED_K && work <= TILED_SHORT_K)
+    work <= TILED || (k <= TILED_K && work <= TILED_SHORT_K) || (n <= tiles::NARROW && k.saturating_mul(n) <= NARROW_KN)
 }
+
+/// The largest right operand (`k x n`, in elements) of a narrow product
+/// computed in register tiles at any height: 512 KiB of f32, the most a
+/// thread's row-major copy of a strided one holds (NOTE: [small tiles]).
+pub(crate) const NARROW_KN: usize = 1 << 17;
 /// The largest product of a batch computed into a scratch buffer and then
 /// streamed to an output larger than the cache (NOTE: [streamed stores] in
 /// stream.rs): half a 2 MiB L2, so the copy reads it from there.

@@ -29,6 +29,22 @@ use std::mem::MaybeUninit;
 
 /// Rows of one register tile (NOTE: [small tiles]).
 pub(crate) const TILE_ROWS: usize = 4;
+/// Rows of one register tile of a product at most one vector wide (NOTE:
+/// [narrow tiles]).
+#[cfg(target_arch = "x86_64")]
+const NARROW_ROWS: usize = 8;
+/// The widest product whose tiles have [`NARROW_ROWS`] rows: one vector.
+pub(crate) const NARROW: usize = 16;
+
+// NOTE: [narrow tiles] A tile's sums each take one multiply-add per step of
+// `k`, which waits for the previous one (four cycles of latency, two
+// multiply-adds issued per cycle): a tile needs eight independent sums to
+// keep both units busy. A product at most one vector wide has only one sum
+// per row, so its tiles are `NARROW_ROWS` rows high instead of
+// `TILE_ROWS`. The Lennard-Jones model's 16-wide layers, one thread:
+// `[1000, 16] @ [16, 16]` 6.2 -> 3.4 us, `[1000, 16]^T @ [1000, 16]` (its
+// weight gradient, through gemm before: NOTE: [small tiles] in matmul.rs'
+// `tiles_size`) 6.6 -> 3.1 us.
 /// f32 lanes of one 512-bit register.
 #[cfg(target_arch = "x86_64")]
 const LANES: usize = 16;
@@ -100,7 +116,8 @@ pub(crate) fn tiled_f32(
         // between calls (a product never runs another inside it). It grows
         // to the largest `k * n` copied on the thread: under `matmul`'s
         // bounds (`tiles_size`, at least `TILE_ROWS` rows), 128 KiB, or
-        // 512 KiB for a contraction of at most `TILED_K`.
+        // 512 KiB for a contraction of at most `TILED_K` or a narrow
+        // product (`NARROW_KN` elements).
         PACKED.with_borrow_mut(|p| {
             p.clear();
             if p.try_reserve_exact(len).is_err() {
@@ -198,7 +215,7 @@ unsafe fn run(
 
 #[cfg(target_arch = "x86_64")]
 mod kernel {
-    use super::{LANES, MAX_VECTORS, TILE_ROWS};
+    use super::{LANES, MAX_VECTORS, NARROW_ROWS, TILE_ROWS};
     use std::arch::x86_64::{__m512, __mmask16, _mm512_fmadd_ps, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps};
     use std::arch::x86_64::{_mm512_castpd_ps, _mm512_castps_pd, _mm512_shuffle_f32x4};
     use std::arch::x86_64::{_mm512_set1_ps, _mm512_setzero_ps};
@@ -221,17 +238,41 @@ mod kernel {
         (pb, ldb): (*const f32, isize),
         c: &mut [MaybeUninit<f32>],
     ) {
+        // SAFETY: the caller's contract, passed on.
+        unsafe {
+            if n <= LANES {
+                // NOTE: [narrow tiles]
+                tiles_of::<NARROW_ROWS>((m, k, n), (pa, rsa, csa), (pb, ldb), c)
+            } else {
+                tiles_of::<TILE_ROWS>((m, k, n), (pa, rsa, csa), (pb, ldb), c)
+            }
+        }
+    }
+
+    /// [`tiles`] in tiles of `R` rows.
+    ///
+    /// # Safety
+    ///
+    /// As [`tiles`].
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn tiles_of<const R: usize>(
+        (m, k, n): (usize, usize, usize),
+        (pa, rsa, csa): (*const f32, isize, isize),
+        (pb, ldb): (*const f32, isize),
+        c: &mut [MaybeUninit<f32>],
+    ) {
         let pc = c.as_mut_ptr().cast::<f32>();
-        for i in (0..m).step_by(TILE_ROWS) {
+        for i in (0..m).step_by(R) {
             // A last partial tile reads its last row again in the spare
             // rows, and stores only its own.
-            let mut rows = [pa; TILE_ROWS];
+            let mut rows = [pa; R];
             for (r, row) in rows.iter_mut().enumerate() {
                 // SAFETY: row `min(i + r, m - 1) < m` of `a` (the caller's
                 // contract).
                 *row = unsafe { pa.offset((i + r).min(m - 1) as isize * rsa) };
             }
-            let live = (m - i).min(TILE_ROWS);
+            let live = (m - i).min(R);
             let mut j = 0;
             while j < n {
                 let w = (n - j).min(MAX_VECTORS * LANES);
@@ -247,9 +288,9 @@ mod kernel {
                 unsafe {
                     let (b, out) = (pb.add(j), pc.add(i * n + j));
                     match w.div_ceil(LANES) {
-                        3 => tile::<3>(k, (rows, csa), (b, ldb), &masks, (out, n, live)),
-                        2 => tile::<2>(k, (rows, csa), (b, ldb), &masks, (out, n, live)),
-                        _ => tile::<1>(k, (rows, csa), (b, ldb), &masks, (out, n, live)),
+                        3 => tile::<R, 3>(k, (rows, csa), (b, ldb), &masks, (out, n, live)),
+                        2 => tile::<R, 2>(k, (rows, csa), (b, ldb), &masks, (out, n, live)),
+                        _ => tile::<R, 1>(k, (rows, csa), (b, ldb), &masks, (out, n, live)),
                     }
                 }
                 j += w;
@@ -343,14 +384,14 @@ mod kernel {
     /// base address in bounds.
     #[inline]
     #[target_feature(enable = "avx512f")]
-    unsafe fn tile<const V: usize>(
+    unsafe fn tile<const R: usize, const V: usize>(
         k: usize,
-        (rows, csa): ([*const f32; TILE_ROWS], isize),
+        (rows, csa): ([*const f32; R], isize),
         (pb, ldb): (*const f32, isize),
         masks: &[__mmask16; MAX_VECTORS],
         (out, n, live): (*mut f32, usize, usize),
     ) {
-        let mut acc: [[__m512; V]; TILE_ROWS] = [[_mm512_setzero_ps(); V]; TILE_ROWS];
+        let mut acc: [[__m512; V]; R] = [[_mm512_setzero_ps(); V]; R];
         for p in 0..k as isize {
             let mut v = [_mm512_setzero_ps(); V];
             for (q, v) in v.iter_mut().enumerate() {
