@@ -524,16 +524,18 @@ mod vmath_tests {
         assert_eq!(with_fallback(vec![0.5f32; 200], redo).expect("kept").len(), 200);
     }
 
+    /// A function's split form and its fused one.
+    type Pair = (fn(f32) -> f32, fn(f32) -> f32);
+
     /// Each function as `map_v` takes it: the split form and the fused one
     /// (the same function where there is none).
-    const MAPPED: [(fn(f32) -> f32, fn(f32) -> f32); 4] =
-        [(sin_f32, sin_f32), (cos_f32, cos_f32), (exp_f32, exp_f32), (tanh_f32, tanh_fused)];
+    const MAPPED: [Pair; 4] = [(sin_f32, sin_f32), (cos_f32, cos_f32), (exp_f32, exp_f32), (tanh_f32, tanh_fused)];
 
     /// The form whose values `map_v` gives: the fused one where its loops
     /// are compiled with FMA (NOTE: [fused tanh]). A scalar call of the
     /// fused form computes each `mul_add` by the library, rounded once, so
     /// its bits are those of the compiled loop's instruction.
-    fn mapped((split, fused): (fn(f32) -> f32, fn(f32) -> f32)) -> fn(f32) -> f32 {
+    fn mapped((split, fused): Pair) -> fn(f32) -> f32 {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("fma")
             && (std::arch::is_x86_feature_detected!("avx512f") || std::arch::is_x86_feature_detected!("avx2"))
