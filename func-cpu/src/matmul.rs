@@ -59,6 +59,7 @@ pub(crate) fn tiles_size((rows, k, n): (usize, usize, usize)) -> bool {
 /// computed in register tiles at any height: 512 KiB of f32, the most a
 /// thread's row-major copy of a strided one holds (NOTE: [small tiles]).
 pub(crate) const NARROW_KN: usize = 1 << 17;
+
 /// The largest product of a batch computed into a scratch buffer and then
 /// streamed to an output larger than the cache (NOTE: [streamed stores] in
 /// stream.rs): half a 2 MiB L2, so the copy reads it from there.

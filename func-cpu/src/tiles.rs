@@ -41,10 +41,14 @@ pub(crate) const NARROW: usize = 16;
 // multiply-adds issued per cycle): a tile needs eight independent sums to
 // keep both units busy. A product at most one vector wide has only one sum
 // per row, so its tiles are `NARROW_ROWS` rows high instead of
-// `TILE_ROWS`. The Lennard-Jones model's 16-wide layers, one thread:
-// `[1000, 16] @ [16, 16]` 6.2 -> 3.4 us, `[1000, 16]^T @ [1000, 16]` (its
-// weight gradient, through gemm before: NOTE: [small tiles] in matmul.rs'
-// `tiles_size`) 6.6 -> 3.1 us.
+// `TILE_ROWS`, and `tiles_size` in matmul.rs sends such products here at
+// any size (the long contraction of a weight gradient `h^T g` went to
+// gemm). Whole calls through `Tensor::matmul`, best of 5 loops, two
+// alternating runs: the Lennard-Jones model's `[1000, 16] @ [16, 16]`
+// 6.1 -> 5.2-5.4 us and `[1000, 16]^T @ [1000, 16]` 6.7 -> 6.3 us;
+// `[4096, 256] @ [256, 16]` 200-203 -> 151-153 us; `[64, 2048] @ [2048,
+// 10]` 49 -> 22-24 us; `[200, 500] @ [500, 8]` 41 -> 24 us. Twelve- and
+// sixteen-row tiles were no faster on the first.
 /// f32 lanes of one 512-bit register.
 #[cfg(target_arch = "x86_64")]
 const LANES: usize = 16;
