@@ -101,6 +101,13 @@ pub(crate) trait Real: Arith + Float + crate::stream::Streamed {
     /// kernel.
     fn transpose(t: &[Self], mn: (usize, usize), out: &mut [MaybeUninit<Self>]) -> bool;
 
+    /// `c = a b` (`c`: `m` contiguous rows of `n`) as dot products in
+    /// registers, for rows of `a` and columns of `b` contiguous along `k`
+    /// and a few columns (NOTE: [tail columns] in matmul.rs); `false`, with
+    /// nothing written, when this type, the CPU or the layouts have no such
+    /// kernel.
+    fn dots(mkn: (usize, usize, usize), a: Mat<'_, Self>, b: Mat<'_, Self>, c: &mut [MaybeUninit<Self>]) -> bool;
+
     /// `C = A B` for row/column-strided `A` (m×k), `B` (k×n) and `C` (m×n),
     /// or `C += A B` when `add`: through matrixmultiply or the `gemm` crate
     /// (NOTE: [gemm choice] in matmul.rs).
@@ -193,7 +200,7 @@ macro_rules! numeric_fns {
 }
 
 macro_rules! float_elem {
-    ($t:ident, $V:ident, $un:ident, $bin:ident, $gemm:path, $tiled:path, $transpose:path) => {
+    ($t:ident, $V:ident, $un:ident, $bin:ident, $gemm:path, $tiled:path, $transpose:path, $dots:path) => {
         impl Elem for $t {
             const DTYPE: DType = DType::$V;
             fn to_f64(self) -> f64 {
@@ -273,6 +280,14 @@ macro_rules! float_elem {
             fn transpose(t: &[Self], mn: (usize, usize), out: &mut [MaybeUninit<Self>]) -> bool {
                 $transpose(t, mn, out)
             }
+            fn dots(
+                mkn: (usize, usize, usize),
+                a: Mat<'_, Self>,
+                b: Mat<'_, Self>,
+                c: &mut [MaybeUninit<Self>],
+            ) -> bool {
+                $dots(mkn, a, b, c)
+            }
             unsafe fn gemm_with(
                 (m, k, n): (usize, usize, usize),
                 (a, rsa, csa): (*const Self, isize, isize),
@@ -324,8 +339,17 @@ macro_rules! float_elem {
     };
 }
 
-float_elem!(f32, F32, apply_f32, apply_f32, matrixmultiply::sgemm, tiles::tiled_f32, tiles::transpose_f32);
-float_elem!(f64, F64, apply_f64, apply_f64, matrixmultiply::dgemm, tiles::none, tiles::no_transpose);
+float_elem!(
+    f32,
+    F32,
+    apply_f32,
+    apply_f32,
+    matrixmultiply::sgemm,
+    tiles::tiled_f32,
+    tiles::transpose_f32,
+    tiles::dots_f32
+);
+float_elem!(f64, F64, apply_f64, apply_f64, matrixmultiply::dgemm, tiles::none, tiles::no_transpose, tiles::no_dots);
 
 impl Elem for i64 {
     const DTYPE: DType = DType::I64;

@@ -357,7 +357,67 @@ fn long_products_of_k_contiguous_operands_take_their_last_columns_as_dot_product
         &t2(9000, 18).broadcast_to(&Shape::from([2, 9000, 18])),
     );
     checked += 1;
-    assert_eq!(checked, 4);
+    // Rows past the last four-row tile of the dot products and a last
+    // slice of `k` ending in a partial vector (4103 = 4 * 1024 + 7).
+    check(&Layout::contiguous([43, 4103]), &t2(4103, 19));
+    checked += 1;
+    assert_eq!(checked, 5);
+}
+
+/// `dots_f32` (the tail columns' dot products, NOTE: [tail columns] in
+/// matmul.rs) called directly: every width it takes (1 to 4 columns), row
+/// counts around its four-row tile, lengths around its 16-lane vectors
+/// (the last under a mask), against the naive product in f64 with a bound
+/// per element; and the layouts it must decline.
+#[test]
+fn tail_dot_products_in_register_tiles() {
+    use crate::tiles::{DOTS_MAX, dots_f32};
+    let avx512 = cfg!(target_arch = "x86_64") && std::arch::is_x86_feature_detected!("avx512f");
+    let mut checked = 0;
+    for m in [1, 3, 4, 5, 9] {
+        for k in [1, 15, 16, 17, 100] {
+            for n in 1..=DOTS_MAX {
+                // `a` row-major with rows `k + 3` apart; `b` column-major
+                // with columns `k + 5` apart, after `a` in one buffer.
+                let (rsa, csb) = (k + 3, k + 5);
+                let ob = m * rsa;
+                let v = vals(ob + n * csb);
+                let v32 = f32s(&v);
+                let mut c = vec![std::mem::MaybeUninit::<f32>::uninit(); m * n];
+                let am = (&v32[..], 0, rsa as isize, 1);
+                let bm = (&v32[..], ob as isize, 1, csb as isize);
+                if !dots_f32((m, k, n), am, bm, &mut c) {
+                    assert!(!avx512, "dots_f32 declined {m}x{k}x{n} on an AVX-512F CPU");
+                    continue;
+                }
+                // SAFETY: `dots_f32` wrote every element (it returned `true`).
+                let got: Vec<f32> = c.into_iter().map(|x| unsafe { x.assume_init() }).collect();
+                let r: Vec<f64> = v32.iter().map(|&x| x as f64).collect();
+                for i in 0..m {
+                    for j in 0..n {
+                        let terms = (0..k).map(|p| r[i * rsa + p] * r[ob + j * csb + p]);
+                        let (want, scale) = terms.fold((0.0, 0.0), |(s, a), t| (s + t, a + t.abs()));
+                        let g = got[i * n + j] as f64;
+                        assert!(
+                            (g - want).abs() <= 1e-5 * (1.0 + scale),
+                            "{m}x{k}x{n} ({i}, {j}): {g}, expected {want}"
+                        );
+                    }
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(!avx512 || checked == 5 * 5 * DOTS_MAX, "checked {checked}");
+    // Declined: too wide, `a` not contiguous along `k`, `b` not contiguous
+    // along `k`, a mismatched output, an operand past its buffer.
+    let v = f32s(&vals(64));
+    let mut c = vec![std::mem::MaybeUninit::<f32>::uninit(); 10];
+    assert!(!dots_f32((2, 4, 5), (&v, 0, 4, 1), (&v, 0, 1, 4), &mut c));
+    assert!(!dots_f32((2, 4, 2), (&v, 0, 1, 2), (&v, 0, 1, 4), &mut c[..4]));
+    assert!(!dots_f32((2, 4, 2), (&v, 0, 4, 1), (&v, 0, 2, 1), &mut c[..4]));
+    assert!(!dots_f32((2, 4, 2), (&v, 0, 4, 1), (&v, 0, 1, 4), &mut c[..5]));
+    assert!(!dots_f32((2, 4, 2), (&v, 0, 4, 1), (&v, 60, 1, 4), &mut c[..4]));
 }
 
 /// The f32 elements of a layout's storage, as `matmul` sees them.

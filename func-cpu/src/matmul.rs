@@ -335,6 +335,9 @@ enum Thin {
     Row,
     /// `col_product`: one column.
     Col,
+    /// `row_product` for each row: the tail columns of a long contraction
+    /// (NOTE: [tail columns]) where `Real::dots` has no kernel.
+    Dots,
 }
 
 /// The direct loop `kind` for `c = a b` (`c`: rows of `n` elements).
@@ -344,6 +347,12 @@ fn thin_body<T: Real>(kind: Thin, am: Mat<'_, T>, bm: Mat<'_, T>, k: usize, n: u
         Thin::Small => small(am, bm, k, n, c),
         Thin::Row => row_product(am, bm, k, n, c),
         Thin::Col => col_product(am, bm, k, c),
+        Thin::Dots => {
+            let (a, oa, rsa, csa) = am;
+            for (i, row) in c.chunks_exact_mut(n.max(1)).enumerate() {
+                row_product((a, oa + i as isize * rsa, rsa, csa), bm, k, n, row);
+            }
+        }
     }
 }
 
@@ -513,7 +522,13 @@ pub(crate) fn transposes_better(
 // products over the same slice while it is still in cache: that product
 // 29.1 -> 27.0 ms, `[200, 9216] @ [9216, 50]` 1.44 -> 1.34 ms (best of 7,
 // two threads). The tail columns sum slice by slice, so they may differ
-// from the GEMM's order by rounding.
+// from the GEMM's order by rounding. For f32 with AVX-512 the dot products
+// of a slice run in register tiles of four rows by the tail's columns
+// (`Real::dots`, `tiles::dots_f32`), one register of 16 sums per output:
+// the direct loop's eight sums in one vector waited on each other's
+// additions. `[200, 216320] @ [216320, 50]^T` 210-233 -> 235-251 GFLOP/s
+// (best of 7, four alternating runs), against 242-260 for its first 48
+// columns alone. Longer slices (4096, 16384) were slower.
 
 /// Most tail columns computed as dot products (NOTE: [tail columns]).
 const TAIL_MAX: usize = 4;
@@ -544,11 +559,10 @@ fn tail_columns<T: Real>(
     let r = n % COL_TILE;
     // `c` is `rows` whole output rows (every caller passes such a block).
     assert_eq!(rows.checked_mul(n), Some(c.len()), "matmul: a block of {rows} rows of {n} has {} elements", c.len());
-    let Ok(mut sums) = try_filled(rows * r, T::ZERO) else {
+    let (Ok(mut sums), Ok(mut part)) = (try_filled(rows * r, T::ZERO), try_alloc::<T>(rows * r)) else {
         return false;
     };
     let n0 = n - r;
-    let mut part = [const { MaybeUninit::<T>::uninit() }; TAIL_MAX];
     let out = c.as_mut_ptr().cast::<T>();
     for k0 in (0..k).step_by(TAIL_K) {
         let kc = TAIL_K.min(k - k0);
@@ -566,12 +580,16 @@ fn tail_columns<T: Real>(
             T::gemm_with((rows, kc, n0), (pa, rsa, 1), (pb, 1, csb), (out, n as isize), k0 > 0);
         }
         let tail = ob + n0 as isize * csb + k0 as isize;
-        for (i, s) in sums.chunks_exact_mut(r).enumerate() {
-            let ra = oa + i as isize * rsa + k0 as isize;
-            thin(Thin::Row, (a, ra, rsa, 1), (b, tail, 1, csb), kc, r, &mut part[..r]);
-            // SAFETY: `row_product` wrote all `r` elements of `part[..r]`.
-            s.iter_mut().zip(&part[..r]).for_each(|(s, p)| *s = *s + unsafe { p.assume_init() });
+        let done = &mut part.spare_capacity_mut()[..rows * r];
+        let (am, bm) = ((a, oa + k0 as isize, rsa, 1), (b, tail, 1, csb));
+        if !T::dots((rows, kc, r), am, bm, done) {
+            thin(Thin::Dots, am, bm, kc, r, done);
         }
+        // SAFETY: `Real::dots` (when it returns `true`) or `row_product`
+        // wrote all `rows * r` elements of `done`, and `MaybeUninit<T>` has
+        // the layout of `T`.
+        let done = unsafe { &*(done as *const [MaybeUninit<T>] as *const [T]) };
+        sums.iter_mut().zip(done).for_each(|(s, &p)| *s = *s + p);
     }
     for (row, s) in c.chunks_exact_mut(n).zip(sums.chunks_exact(r)) {
         row[n0..].iter_mut().zip(s).for_each(|(y, &v)| {

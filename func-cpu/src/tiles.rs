@@ -189,6 +189,63 @@ pub(crate) fn no_transpose<T>(_: &[T], _: (usize, usize), _: &mut [MaybeUninit<T
     false
 }
 
+/// No register dot products for this element type.
+pub(crate) fn no_dots<T>(_: (usize, usize, usize), _: Mat<'_, T>, _: Mat<'_, T>, _: &mut [MaybeUninit<T>]) -> bool {
+    false
+}
+
+/// Widest `n` of [`dots_f32`].
+pub(crate) const DOTS_MAX: usize = 4;
+
+/// `c = a b` for f32 (`c`: `m` contiguous rows of `n`) as dot products,
+/// when the rows of `a` and the columns of `b` are contiguous along `k`
+/// (`csa = 1`, `rsb = 1`) and `n <= DOTS_MAX`: the tail columns of a long
+/// contraction (NOTE: [tail columns] in matmul.rs), in AVX-512 tiles of
+/// four rows by `n` columns, each output in one register of 16 running
+/// sums (fused multiply-adds in order of `k`, the last partial vector under
+/// a lane mask), added across lanes at the end. `false`, with nothing
+/// written, without AVX-512F, for other layouts or widths, or when an
+/// operand's strides address elements outside it.
+pub(crate) fn dots_f32(
+    (m, k, n): (usize, usize, usize),
+    (a, oa, rsa, csa): Mat<'_, f32>,
+    (b, ob, rsb, csb): Mat<'_, f32>,
+    c: &mut [MaybeUninit<f32>],
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let shaped = csa == 1 && rsb == 1 && (1..=DOTS_MAX).contains(&n) && m.checked_mul(n) == Some(c.len());
+        if !shaped || m == 0 || k == 0 || !is_x86_feature_detected!("avx512f") {
+            return false;
+        }
+        let (Some(sa), Some(sb)) = (span(oa, (m, rsa), (k, 1)), span(ob, (k, 1), (n, csb))) else {
+            return false;
+        };
+        if !within(sa, a.len()) || !within(sb, b.len()) {
+            return false;
+        }
+        // SAFETY: AVX-512F was detected above; every offset `oa + i * rsa +
+        // p` (`i < m`, `p < k`) of `a` and `ob + p + j * csb` (`j < n`) of
+        // `b` lies within the spans checked above; `c` holds `m * n`
+        // elements and is borrowed exclusively, aliasing neither operand.
+        unsafe {
+            let (pa, pb) = (a.as_ptr().offset(oa), b.as_ptr().offset(ob));
+            match n {
+                1 => kernel::dots::<1>((m, k), (pa, rsa), (pb, csb), c),
+                2 => kernel::dots::<2>((m, k), (pa, rsa), (pb, csb), c),
+                3 => kernel::dots::<3>((m, k), (pa, rsa), (pb, csb), c),
+                _ => kernel::dots::<4>((m, k), (pa, rsa), (pb, csb), c),
+            }
+        }
+        true
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = ((m, k, n), (a, oa, rsa, csa), (b, ob, rsb, csb), c);
+        false
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 thread_local! {
     /// The row-major copy of a right operand whose rows are not contiguous
@@ -222,7 +279,7 @@ mod kernel {
     use super::{LANES, MAX_VECTORS, NARROW_ROWS, TILE_ROWS};
     use std::arch::x86_64::{__m512, __mmask16, _mm512_fmadd_ps, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps};
     use std::arch::x86_64::{_mm512_castpd_ps, _mm512_castps_pd, _mm512_shuffle_f32x4};
-    use std::arch::x86_64::{_mm512_set1_ps, _mm512_setzero_ps};
+    use std::arch::x86_64::{_mm512_reduce_add_ps, _mm512_set1_ps, _mm512_setzero_ps};
     use std::arch::x86_64::{_mm512_unpackhi_pd, _mm512_unpackhi_ps, _mm512_unpacklo_pd, _mm512_unpacklo_ps};
     use std::mem::MaybeUninit;
 
@@ -386,6 +443,80 @@ mod kernel {
     /// `q < V`, the lanes of `masks[q]` at `pb + p * ldb + q * LANES` readable
     /// and, for `r < live`, at `out + r * n + q * LANES` writable, each such
     /// base address in bounds.
+    /// `c[i * N + j]` = the dot product of row `i` of `a` (at `pa + i *
+    /// rsa`, `k` contiguous f32) and column `j` of `b` (at `pb + j * csb`,
+    /// `k` contiguous), for `i < m`: tiles of `TILE_ROWS` rows, then the
+    /// rows left one at a time (NOTE: [tail columns] in matmul.rs).
+    ///
+    /// # Safety
+    ///
+    /// AVX-512F; `pa + i * rsa + p` (`i < m`, `p < k`) and `pb + j * csb +
+    /// p` (`j < N`) readable f32s; `c` holds `m * N` elements.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn dots<const N: usize>(
+        (m, k): (usize, usize),
+        (pa, rsa): (*const f32, isize),
+        (pb, csb): (*const f32, isize),
+        c: &mut [MaybeUninit<f32>],
+    ) {
+        let cols: [*const f32; N] = std::array::from_fn(|j| pb.wrapping_offset(j as isize * csb));
+        let row = |i: usize| pa.wrapping_offset(i as isize * rsa);
+        let mut i = 0;
+        while i + TILE_ROWS <= m {
+            let rows: [*const f32; TILE_ROWS] = std::array::from_fn(|r| row(i + r));
+            // SAFETY: the caller's contract, for rows `i..i + TILE_ROWS < m`.
+            let sums = unsafe { dot_tile(k, rows, cols) };
+            for (y, &v) in c[i * N..(i + TILE_ROWS) * N].iter_mut().zip(sums.as_flattened()) {
+                y.write(v);
+            }
+            i += TILE_ROWS;
+        }
+        while i < m {
+            // SAFETY: the caller's contract, for row `i < m`.
+            let sums = unsafe { dot_tile(k, [row(i)], cols) };
+            for (y, &v) in c[i * N..(i + 1) * N].iter_mut().zip(&sums[0]) {
+                y.write(v);
+            }
+            i += 1;
+        }
+    }
+
+    /// The `R x N` dot products of `k` contiguous f32 at `rows[r]` and at
+    /// `cols[j]`, each summed in one register of `LANES` running sums.
+    ///
+    /// # Safety
+    ///
+    /// AVX-512F; `rows[r] + p` and `cols[j] + p` readable for `p < k`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn dot_tile<const R: usize, const N: usize>(
+        k: usize,
+        rows: [*const f32; R],
+        cols: [*const f32; N],
+    ) -> [[f32; N]; R] {
+        let mut acc: [[__m512; N]; R] = [[_mm512_setzero_ps(); N]; R];
+        let mut p = 0;
+        while p < k {
+            // The last vector under a mask of its `k - p` lanes.
+            let live = (k - p).min(LANES);
+            let mask: __mmask16 = if live == LANES { !0 } else { (1u16 << live) - 1 };
+            let mut y = [_mm512_setzero_ps(); N];
+            for (y, &col) in y.iter_mut().zip(&cols) {
+                // SAFETY: the caller's contract (masked lanes `p..p + live <= k`).
+                *y = unsafe { _mm512_maskz_loadu_ps(mask, col.add(p)) };
+            }
+            for (acc, &row) in acc.iter_mut().zip(&rows) {
+                // SAFETY: as above.
+                let x = unsafe { _mm512_maskz_loadu_ps(mask, row.add(p)) };
+                for (acc, &y) in acc.iter_mut().zip(&y) {
+                    *acc = _mm512_fmadd_ps(x, y, *acc);
+                }
+            }
+            p += LANES;
+        }
+        acc.map(|a| a.map(|v| _mm512_reduce_add_ps(v)))
+    }
+
     #[inline]
     #[target_feature(enable = "avx512f")]
     unsafe fn tile<const R: usize, const V: usize>(
