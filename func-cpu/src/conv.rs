@@ -7,9 +7,11 @@
 use crate::elem::{Arith, Elem};
 use crate::kernels::err;
 use crate::matmul::zeroed;
-use crate::par;
 use crate::strided::{PAR_MIN, out_alloc};
+use crate::{cache, par, stream};
 use func_core::{ConvGeom, Layout, Result};
+use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// The output positions `o < out` whose input coordinate `o * s + off - pad`
 /// lies in `0..n`, as a range.
@@ -49,6 +51,58 @@ fn size(op: &str, factors: &[usize]) -> Result<usize> {
         .ok_or_else(|| err(op, format!("buffer size {factors:?} overflows usize")))
 }
 
+// NOTE: [streamed columns] The columns of a large input are read once, by
+// the product that follows, long after the cache has lost them: written
+// with ordinary stores, each line is first read from memory (NOTE:
+// [streamed stores] in stream.rs). Past the streaming threshold each plane
+// is written into a scratch buffer in the cache and copied out with
+// non-temporal stores, the pattern of the batched products' streamed
+// outputs. The NTK-vector-product workload (903 MB of columns a call), nine
+// calls each way in alternating processes: best 562 -> 533 ms, median 587
+// -> 555 ms.
+
+// NOTE: [short rows] A tap's row of columns is one output row of the
+// image, tens of elements (30 for the NTK workload's 32 x 32 inputs), and
+// the compiler made each row's copy a call to the C library's `memmove`:
+// 15% of the NTK-vector-product workload (the columns of its tangents,
+// 903 MB a call) went to the calls' dispatch on lengths. `copy_row` copies
+// in fixed blocks that compile to a few vector moves inline: that workload
+// 611 -> 550-570 ms a call (five calls after a warm-up).
+
+/// `dst = src` (equal lengths) in inline blocks of 16, 8 and 4 elements,
+/// then singly (NOTE: [short rows]).
+#[inline(always)]
+fn copy_row<T: Copy>(dst: &mut [MaybeUninit<T>], src: &[T]) {
+    #[inline(always)]
+    fn block<T: Copy, const B: usize>(dst: &mut [MaybeUninit<T>], src: &[T]) {
+        let (d, s): (&mut [MaybeUninit<T>; B], &[T; B]) = match (dst.try_into(), src.try_into()) {
+            (Ok(d), Ok(s)) => (d, s),
+            _ => unreachable!("copy_row: blocks of {B} elements"),
+        };
+        for (y, &v) in d.iter_mut().zip(s) {
+            y.write(v);
+        }
+    }
+    assert_eq!(dst.len(), src.len(), "copy_row: lengths differ");
+    let mut at = 0;
+    let n = src.len();
+    while at + 16 <= n {
+        block::<T, 16>(&mut dst[at..at + 16], &src[at..at + 16]);
+        at += 16;
+    }
+    if at + 8 <= n {
+        block::<T, 8>(&mut dst[at..at + 8], &src[at..at + 8]);
+        at += 8;
+    }
+    if at + 4 <= n {
+        block::<T, 4>(&mut dst[at..at + 4], &src[at..at + 4]);
+        at += 4;
+    }
+    for (y, &v) in dst[at..].iter_mut().zip(&src[at..]) {
+        y.write(v);
+    }
+}
+
 pub(crate) fn im2col<T: Elem>(x: &[T], l: &Layout, g: &ConvGeom) -> Result<Vec<T>> {
     check_geom("im2col", g, l)?;
     let &[nb, c, h, w] = l.dims() else {
@@ -71,7 +125,8 @@ pub(crate) fn im2col<T: Elem>(x: &[T], l: &Layout, g: &ConvGeom) -> Result<Vec<T
     let full =
         taps.clone().all(|(i, j)| valid(oh, h, sh, i * dh, ph) == (0, oh) && valid(ow, w, sw, j * dw, pw) == (0, ow));
     let mut out = out_alloc::<T>(len)?;
-    planes(&mut out.spare_capacity_mut()[..len], plane, nb * c * plane, |p, o| {
+    // Write plane `p` into `o` (`plane` elements): every element.
+    let write = |p: usize, o: &mut [MaybeUninit<T>]| {
         if !full {
             o.iter_mut().for_each(|y| {
                 y.write(T::default());
@@ -90,9 +145,7 @@ pub(crate) fn im2col<T: Elem>(x: &[T], l: &Layout, g: &ConvGeom) -> Result<Vec<T
                 let rb = base + (oy * sh + i * dh - ph) * s[2];
                 let r = &mut row[oy * ow + xlo..oy * ow + xhi];
                 if sw == 1 && s[3] == 1 {
-                    r.iter_mut().zip(&x[rb + x0..rb + x0 + (xhi - xlo)]).for_each(|(y, &v)| {
-                        y.write(v);
-                    });
+                    copy_row(r, &x[rb + x0..rb + x0 + (xhi - xlo)]);
                 } else {
                     r.iter_mut().enumerate().for_each(|(t, y)| {
                         y.write(x[rb + (x0 + t * sw) * s[3]]);
@@ -100,11 +153,34 @@ pub(crate) fn im2col<T: Elem>(x: &[T], l: &Layout, g: &ConvGeom) -> Result<Vec<T
                 }
             }
         }
-    });
+    };
+    let spare = &mut out.spare_capacity_mut()[..len];
+    if len.saturating_mul(size_of::<T>()) >= stream::stream_threshold() && stream::available() && plane > 0 {
+        // Columns larger than the cache: each plane is written in a scratch
+        // buffer in the cache, then streamed out (NOTE: [streamed columns]).
+        par::linger();
+        let scratch = || cache::take::<T>(plane).ok().map(cache::Lent);
+        spare.par_chunks_mut(plane).enumerate().for_each_init(scratch, |buf, (p, o)| match buf {
+            Some(cache::Lent(buf)) => {
+                let tmp = &mut buf.spare_capacity_mut()[..plane];
+                write(p, tmp);
+                // SAFETY: `write` wrote all `plane` elements of `tmp` (see
+                // `set_len` below), and `MaybeUninit<T>` has the layout of `T`.
+                let tmp = unsafe { &*(tmp as *const [MaybeUninit<T>] as *const [T]) };
+                if !T::stream_copy(tmp, o) {
+                    copy_row(o, tmp);
+                }
+            }
+            None => write(p, o),
+        });
+    } else {
+        planes(spare, plane, nb * c * plane, write);
+    }
     // SAFETY: the planes of `plane` elements cover all `len` elements, and
     // each plane was either zero-filled first or, when `full`, written
     // whole: every tap writes rows `0..oh`, columns `0..ow` of its block
-    // of `oh * ow`, and the `kh * kw` blocks tile the plane.
+    // of `oh * ow`, and the `kh * kw` blocks tile the plane (written in
+    // place, or in a scratch buffer copied whole into it).
     unsafe { out.set_len(len) };
     Ok(out)
 }

@@ -59,6 +59,12 @@ pub(crate) trait Elem: crate::cache::Pooled + Sync + PartialOrd + Default + Debu
     fn col2im(_: &[Self], _: &Layout, _: &ConvGeom) -> Result<Vec<Self>> {
         Err(unsupported("col2im", Self::DTYPE))
     }
+    /// Copy `src` into `dst` (of the same length) with non-temporal stores
+    /// (NOTE: [streamed stores] in stream.rs); `false`, with nothing
+    /// written, for types or CPUs without them.
+    fn stream_copy(_: &[Self], _: &mut [MaybeUninit<Self>]) -> bool {
+        false
+    }
 }
 
 /// Numeric element types (f32, f64, i64): arithmetic matching the reference
@@ -219,6 +225,9 @@ macro_rules! float_elem {
             }
             fn matmul(a: &[Self], la: &Layout, b: &[Self], lb: &Layout) -> Result<Vec<Self>> {
                 matmul::matmul(a, la, b, lb)
+            }
+            fn stream_copy(src: &[Self], dst: &mut [MaybeUninit<Self>]) -> bool {
+                crate::stream::copy(src, dst)
             }
         }
 

@@ -109,3 +109,33 @@ fn im2col_matches_reference_and_col2im_is_its_adjoint() {
     assert!(Cpu.im2col(&x, &Layout::contiguous([1, 2, 5, 6]), &ConvGeom { stride: (0, 1), ..g }).is_err());
     assert!(Cpu.col2im(&x, &Layout::contiguous([1, 10, 6]), &g).is_err());
 }
+
+/// Columns past the streaming threshold (NOTE: [streamed columns] in
+/// conv.rs): written plane by plane into a scratch buffer and streamed out,
+/// with padding (zero-filled planes) and without, from a contiguous and a
+/// strided input, f32 and f64: exactly the naive unfold.
+#[test]
+fn columns_larger_than_the_cache_are_streamed_exactly() {
+    let threshold = crate::stream::stream_threshold();
+    let mut checked = 0;
+    for padding in [(1, 1), (0, 0)] {
+        let g = ConvGeom { h: 20, w: 23, kernel: (3, 3), stride: (1, 1), padding, dilation: (1, 1) };
+        let c = 2;
+        let plane = 9 * g.out_h() * g.out_w();
+        for dt in FLOATS {
+            // Enough images that the f32 or f64 columns pass the threshold.
+            let nb = (threshold / (c * plane * dt.size_in_bytes())) + 1;
+            let n = nb * c * g.h * g.w;
+            let xv = rounded(&vals(n), dt);
+            let x = st(&xv, dt);
+            let strided = Layout::contiguous([nb, g.w, c, g.h]).permute(&[0, 2, 3, 1]);
+            for xl in [Layout::contiguous([nb, c, g.h, g.w]), strided] {
+                let cols = host(&Cpu.im2col(&x, &xl, &g).unwrap());
+                assert!(cols.len() * dt.size_in_bytes() >= threshold);
+                assert!(cols == naive_im2col(&xv, &xl, &g), "{g:?} {dt} {xl:?}");
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 8);
+}
