@@ -657,6 +657,19 @@ pub(crate) fn map2<A: Pooled + Sync, B: Pooled + Sync, U: Pooled>(
     lb: &Layout,
     f: impl Fn(A, B) -> U + Sync,
 ) -> Result<Vec<U>> {
+    map2_with(a, la, b, lb, &f, true)
+}
+
+/// [`map2`], trying the transposed operand's copy (NOTE: [one operand
+/// transposed]) only when `transposes`.
+fn map2_with<A: Pooled + Sync, B: Pooled + Sync, U: Pooled>(
+    a: &[A],
+    la: &Layout,
+    b: &[B],
+    lb: &Layout,
+    f: &(impl Fn(A, B) -> U + Sync),
+    transposes: bool,
+) -> Result<Vec<U>> {
     let n = la.numel();
     if n < PAR_MIN
         && let (Some(ra), Some(rb)) = (dense(la), dense(lb))
@@ -674,12 +687,13 @@ pub(crate) fn map2<A: Pooled + Sync, B: Pooled + Sync, U: Pooled>(
     }
     let p = Plan::new(la.dims(), [&istrides(la), &istrides(lb)], [la.offset() as isize, lb.offset() as isize]);
     if n < PAR_MIN
-        && let Some(v) = map2_rows(a, la, b, lb, &p, &f)
+        && let Some(v) = map2_rows(a, la, b, lb, &p, f)
     {
         return v;
     }
     if n < PAR_MIN
-        && let Some(v) = map2_transposed(a, la, b, lb, &f)
+        && transposes
+        && let Some(v) = map2_transposed(a, la, b, lb, f)
     {
         return v;
     }
@@ -697,70 +711,69 @@ pub(crate) fn map2<A: Pooled + Sync, B: Pooled + Sync, U: Pooled>(
             #[cfg(target_arch = "x86_64")]
             if avx2 {
                 // SAFETY: the CPU has AVX2 (detected above).
-                return unsafe { runs2_avx2(o, group, (a, b), p.istr, &f) };
+                return unsafe { runs2_avx2(o, group, (a, b), p.istr, f) };
             }
-            runs2(o, group, (a, b), p.istr, &f)
+            runs2(o, group, (a, b), p.istr, f)
         })
     };
     // SAFETY: the plan's drive visits every output element.
     unsafe { build(n, fill) }
 }
 
-// NOTE: [one operand transposed] A dense operand paired with a transposed
-// one (`g + h^T`, a cotangent in the layout of the matmul that made it
-// meeting one in the layout of the transposed view it flowed back
-// through) read both in the output's order: the transposed operand's inner
-// run is strided, every element a separate load. MAML's `[4, 40, 20]`
+// NOTE: [one operand transposed] A transposed operand paired with one that
+// reads in the output's order (dense, or a broadcast row or column: `g +
+// h^T`, a cotangent in the layout of the matmul that made it meeting one in
+// the layout of the transposed view it flowed back through) was read in the
+// output's order: the transposed operand's inner run is strided, every
+// element a separate load. MAML's `[4, 40, 20]`
 // `relu_backward` and `add` of such pairs took 3.0-3.1 us for 3,200
 // elements (`Profiled` means, 2000 calls), against 0.64 for a dense pair
 // of the same size. The transposed operand is now copied in register-
 // transposed blocks first (NOTE: [transposing copy]) and the pair then
 // mapped densely: 3.0-3.1 -> 2.0-2.1 us, most of it the copy.
 
-/// `f` of `a` and `b` when one is dense and the other a stack of
-/// transposed matrices (NOTE: [one operand transposed]); `None` when the
-/// layouts are not such a pair.
+/// `f` of `a` and `b` when one is a stack of transposed matrices and the
+/// other reads in the output's order (its last stride 0 or 1): the
+/// transposed one copied first (NOTE: [one operand transposed]); `None`
+/// when the layouts are not such a pair.
 fn map2_transposed<A: Pooled + Sync, B: Pooled + Sync, U: Pooled>(
     a: &[A],
     la: &Layout,
     b: &[B],
     lb: &Layout,
-    f: &impl Fn(A, B) -> U,
+    f: &(impl Fn(A, B) -> U + Sync),
 ) -> Option<Result<Vec<U>>> {
-    let n = la.numel();
     let of = |l: &Layout| {
         let p = Plan::new(l.dims(), [&istrides(l)], [l.offset() as isize]);
         Transposed::of(&p).map(|t| (t, p))
     };
-    let out = if let Some(ra) = dense(la).filter(|r| r.len() == n) {
-        let (t, p) = of(lb)?;
-        let copied = match t.copy(b, &p) {
-            Ok(v) => v,
-            Err(e) => return Some(Err(e)),
-        };
-        let a = &a[ra];
-        // SAFETY: `a` and `copied` have `n` elements each (the dense range
-        // was filtered to `n`; the copy holds the plan's `n`), so the zip
-        // writes all `n` output elements.
-        let out =
-            unsafe { build(n, |o| wide(|| o.iter_mut().zip(a).zip(&copied).for_each(|((y, &x), &z)| y.put(f(x, z))))) };
-        cache::give(copied);
-        out
-    } else {
-        let rb = dense(lb).filter(|r| r.len() == n)?;
-        let (t, p) = of(la)?;
+    let in_order = |l: &Layout| matches!(l.strides().last(), None | Some(0 | 1));
+    let contiguous = Layout::contiguous(la.shape().clone());
+    // The copy is contiguous, so the map that follows does not come back
+    // here (`transposes` false).
+    if in_order(lb)
+        && let Some((t, p)) = of(la)
+    {
         let copied = match t.copy(a, &p) {
             Ok(v) => v,
             Err(e) => return Some(Err(e)),
         };
-        let b = &b[rb];
-        // SAFETY: as above, with the operands' roles swapped.
-        let out =
-            unsafe { build(n, |o| wide(|| o.iter_mut().zip(&copied).zip(b).for_each(|((y, &x), &z)| y.put(f(x, z))))) };
+        let out = map2_with(&copied, &contiguous, b, lb, f, false);
         cache::give(copied);
-        out
-    };
-    Some(out)
+        return Some(out);
+    }
+    if in_order(la)
+        && let Some((t, p)) = of(lb)
+    {
+        let copied = match t.copy(b, &p) {
+            Ok(v) => v,
+            Err(e) => return Some(Err(e)),
+        };
+        let out = map2_with(a, la, &copied, &contiguous, f, false);
+        cache::give(copied);
+        return Some(out);
+    }
+    None
 }
 
 /// Fill `o`, a group of runs of `len` elements (the `r`-th read at `off +

@@ -287,12 +287,13 @@ fn short_broadcast_runs_match_a_naive_evaluation() {
     assert!(checked > 1_000_000, "only {checked} elements checked");
 }
 
-/// A dense operand paired with a stack of transposed matrices (NOTE: [one
-/// operand transposed] in strided.rs), either way round, at sizes around
+/// A stack of transposed matrices paired with a dense operand, a broadcast
+/// row or a broadcast column (NOTE: [one operand transposed] in
+/// strided.rs), either way round, at sizes around
 /// the transposing copy's 8 x 8 blocks, with an offset, for every binary
 /// and comparison op in f32, f64 and i64: exactly the reference.
 #[test]
-fn a_dense_operand_with_a_transposed_one() {
+fn a_transposed_operand_with_one_read_in_order() {
     let mut checked = 0;
     for dims in [[3, 20, 13], [1, 8, 8], [2, 16, 9], [2, 7, 30]] {
         let [b, r, c] = dims;
@@ -300,12 +301,17 @@ fn a_dense_operand_with_a_transposed_one() {
         let dense = Layout::contiguous(dims);
         let transposed = Layout::contiguous([b, c, r]).permute(&[0, 2, 1]);
         let shifted = Layout::new(dims, &[r * c, 1, r], 3);
+        // Operands that read in the output's order without being dense: a
+        // broadcast row and a broadcast column.
+        let row = Layout::contiguous([1, 1, c]).broadcast_to(&Shape::from(dims));
+        let col = Layout::contiguous([b, r, 1]).broadcast_to(&Shape::from(dims));
         for dt in [DType::F32, DType::F64, DType::I64] {
             let (v, w) =
                 if dt == DType::I64 { (ints(n + 3), ints(n + 10)[7..].to_vec()) } else { (vals(n + 3), vals(n + 3)) };
             let (a, bs, ra, rb) = (st(&v, dt), st(&w, dt), rounded(&v, dt), rounded(&w, dt));
             for lt in [&transposed, &shifted] {
-                for (la, lb) in [(&dense, lt), (lt, &dense)] {
+                let pairs = [(&dense, lt), (lt, &dense), (&row, lt), (lt, &col)];
+                for (la, lb) in pairs {
                     let (ea, eb) = (elems(&ra, la), elems(&rb, lb));
                     for op in BinaryOp::ALL {
                         let got = host(&Cpu.binary(op, &a, la, &bs, lb).unwrap());
@@ -331,5 +337,5 @@ fn a_dense_operand_with_a_transposed_one() {
             }
         }
     }
-    assert_eq!(checked, 4 * 3 * 2 * 2 * (BinaryOp::ALL.len() + CmpOp::ALL.len()));
+    assert_eq!(checked, 4 * 3 * 2 * 4 * (BinaryOp::ALL.len() + CmpOp::ALL.len()));
 }
