@@ -725,10 +725,9 @@ fn map2_with<A: Pooled + Sync, B: Pooled + Sync, U: Pooled>(
 // h^T`, a cotangent in the layout of the matmul that made it meeting one in
 // the layout of the transposed view it flowed back through) was read in the
 // output's order: the transposed operand's inner run is strided, every
-// element a separate load. MAML's `[4, 40, 20]`
-// `relu_backward` and `add` of such pairs took 3.0-3.1 us for 3,200
-// elements (`Profiled` means, 2000 calls), against 0.64 for a dense pair
-// of the same size. The transposed operand is now copied in register-
+// element a separate load. MAML's `[4, 40, 20]` `relu_backward` and `add`
+// of such pairs took 3.0-3.1 us for 3,200 elements (`Profiled` means, 2000
+// calls), against 0.64 for a dense pair of the same size. The transposed operand is now copied in register-
 // transposed blocks first (NOTE: [transposing copy]) and the pair then
 // mapped densely: 3.0-3.1 -> 2.0-2.1 us, most of it the copy.
 
@@ -747,29 +746,35 @@ fn map2_transposed<A: Pooled + Sync, B: Pooled + Sync, U: Pooled>(
         let p = Plan::new(l.dims(), [&istrides(l)], [l.offset() as isize]);
         Transposed::of(&p).map(|t| (t, p))
     };
+    // Read on the layouts' last strides first, so that the many small maps
+    // of other layouts (a bias broadcast over a dense operand) do not pay
+    // for the plans.
     let in_order = |l: &Layout| matches!(l.strides().last(), None | Some(0 | 1));
-    let contiguous = Layout::contiguous(la.shape().clone());
+    let strided = |l: &Layout| l.strides().last().is_some_and(|&s| s >= 2) && l.dims().last() >= Some(&BAND);
+    let contiguous = || Layout::contiguous(la.shape().clone());
     // The copy is contiguous, so the map that follows does not come back
     // here (`transposes` false).
     if in_order(lb)
+        && strided(la)
         && let Some((t, p)) = of(la)
     {
         let copied = match t.copy(a, &p) {
             Ok(v) => v,
             Err(e) => return Some(Err(e)),
         };
-        let out = map2_with(&copied, &contiguous, b, lb, f, false);
+        let out = map2_with(&copied, &contiguous(), b, lb, f, false);
         cache::give(copied);
         return Some(out);
     }
     if in_order(la)
+        && strided(lb)
         && let Some((t, p)) = of(lb)
     {
         let copied = match t.copy(b, &p) {
             Ok(v) => v,
             Err(e) => return Some(Err(e)),
         };
-        let out = map2_with(a, la, &copied, &contiguous, f, false);
+        let out = map2_with(a, la, &copied, &contiguous(), f, false);
         cache::give(copied);
         return Some(out);
     }

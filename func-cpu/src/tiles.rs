@@ -432,17 +432,6 @@ mod kernel {
         r
     }
 
-    /// One tile: rows `rows` of `a` (column stride `csa`) times `V` vectors
-    /// of columns of `b` from `pb` (rows `ldb` apart), summed over `k` in
-    /// registers, stored under `masks` to the first `live` rows of `out`
-    /// (rows `n` apart).
-    ///
-    /// # Safety
-    ///
-    /// AVX-512F; `rows[r] + p * csa` readable for `p < k`; for `p < k` and
-    /// `q < V`, the lanes of `masks[q]` at `pb + p * ldb + q * LANES` readable
-    /// and, for `r < live`, at `out + r * n + q * LANES` writable, each such
-    /// base address in bounds.
     /// `c[i * N + j]` = the dot product of row `i` of `a` (at `pa + i *
     /// rsa`, `k` contiguous f32) and column `j` of `b` (at `pb + j * csb`,
     /// `k` contiguous), for `i < m`: tiles of `TILE_ROWS` rows, then the
@@ -517,6 +506,17 @@ mod kernel {
         acc.map(|a| a.map(|v| _mm512_reduce_add_ps(v)))
     }
 
+    /// One tile: rows `rows` of `a` (column stride `csa`) times `V` vectors
+    /// of columns of `b` from `pb` (rows `ldb` apart), summed over `k` in
+    /// registers, stored under `masks` to the first `live` rows of `out`
+    /// (rows `n` apart).
+    ///
+    /// # Safety
+    ///
+    /// AVX-512F; `rows[r] + p * csa` readable for `p < k`; for `p < k` and
+    /// `q < V`, the lanes of `masks[q]` at `pb + p * ldb + q * LANES` readable
+    /// and, for `r < live`, at `out + r * n + q * LANES` writable, each such
+    /// base address in bounds.
     #[inline]
     #[target_feature(enable = "avx512f")]
     unsafe fn tile<const R: usize, const V: usize>(
