@@ -37,6 +37,19 @@ fn unary_matches_reference() {
     }
 }
 
+/// `op` of the elements `ea` and `eb` (values of dtype `dt`, held as f64)
+/// by func-core's reference definitions.
+fn binary_reference(op: BinaryOp, dt: DType, ea: &[f64], eb: &[f64]) -> Vec<f64> {
+    ea.iter()
+        .zip(eb)
+        .map(|(&x, &y)| match dt {
+            DType::F32 => op.apply_f32(x as f32, y as f32) as f64,
+            DType::F64 => op.apply_f64(x, y),
+            _ => op.apply_i64(x as i64, y as i64) as f64,
+        })
+        .collect()
+}
+
 #[test]
 fn binary_compare_select_match_reference() {
     let (v, w) = (vals(100), vals(130)[30..].to_vec());
@@ -50,15 +63,7 @@ fn binary_compare_select_match_reference() {
                 let (ea, eb) = (elems(&ra, &la), elems(&rb, &lb));
                 for op in BinaryOp::ALL {
                     let got = host(&Cpu.binary(op, &a, &la, &b, &lb).unwrap());
-                    let want: Vec<f64> = ea
-                        .iter()
-                        .zip(&eb)
-                        .map(|(&x, &y)| match dt {
-                            DType::F32 => op.apply_f32(x as f32, y as f32) as f64,
-                            DType::F64 => op.apply_f64(x, y),
-                            _ => op.apply_i64(x as i64, y as i64) as f64,
-                        })
-                        .collect();
+                    let want = binary_reference(op, dt, &ea, &eb);
                     assert!(same(&got, &want), "{op:?} {dt} {la:?} {lb:?}");
                 }
                 for op in CmpOp::ALL {
@@ -315,15 +320,7 @@ fn a_transposed_operand_with_one_read_in_order() {
                     let (ea, eb) = (elems(&ra, la), elems(&rb, lb));
                     for op in BinaryOp::ALL {
                         let got = host(&Cpu.binary(op, &a, la, &bs, lb).unwrap());
-                        let want: Vec<f64> = ea
-                            .iter()
-                            .zip(&eb)
-                            .map(|(&x, &y)| match dt {
-                                DType::F32 => op.apply_f32(x as f32, y as f32) as f64,
-                                DType::F64 => op.apply_f64(x, y),
-                                _ => op.apply_i64(x as i64, y as i64) as f64,
-                            })
-                            .collect();
+                        let want = binary_reference(op, dt, &ea, &eb);
                         assert!(same(&got, &want), "{op:?} {dt} {la:?} {lb:?}");
                         checked += 1;
                     }
