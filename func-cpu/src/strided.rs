@@ -545,6 +545,15 @@ impl Transposed {
         Ok(v)
     }
 
+    /// `then` of a contiguous copy of the elements of `p` in `src` (see
+    /// [`copy`](Self::copy)), the copy given back to the cache after.
+    fn copied<T: Pooled + Sync, R>(&self, src: &[T], p: &Plan<1>, then: impl FnOnce(&[T]) -> Result<R>) -> Result<R> {
+        let copy = self.copy(src, p)?;
+        let out = then(&copy);
+        cache::give(copy);
+        out
+    }
+
     /// Write `band`, up to [`BAND`] whole output rows, whose element `(i,
     /// j)` is `src[first + i + j * stride]`: every element of it.
     fn band<T: Copy>(&self, band: &mut [MaybeUninit<T>], src: &[T], first: usize, avx: bool) {
@@ -758,25 +767,13 @@ fn map2_transposed<A: Pooled + Sync, B: Pooled + Sync, U: Pooled>(
         && strided(la)
         && let Some((t, p)) = of(la)
     {
-        let copied = match t.copy(a, &p) {
-            Ok(v) => v,
-            Err(e) => return Some(Err(e)),
-        };
-        let out = map2_with(&copied, &contiguous(), b, lb, f, false);
-        cache::give(copied);
-        return Some(out);
+        return Some(t.copied(a, &p, |a| map2_with(a, &contiguous(), b, lb, f, false)));
     }
     if in_order(la)
         && strided(lb)
         && let Some((t, p)) = of(lb)
     {
-        let copied = match t.copy(b, &p) {
-            Ok(v) => v,
-            Err(e) => return Some(Err(e)),
-        };
-        let out = map2_with(a, la, &copied, &contiguous(), f, false);
-        cache::give(copied);
-        return Some(out);
+        return Some(t.copied(b, &p, |b| map2_with(a, la, b, &contiguous(), f, false)));
     }
     None
 }
