@@ -186,7 +186,10 @@ pub(crate) fn unbroadcast<B: Backend>(t: &Tensor<B>, shape: &Shape) -> Result<Te
         return Ok(t.clone());
     }
     let lead = t.ndim() - shape.ndim();
-    let mut axes: Vec<isize> = (0..lead as isize).collect();
+    // A size-1 axis sums to itself: leaving it to the reshape below makes a
+    // view instead of a copy (the weight gradient of a convolution on one
+    // sample, `[1, O, K]` down to `[O, K]`, was a full pass).
+    let mut axes: Vec<isize> = (0..lead).filter(|&i| t.dims()[i] != 1).map(|i| i as isize).collect();
     for (i, &d) in shape.iter().enumerate() {
         if d == 1 && t.dims()[lead + i] != 1 {
             axes.push((lead + i) as isize);

@@ -82,3 +82,42 @@ fn stacked_weight_gradients_are_contiguous() {
     assert_eq!(close(&g, &want), m * o * i);
     assert!(contiguous(&g), "stacked weight gradients are laid out as the stacked weights");
 }
+
+#[test]
+fn a_weight_broadcast_over_one_sample_sums_nothing() {
+    // `conv2d` on one image multiplies the weight `[O, K]` with columns
+    // `[1, K, L]`: the weight is broadcast over a batch of one, so its
+    // gradient `[1, O, K]` comes back to `[O, K]` by a reshape, not a sum.
+    use func_autodiff::vjp;
+    use func_testkit::Profiled;
+    type P = Tensor<Profiled<RefBackend>>;
+    let (o, k, l) = (3, 4, 5);
+    let prof = Profiled::new(RefBackend);
+    let mut checked = 0;
+    func_core::with_backend(prof.clone(), || {
+        let w = P::from_vec(vals(o * k, |t| (t * 0.61).cos()), [o, k]);
+        for batch in [1, 2] {
+            let cols = P::from_vec(vals(batch * k * l, |t| (t * 0.37).sin()), [batch, k, l]);
+            let ct = P::from_vec(vals(batch * o * l, |t| 0.5 - (t * 0.23).sin()), [batch, o, l]);
+            // d <ct, w @ cols> / d w[p, q] = sum_b sum_j ct[b, p, j] cols[b, q, j].
+            let (cv, tv) = (cols.to_vec::<f64>(), ct.to_vec::<f64>());
+            let want: Vec<f64> = (0..o * k)
+                .map(|e| {
+                    let (p, q) = (e / k, e % k);
+                    (0..batch)
+                        .flat_map(|b| (0..l).map(move |j| (b, j)))
+                        .map(|(b, j)| tv[(b * o + p) * l + j] * cv[(b * k + q) * l + j])
+                        .sum()
+                })
+                .collect();
+            let (_, pull) = vjp(|w: &P| w.matmul(&cols), &w);
+            prof.reset();
+            let g = pull(&ct);
+            assert_eq!(g.dims(), &[o, k]);
+            checked += close(&g, &want);
+            // One sum over the batch when there is one to sum over.
+            assert_eq!(prof.calls("reduce sum"), u64::from(batch > 1), "batch {batch}: {prof}");
+        }
+    });
+    assert_eq!(checked, 2 * o * k);
+}
