@@ -250,6 +250,9 @@ pub(crate) fn reduce<T: crate::cache::Pooled + Sync, A: Copy + Send + Sync>(
         // Split over the reduced elements when the outputs are too few (or,
         // in column mode, too narrow) to keep every thread busy.
         let few = || out_n < rayon::current_num_threads() * if cols { 64 } else { 2 };
+        // `PAR_MIN` here, never `par::par_min()`: this split changes the
+        // order of the sums, which must not depend on where the operand was
+        // computed (NOTE: [work where its data is] in par.rs).
         if out_n.saturating_mul(red_n) >= PAR_MIN && few() {
             let part = (CHUNK / out_n).max(64);
             par::linger();
@@ -395,7 +398,7 @@ pub(crate) fn cumsum<T: Arith>(v: &[T], l: &Layout, axis: usize) -> Result<Vec<T
             }
         }
     };
-    if out.len() >= PAR_MIN && out.len() > block {
+    if out.len() >= crate::par::par_min() && out.len() > block {
         par::linger();
         out.par_chunks_mut(block).for_each_init(Vec::new, scan);
     } else {

@@ -45,7 +45,12 @@
 //!   since then 128K has been faster: `vmap(hessian)` over 64 inputs of 16
 //!   0.26 -> 0.17-0.22 ms, its [64, 16, 16, 16] products no longer waiting
 //!   for a second thread, psg_mlp_b64 1.19 -> 1.07 ms, the Jacobian rows
-//!   3-10% faster. 64K made those Jacobian rows twice as slow.)
+//!   3-10% faster. 64K made those Jacobian rows twice as slow.) A kernel
+//!   whose operand is the output of a kernel just split over the threads
+//!   is split from 32K elements, so that each thread reads the share its
+//!   own core's cache holds (NOTE: [work where its data is] in par.rs):
+//!   the ensembles' bias adds and `relu`s after their products, 5% of the
+//!   workload.
 //! - **A worker that lingers.** Each parallel kernel keeps one worker of
 //!   the pool polling for work for [`spin_time`] (1 ms by default;
 //!   [`set_spin_time`], or `FUNC_CPU_SPIN_US`) after it, so that the next
@@ -399,6 +404,12 @@ impl Drop for CpuStorage {
 }
 
 impl CpuStorage {
+    /// The address of the first element (NOTE: [work where its data is] in
+    /// par.rs).
+    fn addr(&self) -> usize {
+        each!(self, |v| v.as_ptr() as usize)
+    }
+
     /// The element type.
     pub fn dtype(&self) -> DType {
         each!(self, |v| elem_dtype(v))
@@ -492,21 +503,25 @@ impl Backend for Cpu {
 
     fn unary(&self, op: UnaryOp, s: &CpuStorage, l: &Layout) -> Result<CpuStorage> {
         check(op.name(), s, l)?;
-        each!(s, |v| Elem::unary(op, v, l).map(Elem::wrap))
+        par::near(&[s.addr()], || each!(s, |v| Elem::unary(op, v, l).map(Elem::wrap)))
     }
 
     fn binary(&self, op: BinaryOp, a: &CpuStorage, la: &Layout, b: &CpuStorage, lb: &Layout) -> Result<CpuStorage> {
         check(op.name(), a, la)?;
         check(op.name(), b, lb)?;
         same_shape(op.name(), la, lb)?;
-        pair!(op.name(), a, b, |x, y| Elem::binary(op, x, la, y, lb).map(Elem::wrap))
+        par::near(&[a.addr(), b.addr()], || {
+            pair!(op.name(), a, b, |x, y| Elem::binary(op, x, la, y, lb).map(Elem::wrap))
+        })
     }
 
     fn compare(&self, op: CmpOp, a: &CpuStorage, la: &Layout, b: &CpuStorage, lb: &Layout) -> Result<CpuStorage> {
         check(op.name(), a, la)?;
         check(op.name(), b, lb)?;
         same_shape(op.name(), la, lb)?;
-        pair!(op.name(), a, b, |x, y| kernels::compare(op, x, la, y, lb).map(CpuStorage::Bool))
+        par::near(&[a.addr(), b.addr()], || {
+            pair!(op.name(), a, b, |x, y| kernels::compare(op, x, la, y, lb).map(CpuStorage::Bool))
+        })
     }
 
     fn select(
@@ -526,12 +541,14 @@ impl Backend for Cpu {
         let CpuStorage::Bool(c) = cond else {
             return Err(err("select", format!("condition must be bool, got {}", cond.dtype())));
         };
-        pair!("select", a, b, |x, y| kernels::select(c, lc, x, la, y, lb).map(Elem::wrap))
+        par::near(&[cond.addr(), a.addr(), b.addr()], || {
+            pair!("select", a, b, |x, y| kernels::select(c, lc, x, la, y, lb).map(Elem::wrap))
+        })
     }
 
     fn reduce(&self, op: ReduceOp, s: &CpuStorage, l: &Layout, axes: &[usize]) -> Result<CpuStorage> {
         check(op.name(), s, l)?;
-        each!(s, |v| Elem::reduce(op, v, l, axes).map(Elem::wrap))
+        par::near(&[s.addr()], || each!(s, |v| Elem::reduce(op, v, l, axes).map(Elem::wrap)))
     }
 
     fn arg_reduce(&self, op: ArgReduceOp, s: &CpuStorage, l: &Layout, axis: usize) -> Result<CpuStorage> {
@@ -555,12 +572,12 @@ impl Backend for Cpu {
         if s.dtype() == dtype {
             return self.copy_strided(s, l);
         }
-        each!(s, |v| with_dtype!(dtype, T => kernels::cast(v, l).map(T::wrap)))
+        par::near(&[s.addr()], || each!(s, |v| with_dtype!(dtype, T => kernels::cast(v, l).map(T::wrap))))
     }
 
     fn copy_strided(&self, s: &CpuStorage, l: &Layout) -> Result<CpuStorage> {
         check("copy_strided", s, l)?;
-        each!(s, |v| strided::copy(v, l).map(Elem::wrap))
+        par::near(&[s.addr()], || each!(s, |v| strided::copy(v, l).map(Elem::wrap)))
     }
 
     fn write_strided(&self, dst: &mut CpuStorage, dl: &Layout, src: &CpuStorage, sl: &Layout) -> Result<()> {

@@ -357,6 +357,82 @@ impl Drop for Handoff {
 
 static LINGER: Linger = Linger::new();
 
+// NOTE: [work where its data is] `chunks` leaves each thread's share of an
+// output in that thread's core's cache: the first part in the caller's,
+// the rest in the worker's. A kernel that then reads the whole output on
+// one thread fetches half of it from the other core's cache, which on the
+// two-vCPU benchmark VM made an 82K-element bias add after the ensemble's
+// first product take 22 us in the pipeline against 10 us hot. So a kernel
+// whose operand is one of the last few outputs split here runs split from
+// [`PAR_NEAR`] elements on (its own output then split the same way, and
+// the next kernel likewise), and otherwise from `PAR_MIN` (in strided.rs),
+// where splitting pays for data that sits in one cache. Only kernels whose
+// results do not depend on the split consult this (maps and copies, and
+// reductions split over their outputs): a reduction split over its reduced
+// elements, which changes the order of its sums, keeps `PAR_MIN`, so that
+// no result depends on where its operands were computed. Best of 40
+// alternating processes of the bench runner against `PAR_MIN` for all
+// kernels (a busy host: medians moved by up to 30% between processes of
+// one binary): ensemble10_mlp_b64 0.948x, ensemble10_mlp_distinct_b64
+// 0.948x, batch_jacrev_B64_31to33 0.912x, jacfwd_32to2048 0.832x and
+// jacfwd_2048to32 0.817x (these two with `TRANSPOSE_COST` in strided.rs),
+// the other small rows 0.99-1.01x. `PAR_MIN` lowered to 2^15 for every
+// kernel gave the ensembles the same, but took jacrev_32to2048 and
+// psg_mlp_b64 2-4% slower, and splits sums by where they run.
+
+/// The work (in elements) from which a kernel whose operand was split over
+/// the threads is split too (NOTE: [work where its data is]).
+pub(crate) const PAR_NEAR: usize = 1 << 15;
+
+/// How many recent split outputs are remembered.
+const SPLITS: usize = 4;
+
+/// The byte ranges `[start, end)` of the last [`SPLITS`] outputs split by
+/// [`chunks`], written in turn. A hint only: a reader may see a slot half
+/// rewritten, or a range whose buffer has since been freed and reused,
+/// and then splits a kernel that did not need it (or not one that did).
+static SPLIT: [[AtomicUsize; 2]; SPLITS] = [const { [AtomicUsize::new(0), AtomicUsize::new(0)] }; SPLITS];
+static NEXT_SPLIT: AtomicUsize = AtomicUsize::new(0);
+
+fn record_split<T>(out: &[T]) {
+    let start = out.as_ptr() as usize;
+    let slot = &SPLIT[NEXT_SPLIT.fetch_add(1, Ordering::Relaxed) % SPLITS];
+    slot[0].store(start, Ordering::Relaxed);
+    slot[1].store(start.saturating_add(size_of_val(out)), Ordering::Relaxed);
+}
+
+/// Whether the buffer starting at `addr` is one of the last outputs split
+/// over the threads.
+fn was_split(addr: usize) -> bool {
+    SPLIT.iter().any(|[s, e]| (s.load(Ordering::Relaxed)..e.load(Ordering::Relaxed)).contains(&addr))
+}
+
+thread_local! {
+    /// Whether the kernel running on this thread reads a split output
+    /// (NOTE: [work where its data is]).
+    static NEAR: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The work from which the kernel running on this thread is split: see
+/// NOTE: [work where its data is].
+pub(crate) fn par_min() -> usize {
+    if NEAR.with(std::cell::Cell::get) { PAR_NEAR } else { crate::strided::PAR_MIN }
+}
+
+/// Runs the kernel `f`, whose operands' buffers start at `addrs`, with
+/// [`par_min`] lowered when one of them was split over the threads.
+pub(crate) fn near<R>(addrs: &[usize], f: impl FnOnce() -> R) -> R {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            NEAR.with(|n| n.set(self.0));
+        }
+    }
+    let near = rayon::current_num_threads() >= 2 && addrs.iter().any(|&a| was_split(a));
+    let _reset = Reset(NEAR.with(|n| n.replace(near)));
+    f()
+}
+
 /// Keeps one worker of the pool awake for [`spin_time`] (NOTE: [lingering
 /// worker]). Called at the start of every parallel region.
 pub(crate) fn linger() {
@@ -379,6 +455,7 @@ pub(crate) fn chunks<T: Send>(out: &mut [T], chunk: usize, f: impl Fn(usize, &mu
         out.chunks_mut(chunk).enumerate().for_each(|(i, o)| f(i, o));
         return;
     }
+    record_split(out);
     let per = count.div_ceil(threads);
     let share = |g: usize, part: &mut [T]| {
         part.chunks_mut(chunk).enumerate().for_each(|(i, o)| f(g * per + i, o));
@@ -449,7 +526,8 @@ fn spin_until(done: impl Fn() -> bool) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{Linger, SKIP_AFTER_BACK, chunks, in_place, now_ns};
+    use super::{Linger, PAR_NEAR, SKIP_AFTER_BACK, chunks, in_place, near, now_ns, par_min};
+    use crate::strided::PAR_MIN;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{Arc, Mutex};
     use std::time::{Duration, Instant};
@@ -616,6 +694,42 @@ mod tests {
             in_place(rest.iter_mut().enumerate().map(|(i, x)| move || *x += i + 2), || *first += 1);
             assert_eq!(slots, (0..=tasks).map(|i| i + 1).collect::<Vec<_>>(), "{tasks} tasks");
         }
+    }
+
+    #[test]
+    fn a_kernel_reading_a_split_output_splits_from_par_near() {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().expect("a pool of two threads");
+        pool.install(|| {
+            // An address on the stack lies in no output `chunks` split.
+            let local = 0u8;
+            let away = std::ptr::from_ref(&local) as usize;
+            assert_eq!(par_min(), PAR_MIN);
+            assert_eq!(near(&[away], par_min), PAR_MIN, "an operand that was not split");
+            // Other tests split outputs at the same time and may take the
+            // slots back: the split is retried until one is seen.
+            let mut seen = false;
+            for _ in 0..100 {
+                let mut out = vec![0u32; 4096];
+                chunks(&mut out, 256, |i, o| o.iter_mut().for_each(|x| *x = i as u32));
+                let split = out.as_ptr() as usize;
+                if near(&[away, split + 4], par_min) == PAR_NEAR {
+                    seen = true;
+                    // Nested: the inner kernel's operand decides, and the
+                    // outer threshold comes back after it.
+                    assert_eq!(near(&[split], || (near(&[away], par_min), par_min())), (PAR_MIN, PAR_NEAR));
+                    break;
+                }
+            }
+            assert!(seen, "an operand inside a split output never lowered the threshold");
+            assert_eq!(par_min(), PAR_MIN, "the threshold came back after the kernel");
+        });
+        // One thread: nothing is split, whatever the operand.
+        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("a pool of one thread");
+        one.install(|| {
+            let mut out = vec![0u32; 4096];
+            chunks(&mut out, 256, |i, o| o.iter_mut().for_each(|x| *x = i as u32));
+            assert_eq!(near(&[out.as_ptr() as usize], par_min), PAR_MIN);
+        });
     }
 
     #[test]

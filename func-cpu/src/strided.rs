@@ -219,7 +219,7 @@ impl<const N: usize> Plan<N> {
         f: impl Fn(&mut [U], usize, [isize; N], [isize; N]) + Sync,
     ) {
         let n = out.len();
-        let par = n.saturating_mul(cost.max(1)) >= PAR_MIN && n >= 2;
+        let par = n.saturating_mul(cost.max(1)) >= crate::par::par_min() && n >= 2;
         if cost <= 1 && n >= 4 * TILE * TILE && self.transposed() {
             let block = self.outer[self.outer.len() - 1] * self.inner;
             let unit = TILE * self.inner;
@@ -449,7 +449,7 @@ pub(crate) fn map1_into<T: Copy + Sync, U: Copy>(
     f: impl Fn(T) -> U + Sync,
 ) {
     match dense(l) {
-        Some(r) if out.len() < PAR_MIN => out.iter_mut().zip(&src[r]).for_each(|(y, &x)| y.put(f(x))),
+        Some(r) if out.len() < crate::par::par_min() => out.iter_mut().zip(&src[r]).for_each(|(y, &x)| y.put(f(x))),
         _ => map1_raw(out, src, l.dims(), &istrides(l), l.offset() as isize, f),
     }
 }
@@ -499,6 +499,15 @@ struct Transposed {
 /// [transposing copy]).
 const BAND: usize = 8;
 
+/// The work per element of a transposing copy, against 1 for a map read in
+/// order, in deciding whether to split it over the threads: `[32, 2048]^T`
+/// and `[2048, 32]^T` took 22-26 us on one thread of the benchmark VM, a
+/// dense map of as many f32 8 us. Split from 2^16 elements instead of
+/// 2^17 (the copy then 13 us), `jacfwd_2048to32`, whose Jacobian is one
+/// such copy and one map, took 0.82x its time (NOTE: [work where its data
+/// is] in par.rs).
+const TRANSPOSE_COST: usize = 2;
+
 impl Transposed {
     /// The transposed matrices of `p`, if its last outer dimension is
     /// contiguous in the source and its inner run strided; both at least
@@ -534,7 +543,7 @@ impl Transposed {
                 self.band(band, src, base + b * BAND, avx);
             }
         };
-        if n >= PAR_MIN {
+        if n.saturating_mul(TRANSPOSE_COST) >= crate::par::par_min() {
             crate::par::chunks(out, unit, chunk);
         } else {
             out.chunks_mut(unit).enumerate().for_each(|(k, o)| chunk(k, o));
@@ -680,7 +689,8 @@ fn map2_with<A: Pooled + Sync, B: Pooled + Sync, U: Pooled>(
     transposes: bool,
 ) -> Result<Vec<U>> {
     let n = la.numel();
-    if n < PAR_MIN
+    let par_min = crate::par::par_min();
+    if n < par_min
         && let (Some(ra), Some(rb)) = (dense(la), dense(lb))
     {
         let (a, b) = (&a[ra], &b[rb]);
@@ -695,12 +705,12 @@ fn map2_with<A: Pooled + Sync, B: Pooled + Sync, U: Pooled>(
         }
     }
     let p = Plan::new(la.dims(), [&istrides(la), &istrides(lb)], [la.offset() as isize, lb.offset() as isize]);
-    if n < PAR_MIN
+    if n < par_min
         && let Some(v) = map2_rows(a, la, b, lb, &p, f)
     {
         return v;
     }
-    if n < PAR_MIN
+    if n < par_min
         && transposes
         && let Some(v) = map2_transposed(a, la, b, lb, f)
     {
@@ -713,7 +723,7 @@ fn map2_with<A: Pooled + Sync, B: Pooled + Sync, U: Pooled>(
     // a page, the system allocator's header, so half of the 32-byte stores
     // straddle two cache lines, the likely cause.)
     #[cfg(target_arch = "x86_64")]
-    let avx2 = n < PAR_MIN && std::arch::is_x86_feature_detected!("avx2");
+    let avx2 = n < par_min && std::arch::is_x86_feature_detected!("avx2");
     let fill = |out: &mut [Out<U>]| {
         p.drive_lines(out, 1, 1, |o, len, off, step| {
             let group = (len, off, step);

@@ -336,3 +336,52 @@ fn a_transposed_operand_with_one_read_in_order() {
     }
     assert_eq!(checked, 4 * 3 * 2 * 4 * (BinaryOp::ALL.len() + CmpOp::ALL.len()));
 }
+
+#[test]
+fn maps_of_a_split_output_match_the_reference() {
+    // An output split over two threads lowers the threshold from which the
+    // kernels reading it split too (NOTE: [work where its data is] in
+    // par.rs): maps of 3 * 2^14 elements, between `PAR_NEAR` and `PAR_MIN`,
+    // read such an output as dense, transposed and broadcast operands, and
+    // must give the same elements as the naive loops.
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+    let (rows, cols) = (192, 256);
+    let n = rows * cols;
+    let big = 1 << 18;
+    let mut checked = 0;
+    pool.install(|| {
+        for dt in [DType::F32, DType::F64] {
+            let v = vals(big);
+            let w = vals(big + 7)[7..].to_vec();
+            let whole = Layout::contiguous([big]);
+            // `v + w` over 2^18 elements: split by `par::chunks`.
+            let src = Cpu.binary(BinaryOp::Add, &st(&v, dt), &whole, &st(&w, dt), &whole).unwrap();
+            let sums = host(&src);
+            let other = st(&vals(n), dt);
+            let ro = rounded(&vals(n), dt);
+            let dense = Layout::contiguous([rows, cols]);
+            let transposed = Layout::contiguous([cols, rows]).permute(&[1, 0]);
+            let row = Layout::contiguous([1, cols]).broadcast_to(&Shape::from([rows, cols]));
+            for l in [&dense, &transposed, &row] {
+                let e = elems(&sums, l);
+                let got = host(&Cpu.copy_strided(&src, l).unwrap());
+                assert!(same(&got, &e), "copy {dt} {l:?}");
+                let got = host(&Cpu.unary(UnaryOp::Neg, &src, l).unwrap());
+                assert!(same(&got, &e.iter().map(|x| -x).collect::<Vec<_>>()), "neg {dt} {l:?}");
+                let eo = elems(&ro, &dense);
+                for op in [BinaryOp::Mul, BinaryOp::Sub] {
+                    let got = host(&Cpu.binary(op, &src, l, &other, &dense).unwrap());
+                    assert!(same(&got, &binary_reference(op, dt, &e, &eo)), "{op:?} {dt} {l:?}");
+                    let got = host(&Cpu.binary(op, &other, &dense, &src, l).unwrap());
+                    assert!(same(&got, &binary_reference(op, dt, &eo, &e)), "{op:?} {dt} {l:?} swapped");
+                }
+                let got = host(&Cpu.compare(CmpOp::Lt, &src, l, &other, &dense).unwrap());
+                let want: Vec<f64> = e.iter().zip(&eo).map(|(x, y)| f64::from(u8::from(x < y))).collect();
+                assert_eq!(got, want, "lt {dt} {l:?}");
+                // Seven comparisons of `n` elements each.
+                checked += 7 * n;
+            }
+        }
+    });
+    assert_eq!(checked, 2 * 3 * 7 * n);
+}
