@@ -186,15 +186,15 @@ pub(crate) fn unbroadcast<B: Backend>(t: &Tensor<B>, shape: &Shape) -> Result<Te
         return Ok(t.clone());
     }
     let lead = t.ndim() - shape.ndim();
-    // A size-1 axis sums to itself: leaving it to the reshape below makes a
-    // view instead of a copy (the weight gradient of a convolution on one
-    // sample, `[1, O, K]` down to `[O, K]`, was a full pass).
-    let mut axes: Vec<isize> = (0..lead).filter(|&i| t.dims()[i] != 1).map(|i| i as isize).collect();
-    for (i, &d) in shape.iter().enumerate() {
-        if d == 1 && t.dims()[lead + i] != 1 {
-            axes.push((lead + i) as isize);
-        }
-    }
+    // The axes broadcast (the leading ones, and those of size 1 in `shape`),
+    // except those of size 1 in `t`: a size-1 axis sums to itself, and
+    // leaving it to the reshape below makes a view instead of a copy (the
+    // weight gradient of a convolution on one sample, `[1, O, K]` down to
+    // `[O, K]`, was a full pass).
+    let axes: Vec<isize> = (0..t.ndim())
+        .filter(|&i| t.dims()[i] != 1 && (i < lead || shape.dims()[i - lead] == 1))
+        .map(|i| i as isize)
+        .collect();
     let s = if axes.is_empty() { t.clone() } else { t.try_reduce(ReduceOp::Sum, &axes, true)? };
     s.try_reshape_to(shape.clone())
 }

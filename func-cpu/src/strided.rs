@@ -746,9 +746,10 @@ fn map2_with<A: Pooled + Sync, B: Pooled + Sync, U: Pooled>(
 // output's order: the transposed operand's inner run is strided, every
 // element a separate load. MAML's `[4, 40, 20]` `relu_backward` and `add`
 // of such pairs took 3.0-3.1 us for 3,200 elements (`Profiled` means, 2000
-// calls), against 0.64 for a dense pair of the same size. The transposed operand is now copied in register-
-// transposed blocks first (NOTE: [transposing copy]) and the pair then
-// mapped densely: 3.0-3.1 -> 2.0-2.1 us, most of it the copy.
+// calls), against 0.64 for a dense pair of the same size. The transposed
+// operand is now copied in register-transposed blocks first (NOTE:
+// [transposing copy]) and the pair then mapped densely: 3.0-3.1 -> 2.0-2.1
+// us, most of it the copy.
 
 /// `f` of `a` and `b` when one is a stack of transposed matrices and the
 /// other reads in the output's order (its last stride 0 or 1): the
