@@ -128,6 +128,19 @@ pub(crate) fn jvp_rule<B: Backend>(
             let tb = tans[1].as_ref().map(|t| primals[0].try_matmul(t)).transpose()?;
             add_opt(ta, tb)
         }
+        Primitive::Addmm => {
+            let (a, b) = (&primals[1], &primals[2]);
+            let tb = tans[2].as_ref().map(|t| a.try_matmul(t)).transpose()?;
+            // `tc + ta @ b` in one product when both are there.
+            let ta = match (&tans[0], &tans[1]) {
+                (Some(tc), Some(ta)) => Some(tc.try_addmm(ta, b)?),
+                (Some(tc), None) if tb.is_none() => Some(tc.try_broadcast_to(y.shape().clone())?),
+                (Some(tc), None) => Some(tc.clone()),
+                (None, Some(ta)) => Some(ta.try_matmul(b)?),
+                (None, None) => None,
+            };
+            add_opt(ta, tb)
+        }
         Primitive::Concat { .. } => {
             if tans.iter().all(Option::is_none) {
                 return Ok(None);

@@ -242,6 +242,17 @@ pub(crate) fn vjp_rule<B: Backend>(
                 Ok(smallvec![ga, gb])
             })
         }
+        Primitive::Addmm => {
+            let (a, b) = (primals[1].clone(), primals[2].clone());
+            let (nc, na, nb) = (need(0), need(1), need(2));
+            let c_shape = dims_of(&primals[0]);
+            let b_col_major = derivs::column_major(&b);
+            Box::new(move |g| {
+                let [ga, gb] = derivs::matmul_cotangents(g, (&a, &b), (na, nb), b_col_major)?;
+                let gc = if nc { Some(derivs::unbroadcast(g, &c_shape)?) } else { None };
+                Ok(smallvec![gc, ga, gb])
+            })
+        }
         Primitive::Reshape { .. } => {
             let shape = dims_of(&primals[0]);
             Box::new(move |g| Ok(smallvec![Some(g.try_reshape_to(shape.clone())?)]))

@@ -191,66 +191,8 @@ pub(crate) fn eval<B: Backend>(prim: &Primitive, args: &[&Tensor<B>]) -> Result<
             let (s, l) = arg(0)?;
             fresh(be, be.cumsum(&*s.read(op)?, l, *axis)?, l.shape().clone())
         }
-        Primitive::Matmul => {
-            let ((sa, la), (sb, lb)) = (arg(0)?, arg(1)?);
-            // A 1-D operand is a row (`a`) or a column (`b`) vector: a view
-            // as a matrix here, and its dimension dropped from the result.
-            let as_matrix = |l: &Layout, dims: [usize; 2]| {
-                l.reshape(&Shape::from(dims)).ok_or_else(|| {
-                    Error::invalid("matmul", format!("internal: a vector of shape {} is not a matrix view", l.shape()))
-                })
-            };
-            if la.ndim() == 0 || lb.ndim() == 0 {
-                return Err(Error::shape_mismatch("matmul", la.shape(), lb.shape(), "need to be at least 1D"));
-            }
-            let (va, vb) = (la.ndim() == 1, lb.ndim() == 1);
-            let (la, lb) = (
-                &if va { as_matrix(la, [1, la.numel()])? } else { la.clone() },
-                &if vb { as_matrix(lb, [lb.numel(), 1])? } else { lb.clone() },
-            );
-            // The product's tensor, with the vectors' dimensions dropped.
-            let product = |out: B::Storage, l: Layout| -> Result<Tensor<B>> {
-                let l = if va || vb {
-                    let (dims, nd) = (l.dims(), l.ndim());
-                    let mut shape = Shape::from(&dims[..nd - 2]);
-                    shape.extend((!va).then_some(dims[nd - 2]).into_iter().chain((!vb).then_some(dims[nd - 1])));
-                    l.reshape(&shape).ok_or_else(|| {
-                        Error::invalid(
-                            "matmul",
-                            format!("internal: a product of shape {} is not a view as {shape}", l.shape()),
-                        )
-                    })?
-                } else {
-                    l
-                };
-                Tensor::from_backend_storage(be.clone(), out, l)
-            };
-            let (ra, rb) = (la.ndim(), lb.ndim());
-            let batch = Shape::broadcast(&la.dims()[..ra - 2], &lb.dims()[..rb - 2]).ok_or_else(|| {
-                Error::shape_mismatch("matmul", la.shape(), lb.shape(), "have batch dimensions that do not broadcast")
-            })?;
-            let (m, k, n) = (la.dims()[ra - 2], la.dims()[ra - 1], lb.dims()[rb - 1]);
-            let mut sa_shape = batch.clone();
-            sa_shape.0.extend([m, k]);
-            let mut sb_shape = batch.clone();
-            sb_shape.0.extend([k, n]);
-            let (la2, lb2) = (la.try_broadcast_to(&sa_shape)?, lb.try_broadcast_to(&sb_shape)?);
-            if la2.is_column_major() && lb2.is_column_major() {
-                // `(b^T a^T)^T` over row-major operands (NOTE: [output layout]).
-                let mut swap: DimVec<usize> = (0..la2.ndim()).collect();
-                let nd = swap.len();
-                swap.swap(nd - 2, nd - 1);
-                let (at, bt) = (la2.permute(&swap), lb2.permute(&swap));
-                let out = with_reads(&[sa, sb], op, |r| be.matmul(r[1], &bt, r[0], &at))?;
-                let mut t_shape = batch;
-                t_shape.0.extend([n, m]);
-                return product(out, Layout::try_contiguous(t_shape)?.permute(&swap));
-            }
-            let out = with_reads(&[sa, sb], op, |r| be.matmul(r[0], &la2, r[1], &lb2))?;
-            let mut out_shape = batch;
-            out_shape.0.extend([m, n]);
-            product(out, Layout::try_contiguous(out_shape)?)
-        }
+        Primitive::Matmul => product(be, op, (arg(0)?, arg(1)?), None),
+        Primitive::Addmm => product(be, op, (arg(1)?, arg(2)?), Some(arg(0)?)),
         Primitive::Reshape { shape } => {
             let (s, l) = arg(0)?;
             if shape.try_numel()? != l.numel() {
@@ -376,6 +318,85 @@ pub(crate) fn eval<B: Backend>(prim: &Primitive, args: &[&Tensor<B>]) -> Result<
 // in-place operation holds the destination's write lock from reading its
 // operands to writing the result, so it is atomic with respect to every
 // other operation on that storage.
+
+type Operand<'a, B> = (&'a Arc<StorageCell<B>>, &'a Layout);
+
+/// `Matmul` and `Addmm`: `a @ b`, with `c` (broadcast to the product's
+/// shape) added by the backend when given.
+fn product<B: Backend>(
+    be: &B,
+    op: &str,
+    ((sa, la), (sb, lb)): (Operand<'_, B>, Operand<'_, B>),
+    c: Option<Operand<'_, B>>,
+) -> Result<Tensor<B>> {
+    // A 1-D operand is a row (`a`) or a column (`b`) vector: a view
+    // as a matrix here, and its dimension dropped from the result.
+    let as_matrix = |l: &Layout, dims: [usize; 2]| {
+        l.reshape(&Shape::from(dims)).ok_or_else(|| {
+            Error::invalid("matmul", format!("internal: a vector of shape {} is not a matrix view", l.shape()))
+        })
+    };
+    if la.ndim() == 0 || lb.ndim() == 0 {
+        return Err(Error::shape_mismatch("matmul", la.shape(), lb.shape(), "need to be at least 1D"));
+    }
+    let (va, vb) = (la.ndim() == 1, lb.ndim() == 1);
+    if c.is_some() && (va || vb) {
+        return Err(Error::shape_mismatch(op, la.shape(), lb.shape(), "need at least 2 dimensions"));
+    }
+    let (la, lb) = (
+        &if va { as_matrix(la, [1, la.numel()])? } else { la.clone() },
+        &if vb { as_matrix(lb, [lb.numel(), 1])? } else { lb.clone() },
+    );
+    // The product's tensor, with the vectors' dimensions dropped.
+    let product = |out: B::Storage, l: Layout| -> Result<Tensor<B>> {
+        let l = if va || vb {
+            let (dims, nd) = (l.dims(), l.ndim());
+            let mut shape = Shape::from(&dims[..nd - 2]);
+            shape.extend((!va).then_some(dims[nd - 2]).into_iter().chain((!vb).then_some(dims[nd - 1])));
+            l.reshape(&shape).ok_or_else(|| {
+                Error::invalid("matmul", format!("internal: a product of shape {} is not a view as {shape}", l.shape()))
+            })?
+        } else {
+            l
+        };
+        Tensor::from_backend_storage(be.clone(), out, l)
+    };
+    let (ra, rb) = (la.ndim(), lb.ndim());
+    let batch = Shape::broadcast(&la.dims()[..ra - 2], &lb.dims()[..rb - 2]).ok_or_else(|| {
+        Error::shape_mismatch(op, la.shape(), lb.shape(), "have batch dimensions that do not broadcast")
+    })?;
+    let (m, k, n) = (la.dims()[ra - 2], la.dims()[ra - 1], lb.dims()[rb - 1]);
+    let mut sa_shape = batch.clone();
+    sa_shape.0.extend([m, k]);
+    let mut sb_shape = batch.clone();
+    sb_shape.0.extend([k, n]);
+    let mut out_shape = batch.clone();
+    out_shape.0.extend([m, n]);
+    let (la2, lb2) = (la.try_broadcast_to(&sa_shape)?, lb.try_broadcast_to(&sb_shape)?);
+    let c = c.map(|(sc, lc)| Ok::<_, Error>((sc, lc.try_broadcast_to(&out_shape)?))).transpose()?;
+    if la2.is_column_major() && lb2.is_column_major() {
+        // `(b^T a^T)^T` over row-major operands (NOTE: [output layout]).
+        let mut swap: DimVec<usize> = (0..la2.ndim()).collect();
+        let nd = swap.len();
+        swap.swap(nd - 2, nd - 1);
+        let (at, bt) = (la2.permute(&swap), lb2.permute(&swap));
+        let out = match &c {
+            None => with_reads(&[sa, sb], op, |r| be.matmul(r[1], &bt, r[0], &at))?,
+            Some((sc, lc)) => {
+                let ct = lc.permute(&swap);
+                with_reads(&[sc, sa, sb], op, |r| be.addmm(r[0], &ct, r[2], &bt, r[1], &at))?
+            }
+        };
+        let mut t_shape = batch;
+        t_shape.0.extend([n, m]);
+        return product(out, Layout::try_contiguous(t_shape)?.permute(&swap));
+    }
+    let out = match &c {
+        None => with_reads(&[sa, sb], op, |r| be.matmul(r[0], &la2, r[1], &lb2))?,
+        Some((sc, lc)) => with_reads(&[sc, sa, sb], op, |r| be.addmm(r[0], lc, r[1], &la2, r[2], &lb2))?,
+    };
+    product(out, Layout::try_contiguous(out_shape)?)
+}
 
 /// Run `f` with read access to every storage in `cells` (operands may alias:
 /// each distinct storage is locked once), locked in the global order.

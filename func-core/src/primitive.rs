@@ -22,6 +22,9 @@ use crate::{
 ///   broadcastable (not necessarily equal); either may be 1-D, as in
 ///   `torch.matmul`: `a [k]` is a row and `b [k]` a column, and their
 ///   dimension (`m` or `n`) is absent from the result.
+/// - `Addmm`: `(c, a [.., m, k], b [.., k, n])`, `a` and `b` at least 2-D
+///   with broadcastable batch dimensions, `c` broadcastable to the product's
+///   shape (it does not enlarge it), all of one float dtype.
 /// - `Concat`: one or more operands, equal except along `axis`.
 /// - `Gather`: `(input, index: i64)`; index shape equals the input's except
 ///   along `axis`. `ScatterAdd`: `(base, index, src)`, index and src of one
@@ -101,6 +104,10 @@ pub enum Primitive {
     },
     /// Matrix product with broadcast batch dimensions.
     Matmul,
+    /// `c + a @ b` (torch's `addmm`, batched): the product with `c`
+    /// broadcast over it and added as the product is written (a linear
+    /// layer's bias), one pass over the output instead of two.
+    Addmm,
     /// A new shape with the same number of elements (a view when possible).
     Reshape {
         /// Output shape.
@@ -204,6 +211,7 @@ impl Primitive {
             Primitive::ArgReduce { op, .. } => op.name(),
             Primitive::Cumsum { .. } => "cumsum",
             Primitive::Matmul => "matmul",
+            Primitive::Addmm => "addmm",
             Primitive::Reshape { .. } => "reshape",
             Primitive::Permute { .. } => "permute",
             Primitive::BroadcastTo { .. } => "broadcast_to",

@@ -44,6 +44,9 @@ pub(crate) trait Elem: crate::cache::Pooled + Sync + PartialOrd + Default + Debu
     fn matmul(_: &[Self], _: &Layout, _: &[Self], _: &Layout) -> Result<Vec<Self>> {
         Err(unsupported("matmul", Self::DTYPE))
     }
+    fn addmm(_: &[Self], _: &Layout, _: &[Self], _: &Layout, _: &[Self], _: &Layout) -> Result<Vec<Self>> {
+        Err(unsupported("addmm", Self::DTYPE))
+    }
     #[allow(clippy::too_many_arguments)]
     fn scatter_add(
         _: &[Self],
@@ -225,6 +228,9 @@ macro_rules! float_elem {
             }
             fn matmul(a: &[Self], la: &Layout, b: &[Self], lb: &Layout) -> Result<Vec<Self>> {
                 matmul::matmul(a, la, b, lb)
+            }
+            fn addmm(c: &[Self], lc: &Layout, a: &[Self], la: &Layout, b: &[Self], lb: &Layout) -> Result<Vec<Self>> {
+                matmul::addmm(c, lc, a, la, b, lb)
             }
             fn stream_copy(src: &[Self], dst: &mut [MaybeUninit<Self>]) -> bool {
                 crate::stream::copy(src, dst)

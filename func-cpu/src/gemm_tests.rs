@@ -627,3 +627,152 @@ fn the_register_transpose_matches_the_index_formula_at_odd_sizes() {
     assert!(!crate::tiles::transpose_f32(&[0.0; 6], (2, 3), &mut short));
     assert!(checked == 0 || checked == 1 + 5 * 33 + 256 + 17 * 3 + 64 * 128 + 31 * 47, "{checked}");
 }
+
+/// Inputs of `addmm` over a product of shape `out` (`[.., m, n]`): a bias
+/// row `[n]`, a column `[m, 1]`, a scalar (all broadcast), the full shape,
+/// the full shape read through its transpose, and with batch dims, one row
+/// per batch (`[.., 1, n]`).
+fn bias_layouts(out: &[usize]) -> Vec<Layout> {
+    let nd = out.len();
+    let (m, n) = (out[nd - 2], out[nd - 1]);
+    let shape = Shape::from(out);
+    let mut ls = vec![
+        Layout::contiguous([n]).broadcast_to(&shape),
+        Layout::contiguous([m, 1]).broadcast_to(&shape),
+        Layout::new(out, &vec![0; nd], 3),
+        Layout::contiguous(out),
+    ];
+    let mut swapped = out.to_vec();
+    swapped.swap(nd - 2, nd - 1);
+    let mut perm: Vec<usize> = (0..nd).collect();
+    perm.swap(nd - 2, nd - 1);
+    ls.push(Layout::contiguous(swapped).permute(&perm));
+    if nd > 2 {
+        let mut rows = out.to_vec();
+        rows[nd - 2] = 1;
+        ls.push(Layout::contiguous(rows).broadcast_to(&shape));
+    }
+    ls
+}
+
+/// `Cpu::addmm` against the naive product plus the input, element by
+/// element, for every input layout of [`bias_layouts`], in f32 and f64;
+/// returns the number of elements compared.
+fn check_addmm(la: &Layout, lb: &Layout) -> usize {
+    let nd = la.ndim();
+    let mut out = la.dims()[..nd - 1].to_vec();
+    out.push(lb.dims()[nd - 1]);
+    let len = la.storage_span().max(lb.storage_span());
+    let v = vals(len);
+    let mut compared = 0;
+    for lc in bias_layouts(&out) {
+        let cv: Vec<f64> = vals(lc.storage_span() + 7).iter().map(|x| 2.0 * x + 0.5).collect();
+        for dt in [DType::F32, DType::F64] {
+            let (s, r) = (storage(&v, dt), stored(&v, dt));
+            let (sc, rc) = (storage(&cv, dt), stored(&cv, dt));
+            let got = Cpu.addmm(&sc, &lc, &s, la, &s, lb).unwrap();
+            assert_eq!(got.dtype(), dt);
+            let got = Cpu.to_host(&got, &Layout::contiguous([got.len()])).unwrap().to_f64_vec();
+            let (prod, scale) = naive(&r, la, &r, lb);
+            let bias: Vec<f64> = lc.offsets().map(|o| rc[o]).collect();
+            assert_eq!(got.len(), prod.len(), "{dt} {la:?} {lb:?} {lc:?}");
+            assert_eq!(bias.len(), prod.len());
+            let eps = if dt == DType::F32 { 1e-5 } else { 1e-13 };
+            for (i, g) in got.iter().enumerate() {
+                let want = prod[i] + bias[i];
+                let tol = eps * (1.0 + scale[i] + bias[i].abs());
+                assert!((g - want).abs() <= tol, "{dt} {la:?} {lb:?} {lc:?}: element {i} is {g}, expected {want}");
+                compared += 1;
+            }
+        }
+    }
+    compared
+}
+
+/// `addmm` adds its input as each block of rows is written (NOTE: [bias
+/// epilogue] in matmul.rs): through every product path (tiny, thin, tiles,
+/// gemm, transposed, row blocks, column blocks, a split along `k`, batches
+/// as tasks, folded batches, products streamed through scratch buffers),
+/// with row, column, scalar, full, transposed and per-batch inputs.
+#[test]
+fn addmm_adds_its_input_on_every_product_path() {
+    let bc = |l: Layout, dims: &[usize]| l.broadcast_to(&Shape::from(dims));
+    let pairs = [
+        // Tiny, one row, one column, register tiles, gemm.
+        (Layout::contiguous([3, 4]), Layout::contiguous([4, 5])),
+        (Layout::contiguous([1, 300]), Layout::contiguous([300, 70])),
+        (Layout::contiguous([70, 300]), Layout::contiguous([300, 1])),
+        (Layout::contiguous([13, 40]), t2(40, 49)),
+        (Layout::contiguous([67, 45]), Layout::contiguous([45, 129])),
+        // Transposed product, row blocks, column blocks, split along `k`.
+        (Layout::contiguous([64, 784]), t2(784, 128)),
+        (Layout::contiguous([203, 151]), Layout::contiguous([151, 171])),
+        (Layout::contiguous([64, 300]), Layout::contiguous([300, 100])),
+        (Layout::contiguous([8, 40000]), t2(40000, 8)),
+        // The ensemble's layers: batches as tasks and a shared input.
+        (bc(Layout::contiguous([16, 100]), &[10, 16, 100]), t3(10, 100, 24)),
+        (Layout::contiguous([10, 64, 128]), t3(10, 128, 128)),
+        // A batch folded into rows, split into row blocks; rank-1 products.
+        (Layout::contiguous([2, 6, 40, 60]), bc(Layout::contiguous([2, 1, 60, 90]), &[2, 6, 60, 90])),
+        (Layout::contiguous([9, 17, 1]), Layout::contiguous([9, 1, 21])),
+    ];
+    let mut compared = 0;
+    for (la, lb) in &pairs {
+        compared += check_addmm(la, lb);
+    }
+    // Every layout, dtype and element: (5 inputs, 6 with a batch) x 2 dtypes.
+    let want: usize = pairs
+        .iter()
+        .map(|(la, lb)| {
+            let nd = la.ndim();
+            let numel = la.dims()[..nd - 1].iter().product::<usize>() * lb.dims()[nd - 1];
+            numel * 2 * if nd > 2 { 6 } else { 5 }
+        })
+        .sum();
+    assert_eq!(compared, want);
+}
+
+/// A batch of products above the streaming threshold: each is computed in
+/// a scratch buffer, gets its input added there, and is streamed out.
+#[test]
+fn addmm_adds_its_input_to_streamed_products() {
+    let (m, k, n) = (64usize, 3usize, 1001usize);
+    let batch = crate::stream::stream_threshold().div_ceil(m * n * 4) + 1;
+    let (la, lb) = (Layout::contiguous([batch, m, k]), t3(batch, k, n));
+    let lc = Layout::contiguous([batch, 1, n]).broadcast_to(&Shape::from([batch, m, n]));
+    let (av, bv, cv) = (vals(batch * m * k), vals(batch * k * n), vals(batch * n));
+    let (sa, sb, sc) = (storage(&av, DType::F32), storage(&bv, DType::F32), storage(&cv, DType::F32));
+    let got = Cpu.addmm(&sc, &lc, &sa, &la, &sb, &lb).unwrap();
+    let got = Cpu.to_host(&got, &Layout::contiguous([got.len()])).unwrap().to_f64_vec();
+    assert!(got.len() * 4 >= crate::stream::stream_threshold());
+    let (ar, br, cr) = (stored(&av, DType::F32), stored(&bv, DType::F32), stored(&cv, DType::F32));
+    let mut checked = 0usize;
+    for p in 0..batch {
+        for i in 0..m {
+            for j in 0..n {
+                let terms = (0..k).map(|q| ar[(p * m + i) * k + q] * br[(p * n + j) * k + q]);
+                let (dot, scale) = terms.fold((0.0, 0.0), |(s, a), t| (s + t, a + f64::abs(t)));
+                let want = dot + cr[p * n + j];
+                let g = got[(p * m + i) * n + j];
+                assert!(
+                    (g - want).abs() <= 1e-5 * (1.0 + scale + want.abs()),
+                    "[{p}, {i}, {j}] is {g}, expected {want}"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, batch * m * n);
+}
+
+/// `k = 0`: the product is zero and the output is the input, broadcast.
+/// A wrongly shaped input is an error naming `addmm`.
+#[test]
+fn addmm_with_an_empty_contraction_is_its_input_and_checks_shapes() {
+    let (s, c) = (storage(&vals(4), DType::F32), storage(&[1.0, 2.0, 3.0], DType::F32));
+    let lc = Layout::contiguous([3]).broadcast_to(&Shape::from([2, 3]));
+    let out = Cpu.addmm(&c, &lc, &s, &Layout::contiguous([2, 0]), &s, &Layout::contiguous([0, 3])).unwrap();
+    assert_eq!(Cpu.to_host(&out, &Layout::contiguous([6])).unwrap().to_f64_vec(), [1.0, 2.0, 3.0, 1.0, 2.0, 3.0]);
+    let e = Cpu.addmm(&c, &Layout::contiguous([3]), &s, &Layout::contiguous([2, 2]), &s, &Layout::contiguous([2, 3]));
+    assert!(e.unwrap_err().to_string().contains("addmm"));
+}

@@ -731,6 +731,101 @@ fn err_size(la: &Layout, lb: &Layout) -> Error {
 }
 
 pub(crate) fn matmul<T: Real>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Result<Vec<T>> {
+    product_plus(a, la, b, lb, None)
+}
+
+/// `c + a @ b`, with `c` of the product's shape (broadcast allowed),
+/// added to each block of rows as soon as the block is written (NOTE:
+/// [bias epilogue]).
+pub(crate) fn addmm<T: Real>(c: &[T], lc: &Layout, a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Result<Vec<T>> {
+    product_plus(a, la, b, lb, Some((c, lc)))
+}
+
+// NOTE: [bias epilogue] `addmm` (a linear layer's `x @ w^T + bias`) adds
+// its input to each block of output rows right after the block's product
+// is written, by the thread that wrote it, while the block is in that
+// core's cache: the pass over the output that a separate `add` makes
+// (reading the product back from memory or the other core, and writing a
+// new buffer) is gone. Every product path below writes whole rows of its
+// block, so the epilogue sees finished rows; a product split along `k` or
+// by columns gets its epilogue once the parts are summed or all written.
+
+/// Adds the rows of `bias` (`[.., m, n]`, possibly broadcast) to `c`, the
+/// output rows from `row0` on (a whole number of rows of `n`), in the
+/// widest vectors the CPU has.
+fn add_bias<T: Real>(bias: (&[T], &Layout), n: usize, row0: usize, c: &mut [T]) {
+    if n == 0 || c.is_empty() {
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        /// [`add_rows`] compiled for AVX-512.
+        ///
+        /// # Safety
+        ///
+        /// The CPU must support AVX-512F.
+        #[target_feature(enable = "avx512f")]
+        unsafe fn avx512<T: Real>(bias: (&[T], &Layout), n: usize, row0: usize, c: &mut [T]) {
+            add_rows(bias, n, row0, c)
+        }
+        // SAFETY: the CPU has AVX-512F (detected just above).
+        return unsafe { avx512(bias, n, row0, c) };
+    }
+    add_rows(bias, n, row0, c)
+}
+
+/// [`add_bias`]'s loops, inlined into each instruction set's copy.
+#[inline(always)]
+fn add_rows<T: Real>((bias, lbias): (&[T], &Layout), n: usize, row0: usize, c: &mut [T]) {
+    let nd = lbias.ndim();
+    let strides = istrides(lbias);
+    let (dims, st, csc) = (&lbias.dims()[..nd - 1], &strides[..nd - 1], strides[nd - 1]);
+    // The multi-index of row `row0`, and its offset in `bias`.
+    let mut idx: DimVec<usize> = DimVec::from_elem(0, dims.len());
+    let mut rest = row0;
+    for d in (0..dims.len()).rev() {
+        idx[d] = rest % dims[d];
+        rest /= dims[d];
+    }
+    let mut off = lbias.offset() as isize + idx.iter().zip(st).map(|(&i, &s)| i as isize * s).sum::<isize>();
+    for row in c.chunks_exact_mut(n) {
+        // In bounds: `Cpu::addmm` checked the layout's span against the
+        // storage (a bad offset panics on the index, it is never read
+        // unchecked).
+        let o = off as usize;
+        match csc {
+            0 => {
+                let v = bias[o];
+                row.iter_mut().for_each(|y| *y = *y + v);
+            }
+            1 => row.iter_mut().zip(&bias[o..o + n]).for_each(|(y, &v)| *y = *y + v),
+            _ => row.iter_mut().enumerate().for_each(|(j, y)| *y = *y + bias[(off + j as isize * csc) as usize]),
+        }
+        // The next row: an odometer over the row dims.
+        for d in (0..dims.len()).rev() {
+            idx[d] += 1;
+            off += st[d];
+            if idx[d] < dims[d] {
+                break;
+            }
+            off -= st[d] * dims[d] as isize;
+            idx[d] = 0;
+        }
+    }
+}
+
+/// `c` as initialized elements.
+///
+/// # Safety
+///
+/// Every element of `c` has been written.
+unsafe fn written<T>(c: &mut [MaybeUninit<T>]) -> &mut [T] {
+    // SAFETY: all elements are initialized (the caller's contract), and
+    // `MaybeUninit<T>` has the layout of `T`.
+    unsafe { &mut *(c as *mut [MaybeUninit<T>] as *mut [T]) }
+}
+
+fn product_plus<T: Real>(a: &[T], la: &Layout, b: &[T], lb: &Layout, bias: Option<(&[T], &Layout)>) -> Result<Vec<T>> {
     let nd = la.ndim();
     if nd < 2 || lb.ndim() != nd || la.dims()[..nd - 2] != lb.dims()[..nd - 2] || la.dims()[nd - 1] != lb.dims()[nd - 2]
     {
@@ -738,6 +833,17 @@ pub(crate) fn matmul<T: Real>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Res
     }
     let (m, k, n) = (la.dims()[nd - 2], la.dims()[nd - 1], lb.dims()[nd - 1]);
     let bdims = &la.dims()[..nd - 2];
+    if let Some((_, lc)) = bias {
+        let (dc, nc) = (lc.dims(), lc.ndim());
+        if nc != nd || dc[..nd - 2] != *bdims || dc[nd - 2] != m || dc[nd - 1] != n {
+            return Err(Error::shape_mismatch("addmm", lc.shape(), la.shape(), "input must have the product's shape"));
+        }
+    }
+    let epilogue = |row0: usize, c: &mut [T]| {
+        if let Some(bias) = bias {
+            add_bias(bias, n, row0, c);
+        }
+    };
     // Sizes with checked products (an empty operand may have a batch whose product overflows).
     let batch = bdims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
     let len = match batch.and_then(|b| b.checked_mul(m)?.checked_mul(n)) {
@@ -746,7 +852,10 @@ pub(crate) fn matmul<T: Real>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Res
         None => return Err(err_size(la, lb)),
     };
     if len == 0 || k == 0 {
-        return out_filled(len, T::ZERO);
+        return match bias {
+            Some((c, lc)) if len > 0 => crate::strided::copy(c, lc),
+            _ => out_filled(len, T::ZERO),
+        };
     }
     // Every element is written below (by gemm with beta = 0, which does not
     // read `c`, by `outer`, or by `small` after zeroing): no zero-fill.
@@ -831,24 +940,35 @@ pub(crate) fn matmul<T: Real>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Res
     // products as tasks instead. Nesting two thread pools on few cores
     // spends the time in the scheduler.
     let threads = rayon::current_num_threads();
-    let split = |rows: usize, oa: isize, ob: isize, rs: isize, c: &mut [MaybeUninit<T>]| {
+    // `rows` output rows from row `row0`, with the bias epilogue.
+    let split = |rows: usize, oa: isize, ob: isize, rs: isize, c: &mut [MaybeUninit<T>], row0: usize| {
         let work = rows.saturating_mul(k).saturating_mul(n);
-        if threads >= 2
+        let whole = if threads >= 2
             && work >= PAR_GEMM
             && k >= LONG_K * rows.max(n)
             && split_k(&product, (rows, k, n), (oa, ob, rs), (csa, rsb), c)
         {
-            return;
-        }
-        if threads >= 2 && work >= PAR_GEMM && k > 1 && rows < COL_SPLIT_ROWS && n >= 2 * COL_TILE {
-            return split_cols((rows, k, n), (a, oa, rs, csa), (b, ob, rsb, csb), threads, c);
-        }
-        if threads < 2 || work < PAR_GEMM || rows < 2 * ROW_TILE {
-            return product(rows, k, oa, ob, rs, c);
+            true
+        } else if threads >= 2 && work >= PAR_GEMM && k > 1 && rows < COL_SPLIT_ROWS && n >= 2 * COL_TILE {
+            split_cols((rows, k, n), (a, oa, rs, csa), (b, ob, rsb, csb), threads, c);
+            true
+        } else if threads < 2 || work < PAR_GEMM || rows < 2 * ROW_TILE {
+            product(rows, k, oa, ob, rs, c);
+            true
+        } else {
+            false
+        };
+        if whole {
+            // SAFETY: the branch taken wrote all of `c` (split_k's slices,
+            // split_cols's column blocks, or the product).
+            return epilogue(row0, unsafe { written(c) });
         }
         let block = rows.div_ceil(threads.min(rows / ROW_TILE)).next_multiple_of(ROW_TILE);
-        let run =
-            |i: usize, cb: &mut [MaybeUninit<T>]| product(cb.len() / n, k, oa + (i * block) as isize * rs, ob, rs, cb);
+        let run = |i: usize, cb: &mut [MaybeUninit<T>]| {
+            product(cb.len() / n, k, oa + (i * block) as isize * rs, ob, rs, cb);
+            // SAFETY: the product wrote all of `cb`.
+            epilogue(row0 + i * block, unsafe { written(cb) });
+        };
         par::chunks(c, block * n, run);
     };
     // Fold the trailing batch dims over which `b` is broadcast into the rows
@@ -867,7 +987,7 @@ pub(crate) fn matmul<T: Real>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Res
     let batch = len / (m * n);
     if nb == 0 {
         let c = &mut out.spare_capacity_mut()[..len];
-        split(m, la.offset() as isize, b_off, rsa, c);
+        split(m, la.offset() as isize, b_off, rsa, c, 0);
         // SAFETY: `product` wrote all `len` elements (`len <= capacity`).
         unsafe { out.set_len(len) };
         if let Some((buf, _)) = repacked {
@@ -891,28 +1011,37 @@ pub(crate) fn matmul<T: Real>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Res
         // 64: enough tasks to share.
         par::linger();
         let scratch = || cache::take::<T>(m * n).ok().map(cache::Lent);
-        spare.par_chunks_mut(m * n).zip(&offs).for_each_init(scratch, |buf, (c, &(oa, ob))| match buf {
-            Some(cache::Lent(buf)) => {
-                let tmp = &mut buf.spare_capacity_mut()[..m * n];
-                product(m, k, oa, ob, rsa, tmp);
-                // SAFETY: `product` wrote all `m * n` elements of `tmp`, and
-                // `MaybeUninit<T>` has the layout of `T`.
-                let tmp = unsafe { &*(tmp as *const [MaybeUninit<T>] as *const [T]) };
-                if !stream::copy(tmp, c) {
-                    c.iter_mut().zip(tmp).for_each(|(y, &v)| {
-                        y.write(v);
-                    });
+        spare.par_chunks_mut(m * n).zip(&offs).enumerate().for_each_init(
+            scratch,
+            |buf, (i, (c, &(oa, ob)))| match buf {
+                Some(cache::Lent(buf)) => {
+                    let tmp = &mut buf.spare_capacity_mut()[..m * n];
+                    product(m, k, oa, ob, rsa, tmp);
+                    // SAFETY: `product` wrote all `m * n` elements of `tmp`.
+                    let tmp = unsafe { written(tmp) };
+                    epilogue(i * m, tmp);
+                    if !stream::copy(tmp, c) {
+                        c.iter_mut().zip(&*tmp).for_each(|(y, &v)| {
+                            y.write(v);
+                        });
+                    }
                 }
-            }
-            None => product(m, k, oa, ob, rsa, c),
-        });
+                None => {
+                    product(m, k, oa, ob, rsa, c);
+                    // SAFETY: `product` wrote all of `c`.
+                    epilogue(i * m, unsafe { written(c) });
+                }
+            },
+        );
     } else if batch > 1 && flops.saturating_mul(batch) >= PAR_FLOPS && (batch >= 2 * threads || flops < PAR_GEMM) {
         par::chunks(spare, m * n, |i, c| {
             let (oa, ob) = offs[i];
-            product(m, k, oa, ob, rsa, c)
+            product(m, k, oa, ob, rsa, c);
+            // SAFETY: `product` wrote all of `c`.
+            epilogue(i * m, unsafe { written(c) });
         });
     } else {
-        spare.chunks_mut(m * n).zip(&offs).for_each(|(c, &(oa, ob))| split(m, oa, ob, rsa, c));
+        spare.chunks_mut(m * n).zip(&offs).enumerate().for_each(|(i, (c, &(oa, ob)))| split(m, oa, ob, rsa, c, i * m));
     }
     // SAFETY: the `batch` chunks of `m * n` cover all `len` elements, and
     // `product` wrote each chunk.

@@ -75,6 +75,10 @@ fn layouts_past_the_storage_are_refused() {
     let e = Tensor::from_backend_storage(Cpu, storage.clone(), too_big.clone()).unwrap_err();
     assert!(e.to_string().contains("256"), "{e}");
     assert!(Cpu.matmul(&storage, &too_big, &storage, &Layout::new([16, 1], &[1, 0], 0)).is_err());
+    // addmm checks its input's layout as well as the matrices'.
+    let (a, b) = (Layout::new([4, 4], &[4, 1], 0), Layout::new([4, 4], &[4, 1], 0));
+    assert!(Cpu.addmm(&storage, &Layout::new([4, 4], &[8, 1], 0), &storage, &a, &storage, &b).is_err());
+    assert!(Cpu.addmm(&storage, &Layout::new([4, 4], &[4, 1], 0), &storage, &a, &storage, &b).is_ok());
     let ok = Tensor::from_backend_storage(Cpu, storage, Layout::new([4, 4], &[1, 4], 0)).unwrap();
     assert_eq!(ok.sum().item::<f32>(), 16.0);
 }

@@ -223,6 +223,17 @@ impl<B: Backend> Backend for Profiled<B> {
     fn matmul(&self, a: &Self::Storage, la: &Layout, b: &Self::Storage, lb: &Layout) -> Result<Self::Storage> {
         self.timed(|| "matmul".into(), |be| be.matmul(a, la, b, lb))
     }
+    fn addmm(
+        &self,
+        c: &Self::Storage,
+        lc: &Layout,
+        a: &Self::Storage,
+        la: &Layout,
+        b: &Self::Storage,
+        lb: &Layout,
+    ) -> Result<Self::Storage> {
+        self.timed(|| "addmm".into(), |be| be.addmm(c, lc, a, la, b, lb))
+    }
     fn cast(&self, s: &Self::Storage, l: &Layout, dtype: DType) -> Result<Self::Storage> {
         self.timed(|| "cast".into(), |b| b.cast(s, l, dtype))
     }

@@ -30,7 +30,50 @@ pub(crate) fn matmul<B: Backend>(it: &BatchInterp, a: &Arg<B>, b: &Arg<B>) -> Re
     if ra == 1 || rb == 1 {
         return vector(it, a, b, ra, rb);
     }
+    product(a, b, None)
+}
+
+/// Logical `c + a [.., m, k] @ b [.., k, n]` (both at least 2-D, `c`
+/// broadcast to the product): [`matmul`]'s cases, with `c` brought into
+/// the coordinates of the product each computes, so the addition stays in
+/// the backend's product. When only `c` is batched, the product is not:
+/// then it is the product plus the batch of `c`.
+pub(crate) fn addmm<B: Backend>(c: &Arg<B>, a: &Arg<B>, b: &Arg<B>) -> Result<Out<B>> {
+    let rank = (a.value.ndim() - a.batched as usize).max(b.value.ndim() - b.batched as usize);
+    let rc = c.value.ndim() - c.batched as usize;
+    if !c.batched {
+        return product(a, b, Some(c.value.clone()));
+    }
+    // The batch dimension in front of the logical product's dims.
+    let c = pad_after_batch(&c.value, rank - rc)?;
+    if !a.batched && !b.batched {
+        return batched(c.try_add(&a.value.try_matmul(&b.value)?)?);
+    }
+    product(a, b, Some(c))
+}
+
+/// `a @ b` (logical ranks at least 2), plus `c` when given: `c` unbatched
+/// (broadcast from the right), or batched with its batch dimension aligned
+/// with the product's (`pad_after_batch`).
+fn product<B: Backend>(a: &Arg<B>, b: &Arg<B>, c: Option<Tensor<B>>) -> Result<Out<B>> {
+    let (ra, rb) = (a.value.ndim() - a.batched as usize, b.value.ndim() - b.batched as usize);
     let rank = ra.max(rb);
+    let mm = |x: &Tensor<B>, y: &Tensor<B>, c: Option<Tensor<B>>| match c {
+        Some(c) => c.try_addmm(x, y),
+        None => x.try_matmul(y),
+    };
+    // `c` as a `[rows, n]` operand of a product whose result, reshaped to
+    // `shape` and with its last two dims swapped when `swap`, is the output.
+    let flat = |c: &Tensor<B>, shape: &Shape, swap: bool, rows: usize, n: usize| -> Result<Tensor<B>> {
+        let mut out = shape.dims().to_vec();
+        if swap {
+            let nd = out.len();
+            out.swap(nd - 2, nd - 1);
+        }
+        let full = c.try_broadcast_to(Shape::from(out))?;
+        let full = if swap { full.transpose(-1, -2) } else { full };
+        full.try_reshape_to([rows, n])
+    };
     match (a.batched, b.batched) {
         (true, false) if rb == 2 => {
             let k = a.value.dims()[a.value.ndim() - 1];
@@ -38,10 +81,15 @@ pub(crate) fn matmul<B: Backend>(it: &BatchInterp, a: &Arg<B>, b: &Arg<B>) -> Re
             let mut out_shape = Shape::from(&a.value.dims()[..a.value.ndim() - 1]);
             out_shape.push(n);
             let rows: usize = a.value.dims()[..a.value.ndim() - 1].iter().product();
-            let flat = a.value.try_reshape_to([rows, k])?;
-            batched(flat.try_matmul(&b.value)?.try_reshape_to(out_shape)?)
+            let flat_a = a.value.try_reshape_to([rows, k])?;
+            // A bias over the last dim adds to every row as it is.
+            let c = match c {
+                Some(c) if c.ndim() > 1 => Some(flat(&c, &out_shape, false, rows, n)?),
+                c => c,
+            };
+            batched(mm(&flat_a, &b.value, c)?.try_reshape_to(out_shape)?)
         }
-        (true, false) => batched(pad_after_batch(&a.value, rank - ra)?.try_matmul(&b.value)?),
+        (true, false) => batched(mm(&pad_after_batch(&a.value, rank - ra)?, &b.value, c)?),
         (false, true) if ra == 2 && a.value.dims()[1] > 1 && foldable_transpose(&b.value) => {
             // A plain matrix times a batch: `(b^T a^T)^T`, so the batch folds
             // into the rows of one GEMM (the common case of stacked weights
@@ -56,16 +104,17 @@ pub(crate) fn matmul<B: Backend>(it: &BatchInterp, a: &Arg<B>, b: &Arg<B>) -> Re
             let m = a.value.dims()[0];
             let mut out_shape = Shape::from(&bt.dims()[..bt.ndim() - 1]);
             out_shape.push(m);
-            let prod = bt.try_reshape_to([rows, k])?.try_matmul(&a.value.t())?;
+            let c = c.map(|c| flat(&c, &out_shape, true, rows, m)).transpose()?;
+            let prod = mm(&bt.try_reshape_to([rows, k])?, &a.value.t(), c)?;
             batched(prod.try_reshape_to(out_shape)?.transpose(-1, -2))
         }
-        (false, true) => batched(a.value.try_matmul(&pad_after_batch(&b.value, rank - rb)?)?),
+        (false, true) => batched(mm(&a.value, &pad_after_batch(&b.value, rank - rb)?, c)?),
         (true, true) => {
             let a2 = pad_after_batch(&a.value, rank - ra)?;
             let b2 = pad_after_batch(&b.value, rank - rb)?;
-            batched(a2.try_matmul(&b2)?)
+            batched(mm(&a2, &b2, c)?)
         }
-        (false, false) => Ok(Out { value: a.value.try_matmul(&b.value)?, batched: false }),
+        (false, false) => Ok(Out { value: mm(&a.value, &b.value, c)?, batched: false }),
     }
 }
 

@@ -48,6 +48,7 @@ fn one<B: Backend>(it: &BatchInterp, prim: &Primitive, args: &[Arg<B>]) -> Resul
         Primitive::ArgReduce { op, axis, keepdim } => reduce::arg_reduce(*op, *axis, *keepdim, &args[0]),
         Primitive::Cumsum { axis } => reduce::cumsum(*axis, &args[0]),
         Primitive::Matmul => linalg::matmul(it, &args[0], &args[1]),
+        Primitive::Addmm => linalg::addmm(&args[0], &args[1], &args[2]),
         Primitive::Reshape { shape } => shape::reshape(shape, &args[0]),
         Primitive::Permute { perm } => shape::permute(perm, &args[0]),
         Primitive::BroadcastTo { shape } => shape::broadcast_to(shape, &args[0]),

@@ -121,6 +121,31 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
     /// `[..., m, n]`. Float dtypes.
     fn matmul(&self, a: &Self::Storage, la: &Layout, b: &Self::Storage, lb: &Layout) -> Result<Self::Storage>;
 
+    /// `c + a @ b`: [`matmul`](Self::matmul)'s product with `lc` (the
+    /// product's shape `[..., m, n]`, possibly broadcast) added to it;
+    /// output `[..., m, n]`. Float dtypes.
+    ///
+    /// The provided method is `matmul` then `binary(Add)`; a backend that
+    /// can add `c` while it writes the product (a GEMM epilogue) overrides
+    /// it to write the output once.
+    ///
+    /// # Errors
+    ///
+    /// As [`matmul`](Self::matmul) and [`binary`](Self::binary).
+    #[allow(clippy::too_many_arguments)]
+    fn addmm(
+        &self,
+        c: &Self::Storage,
+        lc: &Layout,
+        a: &Self::Storage,
+        la: &Layout,
+        b: &Self::Storage,
+        lb: &Layout,
+    ) -> Result<Self::Storage> {
+        let product = self.matmul(a, la, b, lb)?;
+        self.binary(BinaryOp::Add, &product, &Layout::try_contiguous(lc.shape().clone())?, c, lc)
+    }
+
     /// Convert elements to `dtype` (float to int truncates toward zero;
     /// nonzero is `true`).
     fn cast(&self, s: &Self::Storage, l: &Layout, dtype: DType) -> Result<Self::Storage>;

@@ -71,16 +71,29 @@ impl<B: Backend> Tensor<B> {
     }
 
     /// `x @ weight^T + bias` (torch's `F.linear`): `weight` is `[out, in]`.
+    /// For an input of at least two dimensions the bias is added as the
+    /// product is written ([`addmm`](Self::addmm)).
+    ///
+    /// # Errors
+    ///
+    /// When the shapes do not fit (matmul's and add's errors).
+    pub fn try_linear(&self, weight: &Tensor<B>, bias: Option<&Tensor<B>>) -> Result<Tensor<B>> {
+        match bias {
+            Some(b) if self.ndim() >= 2 && weight.ndim() == 2 && b.ndim() <= 1 && b.dtype() == self.dtype() => {
+                b.try_addmm(self, &weight.t())
+            }
+            Some(b) => self.try_matmul(&weight.t())?.try_add(b),
+            None => self.try_matmul(&weight.t()),
+        }
+    }
+
+    /// `x @ weight^T + bias` ([`try_linear`](Self::try_linear)).
     ///
     /// # Panics
     ///
     /// When the shapes do not fit.
     pub fn linear(&self, weight: &Tensor<B>, bias: Option<&Tensor<B>>) -> Tensor<B> {
-        let y = self.matmul(&weight.t());
-        match bias {
-            Some(b) => &y + b,
-            None => y,
-        }
+        ok(self.try_linear(weight, bias))
     }
 
     /// Unfold sliding windows (`torch.nn.functional.unfold`): `[N, C, H, W]`

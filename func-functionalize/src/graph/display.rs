@@ -17,6 +17,7 @@ fn params(p: &Primitive) -> String {
         | Primitive::Select
         | Primitive::Copy
         | Primitive::Matmul
+        | Primitive::Addmm
         | Primitive::StopGradient
         | Primitive::Custom(_) => String::new(),
         Primitive::Cast(d) => format!("dtype={d}"),

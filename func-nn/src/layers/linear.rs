@@ -63,11 +63,7 @@ impl<B: Backend> Module<B> for Linear<B> {
                 format!("(input, weight): the input's last dimension must be in_features = {in_features}"),
             ));
         }
-        let y = x.try_matmul(&self.weight.t())?;
-        match &self.bias {
-            Some(b) => y.try_add(b),
-            None => Ok(y),
-        }
+        x.try_linear(&self.weight, self.bias.as_ref())
     }
 
     fn visit_own(&self, f: &mut dyn FnMut(&str, TensorKind, &Tensor<B>)) {

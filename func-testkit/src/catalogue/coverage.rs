@@ -71,6 +71,7 @@ coverage! {
     Primitive::Cumsum { .. } => vec![Primitive::Cumsum { axis: 0 }] => vec!["cumsum"];
     Primitive::Matmul => vec![Primitive::Matmul]
         => vec!["matmul", "matmul_batched", "matmul_vector", "dot", "outer", "linear"];
+    Primitive::Addmm => vec![Primitive::Addmm] => vec!["addmm", "linear_bias"];
     Primitive::Reshape { .. } => vec![Primitive::Reshape { shape: [2].into() }] => vec!["reshape", "flatten"];
     Primitive::Permute { .. } => vec![Primitive::Permute { perm: [1, 0].into_iter().collect() }]
         => vec!["permute", "transpose", "t", "movedim"];

@@ -99,6 +99,7 @@ impl Op {
             Op::NormDims { p, keepdim } => a(0).norm_dims(*p, &ints(a(1)), *keepdim),
             Op::Logsumexp { keepdim } => a(0).logsumexp(&ints(a(1)), *keepdim),
             Op::Matmul => a(0).matmul(a(1)),
+            Op::Addmm => a(0).addmm(a(1), a(2)),
             Op::Dot => a(0).dot(a(1)),
             Op::Outer => a(0).outer(a(1)),
             Op::Linear { bias } => a(0).linear(a(1), if *bias { Some(a(2)) } else { None }),

@@ -95,6 +95,8 @@ pub enum Op {
     Dot,
     /// `a.outer(b)`: `[a, b]`.
     Outer,
+    /// `c.addmm(a, b)`: `[c, a, b]`.
+    Addmm,
     /// `x.linear(weight, bias)`: `[x, weight]` or `[x, weight, bias]`.
     Linear {
         /// Whether a bias argument is passed.

@@ -216,6 +216,7 @@ pub fn catalogue() -> Vec<OpInfo> {
     c.push(OpInfo::new("matmul", Op::Matmul, true, AbsOp, || s_matmul(0)));
     c.push(OpInfo::new("matmul_batched", Op::Matmul, true, AbsOp, || s_matmul(1)));
     c.push(OpInfo::new("matmul_vector", Op::Matmul, true, AbsOp, || s_matmul(2)));
+    c.push(OpInfo::new("addmm", Op::Addmm, true, AbsOp, s_addmm));
     c.push(OpInfo::new("dot", Op::Dot, true, AbsOp, || s_vectors(true)));
     c.push(OpInfo::new("outer", Op::Outer, true, Ew, || s_vectors(false)));
     c.push(OpInfo::new("linear", Op::Linear { bias: false }, true, AbsOp, || s_linear(false)));

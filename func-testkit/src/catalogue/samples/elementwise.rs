@@ -107,6 +107,31 @@ pub(crate) fn s_matmul(kind: u8) -> BoxedStrategy<Sample> {
         .boxed()
 }
 
+/// `addmm`'s `(c, a, b)`: a batched matmul pair (batch dims of rank 0 to
+/// 2, each side broadcastable to them) and `c` broadcastable to the
+/// product's shape (from a scalar to the full shape).
+pub(crate) fn s_addmm() -> BoxedStrategy<Sample> {
+    let batch = (0usize..=2)
+        .prop_flat_map(|r| vec(0usize..=3, r))
+        .prop_flat_map(|out| (broadcastable_to(out.clone()), broadcastable_to(out)));
+    (batch, 0usize..=4, 0usize..=4, 0usize..=4)
+        .prop_flat_map(|((ba, bb), m, k, n)| {
+            // The product's batch: the two sides broadcast together.
+            let r = ba.len().max(bb.len());
+            let at = |s: &[usize], i: usize| if i + s.len() >= r { s[i + s.len() - r] } else { 1 };
+            let mut out: Vec<usize> = (0..r).map(|i| at(&ba, i).max(at(&bb, i))).collect();
+            out.extend([m, n]);
+            let (mut x, mut y) = (ba, bb);
+            x.extend([m, k]);
+            y.extend([k, n]);
+            (broadcastable_to(out), Just(x), Just(y), float_dtype())
+        })
+        .prop_flat_map(|(c, x, y, d)| {
+            sample(vec![arg(c, d, Domain::Finite), arg(x, d, Domain::Finite), arg(y, d, Domain::Finite)])
+        })
+        .boxed()
+}
+
 pub(crate) fn s_vectors(same_len: bool) -> BoxedStrategy<Sample> {
     (0usize..=16, 0usize..=8, float_dtype())
         .prop_flat_map(move |(n, m, d)| {
