@@ -66,6 +66,7 @@ fn a_batched_linear_layer_is_one_addmm() {
         // (the batch folded into rows) with a shared and a batched bias,
         // and batched inputs and weights with a shared bias.
         compared += check(&prof, &x, &ws, &bs, (false, true, true), true);
+        compared += check(&prof, &x, &ws, &b, (false, true, false), true);
         compared += check(&prof, &xs, &ws, &bs, (true, true, true), true);
         compared += check(&prof, &xs, &w, &b, (true, false, false), true);
         compared += check(&prof, &xs, &w, &bs, (true, false, true), true);
@@ -73,5 +74,5 @@ fn a_batched_linear_layer_is_one_addmm() {
         // Only the bias batched: one product, and the biases added to it.
         compared += check(&prof, &x, &w, &bs, (false, false, true), false);
     });
-    assert_eq!(compared, 6 * 3 * 4 * 6);
+    assert_eq!(compared, 7 * 3 * 4 * 6);
 }

@@ -63,16 +63,25 @@ fn product<B: Backend>(a: &Arg<B>, b: &Arg<B>, c: Option<Tensor<B>>) -> Result<O
         None => x.try_matmul(y),
     };
     // `c` as a `[rows, n]` operand of a product whose result, reshaped to
-    // `shape` and with its last two dims swapped when `swap`, is the output.
+    // `shape` and with its last two dims swapped when `swap`, is the output
+    // (`[rows, 1]` when `c` is constant along the product's columns, so
+    // that only one element per row is laid out).
     let flat = |c: &Tensor<B>, shape: &Shape, swap: bool, rows: usize, n: usize| -> Result<Tensor<B>> {
         let mut out = shape.dims().to_vec();
+        let nd = out.len();
         if swap {
-            let nd = out.len();
             out.swap(nd - 2, nd - 1);
+        }
+        // The output dim that is the product's columns, and `c`'s size there.
+        let col = if swap { nd - 2 } else { nd - 1 };
+        let lead = nd - c.ndim().min(nd);
+        let along = if col >= lead { c.dims()[col - lead] } else { 1 };
+        if along == 1 {
+            out[col] = 1;
         }
         let full = c.try_broadcast_to(Shape::from(out))?;
         let full = if swap { full.transpose(-1, -2) } else { full };
-        full.try_reshape_to([rows, n])
+        full.try_reshape_to([rows, if along == 1 { 1 } else { n }])
     };
     match (a.batched, b.batched) {
         (true, false) if rb == 2 => {
