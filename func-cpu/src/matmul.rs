@@ -788,18 +788,49 @@ fn add_rows<T: Real>((bias, lbias): (&[T], &Layout), n: usize, row0: usize, c: &
         rest /= dims[d];
     }
     let mut off = lbias.offset() as isize + idx.iter().zip(st).map(|(&i, &s)| i as isize * s).sum::<isize>();
+    if st.iter().all(|&s| s == 0) && (csc == 0 || csc == 1) {
+        // One row for every output row (a linear layer's bias `[n]`): no
+        // per-row offsets.
+        let o = off as usize;
+        match csc {
+            0 => add_scalar(c, bias[o]),
+            _ => {
+                let r = &bias[o..o + n];
+                // Short rows are added several at a time, against the row
+                // repeated in a local buffer: one loop long enough for
+                // whole vectors, over memory that cannot alias `c`.
+                let mut rep = [T::ZERO; REPEAT];
+                let q = (REPEAT / n).max(1);
+                let c = if q > 1 {
+                    rep.chunks_exact_mut(n).take(q).for_each(|d| d.copy_from_slice(r));
+                    let mut blocks = c.chunks_exact_mut(q * n);
+                    for block in &mut blocks {
+                        add_row(block, &rep[..q * n]);
+                    }
+                    blocks.into_remainder()
+                } else {
+                    c
+                };
+                for row in c.chunks_exact_mut(n) {
+                    add_row(row, r);
+                }
+            }
+        }
+        return;
+    }
     for row in c.chunks_exact_mut(n) {
         // In bounds: `Cpu::addmm` checked the layout's span against the
         // storage (a bad offset panics on the index, it is never read
         // unchecked).
         let o = off as usize;
         match csc {
-            0 => {
-                let v = bias[o];
-                row.iter_mut().for_each(|y| *y = *y + v);
+            0 => add_scalar(row, bias[o]),
+            1 => add_row(row, &bias[o..o + n]),
+            _ => {
+                for (j, y) in row.iter_mut().enumerate() {
+                    *y = *y + bias[(off + j as isize * csc) as usize];
+                }
             }
-            1 => row.iter_mut().zip(&bias[o..o + n]).for_each(|(y, &v)| *y = *y + v),
-            _ => row.iter_mut().enumerate().for_each(|(j, y)| *y = *y + bias[(off + j as isize * csc) as usize]),
         }
         // The next row: an odometer over the row dims.
         for d in (0..dims.len()).rev() {
@@ -811,6 +842,26 @@ fn add_rows<T: Real>((bias, lbias): (&[T], &Layout), n: usize, row0: usize, c: &
             off -= st[d] * dims[d] as isize;
             idx[d] = 0;
         }
+    }
+}
+
+/// The length of the local buffer a short bias row is repeated in
+/// ([`add_rows`]).
+const REPEAT: usize = 128;
+
+/// `y += r`.
+#[inline(always)]
+fn add_row<T: Real>(y: &mut [T], r: &[T]) {
+    for (y, &v) in y.iter_mut().zip(r) {
+        *y = *y + v;
+    }
+}
+
+/// `y += v` for every element.
+#[inline(always)]
+fn add_scalar<T: Real>(y: &mut [T], v: T) {
+    for y in y.iter_mut() {
+        *y = *y + v;
     }
 }
 
