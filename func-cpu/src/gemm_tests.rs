@@ -366,13 +366,14 @@ fn long_products_of_k_contiguous_operands_take_their_last_columns_as_dot_product
 
 /// `dots_f32` (the tail columns' dot products, NOTE: [tail columns] in
 /// matmul.rs) called directly: every width it takes (1 to 4 columns), row
-/// counts around its four-row tile, lengths around its 16-lane vectors
+/// counts around its tiles (four rows with AVX-512, two with AVX2), lengths
+/// around its 8- and 16-lane vectors
 /// (the last under a mask), against the naive product in f64 with a bound
 /// per element; and the layouts it must decline.
 #[test]
 fn tail_dot_products_in_register_tiles() {
     use crate::tiles::{DOTS_MAX, dots_f32};
-    let avx512 = cfg!(target_arch = "x86_64") && std::arch::is_x86_feature_detected!("avx512f");
+    let tiles = crate::tiles::available();
     let mut checked = 0;
     for m in [1, 3, 4, 5, 9] {
         for k in [1, 15, 16, 17, 100] {
@@ -387,7 +388,7 @@ fn tail_dot_products_in_register_tiles() {
                 let am = (&v32[..], 0, rsa as isize, 1);
                 let bm = (&v32[..], ob as isize, 1, csb as isize);
                 if !dots_f32((m, k, n), am, bm, &mut c) {
-                    assert!(!avx512, "dots_f32 declined {m}x{k}x{n} on an AVX-512F CPU");
+                    assert!(!tiles, "dots_f32 declined {m}x{k}x{n} on a CPU with AVX-512F or AVX2");
                     continue;
                 }
                 // SAFETY: `dots_f32` wrote every element (it returned `true`).
@@ -408,7 +409,7 @@ fn tail_dot_products_in_register_tiles() {
             }
         }
     }
-    assert!(!avx512 || checked == 5 * 5 * DOTS_MAX, "checked {checked}");
+    assert!(!tiles || checked == 5 * 5 * DOTS_MAX, "checked {checked}");
     // Declined: too wide, `a` not contiguous along `k`, `b` not contiguous
     // along `k`, a mismatched output, an operand past its buffer.
     let v = f32s(&vals(64));
@@ -426,7 +427,7 @@ fn f32s(v: &[f64]) -> Vec<f32> {
 }
 
 /// `tiled_f32` called directly on `(la, lb)` (2-d layouts): `None` when it
-/// declines (no AVX-512F), else its product.
+/// declines (neither AVX-512F nor AVX2 with FMA), else its product.
 fn tiled_direct(v: &[f32], la: &Layout, lb: &Layout) -> Option<Vec<f32>> {
     let (m, k, n) = (la.dims()[0], la.dims()[1], lb.dims()[1]);
     let (sa, sb) = (crate::strided::istrides(la), crate::strided::istrides(lb));
@@ -439,18 +440,18 @@ fn tiled_direct(v: &[f32], la: &Layout, lb: &Layout) -> Option<Vec<f32>> {
         .then(|| c.into_iter().map(|x| unsafe { x.assume_init() }).collect())
 }
 
-/// Small f32 products in AVX-512 register tiles (NOTE: [small tiles] in
+/// Small f32 products in register tiles (NOTE: [small tiles] in
 /// tiles.rs): row counts around the four-row tile (a last partial tile),
 /// widths around the 16-lane vectors and the 48-column tile (masked last
 /// vectors), row-major, column-major (transposed in 16 x 16 blocks, with
 /// partial blocks) and strided right operands, transposed and sliced left
 /// operands, and batches. Each product is checked against the naive one
-/// through `Cpu::matmul` (f32 and f64), and, where the CPU has AVX-512F,
+/// through `Cpu::matmul` (f32 and f64), and, where the CPU has AVX-512F or AVX2,
 /// `tiled_f32` itself must take it and give `Cpu::matmul`'s f32 result
 /// bit for bit (so the dispatch sent it there).
 #[test]
 fn small_f32_products_run_in_register_tiles() {
-    let avx512 = cfg!(target_arch = "x86_64") && std::arch::is_x86_feature_detected!("avx512f");
+    let tiles = crate::tiles::available();
     let (mut checked, mut tiled) = (0, 0);
     for m in [4, 5, 7, 13, 80] {
         for k in [2, 17, 40] {
@@ -470,7 +471,7 @@ fn small_f32_products_run_in_register_tiles() {
                     checked += 1;
                     let v = f32s(&vals(la.storage_span().max(lb.storage_span())));
                     let direct = tiled_direct(&v, la, lb);
-                    assert_eq!(direct.is_some(), avx512, "tiled_f32 {la:?} {lb:?}");
+                    assert_eq!(direct.is_some(), tiles, "tiled_f32 {la:?} {lb:?}");
                     let dispatched = m * k * n > crate::matmul::SMALL && crate::matmul::tiles_size((m, k, n));
                     if let Some(direct) = direct.filter(|_| dispatched) {
                         let s = Cpu.from_host(HostData::F32(v.clone())).unwrap();
@@ -492,7 +493,7 @@ fn small_f32_products_run_in_register_tiles() {
     // The products above `SMALL` multiply-adds: all but the tiny ones
     // (m k n <= 1024). The largest (80 x 40 x 48 and up, above `TILED`)
     // are tiled for their short `k` (`TILED_SHORT_K`).
-    assert_eq!(tiled, if avx512 { 328 } else { 0 });
+    assert_eq!(tiled, if tiles { 328 } else { 0 });
 }
 
 /// Products at most one vector wide, tiled at any height (NOTE: [narrow
@@ -500,11 +501,11 @@ fn small_f32_products_run_in_register_tiles() {
 /// rows than one, long contractions that went to gemm before (a weight
 /// gradient `h^T g`), a column-major right operand (copied row-major) up to
 /// the `NARROW_KN` bound, and one past it (gemm). Checked against the naive
-/// product, and where the CPU has AVX-512F, `Cpu::matmul`'s f32 result must
+/// product, and where the CPU has AVX-512F or AVX2, `Cpu::matmul`'s f32 result must
 /// be `tiled_f32`'s bit for bit exactly when `tiles_size` admits the shape.
 #[test]
 fn narrow_products_run_in_register_tiles_at_any_height() {
-    let avx512 = cfg!(target_arch = "x86_64") && std::arch::is_x86_feature_detected!("avx512f");
+    let tiles = crate::tiles::available();
     let (mut checked, mut tiled) = (0, 0);
     let shapes = [(1000, 16, 16), (16, 1000, 16), (13, 3000, 9), (5, 700, 1 + 15), (300, 40, 7), (9, 8193, 16)];
     for (m, k, n) in shapes {
@@ -514,7 +515,7 @@ fn narrow_products_run_in_register_tiles_at_any_height() {
             let admitted = crate::matmul::tiles_size((m, k, n));
             assert_eq!(admitted, k * n <= crate::matmul::NARROW_KN, "{m}x{k}x{n}");
             let v = f32s(&vals(la.storage_span().max(lb.storage_span())));
-            if let Some(direct) = tiled_direct(&v, &la, &lb).filter(|_| avx512) {
+            if let Some(direct) = tiled_direct(&v, &la, &lb).filter(|_| tiles) {
                 let s = Cpu.from_host(HostData::F32(v.clone())).unwrap();
                 let got = Cpu.matmul(&s, &la, &s, &lb).unwrap();
                 let got = Cpu.to_host(&got, &Layout::contiguous([m * n])).unwrap().to_f64_vec();
@@ -525,7 +526,7 @@ fn narrow_products_run_in_register_tiles_at_any_height() {
         }
     }
     assert_eq!(checked, 12);
-    assert_eq!(tiled, if avx512 { 10 } else { 0 });
+    assert_eq!(tiled, if tiles { 10 } else { 0 });
 }
 
 /// Batched rank-1 products whose output is above the streaming threshold
@@ -601,31 +602,66 @@ fn batched_products_larger_than_the_cache_match_the_naive_product() {
     }
 }
 
+/// Both transposing copies of a product computed transposed (NOTE:
+/// [transposed product] in matmul.rs), against the index formula bit for
+/// bit: `tiles::transpose_f32` (16 x 16 blocks, AVX-512F only) and
+/// `strided::transpose_into` (8 x 8 AVX blocks for 4- and 8-byte elements,
+/// else element by element), the latter in f32 and f64 and with rows
+/// padded apart, at sizes around both block sizes.
 #[test]
-fn the_register_transpose_matches_the_index_formula_at_odd_sizes() {
+fn the_register_transposes_match_the_index_formula_at_odd_sizes() {
     use std::mem::MaybeUninit;
-    let mut checked = 0;
-    for (m, n) in [(1usize, 1usize), (5, 33), (16, 16), (17, 3), (64, 128), (31, 47)] {
+    let sizes = [(1usize, 1usize), (5, 33), (8, 8), (9, 7), (16, 16), (17, 3), (64, 128), (31, 47)];
+    let (mut checked, mut tiled) = (0, 0);
+    for (m, n) in sizes {
         let t: Vec<f32> = vals(m * n).iter().map(|&v| v as f32).collect();
         let mut out = vec![MaybeUninit::<f32>::uninit(); m * n];
-        if !crate::tiles::transpose_f32(&t, (m, n), &mut out) {
-            // No AVX-512 on this CPU: the copy back keeps its loop.
-            continue;
+        if crate::tiles::transpose_f32(&t, (m, n), &mut out) {
+            for i in 0..m {
+                for j in 0..n {
+                    // SAFETY: `transpose_f32` returned true, so it wrote all
+                    // `m * n` elements.
+                    let got = unsafe { out[i * n + j].assume_init() };
+                    assert_eq!(got.to_bits(), t[j * m + i].to_bits(), "{m}x{n} at ({i}, {j})");
+                    tiled += 1;
+                }
+            }
         }
-        for i in 0..m {
-            for j in 0..n {
-                // SAFETY: `transpose_f32` returned true, so it wrote all
-                // `m * n` elements.
-                let got = unsafe { out[i * n + j].assume_init() };
-                assert_eq!(got.to_bits(), t[j * m + i].to_bits(), "{m}x{n} at ({i}, {j})");
-                checked += 1;
+        for pad in [0, 3] {
+            let stride = m + pad;
+            let t64 = vals(n * stride);
+            let t32: Vec<f32> = t64.iter().map(|&v| v as f32).collect();
+            let mut o64 = vec![MaybeUninit::<f64>::uninit(); m * n];
+            let mut o32 = vec![MaybeUninit::<f32>::uninit(); m * n];
+            crate::strided::transpose_into(&t64, (m, n), stride, &mut o64);
+            crate::strided::transpose_into(&t32, (m, n), stride, &mut o32);
+            for i in 0..m {
+                for j in 0..n {
+                    // SAFETY: `transpose_into` writes every element of its output.
+                    let (g64, g32) = unsafe { (o64[i * n + j].assume_init(), o32[i * n + j].assume_init()) };
+                    assert_eq!(g64.to_bits(), t64[j * stride + i].to_bits(), "f64 {m}x{n}+{pad} at ({i}, {j})");
+                    assert_eq!(g32.to_bits(), t32[j * stride + i].to_bits(), "f32 {m}x{n}+{pad} at ({i}, {j})");
+                    checked += 2;
+                }
             }
         }
     }
     // Sizes that do not match write nothing.
     let mut short = vec![MaybeUninit::<f32>::uninit(); 4];
     assert!(!crate::tiles::transpose_f32(&[0.0; 6], (2, 3), &mut short));
-    assert!(checked == 0 || checked == 1 + 5 * 33 + 256 + 17 * 3 + 64 * 128 + 31 * 47, "{checked}");
+    let all: usize = sizes.iter().map(|&(m, n)| m * n).sum();
+    assert_eq!(checked, 4 * all);
+    let avx512 = cfg!(target_arch = "x86_64") && std::arch::is_x86_feature_detected!("avx512f");
+    assert_eq!(tiled, if avx512 { all } else { 0 });
+}
+
+/// `strided::transpose_into` refuses a source too short for its rows.
+#[test]
+#[should_panic(expected = "does not fit")]
+fn a_transposing_copy_checks_its_source() {
+    let mut out = vec![std::mem::MaybeUninit::<f32>::uninit(); 6];
+    // 3 rows 4 apart need 2 * 4 + 2 = 10 elements.
+    crate::strided::transpose_into(&[0.0f32; 9], (2, 3), 4, &mut out);
 }
 
 /// Inputs of `addmm` over a product of shape `out` (`[.., m, n]`): a bias

@@ -116,7 +116,7 @@
 //!   [9216, 50]` 1.44 -> 1.34 ms).
 //! - **`addmm`** (`c + a @ b`, a linear layer with its bias) adds `c` to
 //!   each block of output rows as soon as the product has written it, on
-//!   the thread that wrote it, in AVX-512 vectors when the CPU has them
+//!   the thread that wrote it, in AVX-512 or AVX2 vectors when the CPU has them
 //!   (NOTE: [bias epilogue] in matmul.rs): no second pass reads the
 //!   product back and writes a new buffer. The ensemble's second layer,
 //!   `[10, 128, 128] @ [10, 128, 64]` with a bias per output row, took
@@ -199,7 +199,8 @@
 //!   comparison is `examples/gemm_compare.rs` (`cargo run --release -p
 //!   func-cpu --example gemm_compare`).
 //!
-//!   *Small f32 products run in register tiles* when the CPU has AVX-512F:
+//!   *Small f32 products run in register tiles* when the CPU has AVX-512F,
+//!   or AVX2 with FMA:
 //!   above the direct loops' 1024 and up to 2^17 multiply-adds (2^19 for
 //!   a contraction of at most 64, where `gemm`'s packing weighs more: the
 //!   Lennard-Jones model's `[1000, 16] @ [16, 16]` 7.3 -> 5.7 µs on a
@@ -220,8 +221,17 @@
 //!   100 GFLOP/s on one thread. An earlier version in portable Rust, left
 //!   to the compiler to vectorize, was no faster than `gemm` and was not
 //!   kept: the compiler kept the sums in memory (51 µs for 80x40x40), so
-//!   these loops are written with the AVX-512 intrinsics. f64 products and
-//!   CPUs without AVX-512 keep the GEMM. A product at most 16 columns
+//!   these loops are written with intrinsics, once, over a small trait of
+//!   vector operations that each instruction set implements. With AVX2
+//!   (16 registers of 8 lanes) a tile is six rows by two vectors, as
+//!   `gemm`'s own AVX2 kernel, and only the last vector of a row is
+//!   loaded and stored under a mask (`vmaskmovps`). On a 2-core AMD EPYC
+//!   (Zen 3, AVX2), µs per `Tensor::matmul` call, best of 400, `gemm` /
+//!   tiles, two runs: 80x40x40 5.6-5.7 / 4.7-4.9; 80x40x40^T 6.4 / 4.7-4.8;
+//!   4 x (20x40x40) 7.0-7.1 / 5.6-5.7; 4 x (20x40x40^T) 9.7-9.9 / 6.5-6.6;
+//!   64x31x33 4.7 / 3.4; `[1000, 16] @ [16, 16]` 10.6-11.1 / 8.6;
+//!   `[64, 2048] @ [2048, 10]` 40-45 / 35-36. f64 products and CPUs with
+//!   neither keep the GEMM. A product at most one vector (16 or 8) columns
 //!   wide is tiled at any height (with a right operand of at most 2^17
 //!   elements), in tiles of eight rows, so that a tile has eight
 //!   independent sums to hide the multiply-add's latency (NOTE: [narrow

@@ -474,6 +474,32 @@ pub(crate) fn copy<T: Pooled + Sync>(src: &[T], l: &Layout) -> Result<Vec<T>> {
     }
 }
 
+/// `out[i * n + j] = t[j * stride + i]` for `i < m`, `j < n`: the `n x m`
+/// matrix `t` (rows `stride` apart) transposed into `out`, every element
+/// written, in the bands of a transposing copy (8 x 8 blocks in AVX
+/// registers where the CPU has AVX: NOTE: [transposing copy]).
+///
+/// # Panics
+///
+/// If `out` does not hold `m * n` elements, or `t` does not hold the
+/// matrix (`(n - 1) * stride + m` elements).
+pub(crate) fn transpose_into<T: Copy>(t: &[T], (m, n): (usize, usize), stride: usize, out: &mut [MaybeUninit<T>]) {
+    let needed = n.checked_sub(1).map_or(Some(0), |last| last.checked_mul(stride)?.checked_add(m));
+    let fits = m.checked_mul(n) == Some(out.len()) && needed.is_some_and(|need| need <= t.len());
+    assert!(fits, "transpose_into: {m} x {n} (stride {stride}) does not fit buffers of {} and {}", t.len(), out.len());
+    if n == 0 || m == 0 {
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    let avx = std::arch::is_x86_feature_detected!("avx");
+    #[cfg(not(target_arch = "x86_64"))]
+    let avx = false;
+    let copy = Transposed { rows: m, cols: n, stride };
+    for (b, band) in out.chunks_mut(BAND * n).enumerate() {
+        copy.band(band, t, b * BAND, avx);
+    }
+}
+
 /// A layout whose last two dimensions are transposed matrices: the output
 /// rows run along the source's contiguous dimension, the output columns
 /// `stride` elements apart.
