@@ -3,9 +3,10 @@
 //!
 //! A wrapping size computation panics ("attempt to multiply with overflow")
 //! in a build with overflow checks but silently wraps in a release build, so
-//! these tests run in both profiles:
+//! these tests are meant to run both ways (CI runs the workspace's tests
+//! with overflow checks off):
 //!
 //! ```text
 //! cargo test -p func-soundness-tests
-//! cargo test -p func-soundness-tests --release
+//! CARGO_PROFILE_TEST_OVERFLOW_CHECKS=false cargo test -p func-soundness-tests
 //! ```
