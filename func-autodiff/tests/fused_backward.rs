@@ -8,8 +8,7 @@ use func_autodiff::{grad, jvp};
 use func_core::{Tensor, with_backend};
 use func_testkit::{Profiled, RefBackend};
 
-mod common;
-use common::close;
+use crate::common::close;
 
 type P = Profiled<RefBackend>;
 type T = Tensor<P>;

@@ -7,8 +7,7 @@ use func_batch::vmap;
 use func_core::Tensor;
 use func_testkit::RefBackend;
 
-mod common;
-use common::close;
+use crate::common::close;
 
 type T = Tensor<RefBackend>;
 
