@@ -55,25 +55,10 @@ trait Num: Copy + Send + Sync + 'static + From<f32> {
     /// As `matrixmultiply::sgemm`.
     #[allow(clippy::too_many_arguments)]
     unsafe fn mm(m: usize, k: usize, n: usize, a: *const Self, a: Op, b: *const Self, b: Op, c: *mut Self, rsc: isize);
-    /// The `gemm` crates' entry point for this type (`gemm_f32` or `gemm_f64`).
-    ///
-    /// # Safety
-    /// As that crate's `gemm`.
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn gemm(
-        m: usize,
-        n: usize,
-        k: usize,
-        c: *mut Self,
-        rsc: isize,
-        a: (*const Self, Op),
-        b: (*const Self, Op),
-        par: gemm_common::Parallelism,
-    );
 }
 
 macro_rules! num {
-    ($t:ident, $gemm:path, $gemm_fn:path) => {
+    ($t:ident, $gemm:path) => {
         impl Num for $t {
             const NAME: &'static str = stringify!($t);
             unsafe fn mm(
@@ -90,32 +75,14 @@ macro_rules! num {
                 // SAFETY: forwarded from the caller's contract.
                 unsafe { $gemm(m, k, n, 1.0, pa, a.rs, a.cs, pb, b.rs, b.cs, 0.0, c, rsc, 1) }
             }
-            unsafe fn gemm(
-                m: usize,
-                n: usize,
-                k: usize,
-                c: *mut Self,
-                rsc: isize,
-                (pa, a): (*const Self, Op),
-                (pb, b): (*const Self, Op),
-                par: gemm_common::Parallelism,
-            ) {
-                // SAFETY: forwarded from the caller's contract; beta = 1 and a
-                // write-only destination (`read_dst = false`).
-                unsafe {
-                    $gemm_fn()(
-                        m, n, k, c, 1, rsc, false, pa, a.cs, a.rs, pb, b.cs, b.rs, 0.0, 1.0, false, false, false, par,
-                    )
-                }
-            }
         }
     };
 }
 
-num!(f32, matrixmultiply::sgemm, gemm_f32::gemm::f32::get_gemm_fn);
-num!(f64, matrixmultiply::dgemm, gemm_f64::gemm::f64::get_gemm_fn);
+num!(f32, matrixmultiply::sgemm);
+num!(f64, matrixmultiply::dgemm);
 
-/// The `gemm` crates' product with beta = 1 and a write-only destination.
+/// `gemm::gemm` with beta = 1 and a write-only destination.
 ///
 /// # Safety
 /// Every addressed element in bounds; `c` distinct from `a`, `b`.
@@ -130,10 +97,13 @@ unsafe fn gg<T: Num>(
     b: Op,
     c: *mut T,
     rsc: isize,
-    par: gemm_common::Parallelism,
+    par: gemm::Parallelism,
 ) {
+    let (zero, one) = (T::from(0.0), T::from(1.0));
     // SAFETY: forwarded from the caller's contract.
-    unsafe { T::gemm(m, n, k, c, rsc, (pa, a), (pb, b), par) }
+    unsafe {
+        gemm::gemm(m, n, k, c, 1, rsc, false, pa, a.cs, a.rs, pb, b.cs, b.rs, zero, one, false, false, false, par)
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -210,17 +180,15 @@ fn run<T: Num>(s: &Shape, threads: usize, reps: usize) {
         if threads == 1 {
             let t = median(|| c.chunks_mut(m * n).enumerate().for_each(|(i, c)| mm(i, 0, m, c)), reps);
             line("mm", t);
-            let t = median(
-                || c.chunks_mut(m * n).enumerate().for_each(|(i, c)| gm(i, c, gemm_common::Parallelism::None)),
-                reps,
-            );
+            let t =
+                median(|| c.chunks_mut(m * n).enumerate().for_each(|(i, c)| gm(i, c, gemm::Parallelism::None)), reps);
             line("gemm", t);
         } else {
             if batch > 1 {
                 let t = median(|| c.par_chunks_mut(m * n).enumerate().for_each(|(i, c)| mm(i, 0, m, c)), reps);
                 line("mm tasks", t);
                 let t = median(
-                    || c.par_chunks_mut(m * n).enumerate().for_each(|(i, c)| gm(i, c, gemm_common::Parallelism::None)),
+                    || c.par_chunks_mut(m * n).enumerate().for_each(|(i, c)| gm(i, c, gemm::Parallelism::None)),
                     reps,
                 );
                 line("gemm tasks", t);
@@ -236,11 +204,7 @@ fn run<T: Num>(s: &Shape, threads: usize, reps: usize) {
             );
             line("mm split", t);
             let t = median(
-                || {
-                    c.chunks_mut(m * n)
-                        .enumerate()
-                        .for_each(|(i, c)| gm(i, c, gemm_common::Parallelism::Rayon(threads)))
-                },
+                || c.chunks_mut(m * n).enumerate().for_each(|(i, c)| gm(i, c, gemm::Parallelism::Rayon(threads))),
                 reps,
             );
             line("gemm split", t);
@@ -272,7 +236,7 @@ fn run<T: Num>(s: &Shape, threads: usize, reps: usize) {
                     fb_op,
                     fc.as_mut_ptr(),
                     fn_ as isize,
-                    gemm_common::Parallelism::None,
+                    gemm::Parallelism::None,
                 )
             },
             reps,

@@ -209,7 +209,7 @@ macro_rules! numeric_fns {
 }
 
 macro_rules! float_elem {
-    ($t:ident, $V:ident, $un:ident, $bin:ident, $gemm:path, $gemm_fn:path, $tiled:path, $transpose:path, $dots:path) => {
+    ($t:ident, $V:ident, $un:ident, $bin:ident, $gemm:path, $tiled:path, $transpose:path, $dots:path) => {
         impl Elem for $t {
             const DTYPE: DType = DType::$V;
             fn to_f64(self) -> f64 {
@@ -326,7 +326,7 @@ macro_rules! float_elem {
                     // writes `c` (gemm-common 0.19, `gemm_basic_generic`);
                     // `read_dst = true` (`add`) reads `c`, initialized.
                     unsafe {
-                        $gemm_fn()(
+                        gemm::gemm(
                             m,
                             n,
                             k,
@@ -345,7 +345,7 @@ macro_rules! float_elem {
                             false,
                             false,
                             false,
-                            gemm_common::Parallelism::None,
+                            gemm::Parallelism::None,
                         )
                     }
                 }
@@ -360,22 +360,11 @@ float_elem!(
     apply_f32,
     apply_f32,
     matrixmultiply::sgemm,
-    gemm_f32::gemm::f32::get_gemm_fn,
     tiles::tiled_f32,
     tiles::transpose_f32,
     tiles::dots_f32
 );
-float_elem!(
-    f64,
-    F64,
-    apply_f64,
-    apply_f64,
-    matrixmultiply::dgemm,
-    gemm_f64::gemm::f64::get_gemm_fn,
-    tiles::none,
-    tiles::no_transpose,
-    tiles::no_dots
-);
+float_elem!(f64, F64, apply_f64, apply_f64, matrixmultiply::dgemm, tiles::none, tiles::no_transpose, tiles::no_dots);
 
 impl Elem for i64 {
     const DTYPE: DType = DType::I64;
