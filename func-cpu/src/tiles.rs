@@ -655,14 +655,22 @@ mod kernel {
         // lanes past `mask` are not accessed; in bounds).
         let mut acc: [[I::V; V]; R] = [[unsafe { I::zero() }; V]; R];
         for p in 0..k as isize {
+            // SAFETY: the instruction set (the caller's contract).
             let mut v = [unsafe { I::zero() }; V];
             for (q, v) in v.iter_mut().enumerate() {
+                // SAFETY: `p < k`, `q < V`: vector `q` of row `p` of `b`,
+                // whose base address is in bounds (the caller's contract).
                 let at = unsafe { pb.offset(p * ldb).add(q * I::LANES) };
+                // SAFETY: whole vectors but a partial last one, read only
+                // in the lanes of `mask` (the caller's contract).
                 *v = unsafe { if FULL || q + 1 < V { I::load(at) } else { I::load_part(mask, at) } };
             }
             for (r, acc) in acc.iter_mut().enumerate() {
+                // SAFETY: `rows[r] + p * csa`, `p < k`, is readable (the
+                // caller's contract); the instruction set likewise.
                 let x = unsafe { I::splat(*rows[r].offset(p * csa)) };
                 for (acc, &v) in acc.iter_mut().zip(&v) {
+                    // SAFETY: the instruction set (the caller's contract).
                     *acc = unsafe { I::fmadd(x, v, *acc) };
                 }
             }
