@@ -447,7 +447,15 @@ pub(crate) fn linger() {
 /// the others (NOTE: [calling thread works]). Inline when there is one share.
 /// For chunks of even cost (the row blocks of one product, the planes of a
 /// convolution); uneven ones balance better through rayon's own splitting.
+#[inline]
 pub(crate) fn chunks<T: Send>(out: &mut [T], chunk: usize, f: impl Fn(usize, &mut [T]) + Sync) {
+    chunks_of(out, chunk, &f);
+}
+
+/// [`chunks`] with `f` behind a trait object: the split and the pool's
+/// jobs are compiled once per element type, not once per kernel (NOTE:
+/// [one traversal per element type] in strided.rs).
+fn chunks_of<T: Send>(out: &mut [T], chunk: usize, f: &(dyn Fn(usize, &mut [T]) + Sync)) {
     let chunk = chunk.max(1);
     let count = out.len().div_ceil(chunk);
     let threads = rayon::current_num_threads().min(count);

@@ -138,6 +138,13 @@ impl<const N: usize> Plan<N> {
     /// dispatch on the inner strides, per group instead of per run.
     #[inline]
     pub fn walk_lines(&self, e0: usize, e1: usize, mut f: impl FnMut(usize, usize, usize, [isize; N], [isize; N])) {
+        self.walk_groups(e0, e1, &mut f);
+    }
+
+    /// [`walk_lines`](Self::walk_lines) with `f` behind a trait object:
+    /// one odometer per operand count (NOTE: [one traversal per element
+    /// type]).
+    fn walk_groups(&self, e0: usize, e1: usize, f: &mut dyn FnMut(usize, usize, usize, [isize; N], [isize; N])) {
         if e0 >= e1 || self.inner == 0 {
             return;
         }
@@ -211,6 +218,7 @@ impl<const N: usize> Plan<N> {
     /// [`walk_lines`](Self::walk_lines): `f(segment, len, offsets, steps)`
     /// fills `segment`, runs of `len` elements (the `r`-th read at `offsets
     /// + r * steps`); see [`for_runs`].
+    #[inline]
     pub fn drive_lines<U: Send>(
         &self,
         out: &mut [U],
@@ -218,6 +226,21 @@ impl<const N: usize> Plan<N> {
         grain: usize,
         f: impl Fn(&mut [U], usize, [isize; N], [isize; N]) + Sync,
     ) {
+        self.drive_groups(out, cost, grain, &f);
+    }
+
+    /// [`drive_lines`](Self::drive_lines) with the group's kernel behind a
+    /// reference to a trait object. NOTE: [one traversal per element type]
+    /// Only the kernel, which loops over the runs of a group and their
+    /// elements, is compiled per operation; the traversal (the odometer,
+    /// tiles, the split into parallel chunks and its thread-pool jobs) is
+    /// compiled once per element type and operand count, and calls the
+    /// kernel once per group of runs, so the indirect call is paid per run
+    /// group (at least a tile row of 32 elements on a transposed operand),
+    /// not per element. Generic over the kernel, the traversal was
+    /// instantiated for each of several hundred kernels, about half of the
+    /// crate's compiled code.
+    fn drive_groups<U: Send>(&self, out: &mut [U], cost: usize, grain: usize, f: &Group<'_, U, N>) {
         let n = out.len();
         let par = n.saturating_mul(cost.max(1)) >= crate::par::par_min() && n >= 2;
         if cost <= 1 && n >= 4 * TILE * TILE && self.transposed() {
@@ -296,6 +319,10 @@ impl<const N: usize> Plan<N> {
         }
     }
 }
+
+/// The kernel of a group of runs, as [`Plan::drive_lines`] calls it:
+/// `f(segment, len, offsets, steps)`.
+type Group<'a, U, const N: usize> = dyn Fn(&mut [U], usize, [isize; N], [isize; N]) + Sync + 'a;
 
 /// Tile rows for transposed elementwise work (enough to use every element
 /// of a transposed operand's cache lines).
