@@ -8,7 +8,9 @@
 //! argument reduction in f64 is exact enough); `tanh` works in f32 lanes,
 //! twice as many per register, with the error bounded by an exhaustive
 //! sweep (see [`tanh_f32`]), and with fused multiply-adds where the CPU
-//! has them (NOTE: [fused tanh]). Each result is within one unit in the last
+//! has them (NOTE: [fused tanh]). Where it has them, `sin` and `cos`
+//! evaluate their polynomials in f32 lanes too, after the f64 reduction
+//! (NOTE: [trig in f32 lanes]). Each result is within one unit in the last
 //! place of the correctly rounded value; `vmath_tests`
 //! checks every function against the `f64` library function on a dense grid
 //! and at the edges of each range.
