@@ -83,24 +83,35 @@ fn cos_kernel(y: f64) -> f64 {
     ((1.0 + z * C0) + w * C1) + (w * z) * r
 }
 
+/// sin(x) (`shift` 0) or cos(x) = sin(x + pi/2) (`shift` 1, one
+/// quadrant on), from the sine and cosine `sc(y)` of the reduced argument
+/// `y`; NaN when |x| is outside the reduction's range or x is NaN.
+#[inline(always)]
+fn trig(x: f32, shift: i64, sc: impl Fn(f64) -> (f32, f32)) -> f32 {
+    let (y, q) = reduce_pio2(x as f64);
+    let (s, c) = sc(y);
+    let q = q + shift;
+    let v = if q & 1 == 0 { s } else { c };
+    let v = if q & 2 == 0 { v } else { -v };
+    if x.abs() < TRIG_RANGE { v } else { f32::NAN }
+}
+
+/// The reduced argument's sine and cosine by the f64 polynomials.
+#[inline(always)]
+fn sin_cos_f64(y: f64) -> (f32, f32) {
+    (sin_kernel(y) as f32, cos_kernel(y) as f32)
+}
+
 /// sin(x), or NaN when |x| is outside the reduction's range or x is NaN.
 #[inline(always)]
 pub(crate) fn sin_f32(x: f32) -> f32 {
-    let (y, q) = reduce_pio2(x as f64);
-    let (s, c) = (sin_kernel(y), cos_kernel(y));
-    let v = if q & 1 == 0 { s } else { c };
-    let v = if q & 2 == 0 { v } else { -v };
-    if x.abs() < TRIG_RANGE { v as f32 } else { f32::NAN }
+    trig(x, 0, sin_cos_f64)
 }
 
 /// cos(x), or NaN when |x| is outside the reduction's range or x is NaN.
 #[inline(always)]
 pub(crate) fn cos_f32(x: f32) -> f32 {
-    let (y, q) = reduce_pio2(x as f64);
-    let (s, c) = (sin_kernel(y), cos_kernel(y));
-    let v = if q & 1 == 0 { c } else { s };
-    let v = if (q + 1) & 2 == 0 { v } else { -v };
-    if x.abs() < TRIG_RANGE { v as f32 } else { f32::NAN }
+    trig(x, 1, sin_cos_f64)
 }
 
 // NOTE: [trig in f32 lanes] `sin_f32` and `cos_f32` evaluate both
@@ -163,29 +174,26 @@ fn cos_kernel_f32(hi: f32, lo: f32) -> f32 {
     w + (-lo).mul_add(hi, small)
 }
 
+/// The reduced argument's sine and cosine in f32 lanes.
+#[inline(always)]
+fn sin_cos_f32(y: f64) -> (f32, f32) {
+    let (hi, lo) = split_f32(y);
+    (sin_kernel_f32(hi, lo), cos_kernel_f32(hi, lo))
+}
+
 /// [`sin_f32`] with the polynomial in f32 lanes and fused multiply-adds
 /// (NOTE: [trig in f32 lanes]): as fast only inside a loop compiled with
 /// FMA. NaN outside the reduction's range, as [`sin_f32`].
 #[inline(always)]
 pub(crate) fn sin_fused(x: f32) -> f32 {
-    let (y, q) = reduce_pio2(x as f64);
-    let (hi, lo) = split_f32(y);
-    let (s, c) = (sin_kernel_f32(hi, lo), cos_kernel_f32(hi, lo));
-    let v = if q & 1 == 0 { s } else { c };
-    let v = if q & 2 == 0 { v } else { -v };
-    if x.abs() < TRIG_RANGE { v } else { f32::NAN }
+    trig(x, 0, sin_cos_f32)
 }
 
 /// [`cos_f32`] with the polynomial in f32 lanes and fused multiply-adds
 /// (NOTE: [trig in f32 lanes]).
 #[inline(always)]
 pub(crate) fn cos_fused(x: f32) -> f32 {
-    let (y, q) = reduce_pio2(x as f64);
-    let (hi, lo) = split_f32(y);
-    let (s, c) = (sin_kernel_f32(hi, lo), cos_kernel_f32(hi, lo));
-    let v = if q & 1 == 0 { c } else { s };
-    let v = if (q + 1) & 2 == 0 { v } else { -v };
-    if x.abs() < TRIG_RANGE { v } else { f32::NAN }
+    trig(x, 1, sin_cos_f32)
 }
 
 const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-1;
