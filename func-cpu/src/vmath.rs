@@ -8,9 +8,7 @@
 //! argument reduction in f64 is exact enough); `tanh` works in f32 lanes,
 //! twice as many per register, with the error bounded by an exhaustive
 //! sweep (see [`tanh_f32`]), and with fused multiply-adds where the CPU
-//! has them (NOTE: [fused tanh]). Where it has them, `sin` and `cos`
-//! evaluate their polynomials in f32 lanes too, after the f64 reduction
-//! (NOTE: [trig in f32 lanes]). Each result is within one unit in the last
+//! has them (NOTE: [fused tanh]). Each result is within one unit in the last
 //! place of the correctly rounded value; `vmath_tests`
 //! checks every function against the `f64` library function on a dense grid
 //! and at the edges of each range.
@@ -83,117 +81,24 @@ fn cos_kernel(y: f64) -> f64 {
     ((1.0 + z * C0) + w * C1) + (w * z) * r
 }
 
-/// sin(x) (`shift` 0) or cos(x) = sin(x + pi/2) (`shift` 1, one
-/// quadrant on), from the sine and cosine `sc(y)` of the reduced argument
-/// `y`; NaN when |x| is outside the reduction's range or x is NaN.
-#[inline(always)]
-fn trig(x: f32, shift: i64, sc: impl Fn(f64) -> (f32, f32)) -> f32 {
-    let (y, q) = reduce_pio2(x as f64);
-    let (s, c) = sc(y);
-    let q = q + shift;
-    let v = if q & 1 == 0 { s } else { c };
-    let v = if q & 2 == 0 { v } else { -v };
-    if x.abs() < TRIG_RANGE { v } else { f32::NAN }
-}
-
-/// The reduced argument's sine and cosine by the f64 polynomials.
-#[inline(always)]
-fn sin_cos_f64(y: f64) -> (f32, f32) {
-    (sin_kernel(y) as f32, cos_kernel(y) as f32)
-}
-
 /// sin(x), or NaN when |x| is outside the reduction's range or x is NaN.
 #[inline(always)]
 pub(crate) fn sin_f32(x: f32) -> f32 {
-    trig(x, 0, sin_cos_f64)
+    let (y, q) = reduce_pio2(x as f64);
+    let (s, c) = (sin_kernel(y), cos_kernel(y));
+    let v = if q & 1 == 0 { s } else { c };
+    let v = if q & 2 == 0 { v } else { -v };
+    if x.abs() < TRIG_RANGE { v as f32 } else { f32::NAN }
 }
 
 /// cos(x), or NaN when |x| is outside the reduction's range or x is NaN.
 #[inline(always)]
 pub(crate) fn cos_f32(x: f32) -> f32 {
-    trig(x, 1, sin_cos_f64)
-}
-
-// NOTE: [trig in f32 lanes] `sin_f32` and `cos_f32` evaluate both
-// polynomials in f64: four lanes to a 256-bit register, and some 130
-// instructions per eight elements. 4.0 us for `sin` of 2048 elements on a
-// Zen 3 core, the larger part of `hvp_fwdrev_2048`. The fused forms keep
-// the f64 argument reduction (exact enough for |x| < 2^28 pi/2, see above)
-// but split the reduced argument into an f32 pair `hi + lo` and evaluate
-// musl's polynomials in f32 lanes with fused multiply-adds, with `lo`
-// entering as the first-order correction (sin(hi + lo) = sin(hi) + lo
-// cos(hi), where cos(hi) = 1 to within |lo hi^2 / 2| < 2^-25 |hi|, below
-// a unit in the last place; cos(hi + lo) = cos(hi) - lo sin(hi) with
-// sin(hi) = hi to within |lo hi^3 / 6|). Each result is formed as one
-// large term plus a sum of small ones, rounded once at the end:
-// - sin: hi + (hi^3 S(hi^2) + lo); the small sum is below 0.11 |hi|, so
-//   its own rounding errors stay below a fifth of a unit in the last place;
-// - cos: w = 1 - hi^2 / 2 is rounded, and its rounding error recovered
-//   exactly (`(1 - w) - hi^2 / 2`, musl's `__cos` trick), as is the
-//   rounding error of hi^2 (from a fused multiply-add), and both are added
-//   back with hi^4 C(hi^2) and -lo hi before the last rounding.
-// The dense grid and the neighbourhoods of multiples of pi/2 in
-// `vmath_tests` hold both within one unit in the last place.
-
-/// The f32 pair `(hi, lo)` with `hi + lo` = `y` to within 2^-48 |y|.
-#[inline(always)]
-fn split_f32(y: f64) -> (f32, f32) {
-    let hi = y as f32;
-    (hi, (y - hi as f64) as f32)
-}
-
-/// sin(hi + lo) for |hi| <= ~pi/4, in f32 with fused multiply-adds (NOTE:
-/// [trig in f32 lanes]); the coefficients are musl's `__sindf`.
-#[inline(always)]
-fn sin_kernel_f32(hi: f32, lo: f32) -> f32 {
-    const S1: f32 = -0.166_666_666_416_265_235_595;
-    const S2: f32 = 0.008_333_329_385_889_463_175_6;
-    const S3: f32 = -0.000_198_393_348_360_966_317_347;
-    const S4: f32 = 0.000_002_718_311_493_989_821_906_4;
-    let z = hi * hi;
-    let p = S4.mul_add(z, S3).mul_add(z, S2).mul_add(z, S1);
-    hi + (z * hi).mul_add(p, lo)
-}
-
-/// cos(hi + lo) for |hi| <= ~pi/4, in f32 with fused multiply-adds (NOTE:
-/// [trig in f32 lanes]); the coefficients are musl's `__cosdf`.
-#[inline(always)]
-fn cos_kernel_f32(hi: f32, lo: f32) -> f32 {
-    const C1: f32 = 0.041_666_623_323_739_063_189_4;
-    const C2: f32 = -0.001_388_676_377_460_992_946_92;
-    const C3: f32 = 0.000_024_390_448_796_277_409_065_4;
-    let z = hi * hi;
-    // hi^2 = z + e exactly.
-    let e = hi.mul_add(hi, -z);
-    let hz = 0.5 * z;
-    let w = 1.0 - hz;
-    // (1 - w) - hz: the rounding error of w, exactly.
-    let back = (1.0 - w) - hz;
-    let p = C3.mul_add(z, C2).mul_add(z, C1);
-    let small = (z * z).mul_add(p, back) - 0.5 * e;
-    w + (-lo).mul_add(hi, small)
-}
-
-/// The reduced argument's sine and cosine in f32 lanes.
-#[inline(always)]
-fn sin_cos_f32(y: f64) -> (f32, f32) {
-    let (hi, lo) = split_f32(y);
-    (sin_kernel_f32(hi, lo), cos_kernel_f32(hi, lo))
-}
-
-/// [`sin_f32`] with the polynomial in f32 lanes and fused multiply-adds
-/// (NOTE: [trig in f32 lanes]): as fast only inside a loop compiled with
-/// FMA. NaN outside the reduction's range, as [`sin_f32`].
-#[inline(always)]
-pub(crate) fn sin_fused(x: f32) -> f32 {
-    trig(x, 0, sin_cos_f32)
-}
-
-/// [`cos_f32`] with the polynomial in f32 lanes and fused multiply-adds
-/// (NOTE: [trig in f32 lanes]).
-#[inline(always)]
-pub(crate) fn cos_fused(x: f32) -> f32 {
-    trig(x, 1, sin_cos_f32)
+    let (y, q) = reduce_pio2(x as f64);
+    let (s, c) = (sin_kernel(y), cos_kernel(y));
+    let v = if q & 1 == 0 { c } else { s };
+    let v = if (q + 1) & 2 == 0 { v } else { -v };
+    if x.abs() < TRIG_RANGE { v as f32 } else { f32::NAN }
 }
 
 const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-1;
@@ -361,11 +266,6 @@ pub(crate) trait VMath: Copy {
     const TRIG_FALLBACK: bool;
     fn sin_v(self) -> Self;
     fn cos_v(self) -> Self;
-    /// `sin_v` in the form for loops compiled with FMA (NOTE: [trig in f32
-    /// lanes]).
-    fn sin_fused(self) -> Self;
-    /// `cos_v` in the form for loops compiled with FMA.
-    fn cos_fused(self) -> Self;
     fn exp_v(self) -> Self;
     fn tanh_v(self) -> Self;
     /// `tanh_v` with fused multiply-adds (NOTE: [fused tanh]): for
@@ -394,14 +294,6 @@ impl VMath for f32 {
     #[inline(always)]
     fn cos_v(self) -> Self {
         cos_f32(self)
-    }
-    #[inline(always)]
-    fn sin_fused(self) -> Self {
-        sin_fused(self)
-    }
-    #[inline(always)]
-    fn cos_fused(self) -> Self {
-        cos_fused(self)
     }
     #[inline(always)]
     fn exp_v(self) -> Self {
@@ -533,14 +425,6 @@ impl VMath for f64 {
         self.cos()
     }
     #[inline(always)]
-    fn sin_fused(self) -> Self {
-        self.sin()
-    }
-    #[inline(always)]
-    fn cos_fused(self) -> Self {
-        self.cos()
-    }
-    #[inline(always)]
     fn exp_v(self) -> Self {
         self.exp()
     }
@@ -616,18 +500,14 @@ mod vmath_tests {
             xs.extend([x, f32::from_bits(x.to_bits() + 1), f32::from_bits(x.to_bits().saturating_sub(1))]);
         }
         xs.extend([1e6, -3e7, 4.2e8, 123_456.79]);
-        let n = check("sin", sin_f32, f64::sin, &xs, 1)
-            + check("cos", cos_f32, f64::cos, &xs, 1)
-            + check("sin (fused)", sin_fused, f64::sin, &xs, 1)
-            + check("cos (fused)", cos_fused, f64::cos, &xs, 1);
-        assert!(n > 1_600_000, "checked {n}");
+        let n = check("sin", sin_f32, f64::sin, &xs, 1) + check("cos", cos_f32, f64::cos, &xs, 1);
+        assert!(n > 800_000, "checked {n}");
     }
 
     #[test]
     fn sin_and_cos_give_nan_outside_their_range_so_the_library_answers() {
         for x in [f32::NAN, f32::INFINITY, -f32::INFINITY, 5e8, -1e30, f32::MAX] {
             assert!(sin_f32(x).is_nan() && cos_f32(x).is_nan(), "{x}");
-            assert!(sin_fused(x).is_nan() && cos_fused(x).is_nan(), "{x}");
         }
         let out = vec![0.5f32, f32::NAN];
         let redone = with_fallback(out, || Ok(vec![1.0f32, 2.0])).expect("redo");
@@ -650,7 +530,7 @@ mod vmath_tests {
 
     /// Each function as `map_v` takes it: the split form and the fused one
     /// (the same function where there is none).
-    const MAPPED: [Pair; 4] = [(sin_f32, sin_fused), (cos_f32, cos_fused), (exp_f32, exp_f32), (tanh_f32, tanh_fused)];
+    const MAPPED: [Pair; 4] = [(sin_f32, sin_f32), (cos_f32, cos_f32), (exp_f32, exp_f32), (tanh_f32, tanh_fused)];
 
     /// The form whose values `map_v` gives: the fused one where its loops
     /// are compiled with FMA (NOTE: [fused tanh]). A scalar call of the
@@ -705,7 +585,7 @@ mod vmath_tests {
         let xs: Vec<f32> = grid(50.0).into_iter().take(3001).collect();
         let mut checked = 0;
         let fma = std::arch::is_x86_feature_detected!("fma");
-        for f in [sin_f32, cos_f32, sin_fused, cos_fused, exp_f32, tanh_f32, tanh_fused] {
+        for f in [sin_f32, cos_f32, exp_f32, tanh_f32, tanh_fused] {
             let mut variants = Vec::new();
             if fma && std::arch::is_x86_feature_detected!("avx2") {
                 // SAFETY: the CPU has AVX2 and FMA; `fill_avx2` writes every element.
@@ -723,7 +603,7 @@ mod vmath_tests {
             }
         }
         eprintln!("compiled variants checked on {checked} values");
-        assert!(checked == 0 || checked % (7 * 3001) == 0, "{checked}");
+        assert!(checked == 0 || checked % 15_005 == 0, "{checked}");
     }
 
     #[test]
@@ -765,34 +645,34 @@ mod vmath_tests {
         assert!(worst.0 <= 1, "tanh({:e}) is {} ulps off", worst.1, worst.0);
     }
 
-    /// The sweep behind the fused `sin` and `cos` (NOTE: [trig in f32
-    /// lanes]): every positive f32 below the reduction's range (both are
-    /// odd or even, and the reduction is symmetric), through `map_v`, as
-    /// the kernels take them. Ignored by default, like the tanh sweep:
+    /// The sweep behind `sin` and `cos`: every non-negative f32 below the
+    /// reduction's range (both are odd or even, and the reduction is
+    /// symmetric), through `map_v`, as the kernels take them. Ignored by
+    /// default, like the tanh sweep:
     /// `cargo test --release -p func-cpu -- --ignored sin_and_cos_every`.
     #[test]
     #[ignore = "exhaustive over 2^30 values; run in release mode"]
     fn sin_and_cos_every_f32_in_range_are_within_one_ulp() {
         use rayon::prelude::*;
         let top = TRIG_RANGE.to_bits() >> 16;
-        let worst = (0u32..=top)
+        let (worst, at, checked) = (0u32..=top)
             .into_par_iter()
             .map(|hi| {
                 let xs: Vec<f32> = (0..1u32 << 16).map(|lo| f32::from_bits(hi << 16 | lo)).collect();
                 let l = Layout::contiguous(&[xs.len()][..]);
-                let sin = f32::map_v(&xs, &l, sin_f32, sin_fused).expect("map");
-                let cos = f32::map_v(&xs, &l, cos_f32, cos_fused).expect("map");
+                let sin = f32::map_v(&xs, &l, sin_f32, sin_f32).expect("map");
+                let cos = f32::map_v(&xs, &l, cos_f32, cos_f32).expect("map");
                 xs.iter()
                     .zip(sin.iter().zip(&cos))
                     .filter(|(x, _)| x.abs() < TRIG_RANGE)
-                    .map(|(&x, (&s, &c))| (ulps(s, (x as f64).sin()).max(ulps(c, (x as f64).cos())), x, 1u64))
-                    .fold((0, 0.0, 0), |w, d| if d.0 > w.0 { (d.0, d.1, w.2 + 1) } else { (w.0, w.1, w.2 + 1) })
+                    .map(|(&x, (&s, &c))| (ulps(s, (x as f64).sin()).max(ulps(c, (x as f64).cos())), x))
+                    .fold((0, 0.0, 0u64), |w, d| if d.0 > w.0 { (d.0, d.1, w.2 + 1) } else { (w.0, w.1, w.2 + 1) })
             })
             .reduce(|| (0, 0.0, 0), |a, b| if b.0 > a.0 { (b.0, b.1, a.2 + b.2) } else { (a.0, a.1, a.2 + b.2) });
-        assert!(worst.0 <= 1, "sin or cos of {:e} is {} ulps off", worst.1, worst.0);
-        // Every non-negative f32 below 421657440 (0x4dc90fdb): NaNs and
-        // the values at or past the bound are the library's.
-        assert_eq!(worst.2, u64::from(TRIG_RANGE.to_bits()), "values checked");
+        assert!(worst <= 1, "sin or cos of {at:e} is {worst} ulps off");
+        // Every non-negative f32 below 421657440 (0x4dc90fdb); NaNs and the
+        // values at or past the bound are the library's.
+        assert_eq!(checked, u64::from(TRIG_RANGE.to_bits()), "values checked");
     }
 
     #[test]
