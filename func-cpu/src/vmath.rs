@@ -618,6 +618,28 @@ mod vmath_tests {
         assert!(exp_f32(f32::NAN).is_nan());
     }
 
+    /// The worst distance in ulps, its argument and the number of values
+    /// checked, over the f32s whose bits are `block << shift | low` for
+    /// each `block` in `blocks` and every `low` below `1 << shift`, blocks
+    /// in parallel: `check(xs, put)` calls `put(ulps, x)` for each value of
+    /// `xs` it checks.
+    fn sweep(
+        blocks: std::ops::RangeInclusive<u32>,
+        shift: u32,
+        check: impl Fn(&[f32], &mut dyn FnMut(u32, f32)) + Sync,
+    ) -> (u32, f32, u64) {
+        use rayon::prelude::*;
+        blocks
+            .into_par_iter()
+            .map(|block| {
+                let xs: Vec<f32> = (0..1u32 << shift).map(|low| f32::from_bits(block << shift | low)).collect();
+                let mut w = (0, 0.0, 0);
+                check(&xs, &mut |d, x| w = if d > w.0 { (d, x, w.2 + 1) } else { (w.0, w.1, w.2 + 1) });
+                w
+            })
+            .reduce(|| (0, 0.0, 0), |a, b| if b.0 > a.0 { (b.0, b.1, a.2 + b.2) } else { (a.0, a.1, a.2 + b.2) })
+    }
+
     /// The sweep behind [`tanh_f32`]'s and [`tanh_fused`]'s bound: every
     /// positive f32 (tanh is odd and the sign is restored exactly), the
     /// fused form through `map_v` (compiled with FMA where the CPU has it;
@@ -626,23 +648,14 @@ mod vmath_tests {
     #[test]
     #[ignore = "exhaustive over 2^31 values; run in release mode"]
     fn tanh_every_f32_is_within_one_ulp() {
-        use rayon::prelude::*;
-        let worst = (0u32..256)
-            .into_par_iter()
-            .map(|hi| {
-                let xs: Vec<f32> = (0..1u32 << 23).map(|lo| f32::from_bits(hi << 23 | lo)).collect();
-                let fused = f32::map_v(&xs, &Layout::contiguous(&[xs.len()][..]), tanh_f32, tanh_fused).expect("map");
-                xs.iter()
-                    .zip(&fused)
-                    .filter(|(x, _)| x.is_finite())
-                    .map(|(&x, &y)| {
-                        let want = (x as f64).tanh();
-                        (ulps(tanh_f32(x), want).max(ulps(y, want)), x)
-                    })
-                    .fold((0, 0.0), |w, d| if d.0 > w.0 { d } else { w })
-            })
-            .reduce(|| (0, 0.0), |a, b| if b.0 > a.0 { b } else { a });
-        assert!(worst.0 <= 1, "tanh({:e}) is {} ulps off", worst.1, worst.0);
+        let (worst, at, _) = sweep(0..=255, 23, |xs, put| {
+            let fused = f32::map_v(xs, &Layout::contiguous(&[xs.len()][..]), tanh_f32, tanh_fused).expect("map");
+            for (&x, y) in xs.iter().zip(fused).filter(|(x, _)| x.is_finite()) {
+                let want = (x as f64).tanh();
+                put(ulps(tanh_f32(x), want).max(ulps(y, want)), x);
+            }
+        });
+        assert!(worst <= 1, "tanh({at:e}) is {worst} ulps off");
     }
 
     /// The sweep behind `sin` and `cos`: every non-negative f32 below the
@@ -653,22 +666,14 @@ mod vmath_tests {
     #[test]
     #[ignore = "exhaustive over 2^30 values; run in release mode"]
     fn sin_and_cos_every_f32_in_range_are_within_one_ulp() {
-        use rayon::prelude::*;
-        let top = TRIG_RANGE.to_bits() >> 16;
-        let (worst, at, checked) = (0u32..=top)
-            .into_par_iter()
-            .map(|hi| {
-                let xs: Vec<f32> = (0..1u32 << 16).map(|lo| f32::from_bits(hi << 16 | lo)).collect();
-                let l = Layout::contiguous(&[xs.len()][..]);
-                let sin = f32::map_v(&xs, &l, sin_f32, sin_f32).expect("map");
-                let cos = f32::map_v(&xs, &l, cos_f32, cos_f32).expect("map");
-                xs.iter()
-                    .zip(sin.iter().zip(&cos))
-                    .filter(|(x, _)| x.abs() < TRIG_RANGE)
-                    .map(|(&x, (&s, &c))| (ulps(s, (x as f64).sin()).max(ulps(c, (x as f64).cos())), x))
-                    .fold((0, 0.0, 0u64), |w, d| if d.0 > w.0 { (d.0, d.1, w.2 + 1) } else { (w.0, w.1, w.2 + 1) })
-            })
-            .reduce(|| (0, 0.0, 0), |a, b| if b.0 > a.0 { (b.0, b.1, a.2 + b.2) } else { (a.0, a.1, a.2 + b.2) });
+        let (worst, at, checked) = sweep(0..=TRIG_RANGE.to_bits() >> 16, 16, |xs, put| {
+            let l = Layout::contiguous(&[xs.len()][..]);
+            let sin = f32::map_v(xs, &l, sin_f32, sin_f32).expect("map");
+            let cos = f32::map_v(xs, &l, cos_f32, cos_f32).expect("map");
+            for (&x, (s, c)) in xs.iter().zip(sin.into_iter().zip(cos)).filter(|(x, _)| x.abs() < TRIG_RANGE) {
+                put(ulps(s, (x as f64).sin()).max(ulps(c, (x as f64).cos())), x);
+            }
+        });
         assert!(worst <= 1, "sin or cos of {at:e} is {worst} ulps off");
         // Every non-negative f32 below 421657440 (0x4dc90fdb); NaNs and the
         // values at or past the bound are the library's.
