@@ -16,11 +16,12 @@
 //! `"system": "func-rs-nn"` run the same workload through func-nn modules
 //! and `functional_call` (`stack_module_state` for the ensembles), to show
 //! what the module layer costs over plain parameter dicts. Rows with
-//! `"system": "func-rs-graph"` (MAML and Lennard-Jones) run the same
-//! function captured once with `make_graph` and replayed with
-//! `Graph::eval`, the analog of calling a `jax.jit`-compiled function: the
-//! transforms' rules run once, at capture, and each call runs only the
-//! captured primitives.
+//! `"system": "func-rs-graph"` (the Hessian-vector product, MAML and
+//! Lennard-Jones) run the same function captured once with `make_graph`,
+//! simplified (`Graph::simplify`: the nodes whose results nothing reads
+//! removed, repeated ones merged) and replayed with `Graph::eval`, the
+//! analog of calling a `jax.jit`-compiled function: the transforms' rules
+//! run once, at capture, and each call runs only the primitives it needs.
 //!
 //! `--peak` reports memory instead of time: each named workload runs once,
 //! in a fresh process of its own, and the line gives its peak resident set
@@ -226,6 +227,13 @@ fn ntk_cnn(p: &Params, x: &Tensor) -> Tensor {
     h.linear(&p["fc.weight"], Some(&p["fc.bias"]))
 }
 
+/// A captured graph with its dead nodes removed and its repeated ones
+/// merged (`Graph::simplify`), as jax.jit's compiler does.
+fn simplified<X, Y>(mut graph: Graph<X, Y>) -> Graph<X, Y> {
+    graph.simplify();
+    graph
+}
+
 fn labels(n: usize, seed: u64) -> Tensor {
     let u = Tensor::rand([n], DType::F32, &mut Generator::new(seed));
     (u * 10.0).floor().to_dtype(DType::I64)
@@ -389,6 +397,11 @@ fn main() {
         run("hvp_fwdrev_2048", &mut || {
             black_box(jvp(grad(f), &x, &v));
         });
+        let inputs = (x.clone(), v.clone());
+        let graph = simplified(make_graph(|(x, v): &(Tensor, Tensor)| jvp(grad(f), x, v), &inputs));
+        run_graph("hvp_fwdrev_2048", &mut || {
+            black_box(graph.eval(&inputs));
+        });
     }
 
     // Ensembles.
@@ -498,7 +511,7 @@ fn main() {
         run("maml_sine_outer_grad_t4", &mut || {
             black_box(outer(&inputs));
         });
-        let graph = make_graph(outer, &inputs);
+        let graph = simplified(make_graph(outer, &inputs));
         run_graph("maml_sine_outer_grad_t4", &mut || {
             black_box(graph.eval(&inputs));
         });
@@ -524,7 +537,7 @@ fn main() {
             black_box(forces(&p, &r));
         });
         let inputs = (p.clone(), r.clone());
-        let graph = make_graph(|(p, r): &(Params, Tensor)| forces(p, r), &inputs);
+        let graph = simplified(make_graph(|(p, r): &(Params, Tensor)| forces(p, r), &inputs));
         run_graph("lj_forces_1000", &mut || {
             black_box(graph.eval(&inputs));
         });
@@ -533,7 +546,7 @@ fn main() {
         run("lj_train_step_1000", &mut || {
             black_box(step(&p));
         });
-        let graph = make_graph(step, &p);
+        let graph = simplified(make_graph(step, &p));
         run_graph("lj_train_step_1000", &mut || {
             black_box(graph.eval(&p));
         });

@@ -80,6 +80,11 @@ fn main() {
     println!("make_graph(functionalize(fill, views removed)): no write, no view\n{pure}");
     println!("evaluated again on new values: {}", pure.eval(&Tensor::from_vec(vec![-1.0f32, 0.5, 2.0], [3])));
     println!("make_graph(grad(f)) shows the backward pass:\n{}", make_graph(grad(f), &x0));
+    // As jax.jit does: drop what nothing reads (the value of f that grad
+    // discards) and merge repeated operations.
+    let mut hvp_graph = make_graph(|(x, v): &(Tensor, Tensor)| jvp(grad(f), x, v).1, &(x0.clone(), v.clone()));
+    let done = hvp_graph.simplify();
+    println!("make_graph(hvp) simplified ({} dead nodes, {} repeats merged):\n{hvp_graph}", done.dead, done.merged);
 
     println!("\n== Errors name the operation and the shapes ==");
     let err = x.try_matmul(&x).unwrap_err();

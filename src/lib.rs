@@ -185,7 +185,7 @@ pub use func_core::{
     Conv2dOptions, DType, Element, Error, Generator, JacobianTree, Result, Shape, TensorTree, TreeDef,
 };
 pub use func_functionalize::{
-    NodeOp, Remove, Var, VarId, functionalize, functionalize_with, make_graph, try_functionalize,
+    NodeOp, Remove, Simplified, Var, VarId, functionalize, functionalize_with, make_graph, try_functionalize,
 };
 
 /// Neural-network modules, losses, functional optimizers, state-dict files

@@ -78,6 +78,10 @@
 //!   Custom ops are one node with their name; constants are `full` nodes.
 //!   Evaluation is ordinary tensor code, so grad, vmap and functionalize
 //!   apply to a graph (NOTE: [graph capture]).
+//! - [`Graph::simplify`] removes the nodes whose results nothing reads and
+//!   merges the nodes that repeat an earlier one, as jax.jit's compiler
+//!   does, keeping every in-place write and never merging storage a write
+//!   or the caller could tell apart (NOTE: [graph simplification]).
 //! - A mutation through a broadcast (stride-0) or otherwise overlapping view
 //!   is an error naming the operation and the fix, traced or not, where
 //!   torch silently keeps one of the values written to each location.
@@ -102,4 +106,4 @@ mod functionalize;
 mod graph;
 
 pub use functionalize::{Remove, functionalize, functionalize_with, try_functionalize};
-pub use graph::{Graph, Node, NodeOp, Var, VarId, make_graph};
+pub use graph::{Graph, Node, NodeOp, Simplified, Var, VarId, make_graph};

@@ -299,3 +299,131 @@ fn writes_through_views_of_dropped_variables_are_seen_by_the_other_views() {
         assert_eq!(f(&t(&x, &[3])).to_vec::<f64>(), expected(&x));
     }
 }
+
+/// `simplify` (NOTE: [graph simplification]): `jvp(grad(f))` computes
+/// `f`'s value and tangent, which `grad` drops, and `sin` and `cos` of `x`
+/// twice each; the product `-sin(x) v` needs one `sin`.
+#[test]
+fn simplify_removes_what_a_hessian_vector_product_drops_and_merges_repeats() {
+    let f = |x: &T| x.sin().sum();
+    let hvp = |(x, v): &(T, T)| func_autodiff::jvp(grad(f), x, v).1;
+    let example = (t(&[0.5, 1.0, 2.0], &[3]), t(&[1.0, -1.0, 0.5], &[3]));
+    let mut g = make_graph(hvp, &example);
+    let full = make_graph(hvp, &example);
+    let count = |g: &Graph<RefBackend, (T, T), T>, name: &str| g.names().iter().filter(|&&n| n == name).count();
+    assert_eq!((count(&g, "sin"), count(&g, "cos"), count(&g, "sum")), (2, 2, 2), "{g}");
+    let done = g.simplify();
+    assert_eq!((count(&g, "sin"), count(&g, "cos"), count(&g, "sum")), (1, 0, 0), "{g}");
+    assert_eq!(done.merged + done.dead, full.nodes().len() - g.nodes().len(), "{done:?}");
+    assert!(done.merged >= 1 && done.dead >= 4, "{done:?}\n{g}");
+    let mut checked = 0;
+    for (x, v) in [([0.5, 1.0, 2.0], [1.0, -1.0, 0.5]), ([-3.0, 0.0, 10.0], [2.0, 2.0, -0.25])] {
+        let (x, v) = (t(&x, &[3]), t(&v, &[3]));
+        // The Hessian of sum(sin(x)) is diag(-sin(x)).
+        let want: Vec<f64> = x.to_vec::<f64>().iter().zip(v.to_vec::<f64>()).map(|(a, b)| -a.sin() * b).collect();
+        let (got, before) = (g.eval(&(x.clone(), v.clone())).to_vec::<f64>(), full.eval(&(x, v)).to_vec::<f64>());
+        for ((a, b), w) in got.iter().zip(&before).zip(&want) {
+            assert!((a - w).abs() <= 1e-12 * w.abs().max(1.0) && a == b, "{a} {b} {w}");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 6);
+}
+
+/// Repeated constants, products and sums are merged; a node nothing reads
+/// is removed.
+#[test]
+fn simplify_merges_repeated_constants_and_operations() {
+    let f = |x: &T| {
+        let _unused = x.exp();
+        (x * 2.0).sum() + (x * 2.0).sum()
+    };
+    let mut g = make_graph(f, &t(&[1.0, 2.0], &[2]));
+    let before = g.nodes().len();
+    let done = g.simplify();
+    // The second `full[2]`, its broadcast, `mul` and `sum` are merged,
+    // `exp` removed.
+    assert_eq!(done, func_functionalize::Simplified { merged: 4, dead: 1 }, "{g}");
+    assert_eq!(g.nodes().len(), before - 5);
+    assert_eq!(g.names(), vec!["full", "broadcast_to", "mul", "sum", "add"], "{g}");
+    assert_eq!(g.eval(&t(&[0.5, -3.0], &[2])).item::<f64>(), 4.0 * (0.5 - 3.0));
+}
+
+/// Writes are kept with everything they read, and a graph mutating its
+/// input through a view still does so once simplified.
+#[test]
+fn simplify_keeps_in_place_writes_and_their_operands() {
+    let mut g = make_graph(mutator, &t(&[0.0, 0.0, 0.0], &[3]));
+    let writes = g.nodes().iter().filter(|n| n.is_write()).count();
+    g.simplify();
+    assert_eq!(g.nodes().iter().filter(|n| n.is_write()).count(), writes, "{g}");
+    for x0 in [[0.5, -1.0, 2.0], [1.0, 0.0, -0.25]] {
+        let x = t(&x0, &[3]);
+        let (want, x_after) = mutator_expected(&x0);
+        let y = g.eval(&x).to_vec::<f64>();
+        for (a, b) in y.iter().zip(&want) {
+            assert!((a - b).abs() <= 1e-12 * b.abs().max(1.0), "{a} {b}");
+        }
+        assert_eq!(x.to_vec::<f64>(), x_after);
+    }
+}
+
+/// Two reads of a tensor with a write between them may read different
+/// values: here the graph's second input is, when evaluated, a view of its
+/// first, which the graph writes into, so the two `sin` of it differ and
+/// are not merged.
+#[test]
+fn simplify_does_not_merge_across_an_in_place_write() {
+    let f = |(a, b): &(T, T)| {
+        let y = b.sin();
+        a.add_scalar_(1.0);
+        let z = b.sin();
+        &y + &z
+    };
+    let mut g = make_graph(f, &(t(&[0.0, 0.0], &[2]), t(&[0.0, 0.0], &[2])));
+    assert_eq!(g.simplify().merged, 0, "{g}");
+    let want = vec![0.5f64.sin() + 1.5f64.sin(), 2f64.sin() + 3f64.sin()];
+    let x = t(&[0.5, 2.0], &[2]);
+    assert_eq!(g.eval(&(x.clone(), x.slice(0, 0, 2, 1))).to_vec::<f64>(), want);
+    assert_eq!(x.to_vec::<f64>(), vec![1.5, 3.0]);
+    // As eagerly.
+    let x = t(&[0.5, 2.0], &[2]);
+    assert_eq!(f(&(x.clone(), x.slice(0, 0, 2, 1))).to_vec::<f64>(), want);
+}
+
+/// Two copies, one written in place, and two equal outputs, which the
+/// caller may write through: merging would make them one buffer.
+#[test]
+fn simplify_does_not_merge_storage_a_write_or_the_caller_can_tell_apart() {
+    let copies = |x: &T| {
+        let a = x.deep_copy();
+        let b = x.deep_copy();
+        a.add_scalar_(1.0);
+        &a + &b
+    };
+    let mut g = make_graph(copies, &t(&[0.0, 0.0], &[2]));
+    assert_eq!(g.simplify().merged, 0, "{g}");
+    assert_eq!(g.eval(&t(&[1.0, 2.0], &[2])).to_vec::<f64>(), vec![3.0, 5.0]);
+
+    let twice = |x: &T| (x.exp(), x.exp());
+    let mut g = make_graph(twice, &t(&[0.0], &[1]));
+    assert_eq!(g.simplify().merged, 0, "{g}");
+    let (a, b) = g.eval(&t(&[0.0], &[1]));
+    a.add_scalar_(1.0);
+    assert_eq!((a.to_vec::<f64>(), b.to_vec::<f64>()), (vec![2.0], vec![1.0]));
+}
+
+/// A custom op may run host code: it is neither removed when nothing reads
+/// it nor merged.
+#[test]
+fn simplify_keeps_custom_ops() {
+    let op = log1pexp::<RefBackend>();
+    let f = move |x: &T| {
+        let _ = op.call(&[x]);
+        let _ = op.call(&[x]);
+        x.sum()
+    };
+    let mut g = make_graph(f, &t(&[0.0, 1.0], &[2]));
+    assert_eq!(g.simplify(), func_functionalize::Simplified { merged: 0, dead: 0 }, "{g}");
+    assert_eq!(g.names(), vec!["log1pexp", "log1pexp", "sum"], "{g}");
+}

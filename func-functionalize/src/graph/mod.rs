@@ -28,8 +28,10 @@
 mod capture;
 mod display;
 mod eval;
+mod simplify;
 
 pub use capture::make_graph;
+pub use simplify::Simplified;
 
 use func_core::{Backend, DType, Primitive, Shape, Tensor};
 use std::fmt;

@@ -1,0 +1,188 @@
+//! Simplifying a captured [`Graph`]: nodes whose results nothing reads are
+//! removed, and a node that repeats an earlier one is merged into it
+//! (NOTE: [graph simplification]).
+//!
+//! NOTE: [graph simplification] A function run under transforms computes
+//! values no one reads, and computes some twice: `jvp(grad(f))` of
+//! `f(x) = sum(sin(x))` evaluates `f`'s value and its tangent, which
+//! `grad` drops, and `sin` and `cos` of `x` twice each (the JVP rule of
+//! `sin` and the VJP rule's derivative `cos(x)`, run at the JVP level,
+//! each evaluate `cos`; `cos`'s own JVP rule evaluates `sin` again). Eager
+//! evaluation cannot know, when an operation runs, whether a later one
+//! reads its result or repeats it; a captured graph holds the whole
+//! program, so [`Graph::simplify`] does what jax.jit's compiler does with
+//! a jaxpr:
+//! - **dead-code elimination**: a node is kept when a kept node reads one
+//!   of its outputs, when one is a graph output, or when it has an effect:
+//!   an in-place write (`copy_`), or a custom op (its forward may run host
+//!   code). The rest are removed.
+//! - **common-subexpression elimination**: a primitive node with the same
+//!   primitive (parameters included) and the same input variables as an
+//!   earlier kept node computes the same values, and its outputs are
+//!   renamed to the earlier node's. Three cases are excluded, because
+//!   tensors here are mutable and merging would change what a later write
+//!   or a caller sees:
+//!   - a node whose output shares storage (itself, or through view nodes)
+//!     with a tensor written in place, or with a graph output: two
+//!     `x.clone()` merged into one would make a write into the first
+//!     visible in the second, and two equal outputs would be one buffer
+//!     the caller could write through;
+//!   - a node after an in-place write with one before it: the write may
+//!     have changed the storage both read. Capture rebinds a written
+//!     tensor and the views of it it knows, but the inputs of an evaluation
+//!     may alias each other (a tensor and a view of it, passed as two
+//!     inputs), so a write into one changes what the other's variable
+//!     reads. The table of earlier nodes is emptied at every write (and at
+//!     every custom op);
+//!   - constants and custom ops, which are never merged.
+//!
+//! Simplification never reorders nodes or changes a kept node's operation,
+//! so a simplified graph evaluates to the values of the unsimplified one.
+
+use super::{Graph, Node, VarId, last_uses};
+use func_core::{Backend, Primitive};
+use std::collections::HashMap;
+
+/// What [`Graph::simplify`] removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Simplified {
+    /// Nodes that repeated an earlier node, merged into it.
+    pub merged: usize,
+    /// Nodes whose outputs nothing read, removed.
+    pub dead: usize,
+}
+
+/// Whether a node has an effect beyond its outputs (NOTE: [graph
+/// simplification]): an in-place write, or a custom op.
+fn has_effect<B: Backend>(node: &Node<B>) -> bool {
+    node.is_write() || matches!(node.primitive(), Some(Primitive::Custom(_)))
+}
+
+impl<B: Backend, X, Y> Graph<B, X, Y> {
+    /// Remove the nodes whose results nothing reads and merge the nodes that
+    /// repeat an earlier one (NOTE: [graph simplification]), as jax.jit's
+    /// compiler does; the graph evaluates to the same values, with fewer
+    /// operations. Returns how many nodes each step removed.
+    ///
+    /// # Examples
+    ///
+    /// A Hessian-vector product computes `f`'s value and its tangent, which
+    /// `grad` drops, and `sin` and `cos` of `x` twice each; the product
+    /// itself needs one `sin`:
+    ///
+    /// ```
+    /// use func_autodiff::{grad, jvp};
+    /// use func_core::Tensor;
+    /// use func_functionalize::make_graph;
+    /// use func_testkit::RefBackend;
+    /// type T = Tensor<RefBackend>;
+    ///
+    /// let f = |x: &T| x.sin().sum();
+    /// let hvp = |(x, v): &(T, T)| jvp(grad(f), x, v).1;
+    /// let x = T::from_vec(vec![0.5f64, 1.0, 2.0], [3]);
+    /// let v = T::from_vec(vec![1.0f64, -1.0, 0.5], [3]);
+    /// let mut graph = make_graph(hvp, &(x.clone(), v.clone()));
+    /// let trig = |g: &[&str]| g.iter().filter(|n| ["sin", "cos"].contains(n)).count();
+    /// assert_eq!(trig(&graph.names()), 4);
+    /// let done = graph.simplify();
+    /// assert!(done.dead > 0);
+    /// assert_eq!(trig(&graph.names()), 1);
+    /// // The Hessian of sum(sin(x)) is diag(-sin(x)).
+    /// let hv = graph.eval(&(x.clone(), v.clone())).to_vec::<f64>();
+    /// let want = (x.sin().neg() * &v).to_vec::<f64>();
+    /// assert!(hv.iter().zip(&want).all(|(a, b)| (a - b).abs() <= 1e-12 * b.abs().max(1.0)));
+    /// ```
+    pub fn simplify(&mut self) -> Simplified {
+        let merged = self.merge_repeats();
+        let dead = self.remove_dead();
+        self.last_use = last_uses(&self.nodes, &self.outputs, self.last_use.len());
+        Simplified { merged, dead }
+    }
+
+    /// Common-subexpression elimination (NOTE: [graph simplification]):
+    /// the number of nodes merged.
+    fn merge_repeats(&mut self) -> usize {
+        let vars = self.last_use.len();
+        // The variable owning each variable's storage: a view, or a write's
+        // output (the written tensor), shares its first input's.
+        let mut root: Vec<usize> = (0..vars).collect();
+        for node in &self.nodes {
+            if let (true, Some(src)) = (node.is_view() || node.is_write(), node.inputs.first()) {
+                for out in &node.outputs {
+                    root[out.id.0] = root[src.0];
+                }
+            }
+        }
+        // Storage written in place, or returned to the caller.
+        let mut protected = vec![false; vars];
+        for node in self.nodes.iter().filter(|n| n.is_write()) {
+            if let Some(target) = node.inputs.first() {
+                protected[root[target.0]] = true;
+            }
+        }
+        for out in &self.outputs {
+            protected[root[out.0]] = true;
+        }
+        let mut rename: Vec<VarId> = (0..vars).map(VarId).collect();
+        // Kept primitive nodes since the last write, by name and inputs.
+        let mut seen: HashMap<(&'static str, Vec<VarId>), Vec<usize>> = HashMap::new();
+        let mut kept: Vec<Node<B>> = Vec::with_capacity(self.nodes.len());
+        let mut merged = 0;
+        for mut node in std::mem::take(&mut self.nodes) {
+            for id in &mut node.inputs {
+                *id = rename[id.0];
+            }
+            if has_effect(&node) {
+                seen.clear();
+                kept.push(node);
+                continue;
+            }
+            let Some(p) = node.primitive() else {
+                kept.push(node);
+                continue;
+            };
+            if node.outputs.iter().any(|o| protected[root[o.id.0]]) {
+                kept.push(node);
+                continue;
+            }
+            let key = (p.name(), node.inputs.clone());
+            let earlier = seen.get(&key).and_then(|at| at.iter().copied().find(|&j| kept[j].primitive() == Some(p)));
+            if let Some(j) = earlier {
+                for (out, to) in node.outputs.iter().zip(&kept[j].outputs) {
+                    rename[out.id.0] = to.id;
+                }
+                merged += 1;
+                continue;
+            }
+            seen.entry(key).or_default().push(kept.len());
+            kept.push(node);
+        }
+        self.nodes = kept;
+        for out in &mut self.outputs {
+            *out = rename[out.0];
+        }
+        merged
+    }
+
+    /// Dead-code elimination (NOTE: [graph simplification]): the number of
+    /// nodes removed.
+    fn remove_dead(&mut self) -> usize {
+        let mut read = vec![false; self.last_use.len()];
+        for out in &self.outputs {
+            read[out.0] = true;
+        }
+        let mut live = vec![false; self.nodes.len()];
+        for (i, node) in self.nodes.iter().enumerate().rev() {
+            if has_effect(node) || node.outputs.iter().any(|o| read[o.id.0]) {
+                live[i] = true;
+                for id in &node.inputs {
+                    read[id.0] = true;
+                }
+            }
+        }
+        let before = self.nodes.len();
+        let mut flags = live.into_iter();
+        self.nodes.retain(|_| flags.next().unwrap_or(true));
+        before - self.nodes.len()
+    }
+}
