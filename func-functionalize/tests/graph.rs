@@ -427,3 +427,24 @@ fn simplify_keeps_custom_ops() {
     assert_eq!(g.simplify(), func_functionalize::Simplified { merged: 0, dead: 0 }, "{g}");
     assert_eq!(g.names(), vec!["log1pexp", "log1pexp", "sum"], "{g}");
 }
+
+/// A custom op may return (a view of) its operand: a write into its output
+/// then reaches the operand, so the operand's producer is not merged with
+/// an equal node whose result must not see the write.
+#[test]
+fn simplify_does_not_merge_what_a_custom_op_may_alias() {
+    let id = func_core::CustomFn::<RefBackend>::new("alias", |x| vec![x[0].clone()]);
+    let f = move |x: &T| {
+        let a = x.exp();
+        let b = x.exp();
+        let c = id.call(&[&a]).remove(0);
+        c.add_scalar_(1.0);
+        &b * 2.0
+    };
+    let x = t(&[0.0, 1.0], &[2]);
+    let want = f(&x).to_vec::<f64>();
+    assert_eq!(want, vec![2.0, 2.0 * 1f64.exp()]);
+    let mut g = make_graph(f, &x);
+    g.simplify();
+    assert_eq!(g.eval(&x).to_vec::<f64>(), want, "{g}");
+}

@@ -23,10 +23,11 @@
 //!   tensors here are mutable and merging would change what a later write
 //!   or a caller sees:
 //!   - a node whose output shares storage (itself, or through view nodes)
-//!     with a tensor written in place, or with a graph output: two
-//!     `x.clone()` merged into one would make a write into the first
-//!     visible in the second, and two equal outputs would be one buffer
-//!     the caller could write through;
+//!     with a tensor written in place, with a graph output, or with an
+//!     operand of a custom op (whose outputs may be its operands, and be
+//!     written): two `x.clone()` merged into one would make a write into
+//!     the first visible in the second, and two equal outputs would be one
+//!     buffer the caller could write through;
 //!   - a node after an in-place write with one before it: the write may
 //!     have changed the storage both read. Capture rebinds a written
 //!     tensor and the views of it it knows, but the inputs of an evaluation
@@ -39,7 +40,7 @@
 //! Simplification never reorders nodes or changes a kept node's operation,
 //! so a simplified graph evaluates to the values of the unsimplified one.
 
-use super::{Graph, Node, VarId, last_uses};
+use super::{Graph, Node, NodeOp, VarId, last_uses};
 use func_core::{Backend, Primitive};
 use std::collections::HashMap;
 
@@ -113,11 +114,18 @@ impl<B: Backend, X, Y> Graph<B, X, Y> {
                 }
             }
         }
-        // Storage written in place, or returned to the caller.
+        // Storage written in place, returned to the caller, or read by a
+        // custom op (whose outputs may be its operands, or views of them,
+        // and then written).
         let mut protected = vec![false; vars];
-        for node in self.nodes.iter().filter(|n| n.is_write()) {
-            if let Some(target) = node.inputs.first() {
-                protected[root[target.0]] = true;
+        for node in &self.nodes {
+            let reached: &[VarId] = match (&node.op, node.inputs.first()) {
+                (NodeOp::Write { .. }, Some(target)) => std::slice::from_ref(target),
+                (NodeOp::Primitive(Primitive::Custom(_)), _) => &node.inputs,
+                _ => &[],
+            };
+            for id in reached {
+                protected[root[id.0]] = true;
             }
         }
         for out in &self.outputs {
