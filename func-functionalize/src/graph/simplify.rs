@@ -26,8 +26,8 @@
 //!     with a tensor written in place, with a graph output, or with an
 //!     operand of a custom op (whose outputs may be its operands, and be
 //!     written): two `x.deep_copy()` merged into one would make a write
-//!     into the first visible in the second, and two equal outputs would be one
-//!     buffer the caller could write through;
+//!     into the first visible in the second, and two equal outputs would
+//!     be one buffer the caller could write through;
 //!   - a node after an in-place write with one before it: the write may
 //!     have changed the storage both read. Capture rebinds a written
 //!     tensor and the views of it it knows, but the inputs of an evaluation
@@ -192,8 +192,8 @@ impl<B: Backend, X, Y> Graph<B, X, Y> {
             }
         }
         let before = self.nodes.len();
-        let mut flags = live.into_iter();
-        self.nodes.retain(|_| flags.next().unwrap_or(true));
+        let nodes = std::mem::take(&mut self.nodes);
+        self.nodes = nodes.into_iter().zip(live).filter_map(|(node, live)| live.then_some(node)).collect();
         before - self.nodes.len()
     }
 }
