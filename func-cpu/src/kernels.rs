@@ -35,8 +35,14 @@ pub(crate) fn unary_real<T: Real + VMath>(op: UnaryOp, v: &[T], l: &Layout) -> R
         UnaryOp::Log => map1(v, l, |x: T| x.ln()),
         UnaryOp::Tanh => T::map_v(v, l, T::tanh_v, T::tanh_fused),
         UnaryOp::Relu => map1(v, l, |x: T| if x <= T::zero() { T::zero() } else { x }),
-        UnaryOp::Sin if T::TRIG_FALLBACK => with_fallback(T::map_v(v, l, T::sin_v, T::sin_v)?, library),
-        UnaryOp::Cos if T::TRIG_FALLBACK => with_fallback(T::map_v(v, l, T::cos_v, T::cos_v)?, library),
+        // The fused forms' range is the shorter (NOTE: [trig in f32 lanes]):
+        // past it, the f64-internal forms, and past theirs the library.
+        UnaryOp::Sin if T::TRIG_FALLBACK => with_fallback(T::map_v(v, l, T::sin_v, T::sin_fused)?, || {
+            with_fallback(T::map_v(v, l, T::sin_v, T::sin_v)?, library)
+        }),
+        UnaryOp::Cos if T::TRIG_FALLBACK => with_fallback(T::map_v(v, l, T::cos_v, T::cos_fused)?, || {
+            with_fallback(T::map_v(v, l, T::cos_v, T::cos_v)?, library)
+        }),
         UnaryOp::Sigmoid => map1(v, l, |x: T| {
             if x < T::zero() {
                 let e = x.exp_v();
