@@ -19,7 +19,8 @@
 //! `"system": "func-rs-graph"` (the Hessian-vector product, MAML and
 //! Lennard-Jones) run the same function captured once with `make_graph`,
 //! simplified (`Graph::simplify`: the nodes whose results nothing reads
-//! removed, repeated ones merged) and replayed with `Graph::eval`, the
+//! removed, repeated ones merged, products with ones replaced by their
+//! other operand) and replayed with `Graph::eval`, the
 //! analog of calling a `jax.jit`-compiled function: the transforms' rules
 //! run once, at capture, and each call runs only the primitives it needs.
 //!

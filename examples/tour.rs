@@ -84,7 +84,10 @@ fn main() {
     // discards) and merge repeated operations.
     let mut hvp_graph = make_graph(|(x, v): &(Tensor, Tensor)| jvp(grad(f), x, v).1, &(x0.clone(), v.clone()));
     let done = hvp_graph.simplify();
-    println!("make_graph(hvp) simplified ({} dead nodes, {} repeats merged):\n{hvp_graph}", done.dead, done.merged);
+    println!(
+        "make_graph(hvp) simplified ({} dead nodes, {} repeats merged, {} products with ones):\n{hvp_graph}",
+        done.dead, done.merged, done.identities
+    );
 
     println!("\n== Errors name the operation and the shapes ==");
     let err = x.try_matmul(&x).unwrap_err();

@@ -78,10 +78,11 @@
 //!   Custom ops are one node with their name; constants are `full` nodes.
 //!   Evaluation is ordinary tensor code, so grad, vmap and functionalize
 //!   apply to a graph (NOTE: [graph capture]).
-//! - [`Graph::simplify`] removes the nodes whose results nothing reads and
-//!   merges the nodes that repeat an earlier one, as jax.jit's compiler
-//!   does, keeping every in-place write and never merging storage a write
-//!   or the caller could tell apart (NOTE: [graph simplification]).
+//! - [`Graph::simplify`] removes the nodes whose results nothing reads,
+//!   merges the nodes that repeat an earlier one and replaces products
+//!   with ones by their other operand, as jax.jit's compiler does, keeping
+//!   every in-place write and never merging storage a write or the caller
+//!   could tell apart (NOTE: [graph simplification]).
 //! - A mutation through a broadcast (stride-0) or otherwise overlapping view
 //!   is an error naming the operation and the fix, traced or not, where
 //!   torch silently keeps one of the values written to each location.

@@ -314,8 +314,12 @@ fn simplify_removes_what_a_hessian_vector_product_drops_and_merges_repeats() {
     assert_eq!((count(&g, "sin"), count(&g, "cos"), count(&g, "sum")), (2, 2, 2), "{g}");
     let done = g.simplify();
     assert_eq!((count(&g, "sin"), count(&g, "cos"), count(&g, "sum")), (1, 0, 0), "{g}");
-    assert_eq!(done.merged + done.dead, full.nodes().len() - g.nodes().len(), "{done:?}");
+    assert_eq!(done.merged + done.dead + done.identities, full.nodes().len() - g.nodes().len(), "{done:?}");
     assert!(done.merged >= 1 && done.dead >= 4, "{done:?}\n{g}");
+    // The seed of `grad`, a broadcast 1, multiplies two tensors (one the
+    // output): each product is its other operand, and the seed is then dead.
+    assert_eq!(done.identities, 2, "{done:?}\n{g}");
+    assert_eq!(g.names(), vec!["sin", "neg", "mul"], "{g}");
     let mut checked = 0;
     for (x, v) in [([0.5, 1.0, 2.0], [1.0, -1.0, 0.5]), ([-3.0, 0.0, 10.0], [2.0, 2.0, -0.25])] {
         let (x, v) = (t(&x, &[3]), t(&v, &[3]));
@@ -343,7 +347,7 @@ fn simplify_merges_repeated_constants_and_operations() {
     let done = g.simplify();
     // The second `full[2]`, its broadcast, `mul` and `sum` are merged,
     // `exp` removed.
-    assert_eq!(done, func_functionalize::Simplified { merged: 4, dead: 1 }, "{g}");
+    assert_eq!(done, func_functionalize::Simplified { merged: 4, dead: 1, identities: 0 }, "{g}");
     assert_eq!(g.nodes().len(), before - 5);
     assert_eq!(g.names(), vec!["full", "broadcast_to", "mul", "sum", "add"], "{g}");
     assert_eq!(g.eval(&t(&[0.5, -3.0], &[2])).item::<f64>(), 4.0 * (0.5 - 3.0));
@@ -413,6 +417,52 @@ fn simplify_does_not_merge_storage_a_write_or_the_caller_can_tell_apart() {
     assert_eq!((a.to_vec::<f64>(), b.to_vec::<f64>()), (vec![2.0], vec![1.0]));
 }
 
+/// A product with ones is its other operand, except where the caller or a
+/// write could tell them apart: an output that would be an input, two
+/// outputs that would be one buffer, a read after a write.
+#[test]
+fn simplify_replaces_products_with_ones_where_no_one_can_tell() {
+    // An intermediate times ones, read by a sum: replaced, the ones dead.
+    let mut g = make_graph(|x: &T| (&x.exp() * 1.0).sum(), &t(&[0.0, 1.0], &[2]));
+    assert_eq!(g.simplify(), func_functionalize::Simplified { merged: 0, dead: 2, identities: 1 }, "{g}");
+    assert_eq!(g.names(), vec!["exp", "sum"], "{g}");
+    assert_eq!(g.eval(&t(&[0.0, 2.0], &[2])).item::<f64>(), 1.0 + 2f64.exp());
+
+    // An input times ones, returned: the output stays a buffer of its own.
+    let mut g = make_graph(|x: &T| &T::ones_like(x) * x, &t(&[0.0, 1.0], &[2]));
+    assert_eq!(g.simplify().identities, 0, "{g}");
+    let x = t(&[0.5, 2.0], &[2]);
+    g.eval(&x).add_scalar_(1.0);
+    assert_eq!(x.to_vec::<f64>(), vec![0.5, 2.0]);
+
+    // An intermediate and itself times ones, both returned: two buffers.
+    let mut g = make_graph(
+        |x: &T| {
+            let a = x.exp();
+            (a.clone(), &a * 1.0)
+        },
+        &t(&[0.0], &[1]),
+    );
+    assert_eq!(g.simplify().identities, 0, "{g}");
+    let (a, b) = g.eval(&t(&[0.0], &[1]));
+    b.add_scalar_(1.0);
+    assert_eq!((a.to_vec::<f64>(), b.to_vec::<f64>()), (vec![1.0], vec![2.0]));
+
+    // A product with ones read after a write into its operand: the read
+    // sees the value before the write.
+    let mut g = make_graph(
+        |x: &T| {
+            let a = x.exp();
+            let b = &a * 1.0;
+            a.add_scalar_(1.0);
+            (&b + &a).sum()
+        },
+        &t(&[0.0], &[1]),
+    );
+    assert_eq!(g.simplify().identities, 0, "{g}");
+    assert_eq!(g.eval(&t(&[0.0], &[1])).item::<f64>(), 3.0);
+}
+
 /// A custom op may run host code: it is neither removed when nothing reads
 /// it nor merged.
 #[test]
@@ -424,7 +474,7 @@ fn simplify_keeps_custom_ops() {
         x.sum()
     };
     let mut g = make_graph(f, &t(&[0.0, 1.0], &[2]));
-    assert_eq!(g.simplify(), func_functionalize::Simplified { merged: 0, dead: 0 }, "{g}");
+    assert_eq!(g.simplify(), func_functionalize::Simplified { merged: 0, dead: 0, identities: 0 }, "{g}");
     assert_eq!(g.names(), vec!["log1pexp", "log1pexp", "sum"], "{g}");
 }
 
@@ -461,6 +511,8 @@ enum Step {
     /// An in-place `add_scalar_` on a pool entry, through a slice of it
     /// (`start..start + 2`) or whole.
     Write(usize, Option<usize>, f64),
+    /// A pool entry times one: `x * 1.0`, or `ones * x`.
+    One(bool, usize),
 }
 
 /// Runs `steps` over a pool that starts with the two inputs, and returns two
@@ -477,6 +529,7 @@ fn run_program(steps: &[Step], outs: (usize, usize), x: &T, y: &T) -> (T, T) {
             }),
             Step::Binary(op, i, j) => pool.push(if op % 2 == 0 { &at(i) + &at(j) } else { &at(i) * &at(j) }),
             Step::Copy(i) => pool.push(at(i).deep_copy()),
+            Step::One(right, i) => pool.push(if right { &at(i) * 1.0 } else { &T::ones_like(&at(i)) * &at(i) }),
             Step::Write(i, view, c) => match view {
                 Some(s) => at(i).slice(0, s as isize, s as isize + 2, 1).add_scalar_(c),
                 None => at(i).add_scalar_(c),
@@ -502,14 +555,15 @@ fn simplify_law_random_programs_evaluate_as_before() {
         seed ^= seed << 17;
         (seed % n as u64) as usize
     };
-    let (mut programs, mut with_merges, mut with_dead, mut compared) = (0, 0, 0, 0);
+    let (mut programs, mut with_merges, mut with_dead, mut with_identities, mut compared) = (0, 0, 0, 0, 0);
     for _ in 0..1000 {
         let len = 4 + next(10);
         let steps: Vec<Step> = (0..len)
-            .map(|_| match next(10) {
+            .map(|_| match next(11) {
                 0..=3 => Step::Unary(next(3) as u8, next(4)),
                 4..=6 => Step::Binary(next(2) as u8, next(4), next(4)),
                 7 => Step::Copy(next(4)),
+                8 => Step::One(next(2) == 0, next(4)),
                 _ => Step::Write(next(4), if next(2) == 0 { Some(next(3)) } else { None }, 0.5 + next(4) as f64),
             })
             .collect();
@@ -522,7 +576,8 @@ fn simplify_law_random_programs_evaluate_as_before() {
         programs += 1;
         with_merges += (done.merged > 0) as usize;
         with_dead += (done.dead > 0) as usize;
-        assert_eq!(simple.nodes().len() + done.merged + done.dead, full.nodes().len());
+        with_identities += (done.identities > 0) as usize;
+        assert_eq!(simple.nodes().len() + done.merged + done.dead + done.identities, full.nodes().len());
         let values = [0.3, -1.2, 0.8, 0.05, 1.5, -0.7, 0.9, 0.2];
         for aliased in [false, true] {
             let fresh = || {
@@ -540,4 +595,5 @@ fn simplify_law_random_programs_evaluate_as_before() {
     }
     assert_eq!((programs, compared), (1000, 2000));
     assert!(with_merges >= 150 && with_dead >= 500, "merges in {with_merges}, dead nodes in {with_dead} programs");
+    assert!(with_identities >= 100, "products with ones replaced in {with_identities} programs");
 }

@@ -1,6 +1,7 @@
 //! Simplifying a captured [`Graph`]: nodes whose results nothing reads are
-//! removed, and a node that repeats an earlier one is merged into it
-//! (NOTE: [graph simplification]).
+//! removed, a node that repeats an earlier one is merged into it, and a
+//! product with ones is replaced by its other operand (NOTE: [graph
+//! simplification]).
 //!
 //! NOTE: [graph simplification] A function run under transforms computes
 //! values no one reads, and computes some twice: `jvp(grad(f))` of
@@ -36,15 +37,30 @@
 //!     reads. The table of earlier nodes is emptied at every write (and at
 //!     every custom op);
 //!   - constants and custom ops, which are never merged.
+//! - **products with ones**: `mul(a, ones)` (either operand order), where
+//!   `ones` is a `full` of 1 or a view of one (the seeds of `grad` and
+//!   the `x * 1.0` of a rule), computes `a`'s values, and its output is
+//!   renamed to `a`. x * 1 is x, bit for bit, for every float (signed
+//!   zeros and infinities included; only a signaling NaN, which the
+//!   product would have made quiet, keeps its bits) and every integer.
+//!   Refused where renaming could change what a write or the caller sees:
+//!   - when a write or a custom op follows the product: a later reader of
+//!     the output would read `a` after it, perhaps written through an
+//!     aliased input;
+//!   - when `a` shares storage with a graph output (two outputs would be
+//!     one buffer), or with a written tensor or a custom op's operand;
+//!   - when the output is (the storage of) a graph output and `a` is an
+//!     input or a view of one: the caller would get its own input back.
+//!     An output may become an intermediate `a` of its own.
 //!
 //! Simplification never reorders nodes or changes a kept node's operation,
 //! so a simplified graph evaluates to the values of the unsimplified one,
 //! bit for bit: the law `simplify_law_random_programs_evaluate_as_before`
-//! in the crate's tests checks it on random programs with writes through
-//! views and aliased inputs.
+//! in the crate's tests checks it on random programs with products with
+//! ones, writes through views and aliased inputs.
 
 use super::{Graph, Node, NodeOp, VarId, last_uses};
-use func_core::{Backend, Primitive};
+use func_core::{Backend, BinaryOp, DType, Primitive, Shape};
 use std::collections::HashMap;
 
 /// What [`Graph::simplify`] removed.
@@ -54,6 +70,8 @@ pub struct Simplified {
     pub merged: usize,
     /// Nodes whose outputs nothing read, removed.
     pub dead: usize,
+    /// Products with a tensor of ones, replaced by their other operand.
+    pub identities: usize,
 }
 
 /// Whether a node has an effect beyond its outputs (NOTE: [graph
@@ -63,10 +81,11 @@ fn has_effect<B: Backend>(node: &Node<B>) -> bool {
 }
 
 impl<B: Backend, X, Y> Graph<B, X, Y> {
-    /// Remove the nodes whose results nothing reads and merge the nodes that
-    /// repeat an earlier one (NOTE: [graph simplification]), as jax.jit's
-    /// compiler does; the graph evaluates to the same values, with fewer
-    /// operations. Returns how many nodes each step removed.
+    /// Remove the nodes whose results nothing reads, merge the nodes that
+    /// repeat an earlier one and replace products with ones by their other
+    /// operand (NOTE: [graph simplification]), as jax.jit's compiler does;
+    /// the graph evaluates to the same values, with fewer operations.
+    /// Returns how many nodes each step removed.
     ///
     /// # Examples
     ///
@@ -97,15 +116,16 @@ impl<B: Backend, X, Y> Graph<B, X, Y> {
     /// assert!(hv.iter().zip(&want).all(|(a, b)| (a - b).abs() <= 1e-12 * b.abs().max(1.0)));
     /// ```
     pub fn simplify(&mut self) -> Simplified {
-        let merged = self.merge_repeats();
+        let (merged, identities) = self.merge_repeats();
         let dead = self.remove_dead();
         self.last_use = last_uses(&self.nodes, &self.outputs, self.last_use.len());
-        Simplified { merged, dead }
+        Simplified { merged, dead, identities }
     }
 
-    /// Common-subexpression elimination (NOTE: [graph simplification]):
-    /// the number of nodes merged.
-    fn merge_repeats(&mut self) -> usize {
+    /// Common-subexpression elimination and products with ones (NOTE:
+    /// [graph simplification]): the number of nodes merged, and of products
+    /// replaced by their operand.
+    fn merge_repeats(&mut self) -> (usize, usize) {
         let vars = self.last_use.len();
         // The variable owning each variable's storage: a view, or a write's
         // output (the written tensor), shares its first input's.
@@ -135,13 +155,34 @@ impl<B: Backend, X, Y> Graph<B, X, Y> {
             protected[root[out.0]] = true;
         }
         let mut rename: Vec<VarId> = (0..vars).map(VarId).collect();
+        // Each variable's shape and dtype, and whether it holds ones: a
+        // `full` of 1, or a view of ones.
+        let mut var: Vec<Option<(Shape, DType)>> = vec![None; vars];
+        for v in self.inputs.iter().chain(self.nodes.iter().flat_map(|n| &n.outputs)) {
+            var[v.id.0] = Some((v.shape.clone(), v.dtype));
+        }
+        let mut ones = vec![false; vars];
+        let mut input = vec![false; vars];
+        for v in &self.inputs {
+            input[v.id.0] = true;
+        }
+        // Products with ones are replaced only after the last write or custom op.
+        let after_effects = self.nodes.iter().rposition(has_effect).map_or(0, |i| i + 1);
         // Kept primitive nodes since the last write, by name and inputs.
         let mut seen: HashMap<(&'static str, Vec<VarId>), Vec<usize>> = HashMap::new();
         let mut kept: Vec<Node<B>> = Vec::with_capacity(self.nodes.len());
-        let mut merged = 0;
-        for mut node in std::mem::take(&mut self.nodes) {
+        let (mut merged, mut identities) = (0, 0);
+        for (at, mut node) in std::mem::take(&mut self.nodes).into_iter().enumerate() {
             for id in &mut node.inputs {
                 *id = rename[id.0];
+            }
+            let makes_ones = match (node.primitive(), node.inputs.first()) {
+                (Some(Primitive::Full { value, .. }), _) => *value == 1.0,
+                (Some(p), Some(src)) => p.is_view() && ones[src.0],
+                _ => false,
+            };
+            for out in &node.outputs {
+                ones[out.id.0] = makes_ones;
             }
             if has_effect(&node) {
                 seen.clear();
@@ -152,6 +193,28 @@ impl<B: Backend, X, Y> Graph<B, X, Y> {
                 kept.push(node);
                 continue;
             };
+            if let ([out], [a, b], Primitive::Binary(BinaryOp::Mul), true) =
+                (&node.outputs[..], &node.inputs[..], p, at >= after_effects)
+            {
+                let operand = if ones[b.0] {
+                    Some(*a)
+                } else if ones[a.0] {
+                    Some(*b)
+                } else {
+                    None
+                };
+                let same = |v: VarId| var[v.0].as_ref().is_some_and(|(s, d)| *s == out.shape && *d == out.dtype);
+                // No write follows, so a protected output here is (the
+                // storage of) a graph output: it may become `a` when `a` is
+                // an intermediate of its own.
+                let output = protected[root[out.id.0]];
+                if let Some(v) = operand.filter(|&v| same(v) && !protected[root[v.0]] && !(output && input[root[v.0]]))
+                {
+                    rename[out.id.0] = v;
+                    identities += 1;
+                    continue;
+                }
+            }
             if node.outputs.iter().any(|o| protected[root[o.id.0]]) {
                 kept.push(node);
                 continue;
@@ -172,7 +235,7 @@ impl<B: Backend, X, Y> Graph<B, X, Y> {
         for out in &mut self.outputs {
             *out = rename[out.0];
         }
-        merged
+        (merged, identities)
     }
 
     /// Dead-code elimination (NOTE: [graph simplification]): the number of
