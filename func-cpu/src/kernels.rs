@@ -31,7 +31,7 @@ pub(crate) fn unary_real<T: Real + VMath>(op: UnaryOp, v: &[T], l: &Layout) -> R
         UnaryOp::Sqrt => map1(v, l, |x: T| x.sqrt()),
         UnaryOp::Floor => map1(v, l, |x: T| x.floor()),
         UnaryOp::Ceil => map1(v, l, |x: T| x.ceil()),
-        UnaryOp::Exp => T::map_v(v, l, T::exp_v, T::exp_v),
+        UnaryOp::Exp => T::map_v(v, l, T::exp_v, T::exp_fused),
         UnaryOp::Log => map1(v, l, |x: T| x.ln()),
         UnaryOp::Tanh => T::map_v(v, l, T::tanh_v, T::tanh_fused),
         UnaryOp::Relu => map1(v, l, |x: T| if x <= T::zero() { T::zero() } else { x }),
@@ -43,16 +43,19 @@ pub(crate) fn unary_real<T: Real + VMath>(op: UnaryOp, v: &[T], l: &Layout) -> R
         UnaryOp::Cos if T::TRIG_FALLBACK => with_fallback(T::map_v(v, l, T::cos_v, T::cos_fused)?, || {
             with_fallback(T::map_v(v, l, T::cos_v, T::cos_v)?, library)
         }),
-        UnaryOp::Sigmoid => map1(v, l, |x: T| {
-            if x < T::zero() {
-                let e = x.exp_v();
-                e / (T::one() + e)
-            } else {
-                T::one() / (T::one() + (-x).exp_v())
-            }
-        }),
+        UnaryOp::Sigmoid => T::map_v(v, l, |x| sigmoid(x, T::exp_v), |x| sigmoid(x, T::exp_fused)),
         _ => library(),
     }
+}
+
+/// The logistic function through `exp`, in the form that does not overflow:
+/// `e / (1 + e)` below zero and `1 / (1 + e)` from it, `e = exp(-|x|)`
+/// (one `exp` and one select, so that a loop of it vectorizes).
+#[inline(always)]
+fn sigmoid<T: Real>(x: T, exp: impl Fn(T) -> T) -> T {
+    let e = exp(-x.abs());
+    let d = T::one() + e;
+    if x < T::zero() { e / d } else { T::one() / d }
 }
 
 /// Numeric binary ops, one monomorphized kernel per op.
