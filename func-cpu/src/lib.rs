@@ -283,24 +283,31 @@
 //!
 //! - **Vectorized f32 transcendentals.** f32 `sin`, `cos`, `exp` and
 //!   `tanh` (and `sigmoid` through `exp`) are branch-free functions that
-//!   a loop vectorizes, not one C library call per element: an argument
-//!   reduction and polynomial in f64 (musl's for `sin` and `cos`), rounded
-//!   to f32 within one unit in the last place of the correctly rounded value
-//!   (tested on dense grids against the f64 library functions). A dense
-//!   input of any size is mapped by a loop compiled for AVX-512F or AVX2
-//!   when the CPU has them (runtime detection; eight f64 lanes with
-//!   AVX-512F took the Lennard-Jones training step, which is mostly `tanh`,
-//!   from 0.99 to 0.91 ms); from 32K elements it is split over the threads
-//!   in chunks, each mapped by that loop (`tanh` of 4M elements: 4.6 ms on
+//!   a loop vectorizes, not one C library call per element, each within
+//!   one unit in the last place of the correctly rounded value (tested on
+//!   dense grids against the f64 library functions, and by exhaustive
+//!   sweeps, ignored by default, of every f32 of the f32-lane forms'
+//!   ranges). A dense input of any size is mapped by a loop compiled for
+//!   AVX-512F or AVX2 when the CPU has them (runtime detection; eight f64
+//!   lanes with AVX-512F took the Lennard-Jones training step, which is
+//!   mostly `tanh`, from 0.99 to 0.91 ms); from 8K elements it is split
+//!   over the threads, one share each (`tanh` of 4M elements: 4.6 ms on
 //!   the generic strided path, 1.2-1.5 ms). Where the CPU has FMA, those
-//!   loops compute `tanh` with fused multiply-adds (Rust does not contract
-//!   `a * b + c` itself): `tanh` of `[1000, 16]` 11.3 -> 7.5 µs, also
-//!   within one unit in the last place on every f32 (NOTE: [fused tanh]
-//!   in vmath.rs); a strided input is then copied and mapped densely, so
-//!   every layout gets the same values. `sin` and `cos` of arguments beyond 4.2e8 in magnitude, or
-//!   of NaN, fall back to the library for the whole tensor. This took the
-//!   Hessian-vector product of `sum(sin(x))` on 2048 elements from 0.051 ms
-//!   to 0.022 ms.
+//!   loops compute in f32 lanes with fused multiply-adds (Rust does not
+//!   contract `a * b + c` itself): `tanh` of `[1000, 16]` 11.3 -> 7.5 µs
+//!   (NOTE: [fused tanh] in vmath.rs); `sin` and `cos` with pi/2 split in
+//!   four f32 parts for |x| < 8192, 2048 elements 2.9 -> 1.6 µs (NOTE:
+//!   [trig in f32 lanes]); `exp` 4.0 -> 1.4 µs and `sigmoid`, once a
+//!   branch per element in a baseline loop, 20.9 -> 1.8 µs (NOTE: [exp in
+//!   f32 lanes]). A strided input is then copied and mapped densely, so
+//!   every layout gets the same values. Without FMA, `sin`, `cos` and
+//!   `exp` reduce and evaluate in f64 (musl's reduction and polynomials
+//!   for `sin` and `cos`). `sin` and `cos` of arguments past the f32-lane
+//!   range are redone in f64, and beyond 4.2e8 in magnitude, or of NaN,
+//!   by the library, for the whole tensor. The Hessian-vector product of
+//!   `sum(sin(x))` on 2048 elements took 0.051 ms with the library's
+//!   `sinf`, 0.022 ms with the f64 forms, and 0.018 ms with the f32 lanes
+//!   (each in one run of the benchmark comparison).
 //!
 //! Binary elementwise kernels (`map2`: arithmetic, the fused backward
 //! products, comparisons) below the parallel threshold run their loops

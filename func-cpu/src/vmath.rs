@@ -868,6 +868,23 @@ mod vmath_tests {
         assert!(worst <= 1, "tanh({at:e}) is {worst} ulps off");
     }
 
+    /// [`sweep`] of `sin` and `cos` (through `map_v`) over every
+    /// non-negative f32 below `bound`.
+    fn sweep_sin_cos(
+        bound: f32,
+        sin: impl Fn(f32) -> f32 + Copy + Sync,
+        cos: impl Fn(f32) -> f32 + Copy + Sync,
+    ) -> (u32, f32, u64) {
+        sweep(0..=bound.to_bits() >> 16, 16, |xs, put| {
+            let l = Layout::contiguous(&[xs.len()][..]);
+            let s = f32::map_v(xs, &l, sin, sin).expect("map");
+            let c = f32::map_v(xs, &l, cos, cos).expect("map");
+            for (&x, (s, c)) in xs.iter().zip(s.into_iter().zip(c)).filter(|(x, _)| x.abs() < bound) {
+                put(ulps(s, (x as f64).sin()).max(ulps(c, (x as f64).cos())), x);
+            }
+        })
+    }
+
     /// The sweep behind `sin` and `cos`: every non-negative f32 below the
     /// reduction's range (both are odd or even, and the reduction is
     /// symmetric), through `map_v`, as the kernels take them. Ignored by
@@ -876,14 +893,7 @@ mod vmath_tests {
     #[test]
     #[ignore = "exhaustive over 2^30 values; run in release mode"]
     fn sin_and_cos_every_f32_in_range_are_within_one_ulp() {
-        let (worst, at, checked) = sweep(0..=TRIG_RANGE.to_bits() >> 16, 16, |xs, put| {
-            let l = Layout::contiguous(&[xs.len()][..]);
-            let sin = f32::map_v(xs, &l, sin_f32, sin_f32).expect("map");
-            let cos = f32::map_v(xs, &l, cos_f32, cos_f32).expect("map");
-            for (&x, (s, c)) in xs.iter().zip(sin.into_iter().zip(cos)).filter(|(x, _)| x.abs() < TRIG_RANGE) {
-                put(ulps(s, (x as f64).sin()).max(ulps(c, (x as f64).cos())), x);
-            }
-        });
+        let (worst, at, checked) = sweep_sin_cos(TRIG_RANGE, sin_f32, cos_f32);
         assert!(worst <= 1, "sin or cos of {at:e} is {worst} ulps off");
         // Every non-negative f32 below 421657440 (0x4dc90fdb); NaNs and the
         // values at or past the bound are the library's.
@@ -900,14 +910,7 @@ mod vmath_tests {
     #[test]
     #[ignore = "exhaustive over 2^30 values; run in release mode"]
     fn fused_sin_and_cos_every_f32_in_range_are_within_one_ulp() {
-        let (worst, at, checked) = sweep(0..=TRIG_RANGE_F32.to_bits() >> 16, 16, |xs, put| {
-            let l = Layout::contiguous(&[xs.len()][..]);
-            let sin = f32::map_v(xs, &l, sin_fused, sin_fused).expect("map");
-            let cos = f32::map_v(xs, &l, cos_fused, cos_fused).expect("map");
-            for (&x, (s, c)) in xs.iter().zip(sin.into_iter().zip(cos)).filter(|(x, _)| x.abs() < TRIG_RANGE_F32) {
-                put(ulps(s, (x as f64).sin()).max(ulps(c, (x as f64).cos())), x);
-            }
-        });
+        let (worst, at, checked) = sweep_sin_cos(TRIG_RANGE_F32, sin_fused, cos_fused);
         assert!(worst <= 1, "fused sin or cos of {at:e} is {worst} ulps off");
         // Every non-negative f32 below 8192 (0x46000000).
         assert_eq!(checked, u64::from(TRIG_RANGE_F32.to_bits()), "values checked");
