@@ -419,7 +419,7 @@ fn simplify_does_not_merge_storage_a_write_or_the_caller_can_tell_apart() {
 
 /// A product with ones is its other operand, except where the caller or a
 /// write could tell them apart: an output that would be an input, two
-/// outputs that would be one buffer, a read after a write.
+/// outputs that would be one buffer, a read after a write, ones written.
 #[test]
 fn simplify_replaces_products_with_ones_where_no_one_can_tell() {
     // An intermediate times ones, read by a sum: replaced, the ones dead.
@@ -461,6 +461,18 @@ fn simplify_replaces_products_with_ones_where_no_one_can_tell() {
     );
     assert_eq!(g.simplify().identities, 0, "{g}");
     assert_eq!(g.eval(&t(&[0.0], &[1])).item::<f64>(), 3.0);
+
+    // Ones written into before the product are ones no longer.
+    let mut g = make_graph(
+        |x: &T| {
+            let o = T::ones_like(x);
+            o.add_scalar_(1.0);
+            (&o * x).sum()
+        },
+        &t(&[0.0, 0.0], &[2]),
+    );
+    assert_eq!(g.simplify().identities, 0, "{g}");
+    assert_eq!(g.eval(&t(&[0.5, 2.0], &[2])).item::<f64>(), 5.0);
 }
 
 /// A custom op may run host code: it is neither removed when nothing reads

@@ -44,6 +44,8 @@
 //!   zeros and infinities included; only a signaling NaN, which the
 //!   product would have made quiet, keeps its bits) and every integer.
 //!   Refused where renaming could change what a write or the caller sees:
+//!   - when the ones share storage with a written tensor (or a graph
+//!     output, or a custom op's operand): they may no longer be ones;
 //!   - when a write or a custom op follows the product: a later reader of
 //!     the output would read `a` after it, perhaps written through an
 //!     aliased input;
@@ -196,9 +198,11 @@ impl<B: Backend, X, Y> Graph<B, X, Y> {
             if let ([out], [a, b], Primitive::Binary(BinaryOp::Mul), true) =
                 (&node.outputs[..], &node.inputs[..], p, at >= after_effects)
             {
-                let operand = if ones[b.0] {
+                // Ones whose storage nothing writes.
+                let is_ones = |v: &VarId| ones[v.0] && !protected[root[v.0]];
+                let operand = if is_ones(b) {
                     Some(*a)
-                } else if ones[a.0] {
+                } else if is_ones(a) {
                     Some(*b)
                 } else {
                     None
