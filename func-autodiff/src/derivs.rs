@@ -179,6 +179,41 @@ pub(crate) fn matmul_cotangents<B: Backend>(
     Ok([ga, gb])
 }
 
+/// The cotangents of a convolution `y = conv2d(x, w)` (`Primitive::Conv2d`)
+/// for the output cotangent `g [N, O, oh, ow]`, those asked for by `(nx,
+/// nw)`: per group, `gx = fold(w^T g)` (the transposed convolution) and
+/// `gw = sum over N of g unfold(x)^T`, the cotangents of the product of
+/// the weight with the columns and of `im2col`.
+pub(crate) fn conv2d_cotangents<B: Backend>(
+    g: &Tensor<B>,
+    (x, w): (&Tensor<B>, &Tensor<B>),
+    geom: &func_core::ConvGeom,
+    groups: usize,
+    (nx, nw): (bool, bool),
+) -> Result<[Option<Tensor<B>>; 2]> {
+    let (n, o) = (g.dims()[0], g.dims()[1]);
+    let gs = groups.max(1);
+    let (og, k) = (o / gs, w.numel() / o.max(1));
+    let l = g.dims()[2] * g.dims()[3];
+    let gr = g.try_reshape_to([n, gs, og, l])?;
+    let gx = if nx {
+        let cols = w.try_reshape_to([gs, og, k])?.t().try_matmul(&gr)?;
+        let cols = cols.try_reshape_to([n, gs * k, l])?;
+        Some(cols.try_fold((geom.h, geom.w), geom.kernel, geom.stride, geom.padding, geom.dilation)?)
+    } else {
+        None
+    };
+    let gw = if nw {
+        let cols = x.try_unfold(geom.kernel, geom.stride, geom.padding, geom.dilation)?;
+        let cols = cols.try_reshape_to([n, gs, k, l])?;
+        let p = unbroadcast(&gr.try_matmul(&cols.t())?, &Shape::from([gs, og, k]))?;
+        Some(p.try_reshape_to(w.shape().clone())?)
+    } else {
+        None
+    };
+    Ok([gx, gw])
+}
+
 /// Sum `t` down to `shape` (the adjoint of broadcasting `shape` to
 /// `t.shape()`).
 pub(crate) fn unbroadcast<B: Backend>(t: &Tensor<B>, shape: &Shape) -> Result<Tensor<B>> {

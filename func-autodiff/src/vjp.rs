@@ -338,6 +338,14 @@ pub(crate) fn vjp_rule<B: Backend>(
                 Ok(smallvec![Some(g.try_unfold(geom.kernel, geom.stride, geom.padding, geom.dilation)?)])
             })
         }
+        Primitive::Conv2d { geom, groups } => {
+            let (x, w) = (primals[0].clone(), primals[1].clone());
+            let (geom, groups, nx, nw) = (*geom, *groups, need(0), need(1));
+            Box::new(move |g| {
+                let [gx, gw] = derivs::conv2d_cotangents(g, (&x, &w), &geom, groups, (nx, nw))?;
+                Ok(smallvec![gx, gw])
+            })
+        }
         Primitive::StopGradient => Box::new(|_g| Ok(smallvec![None])),
         // NOTE: [view copies] (func-core): the view's pullback (a copy's is
         // the identity).

@@ -5,7 +5,8 @@
 //! applied to each slice and the results stacked, but in one pass: every
 //! primitive `f` runs has a batching rule that turns it into one batched
 //! operation (a vmapped matmul is one batched matmul; a vmapped convolution
-//! is one larger im2col + matmul).
+//! is one convolution of a larger batch, or, with batched weights, one
+//! im2col and one batched matmul).
 //!
 //! Most users reach this through the `func` facade. It composes with every
 //! other transform: `vmap(grad(f))` gives per-sample gradients,

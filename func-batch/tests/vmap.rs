@@ -186,17 +186,53 @@ fn vmapped_matmul_is_one_batched_matmul() {
 }
 
 #[test]
-fn vmapped_conv_is_one_im2col_and_one_matmul() {
+fn vmapped_conv_is_one_conv_of_a_larger_batch() {
     use func_core::Conv2dOptions;
     use func_testkit::record_primitives;
     let k = seq(&[2, 1, 2, 2]);
     let imgs = seq(&[4, 1, 1, 3, 3]);
     let conv = |x: &T| x.conv2d(&k, None, Conv2dOptions::default());
     let (y, names) = record_primitives(|xs: &T| vmap(conv)(xs), &imgs);
-    assert_eq!(names.iter().filter(|n| **n == "im2col").count(), 1, "{names:?}");
-    assert_eq!(names.iter().filter(|n| **n == "matmul").count(), 1, "{names:?}");
+    assert_eq!(names.iter().filter(|n| **n == "conv2d").count(), 1, "{names:?}");
+    assert!(!names.iter().any(|n| *n == "im2col" || *n == "matmul"), "{names:?}");
     let looped = T::stack(&(0..4).map(|i| conv(&imgs.select(0, i))).collect::<Vec<_>>(), 0);
     assert_eq!(y.to_vec::<f64>(), looped.to_vec::<f64>());
+}
+
+/// Batched weights (an ensemble's, or the tangents of an NTK's): one im2col
+/// of the images, batched or not, and one batched matmul, with groups.
+#[test]
+fn conv_with_batched_weights_is_one_im2col_and_one_matmul() {
+    use func_core::Conv2dOptions;
+    use func_testkit::record_primitives;
+    let opts = Conv2dOptions { groups: 2, padding: (1, 0), ..Conv2dOptions::default() };
+    let ks = seq(&[3, 4, 1, 2, 2]);
+    for imgs in [seq(&[3, 2, 2, 3, 4]), seq(&[2, 2, 3, 4])] {
+        let batched = imgs.ndim() == 5;
+        let conv = |k: &T, x: &T| x.conv2d(k, None, opts);
+        let in_dims = if batched { (Some(0), Some(0)) } else { (Some(0), None) };
+        let (y, names) = record_primitives(
+            |ks: &T| {
+                vmap_with(|(k, x): &(T, T)| conv(k, x), VmapOptions::new().in_dims(in_dims))(&(
+                    ks.clone(),
+                    imgs.clone(),
+                ))
+            },
+            &ks,
+        );
+        // (The images' im2col does not depend on the weights: not recorded.)
+        assert_eq!(names.iter().filter(|n| **n == "matmul").count(), 1, "{names:?}");
+        assert!(!names.contains(&"conv2d"), "{names:?}");
+        let looped = T::stack(
+            &(0..3)
+                .map(|i| conv(&ks.select(0, i), &if batched { imgs.select(0, i) } else { imgs.clone() }))
+                .collect::<Vec<_>>(),
+            0,
+        );
+        let (a, b) = (y.to_vec::<f64>(), looped.to_vec::<f64>());
+        assert_eq!(y.dims(), looped.dims());
+        assert!(a.iter().zip(&b).all(|(p, q)| (p - q).abs() <= 1e-12 * (1.0 + q.abs())), "{a:?} vs {b:?}");
+    }
 }
 
 #[test]

@@ -115,6 +115,42 @@ fn mul(op: &str, a: usize, b: usize) -> Result<usize> {
     a.checked_mul(b).ok_or_else(|| Error::invalid(op, format!("size {a} * {b} overflows usize")))
 }
 
+/// The output shape `[N, O, oh, ow]` of a convolution of `x [N, C, H, W]`
+/// with `w [O, C / groups, kh, kw]`, after checking the operands against
+/// the geometry and the groups (NOTE: the conventions of
+/// [`Primitive::Conv2d`]).
+fn conv2d_shape(lx: &Layout, lw: &Layout, g: &crate::ConvGeom, groups: usize) -> Result<Shape> {
+    let (x, w) = (lx.dims(), lw.dims());
+    let fits = x.len() == 4
+        && w.len() == 4
+        && groups > 0
+        && x[1].is_multiple_of(groups)
+        && w[0].is_multiple_of(groups)
+        && w[1] == x[1] / groups
+        && (w[2], w[3]) == g.kernel
+        && (x[2], x[3]) == (g.h, g.w);
+    if !fits {
+        return Err(Error::shape_mismatch(
+            "conv2d",
+            lx.shape(),
+            lw.shape(),
+            format!(
+                "(input, weight) with groups={groups} and geometry {g:?}: expected input [N, C, {}, {}] and weight \
+                 [O, C/groups, {}, {}], C and O multiples of groups",
+                g.h, g.w, g.kernel.0, g.kernel.1
+            ),
+        ));
+    }
+    g.check("conv2d", lx.shape())?;
+    if g.stride.0 == 0 || g.stride.1 == 0 || g.dilation.0 == 0 || g.dilation.1 == 0 {
+        return Err(Error::invalid(
+            "conv2d",
+            format!("stride {:?} and dilation {:?} must be positive", g.stride, g.dilation),
+        ));
+    }
+    Ok(Shape::from([x[0], w[0], g.out_h(), g.out_w()]))
+}
+
 fn view<B: Backend>(t: &Tensor<B>, storage: &Arc<StorageCell<B>>, layout: Layout) -> Tensor<B> {
     Tensor::from_storage(storage.clone(), layout, t.dtype())
 }
@@ -280,6 +316,12 @@ pub(crate) fn eval<B: Backend>(prim: &Primitive, args: &[&Tensor<B>]) -> Result<
             let kk = mul(op, g.kernel.0, g.kernel.1)?.max(1);
             let shape = Shape::from([d[0], d[1] / kk, g.h, g.w]);
             fresh(be, be.col2im(&*s.read(op)?, l, g)?, shape)
+        }
+        Primitive::Conv2d { geom, groups } => {
+            let ((sx, lx), (sw, lw)) = (arg(0)?, arg(1)?);
+            let shape = conv2d_shape(lx, lw, geom, *groups)?;
+            let out = with_reads(&[sx, sw], op, |r| be.conv2d(r[0], lx, r[1], lw, geom, *groups))?;
+            fresh(be, out, shape)
         }
         Primitive::StopGradient => {
             // A new handle on the same storage and layout (torch's detach).

@@ -107,9 +107,11 @@
 //! shared by every tensor they made: kernels may run on several threads at
 //! once, each with its own operands.
 //!
-//! **Methods.** Every method of [`Backend`] is required: there are about
-//! thirty, each one kernel (`unary`, `binary`, `reduce`, `matmul`,
-//! `im2col`, ...). A new backend often starts by forwarding to another one
+//! **Methods.** There are about thirty methods in [`Backend`], each one
+//! kernel (`unary`, `binary`, `reduce`, `matmul`, `im2col`, ...). All are
+//! required but two fused ones, `addmm` and `conv2d`, whose provided
+//! methods call the others (a GEMM then an add; `im2col` then `matmul`)
+//! until the backend has the fused kernel. A new backend often starts by forwarding to another one
 //! (the `Profiled` backend of func-testkit wraps any backend this way and
 //! counts its calls) and replacing kernels one at a time.
 //!

@@ -30,6 +30,9 @@ use crate::{
 ///   along `axis`. `ScatterAdd`: `(base, index, src)`, index and src of one
 ///   shape, equal to the base's except along `axis`.
 /// - `Im2col`: `[N, C, H, W]` in; `Col2im`: `[N, C*kh*kw, oh*ow]` in.
+/// - `Conv2d`: `(input [N, C, H, W], weight [O, C / groups, kh, kw])`, of
+///   one float dtype, `C` and `O` multiples of `groups`, the kernel and the
+///   input's `H, W` those of the geometry; output `[N, O, oh, ow]`.
 /// - Factories (`Full`, `Arange`, `Random`) take no operands.
 /// - `Custom`: any number of operands, any number of outputs (the only
 ///   primitive with several outputs: bind it with
@@ -174,6 +177,16 @@ pub enum Primitive {
     Im2col(ConvGeom),
     /// Fold columns back, summing overlaps (adjoint of `Im2col`).
     Col2im(ConvGeom),
+    /// 2-D convolution (cross-correlation) without bias: the product of the
+    /// weight with the input's columns (`Im2col`), per group, without the
+    /// columns of the whole batch in memory at once (see
+    /// [`Backend::conv2d`](crate::Backend::conv2d)).
+    Conv2d {
+        /// The sliding window over the input.
+        geom: ConvGeom,
+        /// Channel groups: input channel block `i` meets only output block `i`.
+        groups: usize,
+    },
     /// The operand's value with a zero derivative (torch's `detach`, JAX's
     /// `stop_gradient`). A view: on concrete tensors it shares storage.
     StopGradient,
@@ -224,6 +237,7 @@ impl Primitive {
             Primitive::ScatterAdd { .. } => "scatter_add",
             Primitive::Im2col(_) => "im2col",
             Primitive::Col2im(_) => "col2im",
+            Primitive::Conv2d { .. } => "conv2d",
             Primitive::StopGradient => "stop_gradient",
             Primitive::Custom(c) => c.name(),
             Primitive::ViewCopy(view) => match **view {

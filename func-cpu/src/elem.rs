@@ -47,6 +47,11 @@ pub(crate) trait Elem: crate::cache::Pooled + Sync + PartialOrd + Default + Debu
     fn addmm(_: &[Self], _: &Layout, _: &[Self], _: &Layout, _: &[Self], _: &Layout) -> Result<Vec<Self>> {
         Err(unsupported("addmm", Self::DTYPE))
     }
+    /// The convolution by samples (NOTE: [convolution by samples] in
+    /// conv.rs), `None` when the batch is too small for it.
+    fn conv2d(_: &[Self], _: &Layout, _: &[Self], _: &Layout, _: &ConvGeom, _: usize) -> Result<Option<Vec<Self>>> {
+        Err(unsupported("conv2d", Self::DTYPE))
+    }
     #[allow(clippy::too_many_arguments)]
     fn scatter_add(
         _: &[Self],
@@ -231,6 +236,16 @@ macro_rules! float_elem {
             }
             fn addmm(c: &[Self], lc: &Layout, a: &[Self], la: &Layout, b: &[Self], lb: &Layout) -> Result<Vec<Self>> {
                 matmul::addmm(c, lc, a, la, b, lb)
+            }
+            fn conv2d(
+                x: &[Self],
+                xl: &Layout,
+                w: &[Self],
+                wl: &Layout,
+                g: &ConvGeom,
+                groups: usize,
+            ) -> Result<Option<Vec<Self>>> {
+                crate::conv::conv2d(x, xl, w, wl, g, groups)
             }
             fn stream_copy(src: &[Self], dst: &mut [MaybeUninit<Self>]) -> bool {
                 crate::stream::copy(src, dst)

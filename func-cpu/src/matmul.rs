@@ -19,7 +19,7 @@ use std::mem::MaybeUninit;
 /// Below this many multiply-adds a batch runs on one thread (about 20 us of
 /// work: below it, waking the pool cost more than it saved on the MAML
 /// workload's four 20x40x40 products).
-const PAR_FLOPS: usize = 1 << 18;
+pub(crate) const PAR_FLOPS: usize = 1 << 18;
 /// From this many multiply-adds, one product is split into row blocks that
 /// run as rayon tasks.
 const PAR_GEMM: usize = 1 << 20;
@@ -886,6 +886,48 @@ unsafe fn written<T>(c: &mut [MaybeUninit<T>]) -> &mut [T] {
     // SAFETY: all elements are initialized (the caller's contract), and
     // `MaybeUninit<T>` has the layout of `T`.
     unsafe { &mut *(c as *mut [MaybeUninit<T>] as *mut [T]) }
+}
+
+/// `c = a b` for row-major `a [m, k]` and `b [k, n]` (the whole slices)
+/// on the calling thread, by the kernels one product of [`matmul`] takes
+/// at this size: direct loops, register tiles or gemm. For the products of
+/// one sample of a convolution (NOTE: [convolution by samples] in conv.rs).
+///
+/// # Panics
+///
+/// When the slices' lengths are not `m * k`, `k * n` and `m * n`.
+pub(crate) fn product_rows<T: Real>((m, k, n): (usize, usize, usize), a: &[T], b: &[T], c: &mut [MaybeUninit<T>]) {
+    let fits =
+        Some(a.len()) == m.checked_mul(k) && Some(b.len()) == k.checked_mul(n) && Some(c.len()) == m.checked_mul(n);
+    assert!(fits, "product_rows: slices of {}, {} and {} for {m} x {k} x {n}", a.len(), b.len(), c.len());
+    let (am, bm) = ((a, 0, k as isize, 1), (b, 0, n as isize, 1));
+    if k == 0 || m == 0 || n == 0 {
+        zeroed(c);
+    } else if m.saturating_mul(k).saturating_mul(n) <= SMALL {
+        thin(Thin::Small, am, bm, k, n, c);
+    } else if m >= tiles::TILE_ROWS && tiles_size((m, k, n)) && T::tiled((m, k, n), am, bm, c) {
+        // Computed in register tiles (NOTE: [small tiles] in tiles.rs).
+    } else {
+        // SAFETY: `a`, `b` and `c` hold exactly `m * k`, `k * n` and `m * n`
+        // elements (asserted above), read and written row-major from offset
+        // 0 with the row strides `k`, `n` and `n` and unit column strides,
+        // so every element addressed is in bounds; `c` is exclusively
+        // borrowed and distinct from `a` and `b` (uninitialized is allowed:
+        // with beta = 0 gemm only writes it).
+        unsafe {
+            T::gemm(
+                (m, k, n),
+                a.as_ptr(),
+                k as isize,
+                1,
+                b.as_ptr(),
+                n as isize,
+                1,
+                c.as_mut_ptr().cast::<T>(),
+                n as isize,
+            );
+        }
+    }
 }
 
 fn product_plus<T: Real>(a: &[T], la: &Layout, b: &[T], lb: &Layout, bias: Option<(&[T], &Layout)>) -> Result<Vec<T>> {

@@ -280,6 +280,17 @@ impl<B: Backend> Backend for Profiled<B> {
     fn col2im(&self, s: &Self::Storage, l: &Layout, geom: &ConvGeom) -> Result<Self::Storage> {
         self.timed(|| "col2im".into(), |b| b.col2im(s, l, geom))
     }
+    fn conv2d(
+        &self,
+        x: &Self::Storage,
+        xl: &Layout,
+        w: &Self::Storage,
+        wl: &Layout,
+        geom: &ConvGeom,
+        groups: usize,
+    ) -> Result<Self::Storage> {
+        self.timed(|| "conv2d".into(), |b| b.conv2d(x, xl, w, wl, geom, groups))
+    }
     fn random(&self, dist: Distribution, dtype: DType, numel: usize, seed: u64) -> Result<Self::Storage> {
         self.timed(|| "random".into(), |b| b.random(dist, dtype, numel, seed))
     }

@@ -26,7 +26,7 @@ fn a_stateful_backend_passes_check_backend() {
     let prof = Profiled::new(Cpu);
     check_backend_with(prof.clone(), &CheckOptions { cases: 24, ..CheckOptions::default() });
     // Every op ran on the instance under test: its table saw the kernels.
-    assert!(prof.calls("matmul") > 0 && prof.calls("im2col") > 0, "{prof}");
+    assert!(prof.calls("matmul") > 0 && prof.calls("im2col") > 0 && prof.calls("conv2d") > 0, "{prof}");
     let own = Profiled::new(Cpu);
     check_backend_with(own.clone(), &CheckOptions { cases: 8, rng: RngPolicy::Own, ..CheckOptions::default() });
     assert!(own.calls("random") > 0, "{own}");

@@ -1,6 +1,6 @@
 //! Indexing rules: gather/scatter with a batched index, a batched source, or
-//! both; im2col/col2im with the batch folded into the image batch N, so a
-//! vmapped convolution is one larger im2col + matmul.
+//! both; im2col/col2im with the batch folded into the image batch N; and
+//! convolution, whose batched input folds into N the same way.
 
 use super::{Out, batched};
 use crate::interp::{Arg, BatchInterp};
@@ -41,4 +41,37 @@ pub(crate) fn col2im<B: Backend>(geom: &ConvGeom, x: &Arg<B>) -> Result<Out<B>> 
     let b = x.value.dims()[0];
     let img = bind(Primitive::Col2im(*geom), &[&fold(&x.value)?])?;
     batched(unfold_batch(&img, b)?)
+}
+
+/// A convolution of `x [N, C, H, W]` with `w [O, C / groups, kh, kw]`.
+///
+/// - Only the input batched: the batch folds into N, one convolution of
+///   `B * N` images.
+/// - The weight batched: the columns of the input (batched or not) times
+///   each weight, per group, as one batched matmul: `[B, 1, G, O/G, K] @
+///   [B or 1, N, G, K, L]`. The columns of an unbatched input are made once
+///   for all the weights (an NTK's tangents of the weights meet one input).
+pub(crate) fn conv2d<B: Backend>(geom: &ConvGeom, groups: usize, x: &Arg<B>, w: &Arg<B>) -> Result<Out<B>> {
+    let prim = Primitive::Conv2d { geom: *geom, groups };
+    if !w.batched {
+        if !x.batched {
+            return Ok(Out { value: bind(prim, &[&x.value, &w.value])?, batched: false });
+        }
+        let b = x.value.dims()[0];
+        let y = bind(prim, &[&fold(&x.value)?, &w.value])?;
+        return batched(unfold_batch(&y, b)?);
+    }
+    let wd = w.value.dims();
+    let (b, o, gs) = (wd[0], wd[1], groups.max(1));
+    let (og, k) = (o / gs, wd[2] * wd[3] * wd[4]);
+    let (oh, ow) = (geom.out_h(), geom.out_w());
+    let (cols, xb, n) = if x.batched {
+        let n = x.value.dims()[1];
+        (bind(Primitive::Im2col(*geom), &[&fold(&x.value)?])?, b, n)
+    } else {
+        (bind(Primitive::Im2col(*geom), &[&x.value])?, 1, x.value.dims()[0])
+    };
+    let cols = cols.try_reshape_to([xb, n, gs, k, oh * ow])?;
+    let y = w.value.try_reshape_to([b, 1, gs, og, k])?.try_matmul(&cols)?;
+    batched(y.try_reshape_to([b, n, o, oh, ow])?)
 }

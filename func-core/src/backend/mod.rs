@@ -202,8 +202,70 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
     /// overlapping windows (the adjoint of `im2col`).
     fn col2im(&self, s: &Self::Storage, l: &Layout, geom: &ConvGeom) -> Result<Self::Storage>;
 
+    /// 2-D convolution without bias, the conventions of
+    /// [`Primitive::Conv2d`](crate::Primitive::Conv2d) (checked before the
+    /// call): input `[N, C, H, W]`, weight `[O, C / groups, kh, kw]`, both
+    /// of one float dtype; output `[N, O, oh, ow]`, contiguous.
+    ///
+    /// The provided method is [`im2col`](Self::im2col) then one
+    /// [`matmul`](Self::matmul) of the weight, broadcast over the batch, with
+    /// the columns, per group. A backend that builds the columns of a few
+    /// samples at a time, each block still in the cache when its product
+    /// reads it, overrides it: the columns of a whole batch are `kh * kw`
+    /// times the input.
+    ///
+    /// # Errors
+    ///
+    /// As [`im2col`](Self::im2col) and [`matmul`](Self::matmul).
+    #[allow(clippy::too_many_arguments)]
+    fn conv2d(
+        &self,
+        x: &Self::Storage,
+        xl: &Layout,
+        w: &Self::Storage,
+        wl: &Layout,
+        geom: &ConvGeom,
+        groups: usize,
+    ) -> Result<Self::Storage> {
+        conv2d_by_columns(self, x, xl, w, wl, geom, groups)
+    }
+
     /// `numel` samples of `dist` as `dtype`, determined by `seed` alone.
     /// Backends should produce the stream of [`crate::random::sample`] so that
     /// results agree across devices.
     fn random(&self, dist: Distribution, dtype: DType, numel: usize, seed: u64) -> Result<Self::Storage>;
+}
+
+/// [`Backend::conv2d`]'s provided method, for a backend that overrides it
+/// for some inputs only: [`Backend::im2col`] of the whole batch, then one
+/// [`Backend::matmul`] of the weight, broadcast over the batch, with the
+/// columns, per group.
+///
+/// # Errors
+///
+/// As [`Backend::im2col`] and [`Backend::matmul`].
+pub fn conv2d_by_columns<B: Backend>(
+    be: &B,
+    x: &B::Storage,
+    xl: &Layout,
+    w: &B::Storage,
+    wl: &Layout,
+    geom: &ConvGeom,
+    groups: usize,
+) -> Result<B::Storage> {
+    let cols = be.im2col(x, xl, geom)?;
+    let (n, o, g) = (xl.dims()[0], wl.dims()[0], groups.max(1));
+    let k = wl.dims()[1..].iter().product::<usize>();
+    let cl = Layout::try_contiguous([n, g, k, geom.out_h() * geom.out_w()])?;
+    let copy;
+    let (w, off) = if wl.is_contiguous() {
+        (w, wl.offset())
+    } else {
+        copy = be.copy_strided(w, wl)?;
+        (&copy, 0)
+    };
+    // The weight as `[g, O / g, k]` matrices, broadcast over the batch.
+    let og = o / g;
+    let wm = Layout::try_new([n, g, og, k], &[0, og * k, k, 1], off)?;
+    be.matmul(w, &wm, &cols, &cl)
 }

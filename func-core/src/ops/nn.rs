@@ -1,6 +1,6 @@
 //! Neural-network composites, written in primitives so that every transform
-//! sees through them: activations, softmax family, linear, conv2d (im2col +
-//! matmul), pooling and losses.
+//! sees through them: activations, softmax family, linear, conv2d (one
+//! [`Primitive::Conv2d`], plus the bias), pooling and losses.
 
 use super::{norm_dim, ok};
 use crate::interp::bind;
@@ -165,7 +165,8 @@ impl<B: Backend> Tensor<B> {
 
     /// 2-D convolution (cross-correlation, as PyTorch): input `[N, C, H, W]`
     /// (or `[C, H, W]`), weight `[O, C / groups, kh, kw]`, optional bias `[O]`.
-    /// Lowered to one im2col and one (grouped) batched matmul.
+    /// One [`Primitive::Conv2d`]: the product of the weight with the input's
+    /// columns (`unfold`), per group.
     ///
     /// # Errors
     ///
@@ -182,10 +183,10 @@ impl<B: Backend> Tensor<B> {
                 "(input, weight): expected a 4-D input [N, C, H, W] and a 4-D weight [O, C/groups, kh, kw]",
             ));
         }
-        let (n, c) = (self.dims()[0], self.dims()[1]);
+        let c = self.dims()[1];
         let (o, cg, kh, kw) = (weight.dims()[0], weight.dims()[1], weight.dims()[2], weight.dims()[3]);
         let g = opts.groups;
-        if g == 0 || c % g != 0 || o % g != 0 || cg * g != c {
+        if g == 0 || !c.is_multiple_of(g) || !o.is_multiple_of(g) || cg * g != c {
             return Err(Error::shape_mismatch(
                 "conv2d",
                 self.shape(),
@@ -205,16 +206,35 @@ impl<B: Backend> Tensor<B> {
             dilation: opts.dilation,
         };
         geom.check("conv2d", self.shape())?;
-        let cols = self.try_unfold((kh, kw), opts.stride, opts.padding, opts.dilation)?;
-        let (oh, ow) = (geom.out_h(), geom.out_w());
-        let k = cg * kh * kw;
-        let out = if g == 1 {
-            weight.try_reshape_to([o, k])?.try_matmul(&cols)?
-        } else {
-            let cols = cols.try_reshape_to([n, g, k, oh * ow])?;
-            weight.try_reshape_to([g, o / g, k])?.try_matmul(&cols)?
-        };
-        let out = out.try_reshape_to([n, o, oh, ow])?;
+        if !self.dtype().is_float() || self.dtype() != weight.dtype() {
+            return Err(Error::dtype(
+                "conv2d",
+                if self.dtype().is_float() { weight.dtype() } else { self.dtype() },
+                format!(
+                    "expected input and weight to be floating point of one dtype, got {} and {}",
+                    self.dtype(),
+                    weight.dtype()
+                ),
+            ));
+        }
+        let s = opts.stride;
+        if s.0 == 0 || s.1 == 0 || opts.dilation.0 == 0 || opts.dilation.1 == 0 {
+            return Err(Error::invalid(
+                "conv2d",
+                format!("stride {s:?} and dilation {:?} must be positive", opts.dilation),
+            ));
+        }
+        if geom.out_h() == 0 || geom.out_w() == 0 {
+            return Err(Error::invalid_shape(
+                "conv2d",
+                self.shape(),
+                format!(
+                    "the kernel ({kh}, {kw}) (dilation {:?}) is larger than the padded input ({:?} padding)",
+                    opts.dilation, opts.padding
+                ),
+            ));
+        }
+        let out = bind(Primitive::Conv2d { geom, groups: g }, &[self, weight])?;
         match bias {
             Some(b) => {
                 if b.dims() != [o] {

@@ -139,3 +139,95 @@ fn columns_larger_than_the_cache_are_streamed_exactly() {
     }
     assert_eq!(checked, 8);
 }
+
+/// A convolution the naive way, in f64: each output the sum over its
+/// window, and the sum of the products' magnitudes (for a tolerance scaled
+/// to each element).
+fn naive_conv2d(x: &[f64], xl: &Layout, w: &[f64], wl: &Layout, g: &ConvGeom, groups: usize) -> (Vec<f64>, Vec<f64>) {
+    let (xe, we) = (elems(x, xl), elems(w, wl));
+    let (&[nb, c, h, wd], &[o, cg, kh, kw]) = (xl.dims(), wl.dims()) else { panic!() };
+    let (oh, ow, og) = (g.out_h(), g.out_w(), o / groups);
+    let (mut out, mut mag) = (vec![0.0; nb * o * oh * ow], vec![0.0; nb * o * oh * ow]);
+    for (ni, oc, oy, ox) in (0..nb)
+        .flat_map(|n| (0..o).flat_map(move |oc| (0..oh).flat_map(move |oy| (0..ow).map(move |ox| (n, oc, oy, ox)))))
+    {
+        let at = flat(&[ni, oc, oy, ox], &[nb, o, oh, ow]);
+        for (ci, i, j) in (0..cg).flat_map(|ci| (0..kh).flat_map(move |i| (0..kw).map(move |j| (ci, i, j)))) {
+            let iy = (oy * g.stride.0 + i * g.dilation.0) as isize - g.padding.0 as isize;
+            let ix = (ox * g.stride.1 + j * g.dilation.1) as isize - g.padding.1 as isize;
+            if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < wd {
+                let xv = xe[flat(&[ni, oc / og * cg + ci, iy as usize, ix as usize], &[nb, c, h, wd])];
+                let p = xv * we[flat(&[oc, ci, i, j], &[o, cg, kh, kw])];
+                out[at] += p;
+                mag[at] += p.abs();
+            }
+        }
+    }
+    (out, mag)
+}
+
+/// The convolution by samples (NOTE: [convolution by samples] in conv.rs)
+/// and through the batch's columns, for batches below and above the
+/// threshold, with groups, padding, strides and dilation, a strided input
+/// and a transposed weight, f32 and f64: each element within rounding of
+/// the naive sum, scaled to that element's products.
+#[test]
+fn conv2d_by_samples_matches_the_naive_sum() {
+    let geoms = [
+        ConvGeom { h: 10, w: 12, kernel: (3, 3), stride: (1, 1), padding: (0, 0), dilation: (1, 1) },
+        ConvGeom { h: 9, w: 7, kernel: (3, 2), stride: (2, 1), padding: (1, 2), dilation: (1, 2) },
+        ConvGeom { h: 16, w: 16, kernel: (3, 3), stride: (1, 1), padding: (1, 1), dilation: (1, 1) },
+    ];
+    let threads = rayon::current_num_threads();
+    let (mut checked, mut by_samples) = (0usize, 0usize);
+    // Twice over: the second pass reuses the first pass's cached buffers.
+    for g in geoms.iter().chain(&geoms).copied() {
+        for (groups, cg, og) in [(1, 3, 5), (2, 2, 3), (4, 1, 8)] {
+            let (c, o) = (groups * cg, groups * og);
+            for nb in [1, 3, 4 * threads + 1] {
+                let strided = Layout::contiguous([nb, g.w, c, g.h]).permute(&[0, 2, 3, 1]);
+                let wt = Layout::contiguous([g.kernel.1, g.kernel.0, cg, o]).permute(&[3, 2, 1, 0]);
+                for (xl, wl) in [
+                    (Layout::contiguous([nb, c, g.h, g.w]), Layout::contiguous([o, cg, g.kernel.0, g.kernel.1])),
+                    (strided, wt),
+                ] {
+                    for dt in FLOATS {
+                        let xv = rounded(&vals(xl.numel()), dt);
+                        let wv = rounded(&vals(wl.numel() + 5)[5..], dt);
+                        let (x, w) = (st(&xv, dt), st(&wv, dt));
+                        let got = host(&Cpu.conv2d(&x, &xl, &w, &wl, &g, groups).unwrap());
+                        let (want, mag) = naive_conv2d(&xv, &xl, &wv, &wl, &g, groups);
+                        let eps = if dt == DType::F32 { 1e-6 } else { 1e-14 };
+                        assert_eq!(got.len(), want.len());
+                        for (i, ((a, b), m)) in got.iter().zip(&want).zip(&mag).enumerate() {
+                            assert!(
+                                (a - b).abs() <= eps * (m + 1e-30),
+                                "{g:?} groups {groups} n {nb} {dt} at {i}: {a} vs {b}"
+                            );
+                        }
+                        checked += got.len();
+                        if dt == DType::F64 {
+                            let xs: Vec<f64> = xv.clone();
+                            let ws: Vec<f64> = wv.clone();
+                            by_samples +=
+                                crate::conv::conv2d(&xs, &xl, &ws, &wl, &g, groups).unwrap().is_some() as usize;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(checked > 50_000, "{checked} elements compared");
+    // The batches of `4 * threads + 1` samples (and any small enough to run
+    // on one thread) took the samples' path: at least one per geometry,
+    // groups and layout, twice over.
+    assert!(by_samples >= 2 * 3 * 3 * 2, "{by_samples} convolutions by samples");
+    // Mismatched operands are errors, not panics.
+    let g = geoms[0];
+    let x = st(&vals(3 * 120), DType::F32);
+    let w = st(&vals(5 * 3 * 9), DType::F32);
+    let (xl, wl) = (Layout::contiguous([1, 3, 10, 12]), Layout::contiguous([5, 3, 3, 3]));
+    assert!(Cpu.conv2d(&x, &xl, &w, &wl, &g, 2).is_err());
+    assert!(Cpu.conv2d(&x, &Layout::contiguous([1, 3, 12, 10]), &w, &wl, &g, 1).is_err());
+    assert!(Cpu.conv2d(&x, &xl, &st(&vals(5 * 27), DType::F64), &wl, &g, 1).is_err());
+}

@@ -344,6 +344,52 @@ impl Backend for RefBackend {
         finish("col2im", s.dtype, acc)
     }
 
+    /// A direct sum over each output's window, in f64 (products of f32
+    /// values are exact in f64), sharing nothing with `im2col` or `matmul`.
+    fn conv2d(
+        &self,
+        x: &RefStorage,
+        xl: &Layout,
+        w: &RefStorage,
+        wl: &Layout,
+        geom: &ConvGeom,
+        groups: usize,
+    ) -> Result<RefStorage> {
+        check("conv2d", x, xl)?;
+        check("conv2d", w, wl)?;
+        let (oh, ow) = conv_out("conv2d", geom)?;
+        let (&[n, c, h, wd], &[o, cg, kh, kw]) = (xl.dims(), wl.dims()) else {
+            return Err(err("conv2d", format!("input {} and weight {} are not 4-D", xl.shape(), wl.shape())));
+        };
+        let float = x.dtype == w.dtype && x.dtype.is_float();
+        ensure!(float, "conv2d", "operands must share a float dtype, got {} and {}", x.dtype, w.dtype);
+        let ok = groups > 0
+            && c % groups == 0
+            && o % groups == 0
+            && cg * groups == c
+            && (kh, kw) == geom.kernel
+            && (h, wd) == (geom.h, geom.w);
+        ensure!(ok, "conv2d", "input {} and weight {} do not match {geom:?}, groups {groups}", xl.shape(), wl.shape());
+        let og = o / groups;
+        build("conv2d", x.dtype, &[n, o, oh, ow], |i| {
+            let (b, oc, oy, ox) = (i[0], i[1], i[2], i[3]);
+            let c0 = oc / og * cg;
+            let mut acc = 0.0;
+            for ci in 0..cg {
+                for ki in 0..kh {
+                    for kj in 0..kw {
+                        let y = (oy * geom.stride.0 + ki * geom.dilation.0).checked_sub(geom.padding.0);
+                        let xx = (ox * geom.stride.1 + kj * geom.dilation.1).checked_sub(geom.padding.1);
+                        if let (Some(y), Some(xx)) = (y.filter(|&y| y < h), xx.filter(|&v| v < wd)) {
+                            acc += at(x, xl, &[b, c0 + ci, y, xx]) * at(w, wl, &[oc, ci, ki, kj]);
+                        }
+                    }
+                }
+            }
+            Ok(acc)
+        })
+    }
+
     fn random(&self, dist: Distribution, dtype: DType, numel: usize, seed: u64) -> Result<RefStorage> {
         storage_of_host("random", func_core::random::sample(dist, dtype, numel, seed)?)
     }

@@ -75,9 +75,11 @@ pub(crate) fn s_large_matmul(batched: bool) -> BoxedStrategy<Sample> {
         .boxed()
 }
 
-/// A convolution large enough for gemm and a parallel batch of groups.
+/// A convolution large enough for gemm and a parallel batch of groups; with
+/// 9 or 10 images, a batch the CPU backend splits between two threads by
+/// samples (NOTE: [convolution by samples] in func-cpu).
 pub(crate) fn s_large_conv2d() -> BoxedStrategy<Sample> {
-    (1usize..=2, 1usize..=2, 12usize..=16, 12usize..=16, 1usize..=2, float_dtype())
+    (prop_oneof![1usize..=2, 9usize..=10], 1usize..=2, 12usize..=16, 12usize..=16, 1usize..=2, float_dtype())
         .prop_flat_map(|(n, groups, h, w, stride, d)| {
             let (c, o) = (4 * groups, 8 * groups);
             sample(vec![
