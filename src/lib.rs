@@ -182,7 +182,8 @@ pub use func_autodiff::{
 };
 pub use func_batch::{Dims, Randomness, VmapOptions, try_vmap, vmap, vmap_with};
 pub use func_core::{
-    Conv2dOptions, DType, Element, Error, Generator, JacobianTree, Result, Shape, TensorTree, TreeDef,
+    Conv2dOptions, ConvTranspose2dOptions, DType, Element, Error, Generator, JacobianTree, Result, Shape, TensorTree,
+    TreeDef,
 };
 pub use func_functionalize::{
     NodeOp, Remove, Simplified, Var, VarId, functionalize, functionalize_with, make_graph, try_functionalize,
@@ -266,9 +267,9 @@ pub type Node = func_functionalize::Node<backend::Cpu>;
 /// The names most programs need: `use func::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        Conv2dOptions, CustomFn, DType, Dims, Generator, Graph, JacOptions, Randomness, Remove, Tensor, TensorTree,
-        VmapOptions, functionalize, functionalize_with, grad, grad_and_value, hessian, hessian_with, jacfwd,
-        jacfwd_with, jacrev, jacrev_with, jvp, linearize, make_graph, vjp, vmap, vmap_with,
+        Conv2dOptions, ConvTranspose2dOptions, CustomFn, DType, Dims, Generator, Graph, JacOptions, Randomness, Remove,
+        Tensor, TensorTree, VmapOptions, functionalize, functionalize_with, grad, grad_and_value, hessian,
+        hessian_with, jacfwd, jacfwd_with, jacrev, jacrev_with, jvp, linearize, make_graph, vjp, vmap, vmap_with,
     };
     pub use func_nn::{
         Module, StateDict, combine_state_for_ensemble, functional_call, make_functional, make_functional_with_buffers,

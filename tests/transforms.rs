@@ -232,3 +232,84 @@ fn error_captured_tensor_mutated_with_traced_value() {
     });
     assert!(msg.contains("add_") && msg.contains("captured Tensor"), "{msg}");
 }
+
+/// `conv_transpose2d` with stride, padding, output padding, dilation,
+/// groups and bias, its values and its gradients (through
+/// `Primitive::ConvTranspose2d`'s VJP rule) against
+/// `torch.nn.functional.conv_transpose2d`, on both backends; the CPU one
+/// with a batch large enough to run by samples as well.
+#[test]
+fn conv_transpose2d_matches_torch() {
+    fn check<B: func_core::Backend + Default>() {
+        type Tb<B> = Tensor<B>;
+        let x = Tb::<B>::from_vec((0..72).map(|i| (i as f64 * 0.37).sin()).collect::<Vec<_>>(), [2, 4, 3, 3]);
+        let w = Tb::<B>::from_vec((0..72).map(|i| (i as f64 * 0.21).cos()).collect::<Vec<_>>(), [4, 3, 3, 2]);
+        let b = Tb::<B>::from_vec(vec![0.5, -1.0, 0.25, 2.0, -0.5, 1.5], [6]);
+        let opts = func_core::ConvTranspose2dOptions {
+            stride: (2, 1),
+            padding: (1, 0),
+            output_padding: (1, 0),
+            dilation: (1, 2),
+            groups: 2,
+        };
+        let f = |x: &Tb<B>, w: &Tb<B>| x.conv_transpose2d(w, Some(&b), opts);
+        let y = f(&x, &w);
+        assert_eq!(y.dims(), &[2, 6, 6, 5]);
+        let head = [
+            0.591823235581,
+            1.089944953191,
+            1.563997047158,
+            0.949981288853,
+            1.283283063003,
+            2.186416354101,
+            2.585350341871,
+            4.192887569388,
+            2.249792125487,
+            2.271912469738,
+            1.790037924828,
+            1.897254879429,
+        ];
+        let near = |got: &[f64], want: &[f64]| {
+            assert_eq!(got.len(), want.len());
+            for (a, e) in got.iter().zip(want) {
+                assert!((a - e).abs() <= 1e-10 * (1.0 + e.abs()), "{got:?} vs {want:?}");
+            }
+        };
+        let yv = y.to_vec::<f64>();
+        near(&yv[..12], &head);
+        near(&[yv.iter().sum(), yv.iter().map(|v| v * v).sum()], &[-4.0234302809, 1183.2202416558]);
+        let (gx, gw) = grad(|(x, w): &(Tb<B>, Tb<B>)| f(x, w).sin().sum())(&(x.clone(), w.clone()));
+        let gx_head = [
+            -0.470839934057,
+            -0.086538156092,
+            0.934916576323,
+            0.540656468685,
+            0.940041066032,
+            0.38976009345,
+            -1.21032052702,
+            -1.788854466559,
+        ];
+        let gw_head = [
+            -5.468779188753,
+            -4.086622877245,
+            -3.174848304878,
+            -1.238350599268,
+            -3.357932824299,
+            0.531612600461,
+            -2.508003266814,
+            -5.343158107751,
+        ];
+        near(&gx.to_vec::<f64>()[..8], &gx_head);
+        near(&gw.to_vec::<f64>()[..8], &gw_head);
+        // A batch of 20 copies: by samples on the CPU backend, the same
+        // values for each copy.
+        let xs = x.select(0, 0).unsqueeze(0).expand(&[20, 4, 3, 3]).contiguous();
+        let ys = f(&xs, &w).to_vec::<f64>();
+        let one = f(&x.select(0, 0).unsqueeze(0), &w).to_vec::<f64>();
+        for copy in ys.chunks(one.len()) {
+            near(copy, &one);
+        }
+    }
+    check::<RefBackend>();
+    check::<func_cpu::Cpu>();
+}

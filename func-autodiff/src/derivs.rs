@@ -2,7 +2,7 @@
 //! All are written in Tensor operations, so they are themselves
 //! differentiable and batchable (NOTE: [rules are tensor programs]).
 
-use func_core::{Backend, ReduceOp};
+use func_core::{Backend, Primitive, ReduceOp};
 use func_core::{BinaryOp, CmpOp, DType, Error, Result, Shape, Tensor, UnaryOp};
 
 /// A partial derivative of an elementwise op: often a constant, kept
@@ -181,9 +181,8 @@ pub(crate) fn matmul_cotangents<B: Backend>(
 
 /// The cotangents of a convolution `y = conv2d(x, w)` (`Primitive::Conv2d`)
 /// for the output cotangent `g [N, O, oh, ow]`, those asked for by `(nx,
-/// nw)`: per group, `gx = fold(w^T g)` (the transposed convolution) and
-/// `gw = sum over N of g unfold(x)^T`, the cotangents of the product of
-/// the weight with the columns and of `im2col`.
+/// nw)`: the transposed convolution of `g` (`Primitive::ConvTranspose2d`)
+/// and [`conv2d_weight_grad`].
 pub(crate) fn conv2d_cotangents<B: Backend>(
     g: &Tensor<B>,
     (x, w): (&Tensor<B>, &Tensor<B>),
@@ -191,27 +190,46 @@ pub(crate) fn conv2d_cotangents<B: Backend>(
     groups: usize,
     (nx, nw): (bool, bool),
 ) -> Result<[Option<Tensor<B>>; 2]> {
+    let gx =
+        if nx { Some(func_core::bind(Primitive::ConvTranspose2d { geom: *geom, groups }, &[g, w])?) } else { None };
+    let gw = if nw { Some(conv2d_weight_grad(g, x, geom, groups, w.shape())?) } else { None };
+    Ok([gx, gw])
+}
+
+/// The cotangents of a transposed convolution `y = conv_transpose2d(x, w)`
+/// (`Primitive::ConvTranspose2d`) for the output cotangent `g [N, C, H,
+/// W]`: the convolution of `g` (its transpose), and the weight's, which is
+/// [`conv2d_weight_grad`] with the roles of input and output exchanged.
+pub(crate) fn conv_transpose2d_cotangents<B: Backend>(
+    g: &Tensor<B>,
+    (x, w): (&Tensor<B>, &Tensor<B>),
+    geom: &func_core::ConvGeom,
+    groups: usize,
+    (nx, nw): (bool, bool),
+) -> Result<[Option<Tensor<B>>; 2]> {
+    let gx = if nx { Some(func_core::bind(Primitive::Conv2d { geom: *geom, groups }, &[g, w])?) } else { None };
+    let gw = if nw { Some(conv2d_weight_grad(x, g, geom, groups, w.shape())?) } else { None };
+    Ok([gx, gw])
+}
+
+/// The weight's cotangent of `y = conv2d(x, w)` for `g [N, O, oh, ow]`:
+/// per group, `g unfold(x)^T` summed over N, as `w_shape`.
+fn conv2d_weight_grad<B: Backend>(
+    g: &Tensor<B>,
+    x: &Tensor<B>,
+    geom: &func_core::ConvGeom,
+    groups: usize,
+    w_shape: &Shape,
+) -> Result<Tensor<B>> {
     let (n, o) = (g.dims()[0], g.dims()[1]);
     let gs = groups.max(1);
-    let (og, k) = (o / gs, w.numel() / o.max(1));
+    let (og, k) = (o / gs, w_shape.numel() / o.max(1));
     let l = g.dims()[2] * g.dims()[3];
     let gr = g.try_reshape_to([n, gs, og, l])?;
-    let gx = if nx {
-        let cols = w.try_reshape_to([gs, og, k])?.t().try_matmul(&gr)?;
-        let cols = cols.try_reshape_to([n, gs * k, l])?;
-        Some(cols.try_fold((geom.h, geom.w), geom.kernel, geom.stride, geom.padding, geom.dilation)?)
-    } else {
-        None
-    };
-    let gw = if nw {
-        let cols = x.try_unfold(geom.kernel, geom.stride, geom.padding, geom.dilation)?;
-        let cols = cols.try_reshape_to([n, gs, k, l])?;
-        let p = unbroadcast(&gr.try_matmul(&cols.t())?, &Shape::from([gs, og, k]))?;
-        Some(p.try_reshape_to(w.shape().clone())?)
-    } else {
-        None
-    };
-    Ok([gx, gw])
+    let cols = x.try_unfold(geom.kernel, geom.stride, geom.padding, geom.dilation)?;
+    let cols = cols.try_reshape_to([n, gs, k, l])?;
+    let p = unbroadcast(&gr.try_matmul(&cols.t())?, &Shape::from([gs, og, k]))?;
+    p.try_reshape_to(w_shape.clone())
 }
 
 /// Sum `t` down to `shape` (the adjoint of broadcasting `shape` to

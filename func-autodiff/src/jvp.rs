@@ -128,7 +128,7 @@ pub(crate) fn jvp_rule<B: Backend>(
             let tb = tans[1].as_ref().map(|t| primals[0].try_matmul(t)).transpose()?;
             add_opt(ta, tb)
         }
-        Primitive::Conv2d { .. } => {
+        Primitive::Conv2d { .. } | Primitive::ConvTranspose2d { .. } => {
             // Bilinear: `conv(tx, w) + conv(x, tw)`.
             let tx = tans[0].as_ref().map(|t| bind(prim.clone(), &[t, &primals[1]])).transpose()?;
             let tw = tans[1].as_ref().map(|t| bind(prim.clone(), &[&primals[0], t])).transpose()?;

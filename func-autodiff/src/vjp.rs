@@ -346,6 +346,14 @@ pub(crate) fn vjp_rule<B: Backend>(
                 Ok(smallvec![gx, gw])
             })
         }
+        Primitive::ConvTranspose2d { geom, groups } => {
+            let (x, w) = (primals[0].clone(), primals[1].clone());
+            let (geom, groups, nx, nw) = (*geom, *groups, need(0), need(1));
+            Box::new(move |g| {
+                let [gx, gw] = derivs::conv_transpose2d_cotangents(g, (&x, &w), &geom, groups, (nx, nw))?;
+                Ok(smallvec![gx, gw])
+            })
+        }
         Primitive::StopGradient => Box::new(|_g| Ok(smallvec![None])),
         // NOTE: [view copies] (func-core): the view's pullback (a copy's is
         // the identity).

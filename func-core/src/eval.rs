@@ -151,6 +151,42 @@ fn conv2d_shape(lx: &Layout, lw: &Layout, g: &crate::ConvGeom, groups: usize) ->
     Ok(Shape::from([x[0], w[0], g.out_h(), g.out_w()]))
 }
 
+/// The output shape `[N, C, H, W]` of a transposed convolution of `y [N,
+/// O, oh, ow]` with `w [O, C / groups, kh, kw]`, after checking them against
+/// the geometry and the groups.
+fn conv_transpose2d_shape(ly: &Layout, lw: &Layout, g: &crate::ConvGeom, groups: usize) -> Result<Shape> {
+    let (y, w) = (ly.dims(), lw.dims());
+    g.check("conv_transpose2d", ly.shape())?;
+    let fits = y.len() == 4
+        && w.len() == 4
+        && groups > 0
+        && w[0].is_multiple_of(groups)
+        && y[1] == w[0]
+        && (w[2], w[3]) == g.kernel
+        && (y[2], y[3]) == (g.out_h(), g.out_w())
+        && g.stride.0 > 0
+        && g.stride.1 > 0
+        && g.dilation.0 > 0
+        && g.dilation.1 > 0;
+    let c = w.get(1).and_then(|&cg| cg.checked_mul(groups));
+    match c {
+        Some(c) if fits => Ok(Shape::from([y[0], c, g.h, g.w])),
+        _ => Err(Error::shape_mismatch(
+            "conv_transpose2d",
+            ly.shape(),
+            lw.shape(),
+            format!(
+                "(input, weight) with groups={groups} and geometry {g:?}: expected input [N, O, {}, {}] and weight \
+                 [O, C/groups, {}, {}], O a multiple of groups",
+                g.out_h(),
+                g.out_w(),
+                g.kernel.0,
+                g.kernel.1
+            ),
+        )),
+    }
+}
+
 fn view<B: Backend>(t: &Tensor<B>, storage: &Arc<StorageCell<B>>, layout: Layout) -> Tensor<B> {
     Tensor::from_storage(storage.clone(), layout, t.dtype())
 }
@@ -321,6 +357,12 @@ pub(crate) fn eval<B: Backend>(prim: &Primitive, args: &[&Tensor<B>]) -> Result<
             let ((sx, lx), (sw, lw)) = (arg(0)?, arg(1)?);
             let shape = conv2d_shape(lx, lw, geom, *groups)?;
             let out = with_reads(&[sx, sw], op, |r| be.conv2d(r[0], lx, r[1], lw, geom, *groups))?;
+            fresh(be, out, shape)
+        }
+        Primitive::ConvTranspose2d { geom, groups } => {
+            let ((sy, ly), (sw, lw)) = (arg(0)?, arg(1)?);
+            let shape = conv_transpose2d_shape(ly, lw, geom, *groups)?;
+            let out = with_reads(&[sy, sw], op, |r| be.conv_transpose2d(r[0], ly, r[1], lw, geom, *groups))?;
             fresh(be, out, shape)
         }
         Primitive::StopGradient => {

@@ -158,7 +158,7 @@ pub use error::*;
 pub use instance::{default_backend, set_default_backend, with_backend};
 pub use interp::{Interpreter, Level, Outputs, bind, bind_multi, reenter, with_interpreter};
 pub use layout::*;
-pub use ops::{Conv2dOptions, Generator};
+pub use ops::{Conv2dOptions, ConvTranspose2dOptions, Generator};
 pub use primitive::*;
 pub use shape::*;
 pub use tensor::{StorageCell, Tensor};

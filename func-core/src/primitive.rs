@@ -33,6 +33,9 @@ use crate::{
 /// - `Conv2d`: `(input [N, C, H, W], weight [O, C / groups, kh, kw])`, of
 ///   one float dtype, `C` and `O` multiples of `groups`, the kernel and the
 ///   input's `H, W` those of the geometry; output `[N, O, oh, ow]`.
+/// - `ConvTranspose2d`: `(input [N, O, oh, ow], weight [O, C / groups, kh,
+///   kw])`, the sizes of `Conv2d`'s output and weight; output `[N, C, H,
+///   W]`, the geometry's input size.
 /// - Factories (`Full`, `Arange`, `Random`) take no operands.
 /// - `Custom`: any number of operands, any number of outputs (the only
 ///   primitive with several outputs: bind it with
@@ -187,6 +190,17 @@ pub enum Primitive {
         /// Channel groups: input channel block `i` meets only output block `i`.
         groups: usize,
     },
+    /// The transpose of [`Conv2d`](Primitive::Conv2d) in its input (torch's
+    /// `conv_transpose2d`): each input position spreads its products with
+    /// the weight over its window, overlaps summed. The columns of the
+    /// transposed weight times the input, folded (`Col2im`), per group.
+    ConvTranspose2d {
+        /// The window of the convolution this one transposes: its input
+        /// size is this primitive's output size.
+        geom: ConvGeom,
+        /// Channel groups, as [`Conv2d`](Primitive::Conv2d)'s.
+        groups: usize,
+    },
     /// The operand's value with a zero derivative (torch's `detach`, JAX's
     /// `stop_gradient`). A view: on concrete tensors it shares storage.
     StopGradient,
@@ -238,6 +252,7 @@ impl Primitive {
             Primitive::Im2col(_) => "im2col",
             Primitive::Col2im(_) => "col2im",
             Primitive::Conv2d { .. } => "conv2d",
+            Primitive::ConvTranspose2d { .. } => "conv_transpose2d",
             Primitive::StopGradient => "stop_gradient",
             Primitive::Custom(c) => c.name(),
             Primitive::ViewCopy(view) => match **view {

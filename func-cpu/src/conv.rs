@@ -324,9 +324,8 @@ const SAMPLES_PER_THREAD: usize = 4;
 
 pub(crate) fn col2im<T: Arith>(x: &[T], l: &Layout, g: &ConvGeom) -> Result<Vec<T>> {
     check_geom("col2im", g, l)?;
-    let ((kh, kw), (sh, sw), (ph, pw), (dh, dw)) = (g.kernel, g.stride, g.padding, g.dilation);
     let (h, w, oh, ow) = (g.h, g.w, g.out_h(), g.out_w());
-    let taps = kh * kw;
+    let taps = g.kernel.0 * g.kernel.1;
     let &[nb, ckk, len] = l.dims() else {
         return Err(err("col2im", format!("expected [N, C*kh*kw, oh*ow], got {}", l.shape())));
     };
@@ -346,9 +345,35 @@ pub(crate) fn col2im<T: Arith>(x: &[T], l: &Layout, g: &ConvGeom) -> Result<Vec<
     // the NTK workload's conv input gradients) folded in 14.1 -> 7.8 ms on
     // two threads, 28.5 -> 17.7 ms on one, on a Sapphire Rapids VM
     // (prefetching 4 KiB ahead: 9.5 ms; 2 KiB: 10.5 ms).
-    planes(&mut out.spare_capacity_mut()[..n_out], h * w, l.numel(), |p, o| {
+    let f = Fold { x, strides: [s[0], s[1], s[2]], off, c, g: *g };
+    planes(&mut out.spare_capacity_mut()[..n_out], h * w, l.numel(), |p, o| f.plane(p, o));
+    // SAFETY: the planes of `h * w` elements cover all `n_out` elements, and
+    // `zeroed` wrote every element of each plane before the sums.
+    unsafe { out.set_len(n_out) };
+    Ok(out)
+}
+
+/// Columns `[N, C * kh * kw, oh * ow]` (strides `strides`, from `off`)
+/// folded back, one `(n, c)` plane of the image at a time.
+struct Fold<'a, T> {
+    x: &'a [T],
+    strides: [usize; 3],
+    off: usize,
+    c: usize,
+    g: ConvGeom,
+}
+
+impl<T: Arith> Fold<'_, T> {
+    /// Plane `p` (sample `p / C`, channel `p % C`) of the image into `o`
+    /// (`h * w` elements): zeroed, then every column added where its tap
+    /// reads.
+    fn plane(&self, p: usize, o: &mut [MaybeUninit<T>]) {
+        let (x, s, g) = (self.x, &self.strides, &self.g);
+        let ((kh, kw), (sh, sw), (ph, pw), (dh, dw)) = (g.kernel, g.stride, g.padding, g.dilation);
+        let (h, w, oh, ow) = (g.h, g.w, g.out_h(), g.out_w());
+        let taps = kh * kw;
         let o = zeroed(o);
-        let base = off + (p / c) * s[0] + (p % c) * taps * s[1];
+        let base = self.off + (p / self.c) * s[0] + (p % self.c) * taps * s[1];
         for i in 0..kh {
             let (ylo, yhi) = valid(oh, h, sh, i * dh, ph);
             for j in 0..kw {
@@ -375,11 +400,100 @@ pub(crate) fn col2im<T: Arith>(x: &[T], l: &Layout, g: &ConvGeom) -> Result<Vec<
                 }
             }
         }
-    });
-    // SAFETY: the planes of `h * w` elements cover all `n_out` elements, and
-    // `zeroed` wrote every element of each plane before the sums.
-    unsafe { out.set_len(n_out) };
-    Ok(out)
+    }
+}
+
+/// The transposed convolution of `y [N, O, oh, ow]` with `w [O, C / groups,
+/// kh, kw]` (`Primitive::ConvTranspose2d`'s conventions, checked by the
+/// caller) by samples, as [`conv2d`] (NOTE: [convolution by samples]): each
+/// sample's columns, the transposed weight times the sample, in a buffer
+/// its thread reuses, folded while they are in the cache. `None` when the
+/// batch is too small to share by samples.
+pub(crate) fn conv_transpose2d<T: Real>(
+    y: &[T],
+    yl: &Layout,
+    w: &[T],
+    wl: &Layout,
+    g: &ConvGeom,
+    groups: usize,
+) -> Result<Option<Vec<T>>> {
+    let op = "conv_transpose2d";
+    check_geom(op, g, yl)?;
+    let (&[n, o, yh, yw], &[wo, cg, kh, kw]) = (yl.dims(), wl.dims()) else {
+        return Err(err(op, format!("expected 4-D input and weight, got {} and {}", yl.shape(), wl.shape())));
+    };
+    let (l, taps) = (g.out_h() * g.out_w(), kh * kw);
+    if groups == 0 || o != wo || !o.is_multiple_of(groups) || (kh, kw) != g.kernel || (yh, yw) != (g.out_h(), g.out_w())
+    {
+        return Err(err(op, format!("input {} and weight {} with {groups} groups, {g:?}", yl.shape(), wl.shape())));
+    }
+    let (og, c) = (o / groups, size(op, &[cg, groups])?);
+    let k = size(op, &[cg, taps])?;
+    let cols_len = size(op, &[c, taps, l])?;
+    let per_sample = size(op, &[c, g.h, g.w])?;
+    let work = cols_len.saturating_mul(og);
+    let parallel = rayon::current_num_threads() >= 2 && work.saturating_mul(n) >= crate::matmul::PAR_FLOPS;
+    let threads = if parallel { rayon::current_num_threads() } else { 1 };
+    if n < 2 || (parallel && n < SAMPLES_PER_THREAD * threads) {
+        return Ok(None);
+    }
+    let len = size(op, &[n, per_sample])?;
+    // `y` with each sample's channels as contiguous rows of `l`.
+    let ycopy;
+    let (y, yoff) = if yl.is_contiguous() {
+        (y, yl.offset())
+    } else {
+        ycopy = crate::strided::copy(y, yl)?;
+        (&ycopy[..], 0)
+    };
+    let y = &y[yoff..yoff + yl.numel()];
+    // The weight transposed, per group: `[groups, k, og]`.
+    let wc = crate::strided::copy(w, wl)?;
+    let mut wt = crate::strided::try_alloc::<T>(wc.len())?;
+    for gi in 0..groups {
+        for r in 0..k {
+            wt.extend((0..og).map(|oc| wc[(gi * og + oc) * k + r]));
+        }
+    }
+    let mut out = out_alloc::<T>(len)?;
+    let failed = std::sync::Mutex::new(None);
+    let share = |first: usize, part: &mut [MaybeUninit<T>]| {
+        let mut buf = match cache::take::<T>(cols_len) {
+            Ok(buf) => buf,
+            Err(e) => {
+                *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                return;
+            }
+        };
+        let cols = &mut buf.spare_capacity_mut()[..cols_len];
+        for (i, x) in part.chunks_mut(per_sample).enumerate() {
+            let ys = &y[(first + i) * o * l..][..o * l];
+            for gi in 0..groups {
+                let (wg, yg) = (&wt[gi * k * og..][..k * og], &ys[gi * og * l..][..og * l]);
+                crate::matmul::product_rows((k, og, l), wg, yg, &mut cols[gi * k * l..][..k * l]);
+            }
+            // SAFETY: the groups' products of `k * l` elements tile `cols`
+            // (`groups * k * l` = `c * taps * l` elements), each written
+            // whole by `product_rows`; `MaybeUninit<T>` has the layout of `T`.
+            let done = unsafe { &*(&cols[..] as *const [MaybeUninit<T>] as *const [T]) };
+            let f = Fold { x: done, strides: [cols_len, l, 1], off: 0, c, g: *g };
+            for (ch, plane) in x.chunks_mut(g.h * g.w).enumerate() {
+                f.plane(ch, plane);
+            }
+        }
+        cache::give(buf);
+    };
+    let spare = &mut out.spare_capacity_mut()[..len];
+    let per = n.div_ceil(threads);
+    par::chunks(spare, per * per_sample, |i, part| share(i * per, part));
+    if let Some(e) = failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(e);
+    }
+    // SAFETY: no share failed (checked above), the shares tile `spare`
+    // (`len` elements), and each sample's `c` planes of `h * w` elements
+    // tile its `per_sample`, each zeroed and summed by `Fold::plane`.
+    unsafe { out.set_len(len) };
+    Ok(Some(out))
 }
 
 /// How far ahead of the row being read [`col2im`] prefetches its columns

@@ -52,6 +52,18 @@ pub(crate) trait Elem: crate::cache::Pooled + Sync + PartialOrd + Default + Debu
     fn conv2d(_: &[Self], _: &Layout, _: &[Self], _: &Layout, _: &ConvGeom, _: usize) -> Result<Option<Vec<Self>>> {
         Err(unsupported("conv2d", Self::DTYPE))
     }
+    /// The transposed convolution by samples, `None` when the batch is too
+    /// small for it.
+    fn conv_transpose2d(
+        _: &[Self],
+        _: &Layout,
+        _: &[Self],
+        _: &Layout,
+        _: &ConvGeom,
+        _: usize,
+    ) -> Result<Option<Vec<Self>>> {
+        Err(unsupported("conv_transpose2d", Self::DTYPE))
+    }
     #[allow(clippy::too_many_arguments)]
     fn scatter_add(
         _: &[Self],
@@ -246,6 +258,16 @@ macro_rules! float_elem {
                 groups: usize,
             ) -> Result<Option<Vec<Self>>> {
                 crate::conv::conv2d(x, xl, w, wl, g, groups)
+            }
+            fn conv_transpose2d(
+                y: &[Self],
+                yl: &Layout,
+                w: &[Self],
+                wl: &Layout,
+                g: &ConvGeom,
+                groups: usize,
+            ) -> Result<Option<Vec<Self>>> {
+                crate::conv::conv_transpose2d(y, yl, w, wl, g, groups)
             }
             fn stream_copy(src: &[Self], dst: &mut [MaybeUninit<Self>]) -> bool {
                 crate::stream::copy(src, dst)

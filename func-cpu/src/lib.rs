@@ -716,6 +716,27 @@ impl Backend for Cpu {
         }
     }
 
+    fn conv_transpose2d(
+        &self,
+        y: &CpuStorage,
+        yl: &Layout,
+        w: &CpuStorage,
+        wl: &Layout,
+        geom: &ConvGeom,
+        groups: usize,
+    ) -> Result<CpuStorage> {
+        check("conv_transpose2d", y, yl)?;
+        check("conv_transpose2d", w, wl)?;
+        // By samples (NOTE: [convolution by samples] in conv.rs), or through
+        // the batch's columns.
+        match pair!("conv_transpose2d", y, w, |a, b| {
+            Ok(Elem::conv_transpose2d(a, yl, b, wl, geom, groups)?.map(Elem::wrap))
+        })? {
+            Some(out) => Ok(out),
+            None => func_core::conv_transpose2d_by_columns(self, y, yl, w, wl, geom, groups),
+        }
+    }
+
     fn im2col(&self, s: &CpuStorage, l: &Layout, geom: &ConvGeom) -> Result<CpuStorage> {
         check("im2col", s, l)?;
         each!(s, |v| conv::im2col(v, l, geom).map(Elem::wrap))

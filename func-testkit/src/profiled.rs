@@ -291,6 +291,17 @@ impl<B: Backend> Backend for Profiled<B> {
     ) -> Result<Self::Storage> {
         self.timed(|| "conv2d".into(), |b| b.conv2d(x, xl, w, wl, geom, groups))
     }
+    fn conv_transpose2d(
+        &self,
+        y: &Self::Storage,
+        yl: &Layout,
+        w: &Self::Storage,
+        wl: &Layout,
+        geom: &ConvGeom,
+        groups: usize,
+    ) -> Result<Self::Storage> {
+        self.timed(|| "conv_transpose2d".into(), |b| b.conv_transpose2d(y, yl, w, wl, geom, groups))
+    }
     fn random(&self, dist: Distribution, dtype: DType, numel: usize, seed: u64) -> Result<Self::Storage> {
         self.timed(|| "random".into(), |b| b.random(dist, dtype, numel, seed))
     }

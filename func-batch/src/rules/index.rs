@@ -75,3 +75,29 @@ pub(crate) fn conv2d<B: Backend>(geom: &ConvGeom, groups: usize, x: &Arg<B>, w: 
     let y = w.value.try_reshape_to([b, 1, gs, og, k])?.try_matmul(&cols)?;
     batched(y.try_reshape_to([b, n, o, oh, ow])?)
 }
+
+/// A transposed convolution of `y [N, O, oh, ow]` with `w [O, C / groups,
+/// kh, kw]`: as [`conv2d`], the batch of `y` alone folds into N; batched
+/// weights give one batched matmul of the transposed weights with `y`
+/// (batched or not), `[B, 1, G, K, O/G] @ [B or 1, N, G, O/G, L]`, and one
+/// fold of the columns.
+pub(crate) fn conv_transpose2d<B: Backend>(geom: &ConvGeom, groups: usize, y: &Arg<B>, w: &Arg<B>) -> Result<Out<B>> {
+    let prim = Primitive::ConvTranspose2d { geom: *geom, groups };
+    if !w.batched {
+        if !y.batched {
+            return Ok(Out { value: bind(prim, &[&y.value, &w.value])?, batched: false });
+        }
+        let b = y.value.dims()[0];
+        let x = bind(prim, &[&fold(&y.value)?, &w.value])?;
+        return batched(unfold_batch(&x, b)?);
+    }
+    let wd = w.value.dims();
+    let (b, o, gs) = (wd[0], wd[1], groups.max(1));
+    let (og, k) = (o / gs, wd[2] * wd[3] * wd[4]);
+    let l = geom.out_h() * geom.out_w();
+    let (yb, n) = if y.batched { (b, y.value.dims()[1]) } else { (1, y.value.dims()[0]) };
+    let yr = y.value.try_reshape_to([yb, n, gs, og, l])?;
+    let cols = w.value.try_reshape_to([b, 1, gs, og, k])?.t().try_matmul(&yr)?;
+    let x = bind(Primitive::Col2im(*geom), &[&cols.try_reshape_to([b * n, gs * k, l])?])?;
+    batched(unfold_batch(&x, b)?)
+}

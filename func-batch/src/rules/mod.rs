@@ -62,6 +62,7 @@ fn one<B: Backend>(it: &BatchInterp, prim: &Primitive, args: &[Arg<B>]) -> Resul
         Primitive::Im2col(geom) => index::im2col(geom, &args[0]),
         Primitive::Col2im(geom) => index::col2im(geom, &args[0]),
         Primitive::Conv2d { geom, groups } => index::conv2d(geom, *groups, &args[0], &args[1]),
+        Primitive::ConvTranspose2d { geom, groups } => index::conv_transpose2d(geom, *groups, &args[0], &args[1]),
         Primitive::Custom(c) => {
             Err(func_core::Error::invalid(c.name(), "internal: custom ops have several outputs; see rules::custom"))
         }

@@ -230,6 +230,32 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
         conv2d_by_columns(self, x, xl, w, wl, geom, groups)
     }
 
+    /// The transpose of [`conv2d`](Self::conv2d) in its input, the
+    /// conventions of
+    /// [`Primitive::ConvTranspose2d`](crate::Primitive::ConvTranspose2d)
+    /// (checked before the call): `y [N, O, oh, ow]` and `w [O, C / groups,
+    /// kh, kw]` of one float dtype; output `[N, C, H, W]`, contiguous.
+    ///
+    /// The provided method is one [`matmul`](Self::matmul) of the
+    /// transposed weight, broadcast over the batch, with `y`, per group,
+    /// then [`col2im`](Self::col2im) ([`conv_transpose2d_by_columns`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`matmul`](Self::matmul) and [`col2im`](Self::col2im).
+    #[allow(clippy::too_many_arguments)]
+    fn conv_transpose2d(
+        &self,
+        y: &Self::Storage,
+        yl: &Layout,
+        w: &Self::Storage,
+        wl: &Layout,
+        geom: &ConvGeom,
+        groups: usize,
+    ) -> Result<Self::Storage> {
+        conv_transpose2d_by_columns(self, y, yl, w, wl, geom, groups)
+    }
+
     /// `numel` samples of `dist` as `dtype`, determined by `seed` alone.
     /// Backends should produce the stream of [`crate::random::sample`] so that
     /// results agree across devices.
@@ -268,4 +294,46 @@ pub fn conv2d_by_columns<B: Backend>(
     let og = o / g;
     let wm = Layout::try_new([n, g, og, k], &[0, og * k, k, 1], off)?;
     be.matmul(w, &wm, &cols, &cl)
+}
+
+/// [`Backend::conv_transpose2d`]'s provided method: one
+/// [`Backend::matmul`] of the transposed weight, broadcast over the batch,
+/// with `y`, per group, then [`Backend::col2im`] of the whole batch.
+///
+/// # Errors
+///
+/// As [`Backend::matmul`] and [`Backend::col2im`].
+pub fn conv_transpose2d_by_columns<B: Backend>(
+    be: &B,
+    y: &B::Storage,
+    yl: &Layout,
+    w: &B::Storage,
+    wl: &Layout,
+    geom: &ConvGeom,
+    groups: usize,
+) -> Result<B::Storage> {
+    let (n, o, g) = (yl.dims()[0], wl.dims()[0], groups.max(1));
+    let (og, k, l) = (o / g, wl.dims()[1..].iter().product::<usize>(), geom.out_h() * geom.out_w());
+    let copy;
+    let (w, off) = if wl.is_contiguous() {
+        (w, wl.offset())
+    } else {
+        copy = be.copy_strided(w, wl)?;
+        (&copy, 0)
+    };
+    // The weight as `[g, k, O / g]` (transposed) matrices, broadcast over the
+    // batch, and `y` as `[n, g, O / g, L]`.
+    let wt = Layout::try_new([n, g, k, og], &[0, og * k, 1, k], off)?;
+    let ys = yl.strides();
+    let yg = Layout::try_new([n, g, og, l], &[ys[0], og * ys[1], ys[1], 1], yl.offset());
+    let cols = match yg {
+        // `y`'s positions are one row of `L` when its last two dims are
+        // contiguous (`ys[2] == ow`, `ys[3] == 1`).
+        Ok(yg) if ys[3] == 1 && ys[2] == geom.out_w() => be.matmul(w, &wt, y, &yg)?,
+        _ => {
+            let dense = be.copy_strided(y, yl)?;
+            be.matmul(w, &wt, &dense, &Layout::try_contiguous([n, g, og, l])?)?
+        }
+    };
+    be.col2im(&cols, &Layout::try_contiguous([n, g * k, l])?, geom)
 }

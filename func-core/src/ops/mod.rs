@@ -18,7 +18,7 @@ mod shape;
 mod slice;
 
 pub use factory::Generator;
-pub use nn::Conv2dOptions;
+pub use nn::{Conv2dOptions, ConvTranspose2dOptions};
 
 use crate::{Error, Result, Shape};
 

@@ -25,6 +25,29 @@ impl Default for Conv2dOptions {
     }
 }
 
+/// Options of [`Tensor::conv_transpose2d`], with PyTorch's defaults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvTranspose2dOptions {
+    /// Stride (rows, columns) of the convolution transposed; default `(1, 1)`.
+    pub stride: (usize, usize),
+    /// Zero padding (rows, columns) of the convolution transposed: the
+    /// output is cropped by it; default `(0, 0)`.
+    pub padding: (usize, usize),
+    /// Extra rows and columns at the end of the output, less than the
+    /// stride; default `(0, 0)`.
+    pub output_padding: (usize, usize),
+    /// Dilation (rows, columns); default `(1, 1)`.
+    pub dilation: (usize, usize),
+    /// Groups; default 1.
+    pub groups: usize,
+}
+
+impl Default for ConvTranspose2dOptions {
+    fn default() -> Self {
+        ConvTranspose2dOptions { stride: (1, 1), padding: (0, 0), output_padding: (0, 0), dilation: (1, 1), groups: 1 }
+    }
+}
+
 impl<B: Backend> Tensor<B> {
     /// `max(x, 0)`, also for i64: NaN propagates and the derivative at 0 is
     /// 0, as PyTorch.
@@ -249,6 +272,135 @@ impl<B: Backend> Tensor<B> {
             }
             None => Ok(out),
         }
+    }
+
+    /// 2-D transposed convolution (`torch.nn.functional.conv_transpose2d`,
+    /// the gradient of [`conv2d`](Self::conv2d) in its input): input `[N,
+    /// C_in, H, W]` (or `[C_in, H, W]`), weight `[C_in, C_out / groups, kh,
+    /// kw]`, optional bias `[C_out]`; output `[N, C_out, H_out, W_out]` with
+    /// `H_out = (H - 1) * stride - 2 * padding + dilation * (kh - 1) +
+    /// output_padding + 1`. One [`Primitive::ConvTranspose2d`], plus the
+    /// bias.
+    ///
+    /// # Errors
+    ///
+    /// When the shapes or options do not fit (an output padding not below
+    /// the stride, a padding that crops the whole output), naming them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use func_core::{ConvTranspose2dOptions, DType};
+    /// # type T = func_core::Tensor<func_testkit::RefBackend>;
+    /// let x = T::ones([1, 2, 3, 3], DType::F32);
+    /// let w = T::ones([2, 4, 3, 3], DType::F32);
+    /// let opts = ConvTranspose2dOptions { stride: (2, 2), padding: (1, 1), output_padding: (1, 1), ..Default::default() };
+    /// assert_eq!(x.conv_transpose2d(&w, None, opts).dims(), &[1, 4, 6, 6]);
+    /// ```
+    pub fn try_conv_transpose2d(
+        &self,
+        weight: &Tensor<B>,
+        bias: Option<&Tensor<B>>,
+        opts: ConvTranspose2dOptions,
+    ) -> Result<Tensor<B>> {
+        if self.ndim() == 3 {
+            return self.unsqueeze(0).try_conv_transpose2d(weight, bias, opts)?.try_squeeze_dim(0);
+        }
+        let op = "conv_transpose2d";
+        if self.ndim() != 4 || weight.ndim() != 4 {
+            return Err(Error::shape_mismatch(
+                op,
+                self.shape(),
+                weight.shape(),
+                "(input, weight): expected a 4-D input [N, C_in, H, W] and a 4-D weight [C_in, C_out/groups, kh, kw]",
+            ));
+        }
+        if !self.dtype().is_float() || self.dtype() != weight.dtype() {
+            return Err(Error::dtype(
+                op,
+                if self.dtype().is_float() { weight.dtype() } else { self.dtype() },
+                format!(
+                    "expected input and weight to be floating point of one dtype, got {} and {}",
+                    self.dtype(),
+                    weight.dtype()
+                ),
+            ));
+        }
+        let (c_in, g) = (self.dims()[1], opts.groups);
+        let (wd, (s, p, op_, d)) = (weight.dims(), (opts.stride, opts.padding, opts.output_padding, opts.dilation));
+        if g == 0 || wd[0] != c_in || !c_in.is_multiple_of(g) {
+            return Err(Error::shape_mismatch(
+                op,
+                self.shape(),
+                weight.shape(),
+                format!(
+                    "(input, weight) with groups={g}: the weight must have the input's {c_in} channels first, a multiple of groups"
+                ),
+            ));
+        }
+        if s.0 == 0 || s.1 == 0 || d.0 == 0 || d.1 == 0 {
+            return Err(Error::invalid(op, format!("stride {s:?} and dilation {d:?} must be positive")));
+        }
+        if op_.0 >= s.0 || op_.1 >= s.1 {
+            return Err(Error::invalid(op, format!("output_padding {op_:?} must be smaller than the stride {s:?}")));
+        }
+        let (kh, kw) = (wd[2], wd[3]);
+        // (H - 1) * stride + dilation * (k - 1) + output_padding + 1 - 2 * padding.
+        let out = |h: usize, s: usize, d: usize, k: usize, o: usize, p: usize| {
+            h.checked_sub(1)?
+                .checked_mul(s)?
+                .checked_add(d.checked_mul(k.checked_sub(1)?)?)?
+                .checked_add(o + 1)?
+                .checked_sub(p.checked_mul(2)?)
+                .filter(|&v| v > 0)
+        };
+        let (ho, wo) = match (
+            out(self.dims()[2], s.0, d.0, kh, op_.0, p.0),
+            out(self.dims()[3], s.1, d.1, kw, op_.1, p.1),
+        ) {
+            (Some(ho), Some(wo)) => (ho, wo),
+            _ => {
+                return Err(Error::invalid_shape(
+                    op,
+                    self.shape(),
+                    format!(
+                        "the output size is not positive with kernel ({kh}, {kw}), stride {s:?}, padding {p:?}, dilation {d:?}; use less padding"
+                    ),
+                ));
+            }
+        };
+        let geom = ConvGeom { h: ho, w: wo, kernel: (kh, kw), stride: s, padding: p, dilation: d };
+        geom.check(op, self.shape())?;
+        let out = bind(Primitive::ConvTranspose2d { geom, groups: g }, &[self, weight])?;
+        let c_out = out.dims()[1];
+        match bias {
+            Some(b) => {
+                if b.dims() != [c_out] {
+                    return Err(Error::shape_mismatch(
+                        op,
+                        weight.shape(),
+                        b.shape(),
+                        format!("(weight, bias): bias must have shape [{c_out}]"),
+                    ));
+                }
+                out.try_add(&b.try_reshape_to([1, c_out, 1, 1])?)
+            }
+            None => Ok(out),
+        }
+    }
+
+    /// 2-D transposed convolution.
+    ///
+    /// # Panics
+    ///
+    /// As [`try_conv_transpose2d`](Self::try_conv_transpose2d).
+    pub fn conv_transpose2d(
+        &self,
+        weight: &Tensor<B>,
+        bias: Option<&Tensor<B>>,
+        opts: ConvTranspose2dOptions,
+    ) -> Tensor<B> {
+        ok(self.try_conv_transpose2d(weight, bias, opts))
     }
 
     /// 2-D convolution.

@@ -231,3 +231,89 @@ fn conv2d_by_samples_matches_the_naive_sum() {
     assert!(Cpu.conv2d(&x, &Layout::contiguous([1, 3, 12, 10]), &w, &wl, &g, 1).is_err());
     assert!(Cpu.conv2d(&x, &xl, &st(&vals(5 * 27), DType::F64), &wl, &g, 1).is_err());
 }
+
+/// A transposed convolution the naive way, in f64: every input element's
+/// products with the weight scattered over its window; also the sum of the
+/// products' magnitudes at each output.
+fn naive_conv_transpose2d(
+    y: &[f64],
+    yl: &Layout,
+    w: &[f64],
+    wl: &Layout,
+    g: &ConvGeom,
+    groups: usize,
+) -> (Vec<f64>, Vec<f64>) {
+    let (ye, we) = (elems(y, yl), elems(w, wl));
+    let (&[nb, o, oh, ow], &[_, cg, kh, kw]) = (yl.dims(), wl.dims()) else { panic!() };
+    let (c, og) = (cg * groups, o / groups);
+    let (mut out, mut mag) = (vec![0.0; nb * c * g.h * g.w], vec![0.0; nb * c * g.h * g.w]);
+    for (ni, oc, oy, ox) in (0..nb)
+        .flat_map(|n| (0..o).flat_map(move |oc| (0..oh).flat_map(move |oy| (0..ow).map(move |ox| (n, oc, oy, ox)))))
+    {
+        let v = ye[flat(&[ni, oc, oy, ox], &[nb, o, oh, ow])];
+        for (ci, i, j) in (0..cg).flat_map(|ci| (0..kh).flat_map(move |i| (0..kw).map(move |j| (ci, i, j)))) {
+            let iy = (oy * g.stride.0 + i * g.dilation.0) as isize - g.padding.0 as isize;
+            let ix = (ox * g.stride.1 + j * g.dilation.1) as isize - g.padding.1 as isize;
+            if iy >= 0 && ix >= 0 && (iy as usize) < g.h && (ix as usize) < g.w {
+                let at = flat(&[ni, oc / og * cg + ci, iy as usize, ix as usize], &[nb, c, g.h, g.w]);
+                let p = v * we[flat(&[oc, ci, i, j], &[o, cg, kh, kw])];
+                out[at] += p;
+                mag[at] += p.abs();
+            }
+        }
+    }
+    (out, mag)
+}
+
+/// The transposed convolution by samples and through the batch's columns
+/// against the naive scatter, as `conv2d_by_samples_matches_the_naive_sum`.
+#[test]
+fn conv_transpose2d_by_samples_matches_the_naive_scatter() {
+    let geoms = [
+        ConvGeom { h: 10, w: 12, kernel: (3, 3), stride: (1, 1), padding: (0, 0), dilation: (1, 1) },
+        ConvGeom { h: 9, w: 7, kernel: (3, 2), stride: (2, 1), padding: (1, 2), dilation: (1, 2) },
+        ConvGeom { h: 16, w: 16, kernel: (3, 3), stride: (2, 2), padding: (1, 1), dilation: (1, 1) },
+    ];
+    let threads = rayon::current_num_threads();
+    let (mut checked, mut by_samples) = (0usize, 0usize);
+    for g in geoms.iter().chain(&geoms).copied() {
+        let (oh, ow) = (g.out_h(), g.out_w());
+        for (groups, cg, og) in [(1, 3, 5), (2, 2, 3), (4, 1, 8)] {
+            let o = groups * og;
+            for nb in [1, 3, 4 * threads + 1] {
+                let strided = Layout::contiguous([nb, ow, o, oh]).permute(&[0, 2, 3, 1]);
+                let wt = Layout::contiguous([g.kernel.1, g.kernel.0, cg, o]).permute(&[3, 2, 1, 0]);
+                let dense = (Layout::contiguous([nb, o, oh, ow]), Layout::contiguous([o, cg, g.kernel.0, g.kernel.1]));
+                for (yl, wl) in [dense, (strided, wt)] {
+                    for dt in FLOATS {
+                        let yv = rounded(&vals(yl.numel()), dt);
+                        let wv = rounded(&vals(wl.numel() + 7)[7..], dt);
+                        let (y, w) = (st(&yv, dt), st(&wv, dt));
+                        let got = host(&Cpu.conv_transpose2d(&y, &yl, &w, &wl, &g, groups).unwrap());
+                        let (want, mag) = naive_conv_transpose2d(&yv, &yl, &wv, &wl, &g, groups);
+                        let eps = if dt == DType::F32 { 1e-6 } else { 1e-14 };
+                        assert_eq!(got.len(), want.len());
+                        for (i, ((a, b), m)) in got.iter().zip(&want).zip(&mag).enumerate() {
+                            let ok = (a - b).abs() <= eps * (m + 1e-30);
+                            assert!(ok, "{g:?} groups {groups} n {nb} {dt} at {i}: {a} vs {b}");
+                        }
+                        checked += got.len();
+                        if dt == DType::F64 {
+                            let r = crate::conv::conv_transpose2d(&yv, &yl, &wv, &wl, &g, groups).unwrap();
+                            by_samples += r.is_some() as usize;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(checked > 50_000, "{checked} elements compared");
+    assert!(by_samples >= 2 * 3 * 3 * 2, "{by_samples} transposed convolutions by samples");
+    let g = geoms[0];
+    let y = st(&vals(5 * 80), DType::F32);
+    let w = st(&vals(5 * 3 * 9), DType::F32);
+    let (yl, wl) = (Layout::contiguous([1, 5, 8, 10]), Layout::contiguous([5, 3, 3, 3]));
+    assert!(Cpu.conv_transpose2d(&y, &yl, &w, &wl, &g, 2).is_err());
+    assert!(Cpu.conv_transpose2d(&y, &Layout::contiguous([1, 5, 10, 8]), &w, &wl, &g, 1).is_err());
+    assert!(Cpu.conv_transpose2d(&y, &yl, &st(&vals(5 * 27), DType::F64), &wl, &g, 1).is_err());
+}

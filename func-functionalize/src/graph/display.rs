@@ -36,7 +36,7 @@ fn params(p: &Primitive) -> String {
         Primitive::Im2col(g) | Primitive::Col2im(g) => {
             format!("kernel={:?}, stride={:?}, padding={:?}, dilation={:?}", g.kernel, g.stride, g.padding, g.dilation)
         }
-        Primitive::Conv2d { geom: g, groups } => {
+        Primitive::Conv2d { geom: g, groups } | Primitive::ConvTranspose2d { geom: g, groups } => {
             format!("stride={:?}, padding={:?}, dilation={:?}, groups={groups}", g.stride, g.padding, g.dilation)
         }
         Primitive::ViewCopy(view) => params(view),

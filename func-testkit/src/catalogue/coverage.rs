@@ -86,9 +86,11 @@ coverage! {
     Primitive::Gather { .. } => vec![Primitive::Gather { axis: 0 }] => vec!["gather", "index_select"];
     Primitive::ScatterAdd { .. } => vec![Primitive::ScatterAdd { axis: 0 }] => vec!["scatter_add"];
     Primitive::Im2col(_) => vec![Primitive::Im2col(GEOM)] => vec!["unfold", "conv2d"];
-    Primitive::Col2im(_) => vec![Primitive::Col2im(GEOM)] => vec!["fold", "conv2d"];
+    Primitive::Col2im(_) => vec![Primitive::Col2im(GEOM)] => vec!["fold", "conv2d", "conv_transpose2d"];
     Primitive::Conv2d { .. } => vec![Primitive::Conv2d { geom: GEOM, groups: 1 }, Primitive::Conv2d { geom: GEOM, groups: 2 }]
-        => vec!["conv2d", "conv2d_bias", "conv2d_large"];
+        => vec!["conv2d", "conv2d_bias", "conv2d_large", "conv_transpose2d"];
+    Primitive::ConvTranspose2d { .. } => vec![Primitive::ConvTranspose2d { geom: GEOM, groups: 1 }]
+        => vec!["conv_transpose2d", "conv_transpose2d_bias", "conv2d", "conv2d_large"];
     Primitive::StopGradient => vec![Primitive::StopGradient] => vec!["stop_gradient"];
     Primitive::Custom(_) => vec![Primitive::Custom(crate::custom_examples::log1pexp::<crate::RefBackend>().op_ref())]
         => vec!["log1pexp", "round_ste", "clip_gradient"];

@@ -1,7 +1,10 @@
 //! Evaluation of an [`Op`] on tensors of any backend.
 
 use super::Op;
-use func_core::{ArgReduceOp, Backend, BinaryOp, CmpOp, Conv2dOptions, DType, Generator, ReduceOp, Result, Tensor};
+use func_core::{
+    ArgReduceOp, Backend, BinaryOp, CmpOp, Conv2dOptions, ConvTranspose2dOptions, DType, Generator, ReduceOp, Result,
+    Tensor,
+};
 
 /// Panic with an error's message (the panicking form of a `try_` method).
 fn ok<T>(r: Result<T>) -> T {
@@ -178,6 +181,17 @@ impl Op {
                 let opts =
                     Conv2dOptions { stride: (p[0], p[1]), padding: (p[2], p[3]), dilation: (p[4], p[5]), groups: p[6] };
                 a(0).conv2d(a(1), b, opts)
+            }
+            Op::ConvTranspose2d { bias } => {
+                let (b, p) = if *bias { (Some(a(2)), usizes(a(3))) } else { (None, usizes(a(2))) };
+                let opts = ConvTranspose2dOptions {
+                    stride: (p[0], p[1]),
+                    padding: (p[2], p[3]),
+                    output_padding: (p[4], p[5]),
+                    dilation: (p[6], p[7]),
+                    groups: p[8],
+                };
+                a(0).conv_transpose2d(a(1), b, opts)
             }
             Op::MaxPool2d => {
                 let p = usizes(a(1));

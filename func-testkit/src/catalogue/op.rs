@@ -174,6 +174,12 @@ pub enum Op {
         /// Whether a bias argument is passed.
         bias: bool,
     },
+    /// `x.conv_transpose2d(weight, bias, opts)`: `[x, weight, (bias,) (sh,
+    /// sw, ph, pw, oph, opw, dh, dw, groups)]`.
+    ConvTranspose2d {
+        /// Whether a bias argument is passed.
+        bias: bool,
+    },
     /// `x.max_pool2d(kernel, stride, padding)`: `[x, (kh, kw, sh, sw, ph, pw)]`.
     MaxPool2d,
     /// `x.avg_pool2d(kernel, stride, padding)`: `[x, (kh, kw, sh, sw, ph, pw)]`.

@@ -303,6 +303,16 @@ pub fn catalogue() -> Vec<OpInfo> {
     c.push(
         OpInfo::new("conv2d_bias", Op::Conv2d { bias: true }, true, AbsOp, || s_conv2d(true)).host(HostParams::At(3)),
     );
+    c.push(
+        OpInfo::new("conv_transpose2d", Op::ConvTranspose2d { bias: false }, true, AbsOp, || s_conv_transpose2d(false))
+            .host(HostParams::At(2)),
+    );
+    c.push(
+        OpInfo::new("conv_transpose2d_bias", Op::ConvTranspose2d { bias: true }, true, AbsOp, || {
+            s_conv_transpose2d(true)
+        })
+        .host(HostParams::At(3)),
+    );
     c.push(OpInfo::new("max_pool2d", Op::MaxPool2d, true, Ew, || s_pool(Domain::Any)).host(HostParams::At(1)));
     c.push(OpInfo::new("avg_pool2d", Op::AvgPool2d, true, AbsOp, || s_pool(Domain::Finite)).host(HostParams::At(1)));
 

@@ -390,6 +390,54 @@ impl Backend for RefBackend {
         })
     }
 
+    /// Each output element gathers the products of the input positions
+    /// whose windows cover it, in f64, sharing nothing with `col2im` or
+    /// `matmul`.
+    fn conv_transpose2d(
+        &self,
+        y: &RefStorage,
+        yl: &Layout,
+        w: &RefStorage,
+        wl: &Layout,
+        geom: &ConvGeom,
+        groups: usize,
+    ) -> Result<RefStorage> {
+        check("conv_transpose2d", y, yl)?;
+        check("conv_transpose2d", w, wl)?;
+        let (oh, ow) = conv_out("conv_transpose2d", geom)?;
+        let (&[n, o, yh, yw], &[wo, cg, kh, kw]) = (yl.dims(), wl.dims()) else {
+            return Err(err("conv_transpose2d", format!("input {} and weight {} are not 4-D", yl.shape(), wl.shape())));
+        };
+        let float = y.dtype == w.dtype && y.dtype.is_float();
+        ensure!(float, "conv_transpose2d", "operands must share a float dtype, got {} and {}", y.dtype, w.dtype);
+        let ok = groups > 0 && o == wo && o % groups == 0 && (kh, kw) == geom.kernel && (yh, yw) == (oh, ow);
+        ensure!(ok, "conv_transpose2d", "input {} and weight {} do not match {geom:?}", yl.shape(), wl.shape());
+        let og = o / groups;
+        build("conv_transpose2d", y.dtype, &[n, cg * groups, geom.h, geom.w], |i| {
+            let (b, ch, py, px) = (i[0], i[1], i[2], i[3]);
+            let (gi, ci) = (ch / cg, ch % cg);
+            let mut acc = 0.0;
+            for (ki, kj) in (0..kh).flat_map(|a| (0..kw).map(move |b| (a, b))) {
+                // Output position (oy, ox) reads (py, px) through tap (ki, kj)
+                // when oy * stride + ki * dilation - padding == py.
+                let ty = (py + geom.padding.0).checked_sub(ki * geom.dilation.0);
+                let tx = (px + geom.padding.1).checked_sub(kj * geom.dilation.1);
+                let (Some(ty), Some(tx)) = (ty, tx) else { continue };
+                if ty % geom.stride.0 != 0 || tx % geom.stride.1 != 0 {
+                    continue;
+                }
+                let (oy, ox) = (ty / geom.stride.0, tx / geom.stride.1);
+                if oy >= oh || ox >= ow {
+                    continue;
+                }
+                for oc in gi * og..(gi + 1) * og {
+                    acc += at(y, yl, &[b, oc, oy, ox]) * at(w, wl, &[oc, ci, ki, kj]);
+                }
+            }
+            Ok(acc)
+        })
+    }
+
     fn random(&self, dist: Distribution, dtype: DType, numel: usize, seed: u64) -> Result<RefStorage> {
         storage_of_host("random", func_core::random::sample(dist, dtype, numel, seed)?)
     }

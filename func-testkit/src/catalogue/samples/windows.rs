@@ -71,6 +71,38 @@ pub(crate) fn s_conv2d(bias: bool) -> BoxedStrategy<Sample> {
         .boxed()
 }
 
+/// A transposed convolution: input `[N, C_in, H, W]` (or 3-D), weight
+/// `[C_in, C_out / groups, kh, kw]`, stride, padding (none where it would
+/// crop the whole output), output padding below the stride, dilation and
+/// groups.
+pub(crate) fn s_conv_transpose2d(bias: bool) -> BoxedStrategy<Sample> {
+    (
+        ((1usize..=3, 1usize..=3), (1usize..=2, 1usize..=2), (1usize..=2, 1usize..=2)),
+        ((1usize..=3, 1usize..=3), (0usize..=1, 0usize..=1), (0usize..=1, 0usize..=1)),
+        (1usize..=2, (1usize..=3, 1usize..=2, 1usize..=2), any::<bool>(), float_dtype()),
+    )
+        .prop_flat_map(
+            move |(((kh, kw), (sh, sw), (dh, dw)), ((h, w), (ph, pw), (oh, ow)), (n, (groups, cg, og), three_d, d))| {
+                let (cg, og) = if groups == 3 { (1, 1) } else { (cg, og) };
+                let (oph, opw) = (oh % sh, ow % sw);
+                // The output size before cropping; padding that would leave no
+                // output is dropped.
+                let full = |i: usize, s: usize, dl: usize, k: usize, o: usize| (i - 1) * s + dl * (k - 1) + o + 1;
+                let ph = if full(h, sh, dh, kh, oph) > 2 * ph { ph } else { 0 };
+                let pw = if full(w, sw, dw, kw, opw) > 2 * pw { pw } else { 0 };
+                let c = groups * cg;
+                let x = if three_d { vec![c, h, w] } else { vec![n, c, h, w] };
+                let mut args = vec![arg(x, d, Domain::Finite), arg(vec![c, og, kh, kw], d, Domain::Finite)];
+                if bias {
+                    args.push(arg(vec![groups * og], d, Domain::Finite));
+                }
+                args.push(Just(ArgSpec::ints(&ints_of(&[sh, sw, ph, pw, oph, opw, dh, dw, groups]))).boxed());
+                sample(args)
+            },
+        )
+        .boxed()
+}
+
 pub(crate) fn s_pool(domain: Domain) -> BoxedStrategy<Sample> {
     (
         (1usize..=3, 1usize..=3),
