@@ -43,6 +43,17 @@ pub(crate) fn col2im<B: Backend>(geom: &ConvGeom, x: &Arg<B>) -> Result<Out<B>> 
     batched(unfold_batch(&img, b)?)
 }
 
+/// A convolution `prim` (either direction) of `x` with an unbatched
+/// weight: a batched `x` folds into N.
+fn weight_unbatched<B: Backend>(prim: Primitive, x: &Arg<B>, w: &Arg<B>) -> Result<Out<B>> {
+    if !x.batched {
+        return Ok(Out { value: bind(prim, &[&x.value, &w.value])?, batched: false });
+    }
+    let b = x.value.dims()[0];
+    let y = bind(prim, &[&fold(&x.value)?, &w.value])?;
+    batched(unfold_batch(&y, b)?)
+}
+
 /// A convolution of `x [N, C, H, W]` with `w [O, C / groups, kh, kw]`.
 ///
 /// - Only the input batched: the batch folds into N, one convolution of
@@ -52,14 +63,8 @@ pub(crate) fn col2im<B: Backend>(geom: &ConvGeom, x: &Arg<B>) -> Result<Out<B>> 
 ///   [B or 1, N, G, K, L]`. The columns of an unbatched input are made once
 ///   for all the weights (an NTK's tangents of the weights meet one input).
 pub(crate) fn conv2d<B: Backend>(geom: &ConvGeom, groups: usize, x: &Arg<B>, w: &Arg<B>) -> Result<Out<B>> {
-    let prim = Primitive::Conv2d { geom: *geom, groups };
     if !w.batched {
-        if !x.batched {
-            return Ok(Out { value: bind(prim, &[&x.value, &w.value])?, batched: false });
-        }
-        let b = x.value.dims()[0];
-        let y = bind(prim, &[&fold(&x.value)?, &w.value])?;
-        return batched(unfold_batch(&y, b)?);
+        return weight_unbatched(Primitive::Conv2d { geom: *geom, groups }, x, w);
     }
     let wd = w.value.dims();
     let (b, o, gs) = (wd[0], wd[1], groups.max(1));
@@ -82,14 +87,8 @@ pub(crate) fn conv2d<B: Backend>(geom: &ConvGeom, groups: usize, x: &Arg<B>, w: 
 /// (batched or not), `[B, 1, G, K, O/G] @ [B or 1, N, G, O/G, L]`, and one
 /// fold of the columns.
 pub(crate) fn conv_transpose2d<B: Backend>(geom: &ConvGeom, groups: usize, y: &Arg<B>, w: &Arg<B>) -> Result<Out<B>> {
-    let prim = Primitive::ConvTranspose2d { geom: *geom, groups };
     if !w.batched {
-        if !y.batched {
-            return Ok(Out { value: bind(prim, &[&y.value, &w.value])?, batched: false });
-        }
-        let b = y.value.dims()[0];
-        let x = bind(prim, &[&fold(&y.value)?, &w.value])?;
-        return batched(unfold_batch(&x, b)?);
+        return weight_unbatched(Primitive::ConvTranspose2d { geom: *geom, groups }, y, w);
     }
     let wd = w.value.dims();
     let (b, o, gs) = (wd[0], wd[1], groups.max(1));

@@ -25,6 +25,43 @@ impl Default for Conv2dOptions {
     }
 }
 
+/// `out + bias` per channel (dim 1) of a convolution's output, the bias
+/// `[channels]` when given.
+fn channel_bias<B: Backend>(
+    op: &str,
+    out: Tensor<B>,
+    weight: &Tensor<B>,
+    bias: Option<&Tensor<B>>,
+) -> Result<Tensor<B>> {
+    let Some(b) = bias else { return Ok(out) };
+    let c = out.dims()[1];
+    if b.dims() != [c] {
+        return Err(Error::shape_mismatch(
+            op,
+            weight.shape(),
+            b.shape(),
+            format!("(weight, bias): bias must have shape [{c}]"),
+        ));
+    }
+    out.try_add(&b.try_reshape_to([1, c, 1, 1])?)
+}
+
+/// A convolution's input and weight: floating point, of one dtype.
+fn float_operands<B: Backend>(op: &str, x: &Tensor<B>, weight: &Tensor<B>) -> Result<()> {
+    if x.dtype().is_float() && x.dtype() == weight.dtype() {
+        return Ok(());
+    }
+    Err(Error::dtype(
+        op,
+        if x.dtype().is_float() { weight.dtype() } else { x.dtype() },
+        format!(
+            "expected input and weight to be floating point of one dtype, got {} and {}",
+            x.dtype(),
+            weight.dtype()
+        ),
+    ))
+}
+
 /// Options of [`Tensor::conv_transpose2d`], with PyTorch's defaults.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConvTranspose2dOptions {
@@ -229,17 +266,7 @@ impl<B: Backend> Tensor<B> {
             dilation: opts.dilation,
         };
         geom.check("conv2d", self.shape())?;
-        if !self.dtype().is_float() || self.dtype() != weight.dtype() {
-            return Err(Error::dtype(
-                "conv2d",
-                if self.dtype().is_float() { weight.dtype() } else { self.dtype() },
-                format!(
-                    "expected input and weight to be floating point of one dtype, got {} and {}",
-                    self.dtype(),
-                    weight.dtype()
-                ),
-            ));
-        }
+        float_operands("conv2d", self, weight)?;
         let s = opts.stride;
         if s.0 == 0 || s.1 == 0 || opts.dilation.0 == 0 || opts.dilation.1 == 0 {
             return Err(Error::invalid(
@@ -258,20 +285,7 @@ impl<B: Backend> Tensor<B> {
             ));
         }
         let out = bind(Primitive::Conv2d { geom, groups: g }, &[self, weight])?;
-        match bias {
-            Some(b) => {
-                if b.dims() != [o] {
-                    return Err(Error::shape_mismatch(
-                        "conv2d",
-                        weight.shape(),
-                        b.shape(),
-                        format!("(weight, bias): bias must have shape [{o}]"),
-                    ));
-                }
-                out.try_add(&b.try_reshape_to([1, o, 1, 1])?)
-            }
-            None => Ok(out),
-        }
+        channel_bias("conv2d", out, weight, bias)
     }
 
     /// 2-D transposed convolution (`torch.nn.functional.conv_transpose2d`,
@@ -315,17 +329,7 @@ impl<B: Backend> Tensor<B> {
                 "(input, weight): expected a 4-D input [N, C_in, H, W] and a 4-D weight [C_in, C_out/groups, kh, kw]",
             ));
         }
-        if !self.dtype().is_float() || self.dtype() != weight.dtype() {
-            return Err(Error::dtype(
-                op,
-                if self.dtype().is_float() { weight.dtype() } else { self.dtype() },
-                format!(
-                    "expected input and weight to be floating point of one dtype, got {} and {}",
-                    self.dtype(),
-                    weight.dtype()
-                ),
-            ));
-        }
+        float_operands(op, self, weight)?;
         let (c_in, g) = (self.dims()[1], opts.groups);
         let (wd, (s, p, op_, d)) = (weight.dims(), (opts.stride, opts.padding, opts.output_padding, opts.dilation));
         if g == 0 || wd[0] != c_in || !c_in.is_multiple_of(g) {
@@ -372,21 +376,7 @@ impl<B: Backend> Tensor<B> {
         let geom = ConvGeom { h: ho, w: wo, kernel: (kh, kw), stride: s, padding: p, dilation: d };
         geom.check(op, self.shape())?;
         let out = bind(Primitive::ConvTranspose2d { geom, groups: g }, &[self, weight])?;
-        let c_out = out.dims()[1];
-        match bias {
-            Some(b) => {
-                if b.dims() != [c_out] {
-                    return Err(Error::shape_mismatch(
-                        op,
-                        weight.shape(),
-                        b.shape(),
-                        format!("(weight, bias): bias must have shape [{c_out}]"),
-                    ));
-                }
-                out.try_add(&b.try_reshape_to([1, c_out, 1, 1])?)
-            }
-            None => Ok(out),
-        }
+        channel_bias(op, out, weight, bias)
     }
 
     /// 2-D transposed convolution.
