@@ -179,36 +179,23 @@ pub(crate) fn matmul_cotangents<B: Backend>(
     Ok([ga, gb])
 }
 
-/// The cotangents of a convolution `y = conv2d(x, w)` (`Primitive::Conv2d`)
-/// for the output cotangent `g [N, O, oh, ow]`, those asked for by `(nx,
-/// nw)`: the transposed convolution of `g` (`Primitive::ConvTranspose2d`)
-/// and [`conv2d_weight_grad`].
-pub(crate) fn conv2d_cotangents<B: Backend>(
+/// The cotangents of a convolution `y = conv(x, w)` for the output
+/// cotangent `g`, those asked for by `(nx, nw)`: `Primitive::Conv2d`, or
+/// `Primitive::ConvTranspose2d` when `transposed`. The input's is the
+/// convolution of `g` in the other direction; the weight's is
+/// [`conv2d_weight_grad`], with the roles of input and output exchanged for
+/// the transposed convolution.
+pub(crate) fn conv_cotangents<B: Backend>(
     g: &Tensor<B>,
     (x, w): (&Tensor<B>, &Tensor<B>),
-    geom: &func_core::ConvGeom,
-    groups: usize,
+    (geom, groups, transposed): (func_core::ConvGeom, usize, bool),
     (nx, nw): (bool, bool),
 ) -> Result<[Option<Tensor<B>>; 2]> {
-    let gx =
-        if nx { Some(func_core::bind(Primitive::ConvTranspose2d { geom: *geom, groups }, &[g, w])?) } else { None };
-    let gw = if nw { Some(conv2d_weight_grad(g, x, geom, groups, w.shape())?) } else { None };
-    Ok([gx, gw])
-}
-
-/// The cotangents of a transposed convolution `y = conv_transpose2d(x, w)`
-/// (`Primitive::ConvTranspose2d`) for the output cotangent `g [N, C, H,
-/// W]`: the convolution of `g` (its transpose), and the weight's, which is
-/// [`conv2d_weight_grad`] with the roles of input and output exchanged.
-pub(crate) fn conv_transpose2d_cotangents<B: Backend>(
-    g: &Tensor<B>,
-    (x, w): (&Tensor<B>, &Tensor<B>),
-    geom: &func_core::ConvGeom,
-    groups: usize,
-    (nx, nw): (bool, bool),
-) -> Result<[Option<Tensor<B>>; 2]> {
-    let gx = if nx { Some(func_core::bind(Primitive::Conv2d { geom: *geom, groups }, &[g, w])?) } else { None };
-    let gw = if nw { Some(conv2d_weight_grad(x, g, geom, groups, w.shape())?) } else { None };
+    let other =
+        if transposed { Primitive::Conv2d { geom, groups } } else { Primitive::ConvTranspose2d { geom, groups } };
+    let gx = if nx { Some(func_core::bind(other, &[g, w])?) } else { None };
+    let (out_ct, input) = if transposed { (x, g) } else { (g, x) };
+    let gw = if nw { Some(conv2d_weight_grad(out_ct, input, &geom, groups, w.shape())?) } else { None };
     Ok([gx, gw])
 }
 

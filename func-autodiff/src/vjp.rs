@@ -338,19 +338,12 @@ pub(crate) fn vjp_rule<B: Backend>(
                 Ok(smallvec![Some(g.try_unfold(geom.kernel, geom.stride, geom.padding, geom.dilation)?)])
             })
         }
-        Primitive::Conv2d { geom, groups } => {
+        Primitive::Conv2d { geom, groups } | Primitive::ConvTranspose2d { geom, groups } => {
             let (x, w) = (primals[0].clone(), primals[1].clone());
-            let (geom, groups, nx, nw) = (*geom, *groups, need(0), need(1));
+            let conv = (*geom, *groups, matches!(prim, Primitive::ConvTranspose2d { .. }));
+            let needs = (need(0), need(1));
             Box::new(move |g| {
-                let [gx, gw] = derivs::conv2d_cotangents(g, (&x, &w), &geom, groups, (nx, nw))?;
-                Ok(smallvec![gx, gw])
-            })
-        }
-        Primitive::ConvTranspose2d { geom, groups } => {
-            let (x, w) = (primals[0].clone(), primals[1].clone());
-            let (geom, groups, nx, nw) = (*geom, *groups, need(0), need(1));
-            Box::new(move |g| {
-                let [gx, gw] = derivs::conv_transpose2d_cotangents(g, (&x, &w), &geom, groups, (nx, nw))?;
+                let [gx, gw] = derivs::conv_cotangents(g, (&x, &w), conv, needs)?;
                 Ok(smallvec![gx, gw])
             })
         }

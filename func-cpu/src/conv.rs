@@ -268,13 +268,8 @@ pub(crate) fn conv2d<T: Real>(
     let cols_len = size("conv2d", &[c, plane])?;
     // The contraction: a group's `C / groups` channels times the taps.
     let (og, k) = (o / groups, c / groups * g.kernel.0 * g.kernel.1);
-    // Multiply-adds: per sample, and in all.
-    let work = per_sample.saturating_mul(k);
-    let parallel = rayon::current_num_threads() >= 2 && work.saturating_mul(n) >= crate::matmul::PAR_FLOPS;
-    let threads = if parallel { rayon::current_num_threads() } else { 1 };
-    if n < 2 || (parallel && n < SAMPLES_PER_THREAD * threads) {
-        return Ok(None);
-    }
+    // Multiply-adds per sample: the contraction times the outputs.
+    let Some(threads) = sample_threads(n, per_sample.saturating_mul(k)) else { return Ok(None) };
     let len = size("conv2d", &[n, per_sample])?;
     // The weight as `[O, k]` rows.
     let copy;
@@ -343,6 +338,17 @@ fn by_samples<T: Real>(
 /// A batch is convolved by samples (NOTE: [convolution by samples]) when it
 /// has at least this many samples per thread, so the shares are even.
 const SAMPLES_PER_THREAD: usize = 4;
+
+/// The threads to convolve `n` samples of `work` multiply-adds each by
+/// samples: one when the whole is too small to share, else the pool's;
+/// `None` when the batch is too small for it (fewer than two samples, or
+/// fewer than [`SAMPLES_PER_THREAD`] per thread when shared).
+fn sample_threads(n: usize, work: usize) -> Option<usize> {
+    let pool = rayon::current_num_threads();
+    let parallel = pool >= 2 && work.saturating_mul(n) >= crate::matmul::PAR_FLOPS;
+    let threads = if parallel { pool } else { 1 };
+    (n >= 2 && (!parallel || n >= SAMPLES_PER_THREAD * threads)).then_some(threads)
+}
 
 pub(crate) fn col2im<T: Arith>(x: &[T], l: &Layout, g: &ConvGeom) -> Result<Vec<T>> {
     check_geom("col2im", g, l)?;
@@ -453,12 +459,8 @@ pub(crate) fn conv_transpose2d<T: Real>(
     let k = size(op, &[cg, taps])?;
     let cols_len = size(op, &[c, taps, l])?;
     let per_sample = size(op, &[c, g.h, g.w])?;
-    let work = cols_len.saturating_mul(og);
-    let parallel = rayon::current_num_threads() >= 2 && work.saturating_mul(n) >= crate::matmul::PAR_FLOPS;
-    let threads = if parallel { rayon::current_num_threads() } else { 1 };
-    if n < 2 || (parallel && n < SAMPLES_PER_THREAD * threads) {
-        return Ok(None);
-    }
+    // Multiply-adds per sample: each column element sums `og` products.
+    let Some(threads) = sample_threads(n, cols_len.saturating_mul(og)) else { return Ok(None) };
     let len = size(op, &[n, per_sample])?;
     // `y` with each sample's channels as contiguous rows of `l`.
     let ycopy;

@@ -908,12 +908,10 @@ pub(crate) fn product_rows<T: Real>((m, k, n): (usize, usize, usize), a: &[T], b
     } else if m >= tiles::TILE_ROWS && tiles_size((m, k, n)) && T::tiled((m, k, n), am, bm, c) {
         // Computed in register tiles (NOTE: [small tiles] in tiles.rs).
     } else {
-        // SAFETY: `a`, `b` and `c` hold exactly `m * k`, `k * n` and `m * n`
-        // elements (asserted above), read and written row-major from offset
-        // 0 with the row strides `k`, `n` and `n` and unit column strides,
-        // so every element addressed is in bounds; `c` is exclusively
-        // borrowed and distinct from `a` and `b` (uninitialized is allowed:
-        // with beta = 0 gemm only writes it).
+        // SAFETY: the assert above: `a`, `b`, `c` hold exactly `m * k`, `k *
+        // n`, `m * n` elements, addressed row-major from 0 (row strides `k`,
+        // `n`, `n`, unit columns): all in bounds. `c` is exclusive, distinct,
+        // and only written (beta = 0), so uninitialized is allowed.
         unsafe {
             T::gemm(
                 (m, k, n),
